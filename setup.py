@@ -1,0 +1,35 @@
+"""rlpt: reinforcement-learning post-training of language models in JAX."""
+from setuptools import find_packages, setup
+
+setup(
+    name="rlpt",
+    version="0.1.0",
+    description="RL post-training of language models as one compiled XLA program (JAX).",
+    packages=find_packages(include=["rlpt", "rlpt.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "jax>=0.4.30",
+        "flax>=0.8",
+        "optax>=0.2",
+        "orbax-checkpoint>=0.5",
+        "chex>=0.1.86",
+        "ml-collections>=0.1.1",
+        "numpy",
+        "tqdm",
+        "matplotlib",
+        "tokenizers>=0.15",
+        "safetensors>=0.4",
+    ],
+    extras_require={
+        "test": [
+            "pytest",
+            "pytest-xdist",
+            "torch==2.13.0",  # CPU build on local disk; never an unpinned torch.
+            "transformers>=4.40",
+        ],
+        "tfds": ["tensorflow-datasets", "array-record"],
+        "wandb": ["wandb"],
+        "math": ["math-verify"],
+        "trl": ["torch==2.13.0", "transformers>=4.40", "trl"],
+    },
+)
