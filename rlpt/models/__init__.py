@@ -1,0 +1,4 @@
+"""Decoder-only transformer, presets and checkpoint loaders."""
+from rlpt.models.config import PRESETS, ModelConfig, get_model_config  # noqa: F401
+from rlpt.models.transformer import (Transformer, causal_mask, forward, init_cache,  # noqa: F401
+                                     init_params, positions_from_mask, token_logprobs)

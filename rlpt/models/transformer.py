@@ -1,0 +1,190 @@
+"""Decoder-only transformer of the Llama / Qwen2 family (Flax Linen).
+
+RMSNorm, rotary position embeddings (half or interleaved layout), grouped-query attention,
+SwiGLU MLP, optional QKV bias (Qwen2), optional tied embeddings; float32 or bfloat16 compute
+with float32 parameters, norms, softmax and logits.
+
+The model is pure: `Transformer(cfg).apply({"params": params}, tokens_BT, positions_BT,
+mask_BTS, cache)` returns `(logits_BTV, new_cache)`. The attention mask is an explicit argument
+(True where query t may attend key s) and the KV cache an explicit pytree, so callers (the full
+forward, the sampler's prefill and decode) decide causality and padding, and jitted steps stay
+pure. Cache layout: `{"k": [L, B, S, KVH, hd], "v": [L, B, S, KVH, hd]}` plus the write offset
+`cache_index` (a scalar: the slot where the first of the T new tokens goes, same for every row).
+"""
+from typing import Any, Dict, Optional, Tuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from rlpt.models.config import ModelConfig
+
+Cache = Dict[str, jax.Array]
+_NEG_INF = -1e30  # finite, so a fully masked row (a pad query) gives a uniform row, never NaN
+
+
+def compute_dtype(cfg: ModelConfig):
+    return jnp.bfloat16 if cfg.dtype == "bfloat16" else jnp.float32
+
+
+class RMSNorm(nn.Module):
+    eps: float
+    dtype: Any
+
+    @nn.compact
+    def __call__(self, x):
+        scale = self.param("scale", nn.initializers.ones, (x.shape[-1],), jnp.float32)
+        x32 = x.astype(jnp.float32)
+        y = x32 * jax.lax.rsqrt(jnp.mean(x32 * x32, axis=-1, keepdims=True) + self.eps)
+        return (y * scale).astype(self.dtype)
+
+
+def rope(x_BTHD: jax.Array, positions_BT: jax.Array, theta: float, layout: str) -> jax.Array:
+    """Rotary embedding (Su et al., arXiv 2104.09864) at integer positions, in float32."""
+    hd = x_BTHD.shape[-1]
+    inv_freq = 1.0 / (theta ** (jnp.arange(0, hd, 2, dtype=jnp.float32) / hd))  # [hd/2]
+    angle = positions_BT.astype(jnp.float32)[:, :, None] * inv_freq  # [B, T, hd/2]
+    cos, sin = jnp.cos(angle)[:, :, None, :], jnp.sin(angle)[:, :, None, :]
+    x = x_BTHD.astype(jnp.float32)
+    if layout == "half":
+        x1, x2 = x[..., : hd // 2], x[..., hd // 2:]
+        out = jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)
+    else:  # interleaved pairs (2i, 2i+1)
+        x1, x2 = x[..., 0::2], x[..., 1::2]
+        out = jnp.stack([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1).reshape(x.shape)
+    return out.astype(x_BTHD.dtype)
+
+
+class Attention(nn.Module):
+    cfg: ModelConfig
+
+    @nn.compact
+    def __call__(self, x_BTD, positions_BT, mask_BTS, cache_kv=None, cache_index=None):
+        cfg, dt = self.cfg, compute_dtype(self.cfg)
+        B, T, _ = x_BTD.shape
+        H, KVH, hd = cfg.n_heads, cfg.n_kv_heads, cfg.hd
+
+        def proj(name, n_heads):
+            dense = nn.Dense(n_heads * hd, use_bias=cfg.qkv_bias, dtype=dt,
+                             param_dtype=jnp.float32, name=name)
+            return dense(x_BTD).reshape(B, T, n_heads, hd)
+
+        q = rope(proj("q", H), positions_BT, cfg.rope_theta, cfg.rope_layout)
+        k = rope(proj("k", KVH), positions_BT, cfg.rope_theta, cfg.rope_layout)
+        v = proj("v", KVH)
+        new_kv = None
+        if cache_kv is not None:
+            ck, cv = cache_kv
+            ck = jax.lax.dynamic_update_slice_in_dim(ck, k.astype(ck.dtype), cache_index, axis=1)
+            cv = jax.lax.dynamic_update_slice_in_dim(cv, v.astype(cv.dtype), cache_index, axis=1)
+            new_kv = (ck, cv)
+            k, v = ck.astype(dt), cv.astype(dt)
+        S = k.shape[1]
+        q = q.reshape(B, T, KVH, H // KVH, hd)
+        scores = jnp.einsum("btgrd,bsgd->bgrts", q, k, preferred_element_type=jnp.float32)
+        scores = scores / jnp.sqrt(jnp.float32(hd))
+        scores = jnp.where(mask_BTS[:, None, None, :, :], scores, _NEG_INF)
+        probs = jax.nn.softmax(scores, axis=-1).astype(dt)
+        out = jnp.einsum("bgrts,bsgd->btgrd", probs, v).reshape(B, T, H * hd)
+        del S
+        out = nn.Dense(cfg.d_model, use_bias=False, dtype=dt, param_dtype=jnp.float32,
+                       name="o")(out)
+        return out, new_kv
+
+
+class MLP(nn.Module):
+    cfg: ModelConfig
+
+    @nn.compact
+    def __call__(self, x):
+        dt = compute_dtype(self.cfg)
+        dense = lambda n, name: nn.Dense(n, use_bias=False, dtype=dt, param_dtype=jnp.float32,
+                                         name=name)
+        h = nn.silu(dense(self.cfg.d_ff, "gate")(x)) * dense(self.cfg.d_ff, "up")(x)
+        return dense(self.cfg.d_model, "down")(h)
+
+
+class Block(nn.Module):
+    cfg: ModelConfig
+
+    @nn.compact
+    def __call__(self, x, positions_BT, mask_BTS, cache_kv=None, cache_index=None):
+        dt = compute_dtype(self.cfg)
+        h, new_kv = Attention(self.cfg, name="attn")(
+            RMSNorm(self.cfg.rms_eps, dt, name="attn_norm")(x), positions_BT, mask_BTS,
+            cache_kv, cache_index)
+        x = x + h
+        x = x + MLP(self.cfg, name="mlp")(RMSNorm(self.cfg.rms_eps, dt, name="mlp_norm")(x))
+        return x, new_kv
+
+
+class Transformer(nn.Module):
+    """The decoder. See the module docstring for the calling convention."""
+    cfg: ModelConfig
+
+    @nn.compact
+    def __call__(self, tokens_BT, positions_BT, mask_BTS, cache: Optional[Cache] = None,
+                 cache_index=None, return_hidden: bool = False):
+        cfg, dt = self.cfg, compute_dtype(self.cfg)
+        embed = nn.Embed(cfg.vocab_size, cfg.d_model, dtype=dt, param_dtype=jnp.float32,
+                         embedding_init=nn.initializers.normal(0.02), name="embed")
+        x = embed(tokens_BT)
+        new_k, new_v = [], []
+        for i in range(cfg.n_layers):
+            layer_kv = None if cache is None else (cache["k"][i], cache["v"][i])
+            x, kv = Block(cfg, name=f"layer_{i}")(x, positions_BT, mask_BTS, layer_kv, cache_index)
+            if kv is not None:
+                new_k.append(kv[0])
+                new_v.append(kv[1])
+        x = RMSNorm(cfg.rms_eps, dt, name="final_norm")(x)
+        if cfg.tied_embeddings:
+            logits = embed.attend(x)
+        else:
+            logits = nn.Dense(cfg.vocab_size, use_bias=False, dtype=dt, param_dtype=jnp.float32,
+                              name="lm_head")(x)
+        logits = logits.astype(jnp.float32)
+        new_cache = None if cache is None else {"k": jnp.stack(new_k), "v": jnp.stack(new_v)}
+        if return_hidden:
+            return logits, new_cache, x
+        return logits, new_cache
+
+
+def init_params(cfg: ModelConfig, rng: jax.Array) -> Dict:
+    """Random parameters (a plain nested dict of float32 arrays)."""
+    tokens = jnp.zeros((1, 1), jnp.int32)
+    mask = jnp.ones((1, 1, 1), bool)
+    return Transformer(cfg).init(rng, tokens, tokens, mask)["params"]
+
+
+def causal_mask(valid_BT: jax.Array) -> jax.Array:
+    """[B, T, T] mask: query t sees key s iff s <= t and token s is valid (not padding)."""
+    T = valid_BT.shape[1]
+    tri = jnp.tril(jnp.ones((T, T), bool))
+    return tri[None] & valid_BT[:, None, :].astype(bool)
+
+
+def positions_from_mask(valid_BT: jax.Array) -> jax.Array:
+    """Per-row positions for left-padded rows: 0 at the first real token (pads get 0)."""
+    return jnp.maximum(jnp.cumsum(valid_BT.astype(jnp.int32), axis=1) - 1, 0)
+
+
+def forward(cfg: ModelConfig, params, tokens_BT, valid_BT=None, return_hidden=False):
+    """Full causal forward over (possibly left-padded) rows: logits [B, T, V] in float32."""
+    if valid_BT is None:
+        valid_BT = jnp.ones(tokens_BT.shape, bool)
+    out = Transformer(cfg).apply({"params": params}, tokens_BT, positions_from_mask(valid_BT),
+                                 causal_mask(valid_BT), return_hidden=return_hidden)
+    return (out[0], out[2]) if return_hidden else out[0]
+
+
+def init_cache(cfg: ModelConfig, batch: int, length: int, dtype=None) -> Cache:
+    """Zeroed KV cache `{"k","v": [L, B, S, KVH, hd]}` in the compute dtype."""
+    dtype = dtype or compute_dtype(cfg)
+    shape = (cfg.n_layers, batch, length, cfg.n_kv_heads, cfg.hd)
+    return {"k": jnp.zeros(shape, dtype), "v": jnp.zeros(shape, dtype)}
+
+
+def token_logprobs(logits_BTV: jax.Array, targets_BT: jax.Array, temperature: float = 1.0):
+    """log softmax(logits / temperature) at the target ids, float32 [B, T]."""
+    logp = jax.nn.log_softmax(logits_BTV.astype(jnp.float32) / temperature, axis=-1)
+    return jnp.take_along_axis(logp, targets_BT[..., None], axis=-1)[..., 0]

@@ -1,0 +1,172 @@
+"""On-device batched sampling: prefill + a decode loop with a preallocated KV cache, under jit.
+
+Prompts arrive LEFT-padded to a fixed width P with a mask; each row gets its own positions
+(0 at its first real token), so a prompt gives the same tokens and log-probs however it is
+padded. The prompt is prefilled once per prompt; its KV cache and last logits are then repeated
+G times (rows i*G .. i*G+G-1 are the samples of prompt i), so G samples never recompute it.
+
+Per step the sampler draws from `softmax(logits / temperature)` after optional top-k / top-p
+truncation (or takes the argmax when greedy). The returned log-probs and entropies are those of
+the UNTRUNCATED tempered distribution `log_softmax(logits / temperature)`, the quantity every
+training log-prob (current, old, reference) is computed from, as TRL and verl do; top-k/top-p
+only shape which token is drawn. In greedy mode they are computed at temperature 1.
+
+The decode loop is a `lax.while_loop` that exits as soon as every row has emitted a stop token
+(`loop="while"`, the default) or a fixed-length `lax.scan` (`loop="scan"`); scripts/bench.py
+measures both.
+"""
+import dataclasses
+from typing import NamedTuple, Tuple
+
+import jax
+import jax.numpy as jnp
+
+from rlpt.models.config import ModelConfig
+from rlpt.models.transformer import Transformer, init_cache, positions_from_mask
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplingConfig:
+    max_new_tokens: int = 16
+    num_samples: int = 1              # G completions per prompt
+    temperature: float = 1.0
+    top_k: int = 0                    # 0 = off
+    top_p: float = 1.0                # 1.0 = off
+    greedy: bool = False
+    stop_tokens: Tuple[int, ...] = (2,)
+    min_new_tokens: int = 0           # stop tokens cannot be drawn before this many tokens
+    pad_id: int = 0
+    loop: str = "while"               # "while" (early exit) or "scan" (fixed length)
+
+    def __post_init__(self):
+        if self.loop not in ("while", "scan"):
+            raise ValueError(f"sampling.loop={self.loop!r}; expected 'while' or 'scan'")
+        if not self.greedy and self.temperature <= 0:
+            raise ValueError(f"sampling.temperature={self.temperature} must be > 0 "
+                             "(use sampling.greedy=True for argmax decoding)")
+        if not 0.0 < self.top_p <= 1.0:
+            raise ValueError(f"sampling.top_p={self.top_p} must be in (0, 1]")
+        if self.top_k < 0 or self.max_new_tokens < 1 or self.num_samples < 1:
+            raise ValueError("sampling.top_k must be >= 0, max_new_tokens and num_samples >= 1")
+
+    @property
+    def logprob_temperature(self) -> float:
+        return 1.0 if self.greedy else self.temperature
+
+
+class SampleOutput(NamedTuple):
+    tokens: jax.Array      # [N, T] int32, pad_id after the stop token
+    logprobs: jax.Array    # [N, T] float32 log-prob of each sampled token (0 where masked)
+    entropies: jax.Array   # [N, T] float32 entropy of the tempered distribution (0 where masked)
+    mask: jax.Array        # [N, T] float32, 1 on generated tokens incl. the stop token
+    lengths: jax.Array     # [N] int32 number of generated tokens (incl. the stop token)
+    stopped: jax.Array     # [N] bool, True if the row emitted a stop token (else truncated)
+
+
+def filter_logits(logits_NV: jax.Array, top_k: int, top_p: float) -> jax.Array:
+    """Sets logits outside the top-k set and outside the top-p nucleus to -inf."""
+    if top_k and top_k < logits_NV.shape[-1]:
+        kth = jax.lax.top_k(logits_NV, top_k)[0][..., -1:]
+        logits_NV = jnp.where(logits_NV < kth, -jnp.inf, logits_NV)
+    if top_p < 1.0:
+        sorted_desc = -jnp.sort(-logits_NV, axis=-1)
+        probs = jax.nn.softmax(sorted_desc, axis=-1)
+        cum_before = jnp.cumsum(probs, axis=-1) - probs  # mass strictly above each token
+        keep = cum_before < top_p                          # always keeps the top token
+        threshold = jnp.min(jnp.where(keep, sorted_desc, jnp.inf), axis=-1, keepdims=True)
+        logits_NV = jnp.where(logits_NV < threshold, -jnp.inf, logits_NV)
+    return logits_NV
+
+
+def _draw(logits_NV, key, t, scfg: SamplingConfig):
+    """One sampling step: (token [N], logprob [N], entropy [N])."""
+    logp_NV = jax.nn.log_softmax(logits_NV / scfg.logprob_temperature, axis=-1)
+    entropy = -jnp.sum(jnp.exp(logp_NV) * logp_NV, axis=-1)
+    draw_logits = logits_NV
+    if scfg.min_new_tokens > 0:
+        stops = jnp.array(scfg.stop_tokens, jnp.int32)
+        is_stop = jnp.zeros(logits_NV.shape[-1], bool).at[stops].set(True)
+        draw_logits = jnp.where(is_stop & (t < scfg.min_new_tokens), -jnp.inf, draw_logits)
+    if scfg.greedy:
+        tok = jnp.argmax(draw_logits, axis=-1)
+    else:
+        filtered = filter_logits(draw_logits / scfg.temperature, scfg.top_k, scfg.top_p)
+        tok = jax.random.categorical(key, filtered, axis=-1)
+    tok = tok.astype(jnp.int32)
+    return tok, jnp.take_along_axis(logp_NV, tok[:, None], axis=-1)[:, 0], entropy
+
+
+def sample(model_cfg: ModelConfig, params, prompt_BP: jax.Array, prompt_mask_BP: jax.Array,
+           rng: jax.Array, scfg: SamplingConfig) -> SampleOutput:
+    """Samples `scfg.num_samples` completions per prompt. Pure; call under jit."""
+    model = Transformer(model_cfg)
+    B, P = prompt_BP.shape
+    G, T = scfg.num_samples, scfg.max_new_tokens
+    N, S = B * G, P + T
+    valid_BP = prompt_mask_BP.astype(bool)
+
+    # Prefill: the prompt once per prompt, into slots [0, P) of the cache.
+    cache = init_cache(model_cfg, B, S)
+    pos_BP = positions_from_mask(valid_BP)
+    tri = jnp.tril(jnp.ones((P, S), bool))  # key slot s <= query column t
+    mask = tri[None] & jnp.pad(valid_BP, ((0, 0), (0, T)))[:, None, :]
+    logits, cache = model.apply({"params": params}, prompt_BP, pos_BP, mask, cache, 0)
+    last_NV = jnp.repeat(logits[:, -1], G, axis=0)
+    cache = jax.tree_util.tree_map(lambda c: jnp.repeat(c, G, axis=1), cache)
+    prompt_len_N = jnp.repeat(valid_BP.sum(axis=1), G).astype(jnp.int32)
+    key_valid_NP = jnp.repeat(valid_BP, G, axis=0)
+    stops = jnp.array(scfg.stop_tokens, jnp.int32)
+    slot_S = jnp.arange(S)
+
+    def record(state, t, tok, lp, ent):
+        toks, lps, ents, msk, done = state
+        live = ~done
+        tok = jnp.where(live, tok, scfg.pad_id)
+        upd = lambda a, v: jax.lax.dynamic_update_slice_in_dim(a, v[:, None].astype(a.dtype), t, 1)
+        toks, lps = upd(toks, tok), upd(lps, jnp.where(live, lp, 0.0))
+        ents, msk = upd(ents, jnp.where(live, ent, 0.0)), upd(msk, live.astype(jnp.float32))
+        done = done | (live & jnp.isin(tok, stops))
+        return toks, lps, ents, msk, done
+
+    zeros = lambda dt: jnp.zeros((N, T), dt)
+    out = (jnp.full((N, T), scfg.pad_id, jnp.int32), zeros(jnp.float32), zeros(jnp.float32),
+           zeros(jnp.float32), jnp.zeros((N,), bool))
+    tok, lp, ent = _draw(last_NV, jax.random.fold_in(rng, 0), 0, scfg)
+    out = record(out, 0, tok, lp, ent)
+
+    def step(carry, t):
+        """Forward the token drawn at step t-1, draw token t."""
+        cache, prev_tok, out = carry
+        key_valid = jnp.concatenate([key_valid_NP, slot_S[P:][None, :] <= P + t - 1], axis=1)
+        mask = key_valid[:, None, :]
+        pos = (prompt_len_N + t - 1)[:, None]
+        logits, cache = model.apply({"params": params}, prev_tok[:, None], pos, mask, cache,
+                                    P + t - 1)
+        tok, lp, ent = _draw(logits[:, 0], jax.random.fold_in(rng, t), t, scfg)
+        out = record(out, t, tok, lp, ent)
+        return (cache, out[0][:, t], out), None
+
+    carry = (cache, out[0][:, 0], out)
+    if scfg.loop == "scan":
+        carry, _ = jax.lax.scan(step, carry, jnp.arange(1, T))
+    else:
+        def cond(c):
+            t, (_, _, o) = c
+            return (t < T) & ~jnp.all(o[4])
+
+        def body(c):
+            t, inner = c
+            return t + 1, step(inner, t)[0]
+
+        _, carry = jax.lax.while_loop(cond, body, (jnp.int32(1), carry))
+    toks, lps, ents, msk, done = carry[2]
+    return SampleOutput(toks, lps, ents, msk, msk.sum(axis=1).astype(jnp.int32), done)
+
+
+def completion_inputs(prompt_BP, prompt_mask_BP, out: SampleOutput, num_samples: int):
+    """Teacher-forcing inputs for prompt+completion rows: (tokens [N, P+T], valid [N, P+T])."""
+    prompt_NP = jnp.repeat(prompt_BP, num_samples, axis=0)
+    pmask_NP = jnp.repeat(prompt_mask_BP, num_samples, axis=0).astype(bool)
+    tokens = jnp.concatenate([prompt_NP, out.tokens], axis=1)
+    valid = jnp.concatenate([pmask_NP, out.mask.astype(bool)], axis=1)
+    return tokens, valid
