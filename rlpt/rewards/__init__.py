@@ -1,0 +1,1 @@
+"""Rewards: on-device verifiable rewards for synthetic tasks, and host-side rewards."""

@@ -1,0 +1,1 @@
+"""Prompt sources: synthetic verifiable tasks generated on the fly, and datasets."""
