@@ -1,0 +1,43 @@
+"""Supervised terms: token NLL and the entropy bonus, and the registered `sft` loss.
+
+`logp [N, T]` are log-probs of the target tokens (computed from logits / temperature upstream),
+`mask [N, T]` selects the tokens that are trained on, `entropy [N, T]` the per-token entropy of
+the policy (optional).
+"""
+from rlpt.losses.aggregation import aggregate, completion_mask
+from rlpt.losses.defaults import resolve
+from rlpt.registry import register
+
+
+def sft_nll(logp_NT, mask_NT, mode="token_mean", l_norm=None):
+    """Negative log-likelihood `aggregate(-logp, mask, mode)` (default: mean over target tokens)."""
+    return aggregate(-logp_NT, mask_NT, mode, l_norm)
+
+
+def entropy_bonus(entropy_NT, mask_NT, mode="token_mean", l_norm=None):
+    """Aggregated entropy; a loss subtracts `coef * entropy_bonus(...)` to encourage exploration."""
+    return aggregate(entropy_NT, mask_NT, mode, l_norm)
+
+
+def nll_minus_entropy(logp_NT, mask_NT, entropy_NT, entropy_coef, mode="token_mean", l_norm=None):
+    """`NLL - entropy_coef * entropy` and its metrics; entropy may be None when entropy_coef == 0."""
+    nll = sft_nll(logp_NT, mask_NT, mode, l_norm)
+    metrics = {"nll": nll}
+    loss = nll
+    if entropy_NT is not None:
+        ent = entropy_bonus(entropy_NT, mask_NT, mode, l_norm)
+        metrics["entropy"] = ent
+        loss = loss - entropy_coef * ent
+    elif entropy_coef:
+        raise KeyError("entropy_coef > 0 needs batch['entropy']")
+    metrics["loss"] = loss
+    return loss, metrics
+
+
+@register("loss", "sft")
+def sft_loss(batch, cfg):
+    """Plain SFT: `loss = aggregate(-logp) - entropy_coef * aggregate(entropy)` over `mask`
+    (cfg: loss_agg default token_mean, entropy_coef default 0)."""
+    c = resolve(cfg, "sft")
+    return nll_minus_entropy(batch["logp"], completion_mask(batch), batch.get("entropy"),
+                             c.entropy_coef, c.loss_agg, c.l_norm)
