@@ -1,0 +1,27 @@
+"""Runs tests/multidevice in a separate process with 8 fake CPU devices."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO_ROOT
+
+from rlpt import sharding
+
+
+def test_multidevice_suite():
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8")
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           os.path.join(REPO_ROOT, "tests", "multidevice")],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=1200)
+    print(proc.stdout[-3000:], proc.stderr[-3000:])
+    assert proc.returncode == 0, proc.stdout[-5000:]
+    assert " passed" in proc.stdout and "skipped" not in proc.stdout
+
+
+def test_mesh_minus_one_on_one_device():
+    mesh = sharding.make_mesh({"data": -1, "fsdp": 1, "tensor": 1})
+    assert mesh.shape["data"] >= 1
+    with pytest.raises(ValueError, match="at most one axis"):
+        sharding.make_mesh({"data": -1, "tensor": -1})
