@@ -58,15 +58,20 @@ def _braced(text: str, start: int) -> Optional[str]:
     return None
 
 
-def extract_boxed(text: str) -> Optional[str]:
-    """Content of the last `\\boxed{...}` or `\\fbox{...}` (nested braces), or `\\boxed 5`."""
+def extract_boxed(text: str, strip: bool = True) -> Optional[str]:
+    """Content of the last `\\boxed{...}` or `\\fbox{...}` (nested braces), or `\\boxed 5`.
+
+    With `strip=False` the braced content keeps its surrounding whitespace (RPT needs it).
+    """
     for m in reversed(list(re.finditer(r"\\(?:boxed|fbox)\b\s*", text))):
         if text[m.end():m.end() + 1] == "{":
             inner = _braced(text, m.end())
         else:  # `\boxed 5`: one token
             inner = re.match(r"[^\s$]*", text[m.end():]).group(0)
-        if inner and inner.strip():
-            return inner.strip()
+        if inner is not None and strip:
+            inner = inner.strip()
+        if inner:
+            return inner
     return None
 
 
