@@ -137,7 +137,8 @@ def sample(model_cfg: ModelConfig, params, prompt_BP: jax.Array, prompt_mask_BP:
     def step(carry, t):
         """Forward the token drawn at step t-1, draw token t."""
         cache, prev_tok, out = carry
-        key_valid = jnp.concatenate([key_valid_NP, slot_S[P:][None, :] <= P + t - 1], axis=1)
+        gen_valid = jnp.broadcast_to(slot_S[P:] <= P + t - 1, (N, T))
+        key_valid = jnp.concatenate([key_valid_NP, gen_valid], axis=1)
         mask = key_valid[:, None, :]
         pos = (prompt_len_N + t - 1)[:, None]
         logits, cache = model.apply({"params": params}, prev_tok[:, None], pos, mask, cache,
