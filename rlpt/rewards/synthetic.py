@@ -72,8 +72,7 @@ def exact_answer_reward(completion, completion_mask, target, target_len) -> Tupl
     completion = jnp.asarray(completion, jnp.int32)
     target = jnp.asarray(target, jnp.int32)
     target_len = jnp.asarray(target_len, jnp.int32)
-    n, t = completion.shape
-    a = target.shape[-1]
+    t, a = completion.shape[-1], target.shape[-1]
     width = max(t, a + 1)  # static; padding columns are masked out, so they are never read
     comp = jnp.pad(completion, ((0, 0), (0, width - t)), constant_values=PAD_ID)
     valid = jnp.pad(_valid_prefix(completion_mask), ((0, 0), (0, width - t)))
@@ -181,7 +180,8 @@ def countdown_reward(completion, completion_mask, target, target_len) -> Tuple[j
 # ----------------------------------------------------------------------------------------------
 # Host references (plain Python; the tests cross-check the JAX rewards against these)
 # ----------------------------------------------------------------------------------------------
-def completion_text(tokens: Sequence[int], mask: Optional[Sequence[int]] = None) -> Tuple[str, bool]:
+def completion_text(tokens: Sequence[int],
+                    mask: Optional[Sequence[int]] = None) -> Tuple[str, bool]:
     """Host decoding with the reward's reading rules -> (text before first eos, terminated).
 
     Special tokens inside the text are rendered as `<pad>`, `<bos>`, `<unk>`, which no task

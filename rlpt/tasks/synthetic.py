@@ -34,7 +34,7 @@ from typing import Dict, List, Sequence, Tuple, Union
 
 import numpy as np
 
-from rlpt.registry import register
+from rlpt.registry import get, register
 from rlpt.rewards import synthetic as rw
 from rlpt.tokenizers import CharTokenizer
 
@@ -50,7 +50,8 @@ class SyntheticTask:
 
     def __init__(self, prompt_len: int, target_width: int, solution_len: int, target_pad: int):
         self.tokenizer = CharTokenizer()
-        self.prompt_len, self.target_width, self.solution_len = prompt_len, target_width, solution_len
+        self.prompt_len, self.target_width = prompt_len, target_width
+        self.solution_len = solution_len
         self._target_pad = target_pad
 
     # -- subclass hooks -----------------------------------------------------------------------
@@ -88,16 +89,15 @@ class SyntheticTask:
         return out
 
     def eval_set(self, n: int, seed: int = EVAL_SEED) -> Dict[str, np.ndarray]:
-        """A fixed held-out batch of n examples; seed must be >= EVAL_SEED (training seeds are not)."""
+        """A fixed held-out batch of n examples; seed must be >= EVAL_SEED (training's are not)."""
         if seed < EVAL_SEED:
-            raise ValueError(f"eval seeds must be >= {EVAL_SEED} (training uses seeds < {EVAL_SEED})")
+            raise ValueError(f"eval seeds must be >= {EVAL_SEED} "
+                             f"(training uses seeds < {EVAL_SEED})")
         return self.make_batch(seed, 0, n)
 
     # -- rewards ------------------------------------------------------------------------------
     def reward(self, completion, completion_mask, target, target_len):
         """On-device reward -> (rewards [N] float32, aux dict); see `rlpt.rewards.synthetic`."""
-        from rlpt.registry import get
-
         return get("reward", self.reward_name)(completion, completion_mask, target, target_len)
 
     def reference_reward(self, completion_str: str, example: Dict[str, np.ndarray],
@@ -212,8 +212,8 @@ class CountdownTask(SyntheticTask):
                              f"{min_number}..{max_number}")
         bound = (max_number + 1) ** max_numbers - 1  # >= |any expression value|; see rewards doc
         if bound >= 2 ** 31:
-            raise ValueError(f"countdown: (max_number+1)**max_numbers = {bound + 1} must be < 2**31 "
-                             "so that on-device int32 arithmetic is exact")
+            raise ValueError(f"countdown: (max_number+1)**max_numbers = {bound + 1} must be "
+                             "< 2**31 so that on-device int32 arithmetic is exact")
         self.min_numbers, self.max_numbers = min_numbers, max_numbers
         self.min_number, self.max_number = min_number, max_number
         self.allow_division = allow_division
