@@ -315,26 +315,38 @@ def test_drpo_importance_weight_modes(mode):
         np.testing.assert_allclose(w_m[:2], raw[:2] / raw[:2].mean(), rtol=1e-5)
 
 
-def test_drpo_unknown_mode_and_kl_aggregations():
+def test_drpo_unknown_modes_raise():
     d = as_batch(drpo_batch(seed=3))
-    cfg = P.default_preference_config("drpo")
-    cfg.is_weight = "bogus"
     with pytest.raises(ValueError, match="is_weight"):
-        P.drpo_loss(d, cfg)
-    m = np.asarray(d["mask_online"])
-    per_tok = np.asarray(P.k3(d["logp_online_tok"], d["ref_online_tok"]))
+        P.drpo_loss(d, {"is_weight": "bogus"})
+    with pytest.raises(ValueError, match="kl_agg"):
+        P.drpo_loss(d, {"kl_agg": "bogus"})
+
+
+@pytest.mark.parametrize("kl_agg", ["token_mean", "seq_mean_token_mean", "seq_mean_token_sum"])
+def test_drpo_kl_aggregation_modes(kl_agg):
+    """With g == b and g == Z only the beta * KL term is left; check it per aggregation mode."""
+    d = drpo_batch(seed=4)
+    d["g_online"] = np.full_like(d["g_online"], 0.5)
+    d["g_y1"] = d["Z"].copy()
+    loss, metrics = P.drpo_loss(as_batch(d), {"kl_agg": kl_agg, "beta": 0.5})
+    m = d["mask_online"]
+    dd = d["ref_online_tok"] - d["logp_online_tok"]
+    k3 = (np.exp(dd) - dd - 1) * m
     present = m.sum(-1) > 0
     expected = {
-        "token_mean": (per_tok * m).sum() / m.sum(),
-        "seq_mean_token_mean": ((per_tok * m).sum(-1)[present] / m.sum(-1)[present]).mean(),
-        "seq_mean_token_sum": (per_tok * m).sum(-1)[present].mean(),
-    }
-    for mode, value in expected.items():
-        agg = float(P.aggregate_sequences(jnp.asarray(per_tok), jnp.asarray(m), mode))
-        assert agg == pytest.approx(value, rel=1e-5), mode
+        "token_mean": k3.sum() / m.sum(),
+        "seq_mean_token_mean": (k3.sum(-1)[present] / m.sum(-1)[present]).mean(),
+        "seq_mean_token_sum": k3.sum(-1)[present].mean(),
+    }[kl_agg]
+    assert float(metrics["kl"]) == pytest.approx(expected, rel=1e-5)
+    assert float(loss) == pytest.approx(0.5 * expected, rel=1e-5)
 
 
-def test_k3_sanity():
-    """objectives.md section 1: logp=-1, ref=-1.5 gives k3 = 0.10653; equal -> 0."""
-    assert float(P.k3(jnp.array(-1.0), jnp.array(-1.5))) == pytest.approx(0.10653, abs=1e-5)
-    assert float(P.k3(jnp.array(-1.0), jnp.array(-1.0))) == 0.0
+def test_partial_and_missing_config_use_defaults():
+    batch = as_batch(SANITY)
+    assert float(P.dpo_loss(batch, None)[0]) == pytest.approx(0.620957, abs=2e-6)
+    assert float(P.cdpo_loss(batch, {"eps": 0.1})[0]) == pytest.approx(0.635957, abs=2e-6)
+    assert float(P.simpo_loss(batch, {})[0]) == pytest.approx(0.999163, abs=2e-6)
+    beta_03, _ = P.dpo_loss(batch, {"beta": 0.3})
+    assert float(beta_03) == pytest.approx(float(-np_log_sig(0.45)), rel=1e-6)

@@ -1,8 +1,9 @@
 """Preference-optimisation losses as pure functions of sequence log-probs (no model inside).
 
 Spec: ../shared/spec/objectives.md section 4. Every registered loss has the signature
-`loss_fn(batch: dict, cfg: ConfigDict) -> (loss_scalar, metrics_dict)`; get a config with
-`default_preference_config(name)`.
+`loss_fn(batch: dict, cfg: ConfigDict) -> (loss_scalar, metrics_dict)`. `cfg` is overlaid on
+`default_preference_config(name)` (paper defaults), so it may set only the fields it changes or be
+None.
 
 Batch keys (all sequence log-probs are SUMS over response tokens):
 
@@ -23,34 +24,58 @@ The logged `grad_weight` is `-(1/beta) dl/dh` (IPO has no beta: `-dl/dh`), so th
 `grad l = -beta * grad_weight * grad h`. For DPO it is `sigmoid(-beta h)`: how much a pair still
 pushes, which is the quantity DPO's paper discusses and Pre-DPO re-weights.
 """
+import types
+
 import jax
 import jax.numpy as jnp
 import ml_collections
 
+from rlpt.losses.aggregation import AGG_MODES, aggregate
+from rlpt.losses.kl import kl_k3
 from rlpt.registry import register
 
 IS_WEIGHT_MODES = ("clip", "self_normalized", "raw")
-KL_AGG_MODES = ("token_mean", "seq_mean_token_mean", "seq_mean_token_sum")
 
 
 # ----------------------------------------------------------------------------------------------
 # Config
 
 
+_DEFAULTS = {
+    "dpo": dict(beta=0.1),
+    "pre_dpo": dict(beta=0.1),
+    "ipo": dict(tau=0.1, length_normalize=False),
+    "cdpo": dict(beta=0.1, eps=0.1),
+    "rdpo": dict(beta=0.1, eps=0.1),
+    "simpo": dict(beta=2.0, gamma=0.5),
+    "drpo": dict(beta=0.04, c=2.5, b=0.5, is_weight="clip", kl_agg="seq_mean_token_sum",
+                 l_norm=None),
+}
+
+
 def default_preference_config(name: str) -> ml_collections.ConfigDict:
-    """Paper defaults for each registered preference loss (`name` as registered)."""
-    defaults = {
-        "dpo": dict(beta=0.1),
-        "pre_dpo": dict(beta=0.1),
-        "ipo": dict(tau=0.1, length_normalize=False),
-        "cdpo": dict(beta=0.1, eps=0.1),
-        "rdpo": dict(beta=0.1, eps=0.1),
-        "simpo": dict(beta=2.0, gamma=0.5),
-        "drpo": dict(beta=0.04, c=2.5, b=0.5, is_weight="clip", kl_agg="seq_mean_token_sum"),
-    }
-    if name not in defaults:
-        raise KeyError(f"no preference loss {name!r}; known: {sorted(defaults)}")
-    return ml_collections.ConfigDict(dict(name=name, **defaults[name]))
+    """Paper defaults for each registered preference loss (`name` as registered).
+
+    dpo/pre_dpo/cdpo/rdpo beta=0.1 (DPO paper); cdpo/rdpo eps=0.1 (flip rate); ipo tau=0.1;
+    simpo beta=2, gamma=0.5; drpo beta=0.04, c=2.5, b=0.5, is_weight="clip" (spec section 4).
+    """
+    if name not in _DEFAULTS:
+        raise KeyError(f"no preference loss {name!r}; known: {sorted(_DEFAULTS)}")
+    return ml_collections.ConfigDict(dict(name=name, **_DEFAULTS[name]))
+
+
+def resolve_config(cfg, defaults: ml_collections.ConfigDict) -> types.SimpleNamespace:
+    """`defaults` overlaid with the fields `cfg` sets (ConfigDict, dict, attribute object or None),
+    so a config may set only the fields it changes (as rlpt.losses.defaults.resolve does)."""
+    fields = dict(defaults.items())
+    if cfg is not None:
+        items = cfg.items() if hasattr(cfg, "items") else vars(cfg).items()
+        fields.update({k: v for k, v in items if not k.startswith("_")})
+    return types.SimpleNamespace(**fields)
+
+
+def _cfg(cfg, name):
+    return resolve_config(cfg, default_preference_config(name))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -148,6 +173,7 @@ def _h(batch):
 @register("loss", "dpo")
 def dpo_loss(batch, cfg):
     """DPO (arXiv 2305.18290): mean of `-log sigmoid(beta h)`. Keys: logp_w, logp_l, ref_w, ref_l."""
+    cfg = _cfg(cfg, "dpo")
     h = _h(batch)
     losses, weights = dpo_losses(h, cfg.beta)
     return _pairwise_result(losses, weights, h, batch, cfg.beta)
@@ -167,7 +193,7 @@ def pre_dpo_loss(batch, cfg):
         if key not in batch:
             raise KeyError(f"pre_dpo needs batch[{key!r}] (guide-model sequence log-probs)")
     guided = dict(batch, ref_w=batch["guide_w"], ref_l=batch["guide_l"])
-    return dpo_loss(guided, cfg)
+    return dpo_loss(guided, _cfg(cfg, "pre_dpo"))
 
 
 @register("loss", "ipo")
@@ -177,6 +203,7 @@ def ipo_loss(batch, cfg):
     `cfg.length_normalize=False` (default, the spec's reading) uses sequence-summed log-probs;
     True divides each log-prob by its response length first (`len_w`, `len_l`), as TRL's IPO does.
     """
+    cfg = _cfg(cfg, "ipo")
     logp_w, logp_l, ref_w, ref_l = (batch[k] for k in ("logp_w", "logp_l", "ref_w", "ref_l"))
     if cfg.length_normalize:
         n_w, n_l = jnp.maximum(batch["len_w"], 1), jnp.maximum(batch["len_l"], 1)
@@ -189,6 +216,7 @@ def ipo_loss(batch, cfg):
 @register("loss", "cdpo")
 def cdpo_loss(batch, cfg):
     """cDPO / label-smoothed DPO; see `cdpo_losses`. cfg: beta, eps."""
+    cfg = _cfg(cfg, "cdpo")
     h = _h(batch)
     losses, weights = cdpo_losses(h, cfg.beta, cfg.eps)
     return _pairwise_result(losses, weights, h, batch, cfg.beta)
@@ -197,6 +225,7 @@ def cdpo_loss(batch, cfg):
 @register("loss", "rdpo")
 def rdpo_loss(batch, cfg):
     """Robust DPO (arXiv 2403.00409); see `rdpo_losses`. cfg: beta, eps (< 0.5)."""
+    cfg = _cfg(cfg, "rdpo")
     h = _h(batch)
     losses, weights = rdpo_losses(h, cfg.beta, cfg.eps)
     return _pairwise_result(losses, weights, h, batch, cfg.beta)
@@ -205,6 +234,7 @@ def rdpo_loss(batch, cfg):
 @register("loss", "simpo")
 def simpo_loss(batch, cfg):
     """SimPO (arXiv 2405.14734); see `simpo_losses`. Keys: logp_w, logp_l, len_w, len_l."""
+    cfg = _cfg(cfg, "simpo")
     u = simpo_margin(batch["logp_w"], batch["logp_l"], batch["len_w"], batch["len_l"])
     losses, weights = simpo_losses(
         batch["logp_w"], batch["logp_l"], batch["len_w"], batch["len_l"], cfg.beta, cfg.gamma)
@@ -213,13 +243,6 @@ def simpo_loss(batch, cfg):
 
 # ----------------------------------------------------------------------------------------------
 # DRPO
-
-
-def k3(logp, ref_logp):
-    """k3 KL estimator (spec section 1): `exp(d) - d - 1`, `d = ref - logp` clamped to [-20, 20],
-    result clamped to at most 10 (verl's low_var_kl)."""
-    d = jnp.clip(ref_logp - logp, -20.0, 20.0)
-    return jnp.minimum(jnp.exp(d) - d - 1.0, 10.0)
 
 
 def importance_weights(logp, ref_logp, mode, c=2.5, mask=None):
@@ -242,23 +265,6 @@ def importance_weights(logp, ref_logp, mode, c=2.5, mask=None):
         r = jnp.exp(jnp.where(m > 0, log_ratio - shift, -jnp.inf))
         return r * jnp.sum(m) / jnp.maximum(jnp.sum(r * m), 1e-30)
     raise ValueError(f"unknown DRPO is_weight mode {mode!r}; known: {IS_WEIGHT_MODES}")
-
-
-def aggregate_sequences(per_token, mask, mode):
-    """Aggregates per-token values `[..., T]` with a mask; sequences with no token are skipped."""
-    mask = mask.astype(per_token.dtype)
-    if mode == "token_mean":
-        return jnp.sum(per_token * mask) / jnp.maximum(jnp.sum(mask), 1.0)
-    n_tok = jnp.sum(mask, axis=-1)
-    seq_present = (n_tok > 0).astype(per_token.dtype)
-    seq_sum = jnp.sum(per_token * mask, axis=-1)
-    if mode == "seq_mean_token_sum":
-        per_seq = seq_sum
-    elif mode == "seq_mean_token_mean":
-        per_seq = seq_sum / jnp.maximum(n_tok, 1.0)
-    else:
-        raise ValueError(f"unknown aggregation {mode!r}; known: {KL_AGG_MODES}")
-    return jnp.sum(per_seq * seq_present) / jnp.maximum(jnp.sum(seq_present), 1.0)
 
 
 @register("loss", "drpo")
@@ -284,13 +290,16 @@ def drpo_loss(batch, cfg):
                            completion mask; the sequence log-prob logpi(y*) is the masked sum, and a
                            sample with an all-zero mask is absent (skipped everywhere)
       mask [B]             optional pair mask
-    KL aggregation `cfg.kl_agg`: "seq_mean_token_sum" (default: the mean over samples of the
-    sequence KL, as the released code sums k3 over tokens), or "token_mean" /
-    "seq_mean_token_mean" (a per-token reading of the spec's "mean k3").
+    KL: k3 per token with verl's clamp (rlpt.losses.kl), aggregated over the B*M online samples
+    by `cfg.kl_agg` (rlpt.losses.aggregation modes): "seq_mean_token_sum" (default: the mean
+    over samples of the sequence KL, as the released code sums k3 over tokens), or a per-token
+    reading of the spec's "mean k3" ("token_mean", "seq_mean_token_mean", or
+    "seq_mean_token_sum_norm" with `cfg.l_norm`).
     Note: the released code also symmetrises over (y1, y2) and averages g over both comparators;
     pass such a g_online / doubled batch to get that variant.
     The returned loss value is the surrogate; `metrics["dr_estimate"]` is psi itself.
     """
+    cfg = _cfg(cfg, "drpo")
     if cfg.is_weight not in IS_WEIGHT_MODES:
         raise ValueError(f"unknown DRPO is_weight mode {cfg.is_weight!r}; known: {IS_WEIGHT_MODES}")
     mask = batch.get("mask")
@@ -307,8 +316,12 @@ def drpo_loss(batch, cfg):
     dm_coef = jax.lax.stop_gradient(g_online - cfg.b)
     dm_term = masked_mean(dm_coef * logp_online, sample_mask)
 
-    kl_tok = k3(batch["logp_online_tok"], batch["ref_online_tok"])
-    kl = aggregate_sequences(kl_tok, tok_mask * sample_mask[..., None], cfg.kl_agg)
+    if cfg.kl_agg not in AGG_MODES:
+        raise ValueError(f"unknown DRPO kl_agg {cfg.kl_agg!r}; known: {list(AGG_MODES)}")
+    kl_tok = kl_k3(batch["logp_online_tok"], batch["ref_online_tok"], clamp=True)
+    t = kl_tok.shape[-1]
+    kl = aggregate(kl_tok.reshape(-1, t), (tok_mask * sample_mask[..., None]).reshape(-1, t),
+                   cfg.kl_agg, cfg.l_norm)
     loss = -is_term - dm_term + cfg.beta * kl
 
     dr = masked_mean(g_online, sample_mask) + masked_mean(is_coef, mask)

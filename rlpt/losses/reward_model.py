@@ -1,8 +1,8 @@
 """Reward-model losses as pure functions of predicted rewards (no model inside).
 
 Spec: ../shared/spec/objectives.md section 4. Registered with the loss signature
-`loss_fn(batch: dict, cfg: ConfigDict) -> (loss_scalar, metrics_dict)`; configs from
-`default_reward_model_config(name)`. Optional `mask` keys weight examples: a reduction is
+`loss_fn(batch: dict, cfg: ConfigDict) -> (loss_scalar, metrics_dict)`; `cfg` is overlaid on
+`default_reward_model_config(name)`, so it may set only the fields it changes or be None. Optional `mask` keys weight examples: a reduction is
 `sum(l * mask) / max(sum(mask), 1)`.
 """
 import jax
@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from rlpt.losses.preference import masked_mean
+from rlpt.losses.preference import masked_mean, resolve_config
 from rlpt.registry import register
 
 BT_REDUCTIONS = ("pair", "prompt")
@@ -86,6 +86,7 @@ def bt_rm_loss(batch, cfg):
     1/C(K,2) normalisation; the two agree when no pair is skipped).
     Metrics: accuracy (ties in reward count 0), mean winner-minus-loser margin, valid pair count.
     """
+    cfg = resolve_config(cfg, default_reward_model_config("bt_rm"))
     losses, margins, valid = bt_pairwise(batch["rewards"], batch["scores"],
                                          batch.get("response_mask"))
     v = valid.astype(losses.dtype)
@@ -139,6 +140,7 @@ def vrpo_rm_loss(batch, cfg):
     (rewards of two reference-policy responses), g_star [B], optional mask [B].
     cfg.loss_type: "logistic" (default) or "hinge".
     """
+    cfg = resolve_config(cfg, default_reward_model_config("vrpo_rm"))
     d = batch["r_w"] - batch["r_l"]
     d_star = batch["r_a1"] - batch["r_a2"]
     losses = vrpo_losses(d, batch["g"], d_star, batch["g_star"], cfg.loss_type)
@@ -184,6 +186,7 @@ def rluf_rm_loss(batch, cfg):
     `cfg.pos_weight` (default 1, plain BCE) up-weights the rare positive signal, an option the
     secondary summaries do not settle. Keys: logits [B] (f), labels [B] in [0, 1], optional mask.
     """
+    cfg = resolve_config(cfg, default_reward_model_config("rluf_rm"))
     f, y = batch["logits"], batch["labels"].astype(batch["logits"].dtype)
     losses = cfg.pos_weight * y * logistic_loss(f) + (1.0 - y) * logistic_loss(-f)
     mask = batch.get("mask")
