@@ -9,25 +9,26 @@ line is `#### <final answer>`. The directory is, in order of precedence:
 3. `../shared/data/gsm8k` relative to the repository root.
 
 Every row becomes `{"question", "solution", "answer"}`: `solution` is the full worked solution as
-given, `answer` the text after `####` on its last `####` line (e.g. `"1,200"`; normalisation is
-left to `rlpt.rewards.math_answer`).
+given, `answer` the text after its last `####`, to the end of that line (e.g. `"1,200"`;
+normalisation is left to `rlpt.rewards.math_answer`).
 
 `build_gsm8k(data_dir)` prepares the TFDS dataset `rlpt_gsm8k` (array_record files, original row
 order kept) and returns random-access `tfds` data sources. Neither building nor reading needs
 TensorFlow. A prepared dataset is reused as is: after editing the source files, build into a fresh
 `data_dir`.
 """
+import functools
 import json
 import os
-import re
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Union
+from typing import Dict, Iterator, List, Union
+
+from rlpt.rewards.math_answer import extract_hash
 
 ENV_VAR = "RLPT_GSM8K_DIR"
 SPLITS = ("train", "test")
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DIR = _REPO_ROOT.parent / "shared" / "data" / "gsm8k"
-_FINAL_LINE = re.compile(r"^\s*####\s*(.*?)\s*$", re.MULTILINE)
 
 
 class Gsm8kFormatError(ValueError):
@@ -48,12 +49,6 @@ def resolve_source_dir(source_dir: Union[str, Path, None] = None) -> Path:
             f"GSM8K directory {path} (from {origin}) lacks {', '.join(missing)}; pass source_dir "
             f"or set ${ENV_VAR} to a directory holding train.jsonl and test.jsonl")
     return path
-
-
-def final_answer(solution: str) -> Optional[str]:
-    """The text after `####` on the last `####` line of a worked solution, or None if none."""
-    found = _FINAL_LINE.findall(solution)
-    return found[-1] if found else None
 
 
 def iter_jsonl(path: Union[str, Path]) -> Iterator[Dict[str, str]]:
@@ -77,7 +72,7 @@ def iter_jsonl(path: Union[str, Path]) -> Iterator[Dict[str, str]]:
             for key in ("question", "answer"):
                 if not isinstance(obj.get(key), str):
                     raise Gsm8kFormatError(f"{where}: field {key!r} is missing or not a string")
-            answer = final_answer(obj["answer"])
+            answer = extract_hash(obj["answer"])
             if not answer:
                 raise Gsm8kFormatError(
                     f"{where}: the solution has no '#### <final answer>' line "
@@ -97,17 +92,10 @@ def read_split(split: str, source_dir: Union[str, Path, None] = None) -> List[Di
     return read_jsonl(resolve_source_dir(source_dir) / f"{split}.jsonl")
 
 
-def _tfds():
-    import tensorflow_datasets as tfds  # optional extra: pip install -e .[tfds]
-    return tfds
-
-
+@functools.lru_cache(maxsize=None)
 def _builder_class():
     """Defines (once) and returns the TFDS builder; tfds is imported only when needed."""
-    global _BUILDER
-    if _BUILDER is not None:
-        return _BUILDER
-    tfds = _tfds()
+    import tensorflow_datasets as tfds  # optional extra: pip install -e .[tfds]
 
     class RlptGsm8k(tfds.core.GeneratorBasedBuilder):
         """GSM8K from local jsonl files: question, solution (worked), answer (after `####`)."""
@@ -141,11 +129,7 @@ def _builder_class():
             for i, row in enumerate(iter_jsonl(path)):
                 yield i, row
 
-    _BUILDER = RlptGsm8k
-    return _BUILDER
-
-
-_BUILDER = None
+    return RlptGsm8k
 
 
 def build_gsm8k(data_dir: Union[str, Path], source_dir: Union[str, Path, None] = None):
