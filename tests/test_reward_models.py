@@ -54,7 +54,8 @@ def np_bt(rewards, scores, mask=None):
     for b in range(rewards.shape[0]):
         pairs = []
         for i, j in itertools.combinations(range(rewards.shape[1]), 2):
-            if scores[b, i] == scores[b, j] or (mask is not None and not (mask[b, i] and mask[b, j])):
+            masked = mask is not None and not (mask[b, i] and mask[b, j])
+            if scores[b, i] == scores[b, j] or masked:
                 continue
             w, l = (i, j) if scores[b, i] > scores[b, j] else (j, i)
             d = rewards[b, w] - rewards[b, l]

@@ -101,8 +101,9 @@ def ipo_losses(h, tau):
 def cdpo_losses(h, beta, eps):
     """Conservative DPO / label smoothing (arXiv 2403.00409 discusses it as cDPO):
     `l = -(1-eps) log sig(beta h) - eps log sig(-beta h)`:
-    DPO against a label flipped with probability eps. Weight `(1-eps) sig(-beta h) - eps sig(beta h)`
-    (negative once `sig(beta h) > 1 - eps`: the loss then pulls the margin back).
+    DPO against a label flipped with probability eps.
+    Weight `(1-eps) sig(-beta h) - eps sig(beta h) = 1 - eps - sig(beta h)`: negative once
+    `sig(beta h) > 1 - eps`, where the loss pulls the margin back (it does not grow without bound).
     """
     losses = -(1.0 - eps) * jax.nn.log_sigmoid(beta * h) - eps * jax.nn.log_sigmoid(-beta * h)
     weights = (1.0 - eps) * jax.nn.sigmoid(-beta * h) - eps * jax.nn.sigmoid(beta * h)
@@ -172,7 +173,8 @@ def _h(batch):
 
 @register("loss", "dpo")
 def dpo_loss(batch, cfg):
-    """DPO (arXiv 2305.18290): mean of `-log sigmoid(beta h)`. Keys: logp_w, logp_l, ref_w, ref_l."""
+    """DPO (arXiv 2305.18290): mean of `-log sigmoid(beta h)`.
+    Keys: logp_w, logp_l, ref_w, ref_l (optional mask)."""
     cfg = _cfg(cfg, "dpo")
     h = _h(batch)
     losses, weights = dpo_losses(h, cfg.beta)
@@ -269,7 +271,8 @@ def importance_weights(logp, ref_logp, mode, c=2.5, mask=None):
 
 @register("loss", "drpo")
 def drpo_loss(batch, cfg):
-    """DRPO surrogate (Xu et al., "Doubly Robust Alignment for LLMs", arXiv 2506.01183; spec [code]).
+    """DRPO surrogate (Xu et al., "Doubly Robust Alignment for LLMs", arXiv 2506.01183, the paper
+    we used; spec tag [code]).
 
     Doubly robust estimate of the preference of pi over pi_ref, maximised minus beta*KL:
       `psi = mean_i [ E_{y~pi} g(x_i, y, y2_i) + w_i (Z_i - g(x_i, y1_i, y2_i)) ]`.

@@ -2,8 +2,8 @@
 
 Spec: ../shared/spec/objectives.md section 4. Registered with the loss signature
 `loss_fn(batch: dict, cfg: ConfigDict) -> (loss_scalar, metrics_dict)`; `cfg` is overlaid on
-`default_reward_model_config(name)`, so it may set only the fields it changes or be None. Optional `mask` keys weight examples: a reduction is
-`sum(l * mask) / max(sum(mask), 1)`.
+`default_reward_model_config(name)`, so it may set only the fields it changes or be None.
+Optional `mask` keys weight examples: a reduction is `sum(l * mask) / max(sum(mask), 1)`.
 """
 import jax
 import jax.numpy as jnp
