@@ -111,7 +111,8 @@ class ByteTokenizer:
 def test_templates():
     assert format_prompt("What is 2+2?") == "Question: What is 2+2?\nAnswer:"
     chat = format_prompt("What is 2+2?", "qwen2_chat", system="Be brief.")
-    assert chat.startswith("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nWhat is 2+2?")
+    assert chat.startswith(
+        "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nWhat is 2+2?")
     assert chat.endswith("<|im_end|>\n<|im_start|>assistant\n") and "\\boxed{}" in chat
     assert format_prompt("{x}", "plain") == "Question: {x}\nAnswer:"  # braces in data are data
     with pytest.raises(KeyError, match="known templates"):

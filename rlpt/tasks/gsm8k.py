@@ -66,7 +66,8 @@ def iter_jsonl(path: Union[str, Path]) -> Iterator[Dict[str, str]]:
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as e:
-                raise Gsm8kFormatError(f"{where}: invalid JSON ({e.msg} at column {e.colno})") from e
+                raise Gsm8kFormatError(
+                    f"{where}: invalid JSON ({e.msg} at column {e.colno})") from e
             if not isinstance(obj, dict):
                 raise Gsm8kFormatError(f"{where}: expected a JSON object, got {type(obj).__name__}")
             for key in ("question", "answer"):

@@ -44,7 +44,8 @@ TEMPLATES: Dict[str, Template] = {
 def format_prompt(question: str, template: str = "plain", **fields: str) -> str:
     """Fills the named template; `fields` override its defaults (e.g. `system=...`)."""
     if template not in TEMPLATES:
-        raise KeyError(f"unknown prompt template {template!r}; known templates: {sorted(TEMPLATES)}")
+        raise KeyError(
+            f"unknown prompt template {template!r}; known templates: {sorted(TEMPLATES)}")
     tpl = TEMPLATES[template]
     names = {f for _, f, _, _ in string.Formatter().parse(tpl.pattern) if f}
     unknown = set(fields) - (names - {"question"})
