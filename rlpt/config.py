@@ -1,0 +1,124 @@
+"""The run configuration: defaults, `k=v` argument parsing, and validation before compilation.
+
+Experiment files in configs/ build on `base_config()`; every field is documented here once.
+`validate(cfg)` checks names against the registry and values against each other, and raises a
+ValueError naming the offending key before anything is compiled.
+"""
+import ml_collections
+
+from rlpt import registry
+from rlpt.losses.aggregation import AGG_MODES as LOSS_AGG_MODES
+from rlpt.losses.defaults import default_algo_config
+from rlpt.models.config import PRESETS
+
+
+def parse_arg(arg: str, **defaults) -> dict:
+    """'size=tiny,seed=1' -> {'size': 'tiny', 'seed': 1} over `defaults` (types follow them)."""
+    out = dict(defaults)
+    for part in filter(None, (arg or "").split(",")):
+        if "=" not in part:
+            raise ValueError(f"config argument {part!r} is not key=value (in {arg!r})")
+        k, v = part.split("=", 1)
+        if k not in defaults:
+            raise ValueError(f"unknown config argument {k!r}; known: {sorted(defaults)}")
+        out[k] = type(defaults[k])(v) if defaults[k] is not None else v
+    return out
+
+
+def optim_config(lr: float, warmup_steps: int = 10, schedule: str = "constant"):
+    return ml_collections.ConfigDict(dict(
+        lr=lr, schedule=schedule, warmup_steps=warmup_steps, decay_steps=0,
+        final_lr_fraction=0.1, b1=0.9, b2=0.99, eps=1e-8, weight_decay=0.0, max_grad_norm=1.0))
+
+
+def base_config(algo: str = "grpo") -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+    # model: a preset (rlpt.models.config.PRESETS) or a checkpoint to load
+    c.model = ml_collections.ConfigDict(dict(
+        preset="tiny", dtype="float32", checkpoint="", checkpoint_format=""))  # "hf" | "llama2c"
+    # task: a registered prompt source and its knobs
+    c.task = ml_collections.ConfigDict(dict(
+        name="addition", kwargs=ml_collections.ConfigDict(dict(min_digits=1, max_digits=2))))
+    c.sampling = ml_collections.ConfigDict(dict(
+        max_new_tokens=8, num_samples=8, temperature=1.0, top_k=0, top_p=1.0, min_new_tokens=0,
+        stop_tokens=(2,), pad_id=0, loop="while"))
+    # algo: loss/advantage by name with the paper defaults; group_size follows num_samples
+    c.algo = default_algo_config(algo)
+    c.algo.group_size = -1
+    c.rl = ml_collections.ConfigDict(dict(
+        steps=100, batch_size=16, ppo_epochs=1, minibatches=1, iters_per_call=1))
+    c.optim = optim_config(1e-4)
+    # supervised warm-up on the task's worked solutions (steps=0 to skip)
+    c.sft = ml_collections.ConfigDict(dict(steps=0, batch_size=64, optim=optim_config(1e-3)))
+    c.eval = ml_collections.ConfigDict(dict(
+        every=50, n_prompts=256, n_samples=8, ks=(1, 4, 8), temperature=1.0))
+    c.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1, tensor=1))
+    c.reward = ml_collections.ConfigDict(dict(kind="device"))  # "device" | "host" | "split"
+    c.log_every = 10
+    c.ckpt_every = 50
+    c.wandb = ml_collections.ConfigDict(dict(mode="offline", project="rlpt", name=""))
+    return c
+
+
+def _fail(key, msg):
+    raise ValueError(f"config {key}: {msg}")
+
+
+def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """Checks the config and fills derived fields (algo.group_size). Returns the config."""
+    import rlpt.losses  # noqa: F401  (registration)
+    import rlpt.advantages  # noqa: F401
+    import rlpt.tasks.synthetic  # noqa: F401
+
+    if not c.model.checkpoint and c.model.preset not in PRESETS:
+        _fail("model.preset", f"{c.model.preset!r} is not a preset; known: {sorted(PRESETS)}")
+    if c.model.checkpoint and c.model.checkpoint_format not in ("hf", "llama2c"):
+        _fail("model.checkpoint_format", f"{c.model.checkpoint_format!r}; expected 'hf' or 'llama2c'")
+    if c.model.dtype not in ("float32", "bfloat16"):
+        _fail("model.dtype", f"{c.model.dtype!r}; expected 'float32' or 'bfloat16'")
+    for kind, key in (("task", "task.name"), ("loss", "algo.name"), ("advantage", "algo.advantage")):
+        name = {"task.name": c.task.name, "algo.name": c.algo.name,
+                "algo.advantage": c.algo.advantage}[key]
+        if name not in registry.names(kind):
+            _fail(key, f"unknown {kind} {name!r}; known: {registry.names(kind)}")
+    if c.algo.loss_agg not in LOSS_AGG_MODES:
+        _fail("algo.loss_agg", f"{c.algo.loss_agg!r}; known: {list(LOSS_AGG_MODES)}")
+    s = c.sampling
+    if s.temperature <= 0:
+        _fail("sampling.temperature", f"{s.temperature} must be > 0")
+    if not 0 < s.top_p <= 1:
+        _fail("sampling.top_p", f"{s.top_p} must be in (0, 1]")
+    if s.max_new_tokens < 1 or s.num_samples < 1:
+        _fail("sampling", "max_new_tokens and num_samples must be >= 1")
+    if s.loop not in ("while", "scan"):
+        _fail("sampling.loop", f"{s.loop!r}; expected 'while' or 'scan'")
+    if c.algo.group_size == -1:
+        c.algo.group_size = s.num_samples
+    elif c.algo.group_size != s.num_samples:
+        _fail("algo.group_size", f"{c.algo.group_size} != sampling.num_samples={s.num_samples}; "
+              "leave it at -1 to follow num_samples")
+    if float(c.algo.get("temperature", s.temperature)) != float(s.temperature):
+        c.algo.temperature = s.temperature  # log-probs use the sampling temperature
+    r = c.rl
+    for k in ("steps", "batch_size", "ppo_epochs", "minibatches", "iters_per_call"):
+        if r[k] < (0 if k == "steps" else 1):
+            _fail(f"rl.{k}", f"{r[k]} is out of range")
+    if r.batch_size % r.minibatches:
+        _fail("rl.minibatches", f"{r.minibatches} does not divide rl.batch_size={r.batch_size}")
+    for key, o in (("optim", c.optim), ("sft.optim", c.sft.optim)):
+        if o.lr <= 0:
+            _fail(f"{key}.lr", f"{o.lr} must be > 0")
+        if o.schedule not in ("constant", "cosine"):
+            _fail(f"{key}.schedule", f"{o.schedule!r}; expected 'constant' or 'cosine'")
+    if c.sft.steps < 0 or c.sft.batch_size < 1:
+        _fail("sft", "steps must be >= 0 and batch_size >= 1")
+    if any(k > c.eval.n_samples or k < 1 for k in c.eval.ks):
+        _fail("eval.ks", f"{tuple(c.eval.ks)} must lie in [1, eval.n_samples={c.eval.n_samples}]")
+    if c.reward.kind not in ("device", "host", "split"):
+        _fail("reward.kind", f"{c.reward.kind!r}; expected 'device', 'host' or 'split'")
+    if c.wandb.mode not in ("offline", "online", "disabled"):
+        _fail("wandb.mode", f"{c.wandb.mode!r}; expected 'offline', 'online' or 'disabled'")
+    if c.log_every < 1 or c.ckpt_every < 1 or c.eval.every < 1:
+        _fail("log_every/ckpt_every/eval.every", "must be >= 1")
+    return c
