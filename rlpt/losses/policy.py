@@ -327,7 +327,7 @@ def kimi_k15_loss(batch, cfg):
 
 def kd_beta(step, beta_init=5e-3, beta_min=1e-3, delta=5e-5):
     """KDRL annealing: `beta_t = max(beta_init - delta * t, beta_min)`."""
-    return jnp.maximum(beta_init - delta * jnp.asarray(step, jnp.float32), beta_min)
+    return jnp.maximum(beta_init - delta * jnp.asarray(step), beta_min)
 
 
 def kd_sequence_mask(rewards_N, group_size, mode, success_threshold=0.0):
@@ -377,9 +377,9 @@ def exp_grpo_loss(batch, cfg):
     c = resolve(cfg, "exp_grpo")
     loss_rl, metrics = clip_objective(batch, c)
     loglik = -sft_nll(batch["sft_logp"], batch["sft_mask"], c.sft_loss_agg)
-    coef = jnp.asarray(c.sft_coef, jnp.float32)
+    coef = c.sft_coef * jnp.ones_like(loglik)
     if c.sft_anneal_steps:
-        frac = jnp.asarray(batch.get("step", 0), jnp.float32) / c.sft_anneal_steps
+        frac = jnp.asarray(batch.get("step", 0)) / c.sft_anneal_steps
         coef = coef * jnp.clip(1.0 - frac, 0.0, 1.0)
     loss = loss_rl - coef * loglik
     metrics.update(rl_loss=loss_rl, expl_loglik=loglik, sft_coef=coef, loss=loss)
@@ -412,7 +412,7 @@ def mgrpo_loss(batch, cfg):
 def uft_hint_prob(step, p_low=0.05, p_high=0.95, hint_steps=300):
     """UFT (arXiv:2505.16984) cosine hint schedule:
     `p(t) = p_low + 0.5 (p_high - p_low)(1 + cos(pi t / T_hint))` for t <= T_hint, else 0."""
-    t = jnp.asarray(step, jnp.float32)
+    t = jnp.asarray(step) * 1.0
     p = p_low + 0.5 * (p_high - p_low) * (1.0 + jnp.cos(math.pi * t / hint_steps))
     return jnp.where(t <= hint_steps, p, 0.0)
 
