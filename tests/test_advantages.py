@@ -376,6 +376,8 @@ def test_every_registered_advantage_is_finite():
         "grpo", "dr_grpo", "rloo", "reinforce_pp", "gae", "grpo_process", "dapo_overlong",
         "dapo_dynamic_sampling", "kimi_length_penalty", "unlikeliness", "gtpo", "grpo_s"}
     for name in names("advantage"):
-        out = np.asarray(get("advantage", name)(r, m, cfg(group_size=G, kl_coef=0.05), **extras))
+        fn = get("advantage", name)
+        c = cfg(group_size=G, kl_coef=0.05)
+        out = np.asarray(jax.jit(lambda r, m, ex: fn(r, m, c, **ex))(r, m, extras))
         assert out.shape in ((N,), (N, T)), name
         assert np.all(np.isfinite(out)), name

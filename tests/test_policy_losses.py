@@ -493,9 +493,16 @@ def test_default_configs_hold_paper_defaults():
     assert resolve({"eps_high": 0.3}, "dapo").eps_high == 0.3
 
 
-def test_unknown_aggregation_in_cfg_is_an_error():
+def test_config_errors():
     with pytest.raises(ValueError, match="token_mean"):
         get("loss", "grpo")(to_jax(make_batch(18)), cfg(loss_agg="mean"))
+    no_ref = {k: v for k, v in make_batch(18).items() if k != "ref_logp"}
+    with pytest.raises(KeyError, match="ref_logp"):
+        get("loss", "grpo")(to_jax(no_ref), None)  # beta = 0.04 needs the reference
+    loss, metrics = get("loss", "grpo")(to_jax(no_ref), cfg(beta=0.0))
+    assert np.isfinite(float(loss)) and "kl" not in metrics
+    with pytest.raises(ValueError, match="kd_mask"):
+        get("loss", "kdrl")(to_jax(make_batch(18)), cfg(kd_mask="sometimes", group_size=2))
 
 
 def test_every_loss_builds_default_config_and_is_finite():
@@ -511,7 +518,8 @@ def test_every_loss_builds_default_config_and_is_finite():
     for name in ALGO_NAMES:  # this module's losses (other families have their own defaults)
         c = default_algo_config(name)
         c.group_size = 4
-        loss, metrics = get("loss", name)(jb, c)
+        fn = get("loss", name)
+        loss, metrics = jax.jit(lambda batch: fn(batch, c))(jb)  # also checks it traces under jit
         assert np.isfinite(float(loss)), name
         assert float(metrics["loss"]) == float(loss), name
         if name not in ("sft", "relift_sft"):

@@ -26,7 +26,8 @@ _COMMON = dict(
     loss_agg="seq_mean_token_mean",
     l_norm=None,              # seq_mean_token_sum_norm constant; None = T (max new tokens)
     entropy_coef=0.0,         # loss -= entropy_coef * aggregate(entropy)
-    # advantages (read by the advantage registry)
+    # advantages: `advantage` names the ("advantage", name) registry entry whose output the
+    # trainer puts in batch["advantages"]; the fields below are read by those estimators
     advantage="grpo",
     group_size=8,             # not in spec unless overridden below
     ddof=1,
@@ -54,7 +55,9 @@ _ALGOS = {
                  entropy_shaping_norm="separate"),
     "grpo_s": dict(advantage="grpo_s", eps_high=0.28, loss_agg="token_mean", alpha1=1.0,
                    alpha2=0.1, entropy_shaping_norm="separate", ratio_level="token"),
-    "kimi_k15": dict(advantage="kimi_length_penalty", tau=1.0,  # tau: not in spec
+    # the loss builds its own baseline from batch["rewards"]; "dr_grpo" (r - mean) is the matching
+    # advantage for logging. The length reward is reward shaping ("kimi_length_penalty").
+    "kimi_k15": dict(advantage="dr_grpo", tau=1.0,  # tau: not in spec
                      normalize_2tau=False, length_penalty_weight=1.0),
     "kdrl": dict(loss_agg="token_mean", kd_beta_init=5e-3, kd_beta_min=1e-3, kd_beta_delta=5e-5,
                  kd_mask="incorrect_response"),
