@@ -45,19 +45,25 @@ class TrainState:
     rng: jax.Array    # base PRNG key; iteration rng = fold_in(rng, step)
 
 
-def make_optimizer(opt) -> optax.GradientTransformation:
-    """AdamW with linear warm-up, constant or cosine decay, and global-norm clipping."""
+def lr_schedule(opt):
+    """Linear warm-up reaching `lr` after `warmup_steps` updates (the first update already uses
+    lr / warmup_steps), then constant or cosine decay to `lr * final_lr_fraction`."""
+    warm = max(int(opt.warmup_steps), 1)
     if opt.schedule == "constant":
-        sched = optax.join_schedules([optax.linear_schedule(0.0, opt.lr, max(opt.warmup_steps, 1)),
-                                      optax.constant_schedule(opt.lr)], [max(opt.warmup_steps, 1)])
+        decay = lambda t: 1.0
     elif opt.schedule == "cosine":
-        sched = optax.warmup_cosine_decay_schedule(0.0, opt.lr, max(opt.warmup_steps, 1),
-                                                   max(opt.decay_steps, opt.warmup_steps + 1),
-                                                   opt.lr * opt.final_lr_fraction)
+        span = max(int(opt.decay_steps) - warm, 1)
+        decay = lambda t: opt.final_lr_fraction + (1 - opt.final_lr_fraction) * 0.5 * (
+            1 + jnp.cos(jnp.pi * jnp.clip((t - warm) / span, 0.0, 1.0)))
     else:
         raise ValueError(f"optim.schedule={opt.schedule!r}; expected 'constant' or 'cosine'")
+    return lambda t: opt.lr * jnp.minimum(1.0, (t + 1.0) / warm) * decay(t)
+
+
+def make_optimizer(opt) -> optax.GradientTransformation:
+    """AdamW with the warm-up schedule above and global-norm clipping."""
     chain = [optax.clip_by_global_norm(opt.max_grad_norm)] if opt.max_grad_norm else []
-    chain.append(optax.adamw(sched, b1=opt.b1, b2=opt.b2, eps=opt.eps,
+    chain.append(optax.adamw(lr_schedule(opt), b1=opt.b1, b2=opt.b2, eps=opt.eps,
                              weight_decay=opt.weight_decay))
     return optax.chain(*chain)
 
@@ -176,7 +182,7 @@ class RLStep:
 
             (loss, m), grads = jax.value_and_grad(loss_of, has_aux=True)(params)
             updates, opt_state = self.optimizer.update(grads, opt_state, params)
-            m = dict(m, loss=loss, grad_norm=optax.global_norm(grads))
+            m = dict(m, loss=loss, grad_norm=optax.tree.norm(grads))
             return (optax.apply_updates(params, updates), opt_state), m
 
         (params, opt_state), ms = jax.lax.scan(one_update, (state.params, state.opt_state), rows)
@@ -263,6 +269,6 @@ def make_sft_step(model_cfg: ModelConfig, optimizer, donate=True):
         (loss, m), grads = sft_loss_and_grads(model_cfg, state.params, batch)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        m = dict(m, loss=loss, grad_norm=optax.global_norm(grads))
+        m = dict(m, loss=loss, grad_norm=optax.tree.norm(grads))
         return state.replace(params=params, opt_state=opt_state, step=state.step + 1), m
     return jax.jit(step, donate_argnums=(0,) if donate else ())
