@@ -77,7 +77,8 @@ def masked_whiten(x_NT, mask_NT, eps=1e-8):
 
 def reinforce_pp_advantages(rewards_N, mask_NT, group_size, eps=1e-8):
     """REINFORCE++ with baseline (arXiv:2501.03262; verl/OpenRLHF `reinforce_plus_plus_baseline`):
-    subtract the group mean, broadcast to tokens, then whiten over all masked tokens of the batch."""
+    subtract the group mean, broadcast to tokens, then whiten over all masked tokens of the
+    batch."""
     centered_NT = _to_tokens(dr_grpo_advantages(rewards_N, group_size), mask_NT)
     return masked_whiten(centered_NT, mask_NT, eps)
 
@@ -181,7 +182,8 @@ def _within_group_rank(score_BG, member_BG):
 def unlikeliness_shaped_rewards(rewards_N, seq_logp_N, group_size, beta_rank=0.25,
                                 rank_among="group"):
     """Rewarding the Unlikely (arXiv:2506.02355): rank samples by mean per-token old log-prob,
-    ascending within the group (rank 0 = least likely) and set `r~_i = r_i (1 - beta_rank rank_i/G)`.
+    ascending within the group (rank 0 = least likely) and set
+    `r~_i = r_i (1 - beta_rank rank_i / G)`.
     [code] reading: rank among all G samples (`rank_among="group"`, spec default); the alternative
     `"correct"` ranks only among samples with r > 0 (wrong samples have r_i = 0 either way)."""
     r_BG = _groups(rewards_N, group_size)
@@ -222,9 +224,9 @@ def _entropy_norm(x, pos, neg, axes, norm, ddof, eps):
 
 def gtpo_advantages(rewards_N, entropy_NT, mask_NT, group_size, alpha1=1.0, alpha2=0.1,
                     ddof=1, eps=1e-6, norm="separate", success_threshold=0.0):
-    """GTPO token-level entropy shaping (arXiv:2508.04349) [2nd]. Within a group, O+ = sequences
-    with r > success_threshold, O- the rest; `d_t`/`h_t` = number of O+/O- sequences that have a
-    completion token at t. Token rewards:
+    """GTPO token-level entropy shaping (arXiv:2508.04349) [2nd]. `H` are token entropies of the
+    sampling policy. Within a group, O+ = sequences with r > success_threshold, O- the rest;
+    `d_t`/`h_t` = number of O+/O- sequences that have a completion token at t. Token rewards:
       success `alpha1 r_i + alpha2 H_{i,t} / sum_{k in O+} H_{k,t} * d_t`,
       failure `-alpha1 - alpha2 (1/H_{j,t}) / sum_{k in O-} (1/H_{k,t}) * h_t`
     (1e-8 added to entropy denominators). Implemented reading (spec): z-scored over the O+ tokens

@@ -1,4 +1,4 @@
-"""Policy-gradient losses against numpy references, objectives.md §3 sanity values and gradients."""
+"""Policy-gradient losses vs numpy references, objectives.md §3 sanity values and gradients."""
 import types
 
 import jax

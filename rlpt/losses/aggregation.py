@@ -21,7 +21,7 @@ AGG_MODES = ("token_mean", "seq_mean_token_mean", "seq_mean_token_sum", "seq_mea
 
 
 def aggregate(per_token_loss, mask, mode, l_norm=None):
-    """Reduces `per_token_loss [N, T]` under `mask [N, T]` to a scalar by `mode` (see module doc)."""
+    """Reduces `per_token_loss [N, T]` under `mask [N, T]` to a scalar by `mode` (module doc)."""
     if mode not in AGG_MODES:
         raise ValueError(f"unknown loss aggregation mode {mode!r}; known modes: {list(AGG_MODES)}")
     mask = mask.astype(per_token_loss.dtype)
@@ -46,7 +46,7 @@ def masked_mean(x, mask, axis=None):
 
 
 def completion_mask(batch):
-    """`batch["mask"]`, times the per-sequence dynamic-sampling keep mask `batch["keep"]` if given."""
+    """`batch["mask"]` times the per-sequence dynamic-sampling keep mask `batch["keep"]`, if any."""
     mask_NT = batch["mask"]
     if "keep" in batch:
         mask_NT = mask_NT * batch["keep"][:, None].astype(mask_NT.dtype)

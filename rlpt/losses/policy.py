@@ -39,7 +39,7 @@ from rlpt.losses.supervised import entropy_bonus, nll_minus_entropy, sft_nll
 from rlpt.registry import register
 
 
-# ------------------------------------------------------------------------------------ building blocks
+# ---------------------------------------------------------------------------------- building blocks
 
 def clipped_pg_token_loss(logp_NT, old_logp_NT, adv_NT, eps_low, eps_high, dual_clip=None,
                           log_ratio_clamp=20.0):

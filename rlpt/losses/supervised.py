@@ -20,7 +20,7 @@ def entropy_bonus(entropy_NT, mask_NT, mode="token_mean", l_norm=None):
 
 
 def nll_minus_entropy(logp_NT, mask_NT, entropy_NT, entropy_coef, mode="token_mean", l_norm=None):
-    """`NLL - entropy_coef * entropy` and its metrics; entropy may be None when entropy_coef == 0."""
+    """`NLL - entropy_coef * entropy` and metrics; entropy may be None when entropy_coef == 0."""
     nll = sft_nll(logp_NT, mask_NT, mode, l_norm)
     metrics = {"nll": nll}
     loss = nll
