@@ -25,7 +25,7 @@ class MetricsLog:
     def truncate_after(self, phase: str, step: int) -> None:
         if not os.path.exists(self.path):
             return
-        rows = self.read()
+        rows = self.read(drop_partial_tail=True)
         keep = [r for r in rows if not (r["phase"] == phase and r["step"] > step)]
         with open(self.path, "w") as f:
             for r in keep:
@@ -36,18 +36,23 @@ class MetricsLog:
             for r in rows:
                 f.write(json.dumps(r) + "\n")
 
-    def read(self) -> List[Dict]:
+    def read(self, drop_partial_tail: bool = False) -> List[Dict]:
+        """All rows; a malformed last line (cut by a crash mid-write) is dropped when resuming,
+        any other malformed line is an error naming the file and line."""
         if not os.path.exists(self.path):
             return []
-        out = []
         with open(self.path) as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    out.append(json.loads(line))
-                except json.JSONDecodeError as e:  # a line cut by a crash mid-write
-                    raise ValueError(f"{self.path}:{lineno}: malformed metrics line ({e})") from e
+            lines = f.read().split("\n")
+        out = []
+        for lineno, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                if drop_partial_tail and not any(l.strip() for l in lines[lineno:]):
+                    break
+                raise ValueError(f"{self.path}:{lineno}: malformed metrics line ({e})") from e
         return out
 
 

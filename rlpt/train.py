@@ -177,8 +177,9 @@ def run_rl(cfg, model_cfg, params, task, mesh, workdir, log, wb, eval_batch):
         wb.log("eval", [row])
         tqdm.write("eval @ rl step %d: %s" % (step, " ".join(f"{k}={v:.3f}" for k, v in res.items())))
 
-    if start == 0:
-        run_eval(0)
+    done_evals = {r["step"] for r in log.read() if r["phase"] == "eval"}
+    if start % cfg.eval.every == 0 and start not in done_evals:
+        run_eval(start)  # step 0 (after SFT), or a kill between checkpoint and eval
     bar, pending = _progress(total, start, "rl"), []
     t0 = time.time()
     for step in range(start, total, K):
