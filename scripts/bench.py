@@ -1,0 +1,198 @@
+"""Benchmark of the fused GRPO step on the two reference workloads of the trainer issue.
+
+    python scripts/bench.py                 # W1 and W2, rlpt only
+    python scripts/bench.py --trl           # also HF TRL's GRPOTrainer on the same workload
+    python scripts/bench.py --loops while,scan   # compare the sampler's decode loops
+
+For each workload it prints the fused step's median time over steady-state steps, completion
+tokens/s, the analytic FLOP count and achieved FLOP/s as a fraction of the float32 matmul peak
+measured in the same run, and where the time goes (sampling, reference forward, update), each
+piece timed as its own jitted program. With --trl (needs `pip install trl torch==2.13.0`) it runs
+TRL's GRPOTrainer on the identical workload (same shapes, random init, prompts, G, forced
+completion length, beta, one update per step) and prints the ratio as `N.NNx vs TRL`.
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import ml_collections  # noqa: E402
+import numpy as np  # noqa: E402
+
+from rlpt.config import base_config, validate  # noqa: E402
+from rlpt.models import get_model_config, init_params  # noqa: E402
+from rlpt.rl_step import RLStep, completion_logprobs, init_state, make_optimizer  # noqa: E402
+from rlpt.sampling import completion_inputs  # noqa: E402
+from rlpt.tokenizers import CharTokenizer  # noqa: E402
+
+WORKLOADS = {
+    # name: (model preset, prompts, G, new tokens)
+    "W1": ("bench_w1", 8, 8, 32),
+    "W2": ("bench_w2", 8, 8, 64),
+}
+
+
+def prompts(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return [f"{a}+{b}=" for a, b in rng.integers(100, 1000, size=(n, 2))]
+
+
+def flops_per_step(mcfg, n_prompts, P, G, T):
+    """Analytic FLOPs: 2*(matmul params) per token plus attention (QK^T and PV) per token, for
+    sampling (prefill B*P + decode N*T tokens), the reference forward and the policy
+    forward+backward (3x forward) over N*(P+T) tokens."""
+    d, hd, L = mcfg.d_model, mcfg.hd, mcfg.n_layers
+    matmul = L * (d * hd * (2 * mcfg.n_heads + 2 * mcfg.n_kv_heads) + 3 * d * mcfg.d_ff) \
+        + d * mcfg.vocab_size
+    attn = lambda ctx: 4 * L * ctx * mcfg.n_heads * hd
+    N, S = n_prompts * G, P + T
+    sample = n_prompts * P * (2 * matmul + attn(P / 2)) + N * T * (2 * matmul + attn(S))
+    full = N * S * (2 * matmul + attn(S / 2))
+    return sample + full + 3 * full
+
+
+def matmul_peak(n=2048, reps=10):
+    a = jnp.ones((n, n), jnp.float32)
+    f = jax.jit(lambda x, y: x @ y)
+    f(a, a).block_until_ready()
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        f(a, a).block_until_ready()
+        times.append(time.perf_counter() - t)
+    return 2 * n ** 3 / min(times)
+
+
+def timed(fn, *args, steps):
+    out = fn(*args)
+    jax.block_until_ready(out)
+    times = []
+    for _ in range(steps):
+        t = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def rlpt_config(preset, G, T, loop):
+    c = base_config("grpo")
+    c.model.preset = preset
+    c.sampling.num_samples, c.sampling.max_new_tokens, c.sampling.min_new_tokens = G, T, T
+    c.sampling.loop = loop
+    c.algo.beta = 0.04
+    c.optim.lr = 1e-6
+    return validate(c)
+
+
+def bench_rlpt(name, loop, steps):
+    preset, B, G, T = WORKLOADS[name]
+    cfg = rlpt_config(preset, G, T, loop)
+    mcfg = get_model_config(preset)
+    tok = CharTokenizer()
+    ids = [tok.encode(p, bos=True) for p in prompts(B)]
+    P = max(map(len, ids))
+    batch = {"prompt": jnp.asarray([[0] * (P - len(i)) + i for i in ids], jnp.int32),
+             "target": jnp.zeros((B, 4), jnp.int32), "target_len": jnp.full((B,), 3, jnp.int32)}
+    batch["prompt_mask"] = (batch["prompt"] != 0).astype(jnp.int32)
+    zero_reward = lambda tokens, mask, target, target_len: (jnp.zeros(tokens.shape[0]), {})
+    opt = make_optimizer(cfg.optim)
+    rl = RLStep(mcfg, cfg, opt, zero_reward)
+    state = init_state(init_params(mcfg, jax.random.PRNGKey(0)), opt, 0, with_ref=True)
+
+    fused = jax.jit(rl.fused)  # no donation so the same state can be re-run for timing
+    t_fused = timed(fused, state, batch, steps=steps)
+    rollout = jax.jit(rl.rollout)
+    t_sample = timed(rollout, state, batch, steps=steps)
+    out = rollout(state, batch)
+    tokens, valid = completion_inputs(batch["prompt"], batch["prompt_mask"], out, G)
+    ref = jax.jit(lambda p, t, v: completion_logprobs(mcfg, p, t, v, P, 1.0)[0])
+    t_ref = timed(ref, state.ref_params, tokens, valid, steps=steps)
+    update = jax.jit(rl.update)
+    rewards = jnp.asarray(np.random.default_rng(0).integers(0, 2, B * G), jnp.float32)
+    t_update = timed(update, state, batch, out, rewards, steps=steps)
+    assert int(np.asarray(out.lengths).min()) == T, "EOS must be suppressed (forced length)"
+    return dict(name=name, loop=loop, t=t_fused, sample=t_sample, ref=t_ref, update=t_update,
+                tokens=B * G * T, flops=flops_per_step(mcfg, B, P, G, T))
+
+
+def bench_trl(name, steps):
+    """TRL GRPOTrainer on the identical workload (CPU, torch float32)."""
+    import torch
+    from datasets import Dataset
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM, TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    preset, B, G, T = WORKLOADS[name]
+    m = get_model_config(preset)
+    ct = CharTokenizer()
+    tk = Tokenizer(models.WordLevel({s: i for i, s in enumerate(ct.itos)}, unk_token="<unk>"))
+    tk.pre_tokenizer = pre_tokenizers.Split("", "isolated")
+    hf_tok = PreTrainedTokenizerFast(tokenizer_object=tk, pad_token="<pad>", bos_token="<bos>",
+                                     eos_token="<eos>", unk_token="<unk>", padding_side="left")
+    hcfg = Qwen2Config(vocab_size=m.vocab_size, hidden_size=m.d_model, intermediate_size=m.d_ff,
+                       num_hidden_layers=m.n_layers, num_attention_heads=m.n_heads,
+                       num_key_value_heads=m.n_kv_heads, tie_word_embeddings=True,
+                       max_position_embeddings=256, pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    torch.manual_seed(0)
+    model_dir = f"/tmp/rlpt_bench_trl/model_{name}"  # TRL builds the reference model from a path
+    Qwen2ForCausalLM(hcfg).save_pretrained(model_dir)
+    data = Dataset.from_dict({"prompt": ["<bos>" + p for p in prompts(B)] * (steps + 3)})
+
+    def reward(completions, **kw):
+        return [0.0 for _ in completions]
+
+    times = []
+
+    class Timer(TrainerCallback):
+        def on_step_begin(self, *a, **k):
+            self.t = time.perf_counter()
+
+        def on_step_end(self, *a, **k):
+            times.append(time.perf_counter() - self.t)
+
+    args = GRPOConfig(output_dir="/tmp/rlpt_bench_trl", per_device_train_batch_size=B * G,
+                      num_generations=G, max_completion_length=T, beta=0.04, learning_rate=1e-6,
+                      num_iterations=1, max_steps=steps + 2, logging_steps=1000, report_to="none",
+                      use_cpu=True, save_strategy="no", bf16=False, disable_dropout=True,
+                      generation_kwargs={"min_new_tokens": T}, seed=0, dataloader_num_workers=0)
+    trainer = GRPOTrainer(model=model_dir, reward_funcs=reward, args=args, train_dataset=data,
+                          processing_class=hf_tok, callbacks=[Timer()])
+    trainer.train()
+    return statistics.median(times[2:])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--workloads", default="W1,W2")
+    ap.add_argument("--loops", default="while")
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--trl", action="store_true")
+    a = ap.parse_args()
+    peak = matmul_peak()
+    print(f"devices: {jax.devices()}; float32 matmul peak (2048^3, best of 10): "
+          f"{peak / 1e9:.1f} GFLOP/s")
+    for name in a.workloads.split(","):
+        for loop in a.loops.split(","):
+            r = bench_rlpt(name, loop, a.steps)
+            achieved = r["flops"] / r["t"]
+            print(f"\n{name} [{WORKLOADS[name][0]}, loop={loop}] fused step median {r['t']:.3f} s "
+                  f"| {r['tokens'] / r['t']:,.0f} completion tokens/s | {r['flops'] / 1e9:.1f} "
+                  f"GFLOP/step, {achieved / 1e9:.1f} GFLOP/s = {achieved / peak:.0%} of peak")
+            print(f"   separately jitted: sampling {r['sample']:.3f} s, reference fwd "
+                  f"{r['ref']:.3f} s, update (old/ref logp + fwd/bwd + adam) {r['update']:.3f} s; "
+                  f"fused - sampling - update = {r['t'] - r['sample'] - r['update']:+.3f} s")
+        if a.trl:
+            t_trl = bench_trl(name, a.steps)
+            print(f"   TRL GRPOTrainer median step {t_trl:.3f} s "
+                  f"({r['tokens'] / t_trl:,.0f} completion tokens/s) -> rlpt "
+                  f"{t_trl / r['t']:.2f}x vs TRL")
+
+
+if __name__ == "__main__":
+    main()
