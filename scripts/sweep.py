@@ -20,7 +20,8 @@ def main():
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--out", required=True)
     ap.add_argument("overrides", nargs="*", help="extra --config.key=value flags")
-    a = ap.parse_args()
+    a, unknown = ap.parse_known_args()
+    a.overrides += unknown
     path, _, arg = a.config.partition(":")
     rows = []
     for seed in a.seeds.split(","):
