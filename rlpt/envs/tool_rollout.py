@@ -1,0 +1,346 @@
+"""Multi-turn tool-use rollouts inside the one jitted RL program (ARTIST, arXiv 2505.01441).
+
+`tool_sample` is `rlpt.sampling.sample` with the calculator tool (`rlpt.envs.calculator`) in
+the decode loop. Every row decodes one token per loop step into slot `P + t` of the KV cache,
+as the plain sampler does; a row is in one of two modes:
+
+* model mode: the token is drawn from the policy (mask 1, its log-prob and entropy recorded);
+* tool mode: the row has pending result tokens, and the next one is written instead of a draw
+  (mask 0, log-prob 0). It is fed through the model at the next step like any other token, so
+  the KV cache holds the tool output and later model tokens attend to it.
+
+When a model token `]` closes a call opened by `[`, the call body (kept in a per-row buffer of
+`max_call_len` tokens) is evaluated on device and its rendered result (`<5535>` or `<?>`)
+becomes the row's pending tokens, for at most `max_calls` calls per row; a call closed after
+that gets no result (counted in `unanswered`) and the model just continues. A row ends at its
+stop token or at `max_new_tokens` (a budget shared by model and tool tokens). Rows never wait
+for each other: the tool is a few element-wise ops evaluated for all rows (skipped with
+`lax.cond` on steps where no call closes).
+
+The output extends `SampleOutput`: `mask` is 1 on model tokens only, so the tool tokens are in
+`tokens` (teacher forcing sees them) but not in the loss or its normaliser (ARTIST section 3);
+`valid` marks every token of the sequence and is what teacher forcing must use.
+
+`ToolRLStep(RLStep)` overrides `rollout` (this sampler), `reward` (the reward reads
+`source = valid + tool_mask`: 0 pad, 1 model token, 2 tool token), `update` (teacher-forcing
+validity from `out.valid` instead of `out.mask`) and `fused` (accuracy from the reward's
+`correct` and tool metrics); advantages, losses, reference log-probs and the optimizer are
+RLStep's.
+"""
+import dataclasses
+import functools
+from typing import Dict, NamedTuple, Optional, Tuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from rlpt import registry
+from rlpt.envs.calculator import CALL_CLOSE, CALL_OPEN, RESULT_WIDTH, calculator
+from rlpt.models.config import ModelConfig
+from rlpt.models.transformer import Transformer, init_cache, positions_from_mask
+from rlpt.rl_step import RLStep, TrainState, _group_stats, completion_logprobs
+from rlpt.sampling import SamplingConfig, _draw
+
+
+@dataclasses.dataclass(frozen=True)
+class ToolConfig:
+    max_calls: int = 2          # answered tool calls per rollout (the turn limit)
+    max_call_len: int = 24      # call body buffer width; longer bodies get the error result
+
+    def __post_init__(self):
+        if self.max_calls < 0 or self.max_call_len < 1:
+            raise ValueError(f"tool: need max_calls >= 0 and max_call_len >= 1, got {self}")
+
+    @classmethod
+    def from_config(cls, c) -> "ToolConfig":
+        return cls() if c is None else cls(**{k: int(c[k]) for k in ("max_calls", "max_call_len")
+                                              if k in c})
+
+
+class ToolSampleOutput(NamedTuple):
+    """`SampleOutput`'s fields (same meaning, but `mask`/`lengths` count model tokens only)
+    followed by the tool fields."""
+    tokens: jax.Array         # [N, T] int32, model and tool tokens, pad after the stop token
+    logprobs: jax.Array       # [N, T] float32, 0 on tool tokens and padding
+    entropies: jax.Array      # [N, T] float32, 0 on tool tokens and padding
+    mask: jax.Array           # [N, T] float32, 1 on MODEL tokens (the loss mask)
+    lengths: jax.Array        # [N] int32, number of model tokens
+    stopped: jax.Array        # [N] bool, emitted a stop token
+    valid: jax.Array          # [N, T] float32, 1 on every token of the sequence (model + tool)
+    tool_mask: jax.Array      # [N, T] float32, 1 on injected tool-result tokens
+    num_calls: jax.Array      # [N] int32, calls answered by the tool
+    call_ok: jax.Array        # [N] int32, answered calls that returned a value (not `<?>`)
+    unanswered: jax.Array     # [N] int32, calls closed after max_calls (no result injected)
+
+
+def model_apply(model_cfg: ModelConfig):
+    """`apply(params, tokens, positions, mask, cache, index) -> (logits, cache)` of the policy."""
+    model = Transformer(model_cfg)
+    return lambda params, *a: model.apply({"params": params}, *a)
+
+
+def tool_sample(model_cfg: ModelConfig, params, prompt_BP, prompt_mask_BP, rng,
+                scfg: SamplingConfig, tcfg: ToolConfig, apply_fn=None) -> ToolSampleOutput:
+    """Samples `scfg.num_samples` tool-using completions per prompt. Pure; call under jit.
+
+    `apply_fn` replaces the policy's forward (tests pass a scripted policy); by default it is
+    the transformer of `model_cfg`.
+    """
+    apply_fn = apply_fn or model_apply(model_cfg)
+    B, P = prompt_BP.shape
+    G, T, L = scfg.num_samples, scfg.max_new_tokens, tcfg.max_call_len
+    N, S = B * G, P + T
+    valid_BP = prompt_mask_BP.astype(bool)
+
+    # Prefill once per prompt (as rlpt.sampling.sample), then repeat for the G samples.
+    cache = init_cache(model_cfg, B, S)
+    tri = jnp.tril(jnp.ones((P, S), bool))
+    mask = tri[None] & jnp.pad(valid_BP, ((0, 0), (0, T)))[:, None, :]
+    logits, cache = apply_fn(params, prompt_BP, positions_from_mask(valid_BP), mask, cache, 0)
+    last_NV = jnp.repeat(logits[:, -1], G, axis=0)
+    cache = jax.tree_util.tree_map(lambda c: jnp.repeat(c, G, axis=1), cache)
+    prompt_len_N = jnp.repeat(valid_BP.sum(axis=1), G).astype(jnp.int32)
+    key_valid_NP = jnp.repeat(valid_BP, G, axis=0)
+    stops = jnp.array(scfg.stop_tokens, jnp.int32)
+    slot_S = jnp.arange(S)
+
+    zi = lambda *shape: jnp.zeros(shape, jnp.int32)
+    zf = lambda *shape: jnp.zeros(shape, jnp.float32)
+    st = {"toks": jnp.full((N, T), scfg.pad_id, jnp.int32), "lps": zf(N, T), "ents": zf(N, T),
+          "msk": zf(N, T), "vld": zf(N, T), "tool": zf(N, T), "done": jnp.zeros((N,), bool),
+          "in_call": jnp.zeros((N,), bool), "buf": zi(N, L), "clen": zi(N),
+          "pbuf": zi(N, RESULT_WIDTH), "plen": zi(N), "ppos": zi(N),
+          "n_calls": zi(N), "n_ok": zi(N), "n_unans": zi(N)}
+
+    def choose(st, t, logits_NV):
+        """Token t of every row: the next pending tool token, else a draw from the policy."""
+        drawn, lp, ent = _draw(logits_NV, jax.random.fold_in(rng, t), t, scfg)
+        live = ~st["done"]
+        forced = live & (st["ppos"] < st["plen"])
+        pending = jnp.take_along_axis(
+            st["pbuf"], jnp.minimum(st["ppos"], RESULT_WIDTH - 1)[:, None], axis=1)[:, 0]
+        sampled = live & ~forced
+        tok = jnp.where(forced, pending, jnp.where(sampled, drawn, scfg.pad_id))
+        s = dict(st)
+        col = lambda a, v: jax.lax.dynamic_update_slice_in_dim(a, v[:, None].astype(a.dtype), t, 1)
+        s["toks"] = col(st["toks"], tok)
+        s["lps"] = col(st["lps"], jnp.where(sampled, lp, 0.0))
+        s["ents"] = col(st["ents"], jnp.where(sampled, ent, 0.0))
+        s["msk"], s["vld"], s["tool"] = col(st["msk"], sampled), col(st["vld"], live), \
+            col(st["tool"], forced)
+        s["done"] = st["done"] | (sampled & jnp.isin(tok, stops))
+
+        # The call state machine sees model tokens only.
+        opens = sampled & ~st["in_call"] & (tok == CALL_OPEN)
+        closes = sampled & st["in_call"] & (tok == CALL_CLOSE)
+        body = sampled & st["in_call"] & ~closes
+        s["buf"] = jnp.where((jnp.arange(L)[None, :] == st["clen"][:, None]) & body[:, None],
+                             tok[:, None], st["buf"])
+        s["clen"] = jnp.where(opens, 0, st["clen"] + body.astype(jnp.int32))
+        s["in_call"] = (st["in_call"] | opens) & ~closes
+        answer = closes & (st["n_calls"] < tcfg.max_calls)
+        res, res_len, code = jax.lax.cond(
+            jnp.any(answer), lambda: calculator(s["buf"], s["clen"]),
+            lambda: (zi(N, RESULT_WIDTH), zi(N), zi(N)))
+        s["pbuf"] = jnp.where(answer[:, None], res, st["pbuf"])
+        s["plen"] = jnp.where(answer, res_len, st["plen"])
+        s["ppos"] = jnp.where(answer, 0, st["ppos"] + forced.astype(jnp.int32))
+        s["n_calls"] = st["n_calls"] + answer.astype(jnp.int32)
+        s["n_ok"] = st["n_ok"] + (answer & (code == 0)).astype(jnp.int32)
+        s["n_unans"] = st["n_unans"] + (closes & ~answer).astype(jnp.int32)
+        return s
+
+    def step(carry, t):
+        """Feed token t-1 (model or tool) at slot P+t-1, then choose token t."""
+        cache, st = carry
+        gen_valid = jnp.broadcast_to(slot_S[P:] <= P + t - 1, (N, T))
+        kv_mask = jnp.concatenate([key_valid_NP, gen_valid], axis=1)[:, None, :]
+        prev = jax.lax.dynamic_index_in_dim(st["toks"], t - 1, axis=1, keepdims=True)
+        pos = (prompt_len_N + t - 1)[:, None]
+        logits, cache = apply_fn(params, prev, pos, kv_mask, cache, P + t - 1)
+        return cache, choose(st, t, logits[:, 0])
+
+    carry = (cache, choose(st, 0, last_NV))
+    if scfg.loop == "scan":
+        carry, _ = jax.lax.scan(lambda c, t: (step(c, t), None), carry, jnp.arange(1, T))
+    else:
+        cond = lambda c: (c[0] < T) & ~jnp.all(c[1][1]["done"])
+        _, carry = jax.lax.while_loop(cond, lambda c: (c[0] + 1, step(c[1], c[0])),
+                                      (jnp.int32(1), carry))
+    s = carry[1]
+    return ToolSampleOutput(
+        tokens=s["toks"], logprobs=s["lps"], entropies=s["ents"], mask=s["msk"],
+        lengths=s["msk"].sum(axis=1).astype(jnp.int32), stopped=s["done"], valid=s["vld"],
+        tool_mask=s["tool"], num_calls=s["n_calls"], call_ok=s["n_ok"], unanswered=s["n_unans"])
+
+
+def tool_completion_inputs(prompt_BP, prompt_mask_BP, out: ToolSampleOutput, num_samples: int):
+    """Teacher-forcing inputs (tokens [N, P+T], valid [N, P+T]): like
+    `rlpt.sampling.completion_inputs`, but the completion's validity is `out.valid` (model AND
+    tool tokens), so the forward sees the tool results the rollout's KV cache held."""
+    prompt_NP = jnp.repeat(prompt_BP, num_samples, axis=0)
+    pmask_NP = jnp.repeat(prompt_mask_BP, num_samples, axis=0).astype(bool)
+    return (jnp.concatenate([prompt_NP, out.tokens], axis=1),
+            jnp.concatenate([pmask_NP, out.valid.astype(bool)], axis=1))
+
+
+def completion_source(out: ToolSampleOutput) -> jax.Array:
+    """[N, T] int32: 0 padding, 1 model token, 2 tool token (what tool-task rewards read)."""
+    return (out.valid + out.tool_mask).astype(jnp.int32)
+
+
+def tool_metrics(out: ToolSampleOutput) -> Dict[str, jax.Array]:
+    calls = out.num_calls.astype(jnp.float32)
+    return {
+        "call_rate": jnp.mean(calls > 0),
+        "calls_per_sample": jnp.mean(calls),
+        "call_success": out.call_ok.sum() / jnp.maximum(out.num_calls.sum(), 1),
+        "unanswered_calls": jnp.mean(out.unanswered.astype(jnp.float32)),
+        "tool_token_frac": out.tool_mask.sum() / jnp.maximum(out.valid.sum(), 1),
+    }
+
+
+class ToolRLStep(RLStep):
+    """RLStep whose rollout uses the calculator tool (see the module doc).
+
+    `reward_fn(tokens [N,T], source [N,T], target, target_len) -> (rewards [N], aux)` where
+    `source` is `completion_source(out)`; aux may hold `correct` (used for `accuracy`).
+    """
+
+    def __init__(self, model_cfg: ModelConfig, cfg, optimizer, reward_fn,
+                 tool_cfg: Optional[ToolConfig] = None):
+        super().__init__(model_cfg, cfg, optimizer, reward_fn)
+        self.tcfg = tool_cfg or ToolConfig.from_config(cfg.get("tool"))
+
+    def rollout(self, state: TrainState, batch) -> ToolSampleOutput:
+        key = jax.random.fold_in(state.rng, state.step)
+        return tool_sample(self.model_cfg, state.params, batch["prompt"], batch["prompt_mask"],
+                           jax.random.fold_in(key, 0), self.scfg, self.tcfg)
+
+    def reward(self, batch, out: ToolSampleOutput):
+        rep = lambda x: jnp.repeat(x, self.scfg.num_samples, axis=0)
+        r, aux = self.reward_fn(out.tokens, completion_source(out), rep(batch["target"]),
+                                rep(batch["target_len"]))
+        return r.astype(jnp.float32), aux
+
+    def update(self, state: TrainState, batch, out: ToolSampleOutput,
+               rewards_N) -> Tuple[TrainState, Dict]:
+        """RLStep.update with teacher-forcing validity `out.valid`; the loss mask stays
+        `out.mask`. The body mirrors RLStep.update line for line otherwise (a test checks that
+        both agree on a tool-free rollout); an `RLStep.teacher_inputs(batch, out)` hook in
+        rl_step.py would reduce this override to that one method."""
+        cfg, G = self.cfg, self.scfg.num_samples
+        key = jax.random.fold_in(jax.random.fold_in(state.rng, state.step), 1)
+        P = batch["prompt"].shape[1]
+        tokens, valid = tool_completion_inputs(batch["prompt"], batch["prompt_mask"], out, G)
+        mask = out.mask
+        adv = self.adv_fn(rewards_N, mask, self.algo, lengths=out.lengths, entropy=out.entropies,
+                          old_logp=out.logprobs, correct=rewards_N)
+        if adv.ndim == 1:
+            adv = adv[:, None] * mask
+        logp_of = functools.partial(completion_logprobs, self.model_cfg, prompt_width=P,
+                                    temperature=self.tau)
+        data = {"tokens": tokens, "valid": valid, "mask": mask, "advantages": adv,
+                "rewards": rewards_N}
+        if self.need_ref:
+            data["ref_logp"] = jax.lax.stop_gradient(logp_of(state.ref_params, tokens, valid)[0])
+        if self.multi_update:
+            data["old_logp"] = jax.lax.stop_gradient(logp_of(state.params, tokens, valid)[0])
+
+        B = batch["prompt"].shape[0]
+        E, M = cfg.rl.ppo_epochs, cfg.rl.minibatches
+        perms = jnp.stack([jax.random.permutation(jax.random.fold_in(key, e), B) for e in range(E)])
+        groups = perms.reshape(E * M, B // M)
+        rows = (groups[:, :, None] * G + jnp.arange(G)).reshape(E * M, -1)
+        with_entropy = float(self.algo.get("entropy_coef", 0.0)) > 0
+
+        def one_update(carry, idx):
+            params, opt_state = carry
+            mb = jax.tree_util.tree_map(lambda x: x[idx], data)
+
+            def loss_of(p):
+                logp, ent = logp_of(p, mb["tokens"], mb["valid"], with_entropy=with_entropy)
+                lb = {"logp": logp, "mask": mb["mask"], "advantages": mb["advantages"],
+                      "rewards": mb["rewards"], "step": state.step,
+                      "old_logp": mb["old_logp"] if self.multi_update
+                      else jax.lax.stop_gradient(logp)}
+                if self.need_ref:
+                    lb["ref_logp"] = mb["ref_logp"]
+                if with_entropy:
+                    lb["entropy"] = ent
+                return self.loss_fn(lb, self.algo)
+
+            (loss, m), grads = jax.value_and_grad(loss_of, has_aux=True)(params)
+            updates, opt_state = self.optimizer.update(grads, opt_state, params)
+            m = dict(m, loss=loss, grad_norm=optax.tree.norm(grads))
+            return (optax.apply_updates(params, updates), opt_state), m
+
+        (params, opt_state), ms = jax.lax.scan(one_update, (state.params, state.opt_state), rows)
+        metrics = {k: v.mean() for k, v in ms.items()}
+        lengths = out.lengths.astype(jnp.float32)
+        metrics.update(
+            reward_mean=rewards_N.mean(), reward_std=rewards_N.std(),
+            entropy_sampled=(out.entropies * mask).sum() / jnp.maximum(mask.sum(), 1),
+            response_len=lengths.mean(), response_len_max=lengths.max(),
+            stopped_frac=out.stopped.astype(jnp.float32).mean(),
+            zero_adv_group_frac=_group_stats(rewards_N, G),
+        )
+        new = state.replace(params=params, opt_state=opt_state, step=state.step + 1)
+        return new, metrics
+
+    def fused(self, state: TrainState, batch):
+        out = self.rollout(state, batch)
+        rewards, aux = self.reward(batch, out)
+        state, metrics = self.update(state, batch, out, rewards)
+        correct = aux["correct"] if "correct" in aux else rewards > 0.5
+        metrics["accuracy"] = jnp.asarray(correct, jnp.float32).mean()
+        for k, v in aux.items():
+            metrics[f"reward_{k}"] = jnp.asarray(v, jnp.float32).mean()
+        metrics.update(tool_metrics(out))
+        return state, metrics
+
+
+def make_tool_sft_step(model_cfg: ModelConfig, optimizer, donate=True):
+    """SFT on tool demonstrations: teacher forcing over the whole solution (`solution_mask`,
+    tool results included) but the NLL only on `solution_loss_mask` (model tokens), the same
+    masking the RL loss uses."""
+    import rlpt.losses  # noqa: F401  (registration)
+    sft = registry.get("loss", "sft")
+
+    def step(state: TrainState, batch):
+        P = batch["prompt"].shape[1]
+        tokens = jnp.concatenate([batch["prompt"], batch["solution"]], axis=1)
+        valid = jnp.concatenate([batch["prompt_mask"], batch["solution_mask"]], 1).astype(bool)
+        mask = batch["solution_loss_mask"].astype(jnp.float32)
+
+        def loss_of(p):
+            logp, _ = completion_logprobs(model_cfg, p, tokens, valid, P, 1.0)
+            return sft({"logp": logp, "mask": mask}, None)
+
+        (loss, m), grads = jax.value_and_grad(loss_of, has_aux=True)(state.params)
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        m = dict(m, loss=loss, grad_norm=optax.tree.norm(grads))
+        return state.replace(params=params, opt_state=opt_state, step=state.step + 1), m
+    return jax.jit(step, donate_argnums=(0,) if donate else ())
+
+
+def make_tool_eval(model_cfg: ModelConfig, reward_fn, scfg: SamplingConfig, tcfg: ToolConfig):
+    """Jitted `eval(params, batch, rng) -> metrics`: call rate, accuracy (the reward's
+    `correct`), call success, and accuracy split by whether the sample called the tool."""
+    def run(params, batch, rng):
+        out = tool_sample(model_cfg, params, batch["prompt"], batch["prompt_mask"], rng, scfg,
+                          tcfg)
+        rep = lambda x: jnp.repeat(x, scfg.num_samples, axis=0)
+        r, aux = reward_fn(out.tokens, completion_source(out), rep(batch["target"]),
+                           rep(batch["target_len"]))
+        correct = jnp.asarray(aux["correct"], jnp.float32)
+        called = (out.num_calls > 0).astype(jnp.float32)
+        m = tool_metrics(out)
+        m.update(accuracy=correct.mean(), reward_mean=r.mean(),
+                 acc_called=(correct * called).sum() / jnp.maximum(called.sum(), 1),
+                 acc_direct=(correct * (1 - called)).sum() / jnp.maximum((1 - called).sum(), 1),
+                 stopped_frac=out.stopped.astype(jnp.float32).mean())
+        return m
+    return jax.jit(run)
