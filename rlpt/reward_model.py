@@ -1,0 +1,108 @@
+"""Reward model = the transformer backbone + a scalar value head at the last response token.
+
+    params = {"backbone": <transformer params>, "value_head": {"kernel": [D, 1], "bias": [1]}}
+    r(x, y) = w . h_L(x, y)[t_last] + b
+
+`h_L` is the final (normed) hidden state (`forward(..., return_hidden=True)`), `t_last` the column
+of the last response token (the eos when the response has one). Rows are `[prompt | response]`:
+prompt LEFT-padded to width P (as every batch in rlpt), response RIGHT-padded with a 0/1 mask, so
+`t_last = P + sum(response_mask) - 1`. The head is named `value_head` so that rlpt.sharding's
+rules place it (kernel's d_model axis over fsdp, the rest replicated).
+
+`reward_model_reward` turns trained RM params into a reward function with the task-reward
+signature `fn(tokens, mask, target, target_len) -> (rewards [N], aux)` for the RL step.
+"""
+from typing import Dict
+
+import jax
+import jax.numpy as jnp
+
+from rlpt.models.config import ModelConfig
+from rlpt.models.transformer import forward, init_params
+
+
+def init_reward_model(model_cfg: ModelConfig, rng: jax.Array, backbone=None) -> Dict:
+    """RM params: `backbone` (e.g. the SFT policy's params, copied) or a fresh random init, and a
+    value head with a small random kernel (std 1/sqrt(D) * 0.1) and zero bias, so r ~ 0 at start."""
+    k_bb, k_head = jax.random.split(rng)
+    if backbone is None:
+        backbone = init_params(model_cfg, k_bb)
+    else:
+        backbone = jax.tree_util.tree_map(jnp.array, backbone)  # a copy, never an alias
+    d = model_cfg.d_model
+    kernel = jax.random.normal(k_head, (d, 1), jnp.float32) * (0.1 / jnp.sqrt(d))
+    return {"backbone": backbone,
+            "value_head": {"kernel": kernel, "bias": jnp.zeros((1,), jnp.float32)}}
+
+
+def score(model_cfg: ModelConfig, rm_params, prompt, prompt_mask, response, response_mask):
+    """Scalar rewards `[N]` of `[prompt (N, P) left-padded | response (N, R) right-padded]` rows.
+
+    An empty response (mask all 0) is read at the last prompt token.
+    """
+    p = prompt.shape[1]
+    tokens = jnp.concatenate([prompt, response], axis=1).astype(jnp.int32)
+    valid = jnp.concatenate([prompt_mask, response_mask], axis=1).astype(bool)
+    _, hidden = forward(model_cfg, rm_params["backbone"], tokens, valid, return_hidden=True)
+    last = p + jnp.sum(response_mask > 0, axis=1).astype(jnp.int32) - 1  # [N]
+    h = jnp.take_along_axis(hidden, last[:, None, None], axis=1)[:, 0].astype(jnp.float32)
+    head = rm_params["value_head"]
+    return (h @ head["kernel"])[:, 0] + head["bias"][0]
+
+
+def score_groups(model_cfg: ModelConfig, rm_params, prompt, prompt_mask, responses, masks):
+    """Rewards `[B, K]` of K responses per prompt (`responses`, `masks`: `[B, K, R]`)."""
+    b, k, r = responses.shape
+    rep = lambda x: jnp.repeat(x, k, axis=0)
+    out = score(model_cfg, rm_params, rep(prompt), rep(prompt_mask),
+                responses.reshape(b * k, r), masks.reshape(b * k, r))
+    return out.reshape(b, k)
+
+
+def prompt_from_target(target, target_len):
+    """Rebuilds `(prompt, prompt_mask)` from a `target` holding the LEFT-padded prompt and
+    `target_len` its number of real tokens (see `prompt_as_target`)."""
+    width = target.shape[1]
+    mask = (jnp.arange(width)[None, :] >= width - target_len[:, None]).astype(jnp.int32)
+    return target, mask
+
+
+def prompt_as_target(batch: Dict) -> Dict:
+    """A task batch whose `target`/`target_len` carry the prompt (for `reward_model_reward`).
+
+    The RL step calls `reward_fn(tokens, mask, target, target_len)` and never passes the prompt;
+    it does pass `target` (repeated per sample), so putting the prompt there lets a reward model
+    see (prompt, completion). The task's gold target is dropped from the batch by this (the RL
+    step's logged `accuracy` then thresholds the RM reward at 0.5, not the task reward).
+    """
+    import numpy as np
+    out = dict(batch)
+    out["target"] = np.asarray(batch["prompt"], np.int32)
+    out["target_len"] = np.asarray(batch["prompt_mask"]).sum(axis=1).astype(np.int32)
+    return out
+
+
+def reward_model_reward(model_cfg: ModelConfig, rm_params, prompt_in_target: bool = True,
+                        bos_id: int = 1):
+    """A trained RM as an RL reward: `fn(tokens [N,T], mask [N,T], target, target_len)
+    -> (rewards [N] float32, aux)`, the task-reward signature used by rlpt.rl_step.
+
+    Limitation: the RL step does not pass the prompt. With `prompt_in_target=True` (default) the
+    batch must carry the prompt in `target`/`target_len` (build it with `prompt_as_target`), and
+    the RM scores `[prompt | completion]` as it was trained. With False the RM scores
+    `[bos | completion]` (prompt-free; only meaningful for an RM trained that way).
+    `rm_params` are closed over (constants of the jitted step). aux: `rm_score` (the raw r).
+    """
+    rm_params = jax.tree_util.tree_map(jnp.asarray, rm_params)
+
+    def reward(tokens, mask, target, target_len):
+        if prompt_in_target:
+            prompt, pmask = prompt_from_target(jnp.asarray(target, jnp.int32),
+                                               jnp.asarray(target_len, jnp.int32))
+        else:
+            prompt = jnp.full((tokens.shape[0], 1), bos_id, jnp.int32)
+            pmask = jnp.ones_like(prompt)
+        r = score(model_cfg, rm_params, prompt, pmask, tokens, (mask > 0).astype(jnp.int32))
+        return r.astype(jnp.float32), {"rm_score": r}
+
+    return reward

@@ -1,0 +1,228 @@
+"""Preference optimisation and reward-model training from one config, same conventions as
+rlpt.train (resolved config.json, metrics.jsonl, orbax checkpoints per phase with exact resume,
+progress bars, summary.json + results.md):
+
+    python -m rlpt.train_preference --config=configs/dpo_arith.py:algo=dpo --workdir=runs/dpo
+    python -m rlpt.train_preference --config=configs/rm_arith.py:kind=bt --workdir=runs/rm_bt
+
+Phases, each checkpointed under workdir/ckpt/<phase>:
+  sft    supervised warm-up on the task's solutions (rlpt.train.run_sft, the RL trainer's own)
+  guide  pre_dpo only: the guide, DPO or SimPO from the SFT model (arXiv 2504.15843)
+  rm     reward_model mode, or drpo with g = "reward_model": the reward model
+  pref   policy mode: the preference step, from the SFT model (pre_dpo: ref := guide)
+Evaluation rows (phase "<phase>_eval"): policy -> greedy accuracy / pass@k on the task
+(rlpt.train.evaluate) and held-out pair metrics (`pair_acc`: implicit-reward margin > 0);
+reward model -> held-out pairwise accuracy `rm_acc` (ties count 0).
+"""
+import json
+import os
+import sys
+import time
+from typing import Dict
+
+import jax
+import jax.numpy as jnp
+from tqdm import tqdm
+
+from rlpt import sharding
+from rlpt.preference_config import algo_config, validate
+from rlpt.preference_step import PreferenceStep, init_pref_state, jit_step, place_state
+from rlpt.reward_model import init_reward_model
+from rlpt.reward_model_step import SAMPLING_KINDS, RewardModelStep
+from rlpt.rl_step import make_optimizer
+from rlpt.run_io import Checkpointer, MetricsLog, WandbLogger, to_python, write_config
+from rlpt.tasks.synthetic_pairs import JsonlPairs, SyntheticPairs
+from rlpt.train import build_model, build_task, evaluate, run_sft
+
+EVAL_SEED = 10_000
+
+
+def run_phase(name, step_obj, state, batch_fn, steps, cfg, ctx, eval_fn=None):
+    """Runs (or resumes) `steps` updates of `step_obj` from `state`; returns the final state.
+
+    `batch_fn(step)` is deterministic, so a resumed phase reproduces the uninterrupted one.
+    `eval_fn(params) -> dict` runs at step 0, every eval.every and at the end.
+    """
+    mesh, log, wb = ctx["mesh"], ctx["log"], ctx["wb"]
+    state = place_state(state, mesh, step_obj.optimizer)
+    ckpt = Checkpointer(ctx["workdir"], name)
+    if ckpt.latest_step() is not None:
+        state = ckpt.restore(state)
+        for phase in (name, f"{name}_eval"):
+            log.truncate_after(phase, int(state.step))
+    start = int(state.step)
+    step_fn = jit_step(step_obj, state, batch_fn(0), mesh)
+
+    def run_eval(step):
+        row = dict(phase=f"{name}_eval", step=step, **eval_fn(state.params))
+        log.write([row])
+        wb.log(row["phase"], [row])
+        tqdm.write(f"eval @ {name} step {step}: " + " ".join(
+            f"{k}={v:.3f}" for k, v in row.items() if k not in ("phase", "step")))
+
+    if eval_fn is not None:
+        done = {r["step"] for r in log.read() if r["phase"] == f"{name}_eval"}
+        if start % cfg.eval.every == 0 and start not in done:
+            run_eval(start)
+    bar = tqdm(total=steps, initial=start, desc=name, dynamic_ncols=True, mininterval=1.0,
+               file=sys.stdout, disable=os.environ.get("RLPT_NO_PROGRESS") == "1")
+    pending = []
+    for step in range(start, steps):
+        state, m = step_fn(state, sharding.shard_batch(batch_fn(step), mesh))
+        pending.append((step + 1, m))
+        bar.update(1)
+        done = step + 1
+        if done % cfg.log_every == 0 or done == steps:
+            rows = [dict(phase=name, step=s, **to_python(x)) for s, x in jax.device_get(pending)]
+            log.write(rows)
+            wb.log(name, rows)
+            bar.set_postfix({k: f"{rows[-1][k]:.3f}" for k in ("loss", "accuracy")
+                             if k in rows[-1]})
+            pending.clear()
+        if done % cfg.ckpt_every == 0 or done == steps:
+            ckpt.save(done, state)
+        if eval_fn is not None and (done % cfg.eval.every == 0 or done == steps):
+            run_eval(done)
+    bar.close()
+    return state
+
+
+# ------------------------------------------------------------------------------- builders
+
+def pair_source(cfg, task):
+    p = cfg.pref
+    if p.source == "jsonl":
+        return JsonlPairs(p.jsonl_path, task.tokenizer, p.max_prompt_len, p.max_response_len,
+                          n_eval=p.jsonl_eval_pairs)
+    return SyntheticPairs(task)
+
+
+def train_reward_model(cfg, model_cfg, sft_params, task, ctx):
+    """The `rm` phase: returns the RM params."""
+    r = cfg.rm
+    optimizer = make_optimizer(r.optim)
+    step = RewardModelStep(model_cfg, r, optimizer, task.reward, model_cfg, cfg.sampling)
+    key = jax.random.PRNGKey(cfg.seed + 1)
+    rm_params = init_reward_model(model_cfg, key, sft_params if r.init == "sft" else None)
+    policy = sft_params if r.kind in SAMPLING_KINDS else None
+    state = init_pref_state(rm_params, optimizer, cfg.seed + 1, aux=policy)
+    src = SyntheticPairs(task)
+    held = src.make_groups(EVAL_SEED + 1, 0, r.eval_prompts, r.group_size)
+    acc = jax.jit(step.eval_accuracy)
+    eval_fn = lambda params: {"rm_acc": float(acc(params, held))}
+    batch_fn = lambda s: src.make_groups(cfg.seed + 2, s, r.batch_size, r.group_size)
+    state = run_phase("rm", step, state, batch_fn, r.steps, cfg, ctx, eval_fn)
+    return state.params
+
+
+def train_policy(cfg, model_cfg, sft_params, task, ctx, eval_batch):
+    """guide (pre_dpo) / rm (drpo with an RM) / pref phases: returns the final policy params."""
+    a = cfg.algo
+    src = pair_source(cfg, task)
+    batch_fn = lambda s: src.make_batch(cfg.seed + 3, s, cfg.pref.batch_size)
+    held = (src.eval_batch() if cfg.pref.source == "jsonl"
+            else src.make_batch(EVAL_SEED + 2, 0, cfg.pref.eval_pairs))
+    ref, aux, rm_cfg = sft_params, None, None
+    if a.name == "pre_dpo":
+        guide = PreferenceStep(model_cfg, guide_algo(cfg), make_optimizer(cfg.optim))
+        steps = cfg.pref.steps if a.guide_steps < 0 else a.guide_steps
+        state = init_pref_state(sft_params, guide.optimizer, cfg.seed, ref=sft_params)
+        ref = run_phase("guide", guide, state, batch_fn, steps, cfg, ctx).params
+    if a.name == "drpo" and a.g == "reward_model":
+        aux, rm_cfg = train_reward_model(cfg, model_cfg, sft_params, task, ctx), model_cfg
+    optimizer = make_optimizer(cfg.optim)
+    step = PreferenceStep(model_cfg, a, optimizer, cfg.sampling, task.reward, rm_cfg)
+    gen = sft_params if a.name == "online_dpo" else None
+    state = init_pref_state(sft_params, optimizer, cfg.seed, ref=ref if step.need_ref else None,
+                            gen=gen, aux=aux)
+    pair_metrics = jax.jit(step.eval_metrics)
+    ref_eval = ref if step.need_ref or a.name == "drpo" else sft_params
+
+    def eval_fn(params):
+        res = evaluate(model_cfg, params, task, cfg, eval_batch) if eval_batch else {}
+        m = pair_metrics(params, ref_eval, held)
+        return dict(res, pair_acc=float(m["accuracy"]), pair_loss=float(m["loss"]))
+
+    return run_phase("pref", step, state, batch_fn, cfg.pref.steps, cfg, ctx, eval_fn).params
+
+
+def guide_algo(cfg):
+    """The guide's loss config: `algo.guide_loss` defaults (DPO with the run's beta)."""
+    g = algo_config(cfg.algo.guide_loss)
+    if cfg.algo.guide_loss == "dpo":
+        g.beta = cfg.algo.beta
+    return g
+
+
+# ------------------------------------------------------------------------------- run
+
+def run(cfg, workdir: str) -> Dict:
+    """Runs (or resumes) the configured experiment in `workdir`; returns the summary."""
+    cfg = validate(cfg)
+    write_config(workdir, cfg)
+    task = build_task(cfg)
+    model_cfg, params = build_model(cfg)
+    mesh = sharding.make_mesh(dict(cfg.mesh))
+    log = MetricsLog(os.path.join(workdir, "metrics.jsonl"))
+    wb = WandbLogger(cfg, workdir)
+    ctx = dict(mesh=mesh, log=log, wb=wb, workdir=workdir)
+    what = cfg.algo.name if cfg.mode == "policy" else f"reward model {cfg.rm.kind}"
+    print(f"rlpt.train_preference: model {model_cfg.num_params():,} params, task "
+          f"{cfg.task.name}, {what}, devices {jax.device_count()} "
+          f"({jax.devices()[0].platform}), workdir {workdir}")
+    t0 = time.time()
+    if cfg.sft.steps:
+        params = run_sft(cfg, model_cfg, params, task, mesh, workdir, log, wb)
+    params = jax.tree_util.tree_map(jnp.array, params)
+    t_sft = time.time() - t0
+    if cfg.mode == "reward_model":
+        train_reward_model(cfg, model_cfg, params, task, ctx)
+        main = "rm"
+    else:
+        eval_batch = task.eval_set(cfg.eval.n_prompts) if cfg.pref.source == "synthetic" else None
+        train_policy(cfg, model_cfg, params, task, ctx, eval_batch)
+        main = "pref"
+    wb.finish()
+    evals = [r for r in log.read() if r["phase"] == f"{main}_eval"]
+    strip = lambda r: {k: v for k, v in r.items() if k != "phase"}
+    summary = {"mode": cfg.mode, "algo": what, "initial": strip(evals[0]),
+               "final": strip(evals[-1]), "sft_steps": cfg.sft.steps,
+               "sft_seconds": round(t_sft, 1),
+               "seconds_this_session": round(time.time() - t0, 1)}
+    with open(os.path.join(workdir, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    table = results_table(evals, main)
+    with open(os.path.join(workdir, "results.md"), "w") as f:
+        f.write(f"# {what} on {cfg.task.name} (seed {cfg.seed})\n\n{table}\n")
+    print(table + f"\n(table: {workdir}/results.md, summary: {workdir}/summary.json)")
+    return summary
+
+
+def results_table(evals, phase) -> str:
+    keys = [k for k in evals[0] if k not in ("phase", "step")]
+    lines = [f"| checkpoint | {phase} step | " + " | ".join(keys) + " |",
+             "|---|---:|" + "---:|" * len(keys)]
+    for name, r in (("start", evals[0]), ("end", evals[-1])):
+        lines.append(f"| {name} | {r['step']} | " + " | ".join(f"{r[k]:.3f}" for k in keys) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    from absl import app, flags
+    from ml_collections import config_flags
+
+    cfg_flag = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
+                                               lock_config=True)
+    flags.DEFINE_string("workdir", None, "Where the run writes (and resumes from).")
+    flags.mark_flags_as_required(["config", "workdir"])
+
+    def _main(_):
+        from absl import logging as absl_logging
+        absl_logging.set_verbosity(absl_logging.WARNING)
+        run(cfg_flag.value, flags.FLAGS.workdir)
+
+    app.run(_main, argv=argv)
+
+
+if __name__ == "__main__":
+    main()
