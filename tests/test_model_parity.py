@@ -1,4 +1,5 @@
 """Model parity: rlpt's transformer against HF transformers and llama2.c reference outputs."""
+import dataclasses
 import os
 
 import jax.numpy as jnp
@@ -12,7 +13,7 @@ from rlpt.models.loaders import load_hf_checkpoint, load_llama2c
 LLAMA2C = os.path.join(SHARED_DATA, "llama2c")
 
 
-def _tiny_hf(kind, tmp_path, tie):
+def _tiny_hf(kind, tmp_path, tie, rope_scaling=None):
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
     torch.manual_seed(0)
@@ -23,6 +24,8 @@ def _tiny_hf(kind, tmp_path, tie):
         cfg = transformers.Qwen2Config(**common)
         model = transformers.Qwen2ForCausalLM(cfg)
     else:
+        if rope_scaling:
+            common["rope_scaling"] = dict(rope_scaling, rope_theta=common["rope_theta"])
         cfg = transformers.LlamaConfig(**common)
         model = transformers.LlamaForCausalLM(cfg)
     # Random init of HF leaves norms at 1 and biases at 0: perturb them so they are tested too.
@@ -48,6 +51,34 @@ def test_hf_logits_parity(kind, tie, tmp_path):
     err = np.abs(got - ref).max()
     print(f"{kind} tie={tie}: max abs logit error {err:.2e}")
     assert err < 1e-4
+
+
+def test_hf_llama3_rope_scaling_parity(tmp_path):
+    """Llama-3.x frequency scaling (as in Llama-3.2-1B), at positions past the original context."""
+    scaling = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+               "high_freq_factor": 4.0, "original_max_position_embeddings": 16}
+    torch, model = _tiny_hf("llama", tmp_path, True, scaling)
+    cfg, params = load_hf_checkpoint(str(tmp_path))
+    assert cfg.rope_scaling == (8.0, 1.0, 4.0, 16)
+    ids = np.random.default_rng(2).integers(0, 97, size=(2, 60))
+    with torch.no_grad():
+        ref = model(torch.tensor(ids)).logits.numpy()
+    got = np.asarray(forward(cfg, params, jnp.asarray(ids, jnp.int32)))
+    assert np.abs(got - ref).max() < 1e-4
+    plain = np.asarray(forward(dataclasses.replace(cfg, rope_scaling=None), params,
+                               jnp.asarray(ids, jnp.int32)))
+    assert np.abs(plain - ref).max() > 1e-3  # the scaling matters at these positions
+
+
+def test_bfloat16_compute_close_to_float32(tmp_path):
+    torch, model = _tiny_hf("qwen2", tmp_path, False)
+    cfg32, params = load_hf_checkpoint(str(tmp_path))
+    cfg16, _ = load_hf_checkpoint(str(tmp_path), dtype="bfloat16")
+    ids = jnp.asarray(np.random.default_rng(3).integers(0, 97, size=(2, 16)), jnp.int32)
+    a, b = forward(cfg32, params, ids), forward(cfg16, params, ids)
+    assert b.dtype == jnp.float32  # logits are returned in float32
+    err = float(jnp.abs(a - b).max())
+    assert 1e-6 < err < 0.1, err  # really computed in bf16, and close
 
 
 def test_hf_left_padded_batch_matches_unpadded(tmp_path):

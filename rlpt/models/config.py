@@ -1,6 +1,6 @@
 """Model configuration and presets (tiny CPU models up to real Qwen2.5 / Llama-3.2 shapes)."""
 import dataclasses
-from typing import Optional
+from typing import Optional, Tuple
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,6 +20,9 @@ class ModelConfig:
     rms_eps: float = 1e-6
     rope_theta: float = 10000.0
     rope_layout: str = "half"
+    # Llama-3 RoPE frequency scaling: (factor, low_freq_factor, high_freq_factor,
+    # original_max_position_embeddings), or None for plain RoPE.
+    rope_scaling: Optional[Tuple[float, float, float, int]] = None
     qkv_bias: bool = False
     tied_embeddings: bool = True
     dtype: str = "float32"  # compute dtype: "float32" or "bfloat16"; params stay float32
@@ -79,11 +82,10 @@ PRESETS = {
                               n_kv_heads=4, d_ff=18944, rms_eps=1e-6, rope_theta=1e6,
                               qkv_bias=True, tied_embeddings=False, dtype="bfloat16",
                               max_seq_len=32768),
-    # Llama-3.2-1B; note: its rope_scaling ("llama3" frequency scaling) is not implemented, so
-    # positions beyond the original 8192 context differ from HF.
     "llama-3.2-1b": ModelConfig(vocab_size=128256, d_model=2048, n_layers=16, n_heads=32,
                                 n_kv_heads=8, d_ff=8192, rms_eps=1e-5, rope_theta=500000.0,
-                                tied_embeddings=True, dtype="bfloat16", max_seq_len=8192),
+                                rope_scaling=(32.0, 1.0, 4.0, 8192), tied_embeddings=True,
+                                dtype="bfloat16", max_seq_len=131072),
 }
 
 

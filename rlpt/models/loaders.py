@@ -30,15 +30,23 @@ def hf_model_config(hf: dict, dtype: str = "float32", path: str = "config.json")
     if mtype not in _HF_ARCHS:
         raise ValueError(f"{path}: model_type={mtype!r} is not supported; known: {sorted(_HF_ARCHS)}")
     scaling = hf.get("rope_scaling") or (hf.get("rope_parameters") or {})
-    if scaling.get("rope_type", scaling.get("type", "default")) not in ("default", None):
-        raise NotImplementedError(f"{path}: rope scaling {scaling!r} is not implemented")
+    rope_type = scaling.get("rope_type", scaling.get("type", "default"))
+    rope_scaling = None
+    if rope_type == "llama3":
+        rope_scaling = (float(scaling["factor"]), float(scaling["low_freq_factor"]),
+                        float(scaling["high_freq_factor"]),
+                        int(scaling["original_max_position_embeddings"]))
+    elif rope_type not in ("default", None):
+        raise NotImplementedError(f"{path}: rope scaling {scaling!r} is not implemented "
+                                  "(supported: default, llama3)")
     n_heads = hf["num_attention_heads"]
     qkv_bias = hf.get("attention_bias", _HF_ARCHS[mtype]) if mtype == "llama" else True
     return ModelConfig(
         vocab_size=hf["vocab_size"], d_model=hf["hidden_size"], n_layers=hf["num_hidden_layers"],
         n_heads=n_heads, n_kv_heads=hf.get("num_key_value_heads", n_heads),
         d_ff=hf["intermediate_size"], head_dim=hf.get("head_dim"), rms_eps=hf["rms_norm_eps"],
-        rope_theta=_rope_theta(hf), rope_layout="half", qkv_bias=bool(qkv_bias),
+        rope_theta=_rope_theta(hf), rope_layout="half", rope_scaling=rope_scaling,
+        qkv_bias=bool(qkv_bias),
         tied_embeddings=bool(hf.get("tie_word_embeddings", False)), dtype=dtype,
         max_seq_len=hf.get("max_position_embeddings", 2048))
 

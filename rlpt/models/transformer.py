@@ -39,10 +39,27 @@ class RMSNorm(nn.Module):
         return (y * scale).astype(self.dtype)
 
 
-def rope(x_BTHD: jax.Array, positions_BT: jax.Array, theta: float, layout: str) -> jax.Array:
+def rope_inv_freq(hd: int, theta: float, scaling=None) -> jax.Array:
+    """RoPE inverse frequencies [hd/2]; with `scaling` = (factor, low_freq_factor,
+    high_freq_factor, original_context) the Llama-3 rule: long wavelengths divided by factor,
+    short ones kept, the band between interpolated smoothly."""
+    inv_freq = 1.0 / (theta ** (jnp.arange(0, hd, 2, dtype=jnp.float32) / hd))
+    if scaling is None:
+        return inv_freq
+    factor, low, high, ctx = scaling
+    wavelen = 2 * jnp.pi / inv_freq
+    scaled = jnp.where(wavelen > ctx / low, inv_freq / factor, inv_freq)
+    smooth = (ctx / wavelen - low) / (high - low)
+    smoothed = (1 - smooth) * scaled / factor + smooth * scaled
+    medium = (wavelen >= ctx / high) & (wavelen <= ctx / low)
+    return jnp.where(medium, smoothed, scaled)
+
+
+def rope(x_BTHD: jax.Array, positions_BT: jax.Array, theta: float, layout: str,
+         scaling=None) -> jax.Array:
     """Rotary embedding (Su et al., arXiv 2104.09864) at integer positions, in float32."""
     hd = x_BTHD.shape[-1]
-    inv_freq = 1.0 / (theta ** (jnp.arange(0, hd, 2, dtype=jnp.float32) / hd))  # [hd/2]
+    inv_freq = rope_inv_freq(hd, theta, scaling)  # [hd/2]
     angle = positions_BT.astype(jnp.float32)[:, :, None] * inv_freq  # [B, T, hd/2]
     cos, sin = jnp.cos(angle)[:, :, None, :], jnp.sin(angle)[:, :, None, :]
     x = x_BTHD.astype(jnp.float32)
@@ -69,8 +86,8 @@ class Attention(nn.Module):
                              param_dtype=jnp.float32, name=name)
             return dense(x_BTD).reshape(B, T, n_heads, hd)
 
-        q = rope(proj("q", H), positions_BT, cfg.rope_theta, cfg.rope_layout)
-        k = rope(proj("k", KVH), positions_BT, cfg.rope_theta, cfg.rope_layout)
+        q = rope(proj("q", H), positions_BT, cfg.rope_theta, cfg.rope_layout, cfg.rope_scaling)
+        k = rope(proj("k", KVH), positions_BT, cfg.rope_theta, cfg.rope_layout, cfg.rope_scaling)
         v = proj("v", KVH)
         new_kv = None
         if cache_kv is not None:
