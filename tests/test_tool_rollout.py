@@ -1,0 +1,276 @@
+"""Multi-turn tool rollouts: environment semantics against a Python replay, loss masks, turn
+limit, rollout log-probs == teacher-forced log-probs, and the fused ToolRLStep."""
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import tool_calc
+from rlpt.config import optim_config, validate
+from rlpt.envs.calculator import reference_eval, reference_render
+from rlpt.envs.tool_rollout import (ToolConfig, ToolRLStep, ToolSampleOutput, completion_source,
+                                    make_tool_sft_step, tool_completion_inputs, tool_sample)
+from rlpt.models import get_model_config, init_params
+from rlpt.rl_step import (RLStep, completion_logprobs, init_state, make_fused_step,
+                          make_optimizer)
+from rlpt.sampling import SamplingConfig, completion_inputs
+from rlpt.tasks.tool_task import ToolMultiplicationTask, tool_answer_reference
+from rlpt.tokenizers import CharTokenizer
+
+TOK = CharTokenizer()
+EOS = TOK.eos_id
+NANO = get_model_config("nano")
+TASK = ToolMultiplicationTask()
+
+
+# ------------------------------------------------------------------ a scripted (bigram) policy
+
+def bigram_apply(table):
+    """A policy whose logits depend only on the last fed token (ignores params and cache)."""
+    table = jnp.asarray(table, jnp.float32)
+    return lambda params, toks, pos, mask, cache, idx: (table[toks], cache)
+
+
+def script(pairs, default=None):
+    """Near-deterministic bigram table from {'a': 'b'} (default: eos after anything else)."""
+    t = np.full((64, 64), -50.0, np.float32)
+    t[:, EOS if default is None else TOK.stoi[default]] = 50.0
+    for a, b in pairs.items():
+        t[TOK.stoi[a]] = -50.0
+        t[TOK.stoi[a], EOS if b == "<eos>" else TOK.stoi[b]] = 50.0
+    return t
+
+
+def run_scripted(table, prompt_text, T, max_calls, G=1, seed=0, temperature=1.0):
+    prompt = jnp.asarray([TOK.encode(prompt_text, bos=True)])
+    scfg = SamplingConfig(max_new_tokens=T, num_samples=G, temperature=temperature)
+    fn = jax.jit(lambda p, m, r: tool_sample(NANO, None, p, m, r, scfg,
+                                             ToolConfig(max_calls=max_calls), bigram_apply(table)))
+    return jax.device_get(fn(prompt, prompt != 0, jax.random.PRNGKey(seed)))
+
+
+def replay(row_tokens, row_mask, max_calls, max_len=24):
+    """Pure-Python environment: given the model's tokens (where mask == 1) in order, rebuild the
+    sequence the environment must produce. Returns (tokens, kinds, n_calls, n_ok, unanswered)
+    with kinds 'm' (model) / 't' (tool)."""
+    T = len(row_tokens)
+    model_tokens = [int(t) for t, m in zip(row_tokens, row_mask) if m]
+    out, kinds, pending = [], [], []
+    in_call, body, n_calls, n_ok, unans = False, "", 0, 0, 0
+    it = iter(model_tokens)
+    while len(out) < T:
+        if pending:
+            out.append(pending.pop(0))
+            kinds.append("t")
+            continue
+        tok = next(it, None)
+        if tok is None:
+            break
+        out.append(tok)
+        kinds.append("m")
+        if tok == EOS:
+            break
+        ch = TOK.itos[tok]
+        if not in_call and ch == "[":
+            in_call, body = True, ""
+        elif in_call and ch == "]":
+            in_call = False
+            if n_calls < max_calls:
+                value, _ = reference_eval(body, max_len)
+                pending = TOK.encode(reference_render(value))
+                n_calls += 1
+                n_ok += value is not None
+            else:
+                unans += 1
+        elif in_call:
+            body += ch if 0 <= tok < 64 and tok > 3 else "\x00"
+    return out, kinds, n_calls, n_ok, unans
+
+
+def check_against_replay(out: ToolSampleOutput, max_calls):
+    for i in range(out.tokens.shape[0]):
+        toks, kinds, n_calls, n_ok, unans = replay(out.tokens[i], out.mask[i], max_calls)
+        n = len(toks)
+        np.testing.assert_array_equal(out.tokens[i, :n], toks)
+        np.testing.assert_array_equal(out.mask[i, :n], [k == "m" for k in kinds])
+        np.testing.assert_array_equal(out.tool_mask[i, :n], [k == "t" for k in kinds])
+        assert np.all(out.valid[i, :n] == 1) and np.all(out.valid[i, n:] == 0)
+        assert np.all(out.mask[i, n:] == 0) and np.all(out.tool_mask[i, n:] == 0)
+        assert np.all(out.logprobs[i][out.tool_mask[i] > 0] == 0)
+        assert (out.num_calls[i], out.call_ok[i], out.unanswered[i]) == (n_calls, n_ok, unans)
+        assert out.lengths[i] == out.mask[i].sum()
+
+
+# ------------------------------------------------------------------ scripted tests
+
+LOOP = {"=": "[", "[": "1", "1": "+", "+": "2", "2": "]", ">": "[", "]": "9", "9": "["}
+
+
+@pytest.mark.parametrize("max_calls", [0, 1, 3])
+def test_turn_limit_and_masks(max_calls):
+    """The policy calls `[1+2]` forever: exactly max_calls results `<3>` are injected, later
+    calls are unanswered; tool tokens are in `tokens` with mask 0 and log-prob 0."""
+    out = run_scripted(script(LOOP), "12*3=", T=40, max_calls=max_calls)
+    text = TOK.decode(out.tokens[0], stop_at_eos=False)
+    assert text.count("<3>") == max_calls
+    assert text.startswith("[1+2]<3>" * max_calls + "[1+2]9[1+2]9")
+    assert int(out.num_calls[0]) == max_calls and int(out.call_ok[0]) == max_calls
+    assert int(out.unanswered[0]) == text.count("]") - max_calls > 0
+    assert out.tool_mask.sum() == 3 * max_calls
+    tool_chars = "".join(TOK.itos[t] for t, m in zip(out.tokens[0], out.tool_mask[0]) if m)
+    assert tool_chars == "<3>" * max_calls
+    check_against_replay(out, max_calls)
+
+
+def test_error_result_then_answer_and_eos():
+    """`[1+]` is malformed -> `<?>`; the model then answers `7` and stops; the reward reads
+    the answer after the last tool token and the tool success from the result."""
+    out = run_scripted(script({"=": "[", "[": "1", "1": "+", "+": "]", ">": "7", "7": "<eos>"}),
+                       "3+4=", T=16, max_calls=2)
+    assert TOK.decode(out.tokens[0]) == "[1+]<?>7" and bool(out.stopped[0])
+    assert (int(out.num_calls[0]), int(out.call_ok[0])) == (1, 0)
+    target = np.asarray([TOK.encode("7") + [0] * 4], np.int32)
+    r, aux = TASK.reward(out.tokens, completion_source(out), target, np.asarray([1]))
+    assert bool(aux["correct"][0]) and float(aux["tool_success"][0]) == 0.0
+    check_against_replay(out, 2)
+
+
+def test_budget_truncates_a_result():
+    out = run_scripted(script(LOOP), "1=", T=7, max_calls=2)
+    assert TOK.decode(out.tokens[0], stop_at_eos=False) == "[1+2]<3"
+    assert out.tool_mask[0].tolist() == [0, 0, 0, 0, 0, 1, 1] and not out.stopped[0]
+
+
+def test_random_policies_match_python_replay():
+    """Random bigram policies biased to call-like tokens, sampled: whatever the model writes,
+    the environment injects exactly what the pure-Python replay says."""
+    rng = np.random.default_rng(0)
+    table = rng.normal(0, 1, (64, 64)).astype(np.float32)
+    table[:, TOK.ids_of("[]0123456789+-*")] += 3.0
+    table[:, TOK.ids_of("[]")] += 1.0
+    table[:, EOS] += 0.5
+    out = run_scripted(table, "12*34=", T=48, max_calls=2, G=96, seed=1)
+    assert out.num_calls.sum() > 30 and out.call_ok.sum() > 5
+    assert (out.call_ok < out.num_calls).any() and out.unanswered.sum() > 0 and out.stopped.any()
+    check_against_replay(out, 2)
+
+
+# ------------------------------------------------------------------ with a model
+
+@pytest.fixture(scope="module")
+def sft_params():
+    """A nano model after 60 SFT steps on tool demos: it calls the tool on part of its samples."""
+    opt = make_optimizer(optim_config(3e-3, warmup_steps=5))
+    state = init_state(init_params(NANO, jax.random.PRNGKey(0)), opt, 0, with_ref=False)
+    step = make_tool_sft_step(NANO, opt)
+    for s in range(60):
+        state, m = step(state, TASK.make_batch(0, s, 32))
+    return state.params
+
+
+@pytest.fixture(scope="module")
+def model_rollout(sft_params):
+    batch = TASK.make_batch(5, 0, 16)
+    scfg = SamplingConfig(max_new_tokens=24, num_samples=4, temperature=1.0)
+    fn = jax.jit(functools.partial(tool_sample, NANO, scfg=scfg, tcfg=ToolConfig(max_calls=2)))
+    out = fn(sft_params, batch["prompt"], batch["prompt_mask"], jax.random.PRNGKey(3))
+    return batch, out
+
+
+def test_model_logprobs_equal_teacher_forced(sft_params, model_rollout):
+    batch, out = model_rollout
+    P = batch["prompt"].shape[1]
+    tokens, valid = tool_completion_inputs(batch["prompt"], batch["prompt_mask"], out, 4)
+    lp, _ = jax.jit(functools.partial(completion_logprobs, NANO, prompt_width=P,
+                                      temperature=1.0))(sft_params, tokens, valid)
+    mask = np.asarray(out.mask)
+    tool = np.asarray(out.tool_mask)
+    after_tool = mask * (np.cumsum(tool, axis=1) > 0)  # model tokens that follow a tool result
+    assert tool.sum() > 20 and after_tool.sum() > 20   # the comparison covers post-tool tokens
+    np.testing.assert_allclose(np.asarray(lp) * mask, np.asarray(out.logprobs), atol=1e-4)
+    check_against_replay(jax.device_get(out), 2)
+    # Hiding the tool tokens from teacher forcing (the plain sampler's inputs) breaks equality.
+    tokens0, valid0 = completion_inputs(batch["prompt"], batch["prompt_mask"], out, 4)
+    lp0, _ = completion_logprobs(NANO, sft_params, tokens0, valid0, P, 1.0)
+    assert np.abs((np.asarray(lp0) - np.asarray(out.logprobs)) * after_tool).max() > 1e-2
+
+
+def test_device_reward_matches_host_reference(model_rollout):
+    batch, out = model_rollout
+    out = jax.device_get(out)
+    src = np.asarray(completion_source(out))
+    rep = lambda x: np.repeat(x, 4, axis=0)
+    # plus the SFT demos themselves (source 2 on the demo's `<...>`), every 3rd answer corrupted
+    sol = batch["solution"].copy()
+    sol_src = batch["solution_mask"] + (batch["solution_mask"] - batch["solution_loss_mask"])
+    last = (batch["solution_mask"].sum(1) - 2)[::3]
+    sol[np.arange(16)[::3], last] = TOK.stoi["0"] + (sol[np.arange(16)[::3], last] - 3 + 1) % 10
+    tokens = np.concatenate([out.tokens, np.pad(sol, ((0, 0), (0, 3)))])
+    source = np.concatenate([src, np.pad(sol_src, ((0, 0), (0, 3)))])
+    target = np.concatenate([rep(batch["target"]), batch["target"]])
+    tlen = np.concatenate([rep(batch["target_len"]), batch["target_len"]])
+    task = ToolMultiplicationTask(answer_reward=2.0, format_reward=1.0, tool_reward=1.0)
+    r, aux = jax.device_get(jax.jit(task.reward)(tokens, source, target, tlen))
+    np.testing.assert_allclose(task.host_reward(tokens, source, target, tlen), r, atol=1e-6)
+    for i in range(len(tokens)):
+        ref = tool_answer_reference(tokens[i], source[i],
+                                    TOK.decode(target[i][:tlen[i]]), TOK)
+        assert ref == pytest.approx({k: float(np.asarray(aux[k][i])) for k in ref}), i
+    demo = aux["correct"][64:]
+    assert demo.sum() == 16 - len(last) and not demo[::3].any()
+
+
+def _tool_cfg():
+    cfg = tool_calc.get_config("size=nano")
+    cfg.rl.batch_size, cfg.sampling.num_samples = 4, 4
+    return validate(cfg)
+
+
+def test_update_equals_rlstep_update_without_tools(sft_params, model_rollout):
+    """On a rollout with no tool tokens (valid == mask), ToolRLStep.update is RLStep.update;
+    on a rollout with tool tokens, it teacher-forces with them visible."""
+    cfg = _tool_cfg()
+    opt = make_optimizer(cfg.optim)
+    batch, tool_out = model_rollout                  # 16 prompts x 4 samples
+    base = RLStep(NANO, cfg, opt, None)
+    state = init_state(sft_params, opt, 0, with_ref=False)
+    out = jax.jit(base.rollout)(state, batch)
+    z = jnp.zeros_like(out.lengths)
+    tout = ToolSampleOutput(*out, valid=out.mask, tool_mask=jnp.zeros_like(out.mask),
+                            num_calls=z, call_ok=z, unanswered=z)
+    rewards = jnp.asarray(np.random.default_rng(0).random(64), jnp.float32)
+    tool_update = jax.jit(ToolRLStep(NANO, cfg, opt, None).update)
+    s1, m1 = jax.jit(base.update)(state, batch, out, rewards)
+    s2, m2 = tool_update(state, batch, tout, rewards)
+    for a, b in zip(jax.tree_util.tree_leaves(s1), jax.tree_util.tree_leaves(s2)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert m1.keys() == m2.keys() and all(float(m1[k]) == float(m2[k]) for k in m1)
+    # With tool tokens: hiding them (valid := mask) must change the update.
+    s3, _ = tool_update(state, batch, tool_out, rewards)
+    s4, _ = tool_update(state, batch, tool_out._replace(valid=tool_out.mask), rewards)
+    assert float(tool_out.tool_mask.sum()) > 0
+    assert any(not np.allclose(a, b, atol=1e-7) for a, b in
+               zip(jax.tree_util.tree_leaves(s3.params), jax.tree_util.tree_leaves(s4.params)))
+
+
+def test_tool_rl_step_two_steps(sft_params):
+    cfg = _tool_cfg()
+    opt = make_optimizer(cfg.optim)
+    artist = ToolMultiplicationTask(answer_reward=2.0, format_reward=1.0, tool_reward=1.0)
+    rl = ToolRLStep(NANO, cfg, opt, artist.reward)  # format/tool terms: non-zero advantages
+    assert rl.tcfg == ToolConfig(max_calls=2, max_call_len=24)
+    state = init_state(sft_params, opt, 0, with_ref=rl.need_ref)
+    step = make_fused_step(rl, donate=False)
+    for s in range(2):
+        state, m = step(state, TASK.make_batch(1, s, 4))
+        m = jax.device_get(m)
+        for k in ("loss", "reward_mean", "accuracy", "call_rate", "call_success",
+                  "tool_token_frac", "grad_norm", "response_len"):
+            assert np.isfinite(m[k]), k
+        assert float(m["ratio_mean"]) == 1.0 and m["reward_std"] > 0
+    assert int(state.step) == 2
+    changed = [not np.array_equal(a, b) for a, b in zip(jax.tree_util.tree_leaves(sft_params),
+                                                        jax.tree_util.tree_leaves(state.params))]
+    assert any(changed)
