@@ -285,7 +285,13 @@ def place_state(state, mesh, optimizer):
     put = lambda t: None if t is None else jax.device_put(t, sharding.param_shardings(t, mesh))
     params = put(state.params)
     rep = sharding.replicated(mesh)
-    return state.replace(params=params, opt_state=jax.jit(optimizer.init)(params),
+    devices = set(mesh.devices.flat)
+    # moments follow the params' shardings; leaves built from constants (optax's step count)
+    # come out on one device, so they are replicated explicitly
+    opt_state = jax.tree_util.tree_map(
+        lambda x: x if x.sharding.device_set == devices else jax.device_put(x, rep),
+        jax.jit(optimizer.init)(params))
+    return state.replace(params=params, opt_state=opt_state,
                          ref_params=put(state.ref_params), gen_params=put(state.gen_params),
                          aux_params=put(state.aux_params), step=jax.device_put(state.step, rep),
                          rng=jax.device_put(state.rng, rep))

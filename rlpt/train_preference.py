@@ -97,22 +97,47 @@ def pair_source(cfg, task):
     return SyntheticPairs(task)
 
 
+def rm_step(cfg, model_cfg, task) -> RewardModelStep:
+    """The reward-model step of `cfg.rm` (its policy for vrpo / rlsf has `model_cfg` too)."""
+    return RewardModelStep(model_cfg, cfg.rm, make_optimizer(cfg.rm.optim), task.reward,
+                           model_cfg, cfg.sampling)
+
+
+def rm_state(cfg, model_cfg, step, sft_params):
+    """Initial RM state: backbone from the SFT model (rm.init="sft") or random, plus a value
+    head; the policy (for vrpo / rlsf sampling) frozen in aux_params."""
+    r = cfg.rm
+    rm_params = init_reward_model(model_cfg, jax.random.PRNGKey(cfg.seed + 1),
+                                  sft_params if r.init == "sft" else None)
+    policy = sft_params if r.kind in SAMPLING_KINDS else None
+    return init_pref_state(rm_params, step.optimizer, cfg.seed + 1, aux=policy)
+
+
 def train_reward_model(cfg, model_cfg, sft_params, task, ctx):
     """The `rm` phase: returns the RM params."""
     r = cfg.rm
-    optimizer = make_optimizer(r.optim)
-    step = RewardModelStep(model_cfg, r, optimizer, task.reward, model_cfg, cfg.sampling)
-    key = jax.random.PRNGKey(cfg.seed + 1)
-    rm_params = init_reward_model(model_cfg, key, sft_params if r.init == "sft" else None)
-    policy = sft_params if r.kind in SAMPLING_KINDS else None
-    state = init_pref_state(rm_params, optimizer, cfg.seed + 1, aux=policy)
+    step = rm_step(cfg, model_cfg, task)
+    state = rm_state(cfg, model_cfg, step, sft_params)
     src = SyntheticPairs(task)
     held = src.make_groups(EVAL_SEED + 1, 0, r.eval_prompts, r.group_size)
     acc = jax.jit(step.eval_accuracy)
     eval_fn = lambda params: {"rm_acc": float(acc(params, held))}
     batch_fn = lambda s: src.make_groups(cfg.seed + 2, s, r.batch_size, r.group_size)
-    state = run_phase("rm", step, state, batch_fn, r.steps, cfg, ctx, eval_fn)
-    return state.params
+    return run_phase("rm", step, state, batch_fn, r.steps, cfg, ctx, eval_fn).params
+
+
+def policy_step(cfg, model_cfg, task, rm_model_cfg=None) -> PreferenceStep:
+    """The preference step of `cfg.algo` (rm_model_cfg: DRPO's reward model, g="reward_model")."""
+    return PreferenceStep(model_cfg, cfg.algo, make_optimizer(cfg.optim), cfg.sampling,
+                          task.reward, rm_model_cfg)
+
+
+def policy_state(cfg, step, params, ref, aux=None):
+    """Initial policy state: reference `ref` when the loss has one, the generator copy for
+    online DPO, a frozen reward model `aux` for DRPO."""
+    gen = params if step.name == "online_dpo" else None
+    return init_pref_state(params, step.optimizer, cfg.seed, ref=ref if step.need_ref else None,
+                           gen=gen, aux=aux)
 
 
 def train_policy(cfg, model_cfg, sft_params, task, ctx, eval_batch):
@@ -130,16 +155,13 @@ def train_policy(cfg, model_cfg, sft_params, task, ctx, eval_batch):
         ref = run_phase("guide", guide, state, batch_fn, steps, cfg, ctx).params
     if a.name == "drpo" and a.g == "reward_model":
         aux, rm_cfg = train_reward_model(cfg, model_cfg, sft_params, task, ctx), model_cfg
-    optimizer = make_optimizer(cfg.optim)
-    step = PreferenceStep(model_cfg, a, optimizer, cfg.sampling, task.reward, rm_cfg)
-    gen = sft_params if a.name == "online_dpo" else None
-    state = init_pref_state(sft_params, optimizer, cfg.seed, ref=ref if step.need_ref else None,
-                            gen=gen, aux=aux)
+    step = policy_step(cfg, model_cfg, task, rm_cfg)
+    state = policy_state(cfg, step, sft_params, ref, aux)
     pair_metrics = jax.jit(step.eval_metrics)
     ref_eval = ref if step.need_ref or a.name == "drpo" else sft_params
 
     def eval_fn(params):
-        res = evaluate(model_cfg, params, task, cfg, eval_batch) if eval_batch else {}
+        res = {} if eval_batch is None else evaluate(model_cfg, params, task, cfg, eval_batch)
         m = pair_metrics(params, ref_eval, held)
         return dict(res, pair_acc=float(m["accuracy"]), pair_loss=float(m["loss"]))
 
@@ -179,7 +201,9 @@ def run(cfg, workdir: str) -> Dict:
         train_reward_model(cfg, model_cfg, params, task, ctx)
         main = "rm"
     else:
-        eval_batch = task.eval_set(cfg.eval.n_prompts) if cfg.pref.source == "synthetic" else None
+        eval_batch = None  # task evaluation needs the task's prompts; eval.n_prompts=0 skips it
+        if cfg.pref.source == "synthetic" and cfg.eval.n_prompts > 0:
+            eval_batch = task.eval_set(cfg.eval.n_prompts)
         train_policy(cfg, model_cfg, params, task, ctx, eval_batch)
         main = "pref"
     wb.finish()
