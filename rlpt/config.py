@@ -31,6 +31,17 @@ def optim_config(lr: float, warmup_steps: int = 10, schedule: str = "constant"):
         final_lr_fraction=0.1, b1=0.9, b2=0.99, eps=1e-8, weight_decay=0.0, max_grad_norm=1.0))
 
 
+# Fields of cfg.algo read by the fused step for any loss (rlpt.rl_step, rlpt/algorithms):
+STEP_ALGO_FIELDS = dict(
+    shaping=(),                        # reward shaping names, applied in order (algorithms.shaping)
+    dynamic_sampling=False,            # DAPO keep mask over degenerate groups
+    dynamic_sampling_metric="correct",  # correct | raw | shaped
+    dynamic_sampling_atol=0.0,
+    oversample=1,                      # sample oversample*batch_size prompts, keep batch_size groups
+    sft_term_coef=0.0,                 # + coef * NLL(gold solution | prompt), any loss
+)
+
+
 def base_config(algo: str = "grpo") -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.seed = 0
@@ -46,6 +57,9 @@ def base_config(algo: str = "grpo") -> ml_collections.ConfigDict:
     # algo: loss/advantage by name with the paper defaults; group_size follows num_samples
     c.algo = default_algo_config(algo)
     c.algo.group_size = -1
+    for k, v in STEP_ALGO_FIELDS.items():  # generic step knobs (rlpt.rl_step), any algorithm
+        if k not in c.algo:
+            c.algo[k] = v
     c.rl = ml_collections.ConfigDict(dict(
         steps=100, batch_size=16, ppo_epochs=1, minibatches=1, iters_per_call=1))
     c.optim = optim_config(1e-4)
@@ -65,11 +79,39 @@ def _fail(key, msg):
     raise ValueError(f"config {key}: {msg}")
 
 
+def _validate_step_fields(c):
+    """The algorithm knobs of the fused step (rlpt.rl_step)."""
+    from rlpt.algorithms.kdrl import TEACHER_SOURCES
+    from rlpt.algorithms.shaping import DYNAMIC_SAMPLING_METRICS, SHAPING_NAMES
+    a = c.algo
+    for name in a.get("shaping", ()):
+        if name not in SHAPING_NAMES:
+            _fail("algo.shaping", f"unknown shaping {name!r}; known: {list(SHAPING_NAMES)}")
+    if a.get("dynamic_sampling_metric", "correct") not in DYNAMIC_SAMPLING_METRICS:
+        _fail("algo.dynamic_sampling_metric", f"{a.dynamic_sampling_metric!r}; known: "
+              f"{list(DYNAMIC_SAMPLING_METRICS)}")
+    if int(a.get("oversample", 1)) < 1:
+        _fail("algo.oversample", f"{a.oversample} must be >= 1")
+    if int(a.get("oversample", 1)) > 1 and not a.get("dynamic_sampling", False):
+        _fail("algo.oversample", "over-sampling needs algo.dynamic_sampling=True")
+    if float(a.get("sft_term_coef", 0.0)) < 0:
+        _fail("algo.sft_term_coef", f"{a.sft_term_coef} must be >= 0")
+    if a.get("sft_source", "gold") not in ("gold", "correct_samples"):
+        _fail("algo.sft_source", f"{a.sft_source!r}; expected 'gold' or 'correct_samples'")
+    if a.name == "kdrl" and a.get("teacher_source", "policy") not in TEACHER_SOURCES:
+        _fail("algo.teacher_source", f"{a.teacher_source!r}; known: {list(TEACHER_SOURCES)}")
+    if a.name == "relift" and int(a.get("sft_buffer_size", 128)) < 1:
+        _fail("algo.sft_buffer_size", f"{a.sft_buffer_size} must be >= 1")
+    if a.name == "mgrpo" and not 1 <= int(a.get("layer2_per_prompt", 1)) <= c.sampling.num_samples:
+        _fail("algo.layer2_per_prompt", f"{a.layer2_per_prompt} must be in [1, num_samples]")
+
+
 def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """Checks the config and fills derived fields (algo.group_size). Returns the config."""
     import rlpt.losses  # noqa: F401  (registration)
     import rlpt.advantages  # noqa: F401
     import rlpt.tasks.synthetic  # noqa: F401
+    import rlpt.algorithms  # noqa: F401  (registers the one_shot task)
 
     if not c.model.checkpoint and c.model.preset not in PRESETS:
         _fail("model.preset", f"{c.model.preset!r} is not a preset; known: {sorted(PRESETS)}")
@@ -82,6 +124,7 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
                 "algo.advantage": c.algo.advantage}[key]
         if name not in registry.names(kind):
             _fail(key, f"unknown {kind} {name!r}; known: {registry.names(kind)}")
+    _validate_step_fields(c)
     if c.algo.loss_agg not in LOSS_AGG_MODES:
         _fail("algo.loss_agg", f"{c.algo.loss_agg!r}; known: {list(LOSS_AGG_MODES)}")
     s = c.sampling

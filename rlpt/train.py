@@ -22,6 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from rlpt import registry, sharding
+from rlpt.algorithms.kdrl import build_teacher
 from rlpt.config import validate
 from rlpt.evaluation import mean_pass_at_k
 from rlpt.models import get_model_config, init_params
@@ -115,8 +116,13 @@ def _place(state, mesh):
     params = jax.device_put(state.params, p_sh)
     ref = None if state.ref_params is None else jax.device_put(state.ref_params, p_sh)
     rep = sharding.replicated(mesh)
+    put = lambda x, sh: None if x is None else jax.device_put(x, sh)  # algorithm extras
+    teacher = None if state.teacher_params is None else jax.device_put(
+        state.teacher_params, sharding.param_shardings(state.teacher_params, mesh))
     return state.replace(params=params, ref_params=ref, step=jax.device_put(state.step, rep),
-                         rng=jax.device_put(state.rng, rep))
+                         rng=jax.device_put(state.rng, rep), teacher_params=teacher,
+                         value_params=put(state.value_params, rep),
+                         algo_state=put(state.algo_state, rep))
 
 
 def run_sft(cfg, model_cfg, params, task, mesh, workdir, log, wb):
@@ -145,10 +151,13 @@ def run_sft(cfg, model_cfg, params, task, mesh, workdir, log, wb):
 
 def run_rl(cfg, model_cfg, params, task, mesh, workdir, log, wb, eval_batch):
     optimizer = make_optimizer(cfg.optim)
-    rl = RLStep(model_cfg, cfg, optimizer, None)
-    need_ref = rl.need_ref
-    state = _place(init_state(params, optimizer, cfg.seed, with_ref=need_ref), mesh)
-    state = state.replace(opt_state=jax.jit(optimizer.init)(state.params))
+    teacher_cfg, teacher_params = build_teacher(cfg, model_cfg, params)  # KDRL only
+    rl = RLStep(model_cfg, cfg, optimizer, None, teacher_cfg=teacher_cfg)
+    n_prompts = rl.prompts_per_step  # batch_size, times algo.oversample (DAPO)
+    state = rl.init_state(params, cfg.seed, teacher_params,
+                          example_batch=task.make_batch(cfg.seed + 1, 0, n_prompts))
+    state = _place(state, mesh)
+    state = state.replace(opt_state=jax.jit(optimizer.init)(rl.trainable(state)))
     ckpt = Checkpointer(workdir, "rl")
     if ckpt.latest_step() is not None:
         state = ckpt.restore(state)
@@ -183,7 +192,7 @@ def run_rl(cfg, model_cfg, params, task, mesh, workdir, log, wb, eval_batch):
     bar, pending = _progress(total, start, "rl"), []
     t0 = time.time()
     for step in range(start, total, K):
-        batches = [task.make_batch(cfg.seed + 1, s, cfg.rl.batch_size) for s in range(step, step + K)]
+        batches = [task.make_batch(cfg.seed + 1, s, n_prompts) for s in range(step, step + K)]
         if K > 1:
             batch = {k: np.stack([b[k] for b in batches]) for k in batches[0]}
             state, ms = step_fn(state, batch)

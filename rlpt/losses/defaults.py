@@ -47,7 +47,8 @@ _ALGOS = {
     "dr_grpo": dict(advantage="dr_grpo", loss_agg="seq_mean_token_sum_norm"),
     "dapo": dict(eps_high=0.28, loss_agg="token_mean", group_size=16, dynamic_sampling=True,
                  dynamic_sampling_atol=0.0, overlong_max=20480, overlong_cache=4096,
-                 reward_correct=1.0, reward_wrong=-1.0),
+                 reward_correct=1.0, reward_wrong=-1.0,
+                 shaping=("dapo_reward_pm1", "dapo_overlong")),  # applied by the fused step
     "gspo": dict(eps_low=3e-4, eps_high=4e-4, log_ratio_clamp=10.0),
     "gspo_token": dict(eps_low=3e-4, eps_high=4e-4, log_ratio_clamp=10.0),
     "gmpo": dict(eps_low=0.4, eps_high=0.4),
@@ -58,7 +59,8 @@ _ALGOS = {
     # the loss builds its own baseline from batch["rewards"]; "dr_grpo" (r - mean) is the matching
     # advantage for logging. The length reward is reward shaping ("kimi_length_penalty").
     "kimi_k15": dict(advantage="dr_grpo", tau=1.0,  # tau: not in spec
-                     normalize_2tau=False, length_penalty_weight=1.0),
+                     normalize_2tau=False, length_penalty_weight=1.0,
+                     shaping=("kimi_length_penalty",)),
     "kdrl": dict(loss_agg="token_mean", kd_beta_init=5e-3, kd_beta_min=1e-3, kd_beta_delta=5e-5,
                  kd_mask="incorrect_response"),
     "exp_grpo": dict(beta=0.04, sft_coef=0.1,  # sft_coef (the ExPO beta): not in spec

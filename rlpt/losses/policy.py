@@ -91,6 +91,17 @@ def _kl_tokens(batch, c):
     return kl(batch["logp"], batch["ref_logp"], c.kl_estimator, c.kl_clamp)
 
 
+def _sub_entropy(loss, batch, c, mask_NT, metrics):
+    """`loss - entropy_coef * aggregate(entropy)` when `batch["entropy"]` is given."""
+    if "entropy" in batch:
+        ent = entropy_bonus(batch["entropy"], mask_NT, c.loss_agg, c.l_norm)
+        metrics["entropy"] = ent
+        return loss - c.entropy_coef * ent
+    if c.entropy_coef:
+        raise KeyError(f"{c.name}: entropy_coef={c.entropy_coef} > 0 needs batch['entropy']")
+    return loss
+
+
 def _add_kl_and_entropy(tok_loss_NT, batch, c, mask_NT, metrics):
     """Adds `beta * KL` per token (inside the aggregation, GRPO style), aggregates by
     `c.loss_agg`, subtracts `entropy_coef * entropy`. Returns the scalar loss."""
@@ -100,12 +111,7 @@ def _add_kl_and_entropy(tok_loss_NT, batch, c, mask_NT, metrics):
         if c.beta:
             tok_loss_NT = tok_loss_NT + c.beta * kl_NT
     loss = aggregate(tok_loss_NT, mask_NT, c.loss_agg, c.l_norm)
-    if "entropy" in batch:
-        ent = entropy_bonus(batch["entropy"], mask_NT, c.loss_agg, c.l_norm)
-        metrics["entropy"] = ent
-        loss = loss - c.entropy_coef * ent
-    elif c.entropy_coef:
-        raise KeyError(f"{c.name}: entropy_coef={c.entropy_coef} > 0 needs batch['entropy']")
+    loss = _sub_entropy(loss, batch, c, mask_NT, metrics)
     metrics["loss"] = loss
     return loss
 
@@ -245,7 +251,7 @@ def gspo_loss(batch, cfg):
     if kl_NT is not None:
         metrics["kl"] = masked_mean(kl_NT, mask_NT)
         loss = loss + c.beta * aggregate(kl_NT, mask_NT, c.loss_agg, c.l_norm)
-    metrics["loss"] = loss
+    metrics["loss"] = loss = _sub_entropy(loss, batch, c, mask_NT, metrics)
     return loss, metrics
 
 
@@ -294,7 +300,7 @@ def gmpo_loss(batch, cfg):
     if kl_NT is not None:
         metrics["kl"] = masked_mean(kl_NT, mask_NT)
         loss = loss + c.beta * aggregate(kl_NT, mask_NT, c.loss_agg, c.l_norm)
-    metrics["loss"] = loss
+    metrics["loss"] = loss = _sub_entropy(loss, batch, c, mask_NT, metrics)
     return loss, metrics
 
 
@@ -320,6 +326,7 @@ def kimi_k15_loss(batch, cfg):
     kl_NT = _kl_tokens(batch, c)
     if kl_NT is not None:
         metrics["kl"] = masked_mean(kl_NT, mask_NT)
+    metrics["loss"] = loss = _sub_entropy(loss, batch, c, mask_NT, metrics)
     return loss, metrics
 
 

@@ -1,0 +1,87 @@
+"""Every policy-gradient algorithm of the zoo on 1-2 digit addition, from one file.
+
+    python -m rlpt.train --config=configs/algos.py:algo=dapo --workdir=runs/dapo
+    python -m rlpt.train --config=configs/algos.py:algo=ppo,size=nano,quick=1 --workdir=...
+
+Arguments (after ':'): algo (one of ALGOS), size (a model preset), seed, quick (1 = a smoke run).
+The recipe is configs/grpo_arith.py's (SFT warm-up, then RL); each algorithm starts from its
+paper defaults (rlpt.losses.defaults) and the function below sets only what the 5-token task needs
+and the algorithm's step knobs (docs/algorithms.md lists them).
+"""
+from rlpt.config import base_config, parse_arg
+from rlpt.tokenizers import CharTokenizer
+
+ALGOS = ("ppo", "grpo", "dr_grpo", "dapo", "gspo", "gspo_token", "gmpo", "gtpo", "grpo_s",
+         "kimi_k15", "kdrl", "exp_grpo", "mgrpo", "uft", "relift", "relift_sft", "one_shot_rlvr",
+         "sft")
+
+_TOK = CharTokenizer()
+
+
+def _ids(text):
+    return tuple(_TOK.encode(text))
+
+
+def _algo_specific(c, name, quick):
+    a = c.algo
+    T = c.sampling.max_new_tokens
+    if name == "ppo":
+        c.rl.ppo_epochs, c.rl.minibatches = 2, 2
+        a.value_trunk_grad = True
+    elif name == "dapo":
+        # overlong band scaled to the task: answers (<= 3 digits + eos) fit in T - 1 tokens
+        a.overlong_max, a.overlong_cache = T, 1
+        a.oversample = 2
+    elif name in ("gspo", "gspo_token", "gmpo"):
+        c.rl.minibatches = 2  # off-policy minibatches, so the sequence-ratio clip can bind
+    elif name == "kdrl":
+        a.teacher_source = "policy"
+        a.teacher_preset, a.teacher_seed = "", 1
+        a.teacher_checkpoint, a.teacher_checkpoint_format = "", ""
+    elif name == "exp_grpo":
+        a.expl_prefix_ids, a.expl_suffix_ids = _ids("("), _ids(")")  # "12+34=(46)" -> c~
+        a.expl_samples, a.expl_max_tokens = 1, T
+    elif name == "mgrpo":
+        a.layer2_instruction_ids = _ids("?")  # "12+34=45?" -> a corrected answer
+        a.layer2_per_prompt = 1
+    elif name == "uft":
+        a.total_steps = c.rl.steps
+        a.hint_steps = max(1, int(0.6 * c.rl.steps))  # T_hint = 300 of T = 500
+        a.hint_in_reward = True
+    elif name == "relift":
+        a.sft_buffer_size = 4 if quick else 32
+    elif name in ("sft", "relift_sft"):
+        a.sft_source = "gold"
+        c.sft.steps = 0           # the fused loop is the supervised run
+        c.optim.lr = c.sft.optim.lr
+    elif name == "one_shot_rlvr":
+        c.task.name = "one_shot"
+        c.task.kwargs = dict(base="addition", base_kwargs=dict(min_digits=1, max_digits=2),
+                             pool_seed=0, pool_size=64, index=0)
+        c.sampling.temperature = 0.6
+        c.sampling.num_samples = 8
+
+
+def get_config(arg: str = ""):
+    a = parse_arg(arg, algo="grpo", size="tiny", seed=0, quick=0)
+    if a["algo"] not in ALGOS:
+        raise ValueError(f"configs/algos.py: unknown algo {a['algo']!r}; known: {list(ALGOS)}")
+    c = base_config(a["algo"])
+    c.seed = a["seed"]
+    c.model.preset = a["size"]
+    c.task.name = "addition"
+    c.task.kwargs = dict(min_digits=1, max_digits=2)
+    c.sampling.max_new_tokens = 5
+    c.sampling.num_samples = 8
+    c.rl.steps = 800
+    c.rl.batch_size = 16
+    c.optim.lr = 5e-4
+    c.sft.steps = 500
+    c.sft.batch_size = 64
+    c.sft.optim.lr = 1e-3
+    c.eval.every = 200
+    if a["quick"]:
+        c.rl.steps, c.sft.steps, c.eval.every, c.eval.n_prompts = 6, 10, 3, 32
+        c.log_every = c.ckpt_every = 3
+    _algo_specific(c, a["algo"], a["quick"])
+    return c

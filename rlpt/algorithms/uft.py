@@ -1,0 +1,50 @@
+"""UFT (arXiv:2505.16984) [code]: hints are the first l chunks of the gold solution.
+
+Per prompt: the hintable part of the solution is its tokens before eos (`solution_mask` without
+stop tokens), `h_len` tokens; it is split into `n = min(max_hint_chunks, h_len)` chunks with
+boundaries `ceil(h_len j / n)`; `l ~ Binomial(n, p(step))` (rlpt.losses.policy:
+uft_sample_hint_length, cosine schedule `uft_hint_prob`), and the first `ceil(h_len l / n)`
+solution tokens are appended to the prompt (packed right). `hint_pos` marks them in the new
+prompt; the loss adds `sft_coef * NLL` over them (log-probs from the same forward pass as the
+completion, at the sampling temperature). All G samples of a prompt share its hint.
+
+Reward reading (a choice, `hint_in_reward`, default True): the task reward is computed on
+`hint + completion`, because the completion continues the hinted solution (for the arithmetic
+tasks the hint is a prefix of the answer itself); False rewards the completion alone.
+"""
+import jax.numpy as jnp
+
+from rlpt.algorithms.common import not_stop, pack
+from rlpt.losses.policy import uft_sample_hint_length
+
+
+def hint_batch(key, step, batch, algo, stop_tokens, pad_id):
+    """Returns the batch with the hinted prompt, `hint_pos` [B, P+S] (1 on hint tokens of the new
+    prompt), `hint_tokens` and `hint_mask` [B, S] (the hint as a prefix of the solution)."""
+    sol, smask = batch["solution"], batch["solution_mask"]
+    S = sol.shape[1]
+    hintable = smask.astype(bool) & not_stop(sol, stop_tokens)
+    h_len = jnp.sum(hintable, axis=1)
+    max_chunks = int(algo.get("max_hint_chunks", 5))
+    n = jnp.minimum(h_len, max_chunks)
+    p_low, p_high = float(algo.get("hint_p_low", 0.05)), float(algo.get("hint_p_high", 0.95))
+    hint_steps = int(algo.get("hint_steps", 300))
+    l = uft_sample_hint_length(key, n, step, p_low, p_high, hint_steps, max_chunks)
+    h = jnp.where(n > 0, (h_len * l + n - 1) // jnp.maximum(n, 1), 0)
+    hint = (jnp.arange(S)[None, :] < h[:, None]) & hintable
+    toks = jnp.concatenate([batch["prompt"], sol], axis=1).astype(jnp.int32)
+    val = jnp.concatenate([batch["prompt_mask"].astype(bool), hint], axis=1)
+    is_hint = jnp.concatenate([jnp.zeros(batch["prompt"].shape, bool), hint], axis=1)
+    toks, val, is_hint = pack(toks, val, "right", pad_id, (is_hint,))
+    return dict(batch, prompt=toks, prompt_mask=val.astype(batch["prompt_mask"].dtype),
+                hint_pos=is_hint.astype(jnp.float32), hint_tokens=sol.astype(jnp.int32),
+                hint_mask=hint.astype(jnp.int32))
+
+
+def hinted_completions(batch, tokens_NT, mask_NT, group_size, pad_id):
+    """`hint + completion` rows (packed left) for the reward: (tokens [N, S+T], mask float)."""
+    rep = lambda x: jnp.repeat(x, group_size, axis=0)
+    toks = jnp.concatenate([rep(batch["hint_tokens"]), tokens_NT], axis=1)
+    val = jnp.concatenate([rep(batch["hint_mask"]).astype(bool), mask_NT.astype(bool)], axis=1)
+    toks, val = pack(toks, val, "left", pad_id)
+    return toks, val.astype(jnp.float32)
