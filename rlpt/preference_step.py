@@ -206,7 +206,8 @@ class PreferenceStep:
                                        rep(batch["prompt_mask"]), online, online_mask)
         data = {"prompt": batch["prompt"], "prompt_mask": batch["prompt_mask"], "y1": y1,
                 "y1_mask": y1m, "online": online, "online_mask": online_mask,
-                "Z": 1.0 - swap.astype(jnp.float32), "g_y1": g_y1, "g_online": g_online.reshape(b, m),
+                "Z": 1.0 - swap.astype(jnp.float32), "g_y1": g_y1,
+                "g_online": g_online.reshape(b, m),
                 "ref_y1": ref_y1, "ref_online_tok": ref_tok.reshape(b, m, -1)}
         data = jax.tree_util.tree_map(jax.lax.stop_gradient, data)
         metrics = {"online_len": out.lengths.astype(jnp.float32).mean()}

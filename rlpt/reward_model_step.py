@@ -28,7 +28,8 @@ import jax.numpy as jnp
 import optax
 
 from rlpt import registry
-from rlpt.losses.reward_model import all_pairs, pairwise_accuracy
+from rlpt.losses.preference import masked_mean
+from rlpt.losses.reward_model import all_pairs, bt_pairwise, pairwise_accuracy
 from rlpt.models.transformer import forward
 from rlpt.preference_pairs import (best_worst_pairs, confidence_pairs, span_confidence,
                                    take_samples, token_confidence_stats)
@@ -181,8 +182,16 @@ class RewardModelStep:
         return state.replace(params=params, opt_state=opt_state, step=state.step + 1), metrics
 
     def eval_accuracy(self, params, groups):
-        """Held-out pairwise accuracy vs the task reward (ties in r count 0; see module doc)."""
+        """Held-out pairwise accuracy vs the task reward (ties in r count 0; see module doc):
+        `rm_acc` over all valid pairs, `rm_acc_same_len` over pairs whose two responses have
+        the same length (no length cue: e.g. a substituted digit)."""
         r = score_groups(self.model_cfg, params, groups["prompt"], groups["prompt_mask"],
                          groups["responses"], groups["response_mask"])
-        return pairwise_accuracy(r, groups["scores"])
-
+        _, margins, valid = bt_pairwise(r, groups["scores"])
+        lengths = groups["response_mask"].sum(axis=-1)
+        i, j = all_pairs(lengths.shape[1])
+        same = valid & (lengths[:, i] == lengths[:, j])
+        correct = (margins > 0).astype(jnp.float32)
+        return {"rm_acc": pairwise_accuracy(r, groups["scores"]),
+                "rm_acc_same_len": masked_mean(correct, same),
+                "same_len_pairs": jnp.sum(same).astype(jnp.float32)}

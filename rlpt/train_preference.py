@@ -121,7 +121,7 @@ def train_reward_model(cfg, model_cfg, sft_params, task, ctx):
     src = SyntheticPairs(task)
     held = src.make_groups(EVAL_SEED + 1, 0, r.eval_prompts, r.group_size)
     acc = jax.jit(step.eval_accuracy)
-    eval_fn = lambda params: {"rm_acc": float(acc(params, held))}
+    eval_fn = lambda params: {k: float(v) for k, v in acc(params, held).items()}
     batch_fn = lambda s: src.make_groups(cfg.seed + 2, s, r.batch_size, r.group_size)
     return run_phase("rm", step, state, batch_fn, r.steps, cfg, ctx, eval_fn).params
 
@@ -151,7 +151,7 @@ def train_policy(cfg, model_cfg, sft_params, task, ctx, eval_batch):
     if a.name == "pre_dpo":
         guide = PreferenceStep(model_cfg, guide_algo(cfg), make_optimizer(cfg.optim))
         steps = cfg.pref.steps if a.guide_steps < 0 else a.guide_steps
-        state = init_pref_state(sft_params, guide.optimizer, cfg.seed, ref=sft_params)
+        state = policy_state(cfg, guide, sft_params, sft_params)
         ref = run_phase("guide", guide, state, batch_fn, steps, cfg, ctx).params
     if a.name == "drpo" and a.g == "reward_model":
         aux, rm_cfg = train_reward_model(cfg, model_cfg, sft_params, task, ctx), model_cfg

@@ -110,8 +110,8 @@ def test_pre_dpo_with_sft_guide_equals_dpo_exactly():
 
 
 def test_online_dpo_pairs_contrast_mask_and_generator_sync():
-    """Reward = first completion token id divisible by 4, so a random model has contrast. s=2: the generator
-    is the policy at updates 0, 2, 4, ... and stays put in between."""
+    """Reward = first completion token id divisible by 4, so a random model has contrast.
+    s=2: the generator is the policy at updates 0, 2, 4, ... and stays put in between."""
     cfg = dpo_config("online_dpo")
     cfg.algo.sync_every, cfg.algo.num_samples = 2, 4
     cfg = validate(cfg)
@@ -245,7 +245,8 @@ for axes in ({"data": 1}, {"data": 2}):
     fn = jit_step(step, state, batch, mesh)
     new, metrics = fn(state, sharding.shard_batch(batch, mesh))
     assert new.params["embed"]["embedding"].sharding == state.params["embed"]["embedding"].sharding
-    out.append((float(metrics["loss"]), [np.asarray(x) for x in jax.tree_util.tree_leaves(new.params)]))
+    out.append((float(metrics["loss"]),
+                [np.asarray(x) for x in jax.tree_util.tree_leaves(new.params)]))
 spec = sharding.shard_batch(batch, mesh)["chosen"].sharding.spec
 assert spec[0] in ("data", ("data",)), spec  # the pair batch is split over the 2 devices
 assert abs(out[0][0] - out[1][0]) < 1e-6
