@@ -18,13 +18,13 @@ def get_config(arg: str = ""):
     c.sampling.max_new_tokens = 5
     c.sampling.num_samples = 8
     c.algo.beta = 0.04
-    c.rl.steps = 800
-    c.rl.batch_size = 16
+    c.rl.steps = 1000
+    c.rl.batch_size = 32
     c.optim.lr = 5e-4
     c.sft.steps = 500
     c.sft.batch_size = 64
     c.sft.optim.lr = 1e-3
-    c.eval.every = 200
+    c.eval.every = 250
     if a["quick"]:
         c.rl.steps, c.sft.steps, c.eval.every, c.eval.n_prompts = 6, 10, 3, 32
         c.log_every = c.ckpt_every = 3
