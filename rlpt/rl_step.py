@@ -256,6 +256,12 @@ class RLStep:
                                           self.scfg.pad_id)
         return out.tokens, out.mask
 
+    def teacher_inputs(self, batch, out: SampleOutput):
+        """Teacher-forcing rows `(tokens [N, P+T], valid)` of prompts + completions. A subclass
+        whose rollout puts non-model tokens in the completion (tool output: valid for attention,
+        outside the loss mask) overrides this one method."""
+        return completion_inputs(batch["prompt"], batch["prompt_mask"], out, self.scfg.num_samples)
+
     def reward(self, batch, out: SampleOutput):
         G = self.scfg.num_samples
         rep = lambda x: jnp.repeat(x, G, axis=0)
@@ -277,7 +283,7 @@ class RLStep:
                 batch, out, raw_N, rewards_N, a, G, self.batch_size)
             step_metrics.update(m)
         P = batch["prompt"].shape[1]
-        tokens, valid = completion_inputs(batch["prompt"], batch["prompt_mask"], out, G)
+        tokens, valid = self.teacher_inputs(batch, out)
         mask = out.mask
         logp_of = functools.partial(completion_logprobs, self.model_cfg, prompt_width=P,
                                     temperature=self.tau)

@@ -229,7 +229,8 @@ def test_uft_hint_prompt_is_prompt_plus_solution_prefix():
         new = hinted["prompt"][i][hinted["prompt_mask"][i] > 0]
         np.testing.assert_array_equal(new, np.concatenate([q, batch["solution"][i, :h]]))
         assert hinted["prompt_mask"][i, -1] == 1  # right-aligned for the sampler
-        assert hinted["hint_pos"][i].sum() == h and hinted["hint_pos"][i, -h:].all() if h else True
+        assert hinted["hint_pos"][i].sum() == h     # the hint is the last h prompt tokens
+        assert hinted["hint_pos"][i, hinted["prompt"].shape[1] - h:].sum() == h
     assert hinted["prompt"].shape[1] == P + batch["solution"].shape[1]
 
 
