@@ -18,8 +18,8 @@ Variants (same model, batch, sampler, loss; only the reward path differs):
 Each variant: `--warmup` steps (compilation), then `--steps` steps timed one by one with
 `jax.block_until_ready`, interleaved across variants (step i of every variant back to back) so
 load changes on a shared machine hit all alike. The table gives the median and the 10-90%
-range, the difference of medians to (a) (or (e) for (f)), and `host fn`: the median time of the
-Python reward alone on one step's arrays.
+range, the median of the per-step differences to (a) (to (e) for (f); paired, so a load change
+cancels), and `host fn`: the median time of the Python reward alone on one step's arrays.
 """
 import argparse
 import os
@@ -138,18 +138,19 @@ def main(argv=None):
     rows = []
     for v, (name, rl, step_fn, b, host_fn, host_arrays) in enumerate(variants):
         t = np.asarray(times[v])
+        ref = times[[n_[0] for n_ in variants].index("(e) tool-device" if name.startswith("(f)")
+                                                     else "(a) device")]
+        paired = np.median(t - np.asarray(ref))       # per-step differences, same load
         host = time_host_fn(host_fn, host_arrays) if host_fn else 0.0
-        rows.append((name, np.median(t), np.percentile(t, 10), np.percentile(t, 90), host,
+        rows.append((name, np.median(t), np.percentile(t, 10), np.percentile(t, 90), paired, host,
                      float(jax.device_get(last[v])["reward_mean"])))
 
-    base = {r[0][:3]: r[1] for r in rows}
-    print("\n| variant | step ms (median) | p10-p90 ms | vs device ms | host fn ms | reward_mean |")
+    print("\n| variant | step ms (median) | p10-p90 ms | paired diff vs device ms (median) | "
+          "host fn ms | reward_mean |")
     print("|---|---:|---:|---:|---:|---:|")
-    for name, med, p10, p90, host, rew in rows:
-        ref = base["(e)"] if name.startswith("(f)") else base["(a)"]
-        delta = "-" if name[:3] in ("(a)", "(e)") else f"{med - ref:+.1f}"
-        print(f"| {name} | {med:.1f} | {p10:.1f}-{p90:.1f} | {delta} | "
-              f"{host:.2f} | {rew:.3f} |")
+    for name, med, p10, p90, paired, host, rew in rows:
+        delta = "-" if name[:3] in ("(a)", "(e)") else f"{paired:+.1f}"
+        print(f"| {name} | {med:.1f} | {p10:.1f}-{p90:.1f} | {delta} | {host:.2f} | {rew:.3f} |")
 
 
 if __name__ == "__main__":
