@@ -234,31 +234,31 @@ def _tool_cfg():
     return validate(cfg)
 
 
-def test_update_equals_rlstep_update_without_tools(sft_params, model_rollout):
-    """On a rollout with no tool tokens (valid == mask), ToolRLStep.update is RLStep.update;
-    on a rollout with tool tokens, it teacher-forces with them visible."""
+def test_teacher_inputs_show_tool_tokens_and_change_the_update(sft_params, model_rollout):
+    """ToolRLStep's teacher-forcing rows are RLStep's on a tool-free rollout; with tool tokens
+    they include them, and hiding them (valid := mask) would change the update."""
     cfg = _tool_cfg()
     opt = make_optimizer(cfg.optim)
     batch, tool_out = model_rollout                  # 16 prompts x 4 samples
-    base = RLStep(NANO, cfg, opt, None)
-    state = init_state(sft_params, opt, 0, with_ref=False)
-    out = jax.jit(base.rollout)(state, batch)
-    z = jnp.zeros_like(out.lengths)
-    tout = ToolSampleOutput(*out, valid=out.mask, tool_mask=jnp.zeros_like(out.mask),
-                            num_calls=z, call_ok=z, unanswered=z)
-    rewards = jnp.asarray(np.random.default_rng(0).random(64), jnp.float32)
-    tool_update = jax.jit(ToolRLStep(NANO, cfg, opt, None).update)
-    s1, m1 = jax.jit(base.update)(state, batch, out, rewards)
-    s2, m2 = tool_update(state, batch, tout, rewards)
-    for a, b in zip(jax.tree_util.tree_leaves(s1), jax.tree_util.tree_leaves(s2)):
+    base, tool = RLStep(NANO, cfg, opt, None), ToolRLStep(NANO, cfg, opt, None)
+    no_tools = tool_out._replace(valid=tool_out.mask, tool_mask=jnp.zeros_like(tool_out.mask))
+    for a, b in zip(base.teacher_inputs(batch, no_tools), tool.teacher_inputs(batch, no_tools)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    assert m1.keys() == m2.keys() and all(float(m1[k]) == float(m2[k]) for k in m1)
-    # With tool tokens: hiding them (valid := mask) must change the update.
-    s3, _ = tool_update(state, batch, tool_out, rewards)
-    s4, _ = tool_update(state, batch, tool_out._replace(valid=tool_out.mask), rewards)
+    tokens, valid = tool.teacher_inputs(batch, tool_out)
+    P = batch["prompt"].shape[1]
+    np.testing.assert_array_equal(np.asarray(valid[:, P:]), np.asarray(tool_out.valid) > 0)
     assert float(tool_out.tool_mask.sum()) > 0
+    np.testing.assert_array_equal(np.asarray(tool.reward_inputs(batch, tool_out)[1]),
+                                  np.asarray(tool_out.valid + tool_out.tool_mask))
+
+    state = init_state(sft_params, opt, 0, with_ref=False)
+    rewards = jnp.asarray(np.random.default_rng(0).random(64), jnp.float32)
+    update = jax.jit(tool.update)
+    s1, m1 = update(state, batch, tool_out, rewards)
+    s2, _ = update(state, batch, tool_out._replace(valid=tool_out.mask), rewards)
+    assert np.isfinite(float(m1["loss"])) and float(m1["ratio_mean"]) == 1.0
     assert any(not np.allclose(a, b, atol=1e-7) for a, b in
-               zip(jax.tree_util.tree_leaves(s3.params), jax.tree_util.tree_leaves(s4.params)))
+               zip(jax.tree_util.tree_leaves(s1.params), jax.tree_util.tree_leaves(s2.params)))
 
 
 def test_tool_rl_step_two_steps(sft_params):

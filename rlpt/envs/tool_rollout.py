@@ -21,15 +21,14 @@ The output extends `SampleOutput`: `mask` is 1 on model tokens only, so the tool
 `tokens` (teacher forcing sees them) but not in the loss or its normaliser (ARTIST section 3);
 `valid` marks every token of the sequence and is what teacher forcing must use.
 
-`ToolRLStep(RLStep)` overrides `rollout` (this sampler), `reward` (the reward reads
-`source = valid + tool_mask`: 0 pad, 1 model token, 2 tool token), `update` (teacher-forcing
-validity from `out.valid` instead of `out.mask`) and `fused` (accuracy from the reward's
-`correct` and tool metrics); advantages, losses, reference log-probs and the optimizer are
-RLStep's.
+`ToolRLStep(RLStep)` overrides `rollout` (this sampler), `reward_inputs` (the reward reads
+`source = valid + tool_mask`: 0 pad, 1 model token, 2 tool token), `teacher_inputs`
+(teacher-forcing validity from `out.valid` instead of `out.mask`) and `fused` (accuracy from
+the reward's `correct`, tool metrics); `update` (advantages, losses, reference log-probs, the
+optimizer) is RLStep's.
 """
 import dataclasses
-import functools
-from typing import Dict, NamedTuple, Optional, Tuple
+from typing import Dict, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -39,7 +38,7 @@ from rlpt import registry
 from rlpt.envs.calculator import CALL_CLOSE, CALL_OPEN, RESULT_WIDTH, calculator
 from rlpt.models.config import ModelConfig
 from rlpt.models.transformer import Transformer, init_cache, positions_from_mask
-from rlpt.rl_step import RLStep, TrainState, _group_stats, completion_logprobs
+from rlpt.rl_step import RLStep, TrainState, completion_logprobs
 from rlpt.sampling import SamplingConfig, _draw
 
 
@@ -218,83 +217,27 @@ class ToolRLStep(RLStep):
         return tool_sample(self.model_cfg, state.params, batch["prompt"], batch["prompt_mask"],
                            jax.random.fold_in(key, 0), self.scfg, self.tcfg)
 
-    def reward(self, batch, out: ToolSampleOutput):
-        rep = lambda x: jnp.repeat(x, self.scfg.num_samples, axis=0)
-        r, aux = self.reward_fn(out.tokens, completion_source(out), rep(batch["target"]),
-                                rep(batch["target_len"]))
-        return r.astype(jnp.float32), aux
+    def reward_inputs(self, batch, out: ToolSampleOutput):
+        """The reward reads `(tokens, source)`: 0 pad, 1 model token, 2 tool token."""
+        return out.tokens, completion_source(out)
 
-    def update(self, state: TrainState, batch, out: ToolSampleOutput,
-               rewards_N) -> Tuple[TrainState, Dict]:
-        """RLStep.update with teacher-forcing validity `out.valid`; the loss mask stays
-        `out.mask`. The body mirrors RLStep.update line for line otherwise (a test checks that
-        both agree on a tool-free rollout); an `RLStep.teacher_inputs(batch, out)` hook in
-        rl_step.py would reduce this override to that one method."""
-        cfg, G = self.cfg, self.scfg.num_samples
-        key = jax.random.fold_in(jax.random.fold_in(state.rng, state.step), 1)
-        P = batch["prompt"].shape[1]
-        tokens, valid = tool_completion_inputs(batch["prompt"], batch["prompt_mask"], out, G)
-        mask = out.mask
-        adv = self.adv_fn(rewards_N, mask, self.algo, lengths=out.lengths, entropy=out.entropies,
-                          old_logp=out.logprobs, correct=rewards_N)
-        if adv.ndim == 1:
-            adv = adv[:, None] * mask
-        logp_of = functools.partial(completion_logprobs, self.model_cfg, prompt_width=P,
-                                    temperature=self.tau)
-        data = {"tokens": tokens, "valid": valid, "mask": mask, "advantages": adv,
-                "rewards": rewards_N}
-        if self.need_ref:
-            data["ref_logp"] = jax.lax.stop_gradient(logp_of(state.ref_params, tokens, valid)[0])
-        if self.multi_update:
-            data["old_logp"] = jax.lax.stop_gradient(logp_of(state.params, tokens, valid)[0])
-
-        B = batch["prompt"].shape[0]
-        E, M = cfg.rl.ppo_epochs, cfg.rl.minibatches
-        perms = jnp.stack([jax.random.permutation(jax.random.fold_in(key, e), B) for e in range(E)])
-        groups = perms.reshape(E * M, B // M)
-        rows = (groups[:, :, None] * G + jnp.arange(G)).reshape(E * M, -1)
-        with_entropy = float(self.algo.get("entropy_coef", 0.0)) > 0
-
-        def one_update(carry, idx):
-            params, opt_state = carry
-            mb = jax.tree_util.tree_map(lambda x: x[idx], data)
-
-            def loss_of(p):
-                logp, ent = logp_of(p, mb["tokens"], mb["valid"], with_entropy=with_entropy)
-                lb = {"logp": logp, "mask": mb["mask"], "advantages": mb["advantages"],
-                      "rewards": mb["rewards"], "step": state.step,
-                      "old_logp": mb["old_logp"] if self.multi_update
-                      else jax.lax.stop_gradient(logp)}
-                if self.need_ref:
-                    lb["ref_logp"] = mb["ref_logp"]
-                if with_entropy:
-                    lb["entropy"] = ent
-                return self.loss_fn(lb, self.algo)
-
-            (loss, m), grads = jax.value_and_grad(loss_of, has_aux=True)(params)
-            updates, opt_state = self.optimizer.update(grads, opt_state, params)
-            m = dict(m, loss=loss, grad_norm=optax.tree.norm(grads))
-            return (optax.apply_updates(params, updates), opt_state), m
-
-        (params, opt_state), ms = jax.lax.scan(one_update, (state.params, state.opt_state), rows)
-        metrics = {k: v.mean() for k, v in ms.items()}
-        lengths = out.lengths.astype(jnp.float32)
-        metrics.update(
-            reward_mean=rewards_N.mean(), reward_std=rewards_N.std(),
-            entropy_sampled=(out.entropies * mask).sum() / jnp.maximum(mask.sum(), 1),
-            response_len=lengths.mean(), response_len_max=lengths.max(),
-            stopped_frac=out.stopped.astype(jnp.float32).mean(),
-            zero_adv_group_frac=_group_stats(rewards_N, G),
-        )
-        new = state.replace(params=params, opt_state=opt_state, step=state.step + 1)
-        return new, metrics
+    def teacher_inputs(self, batch, out: ToolSampleOutput):
+        """Teacher forcing sees model AND tool tokens (`out.valid`); the loss mask stays
+        `out.mask` (RLStep.update reads it), so tool tokens are outside the loss."""
+        return tool_completion_inputs(batch["prompt"], batch["prompt_mask"], out,
+                                      self.scfg.num_samples)
 
     def fused(self, state: TrainState, batch):
+        """RLStep.fused plus tool metrics; accuracy from the reward's `correct` (the reward may
+        carry format/tool terms, so `reward > 0.5` is not correctness)."""
+        batch = self.prepare(state, batch)
         out = self.rollout(state, batch)
         rewards, aux = self.reward(batch, out)
         state, metrics = self.update(state, batch, out, rewards)
-        correct = aux["correct"] if "correct" in aux else rewards > 0.5
-        metrics["accuracy"] = jnp.asarray(correct, jnp.float32).mean()
+        correct = jnp.asarray(aux["correct"] if "correct" in aux else rewards > 0.5, jnp.float32)
+        metrics["accuracy"] = correct.mean()
+        if self.per_prompt_metrics:
+            metrics["accuracy_per_prompt"] = correct.reshape(-1, self.scfg.num_samples).mean(1)
         for k, v in aux.items():
             metrics[f"reward_{k}"] = jnp.asarray(v, jnp.float32).mean()
         metrics.update(tool_metrics(out))
