@@ -208,8 +208,8 @@ class ToolRLStep(RLStep):
     """
 
     def __init__(self, model_cfg: ModelConfig, cfg, optimizer, reward_fn,
-                 tool_cfg: Optional[ToolConfig] = None):
-        super().__init__(model_cfg, cfg, optimizer, reward_fn)
+                 tool_cfg: Optional[ToolConfig] = None, **kwargs):
+        super().__init__(model_cfg, cfg, optimizer, reward_fn, **kwargs)
         self.tcfg = tool_cfg or ToolConfig.from_config(cfg.get("tool"))
 
     def rollout(self, state: TrainState, batch) -> ToolSampleOutput:
