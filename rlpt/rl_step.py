@@ -597,10 +597,9 @@ def make_split_step(rl: RLStep, host_reward: Callable[..., np.ndarray]):
     G = rl.scfg.num_samples
 
     def step(state, batch):
-        if rl.uft:
-            batch = prepare(state, batch)
+        batch = prepare(state, batch)
         out = rollout(state, batch)
-        tokens, mask = jax.device_get(reward_inputs(batch, out) if rl.uft else (out.tokens, out.mask))
+        tokens, mask = jax.device_get(reward_inputs(batch, out))
         rep = lambda x: np.repeat(np.asarray(x), G, axis=0)
         r = np.asarray(host_reward(tokens, mask, rep(batch["target"]),
                                    rep(batch["target_len"])), np.float32)
