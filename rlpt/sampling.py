@@ -96,6 +96,25 @@ def _draw(logits_NV, key, t, scfg: SamplingConfig):
     return tok, jnp.take_along_axis(logp_NV, tok[:, None], axis=-1)[:, 0], entropy
 
 
+def prefill(model_cfg: ModelConfig, apply_fn, params, prompt_BP, prompt_mask_BP, G: int, T: int):
+    """Runs the prompts once into slots [0, P) of a cache with room for T new tokens, then
+    repeats the cache and the last logits G times (rows i*G .. i*G+G-1 belong to prompt i).
+
+    `apply_fn(params, tokens, positions, mask, cache, cache_index) -> (logits, cache)`.
+    Returns (last logits [N, V], cache, prompt lengths [N], prompt key validity [N, P]).
+    """
+    B, P = prompt_BP.shape
+    valid_BP = prompt_mask_BP.astype(bool)
+    cache = init_cache(model_cfg, B, P + T)
+    tri = jnp.tril(jnp.ones((P, P + T), bool))  # key slot s <= query column t
+    mask = tri[None] & jnp.pad(valid_BP, ((0, 0), (0, T)))[:, None, :]
+    logits, cache = apply_fn(params, prompt_BP, positions_from_mask(valid_BP), mask, cache, 0)
+    last_NV = jnp.repeat(logits[:, -1], G, axis=0)
+    cache = jax.tree_util.tree_map(lambda c: jnp.repeat(c, G, axis=1), cache)
+    prompt_len_N = jnp.repeat(valid_BP.sum(axis=1), G).astype(jnp.int32)
+    return last_NV, cache, prompt_len_N, jnp.repeat(valid_BP, G, axis=0)
+
+
 def sample(model_cfg: ModelConfig, params, prompt_BP: jax.Array, prompt_mask_BP: jax.Array,
            rng: jax.Array, scfg: SamplingConfig) -> SampleOutput:
     """Samples `scfg.num_samples` completions per prompt. Pure; call under jit."""
@@ -103,18 +122,9 @@ def sample(model_cfg: ModelConfig, params, prompt_BP: jax.Array, prompt_mask_BP:
     B, P = prompt_BP.shape
     G, T = scfg.num_samples, scfg.max_new_tokens
     N, S = B * G, P + T
-    valid_BP = prompt_mask_BP.astype(bool)
-
-    # Prefill: the prompt once per prompt, into slots [0, P) of the cache.
-    cache = init_cache(model_cfg, B, S)
-    pos_BP = positions_from_mask(valid_BP)
-    tri = jnp.tril(jnp.ones((P, S), bool))  # key slot s <= query column t
-    mask = tri[None] & jnp.pad(valid_BP, ((0, 0), (0, T)))[:, None, :]
-    logits, cache = model.apply({"params": params}, prompt_BP, pos_BP, mask, cache, 0)
-    last_NV = jnp.repeat(logits[:, -1], G, axis=0)
-    cache = jax.tree_util.tree_map(lambda c: jnp.repeat(c, G, axis=1), cache)
-    prompt_len_N = jnp.repeat(valid_BP.sum(axis=1), G).astype(jnp.int32)
-    key_valid_NP = jnp.repeat(valid_BP, G, axis=0)
+    apply_fn = lambda p, *a: model.apply({"params": p}, *a)
+    last_NV, cache, prompt_len_N, key_valid_NP = prefill(
+        model_cfg, apply_fn, params, prompt_BP, prompt_mask_BP, G, T)
     stops = jnp.array(scfg.stop_tokens, jnp.int32)
     slot_S = jnp.arange(S)
 

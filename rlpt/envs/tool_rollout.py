@@ -37,9 +37,9 @@ import optax
 from rlpt import registry
 from rlpt.envs.calculator import CALL_CLOSE, CALL_OPEN, RESULT_WIDTH, calculator
 from rlpt.models.config import ModelConfig
-from rlpt.models.transformer import Transformer, init_cache, positions_from_mask
+from rlpt.models.transformer import Transformer
 from rlpt.rl_step import RLStep, TrainState, completion_logprobs
-from rlpt.sampling import SamplingConfig, _draw
+from rlpt.sampling import SamplingConfig, _draw, prefill
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,17 +90,9 @@ def tool_sample(model_cfg: ModelConfig, params, prompt_BP, prompt_mask_BP, rng,
     B, P = prompt_BP.shape
     G, T, L = scfg.num_samples, scfg.max_new_tokens, tcfg.max_call_len
     N, S = B * G, P + T
-    valid_BP = prompt_mask_BP.astype(bool)
-
-    # Prefill once per prompt (as rlpt.sampling.sample), then repeat for the G samples.
-    cache = init_cache(model_cfg, B, S)
-    tri = jnp.tril(jnp.ones((P, S), bool))
-    mask = tri[None] & jnp.pad(valid_BP, ((0, 0), (0, T)))[:, None, :]
-    logits, cache = apply_fn(params, prompt_BP, positions_from_mask(valid_BP), mask, cache, 0)
-    last_NV = jnp.repeat(logits[:, -1], G, axis=0)
-    cache = jax.tree_util.tree_map(lambda c: jnp.repeat(c, G, axis=1), cache)
-    prompt_len_N = jnp.repeat(valid_BP.sum(axis=1), G).astype(jnp.int32)
-    key_valid_NP = jnp.repeat(valid_BP, G, axis=0)
+    # Prefill once per prompt, then repeat for the G samples (shared with rlpt.sampling.sample).
+    last_NV, cache, prompt_len_N, key_valid_NP = prefill(
+        model_cfg, apply_fn, params, prompt_BP, prompt_mask_BP, G, T)
     stops = jnp.array(scfg.stop_tokens, jnp.int32)
     slot_S = jnp.arange(S)
 
