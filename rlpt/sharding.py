@@ -117,8 +117,8 @@ def shard_batch(batch, mesh: Mesh, rules=DEFAULT_RULES):
 
 
 def cache_sharding(mesh: Mesh, cache, rules=DEFAULT_RULES):
-    """KV cache `[L, B, S, KVH, hd]`: batch over the batch axes, kv heads over tensor."""
-    logical = (None, "batch", None, "kv_heads", None)
+    """KV cache `[L, B, KVH, S, hd]`: batch over the batch axes, kv heads over tensor."""
+    logical = (None, "batch", "kv_heads", None, None)
     return {k: NamedSharding(mesh, _spec(mesh, logical, v.shape, rules, f"cache[{k!r}]"))
             for k, v in cache.items()}
 

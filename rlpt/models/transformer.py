@@ -8,7 +8,7 @@ The model is pure: `Transformer(cfg).apply({"params": params}, tokens_BT, positi
 mask_BTS, cache)` returns `(logits_BTV, new_cache)`. The attention mask is an explicit argument
 (True where query t may attend key s) and the KV cache an explicit pytree, so callers (the full
 forward, the sampler's prefill and decode) decide causality and padding, and jitted steps stay
-pure. Cache layout: `{"k": [L, B, S, KVH, hd], "v": [L, B, S, KVH, hd]}` plus the write offset
+pure. Cache layout: `{"k": [L, B, KVH, S, hd], "v": [L, B, KVH, S, hd]}` plus the write offset
 `cache_index` (a scalar: the slot where the first of the T new tokens goes, same for every row).
 """
 from typing import Any, Dict, Optional, Tuple
@@ -89,21 +89,22 @@ class Attention(nn.Module):
         q = rope(proj("q", H), positions_BT, cfg.rope_theta, cfg.rope_layout, cfg.rope_scaling)
         k = rope(proj("k", KVH), positions_BT, cfg.rope_theta, cfg.rope_layout, cfg.rope_scaling)
         v = proj("v", KVH)
+        # Heads before positions ([B, KVH, S, hd]): the cache is read by the attention dots in
+        # its stored layout, so a decode step never transposes (copies) the whole cache.
+        k, v = k.transpose(0, 2, 1, 3), v.transpose(0, 2, 1, 3)
         new_kv = None
         if cache_kv is not None:
             ck, cv = cache_kv
-            ck = jax.lax.dynamic_update_slice_in_dim(ck, k.astype(ck.dtype), cache_index, axis=1)
-            cv = jax.lax.dynamic_update_slice_in_dim(cv, v.astype(cv.dtype), cache_index, axis=1)
+            ck = jax.lax.dynamic_update_slice_in_dim(ck, k.astype(ck.dtype), cache_index, axis=2)
+            cv = jax.lax.dynamic_update_slice_in_dim(cv, v.astype(cv.dtype), cache_index, axis=2)
             new_kv = (ck, cv)
             k, v = ck.astype(dt), cv.astype(dt)
-        S = k.shape[1]
-        q = q.reshape(B, T, KVH, H // KVH, hd)
-        scores = jnp.einsum("btgrd,bsgd->bgrts", q, k, preferred_element_type=jnp.float32)
+        q = q.reshape(B, T, KVH, H // KVH, hd).transpose(0, 2, 3, 1, 4)  # [B, KVH, R, T, hd]
+        scores = jnp.einsum("bgrtd,bgsd->bgrts", q, k, preferred_element_type=jnp.float32)
         scores = scores / jnp.sqrt(jnp.float32(hd))
         scores = jnp.where(mask_BTS[:, None, None, :, :], scores, _NEG_INF)
         probs = jax.nn.softmax(scores, axis=-1).astype(dt)
-        out = jnp.einsum("bgrts,bsgd->btgrd", probs, v).reshape(B, T, H * hd)
-        del S
+        out = jnp.einsum("bgrts,bgsd->btgrd", probs, v).reshape(B, T, H * hd)
         out = nn.Dense(cfg.d_model, use_bias=False, dtype=dt, param_dtype=jnp.float32,
                        name="o")(out)
         return out, new_kv
@@ -195,9 +196,9 @@ def forward(cfg: ModelConfig, params, tokens_BT, valid_BT=None, return_hidden=Fa
 
 
 def init_cache(cfg: ModelConfig, batch: int, length: int, dtype=None) -> Cache:
-    """Zeroed KV cache `{"k","v": [L, B, S, KVH, hd]}` in the compute dtype."""
+    """Zeroed KV cache `{"k","v": [L, B, KVH, S, hd]}` in the compute dtype."""
     dtype = dtype or compute_dtype(cfg)
-    shape = (cfg.n_layers, batch, length, cfg.n_kv_heads, cfg.hd)
+    shape = (cfg.n_layers, batch, cfg.n_kv_heads, length, cfg.hd)
     return {"k": jnp.zeros(shape, dtype), "v": jnp.zeros(shape, dtype)}
 
 
