@@ -177,9 +177,13 @@ def main():
     peak = matmul_peak()
     print(f"devices: {jax.devices()}; float32 matmul peak (2048^3, best of 10): "
           f"{peak / 1e9:.1f} GFLOP/s")
+    print(f"load average before the run: {os.getloadavg()[0]:.2f} (timings assume an idle "
+          "machine; anything else running slows both rlpt and TRL)")
     for name in a.workloads.split(","):
+        results = []
         for loop in a.loops.split(","):
             r = bench_rlpt(name, loop, a.steps)
+            results.append(r)
             achieved = r["flops"] / r["t"]
             print(f"\n{name} [{WORKLOADS[name][0]}, loop={loop}] fused step median {r['t']:.3f} s "
                   f"| {r['tokens'] / r['t']:,.0f} completion tokens/s | {r['flops'] / 1e9:.1f} "
@@ -190,8 +194,9 @@ def main():
         if a.trl:
             t_trl = bench_trl(name, a.steps)
             print(f"   TRL GRPOTrainer median step {t_trl:.3f} s "
-                  f"({r['tokens'] / t_trl:,.0f} completion tokens/s) -> rlpt "
-                  f"{t_trl / r['t']:.2f}x vs TRL")
+                  f"({r['tokens'] / t_trl:,.0f} completion tokens/s)")
+            for r in results:
+                print(f"   rlpt (loop={r['loop']}) {t_trl / r['t']:.2f}x vs TRL")
 
 
 if __name__ == "__main__":
