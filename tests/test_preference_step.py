@@ -85,7 +85,7 @@ def smoke(algo, g="task_reward"):
                                     ("rdpo", None), ("simpo", None), ("pre_dpo", None),
                                     ("drpo", "task_reward"), ("drpo", "reward_model")])
 def test_smoke_from_config(algo, g):
-    p0, p1, rows = smoke(algo, g or "task_reward")
+    p0, p1, rows = smoke(algo, g or "task_reward")  # the same cache key as below
     for r in rows:
         assert all(np.isfinite(v) for v in r.values()), r
     assert max_diff(p0, p1) > 1e-5
@@ -102,8 +102,8 @@ def test_smoke_from_config(algo, g):
 
 
 def test_pre_dpo_with_sft_guide_equals_dpo_exactly():
-    _, dpo_params, dpo_rows = smoke("dpo")
-    _, pre_params, pre_rows = smoke("pre_dpo")
+    _, dpo_params, dpo_rows = smoke("dpo", "task_reward")  # cached from the smoke tests
+    _, pre_params, pre_rows = smoke("pre_dpo", "task_reward")
     for x, y in zip(leaves(dpo_params), leaves(pre_params)):
         np.testing.assert_array_equal(x, y)
     assert dpo_rows == pre_rows
