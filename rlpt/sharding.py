@@ -125,3 +125,19 @@ def cache_sharding(mesh: Mesh, cache, rules=DEFAULT_RULES):
 
 def replicated(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, P())
+
+
+def place_params(tree, mesh: Mesh, rules=DEFAULT_RULES):
+    """Puts a parameter pytree (or None) on the mesh with the parameter rules."""
+    return None if tree is None else jax.device_put(tree, param_shardings(tree, mesh, rules))
+
+
+def init_opt_state(optimizer, trainable, mesh: Mesh):
+    """`optimizer.init(trainable)` on the mesh: moments follow the (placed) trainable params'
+    shardings by propagation; leaves made from constants (optax's step count) would land on
+    one device, so they are replicated explicitly."""
+    devices = set(mesh.devices.flat)
+    rep = replicated(mesh)
+    return jax.tree_util.tree_map(
+        lambda x: x if x.sharding.device_set == devices else jax.device_put(x, rep),
+        jax.jit(optimizer.init)(trainable))

@@ -1,0 +1,62 @@
+"""The fused RL step on 8 fake CPU devices equals the single-device step (run in its own process,
+see tests/test_sharding.py)."""
+import os
+
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                           + " --xla_force_host_platform_device_count=8")
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from configs import grpo_arith  # noqa: E402
+from rlpt import sharding  # noqa: E402
+from rlpt.config import validate  # noqa: E402
+from rlpt.models import get_model_config, init_params  # noqa: E402
+from rlpt.rl_step import RLStep, make_fused_step, make_optimizer  # noqa: E402
+from rlpt.train import _place, build_task  # noqa: E402
+
+
+def _run(mesh_axes):
+    cfg = grpo_arith.get_config("size=tiny")
+    cfg.rl.batch_size, cfg.sampling.num_samples = 8, 4
+    cfg = validate(cfg)
+    task = build_task(cfg)
+    mcfg = get_model_config("tiny")
+    opt = make_optimizer(cfg.optim)
+    toy = lambda tokens, mask, target, target_len: (
+        ((tokens % 2 == 1) * mask).sum(1) / jax.numpy.maximum(mask.sum(1), 1), {})
+    rl = RLStep(mcfg, cfg, opt, toy)
+    state = rl.init_state(init_params(mcfg, jax.random.PRNGKey(0)), cfg.seed)
+    if mesh_axes is None:
+        step = make_fused_step(rl, donate=False)
+        put = lambda b: b
+    else:
+        mesh = sharding.make_mesh(mesh_axes)
+        state = _place(state, mesh)
+        state = state.replace(opt_state=sharding.init_opt_state(opt, rl.trainable(state), mesh))
+        st_sh = jax.tree_util.tree_map(lambda x: x.sharding, state)
+        step = make_fused_step(rl, st_sh, None, donate=False)
+        put = lambda b: sharding.shard_batch(b, mesh)
+    metrics = []
+    for s in range(2):
+        state, m = step(state, put(task.make_batch(0, s, 8)))
+        metrics.append(jax.device_get(m))
+    return state, metrics
+
+
+@pytest.mark.parametrize("axes", [{"data": 8}, {"data": 2, "fsdp": 2, "tensor": 2}],
+                         ids=["data8", "data2_fsdp2_tensor2"])
+def test_fused_rl_step_sharded_equals_single_device(axes):
+    ref_state, ref_m = _run(None)
+    state, m = _run(axes)
+    q = state.params["layer_0"]["attn"]["q"]["kernel"]
+    assert len(q.sharding.device_set) == 8
+    if axes.get("tensor", 1) > 1:
+        assert q.sharding.spec == jax.sharding.PartitionSpec("fsdp", "tensor")
+    for a, b in zip(jax.tree_util.tree_leaves(state.params),
+                    jax.tree_util.tree_leaves(ref_state.params)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=2e-5)
+    for k in ("reward_mean", "kl", "loss", "response_len"):
+        np.testing.assert_allclose(m[-1][k], ref_m[-1][k], rtol=1e-4, atol=1e-6)
+    assert ref_m[-1]["reward_std"] > 0  # a real update happened
