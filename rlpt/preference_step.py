@@ -283,15 +283,10 @@ class PreferenceStep:
 def place_state(state, mesh, optimizer):
     """Puts every model pytree of the state on `mesh` with rlpt.sharding's parameter rules and
     re-creates the optimizer state there; step and rng replicated."""
-    put = lambda t: None if t is None else jax.device_put(t, sharding.param_shardings(t, mesh))
+    put = lambda t: sharding.place_params(t, mesh)
     params = put(state.params)
     rep = sharding.replicated(mesh)
-    devices = set(mesh.devices.flat)
-    # moments follow the params' shardings; leaves built from constants (optax's step count)
-    # come out on one device, so they are replicated explicitly
-    opt_state = jax.tree_util.tree_map(
-        lambda x: x if x.sharding.device_set == devices else jax.device_put(x, rep),
-        jax.jit(optimizer.init)(params))
+    opt_state = sharding.init_opt_state(optimizer, params, mesh)
     return state.replace(params=params, opt_state=opt_state,
                          ref_params=put(state.ref_params), gen_params=put(state.gen_params),
                          aux_params=put(state.aux_params), step=jax.device_put(state.step, rep),
