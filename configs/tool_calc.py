@@ -1,7 +1,10 @@
 """Tool use: SFT warm-up on calculator demos (half call, half answer directly), then GRPO with
 the calculator in the rollout (rlpt.envs.tool_rollout.ToolRLStep), on 3-digit x 2-digit products.
 
-    python scripts/tool_calc_rl.py --config=size=tiny,seed=0
+    python -m rlpt.train --config=configs/tool_calc.py:size=tiny,seed=0 --workdir=runs/tool_calc
+
+`rollout.kind="tool"` makes the trainer use ToolRLStep, the tool SFT step (loss on model tokens
+only) and the tool evaluation (greedy accuracy, pass@k, call rates).
 
 Arguments: size (a model preset), seed, quick (1 = a seconds-long smoke version),
 call_fraction (share of SFT demos that call the tool), artist (1 = ARTIST-style reward terms:
@@ -24,6 +27,7 @@ def get_config(arg: str = ""):
     c.task.kwargs = ml_collections.ConfigDict(dict(
         min_digits_a=3, max_digits_a=3, min_digits_b=2, max_digits_b=2,
         call_fraction=a["call_fraction"], **weights))
+    c.rollout.kind = "tool"
     c.tool = ml_collections.ConfigDict(dict(max_calls=2, max_call_len=24))
     c.sampling.max_new_tokens = 24   # `[123*45]` 8 + `<5535>` <= 7 + answer <= 5 + eos
     c.sampling.num_samples = 8
@@ -37,6 +41,8 @@ def get_config(arg: str = ""):
     c.eval.n_prompts = 256
     c.eval.n_samples = 4
     c.eval.ks = (1, 4)
+    c.eval.every = 20
     if a["quick"]:
-        c.rl.steps, c.sft.steps, c.eval.n_prompts = 2, 5, 16
+        c.rl.steps, c.sft.steps, c.eval.n_prompts, c.eval.every = 2, 5, 16, 2
+        c.log_every = c.ckpt_every = 2
     return c

@@ -47,13 +47,17 @@ def base_config(algo: str = "grpo") -> ml_collections.ConfigDict:
     c.seed = 0
     # model: a preset (rlpt.models.config.PRESETS) or a checkpoint to load
     c.model = ml_collections.ConfigDict(dict(
-        preset="tiny", dtype="float32", checkpoint="", checkpoint_format=""))  # "hf" | "llama2c"
+        preset="tiny", dtype="float32", checkpoint="", checkpoint_format="",  # "hf" | "llama2c"
+        vocab_size=0))  # > 0: the preset's shape with this vocabulary (a real tokenizer's)
     # task: a registered prompt source and its knobs
     c.task = ml_collections.ConfigDict(dict(
         name="addition", kwargs=ml_collections.ConfigDict(dict(min_digits=1, max_digits=2))))
     c.sampling = ml_collections.ConfigDict(dict(
         max_new_tokens=8, num_samples=8, temperature=1.0, top_k=0, top_p=1.0, min_new_tokens=0,
         stop_tokens=(2,), pad_id=0, loop="while"))
+    # rollout: "plain" (rlpt.sampling) | "tool" (multi-turn calculator rollout, ToolRLStep in
+    # rlpt.envs.tool_rollout; knobs in cfg.tool, needs a tool task)
+    c.rollout = ml_collections.ConfigDict(dict(kind="plain"))
     # algo: loss/advantage by name with the paper defaults; group_size follows num_samples
     c.algo = default_algo_config(algo)
     c.algo.group_size = -1
@@ -68,7 +72,9 @@ def base_config(algo: str = "grpo") -> ml_collections.ConfigDict:
     c.eval = ml_collections.ConfigDict(dict(
         every=50, n_prompts=256, n_samples=8, ks=(1, 4, 8), temperature=1.0))
     c.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1, tensor=1))
-    c.reward = ml_collections.ConfigDict(dict(kind="device"))  # "device" | "host" | "split"
+    # "device" | "host" | "split" | "judge" (a frozen LM as the reward: cfg.reward.judge, see
+    # rlpt.rewards.judge.judge_config)
+    c.reward = ml_collections.ConfigDict(dict(kind="device"))
     c.log_every = 10
     c.ckpt_every = 50
     c.wandb = ml_collections.ConfigDict(dict(mode="offline", project="rlpt", name=""))
@@ -112,11 +118,15 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     import rlpt.advantages  # noqa: F401
     import rlpt.tasks.synthetic  # noqa: F401
     import rlpt.algorithms  # noqa: F401  (registers the one_shot task)
+    import rlpt.tasks.tool_task  # noqa: F401
+    import rlpt.tasks.gsm8k_task  # noqa: F401
 
     if not c.model.checkpoint and c.model.preset not in PRESETS:
         _fail("model.preset", f"{c.model.preset!r} is not a preset; known: {sorted(PRESETS)}")
     if c.model.checkpoint and c.model.checkpoint_format not in ("hf", "llama2c"):
         _fail("model.checkpoint_format", f"{c.model.checkpoint_format!r}; expected 'hf' or 'llama2c'")
+    if int(c.model.get("vocab_size", 0)) < 0 or (c.model.checkpoint and c.model.get("vocab_size")):
+        _fail("model.vocab_size", "must be >= 0, and 0 with a checkpoint (it has its own)")
     if c.model.dtype not in ("float32", "bfloat16"):
         _fail("model.dtype", f"{c.model.dtype!r}; expected 'float32' or 'bfloat16'")
     for kind, key in (("task", "task.name"), ("loss", "algo.name"), ("advantage", "algo.advantage")):
@@ -147,6 +157,9 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     for k in ("steps", "batch_size", "ppo_epochs", "minibatches", "iters_per_call"):
         if r[k] < (0 if k == "steps" else 1):
             _fail(f"rl.{k}", f"{r[k]} is out of range")
+    if r.iters_per_call > 1 and len(c.task.kwargs.get("bucket_sizes", ())) > 1:
+        _fail("rl.iters_per_call", "stacks batches of one shape; task.kwargs.bucket_sizes has "
+              "several prompt widths (use one bucket or iters_per_call=1)")
     if r.batch_size % r.minibatches:
         _fail("rl.minibatches", f"{r.minibatches} does not divide rl.batch_size={r.batch_size}")
     for key, o in (("optim", c.optim), ("sft.optim", c.sft.optim)):
@@ -158,8 +171,13 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         _fail("sft", "steps must be >= 0 and batch_size >= 1")
     if any(k > c.eval.n_samples or k < 1 for k in c.eval.ks):
         _fail("eval.ks", f"{tuple(c.eval.ks)} must lie in [1, eval.n_samples={c.eval.n_samples}]")
-    if c.reward.kind not in ("device", "host", "split"):
-        _fail("reward.kind", f"{c.reward.kind!r}; expected 'device', 'host' or 'split'")
+    if c.reward.kind not in ("device", "host", "split", "judge"):
+        _fail("reward.kind", f"{c.reward.kind!r}; expected 'device', 'host', 'split' or 'judge'")
+    if c.reward.kind == "judge":
+        from rlpt.rewards.judge import validate_judge_config
+        validate_judge_config(c)
+    from rlpt.envs.tool_rollout import validate_rollout_config
+    validate_rollout_config(c)
     if c.wandb.mode not in ("offline", "online", "disabled"):
         _fail("wandb.mode", f"{c.wandb.mode!r}; expected 'offline', 'online' or 'disabled'")
     if c.log_every < 1 or c.ckpt_every < 1 or c.eval.every < 1:

@@ -24,8 +24,10 @@ from tqdm import tqdm
 from rlpt import registry, sharding
 from rlpt.algorithms.kdrl import build_teacher
 from rlpt.config import validate
+from rlpt.envs.tool_rollout import ToolRLStep, evaluate_tool, make_tool_sft_step, rollout_kind
 from rlpt.evaluation import mean_pass_at_k
 from rlpt.models import get_model_config, init_params
+from rlpt.rewards.judge import build_judge, judge_batch, judge_ids, make_judged_step
 from rlpt.rl_step import (RLStep, TrainState, host_reward_callback, init_state, make_fused_step,
                           make_multi_step, make_optimizer, make_sft_step, make_split_step)
 from rlpt.run_io import Checkpointer, MetricsLog, WandbLogger, to_python, write_config
@@ -39,17 +41,23 @@ def build_model(cfg):
         load = load_hf_checkpoint if m.checkpoint_format == "hf" else load_llama2c
         model_cfg, params = load(m.checkpoint, dtype=m.dtype)
         return model_cfg, jax.tree_util.tree_map(jnp.asarray, params)
-    model_cfg = get_model_config(m.preset, dtype=m.dtype)
+    extra = {"vocab_size": int(m.vocab_size)} if m.get("vocab_size") else {}
+    model_cfg = get_model_config(m.preset, dtype=m.dtype, **extra)
     return model_cfg, init_params(model_cfg, jax.random.PRNGKey(cfg.seed))
 
 
 def build_task(cfg):
     import rlpt.tasks.synthetic  # noqa: F401  (registration)
+    import rlpt.tasks.tool_task  # noqa: F401
+    import rlpt.tasks.gsm8k_task  # noqa: F401
     return registry.get("task", cfg.task.name)(**cfg.task.kwargs.to_dict())
 
 
 def host_reward_fn(task):
-    """The task's pure-Python reference reward over decoded strings (for the host boundary)."""
+    """The task's pure-Python reference reward over decoded strings (for the host boundary):
+    `task.host_reward` when the task has one (tool, GSM8K), else its `reference_reward`."""
+    if hasattr(task, "host_reward"):
+        return task.host_reward
     from rlpt.rewards.synthetic import completion_text
 
     def fn(tokens, mask, target, target_len):
@@ -74,7 +82,10 @@ def _eval_samplers(model_cfg, max_new, n_samples, temperature, stop_tokens):
 
 
 def evaluate(model_cfg, params, task, cfg, eval_batch) -> Dict[str, float]:
-    """Greedy accuracy and unbiased pass@k (n = eval.n_samples at eval.temperature)."""
+    """Greedy accuracy and unbiased pass@k (n = eval.n_samples at eval.temperature); with
+    the tool rollout also the call rates (rlpt.envs.tool_rollout.evaluate_tool)."""
+    if rollout_kind(cfg) == "tool":
+        return evaluate_tool(model_cfg, params, task, cfg, eval_batch)
     e, s = cfg.eval, cfg.sampling
     greedy, multi = _eval_samplers(model_cfg, s.max_new_tokens, e.n_samples, e.temperature,
                                    tuple(s.stop_tokens))
@@ -133,7 +144,8 @@ def run_sft(cfg, model_cfg, params, task, mesh, workdir, log, wb):
     if ckpt.latest_step() is not None:
         state = ckpt.restore(state)
         log.truncate_after("sft", int(state.step))
-    step_fn = make_sft_step(model_cfg, optimizer)
+    tool = rollout_kind(cfg) == "tool"  # tool demos: loss on model tokens only
+    step_fn = (make_tool_sft_step if tool else make_sft_step)(model_cfg, optimizer)
     start, total = int(state.step), cfg.sft.steps
     bar, pending = _progress(total, start, "sft"), []
     for step in range(start, total):
@@ -152,10 +164,16 @@ def run_sft(cfg, model_cfg, params, task, mesh, workdir, log, wb):
 def run_rl(cfg, model_cfg, params, task, mesh, workdir, log, wb, eval_batch):
     optimizer = make_optimizer(cfg.optim)
     teacher_cfg, teacher_params = build_teacher(cfg, model_cfg, params)  # KDRL only
-    rl = RLStep(model_cfg, cfg, optimizer, None, teacher_cfg=teacher_cfg)
+    step_cls = ToolRLStep if rollout_kind(cfg) == "tool" else RLStep
+    rl = step_cls(model_cfg, cfg, optimizer, None, teacher_cfg=teacher_cfg)
+    kind, K = cfg.reward.kind, cfg.rl.iters_per_call
+    make_batch = task.make_batch
+    if kind == "judge":  # the judge reads the prompt from target (rlpt.rewards.judge)
+        judge = build_judge(cfg, task, mesh)
+        make_batch = lambda *a: judge_batch(task.make_batch(*a))
     n_prompts = rl.prompts_per_step  # batch_size, times algo.oversample (DAPO)
     state = rl.init_state(params, cfg.seed, teacher_params,
-                          example_batch=task.make_batch(cfg.seed + 1, 0, n_prompts))
+                          example_batch=make_batch(cfg.seed + 1, 0, n_prompts))
     state = _place(state, mesh)
     state = state.replace(opt_state=jax.jit(optimizer.init)(rl.trainable(state)))
     ckpt = Checkpointer(workdir, "rl")
@@ -163,12 +181,14 @@ def run_rl(cfg, model_cfg, params, task, mesh, workdir, log, wb, eval_batch):
         state = ckpt.restore(state)
         log.truncate_after("rl", int(state.step))
         log.truncate_after("eval", int(state.step))
-    kind, K = cfg.reward.kind, cfg.rl.iters_per_call
     if kind == "device":
         rl.reward_fn = task.reward
-    else:
+    elif kind != "judge":
         rl.reward_fn = host_reward_callback(host_reward_fn(task))
-    if kind == "split":
+    if kind == "judge":
+        st_sh = jax.tree_util.tree_map(lambda x: x.sharding, state) if K == 1 else None
+        step_fn = make_judged_step(rl, judge, K, st_sh)
+    elif kind == "split":
         step_fn = make_split_step(rl, host_reward_fn(task))
     elif K > 1:
         step_fn = make_multi_step(rl, K)
@@ -192,7 +212,7 @@ def run_rl(cfg, model_cfg, params, task, mesh, workdir, log, wb, eval_batch):
     bar, pending = _progress(total, start, "rl"), []
     t0 = time.time()
     for step in range(start, total, K):
-        batches = [task.make_batch(cfg.seed + 1, s, n_prompts) for s in range(step, step + K)]
+        batches = [make_batch(cfg.seed + 1, s, n_prompts) for s in range(step, step + K)]
         if K > 1:
             batch = {k: np.stack([b[k] for b in batches]) for k in batches[0]}
             state, ms = step_fn(state, batch)
@@ -218,6 +238,8 @@ def run(cfg, workdir: str) -> Dict:
     cfg = validate(cfg)
     write_config(workdir, cfg)
     task = build_task(cfg)
+    if cfg.reward.kind == "judge":
+        judge_ids(cfg.reward.judge, task.tokenizer)  # template/token errors before compiling
     model_cfg, params = build_model(cfg)
     mesh = sharding.make_mesh(dict(cfg.mesh))
     log = MetricsLog(os.path.join(workdir, "metrics.jsonl"))

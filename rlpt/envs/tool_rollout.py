@@ -28,10 +28,12 @@ the reward's `correct`, tool metrics); `update` (advantages, losses, reference l
 optimizer) is RLStep's.
 """
 import dataclasses
+import functools
 from typing import Dict, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from rlpt import registry
@@ -279,3 +281,79 @@ def make_tool_eval(model_cfg: ModelConfig, reward_fn, scfg: SamplingConfig, tcfg
                  stopped_frac=out.stopped.astype(jnp.float32).mean())
         return m
     return jax.jit(run)
+
+
+# ------------------------------------------------------------------ trainer integration
+
+ROLLOUT_KINDS = ("plain", "tool")
+TOOL_TASKS = ("tool_multiplication",)  # tasks whose reward reads (tokens, source)
+
+
+def rollout_kind(cfg) -> str:
+    """`cfg.rollout.kind` ("plain" when the config has no rollout section)."""
+    r = cfg.get("rollout")
+    return "plain" if r is None else r.kind
+
+
+def validate_rollout_config(c):
+    """`rollout.kind` is known; "tool" needs a tool task, valid `cfg.tool` knobs, and a
+    reward that reads the rollout's (tokens, source) (device, host or split)."""
+    kind = rollout_kind(c)
+    if kind not in ROLLOUT_KINDS:
+        raise ValueError(f"config rollout.kind: {kind!r}; expected one of {list(ROLLOUT_KINDS)}")
+    if kind != "tool":
+        return
+    if c.task.name not in TOOL_TASKS:
+        raise ValueError(f"config rollout.kind: 'tool' needs a tool task {list(TOOL_TASKS)}, "
+                         f"got task.name={c.task.name!r}")
+    if c.reward.kind not in ("device", "host", "split"):
+        raise ValueError(f"config reward.kind: {c.reward.kind!r} is not available with "
+                         "rollout.kind='tool' (use 'device', 'host' or 'split')")
+    try:
+        ToolConfig.from_config(c.get("tool"))
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"config tool: {e}") from e
+
+
+def make_tool_eval_rows(model_cfg: ModelConfig, reward_fn, scfg: SamplingConfig,
+                        tcfg: ToolConfig):
+    """Jitted `rows(params, batch, rng) -> {correct, called} [B * num_samples]` per sample (the
+    reward's `correct`, and whether the sample made an answered call)."""
+    def run(params, batch, rng):
+        out = tool_sample(model_cfg, params, batch["prompt"], batch["prompt_mask"], rng, scfg,
+                          tcfg)
+        rep = lambda x: jnp.repeat(x, scfg.num_samples, axis=0)
+        _, aux = reward_fn(out.tokens, completion_source(out), rep(batch["target"]),
+                           rep(batch["target_len"]))
+        return {"correct": aux["correct"], "called": out.num_calls > 0}
+    return jax.jit(run)
+
+
+@functools.lru_cache(maxsize=8)
+def _tool_eval_fns(model_cfg, reward_fn, max_new, n_samples, temperature, stop_tokens, tcfg):
+    greedy = SamplingConfig(max_new_tokens=max_new, greedy=True, stop_tokens=stop_tokens)
+    multi = SamplingConfig(max_new_tokens=max_new, num_samples=n_samples,
+                           temperature=temperature, stop_tokens=stop_tokens)
+    return (make_tool_eval_rows(model_cfg, reward_fn, greedy, tcfg),
+            make_tool_eval_rows(model_cfg, reward_fn, multi, tcfg))
+
+
+def evaluate_tool(model_cfg: ModelConfig, params, task, cfg, eval_batch) -> Dict[str, float]:
+    """The trainer's evaluation with the tool rollout: greedy accuracy, unbiased pass@k over
+    `eval.n_samples` samples at `eval.temperature`, and the call rates (share of samples with
+    at least one answered call), sampled (`call_rate`) and greedy (`greedy_call_rate`)."""
+    from rlpt.evaluation import mean_pass_at_k
+    e, s = cfg.eval, cfg.sampling
+    greedy, multi = _tool_eval_fns(model_cfg, task.reward, s.max_new_tokens, e.n_samples,
+                                   e.temperature, tuple(s.stop_tokens),
+                                   ToolConfig.from_config(cfg.get("tool")))
+    rng = jax.random.PRNGKey(cfg.seed + 777)
+    g = jax.device_get(greedy(params, eval_batch, rng))
+    m = jax.device_get(multi(params, eval_batch, rng))
+    correct = np.asarray(m["correct"]).reshape(-1, e.n_samples)
+    res = {"greedy_acc": float(np.mean(g["correct"]))}
+    for k in e.ks:
+        res[f"pass@{k}"] = mean_pass_at_k(correct, k)
+    res["call_rate"] = float(np.mean(m["called"]))
+    res["greedy_call_rate"] = float(np.mean(g["called"]))
+    return res

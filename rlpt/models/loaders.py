@@ -143,3 +143,42 @@ def load_llama2c(path: str, dtype: str = "float32") -> Tuple[ModelConfig, Dict]:
     if not shared:
         params["lm_head"] = {"kernel": arrs["cls"].T}
     return cfg, params
+
+
+def save_hf_checkpoint(directory: str, cfg: ModelConfig, params: Dict) -> None:
+    """Writes `params` as a HF Llama directory (config.json + model.safetensors) that
+    `load_hf_checkpoint` reads back exactly. Needs rope_layout "half" (the HF layout)."""
+    from safetensors.numpy import save_file
+
+    if cfg.rope_layout != "half":
+        raise ValueError("save_hf_checkpoint: HF checkpoints use rope_layout='half'")
+    hf = {"model_type": "llama", "architectures": ["LlamaForCausalLM"],
+          "vocab_size": cfg.vocab_size, "hidden_size": cfg.d_model,
+          "num_hidden_layers": cfg.n_layers, "num_attention_heads": cfg.n_heads,
+          "num_key_value_heads": cfg.n_kv_heads, "intermediate_size": cfg.d_ff,
+          "head_dim": cfg.hd, "rms_norm_eps": cfg.rms_eps, "rope_theta": cfg.rope_theta,
+          "attention_bias": cfg.qkv_bias, "tie_word_embeddings": cfg.tied_embeddings,
+          "max_position_embeddings": cfg.max_seq_len, "torch_dtype": "float32"}
+    if cfg.rope_scaling is not None:
+        f, lo, hi, orig = cfg.rope_scaling
+        hf["rope_scaling"] = {"rope_type": "llama3", "factor": f, "low_freq_factor": lo,
+                              "high_freq_factor": hi, "original_max_position_embeddings": orig}
+    a = lambda x: np.ascontiguousarray(np.asarray(x, np.float32))
+    w = {"model.embed_tokens.weight": a(params["embed"]["embedding"]),
+         "model.norm.weight": a(params["final_norm"]["scale"])}
+    for i in range(cfg.n_layers):
+        p, pre = params[f"layer_{i}"], f"model.layers.{i}."
+        for n in ("q", "k", "v", "o"):
+            w[pre + f"self_attn.{n}_proj.weight"] = a(np.asarray(p["attn"][n]["kernel"]).T)
+            if "bias" in p["attn"][n]:
+                w[pre + f"self_attn.{n}_proj.bias"] = a(p["attn"][n]["bias"])
+        w[pre + "input_layernorm.weight"] = a(p["attn_norm"]["scale"])
+        w[pre + "post_attention_layernorm.weight"] = a(p["mlp_norm"]["scale"])
+        for n in ("gate", "up", "down"):
+            w[pre + f"mlp.{n}_proj.weight"] = a(np.asarray(p["mlp"][n]["kernel"]).T)
+    if not cfg.tied_embeddings:
+        w["lm_head.weight"] = a(np.asarray(params["lm_head"]["kernel"]).T)
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, "config.json"), "w") as f:
+        json.dump(hf, f, indent=2)
+    save_file(w, os.path.join(directory, "model.safetensors"))

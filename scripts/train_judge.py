@@ -1,0 +1,91 @@
+"""Trains a small judge (generative verifier, arXiv 2408.15240) for a synthetic arithmetic task and
+writes it as a HF checkpoint that `cfg.reward.judge.checkpoint` can load.
+
+    python scripts/train_judge.py --out runs/judge_add1 --steps 1000
+    python -m rlpt.train --config=configs/grpo_judge.py:judge=runs/judge_add1 --workdir=...
+
+The judge sees `<bos>12+34=46?` (the template of `rlpt.rewards.judge.judge_config()`) and is
+trained on the verdict token (`y` for the gold answer, `n` for a wrong one: near misses, far
+numbers, empty answers, `--negatives`; `rlpt.rewards.judge_train`). Printed at the end, on held-out prompts (eval seed): verdict
+accuracy and the share of prompts where the judge scores the gold answer above a wrong one,
+both through `JudgeReward` itself (the reward the RL step uses).
+"""
+import argparse
+import os
+import sys
+import time
+
+import jax
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from rlpt.models import get_model_config, init_params  # noqa: E402
+from rlpt.models.loaders import save_hf_checkpoint  # noqa: E402
+from rlpt.reward_model import prompt_as_target  # noqa: E402
+from rlpt.rewards.judge import JudgeReward, judge_config, judge_ids  # noqa: E402
+from rlpt.rewards.judge_train import NEGATIVES, train_verifier  # noqa: E402
+from rlpt.tasks.synthetic import AdditionTask, EVAL_SEED  # noqa: E402
+
+
+def completions(tok, answers, width):
+    tokens = np.zeros((len(answers), width), np.int32)
+    mask = np.zeros((len(answers), width), np.int32)
+    for i, a in enumerate(answers):
+        ids = tok.encode(str(a), eos=True)
+        tokens[i, :len(ids)], mask[i, :len(ids)] = ids, 1
+    return tokens, mask
+
+
+def held_out_ranking(model_cfg, params, task, ids, n=512):
+    """(verdict accuracy at 0.5, share of prompts with score(gold) > score(wrong))."""
+    tok = task.tokenizer
+    raw = task.make_batch(EVAL_SEED, 0, n)
+    b = prompt_as_target(raw)
+    gold = [int(tok.decode(raw["target"][i][: raw["target_len"][i]])) for i in range(n)]
+    rng = np.random.default_rng(0)
+    wrong = [g - d if g >= d and rng.random() < 0.5 else g + d
+             for g, d in zip(gold, rng.integers(1, 11, n))]
+    judge = jax.jit(JudgeReward(model_cfg, params, ids, stop_tokens=(tok.eos_id,)).__call__)
+    width = task.target_width + 2
+    s_gold = np.asarray(judge(*completions(tok, gold, width), b["target"], b["target_len"])[0])
+    s_wrong = np.asarray(judge(*completions(tok, wrong, width), b["target"], b["target_len"])[0])
+    acc = (np.mean(s_gold > 0.5) + np.mean(s_wrong <= 0.5)) / 2
+    return float(acc), float(np.mean(s_gold > s_wrong)), float(s_gold.mean()), float(s_wrong.mean())
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True, help="directory for config.json + model.safetensors")
+    ap.add_argument("--preset", default="tiny")
+    ap.add_argument("--min_digits", type=int, default=1)
+    ap.add_argument("--max_digits", type=int, default=1)
+    ap.add_argument("--steps", type=int, default=1000)
+    ap.add_argument("--batch_size", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--negatives", default=",".join(NEGATIVES),
+                    help="kinds of wrong answers to train on: near,far,empty")
+    args = ap.parse_args(argv)
+    task = AdditionTask(args.min_digits, args.max_digits)
+    ids = judge_ids(judge_config(), task.tokenizer)
+    model_cfg = get_model_config(args.preset)
+    params = init_params(model_cfg, jax.random.PRNGKey(args.seed))
+    print(f"judge {args.preset} ({model_cfg.num_params():,} params) on addition "
+          f"{args.min_digits}..{args.max_digits} digits, negatives {args.negatives}; held-out "
+          "near misses (gold vs gold +- 1..10) before training: "
+          "acc %.3f ranked %.3f (gold %.3f, wrong %.3f)" % held_out_ranking(
+              model_cfg, params, task, ids))
+    t0 = time.time()
+    params, _ = train_verifier(model_cfg, params, task, ids, args.steps, args.batch_size,
+                               args.lr, seed=args.seed, log_every=max(args.steps // 10, 1),
+                               negatives=tuple(args.negatives.split(",")))
+    print(f"trained {args.steps} steps in {time.time() - t0:.1f}s; held-out: "
+          "acc %.3f ranked %.3f (gold %.3f, wrong %.3f)" % held_out_ranking(
+              model_cfg, params, task, ids))
+    save_hf_checkpoint(args.out, model_cfg, jax.device_get(params))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

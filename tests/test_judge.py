@@ -1,0 +1,170 @@
+"""LM-as-judge reward (rlpt.rewards.judge): prompt construction, a briefly trained judge that
+ranks correct above incorrect addition answers, a 2-step fused RL run with the judge as the
+reward (its params an argument of the program), HF save/load of a judge, config checks."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import grpo_arith
+from rlpt.config import validate
+from rlpt.models import get_model_config, init_params
+from rlpt.models.transformer import forward
+from rlpt.reward_model import prompt_as_target
+from rlpt.rewards.judge import (JudgeReward, judge_config, judge_ids, judge_inputs,
+                                make_judged_step)
+from rlpt.rewards.judge_train import train_verifier, verifier_examples
+from rlpt.rl_step import RLStep, init_state, make_optimizer
+from rlpt.tasks.synthetic import AdditionTask
+
+TASK = AdditionTask(min_digits=1, max_digits=1)
+TOK = TASK.tokenizer
+IDS = judge_ids(judge_config(), TOK)
+TINY = get_model_config("tiny")
+T = 4  # completion width of the hand-built responses
+
+
+@pytest.fixture(scope="module")
+def judge_params():
+    """A tiny judge trained for 200 steps on yes/no verdicts (gold vs gold +- 1..10)."""
+    params = init_params(TINY, jax.random.PRNGKey(1))
+    params, losses = train_verifier(TINY, params, TASK, IDS, steps=200, batch_size=128, lr=1e-3,
+                                    negatives=("near",))
+    assert losses[-20:].mean() < losses[:20].mean() - 0.3
+    return params
+
+
+def _completions(answers):
+    """Completion rows `answer<eos>` padded to T, mask 1 through the eos."""
+    tokens = np.zeros((len(answers), T), np.int32)
+    mask = np.zeros((len(answers), T), np.int32)
+    for i, a in enumerate(answers):
+        ids = TOK.encode(str(a), eos=True)
+        tokens[i, :len(ids)], mask[i, :len(ids)] = ids, 1
+    return tokens, mask
+
+
+def _answer_pairs(n, seed=10_000):
+    """Held-out prompts with the gold answer and a wrong one (gold + 1..5, or - when possible)."""
+    b = prompt_as_target(TASK.make_batch(seed, 0, n))
+    gold = [int(TOK.decode(TASK.make_batch(seed, 0, n)["target"][i])) for i in range(n)]
+    rng = np.random.default_rng(0)
+    wrong = [g - d if g >= d and rng.random() < 0.5 else g + d
+             for g, d in zip(gold, rng.integers(1, 6, n))]
+    return b, gold, wrong
+
+
+def test_prompt_layout_is_exact():
+    """Padding holes inside the judge row change nothing: the score equals the judge's score
+    on the packed sequence `<bos> question response ?` (no padding), and the rows match the
+    training rows of judge_train."""
+    params = init_params(TINY, jax.random.PRNGKey(3))
+    judge = jax.jit(JudgeReward(TINY, params, IDS, stop_tokens=(TOK.eos_id,)).__call__)
+    fwd = jax.jit(lambda p, t, v: forward(TINY, p, t, v))
+    b, gold, wrong = _answer_pairs(6)
+    tokens, mask = _completions(wrong)
+    tokens[:, -1] = TOK.stoi["7"]  # junk after the eos, masked out by the stop token
+    got, aux = judge(tokens, mask, b["target"], b["target_len"])
+    for i in range(6):
+        text = TOK.decode(b["target"][i]) + str(wrong[i]) + "?"
+        row = jnp.asarray([TOK.encode(text, bos=True)])
+        p = jax.nn.softmax(fwd(params, row, row >= 0)[0, -1])
+        want = p[IDS.verdict[0]] / (p[IDS.verdict[0]] + p[IDS.verdict[1]])
+        np.testing.assert_allclose(got[i], want, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(aux["judge_p_yes"][i], p[IDS.verdict[0]], rtol=1e-4)
+    ex = verifier_examples(TASK, 10_000, 0, 6, IDS, wrong_fraction=0.0)
+    assert ex["correct"].all() and (ex["label"] == IDS.verdict[0]).all()
+    rows, valid = ex["tokens"], ex["valid"].astype(bool)
+    t2, m2 = _completions(gold)
+    ref = jax.nn.softmax(fwd(params, rows, valid)[:, -1])[:, jnp.asarray(IDS.verdict)]
+    np.testing.assert_allclose(judge(t2, m2, b["target"], b["target_len"])[0],
+                               ref[:, 0] / ref.sum(1), rtol=1e-4)
+
+
+def test_trained_judge_ranks_correct_above_incorrect(judge_params):
+    b, gold, wrong = _answer_pairs(128)
+    reward = jax.jit(JudgeReward(TINY, judge_params, IDS, stop_tokens=(TOK.eos_id,)).__call__)
+    r_gold = np.asarray(reward(*_completions(gold), b["target"], b["target_len"])[0])
+    r_wrong = np.asarray(reward(*_completions(wrong), b["target"], b["target_len"])[0])
+    ranked = np.mean(r_gold > r_wrong)
+    judge = JudgeReward(TINY, init_params(TINY, jax.random.PRNGKey(1)), IDS)
+    untrained = jax.jit(lambda *a: judge(*a)[0])
+    u_gold = np.asarray(untrained(*_completions(gold), b["target"], b["target_len"]))
+    u_wrong = np.asarray(untrained(*_completions(wrong), b["target"], b["target_len"]))
+    assert ranked >= 0.75, ranked
+    assert r_gold.mean() - r_wrong.mean() > 0.2, (r_gold.mean(), r_wrong.mean())
+    assert ranked > np.mean(u_gold > u_wrong) + 0.2  # the ranking comes from training
+
+
+def test_two_fused_rl_steps_with_the_judge_reward(judge_params):
+    cfg = grpo_arith.get_config("size=nano")
+    cfg.task.kwargs = dict(min_digits=1, max_digits=1)
+    cfg.rl.batch_size, cfg.sampling.num_samples = 4, 4
+    cfg.reward.kind, cfg.reward.judge = "judge", judge_config(checkpoint="unused", checkpoint_format="hf")
+    cfg = validate(cfg)
+    nano = get_model_config("nano")
+    opt = make_optimizer(cfg.optim)
+    rl = RLStep(nano, cfg, opt, None)
+    judge = JudgeReward(TINY, judge_params, IDS, stop_tokens=tuple(cfg.sampling.stop_tokens))
+    step = make_judged_step(rl, judge, donate=False)
+    state = init_state(init_params(nano, jax.random.PRNGKey(0)), opt, 0, with_ref=rl.need_ref)
+    s = state
+    for i in range(2):
+        s, m = step(s, prompt_as_target(TASK.make_batch(1, i, 4)))
+        m = jax.device_get(m)
+        assert np.isfinite(m["loss"]) and 0 <= m["reward_mean"] <= 1 and m["reward_std"] > 0
+        assert np.isfinite(m["reward_judge_verdict_mass"])
+    assert int(s.step) == 2
+    assert any(not np.array_equal(a, b) for a, b in zip(jax.tree_util.tree_leaves(state.params),
+                                                        jax.tree_util.tree_leaves(s.params)))
+    # The judge params are an argument of the compiled step, not baked-in constants: swapping
+    # them (same shapes, no retrace) changes the rewards of the same rollout.
+    batch = prompt_as_target(TASK.make_batch(1, 0, 4))
+    _, m1 = step(state, batch)
+    judge.params = init_params(TINY, jax.random.PRNGKey(5))
+    _, m2 = step(state, batch)
+    assert float(m1["reward_mean"]) != float(m2["reward_mean"])
+
+
+def test_judge_checkpoint_round_trip(tmp_path):
+    from rlpt.models.loaders import load_hf_checkpoint, save_hf_checkpoint
+    params = init_params(TINY, jax.random.PRNGKey(2))
+    save_hf_checkpoint(str(tmp_path / "judge"), TINY, params)
+    cfg, loaded = load_hf_checkpoint(str(tmp_path / "judge"))
+    assert (cfg.d_model, cfg.n_layers, cfg.vocab_size, cfg.hd) == (128, 2, 64, TINY.hd)
+    for a, b in zip(jax.tree_util.tree_leaves(params), jax.tree_util.tree_leaves(loaded)):
+        np.testing.assert_array_equal(np.asarray(a), b)
+
+
+@pytest.mark.parametrize("judge,needle", [
+    (None, "reward.judge"),
+    (judge_config(), "exactly one"),
+    (judge_config(preset="tiny", checkpoint="x", checkpoint_format="hf"), "exactly one"),
+    (judge_config(preset="huge"), "not a preset"),
+    (judge_config(preset="tiny", yes="n"), "two different"),
+    (judge_config(preset="tiny", suffix=""), "non-empty"),
+    (judge_config(preset="tiny", mode="vote"), "mode"),
+])
+def test_judge_config_errors(judge, needle):
+    cfg = grpo_arith.get_config("size=nano")
+    cfg.reward.kind = "judge"
+    if judge is not None:
+        cfg.reward.judge = judge
+    with pytest.raises(ValueError, match=needle):
+        validate(cfg)
+
+
+def test_verdict_must_be_one_token():
+    with pytest.raises(ValueError, match="exactly one token"):
+        judge_ids(judge_config(preset="tiny", yes="yes"), TOK)
+    ids = judge_ids(judge_config(preset="tiny", mode="digits", score_tokens="012"), TOK)
+    assert ids.verdict == tuple(TOK.ids_of("012"))
+
+
+def test_digits_mode_is_the_expected_grade():
+    from rlpt.rewards.judge import verdict_scores
+    logits = jnp.full((1, 64), -1e9).at[0, jnp.asarray(TOK.ids_of("012"))].set(
+        jnp.log(jnp.asarray([0.2, 0.3, 0.5])))
+    s, aux = verdict_scores("digits", logits, tuple(TOK.ids_of("012")))
+    np.testing.assert_allclose(s, [0.3 * 0.5 + 0.5 * 1.0], rtol=1e-5)
+    np.testing.assert_allclose(aux["judge_verdict_mass"], [1.0], rtol=1e-5)
