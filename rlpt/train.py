@@ -123,13 +123,11 @@ def _flush(pending, phase, log, wb, bar):
 
 
 def _place(state, mesh):
-    p_sh = sharding.param_shardings(state.params, mesh)
-    params = jax.device_put(state.params, p_sh)
-    ref = None if state.ref_params is None else jax.device_put(state.ref_params, p_sh)
+    params = sharding.place_params(state.params, mesh)
+    ref = sharding.place_params(state.ref_params, mesh)
     rep = sharding.replicated(mesh)
     put = lambda x, sh: None if x is None else jax.device_put(x, sh)  # algorithm extras
-    teacher = None if state.teacher_params is None else jax.device_put(
-        state.teacher_params, sharding.param_shardings(state.teacher_params, mesh))
+    teacher = sharding.place_params(state.teacher_params, mesh)
     return state.replace(params=params, ref_params=ref, step=jax.device_put(state.step, rep),
                          rng=jax.device_put(state.rng, rep), teacher_params=teacher,
                          value_params=put(state.value_params, rep),
@@ -139,7 +137,7 @@ def _place(state, mesh):
 def run_sft(cfg, model_cfg, params, task, mesh, workdir, log, wb):
     optimizer = make_optimizer(cfg.sft.optim)
     state = _place(init_state(params, optimizer, cfg.seed, with_ref=False), mesh)
-    state = state.replace(opt_state=jax.jit(optimizer.init)(state.params))
+    state = state.replace(opt_state=sharding.init_opt_state(optimizer, state.params, mesh))
     ckpt = Checkpointer(workdir, "sft")
     if ckpt.latest_step() is not None:
         state = ckpt.restore(state)
@@ -175,7 +173,7 @@ def run_rl(cfg, model_cfg, params, task, mesh, workdir, log, wb, eval_batch):
     state = rl.init_state(params, cfg.seed, teacher_params,
                           example_batch=make_batch(cfg.seed + 1, 0, n_prompts))
     state = _place(state, mesh)
-    state = state.replace(opt_state=jax.jit(optimizer.init)(rl.trainable(state)))
+    state = state.replace(opt_state=sharding.init_opt_state(optimizer, rl.trainable(state), mesh))
     ckpt = Checkpointer(workdir, "rl")
     if ckpt.latest_step() is not None:
         state = ckpt.restore(state)
