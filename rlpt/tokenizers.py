@@ -101,3 +101,20 @@ class HFTokenizer:
         if stop_at_eos and self.eos_id is not None and self.eos_id in ids:
             ids = ids[: ids.index(self.eos_id)]
         return self._tok.decode(ids, skip_special_tokens=True)
+
+
+def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int, path: str,
+                        specials: Sequence[str] = ("[PAD]", "[BOS]", "[EOS]")) -> str:
+    """Trains a byte-level BPE `tokenizer.json` on `texts` and saves it to `path` (specials get
+    ids 0, 1, ...). Byte-level, so `decode(encode(s)) == s` for any text. For tests and smoke
+    runs that need a real tokenizer without downloading one; returns `path`."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tk = Tokenizer(models.BPE())
+    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tk.decoder = decoders.ByteLevel()
+    tk.train_from_iterator(texts, trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=list(specials), show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tk.save(path)
+    return path

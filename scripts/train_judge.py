@@ -6,9 +6,11 @@ writes it as a HF checkpoint that `cfg.reward.judge.checkpoint` can load.
 
 The judge sees `<bos>12+34=46?` (the template of `rlpt.rewards.judge.judge_config()`) and is
 trained on the verdict token (`y` for the gold answer, `n` for a wrong one: near misses, far
-numbers, empty answers, `--negatives`; `rlpt.rewards.judge_train`). Printed at the end, on held-out prompts (eval seed): verdict
-accuracy and the share of prompts where the judge scores the gold answer above a wrong one,
-both through `JudgeReward` itself (the reward the RL step uses).
+numbers, empty answers, `--negatives`; `rlpt.rewards.judge_train`). Printed before and after
+training, on 512 held-out prompts (eval seed) with the gold answer and a near miss (gold +-
+1..10): verdict accuracy at 0.5, the share of prompts where the judge scores the gold answer
+above the near miss, and the mean scores, all through `JudgeReward` (the reward the RL step
+uses).
 """
 import argparse
 import os

@@ -14,6 +14,7 @@ from rlpt.config import validate
 from rlpt.rewards import math_answer
 from rlpt.rl_step import RLStep, host_reward_callback, init_state, make_fused_step, make_optimizer
 from rlpt.tasks.prompts import format_prompt
+from rlpt.tokenizers import train_bpe_tokenizer
 from rlpt.train import build_model, build_task
 
 GSM8K = os.path.join(SHARED_DATA, "gsm8k")
@@ -23,17 +24,11 @@ pytestmark = pytest.mark.skipif(not os.path.exists(os.path.join(GSM8K, "train.js
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     tmp = tmp_path_factory.mktemp("gsm8k_rl")
     with open(os.path.join(GSM8K, "train.jsonl")) as f:
         rows = [json.loads(line) for _, line in zip(range(1000), f)]
-    tk = Tokenizer(models.BPE())
-    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tk.decoder = decoders.ByteLevel()
-    tk.train_from_iterator((r["question"] + "\n" + r["answer"] for r in rows), trainers.BpeTrainer(
-        vocab_size=512, special_tokens=["[PAD]", "[BOS]", "[EOS]"], show_progress=False,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    tk.save(str(tmp / "tokenizer.json"))
+    train_bpe_tokenizer((r["question"] + "\n" + r["answer"] for r in rows), 512,
+                        str(tmp / "tokenizer.json"))
     cfg = grpo_gsm8k.get_config(
         f"tokenizer={tmp / 'tokenizer.json'},eos=[EOS],pad=[PAD],template=plain,quick=1,"
         f"max_rows=64,data_dir={tmp / 'tfds'}")

@@ -56,28 +56,29 @@ def _answer_pairs(n, seed=10_000):
 
 def test_prompt_layout_is_exact():
     """Padding holes inside the judge row change nothing: the score equals the judge's score
-    on the packed sequence `<bos> question response ?` (no padding), and the rows match the
-    training rows of judge_train."""
-    params = init_params(TINY, jax.random.PRNGKey(3))
-    judge = jax.jit(JudgeReward(TINY, params, IDS, stop_tokens=(TOK.eos_id,)).__call__)
-    fwd = jax.jit(lambda p, t, v: forward(TINY, p, t, v))
+    on the packed sequence `<bos> question response ?` (padding only after its end), and the
+    rows match the training rows of judge_train."""
+    nano = get_model_config("nano")
+    params = init_params(nano, jax.random.PRNGKey(3))
+    judge = jax.jit(JudgeReward(nano, params, IDS, stop_tokens=(TOK.eos_id,)).__call__)
+    fwd = jax.jit(lambda p, t, v: jax.nn.softmax(forward(nano, p, t, v), axis=-1))
     b, gold, wrong = _answer_pairs(6)
     tokens, mask = _completions(wrong)
     tokens[:, -1] = TOK.stoi["7"]  # junk after the eos, masked out by the stop token
     got, aux = judge(tokens, mask, b["target"], b["target_len"])
-    for i in range(6):
-        text = TOK.decode(b["target"][i]) + str(wrong[i]) + "?"
-        row = jnp.asarray([TOK.encode(text, bos=True)])
-        p = jax.nn.softmax(fwd(params, row, row >= 0)[0, -1])
-        want = p[IDS.verdict[0]] / (p[IDS.verdict[0]] + p[IDS.verdict[1]])
-        np.testing.assert_allclose(got[i], want, rtol=1e-4, atol=1e-6)
-        np.testing.assert_allclose(aux["judge_p_yes"][i], p[IDS.verdict[0]], rtol=1e-4)
+    packed = [TOK.encode(TOK.decode(b["target"][i]) + str(wrong[i]) + "?", bos=True)
+              for i in range(6)]
+    rows = np.zeros((6, 12), np.int32)
+    for i, ids in enumerate(packed):
+        rows[i, :len(ids)] = ids
+    p = fwd(params, rows, rows > 0)[np.arange(6), [len(x) - 1 for x in packed]]
+    p_yes, p_no = p[:, IDS.verdict[0]], p[:, IDS.verdict[1]]
+    np.testing.assert_allclose(got, p_yes / (p_yes + p_no), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(aux["judge_p_yes"], p_yes, rtol=1e-4)
     ex = verifier_examples(TASK, 10_000, 0, 6, IDS, wrong_fraction=0.0)
     assert ex["correct"].all() and (ex["label"] == IDS.verdict[0]).all()
-    rows, valid = ex["tokens"], ex["valid"].astype(bool)
-    t2, m2 = _completions(gold)
-    ref = jax.nn.softmax(fwd(params, rows, valid)[:, -1])[:, jnp.asarray(IDS.verdict)]
-    np.testing.assert_allclose(judge(t2, m2, b["target"], b["target_len"])[0],
+    ref = fwd(params, ex["tokens"], ex["valid"].astype(bool))[:, -1][:, jnp.asarray(IDS.verdict)]
+    np.testing.assert_allclose(judge(*_completions(gold), b["target"], b["target_len"])[0],
                                ref[:, 0] / ref.sum(1), rtol=1e-4)
 
 
@@ -100,7 +101,8 @@ def test_two_fused_rl_steps_with_the_judge_reward(judge_params):
     cfg = grpo_arith.get_config("size=nano")
     cfg.task.kwargs = dict(min_digits=1, max_digits=1)
     cfg.rl.batch_size, cfg.sampling.num_samples = 4, 4
-    cfg.reward.kind, cfg.reward.judge = "judge", judge_config(checkpoint="unused", checkpoint_format="hf")
+    cfg.reward.kind = "judge"
+    cfg.reward.judge = judge_config(checkpoint="unused", checkpoint_format="hf")
     cfg = validate(cfg)
     nano = get_model_config("nano")
     opt = make_optimizer(cfg.optim)

@@ -26,6 +26,10 @@ The output extends `SampleOutput`: `mask` is 1 on model tokens only, so the tool
 (teacher-forcing validity from `out.valid` instead of `out.mask`) and `fused` (accuracy from
 the reward's `correct`, tool metrics); `update` (advantages, losses, reference log-probs, the
 optimizer) is RLStep's.
+
+Trainer integration (`cfg.rollout.kind = "tool"`, checked by `validate_rollout_config`):
+`rlpt.train` then builds `ToolRLStep`, SFTs with `make_tool_sft_step` and evaluates with
+`evaluate_tool` (greedy accuracy, pass@k, call rates), see docs/tool_use.md.
 """
 import dataclasses
 import functools

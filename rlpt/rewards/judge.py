@@ -243,4 +243,8 @@ def make_judged_step(rl, judge: JudgeReward, iters_per_call: int = 1, state_shar
         kw = dict(in_shardings=(state_shardings, None, jp_sh),
                   out_shardings=(state_shardings, None))
     jitted = jax.jit(fused, donate_argnums=(0,) if donate else (), **kw)
-    return lambda state, batch: jitted(state, batch, judge.params)
+
+    def step(state, batch):
+        return jitted(state, batch, judge.params)
+    step.jitted = jitted  # `(state, batch, judge_params)`, for inspection (lower / compile)
+    return step

@@ -32,6 +32,7 @@ completion (model tokens up to the eos) and each gold answer to strings and retu
 evaluation). `eval_set(n)` is the first n test questions that fit the largest bucket, padded to
 the smallest bucket holding them all.
 """
+import os
 from typing import Dict, Sequence
 
 import numpy as np
@@ -66,7 +67,6 @@ class Gsm8kTask:
         self.bucket_sizes = tuple(int(b) for b in bucket_sizes)
         self.prompt_len, self.target_width, self.solution_len = (
             self.bucket_sizes[-1], int(answer_width), int(solution_len))
-        import os
         data_dir = data_dir or os.path.expanduser("~/tensorflow_datasets")
         sources = build_gsm8k(data_dir, source_dir or None)
         self._sources, self._decode = sources, decode_row
