@@ -116,3 +116,22 @@ class Checkpointer:
         step = self.latest_step() if step is None else step
         abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, state_like)
         return self.mngr.restore(step, args=ocp.args.StandardRestore(abstract))
+
+
+def cli_main(run_fn, argv=None):
+    """`--config=<file>[:args] --workdir=DIR` (absl + ml_collections config flags), then
+    `run_fn(config, workdir)`; orbax's per-save INFO logs are silenced."""
+    from absl import app, flags
+    from absl import logging as absl_logging
+    from ml_collections import config_flags
+
+    cfg_flag = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
+                                               lock_config=True)
+    flags.DEFINE_string("workdir", None, "Where the run writes (and resumes from).")
+    flags.mark_flags_as_required(["config", "workdir"])
+
+    def _main(_):
+        absl_logging.set_verbosity(absl_logging.WARNING)
+        run_fn(cfg_flag.value, flags.FLAGS.workdir)
+
+    app.run(_main, argv=argv)

@@ -265,20 +265,8 @@ def run(cfg, workdir: str) -> Dict:
 
 
 def main(argv=None):
-    from absl import app, flags
-    from ml_collections import config_flags
-
-    cfg_flag = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
-                                               lock_config=True)
-    flags.DEFINE_string("workdir", None, "Where the run writes (and resumes from).")
-    flags.mark_flags_as_required(["config", "workdir"])
-
-    def _main(_):
-        from absl import logging as absl_logging
-        absl_logging.set_verbosity(absl_logging.WARNING)  # orbax logs every save at INFO
-        run(cfg_flag.value, flags.FLAGS.workdir)
-
-    app.run(_main, argv=argv)
+    from rlpt.run_io import cli_main
+    cli_main(run, argv)
 
 
 if __name__ == "__main__":
