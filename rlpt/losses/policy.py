@@ -102,6 +102,17 @@ def _sub_entropy(loss, batch, c, mask_NT, metrics):
     return loss
 
 
+def _add_sequence_kl_and_entropy(loss, batch, c, mask_NT, metrics):
+    """For sequence-level objectives (GSPO, GMPO): `loss + beta * aggregate(KL)` (KL outside the
+    sequence ratio) minus the entropy bonus; returns (loss, metrics)."""
+    kl_NT = _kl_tokens(batch, c)
+    if kl_NT is not None:
+        metrics["kl"] = masked_mean(kl_NT, mask_NT)
+        loss = loss + c.beta * aggregate(kl_NT, mask_NT, c.loss_agg, c.l_norm)
+    metrics["loss"] = loss = _sub_entropy(loss, batch, c, mask_NT, metrics)
+    return loss, metrics
+
+
 def _add_kl_and_entropy(tok_loss_NT, batch, c, mask_NT, metrics):
     """Adds `beta * KL` per token (inside the aggregation, GRPO style), aggregates by
     `c.loss_agg`, subtracts `entropy_coef * entropy`. Returns the scalar loss."""
@@ -247,12 +258,7 @@ def gspo_loss(batch, cfg):
                "clip_frac": _nonempty_mean((clipped > unclipped).astype(s_N.dtype), mask_NT),
                "ratio_mean": _nonempty_mean(s_N, mask_NT)}
     loss = metrics["pg_loss"]
-    kl_NT = _kl_tokens(batch, c)
-    if kl_NT is not None:
-        metrics["kl"] = masked_mean(kl_NT, mask_NT)
-        loss = loss + c.beta * aggregate(kl_NT, mask_NT, c.loss_agg, c.l_norm)
-    metrics["loss"] = loss = _sub_entropy(loss, batch, c, mask_NT, metrics)
-    return loss, metrics
+    return _add_sequence_kl_and_entropy(loss, batch, c, mask_NT, metrics)
 
 
 def _gspo_token_objective(batch, c):
@@ -296,12 +302,7 @@ def gmpo_loss(batch, cfg):
     metrics = {"pg_loss": loss,
                "clip_frac": masked_mean((d_clip_NT != d_NT).astype(d_NT.dtype), mask_NT),
                "ratio_mean": _nonempty_mean(ratio_N, mask_NT)}
-    kl_NT = _kl_tokens(batch, c)
-    if kl_NT is not None:
-        metrics["kl"] = masked_mean(kl_NT, mask_NT)
-        loss = loss + c.beta * aggregate(kl_NT, mask_NT, c.loss_agg, c.l_norm)
-    metrics["loss"] = loss = _sub_entropy(loss, batch, c, mask_NT, metrics)
-    return loss, metrics
+    return _add_sequence_kl_and_entropy(loss, batch, c, mask_NT, metrics)
 
 
 @register("loss", "kimi_k15")
