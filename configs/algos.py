@@ -8,7 +8,7 @@ The recipe is configs/grpo_arith.py's (SFT warm-up, then RL); each algorithm sta
 paper defaults (rlpt.losses.defaults) and the function below sets only what the 5-token task needs
 and the algorithm's step knobs (docs/algorithms.md lists them).
 """
-from rlpt.config import base_config, parse_arg
+from rlpt.config import arithmetic_run, base_config, parse_arg
 from rlpt.tokenizers import CharTokenizer
 
 ALGOS = ("ppo", "grpo", "dr_grpo", "dapo", "gspo", "gspo_token", "gmpo", "gtpo", "grpo_s",
@@ -67,21 +67,6 @@ def get_config(arg: str = ""):
     if a["algo"] not in ALGOS:
         raise ValueError(f"configs/algos.py: unknown algo {a['algo']!r}; known: {list(ALGOS)}")
     c = base_config(a["algo"])
-    c.seed = a["seed"]
-    c.model.preset = a["size"]
-    c.task.name = "addition"
-    c.task.kwargs = dict(min_digits=1, max_digits=2)
-    c.sampling.max_new_tokens = 5
-    c.sampling.num_samples = 8
-    c.rl.steps = 800
-    c.rl.batch_size = 16
-    c.optim.lr = 5e-4
-    c.sft.steps = 500
-    c.sft.batch_size = 64
-    c.sft.optim.lr = 1e-3
-    c.eval.every = 200
-    if a["quick"]:
-        c.rl.steps, c.sft.steps, c.eval.every, c.eval.n_prompts = 6, 10, 3, 32
-        c.log_every = c.ckpt_every = 3
+    arithmetic_run(c, a, rl_steps=800, rl_batch_size=16, eval_every=200)
     _algo_specific(c, a["algo"], a["quick"])
     return c

@@ -183,3 +183,27 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     if c.log_every < 1 or c.ckpt_every < 1 or c.eval.every < 1:
         _fail("log_every/ckpt_every/eval.every", "must be >= 1")
     return c
+
+
+def arithmetic_run(c, a: dict, rl_steps: int, rl_batch_size: int, eval_every: int):
+    """The 1-2 digit addition setup shared by configs/grpo_arith.py and configs/algos.py:
+    SFT warm-up (500 x 64, lr 1e-3), then `rl_steps` RL steps of `rl_batch_size` prompts x 8
+    samples (5 new tokens, lr 5e-4). `a` holds the parsed `seed`, `size` and `quick` arguments;
+    quick=1 is a seconds-long smoke version."""
+    c.seed = a["seed"]
+    c.model.preset = a["size"]
+    c.task.name = "addition"
+    c.task.kwargs = dict(min_digits=1, max_digits=2)
+    c.sampling.max_new_tokens = 5
+    c.sampling.num_samples = 8
+    c.rl.steps = rl_steps
+    c.rl.batch_size = rl_batch_size
+    c.optim.lr = 5e-4
+    c.sft.steps = 500
+    c.sft.batch_size = 64
+    c.sft.optim.lr = 1e-3
+    c.eval.every = eval_every
+    if a["quick"]:
+        c.rl.steps, c.sft.steps, c.eval.every, c.eval.n_prompts = 6, 10, 3, 32
+        c.log_every = c.ckpt_every = 3
+    return c
