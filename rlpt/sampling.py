@@ -110,7 +110,7 @@ def prefill(model_cfg: ModelConfig, apply_fn, params, prompt_BP, prompt_mask_BP,
     mask = tri[None] & jnp.pad(valid_BP, ((0, 0), (0, T)))[:, None, :]
     logits, cache = apply_fn(params, prompt_BP, positions_from_mask(valid_BP), mask, cache, 0)
     last_NV = jnp.repeat(logits[:, -1], G, axis=0)
-    cache = jax.tree_util.tree_map(lambda c: jnp.repeat(c, G, axis=1), cache)
+    cache = jax.tree_util.tree_map(lambda c: jnp.repeat(c, G, axis=0), cache)
     prompt_len_N = jnp.repeat(valid_BP.sum(axis=1), G).astype(jnp.int32)
     return last_NV, cache, prompt_len_N, jnp.repeat(valid_BP, G, axis=0)
 

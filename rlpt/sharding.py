@@ -117,10 +117,12 @@ def shard_batch(batch, mesh: Mesh, rules=DEFAULT_RULES):
 
 
 def cache_sharding(mesh: Mesh, cache, rules=DEFAULT_RULES):
-    """KV cache `[L, B, KVH, S, hd]`: batch over the batch axes, kv heads over tensor."""
-    logical = (None, "batch", "kv_heads", None, None)
-    return {k: NamedSharding(mesh, _spec(mesh, logical, v.shape, rules, f"cache[{k!r}]"))
-            for k, v in cache.items()}
+    """KV cache (one `[B, KVH, S, hd]` array per layer): batch over the batch axes, kv heads
+    over tensor."""
+    logical = ("batch", "kv_heads", None, None)
+    return {k: [NamedSharding(mesh, _spec(mesh, logical, a.shape, rules, f"cache[{k!r}][{i}]"))
+                for i, a in enumerate(layers)]
+            for k, layers in cache.items()}
 
 
 def replicated(mesh: Mesh) -> NamedSharding:
