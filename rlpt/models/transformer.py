@@ -74,39 +74,6 @@ def rope(x_BTHD: jax.Array, positions_BT: jax.Array, theta: float, layout: str,
     return out.astype(x_BTHD.dtype)
 
 
-class DenseParams(nn.Module):
-    """The parameters of an `nn.Dense` layer (same names, same initializers), returned unapplied
-    so sibling projections of one input can run as a single matmul (`sibling_dense`)."""
-    features: int
-    use_bias: bool = False
-
-    @nn.compact
-    def __call__(self, in_features: int):
-        kernel = self.param("kernel", nn.initializers.lecun_normal(),
-                            (in_features, self.features), jnp.float32)
-        bias = (self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32)
-                if self.use_bias else None)
-        return kernel, bias
-
-
-def sibling_dense(x_ND, dense_params, dtype, fused: bool):
-    """`[x @ W_i + b_i for each (W_i, b_i)]` (all W_i [D, F]).
-
-    fused=True runs them as ONE matmul: the kernels are stacked on a middle axis, [D, k, F],
-    a [D, k*F] matrix in memory, while each W_i keeps its own sharding of F (no resharding
-    under tensor parallelism). The model fuses in decode steps (N = batch rows), where one
-    [64, 256] x [256, 1376] matmul took 0.34 ms against 0.49 ms for two [256, 688] ones on the
-    2-core CPU; over full sequences the fused backward was slower (0.43 vs 0.38 s for the W1
-    fwd+bwd), so there it stays unfused."""
-    x = x_ND.astype(dtype)
-    if fused:
-        out = jnp.einsum("nd,dkf->nkf", x, jnp.stack([w for w, _ in dense_params], 1).astype(dtype))
-        outs = [out[:, i] for i in range(len(dense_params))]
-    else:
-        outs = [x @ w.astype(dtype) for w, _ in dense_params]
-    return [o if b is None else o + b.astype(dtype) for o, (_, b) in zip(outs, dense_params)]
-
-
 class Attention(nn.Module):
     cfg: ModelConfig
 
@@ -117,15 +84,14 @@ class Attention(nn.Module):
         B, T = positions_BT.shape
         H, KVH, hd = cfg.n_heads, cfg.n_kv_heads, cfg.hd
 
-        D = x_ND.shape[-1]
-        q = nn.Dense(H * hd, use_bias=cfg.qkv_bias, dtype=dt, param_dtype=jnp.float32,
-                     name="q")(x_ND).reshape(B, T, H, hd)
-        k, v = sibling_dense(x_ND, [DenseParams(KVH * hd, cfg.qkv_bias, name=n)(D)
-                                    for n in ("k", "v")], dt, fused=T == 1)
-        q = rope(q, positions_BT, cfg.rope_theta, cfg.rope_layout, cfg.rope_scaling)
-        k = rope(k.reshape(B, T, KVH, hd), positions_BT, cfg.rope_theta, cfg.rope_layout,
-                 cfg.rope_scaling)
-        v = v.reshape(B, T, KVH, hd)
+        def proj(name, n_heads):
+            dense = nn.Dense(n_heads * hd, use_bias=cfg.qkv_bias, dtype=dt,
+                             param_dtype=jnp.float32, name=name)
+            return dense(x_ND).reshape(B, T, n_heads, hd)
+
+        q = rope(proj("q", H), positions_BT, cfg.rope_theta, cfg.rope_layout, cfg.rope_scaling)
+        k = rope(proj("k", KVH), positions_BT, cfg.rope_theta, cfg.rope_layout, cfg.rope_scaling)
+        v = proj("v", KVH)
         # Heads before positions ([B, KVH, S, hd]): the cache is read by the attention dots in
         # its stored layout, so a decode step never transposes (copies) the whole cache.
         k, v = k.transpose(0, 2, 1, 3), v.transpose(0, 2, 1, 3)
@@ -161,14 +127,11 @@ class MLP(nn.Module):
     cfg: ModelConfig
 
     @nn.compact
-    def __call__(self, x, fused: bool = False):
-        """x: [N, D] rows; fused: one matmul for gate and up (decode steps)."""
+    def __call__(self, x):
         dt = compute_dtype(self.cfg)
         dense = lambda n, name: nn.Dense(n, use_bias=False, dtype=dt, param_dtype=jnp.float32,
                                          name=name)
-        gate, up = sibling_dense(x, [DenseParams(self.cfg.d_ff, name=n)(x.shape[-1])
-                                     for n in ("gate", "up")], dt, fused)
-        h = nn.silu(gate) * up
+        h = nn.silu(dense(self.cfg.d_ff, "gate")(x)) * dense(self.cfg.d_ff, "up")(x)
         return dense(self.cfg.d_model, "down")(h)
 
 
@@ -182,8 +145,7 @@ class Block(nn.Module):
             RMSNorm(self.cfg.rms_eps, dt, name="attn_norm")(x), positions_BT, mask_BTS,
             cache_kv, cache_index)
         x = x + h
-        x = x + MLP(self.cfg, name="mlp")(RMSNorm(self.cfg.rms_eps, dt, name="mlp_norm")(x),
-                                          fused=positions_BT.shape[1] == 1)
+        x = x + MLP(self.cfg, name="mlp")(RMSNorm(self.cfg.rms_eps, dt, name="mlp_norm")(x))
         return x, new_kv
 
 
