@@ -55,8 +55,8 @@ from rlpt.losses.aggregation import masked_mean
 from rlpt.losses.policy import uft_hint_prob
 from rlpt.losses.supervised import sft_nll
 from rlpt.models.config import ModelConfig
-from rlpt.models.transformer import forward, token_logprobs
-from rlpt.sampling import SampleOutput, SamplingConfig, completion_inputs, sample
+from rlpt.models.transformer import Transformer, forward, positions_from_mask, token_logprobs
+from rlpt.sampling import SampleOutput, SamplingConfig, completion_inputs, prefill, sample
 
 
 @flax.struct.dataclass
@@ -100,14 +100,43 @@ def init_state(params, optimizer, seed: int, with_ref: bool) -> TrainState:
                       step=jnp.zeros((), jnp.int32), rng=jax.random.PRNGKey(seed))
 
 
+def shared_prompt_logits(model_cfg: ModelConfig, params, tokens_NL, valid_NL, prompt_width: int,
+                         group_size: int):
+    """The logits [N, T, V] that predict the completion tokens, computing each prompt ONCE per
+    group: rows i*G .. i*G+G-1 must share their prompt (as the G samples of a prompt do).
+
+    Same math as `forward(...)[:, P-1:-1]`: the prompts are prefilled (the sampler's prefill,
+    `group_size` times fewer prompt rows), then all T completion tokens run in one pass against
+    the repeated prompt K/V with the same positions and causal mask; gradients reach the prompt
+    activations through the repeat (a sum over the group).
+    """
+    P, G = prompt_width, group_size
+    T = tokens_NL.shape[1] - P
+    model = Transformer(model_cfg)
+    apply_fn = lambda p, *a: model.apply({"params": p}, *a)
+    last_NV, cache, _, key_valid_NP = prefill(model_cfg, apply_fn, params, tokens_NL[::G, :P],
+                                              valid_NL[::G, :P], G, T)
+    key_valid_NL = jnp.concatenate([key_valid_NP, valid_NL[:, P:].astype(bool)], axis=1)
+    causal_TL = jnp.concatenate([jnp.ones((T, P), bool), jnp.tril(jnp.ones((T, T), bool))], 1)
+    positions = positions_from_mask(valid_NL)[:, P:]
+    logits_NTV, _ = apply_fn(params, tokens_NL[:, P:], positions,
+                             causal_TL[None] & key_valid_NL[:, None, :], cache, P)
+    return jnp.concatenate([last_NV[:, None], logits_NTV[:, :-1]], axis=1)
+
+
 def completion_logprobs(model_cfg: ModelConfig, params, tokens_NL, valid_NL, prompt_width: int,
-                        temperature: float, with_entropy: bool = False):
+                        temperature: float, with_entropy: bool = False, group_size: int = 1):
     """Teacher-forced log-probs (and entropies) of completion tokens, from logits / temperature.
 
     tokens_NL = [prompt (width P, left-padded) | completion (T)]; logits at columns P-1 .. L-2
-    predict the completion tokens.
+    predict the completion tokens. With `group_size` G > 1 the rows come in groups of G sharing
+    a prompt, and each prompt is computed once (`shared_prompt_logits`).
     """
-    logits = forward(model_cfg, params, tokens_NL, valid_NL)[:, prompt_width - 1:-1]
+    if group_size > 1:
+        logits = shared_prompt_logits(model_cfg, params, tokens_NL, valid_NL, prompt_width,
+                                      group_size)
+    else:
+        logits = forward(model_cfg, params, tokens_NL, valid_NL)[:, prompt_width - 1:-1]
     logp = token_logprobs(logits, tokens_NL[:, prompt_width:], temperature)
     if not with_entropy:
         return logp, None
@@ -285,8 +314,9 @@ class RLStep:
         P = batch["prompt"].shape[1]
         tokens, valid = self.teacher_inputs(batch, out)
         mask = out.mask
+        # Rows come in groups of G samples of one prompt: each prompt is computed once.
         logp_of = functools.partial(completion_logprobs, self.model_cfg, prompt_width=P,
-                                    temperature=self.tau)
+                                    temperature=self.tau, group_size=G)
         data = {"tokens": tokens, "valid": valid, "mask": mask, "rewards": rewards_N}
         per_prompt = {}   # arrays with the prompt on axis 0 (minibatched by group)
         if self.need_ref:
@@ -313,7 +343,8 @@ class RLStep:
             data["old_logp"] = jax.lax.stop_gradient(logp_of(state.params, tokens, valid)[0])
         if self.teacher_cfg is not None:
             data["teacher_logp"] = jax.lax.stop_gradient(completion_logprobs(
-                self.teacher_cfg, state.teacher_params, tokens, valid, P, self.tau)[0])
+                self.teacher_cfg, state.teacher_params, tokens, valid, P, self.tau,
+                group_size=G)[0])
         if self.uft:
             data["hint_pos"] = jnp.repeat(batch["hint_pos"], G, axis=0)
             step_metrics.update(
@@ -391,9 +422,11 @@ class RLStep:
                                      with_hidden=self.value_head, with_prompt=self.uft)
                 logp, ent = o["logp"], o["entropy"]
             else:
+                # minibatches hold whole groups (see `update`), so prompts are shared by G rows
                 logp, ent = completion_logprobs(self.model_cfg, params, mb["tokens"], mb["valid"],
                                                 prompt_width, self.tau,
-                                                with_entropy=self.with_entropy)
+                                                with_entropy=self.with_entropy,
+                                                group_size=self.scfg.num_samples)
             lb.update(logp=logp, mask=mb["mask"], advantages=mb["advantages"],
                       rewards=mb["rewards"],
                       old_logp=mb["old_logp"] if self.multi_update
