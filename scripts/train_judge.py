@@ -26,17 +26,9 @@ from rlpt.models import get_model_config, init_params  # noqa: E402
 from rlpt.models.loaders import save_hf_checkpoint  # noqa: E402
 from rlpt.reward_model import prompt_as_target  # noqa: E402
 from rlpt.rewards.judge import JudgeReward, judge_config, judge_ids  # noqa: E402
-from rlpt.rewards.judge_train import NEGATIVES, train_verifier  # noqa: E402
+from rlpt.rewards.judge_train import (NEGATIVES, answer_completions,  # noqa: E402
+                                       train_verifier)
 from rlpt.tasks.synthetic import AdditionTask, EVAL_SEED  # noqa: E402
-
-
-def completions(tok, answers, width):
-    tokens = np.zeros((len(answers), width), np.int32)
-    mask = np.zeros((len(answers), width), np.int32)
-    for i, a in enumerate(answers):
-        ids = tok.encode(str(a), eos=True)
-        tokens[i, :len(ids)], mask[i, :len(ids)] = ids, 1
-    return tokens, mask
 
 
 def held_out_ranking(model_cfg, params, task, ids, n=512):
@@ -50,8 +42,8 @@ def held_out_ranking(model_cfg, params, task, ids, n=512):
              for g, d in zip(gold, rng.integers(1, 11, n))]
     judge = jax.jit(JudgeReward(model_cfg, params, ids, stop_tokens=(tok.eos_id,)).__call__)
     width = task.target_width + 2
-    s_gold = np.asarray(judge(*completions(tok, gold, width), b["target"], b["target_len"])[0])
-    s_wrong = np.asarray(judge(*completions(tok, wrong, width), b["target"], b["target_len"])[0])
+    s_gold = np.asarray(judge(*answer_completions(tok, gold, width), b["target"], b["target_len"])[0])
+    s_wrong = np.asarray(judge(*answer_completions(tok, wrong, width), b["target"], b["target_len"])[0])
     acc = (np.mean(s_gold > 0.5) + np.mean(s_wrong <= 0.5)) / 2
     return float(acc), float(np.mean(s_gold > s_wrong)), float(s_gold.mean()), float(s_wrong.mean())
 

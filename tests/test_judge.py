@@ -11,9 +11,9 @@ from rlpt.config import validate
 from rlpt.models import get_model_config, init_params
 from rlpt.models.transformer import forward
 from rlpt.reward_model import prompt_as_target
-from rlpt.rewards.judge import (JudgeReward, judge_config, judge_ids, judge_inputs,
+from rlpt.rewards.judge import (JudgeReward, judge_config, judge_ids,
                                 make_judged_step)
-from rlpt.rewards.judge_train import train_verifier, verifier_examples
+from rlpt.rewards.judge_train import answer_completions, train_verifier, verifier_examples
 from rlpt.rl_step import RLStep, init_state, make_optimizer
 from rlpt.tasks.synthetic import AdditionTask
 
@@ -36,12 +36,7 @@ def judge_params():
 
 def _completions(answers):
     """Completion rows `answer<eos>` padded to T, mask 1 through the eos."""
-    tokens = np.zeros((len(answers), T), np.int32)
-    mask = np.zeros((len(answers), T), np.int32)
-    for i, a in enumerate(answers):
-        ids = TOK.encode(str(a), eos=True)
-        tokens[i, :len(ids)], mask[i, :len(ids)] = ids, 1
-    return tokens, mask
+    return answer_completions(TOK, answers, T)
 
 
 def _answer_pairs(n, seed=10_000):

@@ -267,26 +267,6 @@ def make_tool_sft_step(model_cfg: ModelConfig, optimizer, donate=True):
     return jax.jit(step, donate_argnums=(0,) if donate else ())
 
 
-def make_tool_eval(model_cfg: ModelConfig, reward_fn, scfg: SamplingConfig, tcfg: ToolConfig):
-    """Jitted `eval(params, batch, rng) -> metrics`: call rate, accuracy (the reward's
-    `correct`), call success, and accuracy split by whether the sample called the tool."""
-    def run(params, batch, rng):
-        out = tool_sample(model_cfg, params, batch["prompt"], batch["prompt_mask"], rng, scfg,
-                          tcfg)
-        rep = lambda x: jnp.repeat(x, scfg.num_samples, axis=0)
-        r, aux = reward_fn(out.tokens, completion_source(out), rep(batch["target"]),
-                           rep(batch["target_len"]))
-        correct = jnp.asarray(aux["correct"], jnp.float32)
-        called = (out.num_calls > 0).astype(jnp.float32)
-        m = tool_metrics(out)
-        m.update(accuracy=correct.mean(), reward_mean=r.mean(),
-                 acc_called=(correct * called).sum() / jnp.maximum(called.sum(), 1),
-                 acc_direct=(correct * (1 - called)).sum() / jnp.maximum((1 - called).sum(), 1),
-                 stopped_frac=out.stopped.astype(jnp.float32).mean())
-        return m
-    return jax.jit(run)
-
-
 # ------------------------------------------------------------------ trainer integration
 
 ROLLOUT_KINDS = ("plain", "tool")

@@ -77,6 +77,17 @@ def verifier_examples(task, seed: int, step: int, batch_size: int, ids: JudgeIds
             "correct": correct}
 
 
+def answer_completions(tok, answers: Sequence, width: int):
+    """Completion rows `answer<eos>` for the judge reward: numpy `tokens [n, width]` (0 after
+    the eos) and `mask [n, width]` (1 through the eos)."""
+    tokens = np.zeros((len(answers), width), np.int32)
+    mask = np.zeros((len(answers), width), np.int32)
+    for i, a in enumerate(answers):
+        ids = tok.encode(str(a), eos=True)
+        tokens[i, :len(ids)], mask[i, :len(ids)] = ids, 1
+    return tokens, mask
+
+
 def verdict_loss(model_cfg: ModelConfig, params, batch):
     """Mean cross-entropy of the label token at the last position."""
     logits = forward(model_cfg, params, batch["tokens"], batch["valid"])[:, -1]
