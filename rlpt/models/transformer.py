@@ -57,13 +57,22 @@ def rope_inv_freq(hd: int, theta: float, scaling=None) -> jax.Array:
     return jnp.where(medium, smoothed, scaled)
 
 
-def rope(x_BTHD: jax.Array, positions_BT: jax.Array, theta: float, layout: str,
-         scaling=None) -> jax.Array:
-    """Rotary embedding (Su et al., arXiv 2104.09864) at integer positions, in float32."""
+def rope_tables(positions_BT: jax.Array, hd: int, theta: float, scaling=None):
+    """(cos, sin) [B, T, 1, hd/2] of the rotary angles at integer positions, float32.
+
+    Computed once per forward and shared by every layer: left to itself, XLA fused the
+    cos/sin (and the positions) into each layer's q and k fusions, recomputing them per
+    element of q and k in every layer and pass (docs/speed.md). The optimization barrier makes
+    XLA materialize the two small tables instead."""
+    angle = positions_BT.astype(jnp.float32)[:, :, None] * rope_inv_freq(hd, theta, scaling)
+    return jax.lax.optimization_barrier((jnp.cos(angle)[:, :, None, :],
+                                         jnp.sin(angle)[:, :, None, :]))
+
+
+def rope(x_BTHD: jax.Array, cos_sin, layout: str) -> jax.Array:
+    """Rotary embedding (Su et al., arXiv 2104.09864) with the tables of `rope_tables`."""
     hd = x_BTHD.shape[-1]
-    inv_freq = rope_inv_freq(hd, theta, scaling)  # [hd/2]
-    angle = positions_BT.astype(jnp.float32)[:, :, None] * inv_freq  # [B, T, hd/2]
-    cos, sin = jnp.cos(angle)[:, :, None, :], jnp.sin(angle)[:, :, None, :]
+    cos, sin = cos_sin
     x = x_BTHD.astype(jnp.float32)
     if layout == "half":
         x1, x2 = x[..., : hd // 2], x[..., hd // 2:]
@@ -78,10 +87,10 @@ class Attention(nn.Module):
     cfg: ModelConfig
 
     @nn.compact
-    def __call__(self, x_ND, positions_BT, mask_BTS, cache_kv=None, cache_index=None):
-        """x_ND: the B*T rows of the batch flattened (see Transformer)."""
+    def __call__(self, x_ND, cos_sin, mask_BTS, cache_kv=None, cache_index=None):
+        """x_ND: the B*T rows of the batch flattened (see Transformer); cos_sin: `rope_tables`."""
         cfg, dt = self.cfg, compute_dtype(self.cfg)
-        B, T = positions_BT.shape
+        B, T = cos_sin[0].shape[:2]
         H, KVH, hd = cfg.n_heads, cfg.n_kv_heads, cfg.hd
 
         def proj(name, n_heads):
@@ -89,8 +98,8 @@ class Attention(nn.Module):
                              param_dtype=jnp.float32, name=name)
             return dense(x_ND).reshape(B, T, n_heads, hd)
 
-        q = rope(proj("q", H), positions_BT, cfg.rope_theta, cfg.rope_layout, cfg.rope_scaling)
-        k = rope(proj("k", KVH), positions_BT, cfg.rope_theta, cfg.rope_layout, cfg.rope_scaling)
+        q = rope(proj("q", H), cos_sin, cfg.rope_layout)
+        k = rope(proj("k", KVH), cos_sin, cfg.rope_layout)
         v = proj("v", KVH)
         # Heads before positions ([B, KVH, S, hd]): the cache is read by the attention dots in
         # its stored layout, so a decode step never transposes (copies) the whole cache.
@@ -139,10 +148,10 @@ class Block(nn.Module):
     cfg: ModelConfig
 
     @nn.compact
-    def __call__(self, x, positions_BT, mask_BTS, cache_kv=None, cache_index=None):
+    def __call__(self, x, cos_sin, mask_BTS, cache_kv=None, cache_index=None):
         dt = compute_dtype(self.cfg)
         h, new_kv = Attention(self.cfg, name="attn")(
-            RMSNorm(self.cfg.rms_eps, dt, name="attn_norm")(x), positions_BT, mask_BTS,
+            RMSNorm(self.cfg.rms_eps, dt, name="attn_norm")(x), cos_sin, mask_BTS,
             cache_kv, cache_index)
         x = x + h
         x = x + MLP(self.cfg, name="mlp")(RMSNorm(self.cfg.rms_eps, dt, name="mlp_norm")(x))
@@ -164,10 +173,11 @@ class Transformer(nn.Module):
         # weight gradients without transposing 3-D activations (W1 benchmark model, fwd+bwd on
         # the 2-core CPU: 0.50 s with [B, T, D], 0.42 s with [B*T, D]; docs/speed.md).
         x = embed(tokens_BT).reshape(B * T, cfg.d_model)
+        cos_sin = rope_tables(positions_BT, cfg.hd, cfg.rope_theta, cfg.rope_scaling)
         new_k, new_v = [], []
         for i in range(cfg.n_layers):
             layer_kv = None if cache is None else (cache["k"][i], cache["v"][i])
-            x, kv = Block(cfg, name=f"layer_{i}")(x, positions_BT, mask_BTS, layer_kv, cache_index)
+            x, kv = Block(cfg, name=f"layer_{i}")(x, cos_sin, mask_BTS, layer_kv, cache_index)
             if kv is not None:
                 new_k.append(kv[0])
                 new_v.append(kv[1])
