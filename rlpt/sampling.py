@@ -78,8 +78,30 @@ def filter_logits(logits_NV: jax.Array, top_k: int, top_p: float) -> jax.Array:
     return logits_NV
 
 
-def _draw(logits_NV, key, t, scfg: SamplingConfig):
-    """One sampling step: (token [N], logprob [N], entropy [N])."""
+# Noise tables up to this many floats (64 MiB) are drawn before the decode loop in one call.
+_NOISE_TABLE_MAX = 1 << 24
+
+
+def gumbel_noise(rng, steps: int, shape, scfg: SamplingConfig):
+    """`noise_at(t)`: the Gumbel noise [N, V] of decode step t, `gumbel(fold_in(rng, t))`, so
+    `argmax(logits + noise_at(t))` is exactly `jax.random.categorical(fold_in(rng, t), logits)`.
+
+    When the [steps, N, V] table is small it is drawn before the loop in one vectorised call
+    and indexed per step: bit-for-bit the same values (test_sampling checks it) without a
+    per-step random-number kernel, which on XLA CPU costs tens of microseconds per decode step
+    (docs/speed.md). Greedy decoding draws no noise (None)."""
+    if scfg.greedy:
+        return lambda t: None
+    draw = lambda t: jax.random.gumbel(jax.random.fold_in(rng, t), shape, jnp.float32)
+    if steps * shape[0] * shape[1] > _NOISE_TABLE_MAX:
+        return draw
+    table = jax.vmap(draw)(jnp.arange(steps))
+    return lambda t: table[t]
+
+
+def _draw(logits_NV, noise_NV, t, scfg: SamplingConfig):
+    """One sampling step: (token [N], logprob [N], entropy [N]); `noise_NV` from
+    `gumbel_noise` (None when greedy)."""
     logp_NV = jax.nn.log_softmax(logits_NV / scfg.logprob_temperature, axis=-1)
     entropy = -jnp.sum(jnp.exp(logp_NV) * logp_NV, axis=-1)
     draw_logits = logits_NV
@@ -91,7 +113,7 @@ def _draw(logits_NV, key, t, scfg: SamplingConfig):
         tok = jnp.argmax(draw_logits, axis=-1)
     else:
         filtered = filter_logits(draw_logits / scfg.temperature, scfg.top_k, scfg.top_p)
-        tok = jax.random.categorical(key, filtered, axis=-1)
+        tok = jnp.argmax(noise_NV + filtered, axis=-1)  # Gumbel-max: a categorical draw
     tok = tok.astype(jnp.int32)
     return tok, jnp.take_along_axis(logp_NV, tok[:, None], axis=-1)[:, 0], entropy
 
@@ -141,7 +163,8 @@ def sample(model_cfg: ModelConfig, params, prompt_BP: jax.Array, prompt_mask_BP:
     zeros = lambda dt: jnp.zeros((N, T), dt)
     out = (jnp.full((N, T), scfg.pad_id, jnp.int32), zeros(jnp.float32), zeros(jnp.float32),
            zeros(jnp.float32), jnp.zeros((N,), bool))
-    tok, lp, ent = _draw(last_NV, jax.random.fold_in(rng, 0), 0, scfg)
+    noise_at = gumbel_noise(rng, T, last_NV.shape, scfg)
+    tok, lp, ent = _draw(last_NV, noise_at(0), 0, scfg)
     out = record(out, 0, tok, lp, ent)
 
     def step(carry, t):
@@ -153,7 +176,7 @@ def sample(model_cfg: ModelConfig, params, prompt_BP: jax.Array, prompt_mask_BP:
         pos = (prompt_len_N + t - 1)[:, None]
         logits, cache = model.apply({"params": params}, prev_tok[:, None], pos, mask, cache,
                                     P + t - 1)
-        tok, lp, ent = _draw(logits[:, 0], jax.random.fold_in(rng, t), t, scfg)
+        tok, lp, ent = _draw(logits[:, 0], noise_at(t), t, scfg)
         out = record(out, t, tok, lp, ent)
         return (cache, out[0][:, t], out), None
 

@@ -109,13 +109,35 @@ def test_while_and_scan_loops_agree(params):
     np.testing.assert_allclose(np.asarray(a.logprobs), np.asarray(b.logprobs), atol=1e-6)
 
 
+def test_gumbel_noise_table_is_the_per_step_categorical_draw(params, monkeypatch):
+    """The noise table drawn before the decode loop gives bit-for-bit the draws of
+    `jax.random.categorical(fold_in(rng, t), logits)`, and so does the per-step path used when
+    the table would be too large; whole samples agree between the two paths."""
+    import rlpt.sampling as sampling
+    rng, scfg = jax.random.PRNGKey(7), SamplingConfig()
+    logits = 2.0 * jax.random.normal(jax.random.PRNGKey(1), (16, 64))
+    table_at = sampling.gumbel_noise(rng, 5, logits.shape, scfg)
+    monkeypatch.setattr(sampling, "_NOISE_TABLE_MAX", 0)
+    step_at = sampling.gumbel_noise(rng, 5, logits.shape, scfg)
+    for t in range(5):
+        want = np.asarray(jax.random.categorical(jax.random.fold_in(rng, t), logits))
+        np.testing.assert_array_equal(np.asarray(jnp.argmax(logits + table_at(t), -1)), want)
+        np.testing.assert_array_equal(np.asarray(jnp.argmax(logits + step_at(t), -1)), want)
+    scfg = SamplingConfig(max_new_tokens=10, num_samples=3, stop_tokens=(2,))
+    per_step = _run(params, scfg, seed=4)
+    monkeypatch.setattr(sampling, "_NOISE_TABLE_MAX", 1 << 24)
+    table = _run(params, scfg, seed=4)
+    np.testing.assert_array_equal(np.asarray(per_step.tokens), np.asarray(table.tokens))
+    assert len(np.unique(np.asarray(table.tokens))) > 5  # a real draw, not a constant
+
+
 def test_min_new_tokens_blocks_stop():
     logits = jnp.zeros((1, 8)).at[0, 2].set(10.0)
     from rlpt.sampling import _draw
     scfg = SamplingConfig(min_new_tokens=3, greedy=True)
-    tok, _, _ = _draw(logits, jax.random.PRNGKey(0), 0, scfg)
+    tok, _, _ = _draw(logits, None, 0, scfg)
     assert int(tok[0]) != 2
-    tok, _, _ = _draw(logits, jax.random.PRNGKey(0), 3, scfg)
+    tok, _, _ = _draw(logits, None, 3, scfg)
     assert int(tok[0]) == 2
 
 

@@ -45,7 +45,7 @@ from rlpt.envs.calculator import CALL_CLOSE, CALL_OPEN, RESULT_WIDTH, calculator
 from rlpt.models.config import ModelConfig
 from rlpt.models.transformer import Transformer
 from rlpt.rl_step import RLStep, TrainState, completion_logprobs
-from rlpt.sampling import SamplingConfig, _draw, prefill
+from rlpt.sampling import SamplingConfig, _draw, gumbel_noise, prefill
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,6 +101,7 @@ def tool_sample(model_cfg: ModelConfig, params, prompt_BP, prompt_mask_BP, rng,
         model_cfg, apply_fn, params, prompt_BP, prompt_mask_BP, G, T)
     stops = jnp.array(scfg.stop_tokens, jnp.int32)
     slot_S = jnp.arange(S)
+    noise_at = gumbel_noise(rng, T, last_NV.shape, scfg)
 
     zi = lambda *shape: jnp.zeros(shape, jnp.int32)
     zf = lambda *shape: jnp.zeros(shape, jnp.float32)
@@ -112,7 +113,7 @@ def tool_sample(model_cfg: ModelConfig, params, prompt_BP, prompt_mask_BP, rng,
 
     def choose(st, t, logits_NV):
         """Token t of every row: the next pending tool token, else a draw from the policy."""
-        drawn, lp, ent = _draw(logits_NV, jax.random.fold_in(rng, t), t, scfg)
+        drawn, lp, ent = _draw(logits_NV, noise_at(t), t, scfg)
         live = ~st["done"]
         forced = live & (st["ppos"] < st["plen"])
         pending = jnp.take_along_axis(

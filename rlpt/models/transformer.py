@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from rlpt.models.config import ModelConfig
 
@@ -41,32 +42,37 @@ class RMSNorm(nn.Module):
         return (y * scale).astype(self.dtype)
 
 
-def rope_inv_freq(hd: int, theta: float, scaling=None) -> jax.Array:
-    """RoPE inverse frequencies [hd/2]; with `scaling` = (factor, low_freq_factor,
-    high_freq_factor, original_context) the Llama-3 rule: long wavelengths divided by factor,
-    short ones kept, the band between interpolated smoothly."""
-    inv_freq = 1.0 / (theta ** (jnp.arange(0, hd, 2, dtype=jnp.float32) / hd))
+def rope_inv_freq(hd: int, theta: float, scaling=None) -> np.ndarray:
+    """RoPE inverse frequencies [hd/2] (numpy float32, static); with `scaling` = (factor,
+    low_freq_factor, high_freq_factor, original_context) the Llama-3 rule: long wavelengths
+    divided by factor, short ones kept, the band between interpolated smoothly."""
+    inv_freq = (1.0 / (theta ** (np.arange(0, hd, 2, dtype=np.float32) / hd))).astype(np.float32)
     if scaling is None:
         return inv_freq
     factor, low, high, ctx = scaling
-    wavelen = 2 * jnp.pi / inv_freq
-    scaled = jnp.where(wavelen > ctx / low, inv_freq / factor, inv_freq)
+    wavelen = 2 * np.pi / inv_freq
+    scaled = np.where(wavelen > ctx / low, inv_freq / factor, inv_freq)
     smooth = (ctx / wavelen - low) / (high - low)
     smoothed = (1 - smooth) * scaled / factor + smooth * scaled
     medium = (wavelen >= ctx / high) & (wavelen <= ctx / low)
-    return jnp.where(medium, smoothed, scaled)
+    return np.where(medium, smoothed, scaled).astype(np.float32)
 
 
-def rope_tables(positions_BT: jax.Array, hd: int, theta: float, scaling=None):
-    """(cos, sin) [B, T, 1, hd/2] of the rotary angles at integer positions, float32.
+def rope_tables(positions_BT: jax.Array, num_positions: int, hd: int, theta: float,
+                scaling=None):
+    """(cos, sin) [B, T, 1, hd/2] of the rotary angles at integer positions < num_positions.
 
-    Computed once per forward and shared by every layer: left to itself, XLA fused the
-    cos/sin (and the positions) into each layer's q and k fusions, recomputing them per
-    element of q and k in every layer and pass (docs/speed.md). The optimization barrier makes
-    XLA materialize the two small tables instead."""
-    angle = positions_BT.astype(jnp.float32)[:, :, None] * rope_inv_freq(hd, theta, scaling)
-    return jax.lax.optimization_barrier((jnp.cos(angle)[:, :, None, :],
-                                         jnp.sin(angle)[:, :, None, :]))
+    The angles of every position are tabulated at trace time (numpy: float32 angle
+    `position * inv_freq`, cosine and sine in float64 rounded to float32) and looked up, so
+    the compiled program has no cos/sin at all: computed in the program, XLA fused them into
+    every layer's q and k fusions and recomputed them per element of q and k, in each layer
+    and pass (docs/speed.md). Positions are < num_positions by construction (callers pass the
+    token count, or the cache length when decoding); `clip` is only the gather's mode."""
+    angle = np.arange(num_positions, dtype=np.float32)[:, None] * rope_inv_freq(hd, theta, scaling)
+    angle = angle.astype(np.float64)
+    lookup = lambda table: jnp.take(jnp.asarray(table.astype(np.float32)), positions_BT, axis=0,
+                                    mode="clip")[:, :, None, :]
+    return lookup(np.cos(angle)), lookup(np.sin(angle))
 
 
 def rope(x_BTHD: jax.Array, cos_sin, layout: str) -> jax.Array:
@@ -173,7 +179,9 @@ class Transformer(nn.Module):
         # weight gradients without transposing 3-D activations (W1 benchmark model, fwd+bwd on
         # the 2-core CPU: 0.50 s with [B, T, D], 0.42 s with [B*T, D]; docs/speed.md).
         x = embed(tokens_BT).reshape(B * T, cfg.d_model)
-        cos_sin = rope_tables(positions_BT, cfg.hd, cfg.rope_theta, cfg.rope_scaling)
+        num_positions = T if cache is None else max(T, cache["k"][0].shape[2])
+        cos_sin = rope_tables(positions_BT, num_positions, cfg.hd, cfg.rope_theta,
+                              cfg.rope_scaling)
         new_k, new_v = [], []
         for i in range(cfg.n_layers):
             layer_kv = None if cache is None else (cache["k"][i], cache["v"][i])
