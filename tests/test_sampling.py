@@ -113,7 +113,7 @@ def test_gumbel_noise_table_is_the_per_step_categorical_draw(params, monkeypatch
     """The noise table drawn before the decode loop gives bit-for-bit the draws of
     `jax.random.categorical(fold_in(rng, t), logits)`, and so does the per-step path used when
     the table would be too large; whole samples agree between the two paths."""
-    import rlpt.sampling as sampling
+    from rlpt import sampling
     rng, scfg = jax.random.PRNGKey(7), SamplingConfig()
     logits = 2.0 * jax.random.normal(jax.random.PRNGKey(1), (16, 64))
     table_at = sampling.gumbel_noise(rng, 5, logits.shape, scfg)

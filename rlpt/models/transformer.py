@@ -13,7 +13,7 @@ buffers, so a decode step updates each in place; a stacked `[L, ...]` array made
 whole cache every step), plus the write offset `cache_index` (a scalar: the slot where the
 first of the T new tokens goes, same for every row).
 """
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 import flax.linen as nn
 import jax
