@@ -113,3 +113,20 @@ def test_llama2c_bad_file(tmp_path):
     bad.write_bytes(np.array([64, 172, 5, 8, 4, 512, 512], "<i4").tobytes() + b"\0" * 100)
     with pytest.raises(ValueError, match="bad.bin"):
         load_llama2c(str(bad))
+
+
+def test_rope_tables_are_cos_sin_of_the_angles_and_nan_outside_the_table():
+    """The trace-time rotary tables equal cos/sin of position * inv_freq (float64 reference),
+    with and without Llama-3 scaling; a position beyond the table gives NaN, not a clipped
+    angle."""
+    from rlpt.models.transformer import rope_inv_freq, rope_tables
+    pos = jnp.array([[0, 1, 7, 63], [63, 2, 0, 40]])
+    for scaling in (None, (8.0, 1.0, 4.0, 32)):
+        inv = rope_inv_freq(16, 5000.0, scaling)
+        cos, sin = rope_tables(pos, 64, 16, 5000.0, scaling)
+        angle = np.asarray(pos, np.float32)[:, :, None] * inv
+        np.testing.assert_allclose(np.asarray(cos)[:, :, 0], np.cos(angle), atol=1e-6)
+        np.testing.assert_allclose(np.asarray(sin)[:, :, 0], np.sin(angle), atol=1e-6)
+    cos, sin = rope_tables(jnp.array([[3, 64]]), 64, 16, 5000.0)
+    assert np.isfinite(np.asarray(cos)[0, 0]).all() and np.isnan(np.asarray(cos)[0, 1]).all()
+    assert np.isnan(np.asarray(sin)[0, 1]).all()

@@ -66,12 +66,13 @@ def rope_tables(positions_BT: jax.Array, num_positions: int, hd: int, theta: flo
     `position * inv_freq`, cosine and sine in float64 rounded to float32) and looked up, so
     the compiled program has no cos/sin at all: computed in the program, XLA fused them into
     every layer's q and k fusions and recomputed them per element of q and k, in each layer
-    and pass (docs/speed.md). Positions are < num_positions by construction (callers pass the
-    token count, or the cache length when decoding); `clip` is only the gather's mode."""
+    and pass (docs/speed.md). `Transformer` passes the token count, or the cache length when
+    decoding: positions from `positions_from_mask` or the sampler stay below it. A position
+    outside the table gives NaN (and so NaN logits), never a silently wrong angle."""
     angle = np.arange(num_positions, dtype=np.float32)[:, None] * rope_inv_freq(hd, theta, scaling)
     angle = angle.astype(np.float64)
     lookup = lambda table: jnp.take(jnp.asarray(table.astype(np.float32)), positions_BT, axis=0,
-                                    mode="clip")[:, :, None, :]
+                                    mode="fill", fill_value=jnp.nan)[:, :, None, :]
     return lookup(np.cos(angle)), lookup(np.sin(angle))
 
 
