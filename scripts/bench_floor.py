@@ -23,18 +23,16 @@ Compare both with the step time a target asks for (TRL's step time / target rati
 """
 import argparse
 import os
-import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
+from bench import WORKLOADS, timed  # noqa: E402  (scripts/bench.py: the workloads, the timer)
 from rlpt.models import get_model_config  # noqa: E402
-
-WORKLOADS = {"W1": ("bench_w1", 8, 8, 32), "W2": ("bench_w2", 8, 8, 64)}
 
 
 def weights(mcfg, key):
@@ -74,16 +72,6 @@ def model(mcfg, w, x, n_rows, attention, caches=None, t=None):
     return x @ w["head"]
 
 
-def timed(fn, *args, reps):
-    jax.block_until_ready(fn(*args))
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
 def floor(name, attention, reps):
     preset, B, G, T = WORKLOADS[name]
     mcfg = get_model_config(preset)
@@ -105,9 +93,9 @@ def floor(name, attention, reps):
         return jax.lax.fori_loop(0, T - 1, step, (x, ((cache, cache),) * mcfg.n_layers))[0]
 
     loss = lambda w, x: model(mcfg, w, x, N, attention).sum()
-    return {"decode": timed(decode, w, x_dec, reps=reps),
-            "reference": timed(jax.jit(loss), w, x_all, reps=reps),
-            "policy": timed(jax.jit(jax.grad(loss)), w, x_all, reps=reps)}
+    return {"decode": timed(decode, w, x_dec, steps=reps),
+            "reference": timed(jax.jit(loss), w, x_all, steps=reps),
+            "policy": timed(jax.jit(jax.grad(loss)), w, x_all, steps=reps)}
 
 
 def main():
