@@ -121,9 +121,9 @@ def bench_rlpt(name, loop, steps):
     rewards = jnp.asarray(np.random.default_rng(0).integers(0, 2, B * G), jnp.float32)
     t_update = timed(update, state, batch, out, rewards, steps=steps)
     assert int(np.asarray(out.lengths).min()) == T, "EOS must be suppressed (forced length)"
+    flops, naive_flops = flops_per_step(mcfg, B, P, G, T)
     return dict(name=name, loop=loop, t=t_fused, sample=t_sample, ref=t_ref, update=t_update,
-                tokens=B * G * T, flops=flops_per_step(mcfg, B, P, G, T)[0],
-                naive_flops=flops_per_step(mcfg, B, P, G, T)[1])
+                tokens=B * G * T, flops=flops, naive_flops=naive_flops)
 
 
 def bench_trl(name, steps):
