@@ -195,3 +195,65 @@ def test_math_verify_backend_without_the_package(monkeypatch):
     with pytest.raises(ImportError, match="math-verify"):
         is_equivalent("1", "1", backend="math_verify")
     assert not is_equivalent("\\sqrt{2}", "2^{1/2}")       # auto falls back to the built-in
+
+
+# ----------------------------------------------------------------------------- hostile model text
+
+def _within(seconds, fn, *args):
+    """fn(*args), failing the test (via SIGALRM) if it runs longer than `seconds`."""
+    import signal
+
+    def _timeout(*_):
+        raise AssertionError(f"{fn.__name__} took longer than {seconds}s")
+    old = signal.signal(signal.SIGALRM, _timeout)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return fn(*args)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+N = 100_000
+HOSTILE = {
+    "5000 ones": "1" * 5000,
+    "10**5000": "1" + "0" * 5000,
+    "hash 10**5000": "#### 1" + "0" * 5000,
+    "boxed 5000 digits": "\\boxed{" + "1" * 5000 + "}",
+    "long decimal": "#### 0." + "0" * 5000 + "1",
+    "long thousands": "#### 1" + ",000" * 3000,
+    "long mixed number": "#### 1 " + "1" * 5000 + "/3",
+    "long frac": "#### \\frac{" + "1" * 5000 + "}{2}",
+    "unclosed boxes": "\\boxed{" * (N // 7),
+    "open braces": "{" * N,
+    "boxed open braces": "\\boxed" + "{" * N,
+    "bare boxes": "\\boxed " * (N // 7),
+    "sign then spaces": "#### - " + " " * N + "x",
+    "number then spaces": "#### 5" + " " * N + "#",
+    "currency spaces": "#### $" + " \t" * (N // 2) + "-",
+    "answer is commas": "The answer is " + "1," * (N // 2),
+}
+
+
+@pytest.mark.parametrize("text", HOSTILE.values(), ids=HOSTILE.keys())
+def test_hostile_text_is_no_answer_in_bounded_time(text):
+    """Unparsable model text scores 0 (never raises) and stays linear-time on 1e5 chars."""
+    assert _within(2.0, gsm8k_reward, text, "5") == 0.0
+    pred = _within(2.0, extract_answer, text)
+    assert pred is None or _within(2.0, parse_number, pred) is None
+    assert not _within(2.0, is_equivalent, text, "5")
+    _within(2.0, is_equivalent, text, text)  # compared as strings: no error either way
+
+
+def test_unclosed_boxes_are_no_answer_and_closed_ones_still_count():
+    assert _within(2.0, extract_boxed, "\\boxed{" * (N // 7)) is None
+    assert _within(2.0, extract_boxed, "\\boxed{7}" + "\\boxed{" * (N // 7)) == "7"
+    assert extract_boxed("\\boxed{a{b}c} then \\boxed{") == "a{b}c"
+    assert extract_boxed("}{ \\boxed{x} {") == "x"
+
+
+def test_over_long_numbers_are_not_numbers_but_normal_ones_are():
+    assert parse_number("9" * (math_answer.MAX_NUMBER_DIGITS + 1)) is None
+    assert parse_number("9" * math_answer.MAX_NUMBER_DIGITS) is not None
+    assert parse_number("5   dollars") == parse_number("5 dollars")
+    assert is_equivalent("50 \n %", "0.5")

@@ -182,3 +182,65 @@ def test_general_reasoner_reward():
     assert chars == 1.0
     assert general_reasoner_reward("\\boxed{abc}", "a", verifier=lambda p, g: True,
                                    count_tokens=len) == pytest.approx(0.9)
+
+
+# ----------------------------------------------------------------------------- hostile model text
+
+
+def _within(seconds, fn, *args):
+    """fn(*args), failing the test (via SIGALRM) if it runs longer than `seconds`."""
+    import signal
+
+    def _timeout(*_):
+        raise AssertionError(f"{getattr(fn, '__name__', fn)} took longer than {seconds}s")
+    old = signal.signal(signal.SIGALRM, _timeout)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return fn(*args)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+N = 100_000
+GOLD_CALL = tool_answer([call("a", x=1)])
+TOOLRL_MIN_CORRECT = -3.0
+HOSTILE = {
+    "deep json arrays": "<tool_call>\n" + "[" * N + "\n</tool_call>",
+    "deep json objects": "<tool_call>\n" + '{"a":' * (N // 5) + "\n</tool_call>",
+    "open braces": "<tool_call>\n" + "{" * N + "\n</tool_call>",
+    "json int past the limit": ('<tool_call>\n{"name": "a", "parameters": {"x": '
+                                + "1" * 5000 + "}}\n</tool_call>"),
+    "unclosed outputs": "<python>1</python>" + "<output>" * (N // 8),
+    "unclosed answers": "<answer>" * (N // 8),
+    "unclosed thinks": "<think>" * (N // 7),
+    "unclosed boxes": "\\boxed{" * (N // 7),
+    "repeated layout": ("<think>a</think>\n<tool_call>\n" * (N // 30)
+                        + "<response>" * (N // 20)),
+}
+
+
+@pytest.mark.parametrize("text", HOSTILE.values(), ids=HOSTILE.keys())
+def test_hostile_text_never_raises_and_is_linear(text):
+    """Unparsable model text gets the no-answer / unparsable score in bounded time."""
+    r = _within(2.0, toolrl_reward, text, GOLD_CALL)
+    assert r["correct"] == TOOLRL_MIN_CORRECT and r["format"] == 0.0
+    assert _within(2.0, toolrl_reward, text, "<think>x</think>\n<response>y</response>")["format"] == 0
+    assert _within(2.0, artist_reward, text, "5")["answer"] == 0.0
+    assert not _within(2.0, artist_format_ok, text)
+    assert _within(2.0, rpt_reward, text, [" cat"]) == 0.0
+    assert _within(2.0, general_reasoner_reward, text, "5") in (-0.5, 0.0)
+
+
+def test_unparsable_json_is_a_value_error():
+    for text in (HOSTILE["deep json arrays"], HOSTILE["json int past the limit"]):
+        with pytest.raises(ValueError, match="not JSON"):
+            parse_tool_calls(text)
+
+
+def test_unclosed_blocks_do_not_hide_closed_ones():
+    from rlpt.rewards.tool_rewards import tag_blocks, tool_success_from_outputs
+    text = "<output>ok</output><output>Error</output>" + "<output>" * 1000
+    assert tag_blocks(text, "output") == ["ok", "Error"]
+    assert tool_success_from_outputs(text) == [True, False]
+    assert artist_reward("<answer>\\boxed{5}</answer><answer>", "5")["answer"] == 2.0

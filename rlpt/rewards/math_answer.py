@@ -26,6 +26,12 @@ Backends: "builtin" (numbers, then normalised strings); "math_verify" (Math-Veri
 ImportError if it is absent); "auto" (default): when both sides are plain numbers the built-in
 exact comparison decides, otherwise normalised string equality, then Math-Verify if importable.
 No path evaluates model output as Python.
+
+Untrusted input: model text never makes extraction or equivalence raise, and both run in time
+linear in its length (brace matching is one pass; whitespace runs are collapsed before the number
+pattern, so it cannot backtrack super-linearly). A number with more than `MAX_NUMBER_DIGITS`
+digits is not a plain number (Python refuses to parse ints past 4300 digits), and an answer
+longer than `MAX_VERIFY_CHARS` is never handed to Math-Verify.
 """
 import functools
 import re
@@ -33,6 +39,8 @@ from fractions import Fraction
 from typing import Callable, Dict, Optional, Sequence, Set
 
 DEFAULT_ORDER = ("hash", "boxed", "answer_is", "last_number")
+MAX_NUMBER_DIGITS = 1000  # more digits than this: not a plain number (compared as a string)
+MAX_VERIFY_CHARS = 2000   # longer answers skip Math-Verify (its parser is not linear-time)
 
 
 # ----------------------------------------------------------------------------- extraction
@@ -45,17 +53,19 @@ def extract_hash(text: str) -> Optional[str]:
     return found[-1].strip() or None
 
 
-def _braced(text: str, start: int) -> Optional[str]:
-    """Content of the brace group opening at text[start] == '{', or None if unbalanced."""
-    depth = 0
-    for i in range(start, len(text)):
-        if text[i] == "{":
-            depth += 1
-        elif text[i] == "}":
-            depth -= 1
-            if depth == 0:
-                return text[start + 1:i]
-    return None
+def _matching_braces(text: str) -> Dict[int, int]:
+    """{index of '{': index of its matching '}'} in one pass; unclosed '{' are absent."""
+    close, stack = {}, []
+    for m in re.finditer(r"[{}]", text):
+        if m.group(0) == "{":
+            stack.append(m.start())
+        elif stack:
+            close[stack.pop()] = m.start()
+    return close
+
+
+_BOXED = re.compile(r"\\(?:boxed|fbox)\b\s*")
+_TOKEN = re.compile(r"[^\s$]*")
 
 
 def extract_boxed(text: str, strip: bool = True) -> Optional[str]:
@@ -63,11 +73,14 @@ def extract_boxed(text: str, strip: bool = True) -> Optional[str]:
 
     With `strip=False` the braced content keeps its surrounding whitespace (RPT needs it).
     """
-    for m in reversed(list(re.finditer(r"\\(?:boxed|fbox)\b\s*", text))):
-        if text[m.end():m.end() + 1] == "{":
-            inner = _braced(text, m.end())
+    close = None  # brace matches, computed once on the first braced box
+    for m in reversed(list(_BOXED.finditer(text))):
+        start = m.end()
+        if text[start:start + 1] == "{":
+            close = _matching_braces(text) if close is None else close
+            inner = text[start + 1:close[start]] if start in close else None
         else:  # `\boxed 5`: one token
-            inner = re.match(r"[^\s$]*", text[m.end():]).group(0)
+            inner = _TOKEN.match(text, start).group(0)
         if inner is not None and strip:
             inner = inner.strip()
         if inner:
@@ -141,7 +154,7 @@ _PLAIN_NUMBER = re.compile(rf"""
     (?: \\frac\s*\{{\s*(?P<fnum>[-+]?(?:{_NUM}))\s*\}}\s*\{{\s*(?P<fden>[-+]?(?:{_NUM}))\s*\}}
       | (?P<whole>\d+)\s+(?P<mnum>\d+)\s*/\s*(?P<mden>\d+)      # mixed number 1 1/2
       | (?P<num>{_NUM})(?:\s*/\s*(?P<den>{_NUM}))? )
-    \s*(?P<percent>%|percent\b)?
+    (?:\s*(?P<percent>%|percent\b))?
     (?P<units>(?:[\s.,;:!?'"()/€£-][A-Za-z\s.,;:!?'"()/€£-]*)?)   # units words, punctuation
     """, re.VERBOSE | re.IGNORECASE)
 
@@ -151,17 +164,28 @@ def _value(text: str) -> Fraction:
 
 
 def parse_number(answer: str) -> Optional[tuple]:
-    """`(value: Fraction, is_percent: bool)` for a plain-number answer, else None."""
-    m = _PLAIN_NUMBER.fullmatch(_clean(answer))
+    """`(value: Fraction, is_percent: bool)` for a plain-number answer, else None.
+
+    Never raises on model text: more than `MAX_NUMBER_DIGITS` digits, or a zero denominator,
+    gives None. Linear time: whitespace runs are collapsed to one space before matching.
+    """
+    cleaned = re.sub(r"\s+", " ", _clean(answer))
+    if sum(c.isdigit() for c in cleaned) > MAX_NUMBER_DIGITS:
+        return None
+    m = _PLAIN_NUMBER.fullmatch(cleaned)
     if m is None:
         return None
     g = m.groupdict()
-    if g["fnum"] is not None:
-        num, den = _value(g["fnum"]), _value(g["fden"])
-    elif g["whole"] is not None:
-        num, den = int(g["whole"]) * int(g["mden"]) + int(g["mnum"]), Fraction(int(g["mden"]))
-    else:
-        num, den = _value(g["num"]), _value(g["den"]) if g["den"] else Fraction(1)
+    try:
+        if g["fnum"] is not None:
+            num, den = _value(g["fnum"]), _value(g["fden"])
+        elif g["whole"] is not None:
+            num = int(g["whole"]) * int(g["mden"]) + int(g["mnum"])
+            den = Fraction(int(g["mden"]))
+        else:
+            num, den = _value(g["num"]), _value(g["den"]) if g["den"] else Fraction(1)
+    except ValueError:  # a digit the regex accepts but int() refuses (a guard, not expected)
+        return None
     if den == 0:
         return None
     sign = -1 if (g["sign1"] == "-") != (g["sign2"] == "-") else 1
@@ -191,6 +215,8 @@ def _math_verify():
 
 
 def _math_verify_equal(mv, pred: str, gold: str) -> bool:
+    if len(pred) > MAX_VERIFY_CHARS or len(gold) > MAX_VERIFY_CHARS:
+        return False
     try:
         return bool(mv.verify(mv.parse(f"${_clean(gold)}$"), mv.parse(f"${_clean(pred)}$")))
     except Exception:  # Math-Verify raises on unparsable input and on timeouts: not equal

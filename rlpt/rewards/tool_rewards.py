@@ -6,7 +6,9 @@
 - RPT, Reinforcement Pre-Training (arXiv 2506.08007): byte-prefix next-token reward.
 - General-Reasoner (arXiv 2505.14652): verifier reward with an answer-length penalty.
 
-Tool calls are parsed with `json.loads`; nothing here evaluates model output as code.
+Tool calls are parsed with `json.loads`; nothing here evaluates model output as code. Model
+text never makes a reward raise (over-deep JSON, integers past Python's 4300-digit limit and
+unclosed tags score as unparsable) and every parser is linear in the text's length.
 """
 import json
 import re
@@ -35,8 +37,10 @@ def match_score(gold: Sequence, pred: Sequence) -> float:
 def parse_tool_calls(text: str) -> Optional[List[dict]]:
     """Calls in the first `<tool_call>...</tool_call>` block, one JSON object per line.
 
-    Returns None when the text has no complete block; raises ValueError when a line is not a
-    JSON object with a string `name` and a dict `parameters` (ToolRL scores that as unparsable).
+    Returns None when the text has no complete block; raises ValueError (only) when a line is
+    not a JSON object with a string `name` and a dict `parameters`, including JSON nested too
+    deep for the decoder or holding an integer too long to convert (ToolRL scores these as
+    unparsable).
     """
     if "<tool_call>" not in text or "</tool_call>" not in text:
         return None
@@ -45,11 +49,13 @@ def parse_tool_calls(text: str) -> Optional[List[dict]]:
     for line in block.split("\n"):
         try:
             call = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"tool call line is not JSON: {line!r} ({e.msg})") from e
+        except (ValueError, RecursionError) as e:  # JSONDecodeError is a ValueError
+            why = e.msg if isinstance(e, json.JSONDecodeError) else type(e).__name__
+            raise ValueError(f"tool call line is not JSON: {line[:80]!r} ({why})") from e
         if not (isinstance(call, dict) and isinstance(call.get("name"), str)
                 and isinstance(call.get("parameters"), dict)):
-            raise ValueError(f"tool call needs a string 'name' and a dict 'parameters': {line!r}")
+            raise ValueError(
+                f"tool call needs a string 'name' and a dict 'parameters': {line[:80]!r}")
         calls.append(call)
     return calls
 
@@ -112,10 +118,11 @@ def toolrl_format_ok(response: str, gold: str) -> bool:
     the paper's "each exactly once" and rejects a second think block hidden inside the first.
     """
     key = ("<tool_call>" in gold, "<response>" in gold)
-    if not re.fullmatch(_TOOLRL_LAYOUTS[key] + r"\n?", response, re.DOTALL):
-        return False
     tags = ["think"] + ["tool_call"] * key[0] + ["response"] * key[1]
-    return all(response.count(f"<{t}>") == 1 and response.count(f"</{t}>") == 1 for t in tags)
+    # Counted first: with each tag once, the layout's lazy `.*?` cannot backtrack quadratically.
+    if not all(response.count(f"<{t}>") == 1 and response.count(f"</{t}>") == 1 for t in tags):
+        return False
+    return re.fullmatch(_TOOLRL_LAYOUTS[key] + r"\n?", response, re.DOTALL) is not None
 
 
 def toolrl_reward(response: str, gold: str, step: Optional[int] = None,
@@ -154,6 +161,21 @@ def toolrl_reward(response: str, gold: str, step: Optional[int] = None,
 ARTIST_TAGS = {"think": "think", "tool": "python", "output": "output", "answer": "answer"}
 
 
+def tag_blocks(text: str, tag: str) -> List[str]:
+    """Contents of the non-overlapping `<tag>...</tag>` blocks, left to right, each closed by
+    the first `</tag>` after its opening (what `re.findall` with a lazy `.*?` returns), in time
+    linear in the text even when many blocks are left open."""
+    opening, closing = f"<{tag}>", f"</{tag}>"
+    out, pos = [], 0
+    while (start := text.find(opening, pos)) != -1:
+        end = text.find(closing, start + len(opening))
+        if end == -1:  # no closing tag after this opening: none after any later one either
+            break
+        out.append(text[start + len(opening):end])
+        pos = end + len(closing)
+    return out
+
+
 def artist_format_ok(response: str, tags: Dict[str, str] = ARTIST_TAGS) -> bool:
     """Whether the response is a sequence of tagged blocks (think / tool / output / answer, no
     nesting, only whitespace between) in which every tool block is directly followed by its
@@ -163,14 +185,17 @@ def artist_format_ok(response: str, tags: Dict[str, str] = ARTIST_TAGS) -> bool:
     ours, and the tag names are configurable.
     """
     names = "|".join(re.escape(t) for t in tags.values())
+    opening, any_tag = re.compile(rf"<({names})>"), re.compile(rf"</?(?:{names})>")
     blocks, pos = [], 0
-    for m in re.finditer(rf"<({names})>(.*?)</\1>", response, re.DOTALL):
+    while (m := opening.search(response, pos)) is not None:
         if response[pos:m.start()].strip():
             return False
-        if re.search(rf"</?(?:{names})>", m.group(2)):
-            return False  # nested or stray tag inside a block
+        closing = f"</{m.group(1)}>"
+        end = response.find(closing, m.end())
+        if end == -1 or any_tag.search(response, m.end(), end):
+            return False  # unclosed, or a nested or stray tag inside the block
         blocks.append(m.group(1))
-        pos = m.end()
+        pos = end + len(closing)
     if response[pos:].strip() or not blocks or blocks[-1] != tags["answer"]:
         return False
     if blocks.count(tags["answer"]) != 1:
@@ -187,9 +212,7 @@ def artist_format_ok(response: str, tags: Dict[str, str] = ARTIST_TAGS) -> bool:
 def tool_success_from_outputs(response: str, tags: Dict[str, str] = ARTIST_TAGS,
                               error_markers: Sequence[str] = ("Traceback", "Error")) -> List[bool]:
     """Per tool output block: True unless it contains one of `error_markers`."""
-    out = re.escape(tags["output"])
-    return [not any(e in o for e in error_markers)
-            for o in re.findall(rf"<{out}>(.*?)</{out}>", response, re.DOTALL)]
+    return [not any(e in o for e in error_markers) for o in tag_blocks(response, tags["output"])]
 
 
 def artist_reward(response: str, gold: str, tool_success: Optional[Sequence[bool]] = None, *,
@@ -204,8 +227,7 @@ def artist_reward(response: str, gold: str, tool_success: Optional[Sequence[bool
     The tool output tokens themselves must be masked out of the loss and its normaliser; that
     is the rollout's job, not the reward's. Returns `{"answer", "format", "tool", "reward"}`.
     """
-    ans = re.escape(tags["answer"])
-    found = re.findall(rf"<{ans}>(.*?)</{ans}>", response, re.DOTALL)
+    found = tag_blocks(response, tags["answer"])
     pred = (extract_boxed(found[-1]) or found[-1].strip()) if found else None
     answer = answer_reward if pred is not None and verifier(pred, gold) else 0.0
     fmt = format_reward if artist_format_ok(response, tags) else 0.0
