@@ -306,7 +306,8 @@ def _gae(rewards_N, mask_NT, cfg, *, values, old_logp=None, ref_logp=None, **ext
     cfg.kl_coef > 0. cfg: gamma, lam (default 1, verl), kl_coef (0), whiten (True).
     Returns advantages only; call `gae` directly for the returns."""
     beta = _get(cfg, "kl_coef", 0.0)
-    if not beta:
+    kl_term = _get(cfg, "kl_term", None)  # static flag; a plain config of numbers: kl_coef != 0
+    if not (bool(beta) if kl_term is None else kl_term):
         old_logp = ref_logp = jnp.zeros_like(values)
     r_NT = kl_penalized_token_rewards(rewards_N, old_logp, ref_logp, mask_NT, beta)
     adv_NT, _ = gae(r_NT, values, mask_NT, _get(cfg, "gamma", 1.0), _get(cfg, "lam", 1.0))

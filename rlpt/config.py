@@ -3,13 +3,20 @@
 Experiment files in configs/ build on `base_config()`; every field is documented here once.
 `validate(cfg)` checks names against the registry and values against each other, and raises a
 ValueError naming the offending key before anything is compiled.
+
+`hparams(cfg)` is the dynamic half of a validated config: every float of `cfg.optim` and
+`cfg.algo` as a pytree of float32 scalars, the argument the compiled step takes (a new value
+never recompiles). Everything else (shapes, names, which terms exist) is static.
 """
 import ml_collections
 
+from rlpt import catalog  # noqa: F401  (fills the registry)
 from rlpt import registry
+from rlpt.algorithms.base import TERM_FLAGS, split_algo_config
 from rlpt.losses.aggregation import AGG_MODES as LOSS_AGG_MODES
-from rlpt.losses.defaults import default_algo_config
+from rlpt.losses.defaults import algo_fields
 from rlpt.models.config import PRESETS
+from rlpt.optim import SCHEDULES, optim_hparams
 
 
 def parse_arg(arg: str, **defaults) -> dict:
@@ -31,7 +38,7 @@ def optim_config(lr: float, warmup_steps: int = 10, schedule: str = "constant"):
         final_lr_fraction=0.1, b1=0.9, b2=0.99, eps=1e-8, weight_decay=0.0, max_grad_norm=1.0))
 
 
-# Fields of cfg.algo read by the fused step for any loss (rlpt.rl_step, rlpt/algorithms):
+# Fields of cfg.algo read by the generic step for any algorithm (rlpt.step):
 STEP_ALGO_FIELDS = dict(
     shaping=(),                        # reward shaping names, applied in order (algorithms.shaping)
     dynamic_sampling=False,            # DAPO keep mask over degenerate groups
@@ -39,7 +46,18 @@ STEP_ALGO_FIELDS = dict(
     dynamic_sampling_atol=0.0,
     oversample=1,                      # sample oversample*batch_size prompts, keep batch_size groups
     sft_term_coef=0.0,                 # + coef * NLL(gold solution | prompt), any loss
+    sft_term=None,                     # whether that term exists (None: sft_term_coef > 0)
 )
+
+
+def default_algo(name: str) -> ml_collections.ConfigDict:
+    """The defaults of algorithm `name`: the loss's paper defaults (rlpt.losses.defaults), the
+    generic step knobs and the algorithm record's own defaults."""
+    algorithm = registry.get("algorithm", name)
+    fields = algo_fields(name, algorithm.defaults)
+    for k, v in STEP_ALGO_FIELDS.items():
+        fields.setdefault(k, v)
+    return ml_collections.ConfigDict(fields)
 
 
 def base_config(algo: str = "grpo") -> ml_collections.ConfigDict:
@@ -55,15 +73,14 @@ def base_config(algo: str = "grpo") -> ml_collections.ConfigDict:
     c.sampling = ml_collections.ConfigDict(dict(
         max_new_tokens=8, num_samples=8, temperature=1.0, top_k=0, top_p=1.0, min_new_tokens=0,
         stop_tokens=(2,), pad_id=0, loop="while"))
-    # rollout: "plain" (rlpt.sampling) | "tool" (multi-turn calculator rollout, ToolRLStep in
-    # rlpt.envs.tool_rollout; knobs in cfg.tool, needs a tool task)
+    # rollout: "plain" (rlpt.sampling) | "tool" (the calculator environment in the sampler's
+    # environment hook, rlpt.envs.tool_rollout; knobs in cfg.tool, needs a tool task)
     c.rollout = ml_collections.ConfigDict(dict(kind="plain"))
     # algo: loss/advantage by name with the paper defaults; group_size follows num_samples
-    c.algo = default_algo_config(algo)
+    c.algo = default_algo(algo)
     c.algo.group_size = -1
-    for k, v in STEP_ALGO_FIELDS.items():  # generic step knobs (rlpt.rl_step), any algorithm
-        if k not in c.algo:
-            c.algo[k] = v
+    if "temperature" in c.algo:  # the paper's sampling temperature (1-shot RLVR: 0.6)
+        c.sampling.temperature = c.algo.temperature
     c.rl = ml_collections.ConfigDict(dict(
         steps=100, batch_size=16, ppo_epochs=1, minibatches=1, iters_per_call=1))
     c.optim = optim_config(1e-4)
@@ -86,41 +103,39 @@ def _fail(key, msg):
 
 
 def _validate_step_fields(c):
-    """The algorithm knobs of the fused step (rlpt.rl_step)."""
-    from rlpt.algorithms.kdrl import TEACHER_SOURCES
-    from rlpt.algorithms.shaping import DYNAMIC_SAMPLING_METRICS, SHAPING_NAMES
+    """The generic step's knobs (rlpt.step) and the term flags."""
+    from rlpt.algorithms.dynamic_sampling import METRICS
     a = c.algo
     for name in a.get("shaping", ()):
-        if name not in SHAPING_NAMES:
-            _fail("algo.shaping", f"unknown shaping {name!r}; known: {list(SHAPING_NAMES)}")
-    if a.get("dynamic_sampling_metric", "correct") not in DYNAMIC_SAMPLING_METRICS:
+        if name not in registry.names("shaping"):
+            _fail("algo.shaping", f"unknown shaping {name!r}; known: {registry.names('shaping')}")
+    if a.get("dynamic_sampling_metric", "correct") not in METRICS:
         _fail("algo.dynamic_sampling_metric", f"{a.dynamic_sampling_metric!r}; known: "
-              f"{list(DYNAMIC_SAMPLING_METRICS)}")
+              f"{list(METRICS)}")
     if int(a.get("oversample", 1)) < 1:
         _fail("algo.oversample", f"{a.oversample} must be >= 1")
     if int(a.get("oversample", 1)) > 1 and not a.get("dynamic_sampling", False):
         _fail("algo.oversample", "over-sampling needs algo.dynamic_sampling=True")
     if float(a.get("sft_term_coef", 0.0)) < 0:
         _fail("algo.sft_term_coef", f"{a.sft_term_coef} must be >= 0")
-    if a.get("sft_source", "gold") not in ("gold", "correct_samples"):
-        _fail("algo.sft_source", f"{a.sft_source!r}; expected 'gold' or 'correct_samples'")
-    if a.name == "kdrl" and a.get("teacher_source", "policy") not in TEACHER_SOURCES:
-        _fail("algo.teacher_source", f"{a.teacher_source!r}; known: {list(TEACHER_SOURCES)}")
-    if a.name == "relift" and int(a.get("sft_buffer_size", 128)) < 1:
-        _fail("algo.sft_buffer_size", f"{a.sft_buffer_size} must be >= 1")
-    if a.name == "mgrpo" and not 1 <= int(a.get("layer2_per_prompt", 1)) <= c.sampling.num_samples:
-        _fail("algo.layer2_per_prompt", f"{a.layer2_per_prompt} must be in [1, num_samples]")
+    for flag, coefs in TERM_FLAGS.items():
+        nonzero = [k for k in coefs if float(a.get(k, 0.0) or 0.0) != 0.0]
+        if a.get(flag) is None:
+            a[flag] = bool(nonzero)
+        elif not a[flag] and nonzero:
+            _fail(f"algo.{flag}", f"False, but algo.{nonzero[0]}={a[nonzero[0]]} is non-zero: "
+                  f"set algo.{flag}=True to keep the term (or the coefficient to 0)")
+    if "temperature" in a and float(a.temperature) != float(c.sampling.temperature):
+        _fail("algo.temperature", f"{a.temperature} differs from sampling.temperature="
+              f"{c.sampling.temperature}; log-probs use the sampling temperature: set "
+              "sampling.temperature (and algo.temperature) to the one you mean")
+    validate_algorithm = registry.get("algorithm", a.name).validate
+    if validate_algorithm:
+        validate_algorithm(c)
 
 
 def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """Checks the config and fills derived fields (algo.group_size). Returns the config."""
-    import rlpt.losses  # noqa: F401  (registration)
-    import rlpt.advantages  # noqa: F401
-    import rlpt.tasks.synthetic  # noqa: F401
-    import rlpt.algorithms  # noqa: F401  (registers the one_shot task)
-    import rlpt.tasks.tool_task  # noqa: F401
-    import rlpt.tasks.gsm8k_task  # noqa: F401
-
     if not c.model.checkpoint and c.model.preset not in PRESETS:
         _fail("model.preset", f"{c.model.preset!r} is not a preset; known: {sorted(PRESETS)}")
     if c.model.checkpoint and c.model.checkpoint_format not in ("hf", "llama2c"):
@@ -129,7 +144,8 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         _fail("model.vocab_size", "must be >= 0, and 0 with a checkpoint (it has its own)")
     if c.model.dtype not in ("float32", "bfloat16"):
         _fail("model.dtype", f"{c.model.dtype!r}; expected 'float32' or 'bfloat16'")
-    for kind, key in (("task", "task.name"), ("loss", "algo.name"), ("advantage", "algo.advantage")):
+    for kind, key in (("task", "task.name"), ("algorithm", "algo.name"),
+                      ("advantage", "algo.advantage")):
         name = {"task.name": c.task.name, "algo.name": c.algo.name,
                 "algo.advantage": c.algo.advantage}[key]
         if name not in registry.names(kind):
@@ -151,8 +167,6 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     elif c.algo.group_size != s.num_samples:
         _fail("algo.group_size", f"{c.algo.group_size} != sampling.num_samples={s.num_samples}; "
               "leave it at -1 to follow num_samples")
-    if float(c.algo.get("temperature", s.temperature)) != float(s.temperature):
-        c.algo.temperature = s.temperature  # log-probs use the sampling temperature
     r = c.rl
     for k in ("steps", "batch_size", "ppo_epochs", "minibatches", "iters_per_call"):
         if r[k] < (0 if k == "steps" else 1):
@@ -165,7 +179,7 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     for key, o in (("optim", c.optim), ("sft.optim", c.sft.optim)):
         if o.lr <= 0:
             _fail(f"{key}.lr", f"{o.lr} must be > 0")
-        if o.schedule not in ("constant", "cosine"):
+        if o.schedule not in SCHEDULES:
             _fail(f"{key}.schedule", f"{o.schedule!r}; expected 'constant' or 'cosine'")
     if c.sft.steps < 0 or c.sft.batch_size < 1:
         _fail("sft", "steps must be >= 0 and batch_size >= 1")
@@ -207,3 +221,8 @@ def arithmetic_run(c, a: dict, rl_steps: int, rl_batch_size: int, eval_every: in
         c.rl.steps, c.sft.steps, c.eval.every, c.eval.n_prompts = 6, 10, 3, 32
         c.log_every = c.ckpt_every = 3
     return c
+
+
+def hparams(c: ml_collections.ConfigDict) -> dict:
+    """The dynamic pytree of a validated config: `{"optim": ..., "algo": ...}` (module doc)."""
+    return {"optim": optim_hparams(c.optim), "algo": split_algo_config(c.algo)[1]}

@@ -1,4 +1,4 @@
-"""The one registry: algorithms, advantages, rewards and tasks selected by name from config.
+"""The one registry: algorithms, losses, advantages, shapings, rewards and tasks by name.
 
 Each kind is a flat name -> object table. Registering a name twice is an error (it would silently
 shadow an implementation); looking up an unknown name is an error that lists the known names.
@@ -10,6 +10,8 @@ _TABLES: Dict[str, Dict[str, Any]] = {
     "advantage": {},  # advantage estimators and reward shaping over [N] or [N, T] arrays
     "reward": {},     # on-device task rewards
     "task": {},       # prompt sources (synthetic tasks, datasets)
+    "shaping": {},    # reward shaping before advantages: fn(r_N, correct_N, out, cfg, G) -> r_N
+    "algorithm": {},  # policy-gradient algorithms: rlpt.algorithms.base.Algorithm records
 }
 
 

@@ -99,7 +99,7 @@ def gumbel_noise(rng, steps: int, shape, scfg: SamplingConfig):
     return lambda t: table[t]
 
 
-def _draw(logits_NV, noise_NV, t, scfg: SamplingConfig):
+def draw_token(logits_NV, noise_NV, t, scfg: SamplingConfig):
     """One sampling step: (token [N], logprob [N], entropy [N]); `noise_NV` from
     `gumbel_noise` (None when greedy)."""
     logp_NV = jax.nn.log_softmax(logits_NV / scfg.logprob_temperature, axis=-1)
@@ -164,7 +164,7 @@ def sample(model_cfg: ModelConfig, params, prompt_BP: jax.Array, prompt_mask_BP:
     out = (jnp.full((N, T), scfg.pad_id, jnp.int32), zeros(jnp.float32), zeros(jnp.float32),
            zeros(jnp.float32), jnp.zeros((N,), bool))
     noise_at = gumbel_noise(rng, T, last_NV.shape, scfg)
-    tok, lp, ent = _draw(last_NV, noise_at(0), 0, scfg)
+    tok, lp, ent = draw_token(last_NV, noise_at(0), 0, scfg)
     out = record(out, 0, tok, lp, ent)
 
     def step(carry, t):
@@ -176,7 +176,7 @@ def sample(model_cfg: ModelConfig, params, prompt_BP: jax.Array, prompt_mask_BP:
         pos = (prompt_len_N + t - 1)[:, None]
         logits, cache = model.apply({"params": params}, prev_tok[:, None], pos, mask, cache,
                                     P + t - 1)
-        tok, lp, ent = _draw(logits[:, 0], noise_at(t), t, scfg)
+        tok, lp, ent = draw_token(logits[:, 0], noise_at(t), t, scfg)
         out = record(out, t, tok, lp, ent)
         return (cache, out[0][:, t], out), None
 
@@ -204,3 +204,28 @@ def completion_inputs(prompt_BP, prompt_mask_BP, out: SampleOutput, num_samples:
     tokens = jnp.concatenate([prompt_NP, out.tokens], axis=1)
     valid = jnp.concatenate([pmask_NP, out.mask.astype(bool)], axis=1)
     return tokens, valid
+
+
+class Rollout(NamedTuple):
+    """How the step gets completions: a value passed to the step, not a subclass.
+
+    `sample(model_cfg, params, batch, rng, scfg) -> out` (a SampleOutput or an extension of it);
+    `teacher_inputs(batch, out, G) -> (tokens [N, P+T], valid)` the teacher-forcing rows;
+    `reward_inputs(out) -> (tokens, mask)` what the task reward reads; `metrics(out) -> dict`.
+    """
+    sample: callable
+    teacher_inputs: callable
+    reward_inputs: callable
+    metrics: callable
+
+
+def _plain_sample(model_cfg, params, batch, rng, scfg):
+    return sample(model_cfg, params, batch["prompt"], batch["prompt_mask"], rng, scfg)
+
+
+PLAIN_ROLLOUT = Rollout(
+    sample=_plain_sample,
+    teacher_inputs=lambda batch, out, G: completion_inputs(batch["prompt"], batch["prompt_mask"],
+                                                           out, G),
+    reward_inputs=lambda out: (out.tokens, out.mask),
+    metrics=lambda out: {})

@@ -3,6 +3,7 @@
 Both expose the same small interface: `encode(str) -> list[int]`, `decode(ids) -> str`,
 `vocab_size`, `pad_id`, `bos_id`, `eos_id`.
 """
+import os
 from typing import Iterable, List, Optional, Sequence
 
 import numpy as np
@@ -59,13 +60,28 @@ class CharTokenizer:
 
 
 class HFTokenizer:
-    """Wraps a HuggingFace `tokenizer.json` (via the `tokenizers` library; no hub access)."""
+    """Wraps a HuggingFace `tokenizer.json` (via the `tokenizers` library; no hub access).
+
+    `path` is the tokenizer.json file or a directory holding one. A missing file raises
+    MissingFileError (a FileNotFoundError and a ValueError); a file that is not a valid
+    tokenizer.json raises a one-line ValueError naming the path and the parser's complaint.
+    """
 
     def __init__(self, path: str, bos_token: Optional[str] = None, eos_token: Optional[str] = None,
                  pad_token: Optional[str] = None):
         from tokenizers import Tokenizer  # local import: optional for synthetic-only users
 
-        self._tok = Tokenizer.from_file(path)
+        from rlpt.models.loaders import MissingFileError
+
+        if os.path.isdir(path):
+            path = os.path.join(path, "tokenizer.json")
+        if not os.path.isfile(path):
+            raise MissingFileError(f"{path}: tokenizer file not found")
+        try:
+            self._tok = Tokenizer.from_file(path)
+        except Exception as e:  # noqa: BLE001 - the Rust parser raises a bare Exception
+            why = (str(e).splitlines() or [type(e).__name__])[0]
+            raise ValueError(f"{path}: not a valid tokenizer.json ({why})") from None
         vocab = self._tok.get_vocab()
 
         def lookup(tok, field):

@@ -22,16 +22,18 @@ import numpy as np
 from tqdm import tqdm
 
 from rlpt import registry, sharding
-from rlpt.algorithms.kdrl import build_teacher
-from rlpt.config import validate
-from rlpt.envs.tool_rollout import ToolRLStep, evaluate_tool, make_tool_sft_step, rollout_kind
+from rlpt.algorithms.base import split_algo_config
+from rlpt.config import hparams, validate
+from rlpt.envs.tool_rollout import ToolConfig, evaluate_tool, rollout_kind, tool_rollout
 from rlpt.evaluation import mean_pass_at_k
 from rlpt.models import get_model_config, init_params
-from rlpt.rewards.judge import build_judge, judge_batch, judge_ids, make_judged_step
-from rlpt.rl_step import (RLStep, TrainState, host_reward_callback, init_state, make_fused_step,
-                          make_multi_step, make_optimizer, make_sft_step, make_split_step)
+from rlpt.optim import make_optimizer, optim_hparams
+from rlpt.rewards.judge import build_judge, judge_batch, judge_ids
 from rlpt.run_io import Checkpointer, MetricsLog, WandbLogger, to_python, write_config
-from rlpt.sampling import SamplingConfig, sample
+from rlpt.sampling import PLAIN_ROLLOUT, SamplingConfig, sample
+from rlpt.state import TrainState, frozen_copy, new_state
+from rlpt.step import (StepSpec, host_reward_callback, make_fused_step, make_sft_step,
+                       make_split_step)
 
 
 def build_model(cfg):
@@ -47,9 +49,6 @@ def build_model(cfg):
 
 
 def build_task(cfg):
-    import rlpt.tasks.synthetic  # noqa: F401  (registration)
-    import rlpt.tasks.tool_task  # noqa: F401
-    import rlpt.tasks.gsm8k_task  # noqa: F401
     return registry.get("task", cfg.task.name)(**cfg.task.kwargs.to_dict())
 
 
@@ -122,112 +121,140 @@ def _flush(pending, phase, log, wb, bar):
     pending.clear()
 
 
-def _place(state, mesh):
-    params = sharding.place_params(state.params, mesh)
-    ref = sharding.place_params(state.ref_params, mesh)
+def place_state(state: TrainState, optimizer, mesh) -> TrainState:
+    """A fresh (step 0) state on the mesh: params and frozen models with the parameter rules (a
+    value head, outside the rules, replicated), the optimizer state initialised from the placed
+    params (its moments follow their shardings), the rest replicated."""
     rep = sharding.replicated(mesh)
-    put = lambda x, sh: None if x is None else jax.device_put(x, sh)  # algorithm extras
-    teacher = sharding.place_params(state.teacher_params, mesh)
-    return state.replace(params=params, ref_params=ref, step=jax.device_put(state.step, rep),
-                         rng=jax.device_put(state.rng, rep), teacher_params=teacher,
-                         value_params=put(state.value_params, rep),
-                         algo_state=put(state.algo_state, rep))
+    put = lambda x: None if x is None else jax.device_put(x, rep)
+    params = sharding.place_params(state.params, mesh)
+    return state.replace(
+        params=params, frozen={k: sharding.place_params(v, mesh) for k, v in state.frozen.items()},
+        opt_state=sharding.init_opt_state(optimizer, params, mesh),
+        algo_state=put(state.algo_state), step=put(state.step), rng=put(state.rng))
+
+
+def _run_loop(phase, state, step_fn, batch_of, total, iters, cfg, ckpt, log, wb, on_eval=None):
+    """Steps `start .. total` of a phase (`iters` per call, batches stacked [K, ...] when K > 1),
+    logging every `log_every`, checkpointing every `ckpt_every`, calling `on_eval(step, state)`
+    every `eval.every` steps (RL)."""
+    start = int(state.step)
+    bar, pending = _progress(total, start, phase), []
+    for step in range(start, total, iters):
+        state, m = step_fn(state, batch_of(step))
+        if iters > 1:
+            pending.extend((step + i + 1, jax.tree_util.tree_map(lambda x: x[i], m))
+                           for i in range(iters))
+        else:
+            pending.append((step + 1, m))
+        bar.update(iters)
+        done = step + iters
+        if done % cfg.log_every < iters or done == total:
+            _flush(pending, phase, log, wb, bar)
+        if done % cfg.ckpt_every < iters or done == total:
+            ckpt.save(done, state)
+        if on_eval is not None and (done % cfg.eval.every < iters or done == total):
+            on_eval(done, state)
+    bar.close()
+    return state
 
 
 def run_sft(cfg, model_cfg, params, task, mesh, workdir, log, wb):
     optimizer = make_optimizer(cfg.sft.optim)
-    state = _place(init_state(params, optimizer, cfg.seed, with_ref=False), mesh)
-    state = state.replace(opt_state=sharding.init_opt_state(optimizer, state.params, mesh))
+    state = place_state(new_state(params, optimizer, cfg.seed), optimizer, mesh)
     ckpt = Checkpointer(workdir, "sft")
     if ckpt.latest_step() is not None:
         state = ckpt.restore(state)
         log.truncate_after("sft", int(state.step))
-    tool = rollout_kind(cfg) == "tool"  # tool demos: loss on model tokens only
-    step_fn = (make_tool_sft_step if tool else make_sft_step)(model_cfg, optimizer)
-    start, total = int(state.step), cfg.sft.steps
-    bar, pending = _progress(total, start, "sft"), []
-    for step in range(start, total):
-        batch = sharding.shard_batch(task.make_batch(cfg.seed, step, cfg.sft.batch_size), mesh)
-        state, m = step_fn(state, batch)
-        pending.append((step + 1, m))
-        bar.update(1)
-        if (step + 1) % cfg.log_every == 0 or step + 1 == total:
-            _flush(pending, "sft", log, wb, bar)
-        if (step + 1) % cfg.ckpt_every == 0 or step + 1 == total:
-            ckpt.save(step + 1, state)
-    bar.close()
+    # tool demonstrations: teacher forcing over the whole solution, the loss on model tokens
+    loss_mask = "solution_loss_mask" if rollout_kind(cfg) == "tool" else "solution_mask"
+    step_fn = make_sft_step(model_cfg, optimizer, loss_mask)
+    hp = {"optim": optim_hparams(cfg.sft.optim)}
+    batch_of = lambda step: sharding.shard_batch(
+        task.make_batch(cfg.seed, step, cfg.sft.batch_size), mesh)
+    state = _run_loop("sft", state, lambda s, b: step_fn(s, b, hp), batch_of, cfg.sft.steps, 1,
+                      cfg, ckpt, log, wb)
     return state.params
 
 
-def run_rl(cfg, model_cfg, params, task, mesh, workdir, log, wb, eval_batch):
-    optimizer = make_optimizer(cfg.optim)
-    teacher_cfg, teacher_params = build_teacher(cfg, model_cfg, params)  # KDRL only
-    step_cls = ToolRLStep if rollout_kind(cfg) == "tool" else RLStep
-    rl = step_cls(model_cfg, cfg, optimizer, None, teacher_cfg=teacher_cfg)
-    kind, K = cfg.reward.kind, cfg.rl.iters_per_call
-    make_batch = task.make_batch
+def build_rl(cfg, model_cfg, params, task, mesh):
+    """The static step spec, the initial (placed) train state, the dynamic `hp` and the task's
+    batch function of the RL phase."""
+    algorithm = registry.get("algorithm", cfg.algo.name)
+    s = cfg.sampling
+    scfg = SamplingConfig(
+        max_new_tokens=s.max_new_tokens, num_samples=s.num_samples, temperature=s.temperature,
+        top_k=s.top_k, top_p=s.top_p, greedy=False, stop_tokens=tuple(s.stop_tokens),
+        min_new_tokens=s.min_new_tokens, pad_id=s.pad_id, loop=s.loop)
+    make_batch, frozen, models = task.make_batch, {}, {}
+    kind = cfg.reward.kind
     if kind == "judge":  # the judge reads the prompt from target (rlpt.rewards.judge)
-        judge = build_judge(cfg, task, mesh)
+        models["judge"], frozen["judge"], reward = build_judge(cfg, task)
         make_batch = lambda *a: judge_batch(task.make_batch(*a))
-    n_prompts = rl.prompts_per_step  # batch_size, times algo.oversample (DAPO)
-    state = rl.init_state(params, cfg.seed, teacher_params,
-                          example_batch=make_batch(cfg.seed + 1, 0, n_prompts))
-    state = _place(state, mesh)
-    state = state.replace(opt_state=sharding.init_opt_state(optimizer, rl.trainable(state), mesh))
+    elif kind == "device":
+        reward = lambda frozen, *a: task.reward(*a)
+    else:  # host (and split, whose update program never calls it)
+        host = host_reward_callback(host_reward_fn(task))
+        reward = lambda frozen, *a: host(*a)
+    if algorithm.frozen_models:
+        for role, (m_cfg, m_params) in algorithm.frozen_models(cfg, model_cfg, params).items():
+            models[role], frozen[role] = m_cfg, m_params
+    static_algo, _ = split_algo_config(cfg.algo)
+    if static_algo.get("kl_term"):
+        frozen["reference"] = frozen_copy(params)
+    rollout = (tool_rollout(ToolConfig.from_config(cfg.get("tool")))
+               if rollout_kind(cfg) == "tool" else PLAIN_ROLLOUT)
+    spec = StepSpec(model_cfg=model_cfg, scfg=scfg, algorithm=algorithm, algo=static_algo,
+                    advantage=registry.get("advantage", cfg.algo.advantage),
+                    optimizer=make_optimizer(cfg.optim), rollout=rollout, reward=reward,
+                    batch_size=cfg.rl.batch_size, ppo_epochs=cfg.rl.ppo_epochs,
+                    minibatches=cfg.rl.minibatches, models=models)
+    n_prompts = cfg.rl.batch_size * cfg.algo.oversample
+    algo_state = None
+    if algorithm.init:
+        params, algo_state = algorithm.init(spec, params, make_batch(cfg.seed + 1, 0, n_prompts),
+                                            cfg.seed)
+    state = new_state(params, spec.optimizer, cfg.seed, frozen, algo_state)
+    return spec, place_state(state, spec.optimizer, mesh), hparams(cfg), lambda step: make_batch(
+        cfg.seed + 1, step, n_prompts)
+
+
+def run_rl(cfg, model_cfg, params, task, mesh, workdir, log, wb, eval_batch):
+    spec, state, hp, make_batch = build_rl(cfg, model_cfg, params, task, mesh)
     ckpt = Checkpointer(workdir, "rl")
     if ckpt.latest_step() is not None:
         state = ckpt.restore(state)
         log.truncate_after("rl", int(state.step))
         log.truncate_after("eval", int(state.step))
-    if kind == "device":
-        rl.reward_fn = task.reward
-    elif kind != "judge":
-        rl.reward_fn = host_reward_callback(host_reward_fn(task))
-    if kind == "judge":
-        st_sh = jax.tree_util.tree_map(lambda x: x.sharding, state) if K == 1 else None
-        step_fn = make_judged_step(rl, judge, K, st_sh)
-    elif kind == "split":
-        step_fn = make_split_step(rl, host_reward_fn(task))
-    elif K > 1:
-        step_fn = make_multi_step(rl, K)
+    K = cfg.rl.iters_per_call
+    if cfg.reward.kind == "split":
+        step_fn = make_split_step(spec, host_reward_fn(task))
     else:
-        st_sh = jax.tree_util.tree_map(lambda x: x.sharding, state)
-        step_fn = make_fused_step(rl, st_sh, None)
+        st_sh = jax.tree_util.tree_map(lambda x: x.sharding, state) if K == 1 else None
+        step_fn = make_fused_step(spec, st_sh, iters_per_call=K)
     start, total = int(state.step), cfg.rl.steps
     if start % K:
         raise ValueError(f"checkpoint step {start} is not a multiple of rl.iters_per_call={K}")
 
-    def run_eval(step):
+    def run_eval(step, state):
         res = evaluate(model_cfg, state.params, task, cfg, eval_batch)
         row = dict(phase="eval", step=step, **res)
         log.write([row])
         wb.log("eval", [row])
         tqdm.write("eval @ rl step %d: %s" % (step, " ".join(f"{k}={v:.3f}" for k, v in res.items())))
 
+    def batch_of(step):
+        if K == 1:
+            return sharding.shard_batch(make_batch(step), mesh)
+        batches = [make_batch(s) for s in range(step, step + K)]
+        return {k: np.stack([b[k] for b in batches]) for k in batches[0]}
+
     done_evals = {r["step"] for r in log.read() if r["phase"] == "eval"}
     if start % cfg.eval.every == 0 and start not in done_evals:
-        run_eval(start)  # step 0 (after SFT), or a kill between checkpoint and eval
-    bar, pending = _progress(total, start, "rl"), []
+        run_eval(start, state)  # step 0 (after SFT), or a kill between checkpoint and eval
     t0 = time.time()
-    for step in range(start, total, K):
-        batches = [make_batch(cfg.seed + 1, s, n_prompts) for s in range(step, step + K)]
-        if K > 1:
-            batch = {k: np.stack([b[k] for b in batches]) for k in batches[0]}
-            state, ms = step_fn(state, batch)
-            pending.extend((step + i + 1, jax.tree_util.tree_map(lambda x: x[i], ms))
-                           for i in range(K))
-        else:
-            state, m = step_fn(state, sharding.shard_batch(batches[0], mesh))
-            pending.append((step + 1, m))
-        bar.update(K)
-        done = step + K
-        if done % cfg.log_every < K or done == total:
-            _flush(pending, "rl", log, wb, bar)
-        if done % cfg.ckpt_every < K or done == total:
-            ckpt.save(done, state)
-        if done % cfg.eval.every < K or done == total:
-            run_eval(done)
-    bar.close()
+    state = _run_loop("rl", state, lambda s, b: step_fn(s, b, hp), batch_of, total, K, cfg, ckpt,
+                      log, wb, on_eval=run_eval)
     return state, time.time() - t0
 
 

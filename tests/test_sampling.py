@@ -133,11 +133,11 @@ def test_gumbel_noise_table_is_the_per_step_categorical_draw(params, monkeypatch
 
 def test_min_new_tokens_blocks_stop():
     logits = jnp.zeros((1, 8)).at[0, 2].set(10.0)
-    from rlpt.sampling import _draw
+    from rlpt.sampling import draw_token
     scfg = SamplingConfig(min_new_tokens=3, greedy=True)
-    tok, _, _ = _draw(logits, None, 0, scfg)
+    tok, _, _ = draw_token(logits, None, 0, scfg)
     assert int(tok[0]) != 2
-    tok, _, _ = _draw(logits, None, 3, scfg)
+    tok, _, _ = draw_token(logits, None, 3, scfg)
     assert int(tok[0]) == 2
 
 

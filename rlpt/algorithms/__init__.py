@@ -1,16 +1,19 @@
-"""Algorithm-specific pieces of the fused RL step (rlpt.rl_step), as pure functions of arrays.
+"""Policy-gradient algorithms, one file each, every one an `Algorithm` record (base.py) that the
+generic step (rlpt.step) runs. Importing this package registers them all:
 
-    common      packing token rows (left/right padding) and stripping stop tokens
-    shaping     reward shaping names (DAPO +-1 and overlong, Kimi length, unlikeliness) and
-                DAPO dynamic sampling (keep mask, over-sampled group selection)
-    ppo         value head on the final hidden state, GAE returns
-    kdrl        building the frozen teacher model from config
-    expo        ExP-GRPO answer-conditioned prompts and the scored self-explanations
-    mgrpo       MGRPO layer-2 (self-correction) prompts
-    uft         UFT hint prompts from the gold solution
-    relift      ReLIFT buffer of all-failed prompts carried in the train state
-    one_shot    1-shot RLVR: the `one_shot` task and the accuracy-variance ranking loop
-
-Importing this package registers the `one_shot` task.
+    simple      grpo, dr_grpo, gspo, gspo_token, gmpo, gtpo, grpo_s, one_shot_rlvr (a loss each)
+    ppo         value head in params["value_head"], GAE returns, clipped value loss
+    dapo        +-1 and overlong shaping, dynamic sampling, clip-higher
+    kimi        Kimi k1.5 mirror descent and its length penalty
+    kdrl        distillation from a frozen teacher (state.frozen["teacher"])
+    expo        ExP-GRPO self-explanations
+    mgrpo       MGRPO layer-2 self-correction
+    uft         UFT hint prompts and the hint NLL
+    relift      ReLIFT buffer of all-failed prompts and its interleaved SFT update
+    sft         sft / relift_sft inside the RL loop
+    cispo       CISPO clipped importance-sampling weights
+Feature modules used by several: shaping (the shaping registry, unlikeliness), dynamic_sampling,
+common (token-row packing), one_shot (1-shot RLVR example ranking).
 """
-from rlpt.algorithms import one_shot  # noqa: F401  (registers the "one_shot" task)
+from rlpt.algorithms import (cispo, dapo, expo, kdrl, kimi, mgrpo, ppo, relift,  # noqa: F401
+                             sft, simple, uft)

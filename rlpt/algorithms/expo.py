@@ -10,9 +10,17 @@ arithmetic tasks the answer digits and eos):
    explanation and the answer WITHOUT the answer in the context; `sft_mask` selects c~ and a*.
    The loss adds `sft_coef * mean log pi(c~, a* | q)` (rlpt.losses.policy.exp_grpo_loss).
 """
+import dataclasses
+
+import jax
 import jax.numpy as jnp
 
+from rlpt import registry
+from rlpt.algorithms.base import Algorithm, flatten_prefixed, policy_loss_batch
 from rlpt.algorithms.common import fixed_tokens, not_stop, pack
+from rlpt.logprobs import rows_logprobs
+from rlpt.losses.policy import exp_grpo_loss
+from rlpt.sampling import sample
 
 
 def answer_conditioned_prompt(prompt, prompt_mask, solution, solution_mask, prefix_ids,
@@ -40,3 +48,39 @@ def scored_explanations(prompt, prompt_mask, expl_tokens, expl_mask, solution, s
     tokens = jnp.concatenate([rep(prompt).astype(jnp.int32), comp], axis=1)
     valid = jnp.concatenate([rep(prompt_mask).astype(bool), cval], axis=1)
     return tokens, valid, cval.astype(jnp.float32)
+
+
+def extras(spec, state, batch, out, data, raw_N, c, key):
+    """Samples the self-explanations (step 1 above) and builds the scored rows (step 2) as
+    per-prompt arrays `expl_*` [B, E, ...]."""
+    stop, pad = spec.scfg.stop_tokens, spec.scfg.pad_id
+    scfg = dataclasses.replace(spec.scfg, num_samples=int(c.get("expl_samples", 1)),
+                               max_new_tokens=int(c.get("expl_max_tokens",
+                                                        spec.scfg.max_new_tokens)))
+    E, B = scfg.num_samples, batch["prompt"].shape[0]
+    prompt, pmask = answer_conditioned_prompt(
+        batch["prompt"], batch["prompt_mask"], batch["solution"], batch["solution_mask"],
+        c.get("expl_prefix_ids", ()), c.get("expl_suffix_ids", ()), stop, pad)
+    eo = sample(spec.model_cfg, state.params, prompt, pmask, jax.random.fold_in(key, 1), scfg)
+    tokens, valid, smask = scored_explanations(
+        batch["prompt"], batch["prompt_mask"], eo.tokens, eo.mask, batch["solution"],
+        batch["solution_mask"], E, stop, pad)
+    d = {"expl_tokens": tokens, "expl_valid": valid, "expl_mask": smask}
+    expl_len = jnp.sum(eo.mask * not_stop(eo.tokens, stop), axis=1)
+    return data, {k: v.reshape((B, E) + v.shape[1:]) for k, v in d.items()}, {
+        "expl_len": expl_len.astype(jnp.float32).mean(),
+        "expl_sft_tokens": jnp.sum(smask, axis=1).mean()}
+
+
+def loss_batch(spec, params, mb, mbp, c):
+    lb = policy_loss_batch(spec, params, mb, c)
+    ex = flatten_prefixed(mbp, "expl_")
+    lb.update(sft_logp=rows_logprobs(spec.model_cfg, params, ex, spec.scfg.temperature)[0],
+              sft_mask=ex["mask"])
+    return lb
+
+
+ALGORITHM = registry.register("algorithm", "exp_grpo")(Algorithm(
+    "exp_grpo", exp_grpo_loss, defaults=dict(expl_prefix_ids=(), expl_suffix_ids=(),
+                                             expl_samples=1),
+    extras=extras, loss_batch=loss_batch))

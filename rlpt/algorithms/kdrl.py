@@ -1,9 +1,9 @@
-"""KDRL (arXiv:2506.02208) [2nd]: the frozen teacher model.
+"""KDRL (arXiv:2506.02208) [2nd]: GRPO plus distillation from a frozen teacher
+(rlpt.losses.policy.kdrl_loss: `beta_t * k2(logp, teacher_logp)` on reward-masked responses).
 
 The teacher's per-token log-probs of the student's samples are computed inside the step from
-`TrainState.teacher_params` with its own ModelConfig (it must share the tokenizer/vocabulary; its
-width and depth may differ). `algo.teacher_source` picks it:
-
+`state.frozen["teacher"]` with its own ModelConfig (`spec.models["teacher"]`; it must share the
+tokenizer; its width and depth may differ). `algo.teacher_source` picks it:
   "policy"      a frozen copy of the initial policy (the parameters RL starts from, after any SFT
                 warm-up): KD then pulls the student back toward where it started;
   "checkpoint"  `teacher_checkpoint` in `teacher_checkpoint_format` ("hf" | "llama2c");
@@ -12,24 +12,46 @@ width and depth may differ). `algo.teacher_source` picks it:
 import jax
 import jax.numpy as jnp
 
+from rlpt import registry
+from rlpt.algorithms.base import Algorithm
+from rlpt.logprobs import completion_logprobs
+from rlpt.losses.policy import kdrl_loss
+
 TEACHER_SOURCES = ("policy", "checkpoint", "preset")
 
 
-def build_teacher(cfg, model_cfg, params):
-    """-> (teacher ModelConfig, teacher params) for cfg.algo (kdrl), or (None, None)."""
+def validate(cfg):
+    source = cfg.algo.get("teacher_source", "policy")
+    if source not in TEACHER_SOURCES:
+        raise ValueError(f"config algo.teacher_source: {source!r}; known: {list(TEACHER_SOURCES)}")
+
+
+def frozen_models(cfg, model_cfg, params):
+    """-> {"teacher": (ModelConfig, params)} per `algo.teacher_source` (module doc)."""
     a = cfg.algo
-    if a.name != "kdrl":
-        return None, None
     source = a.get("teacher_source", "policy")
     if source == "policy":
-        return model_cfg, jax.tree_util.tree_map(jnp.copy, params)
+        return {"teacher": (model_cfg, jax.tree_util.tree_map(jnp.copy, params))}
     if source == "checkpoint":
         from rlpt.models.loaders import load_hf_checkpoint, load_llama2c
         load = load_hf_checkpoint if a.teacher_checkpoint_format == "hf" else load_llama2c
         t_cfg, t_params = load(a.teacher_checkpoint, dtype=cfg.model.dtype)
-        return t_cfg, jax.tree_util.tree_map(jnp.asarray, t_params)
-    if source == "preset":
-        from rlpt.models import get_model_config, init_params
-        t_cfg = get_model_config(a.teacher_preset, dtype=cfg.model.dtype)
-        return t_cfg, init_params(t_cfg, jax.random.PRNGKey(int(a.get("teacher_seed", 1))))
-    raise ValueError(f"algo.teacher_source={source!r}; known: {list(TEACHER_SOURCES)}")
+        return {"teacher": (t_cfg, jax.tree_util.tree_map(jnp.asarray, t_params))}
+    from rlpt.models import get_model_config, init_params
+    t_cfg = get_model_config(a.teacher_preset, dtype=cfg.model.dtype)
+    return {"teacher": (t_cfg, init_params(t_cfg, jax.random.PRNGKey(int(a.get("teacher_seed", 1)))))}
+
+
+def extras(spec, state, batch, out, data, raw_N, c, key):
+    width = data["tokens"].shape[1] - data["mask"].shape[1]
+    data = dict(data, teacher_logp=jax.lax.stop_gradient(completion_logprobs(
+        spec.models["teacher"], state.frozen["teacher"], data["tokens"], data["valid"], width,
+        spec.scfg.temperature, group_size=spec.G)[0]))
+    return data, {}, {}
+
+
+ALGORITHM = registry.register("algorithm", "kdrl")(Algorithm(
+    "kdrl", kdrl_loss, defaults=dict(teacher_source="policy", teacher_checkpoint="",
+                                     teacher_checkpoint_format="", teacher_preset="",
+                                     teacher_seed=1),
+    validate=validate, frozen_models=frozen_models, extras=extras))

@@ -7,9 +7,15 @@ packed right. The step samples G corrections per layer-2 prompt, rewards each wi
 reward of its own completion, computes GRPO advantages within each layer-2 group, and the loss
 sums both layers (`layer2_coef`, 1.0 = the plain sum). k = G uses every layer-1 response.
 """
+import jax
 import jax.numpy as jnp
 
+from rlpt import registry
+from rlpt.algorithms.base import Algorithm, flatten_prefixed, policy_loss_batch
 from rlpt.algorithms.common import fixed_tokens, not_stop, pack
+from rlpt.logprobs import completion_logprobs, rows_logprobs
+from rlpt.losses.policy import mgrpo_loss
+from rlpt.sampling import completion_inputs, sample
 
 
 def layer2_prompts(prompt, prompt_mask, tokens_NT, mask_NT, group_size, k, instruction_ids,
@@ -26,3 +32,62 @@ def layer2_prompts(prompt, prompt_mask, tokens_NT, mask_NT, group_size, k, instr
                            jnp.ones(instr.shape, bool)], axis=1)
     toks, val = pack(toks, val, "right", pad_id)
     return toks, val.astype(jnp.int32)
+
+
+def extras(spec, state, batch, out, data, raw_N, c, key):
+    """Layer 2: self-correction prompts, G samples each, their task rewards and advantages, as
+    per-prompt arrays `l2_*` [B, k*G, ...]."""
+    G, B = spec.G, batch["prompt"].shape[0]
+    k = int(c.get("layer2_per_prompt", 1))
+    prompt2, pmask2 = layer2_prompts(
+        batch["prompt"], batch["prompt_mask"], out.tokens, out.mask, G, k,
+        c.get("layer2_instruction_ids", ()), spec.scfg.stop_tokens, spec.scfg.pad_id)
+    out2 = sample(spec.model_cfg, state.params, prompt2, pmask2, jax.random.fold_in(key, 0),
+                  spec.scfg)
+    rep = lambda x: jnp.repeat(x, k * G, axis=0)
+    r2, _ = spec.reward(state.frozen, out2.tokens, out2.mask, rep(batch["target"]),
+                        rep(batch["target_len"]))
+    r2 = r2.astype(jnp.float32)
+    adv2 = spec.advantage(r2, out2.mask, c, lengths=out2.lengths, entropy=out2.entropies,
+                          old_logp=out2.logprobs, correct=r2)
+    if adv2.ndim == 1:
+        adv2 = adv2[:, None] * out2.mask
+    tokens2, valid2 = completion_inputs(prompt2, pmask2, out2, G)
+    P2 = prompt2.shape[1]
+    d = {"tokens": tokens2, "valid": valid2, "mask": out2.mask, "advantages": adv2}
+    lp = lambda p: jax.lax.stop_gradient(completion_logprobs(
+        spec.model_cfg, p, tokens2, valid2, P2, spec.scfg.temperature)[0])
+    if spec.flag("kl_term"):
+        d["ref_logp"] = lp(state.frozen["reference"])
+    if spec.multi_update:
+        d["old_logp"] = lp(state.params)
+    per_prompt = {f"l2_{n}": v.reshape((B, k * G) + v.shape[1:]) for n, v in d.items()}
+    return data, per_prompt, {"layer2_reward_mean": r2.mean(),
+                              "layer2_accuracy": (r2 > 0.5).astype(jnp.float32).mean(),
+                              "layer2_tokens": jnp.sum(out2.mask, axis=1).mean()}
+
+
+def loss_batch(spec, params, mb, mbp, c):
+    lb = policy_loss_batch(spec, params, mb, c)
+    l2 = flatten_prefixed(mbp, "l2_")
+    lp2, ent2 = rows_logprobs(spec.model_cfg, params, l2, spec.scfg.temperature,
+                              spec.flag("entropy_term"))
+    lb.update(layer2_logp=lp2, layer2_mask=l2["mask"], layer2_advantages=l2["advantages"],
+              layer2_old_logp=l2["old_logp"] if spec.multi_update
+              else jax.lax.stop_gradient(lp2))
+    if "ref_logp" in l2:
+        lb["layer2_ref_logp"] = l2["ref_logp"]
+    if spec.flag("entropy_term"):
+        lb["layer2_entropy"] = ent2
+    return lb
+
+
+def validate(cfg):
+    k = int(cfg.algo.get("layer2_per_prompt", 1))
+    if not 1 <= k <= cfg.sampling.num_samples:
+        raise ValueError(f"config algo.layer2_per_prompt: {k} must be in [1, num_samples]")
+
+
+ALGORITHM = registry.register("algorithm", "mgrpo")(Algorithm(
+    "mgrpo", mgrpo_loss, defaults=dict(layer2_instruction_ids=(), layer2_per_prompt=1),
+    validate=validate, extras=extras, loss_batch=loss_batch))

@@ -1,11 +1,11 @@
 """PPO with GAE (arXiv:1707.06347, 1506.02438): a value head beside the policy.
 
 The value head is a Dense(1) (kernel [D, 1], bias [1]) on the policy's final (normed) hidden
-state; `V_t` is read at the column that predicts completion token t, i.e. the value of the state
-before token t. Its parameters live in `TrainState.value_params` and are optimised jointly with
-the policy (one optimizer over `(params, value_params)`). By default the value loss also trains
-the shared trunk (`value_trunk_grad=True`, a TRL-style value-head model); `False` detaches the
-hidden states so only the head learns from the value loss.
+state, stored as the subtree `params["value_head"]` and optimised jointly with the policy (one
+optimizer over the whole `params`). `V_t` is read at the column that predicts completion token t,
+the value of the state before token t. By default the value loss also trains the shared trunk
+(`value_trunk_grad=True`, a TRL-style value-head model); False detaches the hidden states so only
+the head learns from the value loss.
 
 Targets: token rewards `r_t = -kl_coef (old_logp_t - ref_logp_t)` plus the sequence score on the
 last completion token (InstructGPT), GAE with `gamma`, `lam` over the old values; returns
@@ -14,7 +14,12 @@ last completion token (InstructGPT), GAE with `gamma`, `lam` over the old values
 import jax
 import jax.numpy as jnp
 
+from rlpt import registry
 from rlpt.advantages import gae, kl_penalized_token_rewards
+from rlpt.algorithms.base import Algorithm, policy_loss_batch
+from rlpt.logprobs import sequence_outputs
+from rlpt.losses.policy import ppo_loss
+from rlpt.losses.aggregation import masked_mean
 
 
 def init_value_head(d_model: int, rng, stddev: float = 0.02):
@@ -28,12 +33,49 @@ def value_apply(value_params, hidden_NTD):
     return (h @ value_params["kernel"])[..., 0] + value_params["bias"][0]
 
 
-def gae_returns(scores_N, values_NT, mask_NT, algo, old_logp_NT=None, ref_logp_NT=None):
+def gae_returns(scores_N, values_NT, mask_NT, c, old_logp_NT=None, ref_logp_NT=None):
     """Returns `R = A + V` of GAE (unwhitened) for the value loss (module doc)."""
-    beta = float(algo.get("kl_coef", 0.0))
-    if not beta:
+    beta = c.get("kl_coef", 0.0)
+    if not c.get("kl_term"):
         old_logp_NT = ref_logp_NT = jnp.zeros_like(values_NT)
     r_NT = kl_penalized_token_rewards(scores_N, old_logp_NT, ref_logp_NT, mask_NT, beta)
-    _, returns_NT = gae(r_NT, values_NT, mask_NT, float(algo.get("gamma", 1.0)),
-                        float(algo.get("lam", 1.0)))
+    _, returns_NT = gae(r_NT, values_NT, mask_NT, c.get("gamma", 1.0), c.get("lam", 1.0))
     return returns_NT
+
+
+def init(spec, params, example_batch, seed):
+    rng = jax.random.fold_in(jax.random.PRNGKey(seed), 1)
+    return dict(params, value_head=init_value_head(spec.model_cfg.d_model, rng)), None
+
+
+def _width(rows):
+    return rows["tokens"].shape[1] - rows["mask"].shape[1]
+
+
+def before_advantages(spec, state, batch, out, data, c):
+    """Old values from the pre-update params, GAE returns; the advantage reads the values."""
+    hidden = sequence_outputs(spec.model_cfg, state.params, data["tokens"], data["valid"],
+                              _width(data), spec.scfg.temperature, with_hidden=True)["hidden"]
+    old_values = jax.lax.stop_gradient(value_apply(state.params["value_head"], hidden))
+    ref = data.get("ref_logp")
+    returns = jax.lax.stop_gradient(gae_returns(data["rewards"], old_values, data["mask"], c,
+                                                out.logprobs, ref))
+    data = dict(data, old_values=old_values, returns=returns)
+    return data, {"values": old_values, "ref_logp": ref}, {
+        "value_mean": masked_mean(old_values, data["mask"])}
+
+
+def loss_batch(spec, params, mb, mbp, c):
+    o = sequence_outputs(spec.model_cfg, params, mb["tokens"], mb["valid"], _width(mb),
+                         spec.scfg.temperature, with_entropy=spec.flag("entropy_term"),
+                         with_hidden=True)
+    lb = policy_loss_batch(spec, params, mb, c, o["logp"], o["entropy"])
+    h = o["hidden"] if c.get("value_trunk_grad", True) else jax.lax.stop_gradient(o["hidden"])
+    lb.update(values=value_apply(params["value_head"], h), old_values=mb["old_values"],
+              returns=mb["returns"])
+    return lb
+
+
+ALGORITHM = registry.register("algorithm", "ppo")(Algorithm(
+    "ppo", ppo_loss, defaults={"value_trunk_grad": True}, init=init,
+    before_advantages=before_advantages, loss_batch=loss_batch))

@@ -8,7 +8,15 @@ update on the first S rows (`relift_sft`: token-mean NLL - `sft_entropy_coef` * 
 temperature 1) under `lax.cond`, and shifts the remaining rows to the front. Because
 `count < S` before a push, nothing is ever dropped.
 """
+import jax
 import jax.numpy as jnp
+import optax
+
+from rlpt import registry
+from rlpt.algorithms.base import Algorithm
+from rlpt.algorithms.shaping import correct_of
+from rlpt.logprobs import rows_logprobs
+from rlpt.losses.policy import relift_loss, relift_sft_loss
 
 KEYS = ("prompt", "prompt_mask", "solution", "solution_mask")
 
@@ -41,3 +49,55 @@ def pop(buf, size: int):
     new = {k: jnp.roll(buf[k], -size, axis=0) for k in KEYS}
     new["count"] = buf["count"] - size
     return new
+
+
+def init(spec, params, example_batch, seed):
+    if example_batch is None:
+        raise ValueError("ReLIFT: init needs example_batch (one step's task batch) to shape "
+                         "its buffer")
+    return params, {"relift": init_buffer(int(spec.algo.get("sft_buffer_size", 128)),
+                                          example_batch)}
+
+
+def after_update(spec, params, opt_state, algo_state, batch, raw_N, c, hp):
+    """Push the all-failed prompts; one SFT update on the buffer when it holds S rows."""
+    G, size = spec.G, int(c.get("sft_buffer_size", 128))
+    failed_B = ~jnp.any(correct_of(raw_N, c).reshape(-1, G), axis=1)
+    buf = push(algo_state["relift"], failed_B, batch)
+    sft_cfg = {"entropy_coef": c.get("sft_entropy_coef", 1e-3), "loss_agg": "token_mean"}
+
+    def do_sft(operand):
+        params, opt_state, buf = operand
+        b = take(buf, size)
+        rows = {"tokens": jnp.concatenate([b["prompt"], b["solution"]], axis=1),
+                "valid": jnp.concatenate([b["prompt_mask"], b["solution_mask"]],
+                                         axis=1).astype(bool),
+                "mask": b["solution_mask"].astype(jnp.float32)}
+
+        def loss_of(p):
+            logp, ent = rows_logprobs(spec.model_cfg, p, rows, 1.0, with_entropy=True)
+            return relift_sft_loss({"logp": logp, "mask": rows["mask"], "entropy": ent}, sft_cfg)
+
+        (loss, _), grads = jax.value_and_grad(loss_of, has_aux=True)(params)
+        updates, opt_state = spec.optimizer.update(grads, opt_state, params, hp["optim"])
+        return optax.apply_updates(params, updates), opt_state, pop(buf, size), loss
+
+    def skip(operand):
+        params, opt_state, buf = operand
+        return params, opt_state, buf, jnp.zeros((), jnp.float32)
+
+    applied = buf["count"] >= size
+    params, opt_state, buf, loss = jax.lax.cond(applied, do_sft, skip, (params, opt_state, buf))
+    return params, opt_state, dict(algo_state, relift=buf), {
+        "relift_failed_prompts": jnp.sum(failed_B).astype(jnp.float32),
+        "relift_sft_applied": applied.astype(jnp.float32), "relift_sft_loss": loss,
+        "relift_buffer_count": buf["count"].astype(jnp.float32)}
+
+
+def validate(cfg):
+    if int(cfg.algo.get("sft_buffer_size", 128)) < 1:
+        raise ValueError(f"config algo.sft_buffer_size: {cfg.algo.sft_buffer_size} must be >= 1")
+
+
+ALGORITHM = registry.register("algorithm", "relift")(Algorithm(
+    "relift", relift_loss, validate=validate, init=init, after_update=after_update))

@@ -14,8 +14,11 @@ tasks the hint is a prefix of the answer itself); False rewards the completion a
 """
 import jax.numpy as jnp
 
+from rlpt import registry
+from rlpt.algorithms.base import Algorithm, iteration_key, policy_loss_batch
 from rlpt.algorithms.common import not_stop, pack
-from rlpt.losses.policy import uft_sample_hint_length
+from rlpt.logprobs import sequence_outputs
+from rlpt.losses.policy import uft_hint_prob, uft_loss, uft_sample_hint_length
 
 
 def hint_batch(key, step, batch, algo, stop_tokens, pad_id):
@@ -27,7 +30,7 @@ def hint_batch(key, step, batch, algo, stop_tokens, pad_id):
     h_len = jnp.sum(hintable, axis=1)
     max_chunks = int(algo.get("max_hint_chunks", 5))
     n = jnp.minimum(h_len, max_chunks)
-    p_low, p_high = float(algo.get("hint_p_low", 0.05)), float(algo.get("hint_p_high", 0.95))
+    p_low, p_high = algo.get("hint_p_low", 0.05), algo.get("hint_p_high", 0.95)
     hint_steps = int(algo.get("hint_steps", 300))
     l = uft_sample_hint_length(key, n, step, p_low, p_high, hint_steps, max_chunks)
     h = jnp.where(n > 0, (h_len * l + n - 1) // jnp.maximum(n, 1), 0)
@@ -48,3 +51,38 @@ def hinted_completions(batch, tokens_NT, mask_NT, group_size, pad_id):
     val = jnp.concatenate([rep(batch["hint_mask"]).astype(bool), mask_NT.astype(bool)], axis=1)
     toks, val = pack(toks, val, "left", pad_id)
     return toks, val.astype(jnp.float32)
+
+
+def before_rollout(spec, state, batch, c):
+    return hint_batch(iteration_key(state, 3), state.step, batch, c, spec.scfg.stop_tokens,
+                      spec.scfg.pad_id)
+
+
+def reward_inputs(spec, batch, tokens, mask, c):
+    if not c.get("hint_in_reward", True):
+        return tokens, mask
+    return hinted_completions(batch, tokens, mask, spec.G, spec.scfg.pad_id)
+
+
+def extras(spec, state, batch, out, data, raw_N, c, key):
+    data = dict(data, hint_pos=jnp.repeat(batch["hint_pos"], spec.G, axis=0))
+    return data, {}, {
+        "hint_prob": uft_hint_prob(state.step, c.get("hint_p_low", 0.05),
+                                   c.get("hint_p_high", 0.95), int(c.get("hint_steps", 300))),
+        "hint_tokens": jnp.sum(batch["hint_mask"], axis=1).astype(jnp.float32).mean()}
+
+
+def loss_batch(spec, params, mb, mbp, c):
+    """The policy batch plus the NLL inputs of the hint tokens, from one forward pass."""
+    width = mb["tokens"].shape[1] - mb["mask"].shape[1]
+    o = sequence_outputs(spec.model_cfg, params, mb["tokens"], mb["valid"], width,
+                         spec.scfg.temperature, with_entropy=spec.flag("entropy_term"),
+                         with_prompt=True)
+    lb = policy_loss_batch(spec, params, mb, c, o["logp"], o["entropy"])
+    lb.update(sft_logp=o["prompt_logp"], sft_mask=mb["hint_pos"][:, 1:])
+    return lb
+
+
+ALGORITHM = registry.register("algorithm", "uft")(Algorithm(
+    "uft", uft_loss, defaults={"hint_in_reward": True}, before_rollout=before_rollout,
+    reward_inputs=reward_inputs, extras=extras, loss_batch=loss_batch))

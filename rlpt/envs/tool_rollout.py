@@ -21,31 +21,28 @@ The output extends `SampleOutput`: `mask` is 1 on model tokens only, so the tool
 `tokens` (teacher forcing sees them) but not in the loss or its normaliser (ARTIST section 3);
 `valid` marks every token of the sequence and is what teacher forcing must use.
 
-`ToolRLStep(RLStep)` overrides `rollout` (this sampler), `reward_inputs` (the reward reads
-`source = valid + tool_mask`: 0 pad, 1 model token, 2 tool token), `teacher_inputs`
-(teacher-forcing validity from `out.valid` instead of `out.mask`) and `fused` (accuracy from
-the reward's `correct`, tool metrics); `update` (advantages, losses, reference log-probs, the
-optimizer) is RLStep's.
+`tool_rollout(tcfg)` is this sampler as a `rlpt.sampling.Rollout`, the value the generic step
+(rlpt.step) takes: the reward reads `source = valid + tool_mask` (0 pad, 1 model token, 2 tool
+token), teacher forcing uses `out.valid` instead of `out.mask`, and the step logs the tool
+metrics; accuracy comes from the reward's `correct` (as for every reward that gives one).
 
 Trainer integration (`cfg.rollout.kind = "tool"`, checked by `validate_rollout_config`):
-`rlpt.train` then builds `ToolRLStep`, SFTs with `make_tool_sft_step` and evaluates with
-`evaluate_tool` (greedy accuracy, pass@k, call rates), see docs/tool_use.md.
+`rlpt.train` then passes `tool_rollout`, SFTs with the loss on `solution_loss_mask` (model
+tokens) and evaluates with `evaluate_tool` (greedy accuracy, pass@k, call rates), see
+docs/tool_use.md.
 """
 import dataclasses
 import functools
-from typing import Dict, NamedTuple, Optional
+from typing import Dict, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
-from rlpt import registry
 from rlpt.envs.calculator import CALL_CLOSE, CALL_OPEN, RESULT_WIDTH, calculator
 from rlpt.models.config import ModelConfig
 from rlpt.models.transformer import Transformer
-from rlpt.rl_step import RLStep, TrainState, completion_logprobs
-from rlpt.sampling import SamplingConfig, _draw, gumbel_noise, prefill
+from rlpt.sampling import Rollout, SamplingConfig, draw_token, gumbel_noise, prefill
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,7 +110,7 @@ def tool_sample(model_cfg: ModelConfig, params, prompt_BP, prompt_mask_BP, rng,
 
     def choose(st, t, logits_NV):
         """Token t of every row: the next pending tool token, else a draw from the policy."""
-        drawn, lp, ent = _draw(logits_NV, noise_at(t), t, scfg)
+        drawn, lp, ent = draw_token(logits_NV, noise_at(t), t, scfg)
         live = ~st["done"]
         forced = live & (st["ppos"] < st["plen"])
         pending = jnp.take_along_axis(
@@ -199,73 +196,19 @@ def tool_metrics(out: ToolSampleOutput) -> Dict[str, jax.Array]:
     }
 
 
-class ToolRLStep(RLStep):
-    """RLStep whose rollout uses the calculator tool (see the module doc).
-
-    `reward_fn(tokens [N,T], source [N,T], target, target_len) -> (rewards [N], aux)` where
-    `source` is `completion_source(out)`; aux may hold `correct` (used for `accuracy`).
-    """
-
-    def __init__(self, model_cfg: ModelConfig, cfg, optimizer, reward_fn,
-                 tool_cfg: Optional[ToolConfig] = None, **kwargs):
-        super().__init__(model_cfg, cfg, optimizer, reward_fn, **kwargs)
-        self.tcfg = tool_cfg or ToolConfig.from_config(cfg.get("tool"))
-
-    def rollout(self, state: TrainState, batch) -> ToolSampleOutput:
-        key = jax.random.fold_in(state.rng, state.step)
-        return tool_sample(self.model_cfg, state.params, batch["prompt"], batch["prompt_mask"],
-                           jax.random.fold_in(key, 0), self.scfg, self.tcfg)
-
-    def reward_inputs(self, batch, out: ToolSampleOutput):
-        """The reward reads `(tokens, source)`: 0 pad, 1 model token, 2 tool token."""
-        return out.tokens, completion_source(out)
-
-    def teacher_inputs(self, batch, out: ToolSampleOutput):
-        """Teacher forcing sees model AND tool tokens (`out.valid`); the loss mask stays
-        `out.mask` (RLStep.update reads it), so tool tokens are outside the loss."""
-        return tool_completion_inputs(batch["prompt"], batch["prompt_mask"], out,
-                                      self.scfg.num_samples)
-
-    def fused(self, state: TrainState, batch):
-        """RLStep.fused plus tool metrics; accuracy from the reward's `correct` (the reward may
-        carry format/tool terms, so `reward > 0.5` is not correctness)."""
-        batch = self.prepare(state, batch)
-        out = self.rollout(state, batch)
-        rewards, aux = self.reward(batch, out)
-        state, metrics = self.update(state, batch, out, rewards)
-        correct = jnp.asarray(aux["correct"] if "correct" in aux else rewards > 0.5, jnp.float32)
-        metrics["accuracy"] = correct.mean()
-        if self.per_prompt_metrics:
-            metrics["accuracy_per_prompt"] = correct.reshape(-1, self.scfg.num_samples).mean(1)
-        for k, v in aux.items():
-            metrics[f"reward_{k}"] = jnp.asarray(v, jnp.float32).mean()
-        metrics.update(tool_metrics(out))
-        return state, metrics
-
-
-def make_tool_sft_step(model_cfg: ModelConfig, optimizer, donate=True):
-    """SFT on tool demonstrations: teacher forcing over the whole solution (`solution_mask`,
-    tool results included) but the NLL only on `solution_loss_mask` (model tokens), the same
-    masking the RL loss uses."""
-    import rlpt.losses  # noqa: F401  (registration)
-    sft = registry.get("loss", "sft")
-
-    def step(state: TrainState, batch):
-        P = batch["prompt"].shape[1]
-        tokens = jnp.concatenate([batch["prompt"], batch["solution"]], axis=1)
-        valid = jnp.concatenate([batch["prompt_mask"], batch["solution_mask"]], 1).astype(bool)
-        mask = batch["solution_loss_mask"].astype(jnp.float32)
-
-        def loss_of(p):
-            logp, _ = completion_logprobs(model_cfg, p, tokens, valid, P, 1.0)
-            return sft({"logp": logp, "mask": mask}, None)
-
-        (loss, m), grads = jax.value_and_grad(loss_of, has_aux=True)(state.params)
-        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        m = dict(m, loss=loss, grad_norm=optax.tree.norm(grads))
-        return state.replace(params=params, opt_state=opt_state, step=state.step + 1), m
-    return jax.jit(step, donate_argnums=(0,) if donate else ())
+def tool_rollout(tcfg: ToolConfig) -> Rollout:
+    """The step's rollout with the calculator: `tool_sample`; teacher forcing sees model AND tool
+    tokens (`out.valid`) while the loss mask stays `out.mask` (model tokens only); the reward
+    reads `(tokens, source)` (0 pad, 1 model, 2 tool); tool metrics per step."""
+    def sample_fn(model_cfg, params, batch, rng, scfg):
+        return tool_sample(model_cfg, params, batch["prompt"], batch["prompt_mask"], rng, scfg,
+                           tcfg)
+    return Rollout(
+        sample=sample_fn,
+        teacher_inputs=lambda batch, out, G: tool_completion_inputs(
+            batch["prompt"], batch["prompt_mask"], out, G),
+        reward_inputs=lambda out: (out.tokens, completion_source(out)),
+        metrics=tool_metrics)
 
 
 # ------------------------------------------------------------------ trainer integration

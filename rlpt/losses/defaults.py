@@ -33,10 +33,10 @@ _COMMON = dict(
     ddof=1,
     eps=1e-6,
     success_threshold=0.0,    # a sample counts as correct/successful when reward > this
-    # sampling / optimisation bookkeeping (log-probs are computed from logits / temperature)
-    temperature=1.0,
-    learning_rate=1e-6,
-    ppo_epochs=1,
+    # whether the KL / entropy terms exist (static; None = decided from beta / entropy_coef
+    # by rlpt.config.validate, or by the loss for a plain config of numbers)
+    kl_term=None,
+    entropy_term=None,
 )
 
 _ALGOS = {
@@ -67,7 +67,7 @@ _ALGOS = {
                      sft_loss_agg="seq_mean_token_sum", sft_anneal_steps=0),
     "mgrpo": dict(beta=0.04, layer2_coef=1.0),
     "uft": dict(beta=0.04, sft_coef=1e-3, sft_loss_agg="token_mean", hint_p_low=0.05,
-                hint_p_high=0.95, hint_steps=300, total_steps=500, max_hint_chunks=5),
+                hint_p_high=0.95, hint_steps=300, max_hint_chunks=5),
     "relift": dict(advantage="dr_grpo", loss_agg="seq_mean_token_sum_norm",
                    sft_entropy_coef=1e-3, sft_buffer_size=128),
     "relift_sft": dict(loss_agg="token_mean", entropy_coef=1e-3),
@@ -95,8 +95,15 @@ def _items(cfg):
     return {k: v for k, v in vars(cfg).items() if not k.startswith("_")}
 
 
-def resolve(cfg, name: str) -> types.SimpleNamespace:
-    """Defaults of `name` overlaid with the fields `cfg` sets, as a plain attribute object."""
-    fields = dict(_COMMON, name=name, **_ALGOS[name])
+def algo_fields(name: str, extra=None) -> dict:
+    """The common defaults, those of `name` (when this table has it) and `extra` (an
+    algorithm's own, for algorithms defined in one file of rlpt/algorithms)."""
+    return dict(_COMMON, name=name, **_ALGOS.get(name, {}), **dict(extra or {}))
+
+
+def resolve(cfg, name: str, extra=None) -> types.SimpleNamespace:
+    """Defaults of `name` (and `extra`) overlaid with the fields `cfg` sets, as a plain
+    attribute object."""
+    fields = algo_fields(name, extra)
     fields.update(_items(cfg))
     return types.SimpleNamespace(**fields)

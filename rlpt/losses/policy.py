@@ -83,9 +83,16 @@ def _nonempty_mean(x_N, mask_NT):
     return jnp.sum(x_N * w_N) / jnp.maximum(jnp.sum(w_N), 1.0)
 
 
+def term_on(c, flag: str, coef: str) -> bool:
+    """Whether a loss term exists: the static config flag `flag` (kl_term, entropy_term) when
+    set, else (a plain config of Python numbers, as in unit tests) whether `coef` is non-zero."""
+    on = getattr(c, flag, None)
+    return bool(getattr(c, coef)) if on is None else bool(on)
+
+
 def _kl_tokens(batch, c):
     if "ref_logp" not in batch:
-        if c.beta:
+        if term_on(c, "kl_term", "beta"):
             raise KeyError(f"{c.name}: beta={c.beta} > 0 needs batch['ref_logp']")
         return None
     return kl(batch["logp"], batch["ref_logp"], c.kl_estimator, c.kl_clamp)
@@ -97,7 +104,7 @@ def _sub_entropy(loss, batch, c, mask_NT, metrics):
         ent = entropy_bonus(batch["entropy"], mask_NT, c.loss_agg, c.l_norm)
         metrics["entropy"] = ent
         return loss - c.entropy_coef * ent
-    if c.entropy_coef:
+    if term_on(c, "entropy_term", "entropy_coef"):
         raise KeyError(f"{c.name}: entropy_coef={c.entropy_coef} > 0 needs batch['entropy']")
     return loss
 
@@ -113,13 +120,13 @@ def _add_sequence_kl_and_entropy(loss, batch, c, mask_NT, metrics):
     return loss, metrics
 
 
-def _add_kl_and_entropy(tok_loss_NT, batch, c, mask_NT, metrics):
+def add_kl_and_entropy(tok_loss_NT, batch, c, mask_NT, metrics):
     """Adds `beta * KL` per token (inside the aggregation, GRPO style), aggregates by
     `c.loss_agg`, subtracts `entropy_coef * entropy`. Returns the scalar loss."""
     kl_NT = _kl_tokens(batch, c)
     if kl_NT is not None:
         metrics["kl"] = masked_mean(kl_NT, mask_NT)
-        if c.beta:
+        if term_on(c, "kl_term", "beta"):
             tok_loss_NT = tok_loss_NT + c.beta * kl_NT
     loss = aggregate(tok_loss_NT, mask_NT, c.loss_agg, c.l_norm)
     loss = _sub_entropy(loss, batch, c, mask_NT, metrics)
@@ -144,7 +151,7 @@ def clip_objective(batch, c, extra_token_loss_NT=None):
     if c.dual_clip is not None:
         metrics["dual_clip_frac"] = masked_mean(dual_NT.astype(pg_NT.dtype), mask_NT)
     tok_loss_NT = pg_NT if extra_token_loss_NT is None else pg_NT + extra_token_loss_NT
-    return _add_kl_and_entropy(tok_loss_NT, batch, c, mask_NT, metrics), metrics
+    return add_kl_and_entropy(tok_loss_NT, batch, c, mask_NT, metrics), metrics
 
 
 # ------------------------------------------------------------------------- token-level clip family
@@ -156,7 +163,7 @@ def ppo_loss(batch, cfg):
     `values/old_values/returns` are in the batch (cliprange_value default 0.2)."""
     c = resolve(cfg, "ppo")
     loss, metrics = clip_objective(batch, c)
-    if "values" in batch and c.vf_coef:
+    if "values" in batch:
         mask_NT = completion_mask(batch)
         vf_NT, vclip_NT = clipped_value_token_loss(batch["values"], batch["old_values"],
                                                    batch["returns"], c.cliprange_value)
@@ -274,7 +281,7 @@ def _gspo_token_objective(batch, c):
     metrics = {"pg_loss": aggregate(pg_NT, mask_NT, c.loss_agg, c.l_norm),
                "clip_frac": masked_mean((clipped > unclipped).astype(pg_NT.dtype), mask_NT),
                "ratio_mean": masked_mean(s_NT, mask_NT)}
-    return _add_kl_and_entropy(pg_NT, batch, c, mask_NT, metrics), metrics
+    return add_kl_and_entropy(pg_NT, batch, c, mask_NT, metrics), metrics
 
 
 @register("loss", "gspo_token")

@@ -28,7 +28,7 @@ def nll_minus_entropy(logp_NT, mask_NT, entropy_NT, entropy_coef, mode="token_me
         ent = entropy_bonus(entropy_NT, mask_NT, mode, l_norm)
         metrics["entropy"] = ent
         loss = loss - entropy_coef * ent
-    elif entropy_coef:
+    elif isinstance(entropy_coef, (int, float)) and entropy_coef:  # (traced: a static flag)
         raise KeyError("entropy_coef > 0 needs batch['entropy']")
     metrics["loss"] = loss
     return loss, metrics

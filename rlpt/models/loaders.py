@@ -2,9 +2,15 @@
 
 Both return `(ModelConfig, params)` with params laid out as `rlpt.models.transformer` expects
 (Dense kernels are [in, out], so HF / llama2.c [out, in] matrices are transposed).
+
+Bad files fail at load time with a one-line ValueError that names the file and what is wrong:
+a truncated or garbled safetensors / llama2.c file, a config.json that is not JSON, lacks a
+field or holds a non-positive size, and tensors whose shapes disagree with config.json. A
+missing file raises MissingFileError (both a FileNotFoundError and a ValueError).
 """
 import glob
 import json
+import math
 import os
 from typing import Dict, Tuple
 
@@ -13,6 +19,36 @@ import numpy as np
 from rlpt.models.config import ModelConfig
 
 _HF_ARCHS = {"qwen2": True, "llama": False}  # model_type -> default QKV bias
+_HF_SIZES = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+             "intermediate_size")  # required positive ints of config.json
+
+
+class MissingFileError(FileNotFoundError, ValueError):
+    """A file a loader needs does not exist (catchable as either error)."""
+
+
+def read_json_file(path: str) -> dict:
+    """The JSON object in `path`; ValueError naming the path if it is not a JSON object."""
+    if not os.path.isfile(path):
+        raise MissingFileError(f"{path}: file not found")
+    try:
+        with open(path, encoding="utf-8") as f:
+            obj = json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: invalid JSON ({e.msg} at line {e.lineno} column {e.colno})"
+                         ) from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def _positive_int(hf: dict, key: str, path: str) -> int:
+    v = hf[key]
+    if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+        raise ValueError(f"{path}: {key}={v!r} is not a positive integer")
+    return v
 
 
 def _rope_theta(hf: dict) -> float:
@@ -25,51 +61,104 @@ def _rope_theta(hf: dict) -> float:
 
 
 def hf_model_config(hf: dict, dtype: str = "float32", path: str = "config.json") -> ModelConfig:
-    """ModelConfig from a HF config.json dict (Qwen2 or Llama)."""
+    """ModelConfig from a HF config.json dict (Qwen2 or Llama); ValueError naming `path` for a
+    missing field, a non-positive size or a combination ModelConfig rejects."""
     mtype = hf.get("model_type")
     if mtype not in _HF_ARCHS:
         raise ValueError(f"{path}: model_type={mtype!r} is not supported; known: {sorted(_HF_ARCHS)}")
+    missing = [k for k in _HF_SIZES + ("rms_norm_eps",) if k not in hf]
+    if missing:
+        raise ValueError(f"{path}: missing field(s) {missing}")
+    sizes = {k: _positive_int(hf, k, path) for k in _HF_SIZES}
+    n_heads = sizes["num_attention_heads"]
+    n_kv = _positive_int(hf, "num_key_value_heads", path) if "num_key_value_heads" in hf \
+        else n_heads
+    head_dim = _positive_int(hf, "head_dim", path) if hf.get("head_dim") is not None else None
+    if head_dim is None and sizes["hidden_size"] % n_heads:
+        raise ValueError(f"{path}: hidden_size={sizes['hidden_size']} is not a multiple of "
+                         f"num_attention_heads={n_heads} (and no head_dim is given)")
     scaling = hf.get("rope_scaling") or (hf.get("rope_parameters") or {})
     rope_type = scaling.get("rope_type", scaling.get("type", "default"))
     rope_scaling = None
     if rope_type == "llama3":
-        rope_scaling = (float(scaling["factor"]), float(scaling["low_freq_factor"]),
-                        float(scaling["high_freq_factor"]),
-                        int(scaling["original_max_position_embeddings"]))
+        try:
+            rope_scaling = (float(scaling["factor"]), float(scaling["low_freq_factor"]),
+                            float(scaling["high_freq_factor"]),
+                            int(scaling["original_max_position_embeddings"]))
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{path}: llama3 rope_scaling {scaling!r} is incomplete or not "
+                             f"numeric ({type(e).__name__}: {e})") from None
     elif rope_type not in ("default", None):
         raise NotImplementedError(f"{path}: rope scaling {scaling!r} is not implemented "
                                   "(supported: default, llama3)")
-    n_heads = hf["num_attention_heads"]
     qkv_bias = hf.get("attention_bias", _HF_ARCHS[mtype]) if mtype == "llama" else True
-    return ModelConfig(
-        vocab_size=hf["vocab_size"], d_model=hf["hidden_size"], n_layers=hf["num_hidden_layers"],
-        n_heads=n_heads, n_kv_heads=hf.get("num_key_value_heads", n_heads),
-        d_ff=hf["intermediate_size"], head_dim=hf.get("head_dim"), rms_eps=hf["rms_norm_eps"],
-        rope_theta=_rope_theta(hf), rope_layout="half", rope_scaling=rope_scaling,
-        qkv_bias=bool(qkv_bias),
-        tied_embeddings=bool(hf.get("tie_word_embeddings", False)), dtype=dtype,
-        max_seq_len=hf.get("max_position_embeddings", 2048))
+    try:
+        return ModelConfig(
+            vocab_size=sizes["vocab_size"], d_model=sizes["hidden_size"],
+            n_layers=sizes["num_hidden_layers"], n_heads=n_heads, n_kv_heads=n_kv,
+            d_ff=sizes["intermediate_size"], head_dim=head_dim,
+            rms_eps=float(hf["rms_norm_eps"]), rope_theta=_rope_theta(hf), rope_layout="half",
+            rope_scaling=rope_scaling, qkv_bias=bool(qkv_bias),
+            tied_embeddings=bool(hf.get("tie_word_embeddings", False)), dtype=dtype,
+            max_seq_len=hf.get("max_position_embeddings", 2048))
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{path}: {e}") from None
+
+
+def _expected_shapes(cfg: ModelConfig) -> Dict[str, Tuple[int, ...]]:
+    """HF tensor name -> the shape `cfg` implies (HF matrices are [out, in])."""
+    D, F, V = cfg.d_model, cfg.d_ff, cfg.vocab_size
+    q, kv = cfg.n_heads * cfg.hd, cfg.n_kv_heads * cfg.hd
+    out = {"model.embed_tokens.weight": (V, D), "model.norm.weight": (D,),
+           "lm_head.weight": (V, D)}
+    layer = {"self_attn.q_proj.weight": (q, D), "self_attn.k_proj.weight": (kv, D),
+             "self_attn.v_proj.weight": (kv, D), "self_attn.o_proj.weight": (D, q),
+             "self_attn.q_proj.bias": (q,), "self_attn.k_proj.bias": (kv,),
+             "self_attn.v_proj.bias": (kv,), "input_layernorm.weight": (D,),
+             "post_attention_layernorm.weight": (D,), "mlp.gate_proj.weight": (F, D),
+             "mlp.up_proj.weight": (F, D), "mlp.down_proj.weight": (D, F)}
+    for i in range(cfg.n_layers):
+        out.update({f"model.layers.{i}.{k}": v for k, v in layer.items()})
+    return out
+
+
+def _load_safetensors(fn: str) -> Dict[str, np.ndarray]:
+    """The tensors of one safetensors file; ValueError naming it if it is truncated or garbled."""
+    from safetensors.numpy import load_file
+    try:
+        return load_file(fn)
+    except Exception as e:  # noqa: BLE001 - SafetensorError and friends: name the file
+        why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ValueError(f"{fn}: not a readable safetensors file "
+                         f"({os.path.getsize(fn)} bytes; {why})") from None
 
 
 def load_hf_checkpoint(directory: str, dtype: str = "float32") -> Tuple[ModelConfig, Dict]:
-    """Loads a HF directory holding config.json and *.safetensors (Qwen2 or Llama)."""
-    from safetensors.numpy import load_file
+    """Loads a HF directory holding config.json and *.safetensors (Qwen2 or Llama).
 
+    Every file is checked at load time (see the module docstring): each tensor's shape must be
+    the one config.json implies, and no tensor may be missing or left over.
+    """
     cfg_path = os.path.join(directory, "config.json")
     if not os.path.exists(cfg_path):
-        raise FileNotFoundError(f"{cfg_path} not found (expected a HF checkpoint directory)")
-    with open(cfg_path) as f:
-        cfg = hf_model_config(json.load(f), dtype, cfg_path)
+        raise MissingFileError(f"{cfg_path} not found (expected a HF checkpoint directory)")
+    cfg = hf_model_config(read_json_file(cfg_path), dtype, cfg_path)
     files = sorted(glob.glob(os.path.join(directory, "*.safetensors")))
     if not files:
-        raise FileNotFoundError(f"no *.safetensors files in {directory}")
-    w = {}
+        raise MissingFileError(f"no *.safetensors files in {directory}")
+    w, where = {}, {}
     for fn in files:
-        w.update({k: v.astype(np.float32) for k, v in load_file(fn).items()})
+        for k, v in _load_safetensors(fn).items():
+            w[k], where[k] = v.astype(np.float32), fn
+    shapes = _expected_shapes(cfg)
 
     def take(name):
         if name not in w:
-            raise KeyError(f"{directory}: tensor {name!r} missing from the safetensors files")
+            raise ValueError(f"{directory}: tensor {name!r} missing from the safetensors files "
+                             f"(does {cfg_path} match this checkpoint?)")
+        if w[name].shape != shapes[name]:
+            raise ValueError(f"{where[name]}: tensor {name!r} has shape {w[name].shape}, but "
+                             f"{cfg_path} implies {shapes[name]}")
         return w.pop(name)
 
     params = {"embed": {"embedding": take("model.embed_tokens.weight")},
@@ -94,18 +183,31 @@ def load_hf_checkpoint(directory: str, dtype: str = "float32") -> Tuple[ModelCon
         params["lm_head"] = {"kernel": take("lm_head.weight").T}
     w = {k: v for k, v in w.items() if "rotary_emb" not in k}
     if w:
-        raise ValueError(f"{directory}: unused tensors {sorted(w)[:5]} (architecture mismatch?)")
+        raise ValueError(f"{directory}: unused tensors {sorted(w)[:5]} (architecture mismatch "
+                         f"with {cfg_path}?)")
     return cfg, params
 
 
 def load_llama2c(path: str, dtype: str = "float32") -> Tuple[ModelConfig, Dict]:
-    """Loads a llama2.c checkpoint (header of 7 int32 then float32 weights; see shared/data)."""
+    """Loads a llama2.c checkpoint (header of 7 int32 then float32 weights; see shared/data).
+
+    ValueError naming the file for a short file, a header with a non-positive or inconsistent
+    size, or fewer weights than the header implies.
+    """
+    if not os.path.isfile(path):
+        raise MissingFileError(f"{path}: file not found")
     raw = open(path, "rb").read()
     if len(raw) < 28:
         raise ValueError(f"{path}: too short for a llama2.c header ({len(raw)} bytes)")
-    dim, hidden, n_layers, n_heads, n_kv, vocab, seq_len = np.frombuffer(raw[:28], "<i4").tolist()
+    header = np.frombuffer(raw[:28], "<i4").tolist()
+    dim, hidden, n_layers, n_heads, n_kv, vocab, seq_len = header
     shared = vocab > 0
     vocab = abs(vocab)
+    if min(dim, hidden, n_layers, n_heads, n_kv, vocab, seq_len) <= 0 or dim % n_heads \
+            or n_heads % n_kv or (dim // n_heads) % 2:
+        raise ValueError(f"{path}: not a llama2.c checkpoint: header (dim, hidden_dim, n_layers, "
+                         f"n_heads, n_kv_heads, vocab_size, seq_len) = {tuple(header)} is not a "
+                         "consistent set of positive sizes")
     hd = dim // n_heads
     kv_dim = n_kv * hd
     data = np.frombuffer(raw[28:], "<f4")
@@ -118,7 +220,7 @@ def load_llama2c(path: str, dtype: str = "float32") -> Tuple[ModelConfig, Dict]:
              ("freq_im", (seq_len, hd // 2))]
     if not shared:
         sizes.append(("cls", (vocab, dim)))
-    need = sum(int(np.prod(s)) for _, s in sizes)
+    need = sum(math.prod(s) for _, s in sizes)  # Python ints: a garbage header cannot overflow
     if data.size < need:
         raise ValueError(f"{path}: header says {need} floats of weights, file holds {data.size}")
     arrs, off = {}, 0

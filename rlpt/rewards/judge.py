@@ -29,19 +29,17 @@ Scores (`mode`), in [0, 1]:
 * `digits`: the expected grade over K score tokens, `sum_i i p_i / sum_i p_i / (K - 1)`, the
   probability-weighted score of G-Eval (arXiv 2303.16634). aux: `judge_verdict_mass`.
 
-The reward has the task-reward signature `fn(tokens, mask, target, target_len) -> (rewards [N],
-aux)`. Its params are an *argument* of the jitted step, not a closed-over constant (JAX embeds
-closed-over arrays into the program and drops their sharding): `make_judged_step` jits the RL
-step with the judge params as a third argument and binds them for the trace (`JudgeReward.bound`).
-With a mesh the params are placed with their own `rlpt.sharding.param_shardings`. Called outside
-a binding (evaluation, tests) the reward uses its concrete params.
+The reward has the step's reward signature `fn(frozen, tokens, mask, target, target_len) ->
+(rewards [N], aux)` and reads the judge's params from `frozen["judge"]`, a frozen model of the
+train state: an *argument* of the jitted step, not a closed-over constant (JAX embeds
+closed-over arrays into the program and drops their sharding), placed on the mesh with the
+parameter rules like every model of the state.
 
 Config (`cfg.reward.kind = "judge"`, knobs in `cfg.reward.judge`, see `judge_config`): the judge
 is `preset` (random init with `seed`: smoke tests only) or `checkpoint` in `checkpoint_format`
 "hf" | "llama2c" (e.g. one written by scripts/train_judge.py, which trains a verifier
 for the synthetic arithmetic tasks with `rlpt.rewards.judge_train`).
 """
-import contextlib
 import dataclasses
 from typing import Callable, Optional, Tuple
 
@@ -153,54 +151,42 @@ def verdict_scores(mode: str, logits_NV, verdict) -> Tuple[jax.Array, dict]:
     return (p * grades).sum(-1) / jnp.maximum(mass, 1e-30), {"judge_verdict_mass": mass}
 
 
-class JudgeReward:
-    """`fn(tokens, mask, target, target_len) -> (rewards [N], aux)` scored by a frozen judge.
-
-    `target` / `target_len` carry the policy prompt (left-padded) and its length.
-    """
-
-    def __init__(self, model_cfg: ModelConfig, params, ids: JudgeIds, mode: str = "yes_no",
-                 stop_tokens=(2,), mesh=None):
-        if mode not in JUDGE_MODES:
-            raise ValueError(f"judge mode {mode!r}; known: {list(JUDGE_MODES)}")
-        self.model_cfg, self.ids, self.mode = model_cfg, ids, mode
-        self.stop_tokens = tuple(stop_tokens)
-        params = jax.tree_util.tree_map(jnp.asarray, params)
-        if mesh is not None:
-            from rlpt import sharding
-            params = jax.device_put(params, sharding.param_shardings(params, mesh))
-        self.params = params
-        self._bound = None
-
-    @contextlib.contextmanager
-    def bound(self, params):
-        """Within the block, calls use `params` (the traced argument of a jitted step)."""
-        prev, self._bound = self._bound, params
-        try:
-            yield self
-        finally:
-            self._bound = prev
-
-    def __call__(self, tokens, mask, target, target_len):
-        params = self.params if self._bound is None else self._bound
-        tokens = jnp.asarray(tokens, jnp.int32)
-        before_stop = jnp.cumsum(jnp.isin(tokens, jnp.asarray(self.stop_tokens)), axis=1) == 0
-        keep = (jnp.asarray(mask) > 0) & before_stop
-        question = jnp.asarray(target, jnp.int32)
-        width = question.shape[1]
-        qmask = jnp.arange(width)[None, :] >= width - jnp.asarray(target_len)[:, None]
-        if self.ids.bos is not None:  # the prompt's own bos would sit mid-row: drop it
-            first = jnp.argmax(qmask, axis=1)
-            is_bos = jnp.take_along_axis(question, first[:, None], axis=1)[:, 0] == self.ids.bos
-            qmask = qmask & ~((jnp.arange(width)[None, :] == first[:, None]) & is_bos[:, None])
-        rows, valid = judge_inputs(self.ids, question, qmask, tokens, keep)
-        logits = forward(self.model_cfg, params, rows, valid)[:, -1]
-        scores, aux = verdict_scores(self.mode, logits, self.ids.verdict)
-        return scores, aux
+def judge_scores(model_cfg: ModelConfig, ids: JudgeIds, mode: str, stop_tokens, params, tokens,
+                 mask, target, target_len) -> Tuple[jax.Array, dict]:
+    """Scores [N] of completions `(tokens, mask)` by the frozen judge `params`; `target` /
+    `target_len` carry the policy prompt (left-padded) and its length."""
+    tokens = jnp.asarray(tokens, jnp.int32)
+    before_stop = jnp.cumsum(jnp.isin(tokens, jnp.asarray(tuple(stop_tokens))), axis=1) == 0
+    keep = (jnp.asarray(mask) > 0) & before_stop
+    question = jnp.asarray(target, jnp.int32)
+    width = question.shape[1]
+    qmask = jnp.arange(width)[None, :] >= width - jnp.asarray(target_len)[:, None]
+    if ids.bos is not None:  # the prompt's own bos would sit mid-row: drop it
+        first = jnp.argmax(qmask, axis=1)
+        is_bos = jnp.take_along_axis(question, first[:, None], axis=1)[:, 0] == ids.bos
+        qmask = qmask & ~((jnp.arange(width)[None, :] == first[:, None]) & is_bos[:, None])
+    rows, valid = judge_inputs(ids, question, qmask, tokens, keep)
+    logits = forward(model_cfg, params, rows, valid)[:, -1]
+    return verdict_scores(mode, logits, ids.verdict)
 
 
-def build_judge(cfg, task, mesh=None) -> JudgeReward:
-    """The judge of `cfg.reward.judge` for `task` (its tokenizer encodes the template)."""
+def judge_reward(model_cfg: ModelConfig, ids: JudgeIds, mode: str = "yes_no", stop_tokens=(2,)):
+    """The step's reward `fn(frozen, tokens, mask, target, target_len) -> (rewards [N], aux)`,
+    scored by the judge model `frozen["judge"]` (a frozen model of the train state, placed and
+    passed like the policy, so the compiled step takes it as an argument)."""
+    if mode not in JUDGE_MODES:
+        raise ValueError(f"judge mode {mode!r}; known: {list(JUDGE_MODES)}")
+    stop_tokens = tuple(stop_tokens)
+
+    def reward(frozen, tokens, mask, target, target_len):
+        return judge_scores(model_cfg, ids, mode, stop_tokens, frozen["judge"], tokens, mask,
+                            target, target_len)
+    return reward
+
+
+def build_judge(cfg, task):
+    """The judge of `cfg.reward.judge` for `task` (its tokenizer encodes the template):
+    `(model_cfg, params, reward_fn)` with `reward_fn` from `judge_reward`."""
     j = cfg.reward.judge
     ids = judge_ids(j, task.tokenizer)
     if j.checkpoint:
@@ -215,36 +201,11 @@ def build_judge(cfg, task, mesh=None) -> JudgeReward:
     if model_cfg.vocab_size < vocab:
         raise ValueError(f"config reward.judge: judge vocabulary {model_cfg.vocab_size} is smaller "
                          f"than the tokenizer's {vocab}; the judge must share the policy's tokens")
-    return JudgeReward(model_cfg, params, ids, j.mode, tuple(cfg.sampling.stop_tokens), mesh)
+    params = jax.tree_util.tree_map(jnp.asarray, params)
+    return model_cfg, params, judge_reward(model_cfg, ids, j.mode, tuple(cfg.sampling.stop_tokens))
 
 
 def judge_batch(batch):
     """A task batch with the prompt in `target`/`target_len` (what the judge reads)."""
     from rlpt.reward_model import prompt_as_target
     return prompt_as_target(batch)
-
-
-def make_judged_step(rl, judge: JudgeReward, iters_per_call: int = 1, state_shardings=None,
-                     donate: bool = True) -> Callable:
-    """`step(state, batch) -> (state, metrics)`: `rl.fused` (iters_per_call == 1) or K fused
-    iterations under `lax.scan` over a stacked batch, with `rl.reward_fn = judge` and the judge
-    params passed to the jitted program as an argument (with their shardings)."""
-    rl.reward_fn = judge
-
-    def fused(state, batch, judge_params):
-        with judge.bound(judge_params):
-            if iters_per_call == 1:
-                return rl.fused(state, batch)
-            return jax.lax.scan(rl.fused, state, batch)
-
-    kw = {}
-    if state_shardings is not None and iters_per_call == 1:
-        jp_sh = jax.tree_util.tree_map(lambda x: x.sharding, judge.params)
-        kw = dict(in_shardings=(state_shardings, None, jp_sh),
-                  out_shardings=(state_shardings, None))
-    jitted = jax.jit(fused, donate_argnums=(0,) if donate else (), **kw)
-
-    def step(state, batch):
-        return jitted(state, batch, judge.params)
-    step.jitted = jitted  # `(state, batch, judge_params)`, for inspection (lower / compile)
-    return step

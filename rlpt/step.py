@@ -1,0 +1,287 @@
+"""The generic fused RL step: sample -> reward -> hooks -> advantages -> epochs x minibatches of
+optax updates, one XLA program. No algorithm is named here: algorithms plug in through the hooks
+of their `Algorithm` record (rlpt.algorithms.base), rollouts and rewards are arguments.
+
+    spec = StepSpec(...)                      # static: shapes, names, which terms exist
+    state, metrics = fused_step(spec, state, batch, hp)
+
+`hp = {"optim": ..., "algo": ...}` is the dynamic pytree (learning rate, beta, clip ranges, ...):
+a new value is a new argument, never a recompile, and `vmap` over it is a sweep. The iteration's
+rng is `fold_in(state.rng, state.step)`: sub-key 0 samples, 1 draws the minibatch permutations,
+2 extra rollouts, 3 the pre-rollout hook. With one epoch and one minibatch old_logp is
+`stop_gradient(logp)` (ratio exactly 1), otherwise it is computed once with the pre-update params.
+Minibatches hold whole groups, so each prompt is computed once per group.
+"""
+import dataclasses
+import functools
+from typing import Any, Callable, Dict, Optional
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from rlpt.algorithms.base import (AlgoConfig, Algorithm, gold_logprobs, iteration_key,
+                                  policy_loss_batch, solution_rows)
+from rlpt.algorithms.dynamic_sampling import keep_mask, select_groups
+from rlpt.algorithms.shaping import correct_of, shape_rewards
+from rlpt.logprobs import completion_logprobs
+from rlpt.losses.aggregation import masked_mean
+from rlpt.losses.supervised import sft_nll
+from rlpt.models.config import ModelConfig
+from rlpt.optim import Optimizer
+from rlpt.sampling import Rollout, SamplingConfig
+from rlpt.state import TrainState
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class StepSpec:
+    """The static part of the step. `algo` holds the static fields of cfg.algo; `models` the
+    ModelConfig of each frozen model by role; `reward(frozen, tokens, mask, target, target_len)
+    -> (rewards [N], aux)`; `advantage(rewards, mask, c, **extras)` by name from the registry."""
+    model_cfg: ModelConfig
+    scfg: SamplingConfig
+    algorithm: Algorithm
+    algo: Dict[str, Any]
+    advantage: Callable
+    optimizer: Optimizer
+    rollout: Rollout
+    reward: Callable
+    batch_size: int
+    ppo_epochs: int = 1
+    minibatches: int = 1
+    models: Dict[str, ModelConfig] = dataclasses.field(default_factory=dict)
+    per_prompt_metrics: bool = False
+
+    @property
+    def G(self) -> int:
+        return self.scfg.num_samples
+
+    @property
+    def multi_update(self) -> bool:
+        return self.ppo_epochs * self.minibatches > 1
+
+    def flag(self, name: str) -> bool:
+        return bool(self.algo.get(name))
+
+    def config(self, hp) -> AlgoConfig:
+        return AlgoConfig(self.algo, hp["algo"])
+
+
+def rollout_phase(spec: StepSpec, state: TrainState, batch, hp):
+    """The pre-rollout hook and the rollout: -> (batch, out)."""
+    A = spec.algorithm
+    if A.before_rollout:
+        batch = A.before_rollout(spec, state, batch, spec.config(hp))
+    out = spec.rollout.sample(spec.model_cfg, state.params, batch, iteration_key(state, 0),
+                              spec.scfg)
+    return batch, out
+
+
+def reward_inputs(spec: StepSpec, batch, out, hp):
+    tokens, mask = spec.rollout.reward_inputs(out)
+    if spec.algorithm.reward_inputs:
+        tokens, mask = spec.algorithm.reward_inputs(spec, batch, tokens, mask, spec.config(hp))
+    return tokens, mask
+
+
+def repeat_targets(spec: StepSpec, batch):
+    rep = lambda x: jnp.repeat(x, spec.G, axis=0)
+    return rep(batch["target"]), rep(batch["target_len"])
+
+
+def rewards_of(spec: StepSpec, state: TrainState, batch, out, hp):
+    tokens, mask = reward_inputs(spec, batch, out, hp)
+    r, aux = spec.reward(state.frozen, tokens, mask, *repeat_targets(spec, batch))
+    return r.astype(jnp.float32), aux
+
+
+def _minibatch_loss(spec: StepSpec, c, step, params, mb, mbp):
+    A = spec.algorithm
+    lb = {"step": step}
+    lb.update(A.loss_batch(spec, params, mb, mbp, c) if A.loss_batch
+              else policy_loss_batch(spec, params, mb, c))
+    loss, metrics = A.loss(lb, c)
+    if spec.flag("sft_term"):
+        nll = sft_nll(gold_logprobs(spec, params, mbp)[0], mbp["sol_mask"])
+        loss = loss + c.sft_term_coef * nll
+        metrics = dict(metrics, sft_term_nll=nll, loss=loss)
+    return loss, metrics
+
+
+def update_phase(spec: StepSpec, state: TrainState, batch, out, raw_N, hp):
+    """Everything after the reward: -> (new state, metrics)."""
+    A, c, G, tau = spec.algorithm, spec.config(hp), spec.G, spec.scfg.temperature
+    step_metrics, rewards_N = {}, raw_N
+    if c.shaping:
+        rewards_N = shape_rewards(c.shaping, raw_N, out, c, G)
+        step_metrics["task_reward_mean"] = raw_N.mean()
+    if c.oversample > 1:
+        batch, out, raw_N, rewards_N, m = select_groups(batch, out, raw_N, rewards_N, c, G,
+                                                        spec.batch_size)
+        step_metrics.update(m)
+    P = batch["prompt"].shape[1]
+    tokens, valid = spec.rollout.teacher_inputs(batch, out, G)
+    mask = out.mask
+    logp_of = lambda p: jax.lax.stop_gradient(completion_logprobs(
+        spec.model_cfg, p, tokens, valid, P, tau, group_size=G)[0])
+    data = {"tokens": tokens, "valid": valid, "mask": mask, "rewards": rewards_N}
+    per_prompt = {}   # arrays with the prompt on axis 0 (minibatched by group)
+    if spec.flag("kl_term"):
+        data["ref_logp"] = logp_of(state.frozen["reference"])
+    adv_extras = dict(lengths=out.lengths, entropy=out.entropies, old_logp=out.logprobs,
+                      correct=rewards_N)
+    if A.before_advantages:
+        data, more, m = A.before_advantages(spec, state, batch, out, data, c)
+        adv_extras.update(more)
+        step_metrics.update(m)
+    adv = spec.advantage(rewards_N, mask, c, **adv_extras)
+    data["advantages"] = adv[:, None] * mask if adv.ndim == 1 else adv
+    if c.dynamic_sampling:
+        data["keep"], n_kept = keep_mask(raw_N, rewards_N, c, G)
+        step_metrics["effective_groups"] = n_kept.astype(jnp.float32)
+    if spec.multi_update:
+        data["old_logp"] = logp_of(state.params)
+    if A.extras:
+        data, more, m = A.extras(spec, state, batch, out, data, raw_N, c, iteration_key(state, 2))
+        per_prompt.update(more)
+        step_metrics.update(m)
+    if spec.flag("sft_term"):
+        per_prompt.update(solution_rows(batch))
+
+    B = batch["prompt"].shape[0]
+    E, M = spec.ppo_epochs, spec.minibatches
+    key = iteration_key(state, 1)
+    perms = jnp.stack([jax.random.permutation(jax.random.fold_in(key, e), B) for e in range(E)])
+    groups = perms.reshape(E * M, B // M)                     # group-preserving minibatches
+    rows = (groups[:, :, None] * G + jnp.arange(G)).reshape(E * M, -1)
+    loss_of = functools.partial(_minibatch_loss, spec, c, state.step)
+
+    def one_update(carry, idx):
+        params, opt_state = carry
+        mb = jax.tree_util.tree_map(lambda x: x[idx[0]], data)
+        mbp = jax.tree_util.tree_map(lambda x: x[idx[1]], per_prompt)
+        (loss, m), grads = jax.value_and_grad(loss_of, has_aux=True)(params, mb, mbp)
+        updates, opt_state = spec.optimizer.update(grads, opt_state, params, hp["optim"])
+        m = dict(m, loss=loss, grad_norm=optax.tree.norm(grads))
+        return (optax.apply_updates(params, updates), opt_state), m
+
+    (params, opt_state), ms = jax.lax.scan(one_update, (state.params, state.opt_state),
+                                           (rows, groups))
+    metrics = {k: v.mean() for k, v in ms.items()}
+    algo_state = state.algo_state
+    if A.after_update:
+        params, opt_state, algo_state, m = A.after_update(spec, params, opt_state, algo_state,
+                                                          batch, raw_N, c, hp)
+        metrics.update(m)
+    lengths = out.lengths.astype(jnp.float32)
+    rows_N = rewards_N.reshape(-1, G)
+    metrics.update(
+        reward_mean=rewards_N.mean(), reward_std=rewards_N.std(),
+        entropy_sampled=(out.entropies * mask).sum() / jnp.maximum(mask.sum(), 1),
+        response_len=lengths.mean(), response_len_max=lengths.max(),
+        stopped_frac=out.stopped.astype(jnp.float32).mean(),
+        zero_adv_group_frac=jnp.mean(jnp.all(rows_N == rows_N[:, :1], axis=1).astype(jnp.float32)))
+    metrics.update(step_metrics)
+    return state.replace(params=params, opt_state=opt_state, algo_state=algo_state,
+                         step=state.step + 1), metrics
+
+
+def outcome_metrics(spec: StepSpec, raw_N, aux, out) -> Dict[str, jax.Array]:
+    """Accuracy (the reward's `correct` when it gives one, else reward > 0.5), the reward's
+    auxiliary terms and the rollout's own metrics."""
+    correct = jnp.asarray(aux["correct"] if "correct" in aux else raw_N > 0.5, jnp.float32)
+    m = {"accuracy": correct.mean()}
+    if spec.per_prompt_metrics:
+        m["accuracy_per_prompt"] = correct.reshape(-1, spec.G).mean(axis=1)
+    for k, v in aux.items():
+        m[f"reward_{k}"] = jnp.asarray(v, jnp.float32).mean()
+    m.update(spec.rollout.metrics(out))
+    return m
+
+
+def fused_step(spec: StepSpec, state: TrainState, batch, hp):
+    """One RL iteration: -> (new state, metrics)."""
+    batch, out = rollout_phase(spec, state, batch, hp)
+    raw_N, aux = rewards_of(spec, state, batch, out, hp)
+    state, metrics = update_phase(spec, state, batch, out, raw_N, hp)
+    metrics.update(outcome_metrics(spec, raw_N, aux, out))
+    return state, metrics
+
+
+def make_fused_step(spec: StepSpec, state_shardings=None, donate=True, iters_per_call=1):
+    """`step(state, batch, hp) -> (state, metrics)` jitted; with `iters_per_call` K > 1 the batch
+    is stacked [K, B, ...] and K iterations run under `lax.scan` (metrics stacked [K])."""
+    if iters_per_call == 1:
+        fn = functools.partial(fused_step, spec)
+    else:
+        def fn(state, stacked, hp):
+            return jax.lax.scan(lambda s, b: fused_step(spec, s, b, hp), state, stacked)
+    kw = {}
+    if state_shardings is not None:
+        kw = dict(in_shardings=(state_shardings, None, None), out_shardings=(state_shardings, None))
+    return jax.jit(fn, donate_argnums=(0,) if donate else (), **kw)
+
+
+def make_split_step(spec: StepSpec, host_reward: Callable):
+    """The host boundary as two programs: rollout on device, reward in Python, update on device.
+    `host_reward` takes numpy `(tokens [N,T], mask [N,T], target [N,A], target_len [N])` and
+    returns rewards [N]. Returns `step(state, batch, hp) -> (state, metrics)`."""
+    import numpy as np
+    rollout = jax.jit(functools.partial(rollout_phase, spec))
+    inputs = jax.jit(lambda batch, out, hp: (reward_inputs(spec, batch, out, hp),
+                                             repeat_targets(spec, batch)))
+    update = jax.jit(functools.partial(update_phase, spec), donate_argnums=(0,))
+
+    def step(state, batch, hp):
+        batch, out = rollout(state, batch, hp)
+        (tokens, mask), (target, target_len) = jax.device_get(inputs(batch, out, hp))
+        r = jnp.asarray(np.asarray(host_reward(tokens, mask, target, target_len), np.float32))
+        state, metrics = update(state, batch, out, r, hp)
+        metrics.update(outcome_metrics(spec, r, {}, out))
+        return state, metrics
+    return step
+
+
+def host_reward_callback(host_fn: Callable):
+    """Wraps a host (numpy / Python) reward so it can run inside the jitted step.
+
+    `host_fn(tokens [N,T], mask [N,T], target [N,A], target_len [N]) -> rewards [N]` receives
+    numpy arrays (it may decode them to strings and call any Python verifier). The device waits
+    for the host at this point; scripts/bench.py measures what the boundary costs.
+    """
+    import numpy as np
+
+    def reward(tokens, mask, target, target_len):
+        shape = jax.ShapeDtypeStruct((tokens.shape[0],), jnp.float32)
+        fn = lambda *a: np.asarray(host_fn(*[np.asarray(x) for x in a]), np.float32)
+        return jax.pure_callback(fn, shape, tokens, mask, target, target_len), {}
+    return reward
+
+
+def sft_loss_and_grads(model_cfg: ModelConfig, params, batch, loss_mask: str = "solution_mask"):
+    """SFT on (prompt, solution): token-mean NLL (registry `sft`) of the tokens in
+    `batch[loss_mask]`, teacher forcing over the whole solution (`solution_mask`)."""
+    from rlpt.losses.supervised import sft_loss
+    P = batch["prompt"].shape[1]
+    tokens = jnp.concatenate([batch["prompt"], batch["solution"]], axis=1)
+    valid = jnp.concatenate([batch["prompt_mask"], batch["solution_mask"]], axis=1).astype(bool)
+    mask = batch[loss_mask].astype(jnp.float32)
+
+    def loss_of(p):
+        logp, _ = completion_logprobs(model_cfg, p, tokens, valid, P, 1.0)
+        return sft_loss({"logp": logp, "mask": mask}, None)
+
+    return jax.value_and_grad(loss_of, has_aux=True)(params)
+
+
+def make_sft_step(model_cfg: ModelConfig, optimizer: Optimizer, loss_mask="solution_mask",
+                  donate=True):
+    """Jitted `step(state, batch, hp) -> (state, metrics)` of supervised fine-tuning; tool
+    demonstrations put the loss on `solution_loss_mask` (model tokens only)."""
+    def step(state: TrainState, batch, hp):
+        (loss, m), grads = sft_loss_and_grads(model_cfg, state.params, batch, loss_mask)
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params, hp["optim"])
+        params = optax.apply_updates(state.params, updates)
+        m = dict(m, loss=loss, grad_norm=optax.tree.norm(grads))
+        return state.replace(params=params, opt_state=opt_state, step=state.step + 1), m
+    return jax.jit(step, donate_argnums=(0,) if donate else ())
