@@ -167,3 +167,52 @@ def test_bucketing_real_gsm8k_prompts(rows):
             assert bytes((ids[1:] - 3).tolist()).decode("utf-8") == texts[b.index[r]]
     assert out.dropped == np.flatnonzero(lengths > 512).tolist()
     assert sum(len(b.index) for b in out.buckets.values()) + out.num_dropped == len(texts)
+
+
+def _tiny_source(path, answers):
+    """A GSM8K directory with one train row per answer and one test row."""
+    path.mkdir(exist_ok=True)
+    row = lambda q, a: json.dumps({"question": q, "answer": f"work\n#### {a}"})
+    (path / "train.jsonl").write_text("".join(row(f"q{a}", a) + "\n" for a in answers))
+    (path / "test.jsonl").write_text(row("t", 0) + "\n")
+    return path
+
+
+def test_prepared_copy_records_its_source_and_is_reused_while_it_matches(tmp_path, recwarn):
+    src = _tiny_source(tmp_path / "src", [1, 2])
+    gsm8k.build_gsm8k(tmp_path / "tfds", source_dir=src)
+    (marker,) = (tmp_path / "tfds").rglob(gsm8k.FINGERPRINT_FILE)
+    recorded = json.loads(marker.read_text())
+    assert recorded == gsm8k.source_fingerprint(src) and recorded["source_dir"] == str(src)
+    info = marker.parent / "dataset_info.json"
+    before = info.stat().st_mtime_ns
+    copy = _tiny_source(tmp_path / "copy", [1, 2])  # same bytes elsewhere: the same data
+    sources = gsm8k.build_gsm8k(tmp_path / "tfds", source_dir=copy, on_stale="error")
+    assert info.stat().st_mtime_ns == before and len(sources["train"]) == 2
+    assert not [w for w in recwarn if "GSM8K" in str(w.message)]
+
+
+def test_changed_source_re_prepares_or_fails_naming_both_paths(tmp_path):
+    src = _tiny_source(tmp_path / "src", [1, 2])
+    gsm8k.build_gsm8k(tmp_path / "tfds", source_dir=src)
+    other = _tiny_source(tmp_path / "other", [7, 8, 9])
+    with pytest.raises(ValueError) as err:
+        gsm8k.build_gsm8k(tmp_path / "tfds", source_dir=other, on_stale="error")
+    assert str(tmp_path / "tfds") in str(err.value) and str(src) in str(err.value)
+    assert str(other) in str(err.value)
+    _tiny_source(src, [1, 2, 3])  # edited in place
+    with pytest.warns(UserWarning, match="re-preparing"):
+        sources = gsm8k.build_gsm8k(tmp_path / "tfds", source_dir=src)
+    assert [gsm8k.decode_row(sources["train"][i])["answer"] for i in range(3)] == ["1", "2", "3"]
+
+
+def test_prepared_copy_without_a_fingerprint_is_re_prepared(tmp_path):
+    src = _tiny_source(tmp_path / "src", [4])
+    gsm8k.build_gsm8k(tmp_path / "tfds", source_dir=src)
+    (marker,) = (tmp_path / "tfds").rglob(gsm8k.FINGERPRINT_FILE)
+    marker.unlink()  # as a copy prepared before fingerprints were recorded
+    with pytest.raises(ValueError, match="no source fingerprint"):
+        gsm8k.build_gsm8k(tmp_path / "tfds", source_dir=src, on_stale="error")
+    with pytest.warns(UserWarning, match="no source fingerprint"):
+        gsm8k.build_gsm8k(tmp_path / "tfds", source_dir=src)
+    assert marker.exists()

@@ -14,18 +14,25 @@ normalisation is left to `rlpt.rewards.math_answer`).
 
 `build_gsm8k(data_dir)` prepares the TFDS dataset `rlpt_gsm8k` (array_record files, original row
 order kept) and returns random-access `tfds` data sources. Neither building nor reading needs
-TensorFlow. A prepared dataset is reused as is: after editing the source files, build into a fresh
-`data_dir`.
+TensorFlow. The prepared copy records a fingerprint of its source files (`source_fingerprint`:
+the source directory, and each file's size and sha256) in `FINGERPRINT_FILE` beside it; it is
+reused only while the source files' contents match. A copy prepared from other or since-edited
+files (or with no fingerprint) is re-prepared with a warning, or with `on_stale="error"` refused
+with an error naming both the prepared copy and the source.
 """
 import functools
+import hashlib
 import json
 import os
+import shutil
+import warnings
 from pathlib import Path
 from typing import Dict, Iterator, List, Union
 
 from rlpt.rewards.math_answer import extract_hash
 
 ENV_VAR = "RLPT_GSM8K_DIR"
+FINGERPRINT_FILE = "rlpt_source_fingerprint.json"
 SPLITS = ("train", "test")
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DIR = _REPO_ROOT.parent / "shared" / "data" / "gsm8k"
@@ -133,14 +140,63 @@ def _builder_class():
     return RlptGsm8k
 
 
-def build_gsm8k(data_dir: Union[str, Path], source_dir: Union[str, Path, None] = None):
+def source_fingerprint(source_dir: Union[str, Path]) -> Dict:
+    """`{"source_dir": absolute path, "files": {name: {"size", "sha256"}}}` of the split files.
+
+    Only `files` decides whether a prepared copy is current (the same bytes in another directory
+    are the same data); `source_dir` is kept to name where a copy came from.
+    """
+    files = {}
+    for split in SPLITS:
+        path = Path(source_dir) / f"{split}.jsonl"
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        files[path.name] = {"size": path.stat().st_size, "sha256": digest.hexdigest()}
+    return {"source_dir": str(Path(source_dir).resolve()), "files": files}
+
+
+def _recorded_fingerprint(prepared: Path) -> Union[Dict, None]:
+    try:
+        with open(prepared / FINGERPRINT_FILE) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def build_gsm8k(data_dir: Union[str, Path], source_dir: Union[str, Path, None] = None,
+                on_stale: str = "rebuild"):
     """Prepares `rlpt_gsm8k` (array_record) under `data_dir`; returns {split: data source}.
 
     Each source supports `len(src)` and `src[i]`, a dict of `question`, `solution`, `answer` as
-    utf-8 `bytes` (see `decode_row`), in the source files' row order.
+    utf-8 `bytes` (see `decode_row`), in the source files' row order. A prepared copy whose
+    recorded source fingerprint differs from the source files' (or that has none) is stale:
+    `on_stale="rebuild"` deletes and re-prepares it with a warning, `"error"` raises ValueError
+    naming the prepared copy, the source it came from and the source now given.
     """
+    if on_stale not in ("rebuild", "error"):
+        raise ValueError(f"on_stale={on_stale!r}; expected 'rebuild' or 'error'")
     builder = _builder_class()(data_dir=str(data_dir), source_dir=source_dir)
-    builder.download_and_prepare()
+    current = source_fingerprint(builder._source_dir)
+    prepared = Path(builder.data_dir)
+    if builder.is_prepared():
+        recorded = _recorded_fingerprint(prepared)
+        if recorded is None or recorded.get("files") != current["files"]:
+            origin = (f"from {recorded.get('source_dir')} with other file contents"
+                      if recorded is not None else "with no source fingerprint")
+            msg = (f"GSM8K prepared copy {prepared} was built {origin}; the source "
+                   f"{current['source_dir']} differs")
+            if on_stale == "error":
+                raise ValueError(f"{msg}. Use another data_dir, or on_stale='rebuild'")
+            warnings.warn(f"{msg}; re-preparing it")
+            shutil.rmtree(prepared)
+            builder = _builder_class()(data_dir=str(data_dir), source_dir=source_dir)
+    if not builder.is_prepared():
+        builder.download_and_prepare()
+        tmp = prepared / (FINGERPRINT_FILE + ".tmp")
+        tmp.write_text(json.dumps(current, indent=2))
+        os.replace(tmp, prepared / FINGERPRINT_FILE)
     return {split: builder.as_data_source(split=split) for split in SPLITS}
 
 
