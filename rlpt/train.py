@@ -12,7 +12,6 @@ summary.json, results.md and curves.png.
 import functools
 import json
 import os
-import sys
 import time
 from typing import Dict
 
@@ -29,9 +28,10 @@ from rlpt.evaluation import mean_pass_at_k
 from rlpt.models import get_model_config, init_params
 from rlpt.optim import make_optimizer, optim_hparams
 from rlpt.rewards.judge import build_judge, judge_batch, judge_ids
-from rlpt.run_io import Checkpointer, MetricsLog, WandbLogger, to_python, write_config
+from rlpt.loop import place_state, run_phase
+from rlpt.run_io import Checkpointer, MetricsLog, WandbLogger, write_config
 from rlpt.sampling import PLAIN_ROLLOUT, SamplingConfig, sample
-from rlpt.state import TrainState, frozen_copy, new_state
+from rlpt.state import frozen_copy, new_state
 from rlpt.step import (StepSpec, host_reward_callback, make_fused_step, make_sft_step,
                        make_split_step)
 
@@ -104,61 +104,6 @@ def evaluate(model_cfg, params, task, cfg, eval_batch) -> Dict[str, float]:
 
 # ------------------------------------------------------------------------------- phases
 
-def _progress(total, start, desc):
-    return tqdm(total=total, initial=start, desc=desc, dynamic_ncols=True, mininterval=1.0,
-                file=sys.stdout, disable=os.environ.get("RLPT_NO_PROGRESS") == "1")
-
-
-def _flush(pending, phase, log, wb, bar):
-    rows = []
-    for step, m in jax.device_get(pending):
-        rows.append(dict(phase=phase, step=int(step), **to_python(m)))
-    log.write(rows)
-    wb.log(phase, rows)
-    last = rows[-1]
-    keys = ("reward_mean", "accuracy", "loss") if phase == "rl" else ("loss",)
-    bar.set_postfix({k: f"{last[k]:.3f}" for k in keys if k in last})
-    pending.clear()
-
-
-def place_state(state: TrainState, optimizer, mesh) -> TrainState:
-    """A fresh (step 0) state on the mesh: params and frozen models with the parameter rules (a
-    value head, outside the rules, replicated), the optimizer state initialised from the placed
-    params (its moments follow their shardings), the rest replicated."""
-    rep = sharding.replicated(mesh)
-    put = lambda x: None if x is None else jax.device_put(x, rep)
-    params = sharding.place_params(state.params, mesh)
-    return state.replace(
-        params=params, frozen={k: sharding.place_params(v, mesh) for k, v in state.frozen.items()},
-        opt_state=sharding.init_opt_state(optimizer, params, mesh),
-        algo_state=put(state.algo_state), step=put(state.step), rng=put(state.rng))
-
-
-def _run_loop(phase, state, step_fn, batch_of, total, iters, cfg, ckpt, log, wb, on_eval=None):
-    """Steps `start .. total` of a phase (`iters` per call, batches stacked [K, ...] when K > 1),
-    logging every `log_every`, checkpointing every `ckpt_every`, calling `on_eval(step, state)`
-    every `eval.every` steps (RL)."""
-    start = int(state.step)
-    bar, pending = _progress(total, start, phase), []
-    for step in range(start, total, iters):
-        state, m = step_fn(state, batch_of(step))
-        if iters > 1:
-            pending.extend((step + i + 1, jax.tree_util.tree_map(lambda x: x[i], m))
-                           for i in range(iters))
-        else:
-            pending.append((step + 1, m))
-        bar.update(iters)
-        done = step + iters
-        if done % cfg.log_every < iters or done == total:
-            _flush(pending, phase, log, wb, bar)
-        if done % cfg.ckpt_every < iters or done == total:
-            ckpt.save(done, state)
-        if on_eval is not None and (done % cfg.eval.every < iters or done == total):
-            on_eval(done, state)
-    bar.close()
-    return state
-
-
 def run_sft(cfg, model_cfg, params, task, mesh, workdir, log, wb):
     optimizer = make_optimizer(cfg.sft.optim)
     state = place_state(new_state(params, optimizer, cfg.seed), optimizer, mesh)
@@ -172,14 +117,16 @@ def run_sft(cfg, model_cfg, params, task, mesh, workdir, log, wb):
     hp = {"optim": optim_hparams(cfg.sft.optim)}
     batch_of = lambda step: sharding.shard_batch(
         task.make_batch(cfg.seed, step, cfg.sft.batch_size), mesh)
-    state = _run_loop("sft", state, lambda s, b: step_fn(s, b, hp), batch_of, cfg.sft.steps, 1,
+    state = run_phase("sft", state, lambda s, b: step_fn(s, b, hp), batch_of, cfg.sft.steps, 1,
                       cfg, ckpt, log, wb)
     return state.params
 
 
-def build_rl(cfg, model_cfg, params, task, mesh):
-    """The static step spec, the initial (placed) train state, the dynamic `hp` and the task's
-    batch function of the RL phase."""
+def build_rl(cfg, model_cfg, params, task, mesh=None, reward=None, per_prompt_metrics=False):
+    """The RL phase of a validated config: `(spec, state, hp, make_batch)`: the static step
+    spec, the initial train state (placed on `mesh` when given), the dynamic `hp` and
+    `make_batch(step)`. `reward(frozen, tokens, mask, target, target_len) -> (r, aux)` replaces
+    the configured one (tests, scripts)."""
     algorithm = registry.get("algorithm", cfg.algo.name)
     s = cfg.sampling
     scfg = SamplingConfig(
@@ -189,13 +136,10 @@ def build_rl(cfg, model_cfg, params, task, mesh):
     make_batch, frozen, models = task.make_batch, {}, {}
     kind = cfg.reward.kind
     if kind == "judge":  # the judge reads the prompt from target (rlpt.rewards.judge)
-        models["judge"], frozen["judge"], reward = build_judge(cfg, task)
+        models["judge"], frozen["judge"], judge = build_judge(cfg, task)
         make_batch = lambda *a: judge_batch(task.make_batch(*a))
-    elif kind == "device":
-        reward = lambda frozen, *a: task.reward(*a)
-    else:  # host (and split, whose update program never calls it)
-        host = host_reward_callback(host_reward_fn(task))
-        reward = lambda frozen, *a: host(*a)
+    if reward is None:
+        reward = judge if kind == "judge" else task_reward(task, kind)
     if algorithm.frozen_models:
         for role, (m_cfg, m_params) in algorithm.frozen_models(cfg, model_cfg, params).items():
             models[role], frozen[role] = m_cfg, m_params
@@ -208,15 +152,27 @@ def build_rl(cfg, model_cfg, params, task, mesh):
                     advantage=registry.get("advantage", cfg.algo.advantage),
                     optimizer=make_optimizer(cfg.optim), rollout=rollout, reward=reward,
                     batch_size=cfg.rl.batch_size, ppo_epochs=cfg.rl.ppo_epochs,
-                    minibatches=cfg.rl.minibatches, models=models)
+                    minibatches=cfg.rl.minibatches, models=models,
+                    per_prompt_metrics=per_prompt_metrics)
     n_prompts = cfg.rl.batch_size * cfg.algo.oversample
     algo_state = None
     if algorithm.init:
         params, algo_state = algorithm.init(spec, params, make_batch(cfg.seed + 1, 0, n_prompts),
                                             cfg.seed)
     state = new_state(params, spec.optimizer, cfg.seed, frozen, algo_state)
-    return spec, place_state(state, spec.optimizer, mesh), hparams(cfg), lambda step: make_batch(
-        cfg.seed + 1, step, n_prompts)
+    if mesh is not None:
+        state = place_state(state, spec.optimizer, mesh)
+    return spec, state, hparams(cfg), lambda step: make_batch(cfg.seed + 1, step, n_prompts)
+
+
+def task_reward(task, kind: str):
+    """The step's reward `fn(frozen, tokens, mask, target, target_len)` of a task: its on-device
+    reward (`device`), or its host reward through `jax.pure_callback` (`host`; `split` calls
+    the host reward between two programs and never this one)."""
+    if kind == "device":
+        return lambda frozen, *a: task.reward(*a)
+    host = host_reward_callback(host_reward_fn(task))
+    return lambda frozen, *a: host(*a)
 
 
 def run_rl(cfg, model_cfg, params, task, mesh, workdir, log, wb, eval_batch):
@@ -253,7 +209,7 @@ def run_rl(cfg, model_cfg, params, task, mesh, workdir, log, wb, eval_batch):
     if start % cfg.eval.every == 0 and start not in done_evals:
         run_eval(start, state)  # step 0 (after SFT), or a kill between checkpoint and eval
     t0 = time.time()
-    state = _run_loop("rl", state, lambda s, b: step_fn(s, b, hp), batch_of, total, K, cfg, ckpt,
+    state = run_phase("rl", state, lambda s, b: step_fn(s, b, hp), batch_of, total, K, cfg, ckpt,
                       log, wb, on_eval=run_eval)
     return state, time.time() - t0
 

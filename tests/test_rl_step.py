@@ -1,4 +1,5 @@
-"""The fused RL step: one program, exact ratio 1, host boundary paths, K iterations per call."""
+"""The generic fused RL step: one program, exact ratio 1, host boundary paths, K iterations per
+call, hyperparameters as data (no recompile, vmappable)."""
 import chex
 import jax
 import jax.numpy as jnp
@@ -6,14 +7,15 @@ import numpy as np
 import pytest
 
 from configs import grpo_arith
-from rlpt.config import validate
+from rlpt.config import hparams, validate
+from rlpt.logprobs import completion_logprobs
 from rlpt.models import get_model_config, init_params
-from rlpt.rl_step import (RLStep, host_reward_callback, init_state, make_fused_step,
-                          make_multi_step, make_optimizer, make_split_step)
-from rlpt.train import build_task, host_reward_fn
+from rlpt.step import (fused_step, host_reward_callback, make_fused_step, make_split_step,
+                       rollout_phase)
+from rlpt.train import build_rl, build_task, host_reward_fn
 
 
-def _setup(**overrides):
+def _setup(reward=None, **overrides):
     cfg = grpo_arith.get_config("size=nano")
     cfg.rl.batch_size = 4
     cfg.sampling.num_samples = 4
@@ -26,8 +28,8 @@ def _setup(**overrides):
     task = build_task(cfg)
     model_cfg = get_model_config("nano")
     params = init_params(model_cfg, jax.random.PRNGKey(0))
-    opt = make_optimizer(cfg.optim)
-    return cfg, task, model_cfg, params, opt
+    spec, state, hp, _ = build_rl(cfg, model_cfg, params, task, reward=reward)
+    return cfg, task, params, spec, state, hp
 
 
 def count_reward(tokens, mask, target, target_len):
@@ -37,13 +39,9 @@ def count_reward(tokens, mask, target, target_len):
     return (hits / np.maximum(mask.sum(1), 1)).astype(np.float32)
 
 
-def device_count_reward(tokens, mask, target, target_len):
+def device_count_reward(frozen, tokens, mask, target, target_len):
     hits = ((tokens % 2 == 1) * mask).sum(1)
     return (hits / jnp.maximum(mask.sum(1), 1)).astype(jnp.float32), {}
-
-
-def _state(params, opt, cfg, rl):
-    return init_state(params, opt, cfg.seed, with_ref=rl.need_ref)
 
 
 def _leaves_equal(a, b, atol=0.0):
@@ -52,11 +50,9 @@ def _leaves_equal(a, b, atol=0.0):
 
 
 def test_fused_step_updates_and_reports():
-    cfg, task, model_cfg, params, opt = _setup()
-    rl = RLStep(model_cfg, cfg, opt, device_count_reward)
-    step = make_fused_step(rl, donate=False)
-    state = _state(params, opt, cfg, rl)
-    new, m = step(state, task.make_batch(0, 0, 4))
+    cfg, task, params, spec, state, hp = _setup(device_count_reward)
+    step = make_fused_step(spec, donate=False)
+    new, m = step(state, task.make_batch(0, 0, 4), hp)
     assert float(m["reward_std"]) > 0
     assert int(new.step) == 1
     for key in ("reward_mean", "reward_std", "accuracy", "kl", "clip_frac", "entropy_sampled",
@@ -67,33 +63,60 @@ def test_fused_step_updates_and_reports():
     changed = [not np.array_equal(a, b) for a, b in
                zip(jax.tree_util.tree_leaves(params), jax.tree_util.tree_leaves(new.params))]
     assert any(changed)
-    assert _leaves_equal(new.ref_params, params) is None  # reference stays frozen
+    _leaves_equal(new.frozen["reference"], params)  # the reference stays frozen
 
 
-def test_second_batch_does_not_recompile():
-    cfg, task, model_cfg, params, opt = _setup()
-    rl = RLStep(model_cfg, cfg, opt, task.reward)
-    traced = chex.assert_max_traces(rl.fused, n=1)
+def test_second_batch_and_new_hyperparameters_do_not_recompile():
+    """Hyperparameters are data: a second batch, a new learning rate, beta, clip range or
+    warm-up length run the same compiled program (traced once)."""
+    cfg, task, params, spec, state, hp = _setup()
+    traced = chex.assert_max_traces(lambda s, b, h: fused_step(spec, s, b, h), n=1)
     step = jax.jit(traced)
-    state = _state(params, opt, cfg, rl)
-    state, _ = step(state, task.make_batch(0, 0, 4))
-    state, _ = step(state, task.make_batch(0, 1, 4))
+    state, m0 = step(state, task.make_batch(0, 0, 4), hp)
+    hp2 = jax.tree_util.tree_map(lambda x: x, hp)
+    hp2["optim"]["lr"] = jnp.float32(3e-3)
+    hp2["optim"]["warmup_steps"] = jnp.float32(1.0)
+    hp2["algo"]["beta"] = jnp.float32(0.5)
+    hp2["algo"]["eps_high"] = jnp.float32(0.3)
+    state, _ = step(state, task.make_batch(0, 1, 4), hp)
+    state2, m2 = step(state, task.make_batch(0, 2, 4), hp2)
     chex.clear_trace_counter()
+    assert np.isfinite(float(m2["loss"]))
+
+
+def test_hyperparameters_change_the_update_and_vmap_over_them():
+    """A batch of `hp` (a sweep over learning rates) traces under `jax.vmap` and each row equals
+    the step run alone with that `hp`."""
+    cfg, task, params, spec, state, hp = _setup(device_count_reward)
+    batch = task.make_batch(0, 0, 4)
+    lrs = jnp.asarray([1e-4, 3e-3], jnp.float32)
+    hps = jax.tree_util.tree_map(lambda x: jnp.stack([x, x]), hp)
+    hps["optim"]["lr"] = lrs
+    step = lambda h: fused_step(spec, state, batch, h)
+    new_v, m_v = jax.jit(jax.vmap(step))(hps)
+    for i in range(2):
+        hp_i = jax.tree_util.tree_map(lambda x: x[i], hps)
+        new_i, m_i = jax.jit(step)(hp_i)
+        _leaves_equal(jax.tree_util.tree_map(lambda x: x[i], new_v.params), new_i.params,
+                      atol=1e-6)
+        np.testing.assert_allclose(float(m_v["grad_norm"][i]), float(m_i["grad_norm"]), rtol=1e-5)
+    delta = [float(jnp.abs(jax.tree_util.tree_leaves(new_v.params)[0][i]
+                           - jax.tree_util.tree_leaves(params)[0]).max()) for i in range(2)]
+    assert delta[1] > 5 * delta[0]  # the larger learning rate moved the parameters further
 
 
 def test_host_callback_and_split_step_match_device_reward():
     """A host reward (numpy) gives the same update as the same reward on device, both inside
     the jitted step (pure_callback) and between two programs (split)."""
-    cfg, task, model_cfg, params, opt = _setup()
+    host = host_reward_callback(count_reward)
     results = []
     for kind in ("device", "callback", "split"):
-        reward = device_count_reward if kind == "device" else host_reward_callback(count_reward)
-        rl = RLStep(model_cfg, cfg, opt, reward)
-        state = _state(params, opt, cfg, rl)
-        step = make_split_step(rl, count_reward) if kind == "split" else \
-            make_fused_step(rl, donate=False)
+        reward = device_count_reward if kind == "device" else (lambda fr, *a: host(*a))
+        cfg, task, params, spec, state, hp = _setup(reward)
+        step = make_split_step(spec, count_reward) if kind == "split" else \
+            make_fused_step(spec, donate=False)
         for s in range(2):
-            state, m = step(state, task.make_batch(0, s, 4))
+            state, m = step(state, task.make_batch(0, s, 4), hp)
         results.append((state, float(m["reward_mean"])))
     assert results[0][1] > 0
     for state, r in results[1:]:
@@ -103,7 +126,7 @@ def test_host_callback_and_split_step_match_device_reward():
 
 def test_task_host_reward_matches_device_reward():
     """The string-level reference reward used at the host boundary equals the device reward."""
-    cfg, task, model_cfg, params, opt = _setup()
+    cfg, task, params, spec, state, hp = _setup()
     batch = task.make_batch(0, 0, 32)
     sol = batch["solution"].copy()
     sol[::3, 0] = (sol[::3, 0] - 3 + 1) % 10 + 3  # corrupt every third answer
@@ -115,26 +138,23 @@ def test_task_host_reward_matches_device_reward():
 
 
 def test_multi_step_equals_k_single_steps():
-    cfg, task, model_cfg, params, opt = _setup()
-    rl = RLStep(model_cfg, cfg, opt, device_count_reward)
-    single = make_fused_step(rl, donate=False)
-    multi = make_multi_step(rl, 3, donate=False)
+    cfg, task, params, spec, state, hp = _setup(device_count_reward)
+    single = make_fused_step(spec, donate=False)
+    multi = make_fused_step(spec, donate=False, iters_per_call=3)
     batches = [task.make_batch(0, s, 4) for s in range(3)]
-    s1 = _state(params, opt, cfg, rl)
+    s1 = state
     for b in batches:
-        s1, m1 = single(s1, b)
-    s3, m3 = multi(_state(params, opt, cfg, rl),
-                   {k: np.stack([b[k] for b in batches]) for k in batches[0]})
+        s1, m1 = single(s1, b, hp)
+    s3, m3 = multi(state, {k: np.stack([b[k] for b in batches]) for k in batches[0]}, hp)
     assert int(s3.step) == 3 and m3["loss"].shape == (3,)
     _leaves_equal(s3.params, s1.params, atol=1e-6)
 
 
 def test_ppo_epochs_and_minibatches():
-    cfg, task, model_cfg, params, opt = _setup(**{"rl.ppo_epochs": 2, "rl.minibatches": 2})
-    rl = RLStep(model_cfg, cfg, opt, device_count_reward)
-    assert rl.multi_update
-    state, m = make_fused_step(rl, donate=False)(_state(params, opt, cfg, rl),
-                                                 task.make_batch(0, 0, 4))
+    cfg, task, params, spec, state, hp = _setup(device_count_reward,
+                                                **{"rl.ppo_epochs": 2, "rl.minibatches": 2})
+    assert spec.multi_update
+    state, m = make_fused_step(spec, donate=False)(state, task.make_batch(0, 0, 4), hp)
     assert np.isfinite(float(m["loss"]))
     # the first minibatch of the first epoch sees the behaviour policy itself; later ones do not
     assert float(m["ratio_mean"]) != 1.0
@@ -142,22 +162,33 @@ def test_ppo_epochs_and_minibatches():
 
 def test_rng_is_fold_in_of_step():
     """The same state at the same step draws the same completions (what exact resume needs)."""
-    cfg, task, model_cfg, params, opt = _setup()
-    rl = RLStep(model_cfg, cfg, opt, task.reward)
-    state = _state(params, opt, cfg, rl)
+    cfg, task, params, spec, state, hp = _setup()
     batch = task.make_batch(0, 0, 4)
-    a = jax.jit(rl.rollout)(state, batch)
-    b = jax.jit(rl.rollout)(state, batch)
-    c = jax.jit(rl.rollout)(state.replace(step=jnp.int32(1)), batch)
+    rollout = jax.jit(lambda s: rollout_phase(spec, s, batch, hp)[1])
+    a, b = rollout(state), rollout(state)
+    c = rollout(state.replace(step=jnp.int32(1)))
     np.testing.assert_array_equal(np.asarray(a.tokens), np.asarray(b.tokens))
     assert not np.array_equal(np.asarray(a.logprobs), np.asarray(c.logprobs))
+
+
+def test_kl_term_is_a_static_flag():
+    """Whether the KL term exists is decided once from the config (beta > 0 by default), not by
+    the traced value: beta=0 with kl_term=True keeps the reference and the `kl` metric; a
+    non-zero beta with kl_term=False is refused."""
+    cfg, task, params, spec, state, hp = _setup(**{"algo.beta": 0.0, "algo.kl_term": True})
+    assert spec.flag("kl_term") and "reference" in state.frozen
+    _, m = make_fused_step(spec, donate=False)(state, task.make_batch(0, 0, 4), hp)
+    assert "kl" in m
+    cfg, task, params, spec, state, hp = _setup(**{"algo.beta": 0.0})
+    assert not spec.flag("kl_term") and "reference" not in state.frozen
+    with pytest.raises(ValueError, match="algo.kl_term"):
+        _setup(**{"algo.beta": 0.04, "algo.kl_term": False})
 
 
 def test_shared_prompt_logprobs_and_grads_equal_full_forward():
     """Computing each prompt once per group of G rows (prefill + one pass over all completion
     tokens) gives the full forward's completion log-probs and parameter gradients, with
     left-padded prompts of different lengths and ragged completions."""
-    from rlpt.rl_step import completion_logprobs
     cfg = get_model_config("nano")
     params = init_params(cfg, jax.random.PRNGKey(0))
     rng = np.random.default_rng(0)
