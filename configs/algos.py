@@ -6,14 +6,15 @@
 Arguments (after ':'): algo (one of ALGOS), size (a model preset), seed, quick (1 = a smoke run).
 The recipe is configs/grpo_arith.py's (SFT warm-up, then RL); each algorithm starts from its
 paper defaults (rlpt.losses.defaults) and the function below sets only what the 5-token task needs
-and the algorithm's step knobs (docs/algorithms.md lists them).
+and the algorithm's step knobs (docs/algorithms.md lists them). Each algorithm is one file of
+rlpt/algorithms/ (rlpt.algorithms.base.Algorithm).
 """
 from rlpt.config import arithmetic_run, base_config, parse_arg
 from rlpt.tokenizers import CharTokenizer
 
 ALGOS = ("ppo", "grpo", "dr_grpo", "dapo", "gspo", "gspo_token", "gmpo", "gtpo", "grpo_s",
          "kimi_k15", "kdrl", "exp_grpo", "mgrpo", "uft", "relift", "relift_sft", "one_shot_rlvr",
-         "sft")
+         "sft", "cispo")
 
 _TOK = CharTokenizer()
 
@@ -45,7 +46,6 @@ def _algo_specific(c, name, quick):
         a.layer2_instruction_ids = _ids("?")  # "12+34=45?" -> a corrected answer
         a.layer2_per_prompt = 1
     elif name == "uft":
-        a.total_steps = c.rl.steps
         a.hint_steps = max(1, int(0.6 * c.rl.steps))  # T_hint = 300 of T = 500
         a.hint_in_reward = True
     elif name == "relift":
@@ -58,8 +58,7 @@ def _algo_specific(c, name, quick):
         c.task.name = "one_shot"
         c.task.kwargs = dict(base="addition", base_kwargs=dict(min_digits=1, max_digits=2),
                              pool_seed=0, pool_size=64, index=0)
-        c.sampling.temperature = 0.6
-        c.sampling.num_samples = 8
+        c.sampling.num_samples = 8  # temperature 0.6: the algorithm's default (base_config)
 
 
 def get_config(arg: str = ""):

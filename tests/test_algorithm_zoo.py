@@ -16,14 +16,10 @@ from rlpt.algorithms import one_shot
 from rlpt.config import validate
 from rlpt.losses.policy import rank_examples_by_accuracy_variance
 from rlpt.models import get_model_config, init_params
-from rlpt.rl_step import RLStep, make_optimizer
-from rlpt.train import build_task
+from rlpt.step import fused_step, rewards_of, rollout_phase
+from rlpt.train import build_rl, build_task
 
-# Preference / reward-model losses run on preference pairs, not on the RL step's samples; their
-# integration belongs to the preference/reward-model work (another engineer), so they are excluded.
-PREFERENCE_LOSSES = {"dpo", "ipo", "cdpo", "rdpo", "simpo", "pre_dpo", "drpo", "bt_rm", "vrpo_rm",
-                     "rlaif_soft_rm", "rluf_rm"}
-PG_NAMES = sorted(set(registry.names("loss")) - PREFERENCE_LOSSES)
+PG_NAMES = registry.names("algorithm")
 B, G, T, STEPS = 4, 4, 4, 3
 
 
@@ -88,19 +84,22 @@ def run(name, reward=None, teacher=None, **overrides):
     task = build_task(cfg)
     model_cfg = get_model_config("nano")
     params = init_params(model_cfg, jax.random.PRNGKey(0))
-    opt = make_optimizer(cfg.optim)
-    teacher_cfg, teacher_params = TEACHERS[teacher]() if teacher else (None, None)
-    rl = RLStep(model_cfg, cfg, opt, reward or default_reward, teacher_cfg=teacher_cfg,
-                per_prompt_metrics=name == "one_shot_rlvr")
-    batches = [task.make_batch(cfg.seed + 1, s, rl.prompts_per_step) for s in range(STEPS)]
-    state = rl.init_state(params, cfg.seed, teacher_params, example_batch=batches[0])
-    step = jax.jit(rl.fused, compiler_options=FAST_COMPILE)
+    task_reward = reward or default_reward
+    spec, state, hp, make_batch = build_rl(cfg, model_cfg, params, task,
+                                           reward=lambda frozen, *a: task_reward(*a),
+                                           per_prompt_metrics=name == "one_shot_rlvr")
+    if teacher:
+        teacher_cfg, teacher_params = TEACHERS[teacher]()
+        spec = dataclasses.replace(spec, models=dict(spec.models, teacher=teacher_cfg))
+        state = state.replace(frozen=dict(state.frozen, teacher=teacher_params))
+    batches = [make_batch(s) for s in range(STEPS)]
+    step = jax.jit(functools.partial(fused_step, spec), compiler_options=FAST_COMPILE)
     states, metrics = [state], []
     for b in batches:
-        state, m = step(state, b)
+        state, m = step(state, b, hp)
         states.append(state)
         metrics.append(jax.device_get(m))
-    return dict(cfg=cfg, rl=rl, task=task, step=step, states=states, metrics=metrics,
+    return dict(cfg=cfg, spec=spec, hp=hp, task=task, step=step, states=states, metrics=metrics,
                 batches=batches)
 
 
@@ -134,10 +133,13 @@ def test_three_fused_steps(name):
 
 def test_dapo_keeps_non_degenerate_groups_first_and_loss_ignores_the_rest():
     r = run("dapo")
-    rl, cfg = r["rl"], r["cfg"]
-    assert rl.oversample == 2 and r["batches"][0]["prompt"].shape[0] == 2 * B
-    rollout = jax.jit(lambda st, b: (lambda o: (o, rl.reward(b, o)[0]))(rl.rollout(st, b)),
-                      compiler_options=FAST_COMPILE)
+    spec, cfg, hp = r["spec"], r["cfg"], r["hp"]
+    assert cfg.algo.oversample == 2 and r["batches"][0]["prompt"].shape[0] == 2 * B
+
+    def rollout_and_reward(st, b):
+        b, o = rollout_phase(spec, st, b, hp)
+        return o, rewards_of(spec, st, b, o, hp)[0]
+    rollout = jax.jit(rollout_and_reward, compiler_options=FAST_COMPILE)
     dropped = 0
     for state, batch, m in zip(r["states"], r["batches"], r["metrics"]):
         out, raw = jax.device_get(rollout(state, batch))
@@ -167,7 +169,7 @@ def test_kdrl_with_teacher_equal_to_student_is_grpo_token_mean():
     # student's differentiated one, so their log-probs agree to float rounding (k2 ~ 1e-14)
     assert kd["metrics"][0]["kd_k2"] < 1e-10
     assert kd["metrics"][-1]["kd_k2"] > 1e-6   # the teacher stays frozen while the student moves
-    assert not changed(kd["states"][-1].teacher_params, kd["states"][0].params)
+    assert not changed(kd["states"][-1].frozen["teacher"], kd["states"][0].params)
     grpo = run("grpo", **{"algo.loss_agg": "token_mean", "algo.beta": 0.0})
     # the first step equals GRPO (token_mean, no KL); later steps add the non-zero KD term
     assert kd["metrics"][0]["loss"] == grpo["metrics"][0]["loss"]
@@ -178,7 +180,7 @@ def test_kdrl_with_teacher_equal_to_student_is_grpo_token_mean():
 
 def test_kdrl_teacher_with_a_different_model_config():
     r = run("kdrl", teacher="other")
-    assert r["rl"].teacher_cfg.n_layers == 2
+    assert r["spec"].models["teacher"].n_layers == 2
     assert all(m["kd_k2"] > 0 for m in r["metrics"])
     assert changed(r["states"][0].params, r["states"][-1].params)
 
@@ -186,8 +188,8 @@ def test_kdrl_teacher_with_a_different_model_config():
 def test_ppo_value_head_trains():
     r = run("ppo")
     s0, s3 = r["states"][0], r["states"][-1]
-    assert s0.value_params["kernel"].shape == (get_model_config("nano").d_model, 1)
-    assert changed(s0.value_params, s3.value_params)
+    assert s0.params["value_head"]["kernel"].shape == (get_model_config("nano").d_model, 1)
+    assert changed(s0.params["value_head"], s3.params["value_head"])
     for m in r["metrics"]:
         assert m["vf_loss"] > 0 and np.isfinite(m["value_mean"])
     assert r["metrics"][0]["ratio_mean"] != 1.0  # 2 epochs x 2 minibatches: off-policy updates
@@ -220,8 +222,9 @@ def test_extra_token_sets_are_non_empty():
 
 def test_uft_hint_prompt_is_prompt_plus_solution_prefix():
     r = run("uft")
-    rl, state, batch = r["rl"], r["states"][0], r["batches"][0]
-    hinted = jax.device_get(jax.jit(rl.prepare)(state, batch))
+    spec, state, batch = r["spec"], r["states"][0], r["batches"][0]
+    before_rollout = lambda st, b: spec.algorithm.before_rollout(spec, st, b, spec.config(r["hp"]))
+    hinted = jax.device_get(jax.jit(before_rollout)(state, batch))
     P = batch["prompt"].shape[1]
     for i in range(B):
         h = int(hinted["hint_mask"][i].sum())
@@ -242,7 +245,7 @@ def test_one_shot_task_and_accuracy_variance_ranking():
     # ranking loop over a pool: the pool (B examples) is the batch, 2 steps
     pool = r["task"].pool()
     pool = {k: v[:B] for k, v in pool.items()}
-    _, hist = one_shot.accuracy_history(r["rl"], r["states"][0], pool, 2, step_fn=r["step"])
+    _, hist = one_shot.accuracy_history(r["step"], r["states"][0], pool, r["hp"], 2)
     assert hist.shape == (B, 2) and ((hist >= 0) & (hist <= 1)).all()
     order = rank_examples_by_accuracy_variance(hist)
     assert sorted(order) == list(range(B))
@@ -252,7 +255,8 @@ def test_one_shot_task_and_accuracy_variance_ranking():
 
 def test_entropy_bonus_and_sft_term_with_other_losses():
     r = run("gspo")  # entropy_coef and sft_term_coef set in RUNS
-    assert r["rl"].with_entropy and r["rl"].sft_term_coef == 0.5
+    assert r["spec"].flag("entropy_term") and r["spec"].flag("sft_term")
+    assert r["cfg"].algo.sft_term_coef == 0.5
     m = r["metrics"][0]
     assert m["entropy"] > 0 and m["sft_term_nll"] > 0
     assert changed(r["states"][0].params, r["states"][-1].params)
