@@ -14,7 +14,7 @@ Minibatches hold whole groups, so each prompt is computed once per group.
 """
 import dataclasses
 import functools
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict
 
 import jax
 import jax.numpy as jnp
@@ -23,9 +23,8 @@ import optax
 from rlpt.algorithms.base import (AlgoConfig, Algorithm, gold_logprobs, iteration_key,
                                   policy_loss_batch, solution_rows)
 from rlpt.algorithms.dynamic_sampling import keep_mask, select_groups
-from rlpt.algorithms.shaping import correct_of, shape_rewards
+from rlpt.algorithms.shaping import shape_rewards
 from rlpt.logprobs import completion_logprobs
-from rlpt.losses.aggregation import masked_mean
 from rlpt.losses.supervised import sft_nll
 from rlpt.models.config import ModelConfig
 from rlpt.optim import Optimizer
@@ -240,22 +239,6 @@ def make_split_step(spec: StepSpec, host_reward: Callable):
         metrics.update(outcome_metrics(spec, r, {}, out))
         return state, metrics
     return step
-
-
-def host_reward_callback(host_fn: Callable):
-    """Wraps a host (numpy / Python) reward so it can run inside the jitted step.
-
-    `host_fn(tokens [N,T], mask [N,T], target [N,A], target_len [N]) -> rewards [N]` receives
-    numpy arrays (it may decode them to strings and call any Python verifier). The device waits
-    for the host at this point; scripts/bench.py measures what the boundary costs.
-    """
-    import numpy as np
-
-    def reward(tokens, mask, target, target_len):
-        shape = jax.ShapeDtypeStruct((tokens.shape[0],), jnp.float32)
-        fn = lambda *a: np.asarray(host_fn(*[np.asarray(x) for x in a]), np.float32)
-        return jax.pure_callback(fn, shape, tokens, mask, target, target_len), {}
-    return reward
 
 
 def sft_loss_and_grads(model_cfg: ModelConfig, params, batch, loss_mask: str = "solution_mask"):

@@ -27,13 +27,13 @@ from rlpt.envs.tool_rollout import ToolConfig, evaluate_tool, rollout_kind, tool
 from rlpt.evaluation import mean_pass_at_k
 from rlpt.models import get_model_config, init_params
 from rlpt.optim import make_optimizer, optim_hparams
-from rlpt.rewards.judge import build_judge, judge_batch, judge_ids
 from rlpt.loop import place_state, run_phase
+from rlpt.rewards.host_callback import host_reward_callback
+from rlpt.rewards.judge import build_judge, judge_batch, judge_ids
 from rlpt.run_io import Checkpointer, MetricsLog, WandbLogger, write_config
 from rlpt.sampling import PLAIN_ROLLOUT, SamplingConfig, sample
 from rlpt.state import frozen_copy, new_state
-from rlpt.step import (StepSpec, host_reward_callback, make_fused_step, make_sft_step,
-                       make_split_step)
+from rlpt.step import StepSpec, make_fused_step, make_sft_step, make_split_step
 
 
 def build_model(cfg):

@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 from configs import grpo_arith
-from rlpt.config import hparams, validate
+from rlpt.config import validate
 from rlpt.logprobs import completion_logprobs
 from rlpt.models import get_model_config, init_params
-from rlpt.step import (fused_step, host_reward_callback, make_fused_step, make_split_step,
+from rlpt.rewards.host_callback import host_reward_callback
+from rlpt.step import (fused_step, make_fused_step, make_split_step,
                        rollout_phase)
 from rlpt.train import build_rl, build_task, host_reward_fn
 

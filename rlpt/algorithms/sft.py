@@ -4,7 +4,6 @@
 `sft_source="gold"` trains on the task's gold solutions (temperature 1);
 `"correct_samples"` on the step's own correct samples (rejection-sampling fine-tuning).
 """
-import jax.numpy as jnp
 
 from rlpt import registry
 from rlpt.algorithms.base import Algorithm, gold_logprobs, solution_rows

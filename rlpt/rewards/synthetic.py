@@ -57,7 +57,7 @@ def _valid_prefix(completion_mask: jax.Array) -> jax.Array:
     return jnp.cumprod((completion_mask != 0).astype(jnp.int32), axis=-1).astype(bool)
 
 
-def _is_digit(tokens: jax.Array) -> jax.Array:
+def is_digit(tokens: jax.Array) -> jax.Array:
     return (tokens >= DIGIT0_ID) & (tokens < DIGIT0_ID + 10)
 
 
@@ -82,7 +82,7 @@ def exact_answer_reward(completion, completion_mask, target, target_len) -> Tupl
     eos_pos = jnp.where(terminated, jnp.argmax(is_eos, axis=-1), width)  # text length
     pos = jnp.arange(width)[None, :]
     before_eos = pos < eos_pos[:, None]
-    format_ok = terminated & (eos_pos >= 1) & jnp.all(_is_digit(comp) | ~before_eos, axis=-1)
+    format_ok = terminated & (eos_pos >= 1) & jnp.all(is_digit(comp) | ~before_eos, axis=-1)
 
     tgt = jnp.pad(target, ((0, 0), (0, width - a)), constant_values=PAD_ID)
     in_answer = pos < target_len[:, None]
@@ -102,7 +102,7 @@ def _countdown_step(numbers, carry, xs):
     tok, valid = xs
     c = dict(carry)
     active = valid & ~c["done"]
-    is_digit = _is_digit(tok)
+    is_digit = is_digit(tok)
     is_eos = tok == EOS_ID
     is_addsub = (tok == PLUS_ID) | (tok == MINUS_ID)
     is_muldiv = (tok == TIMES_ID) | (tok == DIV_ID)

@@ -28,7 +28,7 @@ compilation each); with one bucket every batch has the same shape (needed for
 Reward: the host math verifier. `host_reward(tokens, mask, target, target_len)` decodes each
 completion (model tokens up to the eos) and each gold answer to strings and returns
 `rlpt.rewards.math_answer.gsm8k_reward(response, gold)`; `reward` is the same function behind
-`rlpt.rl_step.host_reward_callback`, usable inside the jitted step (and by the trainer's
+`rlpt.rewards.host_callback.host_reward_callback`, usable inside the jitted step (and by the trainer's
 evaluation). `eval_set(n)` is the first n test questions that fit the largest bucket, padded to
 the smallest bucket holding them all.
 """
@@ -55,7 +55,7 @@ class Gsm8kTask:
                  add_bos: bool = False, max_rows: int = 0):
         if not tokenizer_path:
             raise ValueError("task gsm8k: tokenizer_path (a HF tokenizer.json) is required")
-        from rlpt.rl_step import host_reward_callback
+        from rlpt.rewards.host_callback import host_reward_callback
         from rlpt.tasks.gsm8k import build_gsm8k, decode_row
         from rlpt.tokenizers import HFTokenizer
 

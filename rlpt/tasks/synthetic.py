@@ -129,14 +129,14 @@ class SyntheticTask:
         return text if terminated else text + "<no eos>"
 
 
-def _sample_int(rng: np.random.Generator, min_digits: int, max_digits: int) -> int:
+def sample_int(rng: np.random.Generator, min_digits: int, max_digits: int) -> int:
     """A uniform number of digits in [min, max], then a uniform number with that many digits."""
     n = int(rng.integers(min_digits, max_digits + 1))
     lo = 0 if n == 1 else 10 ** (n - 1)
     return int(rng.integers(lo, 10 ** n))
 
 
-def _check_digits(lo: int, hi: int, what: str):
+def check_digits(lo: int, hi: int, what: str):
     if not 1 <= lo <= hi <= 9:
         raise ValueError(f"{what}: need 1 <= min <= max <= 9 digits, got {lo}..{hi}")
 
@@ -156,7 +156,7 @@ class _ArithmeticTask(SyntheticTask):
         raise NotImplementedError
 
     def _sample(self, rng):
-        a, b = _sample_int(rng, *self.digits_a), _sample_int(rng, *self.digits_b)
+        a, b = sample_int(rng, *self.digits_a), sample_int(rng, *self.digits_b)
         answer = str(self._apply(a, b))
         return f"{a}{self.symbol}{b}=", self.tokenizer.encode(answer), len(answer), answer
 
@@ -172,7 +172,7 @@ class AdditionTask(_ArithmeticTask):
     name, symbol = "addition", "+"
 
     def __init__(self, min_digits: int = 1, max_digits: int = 3):
-        _check_digits(min_digits, max_digits, "addition")
+        check_digits(min_digits, max_digits, "addition")
         super().__init__((min_digits, max_digits), (min_digits, max_digits), max_digits + 1)
 
     def _apply(self, a, b):
@@ -187,8 +187,8 @@ class MultiplicationTask(_ArithmeticTask):
 
     def __init__(self, min_digits_a: int = 1, max_digits_a: int = 2, min_digits_b: int = 1,
                  max_digits_b: int = 1):
-        _check_digits(min_digits_a, max_digits_a, "multiplication operand a")
-        _check_digits(min_digits_b, max_digits_b, "multiplication operand b")
+        check_digits(min_digits_a, max_digits_a, "multiplication operand a")
+        check_digits(min_digits_b, max_digits_b, "multiplication operand b")
         super().__init__((min_digits_a, max_digits_a), (min_digits_b, max_digits_b),
                          max_digits_a + max_digits_b)
 

@@ -32,8 +32,8 @@ import numpy as np
 
 from rlpt.envs.calculator import ERROR_MARK, RESULT_CLOSE, RESULT_OPEN
 from rlpt.registry import register
-from rlpt.rewards.synthetic import EOS_ID, _is_digit
-from rlpt.tasks.synthetic import SyntheticTask, _check_digits, _sample_int
+from rlpt.rewards.synthetic import EOS_ID, is_digit
+from rlpt.tasks.synthetic import SyntheticTask, check_digits, sample_int
 
 
 @register("reward", "tool_answer")
@@ -54,7 +54,7 @@ def tool_answer_reward(completion, source, target, target_len, answer_reward: fl
     start = jnp.max(jnp.where(tool & (pos < eos_pos[:, None]), pos, -1), axis=-1) + 1
     ans_len = eos_pos - start
     in_ans = (pos >= start[:, None]) & (pos < eos_pos[:, None])
-    format_ok = terminated & (ans_len >= 1) & jnp.all(_is_digit(tok) | ~in_ans, axis=-1)
+    format_ok = terminated & (ans_len >= 1) & jnp.all(is_digit(tok) | ~in_ans, axis=-1)
     idx = jnp.clip(start[:, None] + jnp.arange(A)[None, :], 0, T - 1)
     got = jnp.take_along_axis(tok, idx, axis=-1)
     match = jnp.all((got == target) | (jnp.arange(A)[None, :] >= target_len[:, None]), axis=-1)
@@ -115,8 +115,8 @@ class ToolMultiplicationTask(SyntheticTask):
     def __init__(self, min_digits_a: int = 3, max_digits_a: int = 3, min_digits_b: int = 2,
                  max_digits_b: int = 2, call_fraction: float = 0.5, answer_reward: float = 1.0,
                  format_reward: float = 0.0, tool_reward: float = 0.0):
-        _check_digits(min_digits_a, max_digits_a, "tool_multiplication operand a")
-        _check_digits(min_digits_b, max_digits_b, "tool_multiplication operand b")
+        check_digits(min_digits_a, max_digits_a, "tool_multiplication operand a")
+        check_digits(min_digits_b, max_digits_b, "tool_multiplication operand b")
         if not 0.0 <= call_fraction <= 1.0:
             raise ValueError(f"tool_multiplication: call_fraction={call_fraction} not in [0, 1]")
         self.digits_a, self.digits_b = (min_digits_a, max_digits_a), (min_digits_b, max_digits_b)
@@ -130,7 +130,7 @@ class ToolMultiplicationTask(SyntheticTask):
                          solution_len=(expr + 2) + (ans + 2) + ans + 1, target_pad=0)
 
     def _sample(self, rng):
-        a, b = _sample_int(rng, *self.digits_a), _sample_int(rng, *self.digits_b)
+        a, b = sample_int(rng, *self.digits_a), sample_int(rng, *self.digits_b)
         answer = str(a * b)
         call = rng.random() < self.call_fraction
         solution = f"[{a}*{b}]<{answer}>{answer}" if call else answer
