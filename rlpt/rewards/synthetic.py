@@ -102,7 +102,7 @@ def _countdown_step(numbers, carry, xs):
     tok, valid = xs
     c = dict(carry)
     active = valid & ~c["done"]
-    is_digit = is_digit(tok)
+    digit = is_digit(tok)
     is_eos = tok == EOS_ID
     is_addsub = (tok == PLUS_ID) | (tok == MINUS_ID)
     is_muldiv = (tok == TIMES_ID) | (tok == DIV_ID)
@@ -110,7 +110,7 @@ def _countdown_step(numbers, carry, xs):
 
     # Digits accumulate into the literal (value frozen past MAX_LITERAL_DIGITS: invalid anyway).
     d = tok - DIGIT0_ID
-    add_digit = active & is_digit
+    add_digit = active & digit
     grow = add_digit & (c["lit_len"] < MAX_LITERAL_DIGITS)
     lit = jnp.where(grow, c["lit"] * 10 + d, c["lit"])
     lead0 = jnp.where(add_digit & (c["lit_len"] == 0), d == 0, c["lead0"])
@@ -136,7 +136,7 @@ def _countdown_step(numbers, carry, xs):
     out = {
         "done": c["done"] | ~valid | (active & is_eos),
         "terminated": c["terminated"] | (active & is_eos),
-        "syntax_ok": c["syntax_ok"] & ~(closes & ~lit_ok) & ~(active & ~(is_digit | closes)),
+        "syntax_ok": c["syntax_ok"] & ~(closes & ~lit_ok) & ~(active & ~(digit | closes)),
         "arith_ok": c["arith_ok"] & ~(closes & ~arith_ok),
         "numbers_ok": c["numbers_ok"] & ~(closes & ~matched),
         "used": used,
