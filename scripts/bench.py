@@ -26,7 +26,14 @@ import numpy as np  # noqa: E402
 
 from rlpt.config import base_config, validate  # noqa: E402
 from rlpt.models import get_model_config, init_params  # noqa: E402
-from rlpt.rl_step import RLStep, completion_logprobs, init_state, make_optimizer  # noqa: E402
+from rlpt import registry  # noqa: E402
+from rlpt.algorithms.base import split_algo_config  # noqa: E402
+from rlpt.config import hparams  # noqa: E402
+from rlpt.logprobs import completion_logprobs  # noqa: E402
+from rlpt.optim import make_optimizer  # noqa: E402
+from rlpt.sampling import PLAIN_ROLLOUT, SamplingConfig  # noqa: E402
+from rlpt.state import frozen_copy, new_state  # noqa: E402
+from rlpt.step import StepSpec, fused_step, rollout_phase, update_phase  # noqa: E402
 from rlpt.sampling import completion_inputs  # noqa: E402
 from rlpt.tokenizers import CharTokenizer  # noqa: E402
 
@@ -104,22 +111,32 @@ def bench_rlpt(name, loop, steps):
     batch = {"prompt": jnp.asarray([[0] * (P - len(i)) + i for i in ids], jnp.int32),
              "target": jnp.zeros((B, 4), jnp.int32), "target_len": jnp.full((B,), 3, jnp.int32)}
     batch["prompt_mask"] = (batch["prompt"] != 0).astype(jnp.int32)
-    zero_reward = lambda tokens, mask, target, target_len: (jnp.zeros(tokens.shape[0]), {})
-    opt = make_optimizer(cfg.optim)
-    rl = RLStep(mcfg, cfg, opt, zero_reward)
-    state = init_state(init_params(mcfg, jax.random.PRNGKey(0)), opt, 0, with_ref=True)
+    zero_reward = lambda frozen, tokens, mask, target, target_len: (
+        jnp.zeros(tokens.shape[0]), {})
+    s = cfg.sampling
+    scfg = SamplingConfig(max_new_tokens=s.max_new_tokens, num_samples=s.num_samples,
+                          temperature=s.temperature, stop_tokens=tuple(s.stop_tokens),
+                          min_new_tokens=s.min_new_tokens, pad_id=s.pad_id, loop=s.loop)
+    spec = StepSpec(model_cfg=mcfg, scfg=scfg, algorithm=registry.get("algorithm", "grpo"),
+                    algo=split_algo_config(cfg.algo)[0],
+                    advantage=registry.get("advantage", cfg.algo.advantage),
+                    optimizer=make_optimizer(cfg.optim), rollout=PLAIN_ROLLOUT,
+                    reward=zero_reward, batch_size=B)
+    params = init_params(mcfg, jax.random.PRNGKey(0))
+    state = new_state(params, spec.optimizer, 0, frozen={"reference": frozen_copy(params)})
+    hp = hparams(cfg)
 
-    fused = jax.jit(rl.fused)  # no donation so the same state can be re-run for timing
-    t_fused = timed(fused, state, batch, steps=steps)
-    rollout = jax.jit(rl.rollout)
-    t_sample = timed(rollout, state, batch, steps=steps)
-    out = rollout(state, batch)
+    fused = jax.jit(lambda st, b, h: fused_step(spec, st, b, h))  # no donation: re-run the state
+    t_fused = timed(fused, state, batch, hp, steps=steps)
+    rollout = jax.jit(lambda st, b, h: rollout_phase(spec, st, b, h)[1])
+    t_sample = timed(rollout, state, batch, hp, steps=steps)
+    out = rollout(state, batch, hp)
     tokens, valid = completion_inputs(batch["prompt"], batch["prompt_mask"], out, G)
     ref = jax.jit(lambda p, t, v: completion_logprobs(mcfg, p, t, v, P, 1.0)[0])
-    t_ref = timed(ref, state.ref_params, tokens, valid, steps=steps)
-    update = jax.jit(rl.update)
+    t_ref = timed(ref, state.frozen["reference"], tokens, valid, steps=steps)
+    update = jax.jit(lambda st, b, o, r, h: update_phase(spec, st, b, o, r, h))
     rewards = jnp.asarray(np.random.default_rng(0).integers(0, 2, B * G), jnp.float32)
-    t_update = timed(update, state, batch, out, rewards, steps=steps)
+    t_update = timed(update, state, batch, out, rewards, hp, steps=steps)
     assert int(np.asarray(out.lengths).min()) == T, "EOS must be suppressed (forced length)"
     flops, naive_flops = flops_per_step(mcfg, B, P, G, T)
     return dict(name=name, loop=loop, t=t_fused, sample=t_sample, ref=t_ref, update=t_update,
