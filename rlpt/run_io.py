@@ -390,10 +390,13 @@ def cli_main(run_fn, argv=None):
     cfg_flag = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
                                                lock_config=True)
     flags.DEFINE_string("workdir", None, "Where the run writes (and resumes from).")
+    flags.DEFINE_bool("allow_config_change", False, "Resume in a workdir whose config.json "
+                      "differs from this config (the old one is kept as config.<time>.json).")
     flags.mark_flags_as_required(["config", "workdir"])
 
     def _main(_):
         absl_logging.set_verbosity(absl_logging.WARNING)
-        run_fn(cfg_flag.value, flags.FLAGS.workdir)
+        kw = {"allow_config_change": True} if flags.FLAGS.allow_config_change else {}
+        run_fn(cfg_flag.value, flags.FLAGS.workdir, **kw)
 
     app.run(_main, argv=argv)

@@ -10,7 +10,6 @@ was in and reaches the same final parameters and metrics (data and rngs are func
 summary.json, results.md and curves.png.
 """
 import functools
-import json
 import os
 import time
 from typing import Dict
@@ -30,7 +29,8 @@ from rlpt.optim import make_optimizer, optim_hparams
 from rlpt.loop import place_state, run_phase
 from rlpt.rewards.host_callback import host_reward_callback
 from rlpt.rewards.judge import build_judge, judge_batch, judge_ids
-from rlpt.run_io import Checkpointer, MetricsLog, WandbLogger, write_config
+from rlpt.run_io import (Checkpointer, MetricsLog, WandbLogger, WorkdirLock, check_config_change,
+                         write_config, write_json_atomic)
 from rlpt.sampling import PLAIN_ROLLOUT, SamplingConfig, sample
 from rlpt.state import frozen_copy, new_state
 from rlpt.step import StepSpec, make_fused_step, make_sft_step, make_split_step
@@ -214,10 +214,21 @@ def run_rl(cfg, model_cfg, params, task, mesh, workdir, log, wb, eval_batch):
     return state, time.time() - t0
 
 
-def run(cfg, workdir: str) -> Dict:
-    """Runs (or resumes) the configured experiment in `workdir`; returns the summary."""
+def run(cfg, workdir: str, allow_config_change: bool = False) -> Dict:
+    """Runs (or resumes) the configured experiment in `workdir`; returns the summary. A second
+    live run on the same workdir is refused (a lock file); resuming with a config that differs
+    from the workdir's config.json is refused with the changed keys unless
+    `allow_config_change` (the old config is then kept as config.<time>.json)."""
     cfg = validate(cfg)
-    write_config(workdir, cfg)
+    os.makedirs(workdir, exist_ok=True)
+    with WorkdirLock(workdir):
+        check_config_change(workdir, cfg.to_json_best_effort(indent=2, sort_keys=True),
+                            allow=allow_config_change)
+        write_config(workdir, cfg)
+        return _run_locked(cfg, workdir)
+
+
+def _run_locked(cfg, workdir: str) -> Dict:
     task = build_task(cfg)
     if cfg.reward.kind == "judge":
         judge_ids(cfg.reward.judge, task.tokenizer)  # template/token errors before compiling
@@ -240,8 +251,7 @@ def run(cfg, workdir: str) -> Dict:
     summary = {"after_sft": evals[0], "after_rl": evals[-1], "rl_steps": cfg.rl.steps,
                "sft_steps": cfg.sft.steps, "sft_seconds": round(sft_time, 1),
                "rl_seconds_this_session": round(rl_time, 1)}
-    with open(os.path.join(workdir, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=2)
+    write_json_atomic(os.path.join(workdir, "summary.json"), summary)
     from rlpt.report import write_report
     print(write_report(workdir, rows, cfg))
     return summary
