@@ -1,7 +1,7 @@
 """Preference optimisation on 2-digit addition: SFT warm-up, then one preference algorithm.
 
-    python -m rlpt.train_preference --config=configs/dpo_arith.py:algo=dpo --workdir=runs/dpo
-    python -m rlpt.train_preference --config=configs/dpo_arith.py:algo=online_dpo,sync=4 ...
+    python -m rlpt.preference.train --config=configs/dpo_arith.py:algo=dpo --workdir=runs/dpo
+    python -m rlpt.preference.train --config=configs/dpo_arith.py:algo=online_dpo,sync=4 ...
 
 Arguments (after ':'): algo (dpo ipo cdpo rdpo simpo pre_dpo drpo online_dpo), size (a model
 preset), seed, quick (1 = a smoke version of a few steps), sync (online_dpo's sync_every:
@@ -11,7 +11,7 @@ Pairs (synthetic): chosen = the gold answer, rejected = a corrupted wrong answer
 (rlpt.tasks.synthetic_pairs); online_dpo samples and scores its own.
 """
 from rlpt.config import optim_config, parse_arg
-from rlpt.preference_config import preference_config
+from rlpt.preference.config import preference_config
 
 
 def get_config(arg: str = ""):

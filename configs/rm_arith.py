@@ -1,13 +1,14 @@
-"""Reward models on 2-digit addition (rlpt.reward_model_step): held-out pairwise accuracy.
+"""Reward models on 2-digit addition (rlpt.preference.reward_model_step): held-out pairwise
+accuracy.
 
-    python -m rlpt.train_preference --config=configs/rm_arith.py:kind=bt --workdir=runs/rm_bt
+    python -m rlpt.preference.train --config=configs/rm_arith.py:kind=bt --workdir=runs/rm_bt
 
 Arguments (after ':'): kind (bt vrpo rlaif_soft rluf rlsf), size (a model preset), seed,
 steps (RM updates), sft (SFT warm-up steps; the RM backbone starts from the SFT model, and
 vrpo / rlsf sample from it), quick (1 = a smoke version of a few steps).
 """
 from rlpt.config import parse_arg
-from rlpt.preference_config import preference_config
+from rlpt.preference.config import preference_config
 
 
 def get_config(arg: str = ""):

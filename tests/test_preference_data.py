@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rlpt import preference_pairs as PP
+from rlpt.preference import pairs as PP
 from rlpt.tasks.preference_data import (PreferenceDataError, PreferencePair, read_preference_jsonl,
                                         tokenize_pairs, write_preference_jsonl)
 from rlpt.tokenizers import CharTokenizer

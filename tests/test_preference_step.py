@@ -17,13 +17,14 @@ import orbax.checkpoint as ocp
 import pytest
 
 from conftest import REPO_ROOT
-from rlpt.preference_config import validate
-from rlpt.preference_step import jit_step
-from rlpt.reward_model import init_reward_model
+from rlpt.optim import optim_hparams
+from rlpt.preference.config import validate
+from rlpt.preference.reward_model import init_reward_model
+from rlpt.preference.step import jit_step
+from rlpt.preference.train import pair_source, policy_state, policy_step, run
 from rlpt.tasks.preference_data import PreferencePair, write_preference_jsonl
 from rlpt.tasks.synthetic_pairs import SyntheticPairs
 from rlpt.train import build_model, build_task
-from rlpt.train_preference import pair_source, policy_state, policy_step, run
 
 os.environ["RLPT_NO_PROGRESS"] = "1"
 
@@ -52,11 +53,11 @@ def max_diff(a, b):
     return max(float(np.max(np.abs(x - y))) for x, y in zip(leaves(a), leaves(b)))
 
 
-def steps(step, state, batch_fn, n):
+def steps(step, state, batch_fn, n, hp):
     fn = jit_step(step)
     rows = []
     for i in range(n):
-        state, m = fn(state, batch_fn(i))
+        state, m = fn(state, batch_fn(i), hp)
         rows.append({k: float(v) for k, v in jax.device_get(m).items()})
     return state, rows
 
@@ -77,7 +78,8 @@ def smoke(algo, g="task_reward"):
     step = policy_step(cfg, model_cfg, task, model_cfg if aux is not None else None)
     state = policy_state(cfg, step, params, params, aux)
     src = pair_source(cfg, task)
-    final, rows = steps(step, state, lambda i: src.make_batch(cfg.seed, i, 8), 2)
+    hp = {"optim": optim_hparams(cfg.optim)}
+    final, rows = steps(step, state, lambda i: src.make_batch(cfg.seed, i, 8), 2, hp)
     return params, final.params, rows
 
 
@@ -137,16 +139,18 @@ def test_online_dpo_pairs_contrast_mask_and_generator_sync():
     assert float(m["contrast_frac"]) == pytest.approx(valid.mean())
 
     history, fn = [state], jit_step(step, donate=False)
+    hp = {"optim": optim_hparams(cfg.optim)}
     for i in range(3):
-        state, metrics = fn(state, batch_fn(i))
+        state, metrics = fn(state, batch_fn(i), hp)
         history.append(state)
         assert np.isfinite(float(metrics["loss"])) and float(metrics["pair_frac"]) > 0
         assert float(metrics["synced"]) == (1.0 if i % 2 == 0 else 0.0)
     p = [h.params for h in history]
     assert max_diff(p[0], p[1]) > 0 and max_diff(p[1], p[2]) > 0
-    assert max_diff(history[1].gen_params, p[0]) == 0   # synced at update 0
-    assert max_diff(history[2].gen_params, p[0]) == 0   # not synced at update 1
-    assert max_diff(history[3].gen_params, p[2]) == 0   # synced at update 2
+    gen = [h.frozen["generator"] for h in history]
+    assert max_diff(gen[1], p[0]) == 0   # synced at update 0
+    assert max_diff(gen[2], p[0]) == 0   # not synced at update 1
+    assert max_diff(gen[3], p[2]) == 0   # synced at update 2
 
 
 def _final(workdir, phase, step):
@@ -226,24 +230,27 @@ def test_online_dpo_needs_task_reward_source(tmp_path):
 MESH_SCRIPT = r"""
 import jax, numpy as np
 from rlpt import sharding
-from rlpt.preference_config import validate
-from rlpt.preference_step import jit_step, place_state
+from rlpt.loop import place_state
+from rlpt.optim import optim_hparams
+from rlpt.preference.config import validate
+from rlpt.preference.step import jit_step
+from rlpt.preference.train import policy_state, policy_step
 from rlpt.tasks.synthetic_pairs import SyntheticPairs
 from rlpt.train import build_model, build_task
-from rlpt.train_preference import policy_state, policy_step
 import importlib.util, sys
 spec = importlib.util.spec_from_file_location("c", "configs/dpo_arith.py")
 m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)
 cfg = m.get_config("algo=dpo,size=nano,quick=1"); cfg.pref.batch_size = 8; cfg = validate(cfg)
 task = build_task(cfg); model_cfg, params = build_model(cfg)
 batch = SyntheticPairs(task).make_batch(0, 0, 8)
+hp = {"optim": optim_hparams(cfg.optim)}
 out = []
 for axes in ({"data": 1}, {"data": 2}):
     mesh = sharding.make_mesh(axes, jax.devices()[:axes["data"]])
     step = policy_step(cfg, model_cfg, task)
-    state = place_state(policy_state(cfg, step, params, params), mesh, step.optimizer)
+    state = place_state(policy_state(cfg, step, params, params), step.optimizer, mesh)
     fn = jit_step(step, state, batch, mesh)
-    new, metrics = fn(state, sharding.shard_batch(batch, mesh))
+    new, metrics = fn(state, sharding.shard_batch(batch, mesh), hp)
     assert new.params["embed"]["embedding"].sharding == state.params["embed"]["embedding"].sharding
     out.append((float(metrics["loss"]),
                 [np.asarray(x) for x in jax.tree_util.tree_leaves(new.params)]))

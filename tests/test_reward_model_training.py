@@ -1,6 +1,7 @@
 """Reward models: the value head reads the last response token, a smoke run of every RM kind
 from configs/rm_arith.py, held-out pairwise accuracy of a BT reward model trained through the
 CLI on the synthetic addition pairs, and a trained RM used as the reward of the RL step."""
+import dataclasses
 import functools
 import importlib.util
 import os
@@ -11,15 +12,18 @@ import numpy as np
 import pytest
 
 from conftest import REPO_ROOT
+from rlpt import sharding
 from rlpt.config import base_config, validate as validate_rl
 from rlpt.models import get_model_config, init_params
-from rlpt.preference_config import validate
-from rlpt.preference_step import jit_step
-from rlpt.reward_model import init_reward_model, prompt_as_target, reward_model_reward, score
-from rlpt.rl_step import RLStep, init_state, make_fused_step, make_optimizer
+from rlpt.optim import optim_hparams
+from rlpt.preference.config import validate
+from rlpt.preference.reward_model import init_reward_model, reward_model_reward, score
+from rlpt.preference.step import jit_step
+from rlpt.preference.train import rm_state, rm_step, run
+from rlpt.rewards.prompt_target import prompt_as_target
+from rlpt.step import make_fused_step, rollout_phase
 from rlpt.tasks.synthetic_pairs import SyntheticPairs
-from rlpt.train import build_model, build_task
-from rlpt.train_preference import rm_state, rm_step, run
+from rlpt.train import build_model, build_rl, build_task
 
 os.environ["RLPT_NO_PROGRESS"] = "1"
 
@@ -70,9 +74,10 @@ def smoke(kind):
     state = rm_state(cfg, model_cfg, step, policy)
     src = SyntheticPairs(task)
     fn = jit_step(step, donate=False)
+    hp = {"optim": optim_hparams(cfg.rm.optim)}
     rows, s = [], state
     for i in range(2):
-        s, m = fn(s, src.make_groups(cfg.seed, i, 8, cfg.rm.group_size))
+        s, m = fn(s, src.make_groups(cfg.seed, i, 8, cfg.rm.group_size), hp)
         rows.append({k: float(v) for k, v in jax.device_get(m).items()})
     return state.params, s.params, rows
 
@@ -107,9 +112,9 @@ def test_bt_reward_model_heldout_accuracy(tmp_path):
 
 
 def test_reward_model_as_rl_reward():
-    """The RM reward has the task-reward signature and plugs into the fused RL step; the prompt
-    travels in `target` (prompt_as_target), and the rewards equal direct RM scores of
-    [prompt | completion]."""
+    """The RM reward has the RL step's reward signature and plugs into the fused RL step with
+    the RM as the frozen model "reward_model"; the prompt travels in `target`
+    (prompt_as_target), and the rewards equal direct RM scores of [prompt | completion]."""
     model_cfg = get_model_config("nano")
     rm = init_reward_model(model_cfg, jax.random.PRNGKey(1))
     rm["value_head"]["kernel"] = rm["value_head"]["kernel"] * 100.0
@@ -119,15 +124,18 @@ def test_reward_model_as_rl_reward():
     cfg = validate_rl(cfg)
     task = build_task(cfg)
     batch = prompt_as_target(task.make_batch(0, 0, 4))
-    rl = RLStep(model_cfg, cfg, make_optimizer(cfg.optim), reward_model_reward(model_cfg, rm))
     params = init_params(model_cfg, jax.random.PRNGKey(0))
-    state = init_state(params, rl.optimizer, 0, with_ref=rl.need_ref)
-    out = jax.jit(rl.rollout)(state, batch)
+    mesh = sharding.make_mesh({"data": 1}, jax.devices()[:1])
+    spec, state, hp, _ = build_rl(cfg, model_cfg, params, task, mesh)
+    spec = dataclasses.replace(spec, reward=reward_model_reward(model_cfg),
+                               models=dict(spec.models, reward_model=model_cfg))
+    state = state.replace(frozen=dict(state.frozen, reward_model=rm))
+    _, out = jax.jit(functools.partial(rollout_phase, spec))(state, batch, hp)
     rep = lambda x: jnp.repeat(jnp.asarray(x), 2, axis=0)
     direct = score(model_cfg, rm, rep(batch["prompt"]), rep(batch["prompt_mask"]), out.tokens,
                    out.mask.astype(jnp.int32))
     assert float(jnp.std(direct)) > 1e-3  # the RM tells the samples apart
-    new, metrics = make_fused_step(rl, donate=False)(state, batch)
+    new, metrics = make_fused_step(spec, donate=False)(state, batch, hp)
     np.testing.assert_allclose(float(metrics["reward_mean"]), float(jnp.mean(direct)),
                                rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(float(metrics["reward_rm_score"]), float(jnp.mean(direct)),

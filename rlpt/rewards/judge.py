@@ -8,7 +8,8 @@ and reads the judge's next-token distribution at its last position:
 
 * `question`: the policy prompt, without its leading bos. The RL step passes only `target` /
   `target_len` to a reward, so the batch carries the left-padded prompt there
-  (`rlpt.reward_model.prompt_as_target`; the trainer does this when `reward.kind="judge"`).
+  (`rlpt.rewards.prompt_target.prompt_as_target`; the trainer does this when
+  `reward.kind="judge"`).
 * `response`: the completion tokens where `mask > 0`, up to (not including) the first stop token.
 * `prefix`, `middle`, `suffix`: fixed texts from config, encoded once with the task's tokenizer
   (e.g. suffix `" Is the answer correct? Answer yes or no:"` for a chat judge; for the synthetic
@@ -49,6 +50,7 @@ import ml_collections
 
 from rlpt.models.config import PRESETS, ModelConfig
 from rlpt.models.transformer import forward
+from rlpt.rewards.prompt_target import prompt_as_target
 
 JUDGE_MODES = ("yes_no", "digits")
 
@@ -207,5 +209,4 @@ def build_judge(cfg, task):
 
 def judge_batch(batch):
     """A task batch with the prompt in `target`/`target_len` (what the judge reads)."""
-    from rlpt.reward_model import prompt_as_target
     return prompt_as_target(batch)

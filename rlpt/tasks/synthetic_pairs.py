@@ -6,7 +6,7 @@ the task's alphabet). For addition "57+38=" -> chosen "95", rejected e.g. "96", 
 Groups for reward models: the gold solution and K-1 distinct corruptions per prompt in a random
 order, with `scores` = the task reward of each (1 for the gold one, 0 otherwise).
 Sampled pairs (chosen/rejected drawn from the SFT model and scored by the task reward) are built
-inside the jitted step instead: online DPO with `sync_every=None` (rlpt.preference_step).
+inside the jitted step instead: online DPO with `sync_every=None` (rlpt.preference.step).
 
 Batches are numpy dicts, deterministic in (seed, step), with fixed shapes:
     prompt, prompt_mask [B, P]   left-padded, as the tasks' batches

@@ -9,8 +9,8 @@ prompt LEFT-padded to width P (as every batch in rlpt), response RIGHT-padded wi
 `t_last = P + sum(response_mask) - 1`. The head is named `value_head` so that rlpt.sharding's
 rules place it (kernel's d_model axis over fsdp, the rest replicated).
 
-`reward_model_reward` turns trained RM params into a reward function with the task-reward
-signature `fn(tokens, mask, target, target_len) -> (rewards [N], aux)` for the RL step.
+`reward_model_reward` turns a trained RM (a frozen model of the train state) into a reward with
+the RL step's signature `fn(frozen, tokens, mask, target, target_len) -> (rewards [N], aux)`.
 """
 from typing import Dict
 
@@ -19,6 +19,7 @@ import jax.numpy as jnp
 
 from rlpt.models.config import ModelConfig
 from rlpt.models.transformer import forward, init_params
+from rlpt.rewards.prompt_target import prompt_from_target
 
 
 def init_reward_model(model_cfg: ModelConfig, rng: jax.Array, backbone=None) -> Dict:
@@ -59,50 +60,29 @@ def score_groups(model_cfg: ModelConfig, rm_params, prompt, prompt_mask, respons
     return out.reshape(b, k)
 
 
-def prompt_from_target(target, target_len):
-    """Rebuilds `(prompt, prompt_mask)` from a `target` holding the LEFT-padded prompt and
-    `target_len` its number of real tokens (see `prompt_as_target`)."""
-    width = target.shape[1]
-    mask = (jnp.arange(width)[None, :] >= width - target_len[:, None]).astype(jnp.int32)
-    return target, mask
+def reward_model_reward(model_cfg: ModelConfig, role: str = "reward_model",
+                        prompt_in_target: bool = True, bos_id: int = 1):
+    """A trained RM as an RL reward with the step's reward signature: `fn(frozen, tokens [N,T],
+    mask [N,T], target, target_len) -> (rewards [N] float32, aux)` (rlpt.step.StepSpec.reward).
 
-
-def prompt_as_target(batch: Dict) -> Dict:
-    """A task batch whose `target`/`target_len` carry the prompt (for `reward_model_reward`).
-
-    The RL step calls `reward_fn(tokens, mask, target, target_len)` and never passes the prompt;
-    it does pass `target` (repeated per sample), so putting the prompt there lets a reward model
-    see (prompt, completion). The task's gold target is dropped from the batch by this (the RL
-    step's logged `accuracy` then thresholds the RM reward at 0.5, not the task reward).
-    """
-    import numpy as np
-    out = dict(batch)
-    out["target"] = np.asarray(batch["prompt"], np.int32)
-    out["target_len"] = np.asarray(batch["prompt_mask"]).sum(axis=1).astype(np.int32)
-    return out
-
-
-def reward_model_reward(model_cfg: ModelConfig, rm_params, prompt_in_target: bool = True,
-                        bos_id: int = 1):
-    """A trained RM as an RL reward: `fn(tokens [N,T], mask [N,T], target, target_len)
-    -> (rewards [N] float32, aux)`, the task-reward signature used by rlpt.rl_step.
+    The RM params are read from `frozen[role]`, a frozen model of the train state: an argument
+    of the jitted step, placed on the mesh like every model of the state (not a closed-over
+    constant); its ModelConfig is `model_cfg` (the step's `models[role]`).
 
     Limitation: the RL step does not pass the prompt. With `prompt_in_target=True` (default) the
-    batch must carry the prompt in `target`/`target_len` (build it with `prompt_as_target`), and
-    the RM scores `[prompt | completion]` as it was trained. With False the RM scores
-    `[bos | completion]` (prompt-free; only meaningful for an RM trained that way).
-    `rm_params` are closed over (constants of the jitted step). aux: `rm_score` (the raw r).
+    batch must carry the prompt in `target`/`target_len` (build it with
+    rlpt.rewards.prompt_target.prompt_as_target), and the RM scores `[prompt | completion]` as
+    it was trained. With False the RM scores `[bos | completion]` (prompt-free; only meaningful
+    for an RM trained that way). aux: `rm_score` (the raw r).
     """
-    rm_params = jax.tree_util.tree_map(jnp.asarray, rm_params)
-
-    def reward(tokens, mask, target, target_len):
+    def reward(frozen, tokens, mask, target, target_len):
         if prompt_in_target:
             prompt, pmask = prompt_from_target(jnp.asarray(target, jnp.int32),
                                                jnp.asarray(target_len, jnp.int32))
         else:
             prompt = jnp.full((tokens.shape[0], 1), bos_id, jnp.int32)
             pmask = jnp.ones_like(prompt)
-        r = score(model_cfg, rm_params, prompt, pmask, tokens, (mask > 0).astype(jnp.int32))
+        r = score(model_cfg, frozen[role], prompt, pmask, tokens, (mask > 0).astype(jnp.int32))
         return r.astype(jnp.float32), {"rm_score": r}
 
     return reward

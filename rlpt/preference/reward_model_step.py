@@ -1,18 +1,24 @@
 """The jitted reward-model training step (losses from rlpt.losses.reward_model by name).
 
+    state, metrics = step(state, batch, hp)       # hp = {"optim": optim_hparams(cfg.rm.optim)}
+
+The state is rlpt.state.TrainState with the RM as `params`; the kinds that sample (vrpo, rlsf)
+read the policy from its frozen model `frozen["policy"]` (the SFT model).
+
 Batches are groups: prompt [B, P] and K responses per prompt `responses, response_mask
 [B, K, R]` with `scores [B, K]` = their task rewards (rlpt.tasks.synthetic_pairs), plus the
-task's `target, target_len`. With r = the RM (rlpt.reward_model) and R = the task reward:
+task's `target, target_len`. With r = the RM (rlpt.preference.reward_model) and R = the task
+reward:
 
 * "bt" (InstructGPT, arXiv 2203.02155): Bradley-Terry `-log sig(r_w - r_l)` over all C(K,2)
   pairs of a prompt (pairs with tied scores skipped).
 * "vrpo" (Robust RLHF, arXiv 2504.03784): labelled pair (y_w, y_l) = best vs worst of the group
   with auxiliary probability g = judge(R_w, R_l); D* on two responses sampled inside the step
-  from the reference policy (`state.aux_params`, the SFT model) with g* = judge(R_a1, R_a2).
+  from the reference policy (`frozen["policy"]`, the SFT model) with g* = judge(R_a1, R_a2).
 * "rlaif_soft" (arXiv 2309.00267): all C(K,2) pairs, soft label p = judge(R_a, R_b).
 * "rluf" (arXiv 2505.14946): BCE on a binary implicit signal per response,
   `love ~ Bernoulli(love_correct if R > 0.5 else love_wrong)`.
-* "rlsf" (arXiv 2507.21931): no labels: N samples from the policy (`state.aux_params`), each
+* "rlsf" (arXiv 2507.21931): no labels: N samples from the policy (`frozen["policy"]`), each
   one's confidence = mean p(top-1) over its answer span (completion without the eos), pairs
   "a over b" with conf_a >= threshold and conf_a > conf_b, BT loss on those pairs.
 
@@ -31,16 +37,16 @@ from rlpt import registry
 from rlpt.losses.preference import masked_mean
 from rlpt.losses.reward_model import all_pairs, bt_pairwise, pairwise_accuracy
 from rlpt.models.transformer import forward
-from rlpt.preference_pairs import (best_worst_pairs, confidence_pairs, span_confidence,
+from rlpt.preference.pairs import (best_worst_pairs, confidence_pairs, span_confidence,
                                    take_samples, token_confidence_stats)
-from rlpt.preference_step import PrefState
-from rlpt.reward_model import score_groups
+from rlpt.preference.reward_model import score_groups
 from rlpt.sampling import SamplingConfig, sample
+from rlpt.state import TrainState
 
 RM_KINDS = ("bt", "vrpo", "rlaif_soft", "rluf", "rlsf")
 LOSS_OF_KIND = {"bt": "bt_rm", "vrpo": "vrpo_rm", "rlaif_soft": "rlaif_soft_rm",
                 "rluf": "rluf_rm", "rlsf": "bt_rm"}
-SAMPLING_KINDS = ("vrpo", "rlsf")  # need a policy in state.aux_params
+SAMPLING_KINDS = ("vrpo", "rlsf")  # need a policy in state.frozen["policy"]
 
 
 def judge_probability(r_a, r_b, key, scale: float, noise: float):
@@ -74,14 +80,14 @@ class RewardModelStep:
         return judge_probability(r_a, r_b, key, self.rm.judge_scale, self.rm.judge_noise)
 
     def _samples(self, state, batch, key):
-        out = sample(self.policy_cfg, state.aux_params, batch["prompt"], batch["prompt_mask"],
-                     key, self.scfg)
+        out = sample(self.policy_cfg, state.frozen["policy"], batch["prompt"],
+                     batch["prompt_mask"], key, self.scfg)
         n = self.scfg.num_samples
         rep = lambda x: jnp.repeat(x, n, axis=0)
         r, _ = self.reward_fn(out.tokens, out.mask, rep(batch["target"]), rep(batch["target_len"]))
         return out, r.astype(jnp.float32).reshape(-1, n)
 
-    def prepare(self, state: PrefState, batch, key):
+    def prepare(self, state: TrainState, batch, key):
         """Labels and sampled responses (no gradient): returns (data, metrics)."""
         kind, s = self.rm.kind, batch["scores"]
         data = {k: batch[k] for k in ("prompt", "prompt_mask", "responses", "response_mask")}
@@ -120,7 +126,7 @@ class RewardModelStep:
         rep = lambda x: jnp.repeat(x, n, axis=0)
         tokens = jnp.concatenate([rep(batch["prompt"]), out.tokens], axis=1)
         valid = jnp.concatenate([rep(batch["prompt_mask"]), out.mask], axis=1).astype(bool)
-        logits = forward(self.policy_cfg, state.aux_params, tokens, valid)[:, p - 1:-1]
+        logits = forward(self.policy_cfg, state.frozen["policy"], tokens, valid)[:, p - 1:-1]
         stats = token_confidence_stats(logits)
         stop = jnp.isin(out.tokens, jnp.array(self.scfg.stop_tokens))
         span = (out.mask > 0) & ~stop
@@ -172,11 +178,13 @@ class RewardModelStep:
                   "response_mask": jnp.broadcast_to(valid, r.shape)}
         return self.loss_fn(lb, self.rm)
 
-    def __call__(self, state: PrefState, batch):
+    def __call__(self, state: TrainState, batch, hp):
+        """One update; `hp = {"optim": ...}` the dynamic hyperparameters (rlpt.optim)."""
         key = jax.random.fold_in(state.rng, state.step)
         data, metrics = self.prepare(state, batch, key)
         (loss, m), grads = jax.value_and_grad(self.loss, has_aux=True)(state.params, data)
-        updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
+        updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params,
+                                                   hp["optim"])
         params = optax.apply_updates(state.params, updates)
         metrics.update(m, loss=loss, grad_norm=optax.tree.norm(grads))
         return state.replace(params=params, opt_state=opt_state, step=state.step + 1), metrics

@@ -1,11 +1,11 @@
-"""Configs for `python -m rlpt.train_preference`: defaults and validation before compilation.
+"""Configs for `python -m rlpt.preference.train`: defaults and validation before compilation.
 
 Builds on rlpt.config.base_config (model, task, sampling, sft, eval, mesh, logging, wandb, seed)
 and replaces `algo` / `rl` with:
 
     mode  "policy" (preference optimisation of the LM) or "reward_model" (train an RM)
     algo  policy mode: a registered preference loss config (rlpt.losses.preference defaults)
-          with `name` in rlpt.preference_step.ALGOS, plus
+          with `name` in rlpt.preference.step.ALGOS, plus
             pre_dpo:     guide_loss ("dpo" | "simpo"), guide_steps (-1 = pref.steps)
             online_dpo:  loss (default "dpo"), sync_every (1 online, s semi-online, None
                          offline), num_samples N
@@ -13,7 +13,7 @@ and replaces `algo` / `rl` with:
                          in the same run from `rm`)
     pref  steps, batch_size, source ("synthetic" | "jsonl"), jsonl_path, jsonl_eval_pairs,
           max_prompt_len / max_response_len (jsonl), eval_pairs (held-out synthetic pairs)
-    rm    reward models: kind (rlpt.reward_model_step.RM_KINDS), steps, batch_size,
+    rm    reward models: kind (rlpt.preference.reward_model_step.RM_KINDS), steps, batch_size,
           group_size K, judge_scale, judge_noise, love_correct, love_wrong, num_samples,
           confidence_method, threshold, eval_prompts, init ("sft" | "random"), optim, plus loss
           knobs (reduction, loss_type, pos_weight)
@@ -27,9 +27,9 @@ from rlpt import registry
 from rlpt.config import base_config, optim_config
 from rlpt.losses.preference import IS_WEIGHT_MODES, default_preference_config
 from rlpt.models.config import PRESETS
-from rlpt.preference_pairs import should_sync
-from rlpt.preference_step import ALGOS, G_KINDS
-from rlpt.reward_model_step import RM_KINDS, SAMPLING_KINDS
+from rlpt.preference.pairs import should_sync
+from rlpt.preference.reward_model_step import RM_KINDS, SAMPLING_KINDS
+from rlpt.preference.step import ALGOS, G_KINDS
 
 
 def algo_config(name: str) -> ml_collections.ConfigDict:

@@ -1,9 +1,11 @@
 """Preference optimisation and reward-model training from one config, same conventions as
 rlpt.train (resolved config.json, metrics.jsonl, orbax checkpoints per phase with exact resume,
-progress bars, summary.json + results.md):
+progress bars, summary.json + results.md) and the same machinery: the state is
+rlpt.state.TrainState, placed by rlpt.loop.place_state, and every phase runs in
+rlpt.loop.run_phase.
 
-    python -m rlpt.train_preference --config=configs/dpo_arith.py:algo=dpo --workdir=runs/dpo
-    python -m rlpt.train_preference --config=configs/rm_arith.py:kind=bt --workdir=runs/rm_bt
+    python -m rlpt.preference.train --config=configs/dpo_arith.py:algo=dpo --workdir=runs/dpo
+    python -m rlpt.preference.train --config=configs/rm_arith.py:kind=bt --workdir=runs/rm_bt
 
 Phases, each checkpointed under workdir/ckpt/<phase>:
   sft    supervised warm-up on the task's solutions (rlpt.train.run_sft, the RL trainer's own)
@@ -16,7 +18,6 @@ reward model -> held-out pairwise accuracy `rm_acc` (ties count 0).
 """
 import json
 import os
-import sys
 import time
 from typing import Dict
 
@@ -25,26 +26,29 @@ import jax.numpy as jnp
 from tqdm import tqdm
 
 from rlpt import sharding
-from rlpt.preference_config import algo_config, validate
-from rlpt.preference_step import PreferenceStep, init_pref_state, jit_step, place_state
-from rlpt.reward_model import init_reward_model
-from rlpt.reward_model_step import SAMPLING_KINDS, RewardModelStep
-from rlpt.rl_step import make_optimizer
-from rlpt.run_io import Checkpointer, MetricsLog, WandbLogger, to_python, write_config
+from rlpt.loop import place_state, run_phase
+from rlpt.optim import make_optimizer, optim_hparams
+from rlpt.preference.config import algo_config, validate
+from rlpt.preference.reward_model import init_reward_model
+from rlpt.preference.reward_model_step import SAMPLING_KINDS, RewardModelStep
+from rlpt.preference.step import PreferenceStep, fresh_state, jit_step
+from rlpt.run_io import Checkpointer, MetricsLog, WandbLogger, write_config
 from rlpt.tasks.synthetic_pairs import JsonlPairs, SyntheticPairs
 from rlpt.train import build_model, build_task, evaluate, run_sft
 
 EVAL_SEED = 10_000
 
 
-def run_phase(name, step_obj, state, batch_fn, steps, cfg, ctx, eval_fn=None):
-    """Runs (or resumes) `steps` updates of `step_obj` from `state`; returns the final state.
+def train_phase(name, step_obj, state, batch_fn, steps, hp, cfg, ctx, eval_fn=None):
+    """Runs (or resumes) `steps` updates of `step_obj(state, batch, hp)` from the fresh `state`
+    in rlpt.loop.run_phase (rows of phase `name`); returns the final state.
 
     `batch_fn(step)` is deterministic, so a resumed phase reproduces the uninterrupted one.
-    `eval_fn(params) -> dict` runs at step 0, every eval.every and at the end.
+    `eval_fn(params) -> dict` runs at step 0, every eval.every and at the end (rows of phase
+    `<name>_eval`).
     """
     mesh, log, wb = ctx["mesh"], ctx["log"], ctx["wb"]
-    state = place_state(state, mesh, step_obj.optimizer)
+    state = place_state(state, step_obj.optimizer, mesh)
     ckpt = Checkpointer(ctx["workdir"], name)
     if ckpt.latest_step() is not None:
         state = ckpt.restore(state)
@@ -53,7 +57,7 @@ def run_phase(name, step_obj, state, batch_fn, steps, cfg, ctx, eval_fn=None):
     start = int(state.step)
     step_fn = jit_step(step_obj, state, batch_fn(0), mesh)
 
-    def run_eval(step):
+    def on_eval(step, state):
         row = dict(phase=f"{name}_eval", step=step, **eval_fn(state.params))
         log.write([row])
         wb.log(row["phase"], [row])
@@ -63,28 +67,10 @@ def run_phase(name, step_obj, state, batch_fn, steps, cfg, ctx, eval_fn=None):
     if eval_fn is not None:
         done = {r["step"] for r in log.read() if r["phase"] == f"{name}_eval"}
         if start % cfg.eval.every == 0 and start not in done:
-            run_eval(start)
-    bar = tqdm(total=steps, initial=start, desc=name, dynamic_ncols=True, mininterval=1.0,
-               file=sys.stdout, disable=os.environ.get("RLPT_NO_PROGRESS") == "1")
-    pending = []
-    for step in range(start, steps):
-        state, m = step_fn(state, sharding.shard_batch(batch_fn(step), mesh))
-        pending.append((step + 1, m))
-        bar.update(1)
-        done = step + 1
-        if done % cfg.log_every == 0 or done == steps:
-            rows = [dict(phase=name, step=s, **to_python(x)) for s, x in jax.device_get(pending)]
-            log.write(rows)
-            wb.log(name, rows)
-            bar.set_postfix({k: f"{rows[-1][k]:.3f}" for k in ("loss", "accuracy")
-                             if k in rows[-1]})
-            pending.clear()
-        if done % cfg.ckpt_every == 0 or done == steps:
-            ckpt.save(done, state)
-        if eval_fn is not None and (done % cfg.eval.every == 0 or done == steps):
-            run_eval(done)
-    bar.close()
-    return state
+            on_eval(start, state)
+    batch_of = lambda step: sharding.shard_batch(batch_fn(step), mesh)
+    return run_phase(name, state, lambda s, b: step_fn(s, b, hp), batch_of, steps, 1, cfg, ckpt,
+                     log, wb, on_eval=on_eval if eval_fn is not None else None)
 
 
 # ------------------------------------------------------------------------------- builders
@@ -105,12 +91,12 @@ def rm_step(cfg, model_cfg, task) -> RewardModelStep:
 
 def rm_state(cfg, model_cfg, step, sft_params):
     """Initial RM state: backbone from the SFT model (rm.init="sft") or random, plus a value
-    head; the policy (for vrpo / rlsf sampling) frozen in aux_params."""
+    head; the policy (for vrpo / rlsf sampling) the frozen model "policy"."""
     r = cfg.rm
     rm_params = init_reward_model(model_cfg, jax.random.PRNGKey(cfg.seed + 1),
                                   sft_params if r.init == "sft" else None)
     policy = sft_params if r.kind in SAMPLING_KINDS else None
-    return init_pref_state(rm_params, step.optimizer, cfg.seed + 1, aux=policy)
+    return fresh_state(rm_params, step.optimizer, cfg.seed + 1, policy=policy)
 
 
 def train_reward_model(cfg, model_cfg, sft_params, task, ctx):
@@ -123,7 +109,8 @@ def train_reward_model(cfg, model_cfg, sft_params, task, ctx):
     acc = jax.jit(step.eval_accuracy)
     eval_fn = lambda params: {k: float(v) for k, v in acc(params, held).items()}
     batch_fn = lambda s: src.make_groups(cfg.seed + 2, s, r.batch_size, r.group_size)
-    return run_phase("rm", step, state, batch_fn, r.steps, cfg, ctx, eval_fn).params
+    hp = {"optim": optim_hparams(r.optim)}
+    return train_phase("rm", step, state, batch_fn, r.steps, hp, cfg, ctx, eval_fn).params
 
 
 def policy_step(cfg, model_cfg, task, rm_model_cfg=None) -> PreferenceStep:
@@ -132,12 +119,12 @@ def policy_step(cfg, model_cfg, task, rm_model_cfg=None) -> PreferenceStep:
                           task.reward, rm_model_cfg)
 
 
-def policy_state(cfg, step, params, ref, aux=None):
-    """Initial policy state: reference `ref` when the loss has one, the generator copy for
-    online DPO, a frozen reward model `aux` for DRPO."""
+def policy_state(cfg, step, params, ref, rm=None):
+    """Initial policy state; frozen models: "reference" `ref` when the loss has one,
+    "generator" (a copy of `params`) for online DPO, "reward_model" `rm` for DRPO with an RM."""
     gen = params if step.name == "online_dpo" else None
-    return init_pref_state(params, step.optimizer, cfg.seed, ref=ref if step.need_ref else None,
-                           gen=gen, aux=aux)
+    return fresh_state(params, step.optimizer, cfg.seed, reference=ref if step.need_ref else None,
+                       generator=gen, reward_model=rm)
 
 
 def train_policy(cfg, model_cfg, sft_params, task, ctx, eval_batch):
@@ -147,16 +134,17 @@ def train_policy(cfg, model_cfg, sft_params, task, ctx, eval_batch):
     batch_fn = lambda s: src.make_batch(cfg.seed + 3, s, cfg.pref.batch_size)
     held = (src.eval_batch() if cfg.pref.source == "jsonl"
             else src.make_batch(EVAL_SEED + 2, 0, cfg.pref.eval_pairs))
-    ref, aux, rm_cfg = sft_params, None, None
+    hp = {"optim": optim_hparams(cfg.optim)}
+    ref, rm, rm_cfg = sft_params, None, None
     if a.name == "pre_dpo":
         guide = PreferenceStep(model_cfg, guide_algo(cfg), make_optimizer(cfg.optim))
         steps = cfg.pref.steps if a.guide_steps < 0 else a.guide_steps
         state = policy_state(cfg, guide, sft_params, sft_params)
-        ref = run_phase("guide", guide, state, batch_fn, steps, cfg, ctx).params
+        ref = train_phase("guide", guide, state, batch_fn, steps, hp, cfg, ctx).params
     if a.name == "drpo" and a.g == "reward_model":
-        aux, rm_cfg = train_reward_model(cfg, model_cfg, sft_params, task, ctx), model_cfg
+        rm, rm_cfg = train_reward_model(cfg, model_cfg, sft_params, task, ctx), model_cfg
     step = policy_step(cfg, model_cfg, task, rm_cfg)
-    state = policy_state(cfg, step, sft_params, ref, aux)
+    state = policy_state(cfg, step, sft_params, ref, rm)
     pair_metrics = jax.jit(step.eval_metrics)
     ref_eval = ref if step.need_ref or a.name == "drpo" else sft_params
 
@@ -165,7 +153,8 @@ def train_policy(cfg, model_cfg, sft_params, task, ctx, eval_batch):
         m = pair_metrics(params, ref_eval, held)
         return dict(res, pair_acc=float(m["accuracy"]), pair_loss=float(m["loss"]))
 
-    return run_phase("pref", step, state, batch_fn, cfg.pref.steps, cfg, ctx, eval_fn).params
+    return train_phase("pref", step, state, batch_fn, cfg.pref.steps, hp, cfg, ctx,
+                       eval_fn).params
 
 
 def guide_algo(cfg):
@@ -189,7 +178,7 @@ def run(cfg, workdir: str) -> Dict:
     wb = WandbLogger(cfg, workdir)
     ctx = dict(mesh=mesh, log=log, wb=wb, workdir=workdir)
     what = cfg.algo.name if cfg.mode == "policy" else f"reward model {cfg.rm.kind}"
-    print(f"rlpt.train_preference: model {model_cfg.num_params():,} params, task "
+    print(f"rlpt.preference.train: model {model_cfg.num_params():,} params, task "
           f"{cfg.task.name}, {what}, devices {jax.device_count()} "
           f"({jax.devices()[0].platform}), workdir {workdir}")
     t0 = time.time()

@@ -1,6 +1,11 @@
-"""The jitted preference-optimisation step: pairs in, optax update out, one XLA program.
+"""The jitted preference-optimisation step: pairs in, optimizer update out, one XLA program.
 
-    state, metrics = step(state, batch)
+    state, metrics = step(state, batch, hp)       # hp = {"optim": optim_hparams(cfg.optim)}
+
+The state is rlpt.state.TrainState; its frozen models by role (`fresh_state`): "reference" (the
+reference policy, Pre-DPO's guide; absent for SimPO), "generator" (online DPO's generator copy),
+"reward_model" (DRPO's frozen RM). `hp["optim"]` is the optimizer's dynamic hyperparameters
+(rlpt.optim): a new learning rate is a new argument, never a recompile.
 
 Losses come from the registry by name (rlpt.losses.preference, spec objectives.md section 4).
 With `h = (logp_w - ref_w) - (logp_l - ref_l)` and sequence log-probs
@@ -9,9 +14,9 @@ With `h = (logp_w - ref_w) - (logp_l - ref_l)` and sequence log-probs
 * offline pairwise, `algo.name` in dpo / ipo / cdpo / rdpo / simpo / pre_dpo: batch = prompt
   (left-padded) + chosen / rejected (right-padded, with masks). Policy and reference log-probs of
   both responses are computed inside (one forward over the 2B rows each); pre_dpo's reference
-  is the guide (`state.ref_params` holds it: arXiv 2504.15843); simpo has none.
+  is the guide (`frozen["reference"]` holds it: arXiv 2504.15843); simpo has none.
 * online / semi-online DPO (arXiv 2506.21495), `algo.name = "online_dpo"`: N samples per prompt
-  from the generator copy `state.gen_params`, which is set to the policy first when
+  from the generator copy `frozen["generator"]`, which is set to the policy first when
   `should_sync(step, algo.sync_every)` (s=1 online, s=None offline: pairs sampled from the
   initial model); scored by the task reward; best vs worst (`best_worst_pairs`, random
   tie-breaking); prompts without contrast are masked out of `algo.loss` (default "dpo").
@@ -19,49 +24,37 @@ With `h = (logp_w - ref_w) - (logp_l - ref_l)` and sequence log-probs
   Z = 1 when y1 is the chosen one; M online samples y* ~ pi (the sampler, current params); the
   preference model g is `algo.g`: "task_reward" -> `g(y, y') = clip(0.5 + 0.5 (R(y) - R(y')), 0,
   1)` (win 1, tie 0.5, loss 0 for 0/1 rewards), or "reward_model" -> `sigmoid(r(x,y) - r(x,y'))`
-  with a frozen Bradley-Terry RM in `state.aux_params` (rlpt.reward_model).
+  with a frozen Bradley-Terry RM in `frozen["reward_model"]` (rlpt.preference.reward_model).
 
 Every loss logs `grad_weight`, the mean per-pair gradient weight (`sigmoid(-beta h)` for DPO; see
 rlpt.losses.preference), and `pair_frac` the fraction of pairs that entered the loss.
 """
-from typing import Any, Dict, Optional
+from typing import Dict, Optional
 
-import flax
 import jax
 import jax.numpy as jnp
 import optax
 
 from rlpt import registry, sharding
+from rlpt.logprobs import completion_logprobs
 from rlpt.losses import preference as pref_losses
 from rlpt.models.config import ModelConfig
-from rlpt.preference_pairs import best_worst_pairs, should_sync, take_samples
-from rlpt.reward_model import score as rm_score
-from rlpt.rl_step import completion_logprobs
+from rlpt.preference.pairs import best_worst_pairs, should_sync, take_samples
+from rlpt.preference.reward_model import score as rm_score
 from rlpt.sampling import SamplingConfig, sample
+from rlpt.state import TrainState, frozen_copy, new_state
 
 OFFLINE = ("dpo", "ipo", "cdpo", "rdpo", "simpo", "pre_dpo")
 ALGOS = OFFLINE + ("online_dpo", "drpo")
 G_KINDS = ("task_reward", "reward_model")
 
 
-@flax.struct.dataclass
-class PrefState:
-    params: Any
-    opt_state: Any
-    ref_params: Any   # reference policy (the guide for pre_dpo); None when unused (simpo)
-    gen_params: Any   # online DPO's generator copy; None otherwise
-    aux_params: Any   # a frozen extra model (DRPO's reward model, the RM trainer's policy)
-    step: jax.Array   # int32 scalar: updates done
-    rng: jax.Array    # base key; update rng = fold_in(rng, step)
-
-
-def init_pref_state(params, optimizer, seed: int, ref=None, gen=None, aux=None) -> PrefState:
-    """Copies every model pytree (a jitted step donates its state; callers keep theirs)."""
-    copy = lambda t: None if t is None else jax.tree_util.tree_map(jnp.array, t)
-    params = copy(params)
-    return PrefState(params=params, opt_state=optimizer.init(params), ref_params=copy(ref),
-                     gen_params=copy(gen), aux_params=copy(aux),
-                     step=jnp.zeros((), jnp.int32), rng=jax.random.PRNGKey(seed))
+def fresh_state(params, optimizer, seed: int, **frozen) -> TrainState:
+    """A step-0 TrainState of `params` with the frozen models given by role (a None role is
+    left out). Copies every model pytree: a jitted step donates its state, callers keep theirs
+    (and two roles given the same pytree do not alias)."""
+    return new_state(frozen_copy(params), optimizer, seed,
+                     frozen={k: frozen_copy(v) for k, v in frozen.items() if v is not None})
 
 
 def sequence_logprobs(model_cfg: ModelConfig, params, prompt, prompt_mask, response, resp_mask):
@@ -127,13 +120,13 @@ class PreferenceStep:
                 raise ValueError("drpo with g='reward_model' needs rm_model_cfg")
 
     # -- preparation (no gradient): reference log-probs, online samples, pairs ---------------
-    def _ref(self, state, data, keys=("ref_w", "ref_l")):
+    def _ref(self, frozen, data, keys=("ref_w", "ref_l")):
         if self.need_ref:
-            ref = jax.lax.stop_gradient(pair_logprobs(self.model_cfg, state.ref_params, data))
+            ref = jax.lax.stop_gradient(pair_logprobs(self.model_cfg, frozen["reference"], data))
             data[keys[0]], data[keys[1]] = ref
         return data
 
-    def _pairwise_data(self, state, batch):
+    def _pairwise_data(self, frozen, batch):
         data = {k: batch[k] for k in ("prompt", "prompt_mask", "chosen", "chosen_mask",
                                       "rejected", "rejected_mask")}
         data["len_w"] = batch["chosen_mask"].sum(axis=1).astype(jnp.float32)
@@ -141,11 +134,11 @@ class PreferenceStep:
         if "mask" in batch:
             data["mask"] = batch["mask"].astype(jnp.float32)
         keys = ("guide_w", "guide_l") if self.loss_name == "pre_dpo" else ("ref_w", "ref_l")
-        return self._ref(state, data, keys)
+        return self._ref(frozen, data, keys)
 
     def _online_data(self, state, batch, key):
         s = self.algo.sync_every
-        gen = state.gen_params
+        gen = state.frozen["generator"]
         if s is not None:
             sync = should_sync(state.step, s)
             gen = jax.tree_util.tree_map(lambda p, g: jnp.where(sync, p, g), state.params, gen)
@@ -169,7 +162,7 @@ class PreferenceStep:
                    "sample_len": out.lengths.astype(jnp.float32).mean()}
         if s is not None:
             metrics["synced"] = jnp.asarray(sync, jnp.float32)
-        return self._pairwise_data(state, pairs), metrics, gen
+        return self._pairwise_data(state.frozen, pairs), metrics, gen
 
     def _g(self, state, batch, y, y_mask, y2, y2_mask, r_y=None, r_y2=None):
         """Preference model g(x, y, y2) for rows of y (prompt rows repeated to match)."""
@@ -177,7 +170,7 @@ class PreferenceStep:
             return task_preference(r_y, r_y2)
         rep = y.shape[0] // batch["prompt"].shape[0]
         p, pm = (jnp.repeat(batch[k], rep, axis=0) for k in ("prompt", "prompt_mask"))
-        s = lambda t, m: rm_score(self.rm_model_cfg, state.aux_params, p, pm, t, m)
+        s = lambda t, m: rm_score(self.rm_model_cfg, state.frozen["reward_model"], p, pm, t, m)
         return jax.nn.sigmoid(s(y, y_mask) - s(y2, y2_mask))
 
     def _drpo_data(self, state, batch, key):
@@ -200,9 +193,10 @@ class PreferenceStep:
             r_y2 = rep(r_2)
         g_online = self._g(state, batch, online, online_mask, rep(y2), rep(y2m), r_y, r_y2)
         g_y1 = self._g(state, batch, y1, y1m, y2, y2m, r_1, r_2)
-        ref_y1, _ = sequence_logprobs(self.model_cfg, state.ref_params, batch["prompt"],
-                                      batch["prompt_mask"], y1, y1m)
-        _, ref_tok = sequence_logprobs(self.model_cfg, state.ref_params, rep(batch["prompt"]),
+        ref = state.frozen["reference"]
+        ref_y1, _ = sequence_logprobs(self.model_cfg, ref, batch["prompt"], batch["prompt_mask"],
+                                      y1, y1m)
+        _, ref_tok = sequence_logprobs(self.model_cfg, ref, rep(batch["prompt"]),
                                        rep(batch["prompt_mask"]), online, online_mask)
         data = {"prompt": batch["prompt"], "prompt_mask": batch["prompt_mask"], "y1": y1,
                 "y1_mask": y1m, "online": online, "online_mask": online_mask,
@@ -215,14 +209,15 @@ class PreferenceStep:
             metrics["online_reward"] = r_y.mean()
         return data, metrics
 
-    def prepare(self, state: PrefState, batch, key):
-        """Everything outside the gradient: returns (loss inputs, metrics, new gen params)."""
+    def prepare(self, state: TrainState, batch, key):
+        """Everything outside the gradient: returns (loss inputs, metrics, new generator params
+        (online DPO; None otherwise))."""
         if self.name == "online_dpo":
             return self._online_data(state, batch, key)
         if self.name == "drpo":
             data, metrics = self._drpo_data(state, batch, key)
-            return data, metrics, state.gen_params
-        return self._pairwise_data(state, batch), {}, state.gen_params
+            return data, metrics, None
+        return self._pairwise_data(state.frozen, batch), {}, None
 
     # -- loss --------------------------------------------------------------------------------
     def loss(self, params, data):
@@ -252,23 +247,25 @@ class PreferenceStep:
         return loss, metrics
 
     # -- the step ----------------------------------------------------------------------------
-    def __call__(self, state: PrefState, batch) -> (PrefState, Dict):
+    def __call__(self, state: TrainState, batch, hp) -> (TrainState, Dict):
+        """One update; `hp = {"optim": ...}` the dynamic hyperparameters (rlpt.optim)."""
         key = jax.random.fold_in(state.rng, state.step)
         data, metrics, gen = self.prepare(state, batch, key)
         (loss, m), grads = jax.value_and_grad(self.loss, has_aux=True)(state.params, data)
-        updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
+        updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params,
+                                                   hp["optim"])
         params = optax.apply_updates(state.params, updates)
         metrics.update(m, loss=loss, grad_norm=optax.tree.norm(grads))
-        new = state.replace(params=params, opt_state=opt_state, gen_params=gen,
+        frozen = state.frozen if gen is None else dict(state.frozen, generator=gen)
+        new = state.replace(params=params, opt_state=opt_state, frozen=frozen,
                             step=state.step + 1)
         return new, metrics
 
     def eval_metrics(self, params, ref_params, batch):
         """Held-out pair metrics at `params` (no update): the registered offline loss on `batch`,
         or DPO's (default beta) for online_dpo / drpo; `accuracy` = fraction with margin > 0."""
-        fake = PrefState(params, None, ref_params, None, None, jnp.zeros((), jnp.int32), None)
         if self.name in OFFLINE:
-            return self.loss(params, self._pairwise_data(fake, batch))[1]
+            return self.loss(params, self._pairwise_data({"reference": ref_params}, batch))[1]
         data = {k: batch[k] for k in ("prompt", "prompt_mask", "chosen", "chosen_mask",
                                       "rejected", "rejected_mask")}
         data["ref_w"], data["ref_l"] = pair_logprobs(self.model_cfg, ref_params, data)
@@ -280,19 +277,6 @@ class PreferenceStep:
 # jit with explicit shardings
 
 
-def place_state(state, mesh, optimizer):
-    """Puts every model pytree of the state on `mesh` with rlpt.sharding's parameter rules and
-    re-creates the optimizer state there; step and rng replicated."""
-    put = lambda t: sharding.place_params(t, mesh)
-    params = put(state.params)
-    rep = sharding.replicated(mesh)
-    opt_state = sharding.init_opt_state(optimizer, params, mesh)
-    return state.replace(params=params, opt_state=opt_state,
-                         ref_params=put(state.ref_params), gen_params=put(state.gen_params),
-                         aux_params=put(state.aux_params), step=jax.device_put(state.step, rep),
-                         rng=jax.device_put(state.rng, rep))
-
-
 def batch_shardings(batch, mesh):
     """Leading axis of every batch array over the mesh's batch axes."""
     return {k: sharding.batch_sharding(mesh, jnp.ndim(v), jnp.shape(v)[0], what=f"batch[{k!r}]")
@@ -300,11 +284,12 @@ def batch_shardings(batch, mesh):
 
 
 def jit_step(step_fn, state=None, batch=None, mesh=None, donate: bool = True):
-    """`jax.jit(step_fn)`; with a mesh, explicit in/out shardings: the state's (as placed by
-    `place_state`), the batch's leading axis over the batch axes, metrics replicated."""
+    """`jax.jit(step_fn)` of a `step(state, batch, hp)`; with a mesh, explicit in/out
+    shardings: the state's (as placed by rlpt.loop.place_state), the batch's leading axis over
+    the batch axes, `hp` as given, metrics replicated."""
     kw = {}
     if mesh is not None:
         st_sh = jax.tree_util.tree_map(lambda x: x.sharding, state)
-        kw = dict(in_shardings=(st_sh, batch_shardings(batch, mesh)),
+        kw = dict(in_shardings=(st_sh, batch_shardings(batch, mesh), None),
                   out_shardings=(st_sh, sharding.replicated(mesh)))
     return jax.jit(step_fn, donate_argnums=(0,) if donate else (), **kw)
