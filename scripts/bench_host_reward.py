@@ -11,8 +11,9 @@ Variants (same model, batch, sampler, loss; only the reward path differs):
   (c) split         `make_split_step`: rollout program -> numpy -> Python reward -> update program
   (d) gsm8k-cb      `rlpt.rewards.math_answer.gsm8k_reward` on the decoded strings, via the
                     host callback (a string verifier: answer extraction + number parsing)
-  (e) tool-device   tool_multiplication with the calculator in the rollout (ToolRLStep), device
-                    reward (--tool 1; a different, longer workload: 24 new tokens)
+  (e) tool-device   tool_multiplication with the calculator in the rollout (`tool_rollout`, the
+                    step spec's rollout), device reward (--tool 1; a different, longer workload:
+                    24 new tokens)
   (f) tool-cb       the same with its pure-Python reward through the host callback
 
 Each variant: `--warmup` steps (compilation), then `--steps` steps timed one by one with
@@ -26,21 +27,24 @@ import os
 import sys
 import time
 
+import functools
+
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from configs import grpo_arith, tool_calc  # noqa: E402
 from rlpt.config import validate  # noqa: E402
-from rlpt.envs.tool_rollout import ToolRLStep, completion_source  # noqa: E402
+from rlpt.envs.tool_rollout import completion_source  # noqa: E402
 from rlpt.models import get_model_config, init_params  # noqa: E402
+from rlpt.rewards.host_callback import host_reward_callback  # noqa: E402
 from rlpt.rewards.math_answer import gsm8k_reward  # noqa: E402
 from rlpt.rewards.synthetic import completion_text  # noqa: E402
-from rlpt.rl_step import (RLStep, host_reward_callback, init_state, make_fused_step,  # noqa: E402
-                          make_optimizer, make_split_step)
+from rlpt.step import make_fused_step, make_split_step, rollout_phase  # noqa: E402
 from rlpt.tokenizers import CharTokenizer  # noqa: E402
-from rlpt.train import build_task, host_reward_fn  # noqa: E402
+from rlpt.train import build_rl, build_task, host_reward_fn, task_reward  # noqa: E402
 
 TOK = CharTokenizer()
 
@@ -76,7 +80,6 @@ def main(argv=None):
     task = build_task(cfg)
     model_cfg = get_model_config(args.size)
     params = init_params(model_cfg, jax.random.PRNGKey(0))
-    opt = make_optimizer(cfg.optim)
     n = args.warmup + args.steps
     batches = [task.make_batch(1, s, cfg.rl.batch_size) for s in range(n)]
     host_ref = host_reward_fn(task)
@@ -86,49 +89,56 @@ def main(argv=None):
           f"max_new_tokens={cfg.sampling.max_new_tokens}, {jax.devices()[0].platform}; "
           f"median of {args.steps} steps after {args.warmup} warm-up", flush=True)
 
-    # one step's rollout arrays, for timing the Python reward functions alone
-    probe = RLStep(model_cfg, cfg, opt, task.reward)
-    out = jax.device_get(jax.jit(probe.rollout)(init_state(params, opt, 0, probe.need_ref),
-                                                batches[0]))
+    def build(c, t, reward):
+        """(spec, a fresh state on its own copy of the params: the step donates it, hp)."""
+        spec, state, hp, _ = build_rl(c, model_cfg, jax.tree_util.tree_map(jnp.copy, params), t,
+                                      reward=reward)
+        return spec, state, hp
+
+    def first_rollout(spec, state, hp, batch):
+        """One step's rollout arrays, for timing the Python reward functions alone."""
+        return jax.device_get(jax.jit(functools.partial(rollout_phase, spec))(state, batch,
+                                                                              hp)[1])
+
+    variants = []  # (name, step_fn, state, hp, batches, host_fn, host_arrays)
+    spec, state, hp = build(cfg, task, task_reward(task, "device"))
+    out = first_rollout(spec, state, hp, batches[0])
     rep = lambda x: np.repeat(x, G, axis=0)
     arrays = (out.tokens, out.mask, rep(batches[0]["target"]), rep(batches[0]["target_len"]))
-
-    variants = []  # (name, rl, step_fn, batches, host_fn, host_arrays)
-    rl = RLStep(model_cfg, cfg, opt, task.reward)
-    variants.append(("(a) device", rl, make_fused_step(rl), batches, None, None))
-    rl = RLStep(model_cfg, cfg, opt, host_reward_callback(host_ref))
-    variants.append(("(b) callback", rl, make_fused_step(rl), batches, host_ref, arrays))
-    rl = RLStep(model_cfg, cfg, opt, None)
-    variants.append(("(c) split", rl, make_split_step(rl, host_ref), batches, host_ref, arrays))
-    rl = RLStep(model_cfg, cfg, opt, host_reward_callback(gsm8k_host_fn))
-    variants.append(("(d) gsm8k-cb", rl, make_fused_step(rl), batches, gsm8k_host_fn, arrays))
+    variants.append(("(a) device", make_fused_step(spec), state, hp, batches, None, None))
+    spec, state, hp = build(cfg, task, task_reward(task, "host"))  # host_reward_callback(host_ref)
+    variants.append(("(b) callback", make_fused_step(spec), state, hp, batches, host_ref, arrays))
+    spec, state, hp = build(cfg, task, None)  # the reward is host_ref, between two programs
+    variants.append(("(c) split", make_split_step(spec, host_ref), state, hp, batches, host_ref,
+                     arrays))
+    gsm8k_cb = host_reward_callback(gsm8k_host_fn)
+    spec, state, hp = build(cfg, task, lambda frozen, *a: gsm8k_cb(*a))
+    variants.append(("(d) gsm8k-cb", make_fused_step(spec), state, hp, batches, gsm8k_host_fn,
+                     arrays))
     if args.tool:
         tcfg_ = validate(tool_calc.get_config(f"size={args.size}"))
-        from rlpt import registry
-        ttask = registry.get("task", tcfg_.task.name)(**tcfg_.task.kwargs.to_dict())
-        topt = make_optimizer(tcfg_.optim)
+        ttask = build_task(tcfg_)
         tb = [ttask.make_batch(1, s, tcfg_.rl.batch_size) for s in range(n)]
-        trl = ToolRLStep(model_cfg, tcfg_, topt, ttask.reward)
-        tout = jax.device_get(jax.jit(trl.rollout)(init_state(params, topt, 0, False), tb[0]))
+        spec, state, hp = build(tcfg_, ttask, task_reward(ttask, "device"))  # tool rollout
+        tout = first_rollout(spec, state, hp, tb[0])
         tG = tcfg_.sampling.num_samples
         targs = (tout.tokens, np.asarray(completion_source(tout)),
                  np.repeat(tb[0]["target"], tG, 0), np.repeat(tb[0]["target_len"], tG, 0))
-        variants.append(("(e) tool-device", trl, make_fused_step(trl), tb, None, None))
-        trl = ToolRLStep(model_cfg, tcfg_, topt, host_reward_callback(ttask.host_reward))
-        variants.append(("(f) tool-cb", trl, make_fused_step(trl), tb, ttask.host_reward, targs))
+        variants.append(("(e) tool-device", make_fused_step(spec), state, hp, tb, None, None))
+        # the task's host reward (ttask.host_reward) through host_reward_callback
+        spec, state, hp = build(tcfg_, ttask, task_reward(ttask, "host"))
+        variants.append(("(f) tool-cb", make_fused_step(spec), state, hp, tb, ttask.host_reward,
+                         targs))
 
     # Interleaved: step i of every variant runs back to back, so a change in machine load
     # (the CPU is shared) hits all variants alike.
-    states = []
-    for name, rl, step_fn, b, _, _ in variants:
-        fresh = jax.tree_util.tree_map(np.array, params)  # the step donates its state
-        states.append(init_state(fresh, rl.optimizer, 0, rl.need_ref))
+    states = [v[2] for v in variants]
     times = [[] for _ in variants]
     last = [None] * len(variants)
     for i in range(n):
-        for v, (name, rl, step_fn, b, _, _) in enumerate(variants):
+        for v, (name, step_fn, _, hp, b, _, _) in enumerate(variants):
             t0 = time.perf_counter()
-            states[v], m = step_fn(states[v], b[i])
+            states[v], m = step_fn(states[v], b[i], hp)
             jax.block_until_ready((states[v], m))
             if i >= args.warmup:
                 times[v].append((time.perf_counter() - t0) * 1e3)
@@ -136,7 +146,7 @@ def main(argv=None):
         if i + 1 == args.warmup:
             print("  compiled; timing", flush=True)
     rows = []
-    for v, (name, rl, step_fn, b, host_fn, host_arrays) in enumerate(variants):
+    for v, (name, _, _, _, _, host_fn, host_arrays) in enumerate(variants):
         t = np.asarray(times[v])
         ref = times[[n_[0] for n_ in variants].index("(e) tool-device" if name.startswith("(f)")
                                                      else "(a) device")]

@@ -21,8 +21,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from rlpt.algorithms.one_shot import accuracy_history  # noqa: E402
 from rlpt.config import validate  # noqa: E402
 from rlpt.losses.policy import rank_examples_by_accuracy_variance  # noqa: E402
-from rlpt.rl_step import RLStep, init_state, make_optimizer, make_sft_step  # noqa: E402
-from rlpt.train import build_model, build_task  # noqa: E402
+from rlpt.optim import make_optimizer, optim_hparams  # noqa: E402
+from rlpt.state import new_state  # noqa: E402
+from rlpt.step import make_fused_step, make_sft_step  # noqa: E402
+from rlpt.train import build_model, build_rl, build_task  # noqa: E402
 
 
 def load_config(spec: str):
@@ -51,13 +53,14 @@ def main(argv=None):
     model_cfg, params = build_model(cfg)
     if cfg.sft.steps:
         opt = make_optimizer(cfg.sft.optim)
-        sft_step, st = make_sft_step(model_cfg, opt), init_state(params, opt, cfg.seed, False)
+        sft_step, st = make_sft_step(model_cfg, opt), new_state(params, opt, cfg.seed)
+        sft_hp = {"optim": optim_hparams(cfg.sft.optim)}
         for s in range(cfg.sft.steps):
-            st, _ = sft_step(st, task.base.make_batch(cfg.seed, s, cfg.sft.batch_size))
+            st, _ = sft_step(st, task.base.make_batch(cfg.seed, s, cfg.sft.batch_size), sft_hp)
         params = st.params
-    rl = RLStep(model_cfg, cfg, make_optimizer(cfg.optim), task.reward, per_prompt_metrics=True)
+    spec, state, hp, _ = build_rl(cfg, model_cfg, params, task, per_prompt_metrics=True)
     pool = task.pool()
-    _, hist = accuracy_history(rl, rl.init_state(params, cfg.seed), pool, a.steps)
+    _, hist = accuracy_history(make_fused_step(spec), state, pool, hp, a.steps)
     order = rank_examples_by_accuracy_variance(hist)
     print(f"{'rank':>4} {'index':>5} {'var':>7} {'mean acc':>8}  prompt")
     for rank, i in enumerate(order[:a.top]):

@@ -9,8 +9,8 @@ trained on the verdict token (`y` for the gold answer, `n` for a wrong one: near
 numbers, empty answers, `--negatives`; `rlpt.rewards.judge_train`). Printed before and after
 training, on 512 held-out prompts (eval seed) with the gold answer and a near miss (gold +-
 1..10): verdict accuracy at 0.5, the share of prompts where the judge scores the gold answer
-above the near miss, and the mean scores, all through `JudgeReward` (the reward the RL step
-uses).
+above the near miss, and the mean scores, all through `judge_reward` (the reward the RL step
+uses, reading the judge params from the frozen models as `frozen["judge"]`).
 """
 import argparse
 import os
@@ -24,10 +24,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from rlpt.models import get_model_config, init_params  # noqa: E402
 from rlpt.models.loaders import save_hf_checkpoint  # noqa: E402
-from rlpt.reward_model import prompt_as_target  # noqa: E402
-from rlpt.rewards.judge import JudgeReward, judge_config, judge_ids  # noqa: E402
+from rlpt.rewards.judge import judge_config, judge_ids, judge_reward  # noqa: E402
 from rlpt.rewards.judge_train import (NEGATIVES, answer_completions,  # noqa: E402
                                        train_verifier)
+from rlpt.rewards.prompt_target import prompt_as_target  # noqa: E402
 from rlpt.tasks.synthetic import AdditionTask, EVAL_SEED  # noqa: E402
 
 
@@ -40,7 +40,8 @@ def held_out_ranking(model_cfg, params, task, ids, n=512):
     rng = np.random.default_rng(0)
     wrong = [g - d if g >= d and rng.random() < 0.5 else g + d
              for g, d in zip(gold, rng.integers(1, 11, n))]
-    judge = jax.jit(JudgeReward(model_cfg, params, ids, stop_tokens=(tok.eos_id,)).__call__)
+    reward = jax.jit(judge_reward(model_cfg, ids, stop_tokens=(tok.eos_id,)))
+    judge = lambda *a: reward({"judge": params}, *a)
     width = task.target_width + 2
     s_gold = np.asarray(judge(*answer_completions(tok, gold, width), b["target"], b["target_len"])[0])
     s_wrong = np.asarray(judge(*answer_completions(tok, wrong, width), b["target"], b["target_len"])[0])

@@ -12,10 +12,10 @@ from configs import grpo_gsm8k
 from conftest import SHARED_DATA
 from rlpt.config import validate
 from rlpt.rewards import math_answer
-from rlpt.rl_step import RLStep, host_reward_callback, init_state, make_fused_step, make_optimizer
+from rlpt.step import make_fused_step
 from rlpt.tasks.prompts import format_prompt
 from rlpt.tokenizers import train_bpe_tokenizer
-from rlpt.train import build_model, build_task
+from rlpt.train import build_model, build_rl, build_task
 
 GSM8K = os.path.join(SHARED_DATA, "gsm8k")
 pytestmark = pytest.mark.skipif(not os.path.exists(os.path.join(GSM8K, "train.jsonl")),
@@ -95,15 +95,14 @@ def test_two_rl_steps_call_the_verifier_on_decoded_strings(setup, monkeypatch):
     monkeypatch.setattr(math_answer, "gsm8k_reward", spy)
     model_cfg, params = build_model(cfg)
     assert model_cfg.vocab_size == 512 and model_cfg.d_model == 128  # the tiny preset
-    opt = make_optimizer(cfg.optim)
-    rl = RLStep(model_cfg, cfg, opt, host_reward_callback(task.host_reward))  # as the trainer
-    state = init_state(params, opt, cfg.seed, with_ref=rl.need_ref)
-    step = make_fused_step(rl, donate=False)
+    # as the trainer: reward.kind="host" puts task.host_reward behind host_reward_callback
+    spec, state, hp, _ = build_rl(cfg, model_cfg, params, task)
+    step = make_fused_step(spec, donate=False)
     B, G = cfg.rl.batch_size, cfg.sampling.num_samples
     for s in range(2):
         batch = task.make_batch(cfg.seed + 1, s, B)
         n0 = len(calls)
-        state, m = step(state, batch)
+        state, m = step(state, batch, hp)
         m = jax.device_get(m)
         assert len(calls) - n0 == B * G
         golds = [tok.decode(batch["target"][i][: batch["target_len"][i]]) for i in range(B)]

@@ -1,6 +1,7 @@
 """LM-as-judge reward (rlpt.rewards.judge): prompt construction, a briefly trained judge that
 ranks correct above incorrect addition answers, a 2-step fused RL run with the judge as the
 reward (its params an argument of the program), HF save/load of a judge, config checks."""
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,12 +11,12 @@ from configs import grpo_arith
 from rlpt.config import validate
 from rlpt.models import get_model_config, init_params
 from rlpt.models.transformer import forward
-from rlpt.reward_model import prompt_as_target
-from rlpt.rewards.judge import (JudgeReward, judge_config, judge_ids,
-                                make_judged_step)
+from rlpt.rewards.judge import judge_config, judge_ids, judge_reward
 from rlpt.rewards.judge_train import answer_completions, train_verifier, verifier_examples
-from rlpt.rl_step import RLStep, init_state, make_optimizer
+from rlpt.rewards.prompt_target import prompt_as_target
+from rlpt.step import fused_step, make_fused_step
 from rlpt.tasks.synthetic import AdditionTask
+from rlpt.train import build_rl, build_task
 
 TASK = AdditionTask(min_digits=1, max_digits=1)
 TOK = TASK.tokenizer
@@ -32,6 +33,13 @@ def judge_params():
                                     negatives=("near",))
     assert losses[-20:].mean() < losses[:20].mean() - 0.3
     return params
+
+
+def _scorer(model_cfg, params, **kw):
+    """The step's judge reward (`judge_reward`, reading `frozen["judge"]`) jitted, with `params`
+    passed as the frozen judge: `fn(tokens, mask, target, target_len) -> (scores, aux)`."""
+    reward = jax.jit(judge_reward(model_cfg, IDS, **kw))
+    return lambda *a: reward({"judge": params}, *a)
 
 
 def _completions(answers):
@@ -55,7 +63,7 @@ def test_prompt_layout_is_exact():
     rows match the training rows of judge_train."""
     nano = get_model_config("nano")
     params = init_params(nano, jax.random.PRNGKey(3))
-    judge = jax.jit(JudgeReward(nano, params, IDS, stop_tokens=(TOK.eos_id,)).__call__)
+    judge = _scorer(nano, params, stop_tokens=(TOK.eos_id,))
     fwd = jax.jit(lambda p, t, v: jax.nn.softmax(forward(nano, p, t, v), axis=-1))
     b, gold, wrong = _answer_pairs(6)
     tokens, mask = _completions(wrong)
@@ -79,12 +87,12 @@ def test_prompt_layout_is_exact():
 
 def test_trained_judge_ranks_correct_above_incorrect(judge_params):
     b, gold, wrong = _answer_pairs(128)
-    reward = jax.jit(JudgeReward(TINY, judge_params, IDS, stop_tokens=(TOK.eos_id,)).__call__)
+    reward = _scorer(TINY, judge_params, stop_tokens=(TOK.eos_id,))
     r_gold = np.asarray(reward(*_completions(gold), b["target"], b["target_len"])[0])
     r_wrong = np.asarray(reward(*_completions(wrong), b["target"], b["target_len"])[0])
     ranked = np.mean(r_gold > r_wrong)
-    judge = JudgeReward(TINY, init_params(TINY, jax.random.PRNGKey(1)), IDS)
-    untrained = jax.jit(lambda *a: judge(*a)[0])
+    judge = _scorer(TINY, init_params(TINY, jax.random.PRNGKey(1)))
+    untrained = lambda *a: judge(*a)[0]
     u_gold = np.asarray(untrained(*_completions(gold), b["target"], b["target_len"]))
     u_wrong = np.asarray(untrained(*_completions(wrong), b["target"], b["target_len"]))
     assert ranked >= 0.75, ranked
@@ -92,34 +100,46 @@ def test_trained_judge_ranks_correct_above_incorrect(judge_params):
     assert ranked > np.mean(u_gold > u_wrong) + 0.2  # the ranking comes from training
 
 
-def test_two_fused_rl_steps_with_the_judge_reward(judge_params):
+def test_two_fused_rl_steps_with_the_judge_reward(judge_params, tmp_path):
+    """The trainer's path: the trained judge written as a HF checkpoint, loaded by `build_rl`
+    into `state.frozen["judge"]`, and 2 fused RL steps scored by it."""
+    from rlpt.models.loaders import save_hf_checkpoint
+    save_hf_checkpoint(str(tmp_path / "judge"), TINY, jax.device_get(judge_params))
     cfg = grpo_arith.get_config("size=nano")
     cfg.task.kwargs = dict(min_digits=1, max_digits=1)
     cfg.rl.batch_size, cfg.sampling.num_samples = 4, 4
     cfg.reward.kind = "judge"
-    cfg.reward.judge = judge_config(checkpoint="unused", checkpoint_format="hf")
+    cfg.reward.judge = judge_config(checkpoint=str(tmp_path / "judge"), checkpoint_format="hf")
     cfg = validate(cfg)
     nano = get_model_config("nano")
-    opt = make_optimizer(cfg.optim)
-    rl = RLStep(nano, cfg, opt, None)
-    judge = JudgeReward(TINY, judge_params, IDS, stop_tokens=tuple(cfg.sampling.stop_tokens))
-    step = make_judged_step(rl, judge, donate=False)
-    state = init_state(init_params(nano, jax.random.PRNGKey(0)), opt, 0, with_ref=rl.need_ref)
+    spec, state, hp, make_batch = build_rl(cfg, nano, init_params(nano, jax.random.PRNGKey(0)),
+                                           build_task(cfg))
+    assert spec.models["judge"].d_model == TINY.d_model
+    for a, b in zip(jax.tree_util.tree_leaves(state.frozen["judge"]),
+                    jax.tree_util.tree_leaves(judge_params)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    for k, v in make_batch(0).items():  # the trainer's batches carry the prompt in target
+        np.testing.assert_array_equal(v, prompt_as_target(TASK.make_batch(cfg.seed + 1, 0, 4))[k])
+    step = make_fused_step(spec, donate=False)
     s = state
     for i in range(2):
-        s, m = step(s, prompt_as_target(TASK.make_batch(1, i, 4)))
+        s, m = step(s, prompt_as_target(TASK.make_batch(1, i, 4)), hp)
         m = jax.device_get(m)
         assert np.isfinite(m["loss"]) and 0 <= m["reward_mean"] <= 1 and m["reward_std"] > 0
         assert np.isfinite(m["reward_judge_verdict_mass"])
     assert int(s.step) == 2
     assert any(not np.array_equal(a, b) for a, b in zip(jax.tree_util.tree_leaves(state.params),
                                                         jax.tree_util.tree_leaves(s.params)))
-    # The judge params are an argument of the compiled step, not baked-in constants: swapping
-    # them (same shapes, no retrace) changes the rewards of the same rollout.
+    # The judge params are an argument of the compiled step (a frozen model of the state), not
+    # baked-in constants: swapping them (same shapes, no retrace) changes the rewards of the
+    # same rollout.
     batch = prompt_as_target(TASK.make_batch(1, 0, 4))
-    _, m1 = step(state, batch)
-    judge.params = init_params(TINY, jax.random.PRNGKey(5))
-    _, m2 = step(state, batch)
+    traced = jax.jit(chex.assert_max_traces(lambda st, b, h: fused_step(spec, st, b, h), n=1))
+    _, m1 = traced(state, batch, hp)
+    other = jax.tree_util.tree_map(lambda new, old: new.astype(old.dtype),
+                                   init_params(TINY, jax.random.PRNGKey(5)), state.frozen["judge"])
+    _, m2 = traced(state.replace(frozen=dict(state.frozen, judge=other)), batch, hp)
+    chex.clear_trace_counter()
     assert float(m1["reward_mean"]) != float(m2["reward_mean"])
 
 

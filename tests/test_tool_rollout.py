@@ -1,5 +1,6 @@
 """Multi-turn tool rollouts: environment semantics against a Python replay, loss masks, turn
-limit, rollout log-probs == teacher-forced log-probs, and the fused ToolRLStep."""
+limit, rollout log-probs == teacher-forced log-probs, and the generic fused step with the tool
+rollout (`tool_rollout`, the rollout argument of the step spec)."""
 import functools
 
 import jax
@@ -10,12 +11,15 @@ import pytest
 from configs import tool_calc
 from rlpt.config import optim_config, validate
 from rlpt.envs.calculator import reference_eval, reference_render
-from rlpt.envs.tool_rollout import (ToolConfig, ToolRLStep, ToolSampleOutput, completion_source,
-                                    make_tool_sft_step, tool_completion_inputs, tool_sample)
+from rlpt.envs.tool_rollout import (ToolConfig, ToolSampleOutput, completion_source,
+                                    tool_completion_inputs, tool_sample)
+from rlpt.logprobs import completion_logprobs
 from rlpt.models import get_model_config, init_params
-from rlpt.rl_step import (RLStep, completion_logprobs, init_state, make_fused_step,
-                          make_optimizer)
-from rlpt.sampling import SamplingConfig, completion_inputs
+from rlpt.optim import make_optimizer, optim_hparams
+from rlpt.sampling import PLAIN_ROLLOUT, SamplingConfig, completion_inputs
+from rlpt.state import new_state
+from rlpt.step import make_fused_step, make_sft_step, reward_inputs, update_phase
+from rlpt.train import build_rl, task_reward
 from rlpt.tasks.tool_task import ToolMultiplicationTask, tool_answer_reference
 from rlpt.tokenizers import CharTokenizer
 
@@ -168,11 +172,13 @@ def test_random_policies_match_python_replay():
 @pytest.fixture(scope="module")
 def sft_params():
     """A nano model after 60 SFT steps on tool demos: it calls the tool on part of its samples."""
-    opt = make_optimizer(optim_config(3e-3, warmup_steps=5))
-    state = init_state(init_params(NANO, jax.random.PRNGKey(0)), opt, 0, with_ref=False)
-    step = make_tool_sft_step(NANO, opt)
+    o = optim_config(3e-3, warmup_steps=5)
+    opt = make_optimizer(o)
+    state = new_state(init_params(NANO, jax.random.PRNGKey(0)), opt, 0)
+    step = make_sft_step(NANO, opt, loss_mask="solution_loss_mask")  # the tool SFT step
+    hp = {"optim": optim_hparams(o)}
     for s in range(60):
-        state, m = step(state, TASK.make_batch(0, s, 32))
+        state, m = step(state, TASK.make_batch(0, s, 32), hp)
     return state.params
 
 
@@ -234,43 +240,57 @@ def _tool_cfg():
     return validate(cfg)
 
 
-def test_teacher_inputs_show_tool_tokens_and_change_the_update(sft_params, model_rollout):
-    """ToolRLStep's teacher-forcing rows are RLStep's on a tool-free rollout; with tool tokens
-    they include them, and hiding them (valid := mask) would change the update."""
+def _build(cfg, params, task, monkeypatch, reward=None):
+    """`build_rl` of a tool config, recording the ToolConfig its tool rollout was built with."""
+    from rlpt import train
+    built = []
+    real = train.tool_rollout
+    monkeypatch.setattr(train, "tool_rollout", lambda tcfg: built.append(tcfg) or real(tcfg))
+    spec, state, hp, _ = build_rl(cfg, NANO, params, task, reward=reward)
+    assert len(built) == 1
+    return spec, state, hp, built[0]
+
+
+def test_teacher_inputs_show_tool_tokens_and_change_the_update(sft_params, model_rollout,
+                                                               monkeypatch):
+    """The tool rollout's teacher-forcing rows are the plain rollout's on a tool-free rollout;
+    with tool tokens they include them, and hiding them (valid := mask) would change the
+    update."""
     cfg = _tool_cfg()
-    opt = make_optimizer(cfg.optim)
     batch, tool_out = model_rollout                  # 16 prompts x 4 samples
-    base, tool = RLStep(NANO, cfg, opt, None), ToolRLStep(NANO, cfg, opt, None)
+    spec, state, hp, _ = _build(cfg, sft_params, TASK, monkeypatch)
+    base, tool = PLAIN_ROLLOUT, spec.rollout
+    assert tool is not PLAIN_ROLLOUT and "reference" not in state.frozen  # beta 0: no reference
     no_tools = tool_out._replace(valid=tool_out.mask, tool_mask=jnp.zeros_like(tool_out.mask))
-    for a, b in zip(base.teacher_inputs(batch, no_tools), tool.teacher_inputs(batch, no_tools)):
+    for a, b in zip(base.teacher_inputs(batch, no_tools, 4),
+                    tool.teacher_inputs(batch, no_tools, 4)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    tokens, valid = tool.teacher_inputs(batch, tool_out)
+    tokens, valid = tool.teacher_inputs(batch, tool_out, 4)
     P = batch["prompt"].shape[1]
     np.testing.assert_array_equal(np.asarray(valid[:, P:]), np.asarray(tool_out.valid) > 0)
     assert float(tool_out.tool_mask.sum()) > 0
-    np.testing.assert_array_equal(np.asarray(tool.reward_inputs(batch, tool_out)[1]),
+    np.testing.assert_array_equal(np.asarray(reward_inputs(spec, batch, tool_out, hp)[1]),
                                   np.asarray(tool_out.valid + tool_out.tool_mask))
 
-    state = init_state(sft_params, opt, 0, with_ref=False)
     rewards = jnp.asarray(np.random.default_rng(0).random(64), jnp.float32)
-    update = jax.jit(tool.update)
-    s1, m1 = update(state, batch, tool_out, rewards)
-    s2, _ = update(state, batch, tool_out._replace(valid=tool_out.mask), rewards)
+    update = jax.jit(functools.partial(update_phase, spec))
+    s1, m1 = update(state, batch, tool_out, rewards, hp)
+    s2, _ = update(state, batch, tool_out._replace(valid=tool_out.mask), rewards, hp)
     assert np.isfinite(float(m1["loss"])) and float(m1["ratio_mean"]) == 1.0
     assert any(not np.allclose(a, b, atol=1e-7) for a, b in
                zip(jax.tree_util.tree_leaves(s1.params), jax.tree_util.tree_leaves(s2.params)))
 
 
-def test_tool_rl_step_two_steps(sft_params):
+def test_tool_rl_step_two_steps(sft_params, monkeypatch):
     cfg = _tool_cfg()
-    opt = make_optimizer(cfg.optim)
     artist = ToolMultiplicationTask(answer_reward=2.0, format_reward=1.0, tool_reward=1.0)
-    rl = ToolRLStep(NANO, cfg, opt, artist.reward)  # format/tool terms: non-zero advantages
-    assert rl.tcfg == ToolConfig(max_calls=2, max_call_len=24)
-    state = init_state(sft_params, opt, 0, with_ref=rl.need_ref)
-    step = make_fused_step(rl, donate=False)
+    # format/tool terms: non-zero advantages
+    spec, state, hp, tcfg = _build(cfg, sft_params, TASK, monkeypatch,
+                                   reward=task_reward(artist, "device"))
+    assert tcfg == ToolConfig(max_calls=2, max_call_len=24)
+    step = make_fused_step(spec, donate=False)
     for s in range(2):
-        state, m = step(state, TASK.make_batch(1, s, 4))
+        state, m = step(state, TASK.make_batch(1, s, 4), hp)
         m = jax.device_get(m)
         for k in ("loss", "reward_mean", "accuracy", "call_rate", "call_success",
                   "tool_token_frac", "grad_norm", "response_len"):

@@ -1,5 +1,6 @@
 """The trainer with the tool rollout selected from config (`rollout.kind="tool"`): SFT -> RL with
-ToolRLStep -> tool evaluation, in process; and the config checks of the rollout section."""
+the generic step with the tool rollout -> tool evaluation, in process; and the config checks of
+the rollout section."""
 import json
 import os
 
@@ -23,22 +24,27 @@ def _quick_cfg():
 def test_trainer_runs_tool_rl_and_reports_call_rate(tmp_path, monkeypatch):
     monkeypatch.setenv("RLPT_NO_PROGRESS", "1")
     from rlpt import train
-    from rlpt.envs import tool_rollout
-    built = []
-    orig = tool_rollout.ToolRLStep.__init__
+    built = []  # the ToolConfig of every tool rollout the trainer builds
+    real_rollout = train.tool_rollout
+    monkeypatch.setattr(train, "tool_rollout",
+                        lambda tcfg: built.append(tcfg) or real_rollout(tcfg))
+    used, sft_masks = [], []
+    real_eval, real_sft = train.evaluate_tool, train.make_sft_step
 
-    def spy(self, *a, **kw):
-        built.append(self)
-        orig(self, *a, **kw)
-    monkeypatch.setattr(tool_rollout.ToolRLStep, "__init__", spy)
-    used = []
-    for name in ("make_tool_sft_step", "evaluate_tool"):  # the tool SFT step and evaluation
-        fn = getattr(train, name)
-        record = lambda *a, _f=fn, _n=name, **k: used.append(_n) or _f(*a, **k)
-        monkeypatch.setattr(train, name, record)
+    def eval_spy(*a, **k):  # the tool evaluation
+        used.append("evaluate_tool")
+        return real_eval(*a, **k)
+
+    def sft_spy(model_cfg, optimizer, loss_mask="solution_mask", **k):  # the SFT step
+        used.append("make_sft_step")
+        sft_masks.append(loss_mask)
+        return real_sft(model_cfg, optimizer, loss_mask, **k)
+    monkeypatch.setattr(train, "evaluate_tool", eval_spy)
+    monkeypatch.setattr(train, "make_sft_step", sft_spy)
     summary = train.run(_quick_cfg(), str(tmp_path))
-    assert len(built) == 1 and built[0].tcfg.max_calls == 2
-    assert used == ["make_tool_sft_step", "evaluate_tool", "evaluate_tool"]
+    assert len(built) == 1 and built[0].max_calls == 2
+    assert used == ["make_sft_step", "evaluate_tool", "evaluate_tool"]
+    assert sft_masks == ["solution_loss_mask"]  # the tool SFT: loss on the model tokens only
     for key in ("after_sft", "after_rl"):
         ev = summary[key]
         assert set(ev) >= {"greedy_acc", "pass@1", "pass@2", "call_rate", "greedy_call_rate"}
@@ -46,7 +52,7 @@ def test_trainer_runs_tool_rl_and_reports_call_rate(tmp_path, monkeypatch):
     rows = [json.loads(l) for l in open(os.path.join(tmp_path, "metrics.jsonl"))]
     rl = [r for r in rows if r["phase"] == "rl"]
     assert [r["step"] for r in rl] == [1, 2]
-    for r in rl:  # ToolRLStep.fused metrics, logged by the trainer
+    for r in rl:  # the fused step's metrics (tool rollout metrics), logged by the trainer
         for k in ("call_rate", "call_success", "tool_token_frac", "loss", "reward_mean"):
             assert np.isfinite(r[k]), k
     sft = [r for r in rows if r["phase"] == "sft"]

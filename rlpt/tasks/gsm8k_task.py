@@ -28,9 +28,9 @@ compilation each); with one bucket every batch has the same shape (needed for
 Reward: the host math verifier. `host_reward(tokens, mask, target, target_len)` decodes each
 completion (model tokens up to the eos) and each gold answer to strings and returns
 `rlpt.rewards.math_answer.gsm8k_reward(response, gold)`; `reward` is the same function behind
-`rlpt.rewards.host_callback.host_reward_callback`, usable inside the jitted step (and by the trainer's
-evaluation). `eval_set(n)` is the first n test questions that fit the largest bucket, padded to
-the smallest bucket holding them all.
+`rlpt.rewards.host_callback.host_reward_callback`, usable inside the jitted step (and by the
+trainer's evaluation). `eval_set(n)` is the first n test questions that fit the largest bucket,
+padded to the smallest bucket holding them all.
 """
 import os
 from typing import Dict, Sequence

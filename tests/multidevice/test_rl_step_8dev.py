@@ -13,8 +13,8 @@ from configs import grpo_arith  # noqa: E402
 from rlpt import sharding  # noqa: E402
 from rlpt.config import validate  # noqa: E402
 from rlpt.models import get_model_config, init_params  # noqa: E402
-from rlpt.rl_step import RLStep, make_fused_step, make_optimizer  # noqa: E402
-from rlpt.train import _place, build_task  # noqa: E402
+from rlpt.step import make_fused_step  # noqa: E402
+from rlpt.train import build_rl, build_task  # noqa: E402
 
 
 def _run(mesh_axes):
@@ -23,24 +23,23 @@ def _run(mesh_axes):
     cfg = validate(cfg)
     task = build_task(cfg)
     mcfg = get_model_config("tiny")
-    opt = make_optimizer(cfg.optim)
-    toy = lambda tokens, mask, target, target_len: (
+    toy = lambda frozen, tokens, mask, target, target_len: (
         ((tokens % 2 == 1) * mask).sum(1) / jax.numpy.maximum(mask.sum(1), 1), {})
-    rl = RLStep(mcfg, cfg, opt, toy)
-    state = rl.init_state(init_params(mcfg, jax.random.PRNGKey(0)), cfg.seed)
-    if mesh_axes is None:
-        step = make_fused_step(rl, donate=False)
+    mesh = None if mesh_axes is None else sharding.make_mesh(mesh_axes)
+    # with a mesh, build_rl places the state (rlpt.loop.place_state: params and the frozen
+    # reference with the parameter rules, the optimizer state from the placed params)
+    spec, state, hp, _ = build_rl(cfg, mcfg, init_params(mcfg, jax.random.PRNGKey(0)), task,
+                                  mesh=mesh, reward=toy)
+    if mesh is None:
+        step = make_fused_step(spec, donate=False)
         put = lambda b: b
     else:
-        mesh = sharding.make_mesh(mesh_axes)
-        state = _place(state, mesh)
-        state = state.replace(opt_state=sharding.init_opt_state(opt, rl.trainable(state), mesh))
         st_sh = jax.tree_util.tree_map(lambda x: x.sharding, state)
-        step = make_fused_step(rl, st_sh, None, donate=False)
+        step = make_fused_step(spec, st_sh, donate=False)
         put = lambda b: sharding.shard_batch(b, mesh)
     metrics = []
     for s in range(2):
-        state, m = step(state, put(task.make_batch(0, s, 8)))
+        state, m = step(state, put(task.make_batch(0, s, 8)), hp)
         metrics.append(jax.device_get(m))
     return state, metrics
 
