@@ -42,7 +42,7 @@ is `preset` (random init with `seed`: smoke tests only) or `checkpoint` in `chec
 for the synthetic arithmetic tasks with `rlpt.rewards.judge_train`).
 """
 import dataclasses
-from typing import Callable, Optional, Tuple
+from typing import Optional, Tuple
 
 import jax
 import jax.numpy as jnp
