@@ -3,7 +3,7 @@
 A judge (rlpt.rewards.judge) is only as good as its training. For the synthetic tasks there is
 no pretrained judge, so this trains one as a generative verifier (GenRM, arXiv 2408.15240):
 next-token cross-entropy on the verdict token (`yes` for a correct answer, `no` for a wrong
-one) after the exact judge prompt that `JudgeReward` builds (`judge_inputs`), so training and
+one) after the exact judge prompt that `judge_scores` builds (`judge_inputs`), so training and
 scoring see identical rows. Wrong answers: near misses (gold +- 1..10, the hard case for a
 verifier), numbers from anywhere in the answer range, and empty answers.
 """
