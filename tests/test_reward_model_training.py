@@ -1,7 +1,6 @@
 """Reward models: the value head reads the last response token, a smoke run of every RM kind
 from configs/rm_arith.py, held-out pairwise accuracy of a BT reward model trained through the
 CLI on the synthetic addition pairs, and a trained RM used as the reward of the RL step."""
-import dataclasses
 import functools
 import importlib.util
 import os
@@ -12,7 +11,6 @@ import numpy as np
 import pytest
 
 from conftest import REPO_ROOT
-from rlpt import sharding
 from rlpt.config import base_config, validate as validate_rl
 from rlpt.models import get_model_config, init_params
 from rlpt.optim import optim_hparams
@@ -125,10 +123,8 @@ def test_reward_model_as_rl_reward():
     task = build_task(cfg)
     batch = prompt_as_target(task.make_batch(0, 0, 4))
     params = init_params(model_cfg, jax.random.PRNGKey(0))
-    mesh = sharding.make_mesh({"data": 1}, jax.devices()[:1])
-    spec, state, hp, _ = build_rl(cfg, model_cfg, params, task, mesh)
-    spec = dataclasses.replace(spec, reward=reward_model_reward(model_cfg),
-                               models=dict(spec.models, reward_model=model_cfg))
+    spec, state, hp, _ = build_rl(cfg, model_cfg, params, task,
+                                  reward=reward_model_reward(model_cfg))
     state = state.replace(frozen=dict(state.frozen, reward_model=rm))
     _, out = jax.jit(functools.partial(rollout_phase, spec))(state, batch, hp)
     rep = lambda x: jnp.repeat(jnp.asarray(x), 2, axis=0)
