@@ -2,10 +2,17 @@
 import random
 
 import pytest
+from conftest import within
 
 from rlpt.rewards import math_answer
-from rlpt.rewards.math_answer import (extract_answer, extract_boxed, extract_hash,
-                                      gsm8k_reward, is_equivalent, parse_number)
+from rlpt.rewards.math_answer import (
+    extract_answer,
+    extract_boxed,
+    extract_hash,
+    gsm8k_reward,
+    is_equivalent,
+    parse_number,
+)
 from rlpt.tasks.gsm8k import read_split
 
 
@@ -199,21 +206,6 @@ def test_math_verify_backend_without_the_package(monkeypatch):
 
 # ----------------------------------------------------------------------------- hostile model text
 
-def _within(seconds, fn, *args):
-    """fn(*args), failing the test (via SIGALRM) if it runs longer than `seconds`."""
-    import signal
-
-    def _timeout(*_):
-        raise AssertionError(f"{fn.__name__} took longer than {seconds}s")
-    old = signal.signal(signal.SIGALRM, _timeout)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        return fn(*args)
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
-
-
 N = 100_000
 HOSTILE = {
     "5000 ones": "1" * 5000,
@@ -238,16 +230,16 @@ HOSTILE = {
 @pytest.mark.parametrize("text", HOSTILE.values(), ids=HOSTILE.keys())
 def test_hostile_text_is_no_answer_in_bounded_time(text):
     """Unparsable model text scores 0 (never raises) and stays linear-time on 1e5 chars."""
-    assert _within(2.0, gsm8k_reward, text, "5") == 0.0
-    pred = _within(2.0, extract_answer, text)
-    assert pred is None or _within(2.0, parse_number, pred) is None
-    assert not _within(2.0, is_equivalent, text, "5")
-    _within(2.0, is_equivalent, text, text)  # compared as strings: no error either way
+    assert within(2.0, gsm8k_reward, text, "5") == 0.0
+    pred = within(2.0, extract_answer, text)
+    assert pred is None or within(2.0, parse_number, pred) is None
+    assert not within(2.0, is_equivalent, text, "5")
+    within(2.0, is_equivalent, text, text)  # compared as strings: no error either way
 
 
 def test_unclosed_boxes_are_no_answer_and_closed_ones_still_count():
-    assert _within(2.0, extract_boxed, "\\boxed{" * (N // 7)) is None
-    assert _within(2.0, extract_boxed, "\\boxed{7}" + "\\boxed{" * (N // 7)) == "7"
+    assert within(2.0, extract_boxed, "\\boxed{" * (N // 7)) is None
+    assert within(2.0, extract_boxed, "\\boxed{7}" + "\\boxed{" * (N // 7)) == "7"
     assert extract_boxed("\\boxed{a{b}c} then \\boxed{") == "a{b}c"
     assert extract_boxed("}{ \\boxed{x} {") == "x"
 

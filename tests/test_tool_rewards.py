@@ -4,11 +4,21 @@ import random
 
 import numpy as np
 import pytest
+from conftest import within
 
-from rlpt.rewards.tool_rewards import (artist_format_ok, artist_reward, general_reasoner_reward,
-                                       match_score, parse_tool_calls, rpt_prefix_reward,
-                                       rpt_reward, toolrl_correctness_score, toolrl_format_ok,
-                                       toolrl_ranges, toolrl_reward)
+from rlpt.rewards.tool_rewards import (
+    artist_format_ok,
+    artist_reward,
+    general_reasoner_reward,
+    match_score,
+    parse_tool_calls,
+    rpt_prefix_reward,
+    rpt_reward,
+    toolrl_correctness_score,
+    toolrl_format_ok,
+    toolrl_ranges,
+    toolrl_reward,
+)
 
 
 def call(name, **params):
@@ -187,21 +197,6 @@ def test_general_reasoner_reward():
 # ----------------------------------------------------------------------------- hostile model text
 
 
-def _within(seconds, fn, *args):
-    """fn(*args), failing the test (via SIGALRM) if it runs longer than `seconds`."""
-    import signal
-
-    def _timeout(*_):
-        raise AssertionError(f"{getattr(fn, '__name__', fn)} took longer than {seconds}s")
-    old = signal.signal(signal.SIGALRM, _timeout)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        return fn(*args)
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
-
-
 N = 100_000
 GOLD_CALL = tool_answer([call("a", x=1)])
 TOOLRL_MIN_CORRECT = -3.0
@@ -223,13 +218,13 @@ HOSTILE = {
 @pytest.mark.parametrize("text", HOSTILE.values(), ids=HOSTILE.keys())
 def test_hostile_text_never_raises_and_is_linear(text):
     """Unparsable model text gets the no-answer / unparsable score in bounded time."""
-    r = _within(2.0, toolrl_reward, text, GOLD_CALL)
+    r = within(2.0, toolrl_reward, text, GOLD_CALL)
     assert r["correct"] == TOOLRL_MIN_CORRECT and r["format"] == 0.0
-    assert _within(2.0, toolrl_reward, text, "<think>x</think>\n<response>y</response>")["format"] == 0
-    assert _within(2.0, artist_reward, text, "5")["answer"] == 0.0
-    assert not _within(2.0, artist_format_ok, text)
-    assert _within(2.0, rpt_reward, text, [" cat"]) == 0.0
-    assert _within(2.0, general_reasoner_reward, text, "5") in (-0.5, 0.0)
+    assert within(2.0, toolrl_reward, text, "<think>x</think>\n<response>y</response>")["format"] == 0
+    assert within(2.0, artist_reward, text, "5")["answer"] == 0.0
+    assert not within(2.0, artist_format_ok, text)
+    assert within(2.0, rpt_reward, text, [" cat"]) == 0.0
+    assert within(2.0, general_reasoner_reward, text, "5") in (-0.5, 0.0)
 
 
 def test_unparsable_json_is_a_value_error():
