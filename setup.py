@@ -19,6 +19,8 @@ setup(
         "matplotlib",
         "tokenizers>=0.15",
         "safetensors>=0.4",
+        "gguf>=0.10",  # llama.cpp's GGUF reader (rlpt.models.gguf)
+        "jinja2>=3.1",  # chat templates (rlpt.tokenizers)
     ],
     extras_require={
         "test": [
@@ -26,6 +28,7 @@ setup(
             "pytest-xdist",
             "torch==2.13.0",  # CPU build on local disk; never an unpinned torch.
             "transformers>=4.40",
+            "accelerate",  # transformers reads GGUF files only with it (tests/test_smollm2.py)
         ],
         "tfds": ["tensorflow-datasets", "array-record"],
         "wandb": ["wandb"],

@@ -1,10 +1,14 @@
-"""Tokenizers: a fixed character-level vocabulary for synthetic tasks, and HF `tokenizer.json`.
+"""Tokenizers: a fixed character-level vocabulary for synthetic tasks, and real tokenizers
+(HF `tokenizer.json`, or the tokenizer inside a GGUF file) with their chat templates.
 
-Both expose the same small interface: `encode(str) -> list[int]`, `decode(ids) -> str`,
-`vocab_size`, `pad_id`, `bos_id`, `eos_id`.
+All expose the same small interface: `encode(str) -> list[int]`, `decode(ids) -> str`,
+`vocab_size`, `pad_id`, `bos_id`, `eos_id`. `load_tokenizer(path)` opens any real one (a GGUF
+file, an HF directory or a tokenizer.json) with its special tokens and chat template;
+`HFTokenizer.apply_chat_template` renders that template with jinja2 the way HF transformers does.
 """
+import json
 import os
-from typing import Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 
@@ -68,20 +72,14 @@ class HFTokenizer:
     """
 
     def __init__(self, path: str, bos_token: Optional[str] = None, eos_token: Optional[str] = None,
-                 pad_token: Optional[str] = None):
-        from tokenizers import Tokenizer  # local import: optional for synthetic-only users
-
-        from rlpt.models.loaders import MissingFileError
-
-        if os.path.isdir(path):
-            path = os.path.join(path, "tokenizer.json")
-        if not os.path.isfile(path):
-            raise MissingFileError(f"{path}: tokenizer file not found")
-        try:
-            self._tok = Tokenizer.from_file(path)
-        except Exception as e:  # noqa: BLE001 - the Rust parser raises a bare Exception
-            why = (str(e).splitlines() or [type(e).__name__])[0]
-            raise ValueError(f"{path}: not a valid tokenizer.json ({why})") from None
+                 pad_token: Optional[str] = None, chat_template: Optional[str] = None,
+                 unk_token: Optional[str] = None, backend=None):
+        """`backend`: an already built `tokenizers.Tokenizer` (then `path` only names its
+        source in errors; `load_tokenizer` passes the one of a GGUF file)."""
+        if backend is None:
+            backend = _read_tokenizer_json(path)
+            path = os.path.join(path, "tokenizer.json") if os.path.isdir(path) else path
+        self._tok, self.source = backend, path
         vocab = self._tok.get_vocab()
 
         def lookup(tok, field):
@@ -93,8 +91,20 @@ class HFTokenizer:
 
         self.bos_id = lookup(bos_token, "bos_token")
         self.eos_id = lookup(eos_token, "eos_token")
+        self.unk_id = lookup(unk_token, "unk_token")
         pad = lookup(pad_token, "pad_token")
         self.pad_id = pad if pad is not None else (self.eos_id if self.eos_id is not None else 0)
+        self.special_tokens = {f"{k}_token": v for k, v in (
+            ("bos", bos_token), ("eos", eos_token), ("pad", pad_token), ("unk", unk_token))
+            if v is not None}
+        self.chat_template = chat_template
+        if chat_template is not None:  # a broken template fails here, not mid-run
+            self.apply_chat_template([{"role": "user", "content": "Hello"}])
+
+    @property
+    def backend(self):
+        """The `tokenizers.Tokenizer` (for saving it: `rlpt.export`)."""
+        return self._tok
 
     @property
     def vocab_size(self) -> int:
@@ -117,6 +127,144 @@ class HFTokenizer:
         if stop_at_eos and self.eos_id is not None and self.eos_id in ids:
             ids = ids[: ids.index(self.eos_id)]
         return self._tok.decode(ids, skip_special_tokens=True)
+
+    def apply_chat_template(self, messages: Sequence[Dict], add_generation_prompt: bool = True,
+                            tokenize: bool = False, **kwargs):
+        """The conversation rendered by the checkpoint's own Jinja chat template (a str), or its
+        token ids with `tokenize=True` (special tokens in the text map to their ids; no BOS is
+        added beyond what the template writes). `kwargs` reach the template (e.g. tools)."""
+        if self.chat_template is None:
+            raise ValueError(f"{self.source}: the tokenizer has no chat template")
+        text = render_chat_template(self.chat_template, messages, add_generation_prompt,
+                                    self.source, **self.special_tokens, **kwargs)
+        return self.encode(text) if tokenize else text
+
+
+def _read_tokenizer_json(path: str):
+    """The `tokenizers.Tokenizer` of a tokenizer.json (or a directory holding one); errors name
+    the path."""
+    from tokenizers import Tokenizer  # local import: optional for synthetic-only users
+
+    from rlpt.models.loaders import MissingFileError
+
+    if os.path.isdir(path):
+        path = os.path.join(path, "tokenizer.json")
+    if not os.path.isfile(path):
+        raise MissingFileError(f"{path}: tokenizer file not found")
+    try:
+        return Tokenizer.from_file(path)
+    except Exception as e:  # noqa: BLE001 - the Rust parser raises a bare Exception
+        why = (str(e).splitlines() or [type(e).__name__])[0]
+        raise ValueError(f"{path}: not a valid tokenizer.json ({why})") from None
+
+
+def render_chat_template(template: str, messages: Sequence[Dict], add_generation_prompt: bool,
+                         source: str = "chat template", **variables) -> str:
+    """Renders a HF-style Jinja chat template as transformers does: a sandboxed environment
+    with trim_blocks and lstrip_blocks, the loop controls extension, `raise_exception`,
+    `strftime_now` and a `tojson` filter that keeps non-ASCII text; variables `messages`,
+    `add_generation_prompt`, the special tokens (bos_token, ...) and `variables`. A template
+    that does not compile or fails to render is a one-line ValueError naming `source`."""
+    import datetime
+
+    import jinja2
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    def raise_exception(message):
+        raise jinja2.exceptions.TemplateError(message)
+
+    def tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False):
+        return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators,
+                          sort_keys=sort_keys)
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
+                                        extensions=["jinja2.ext.loopcontrols"])
+    env.filters["tojson"] = tojson
+    env.globals["raise_exception"] = raise_exception
+    env.globals["strftime_now"] = lambda fmt: datetime.datetime.now().strftime(fmt)
+    variables.setdefault("tools", None)
+    variables.setdefault("documents", None)
+    try:
+        return env.from_string(template).render(
+            messages=list(messages), add_generation_prompt=add_generation_prompt, **variables)
+    except jinja2.exceptions.TemplateError as e:
+        what = "does not compile" if isinstance(e, jinja2.TemplateSyntaxError) else \
+            "failed to render"
+        raise ValueError(f"{source}: chat template {what} ({type(e).__name__}: "
+                         f"{' '.join(str(e).split())})") from None
+    except Exception as e:  # noqa: BLE001 - a template may raise anything (KeyError, ...)
+        raise ValueError(f"{source}: chat template failed to render ({type(e).__name__}: "
+                         f"{' '.join(str(e).split())})") from None
+
+
+def _hf_token(value) -> Optional[str]:
+    """A special token of tokenizer_config.json: a string or an AddedToken dict."""
+    return value.get("content") if isinstance(value, dict) else value
+
+
+def _hf_tokenizer_config(directory: str) -> dict:
+    """Special tokens and chat template of a HF tokenizer directory: tokenizer_config.json
+    (special_tokens_map.json filling gaps), the template from chat_template.jinja when present."""
+    from rlpt.models.loaders import read_json_file
+
+    cfg = {}
+    for name in ("special_tokens_map.json", "tokenizer_config.json"):
+        fn = os.path.join(directory, name)
+        if os.path.isfile(fn):
+            cfg.update({k: v for k, v in read_json_file(fn).items() if v is not None})
+    template = cfg.get("chat_template")
+    if isinstance(template, list):  # [{"name": ..., "template": ...}]: the default one
+        named = {t.get("name"): t.get("template") for t in template if isinstance(t, dict)}
+        template = named.get("default")
+    jinja_file = os.path.join(directory, "chat_template.jinja")
+    if os.path.isfile(jinja_file):
+        with open(jinja_file, encoding="utf-8") as f:
+            template = f.read()
+    out = {k: _hf_token(cfg.get(f"{k}_token")) for k in ("bos", "eos", "pad", "unk")}
+    out["chat_template"] = template
+    return out
+
+
+def load_tokenizer(path: str) -> HFTokenizer:
+    """The tokenizer of a checkpoint, with its special tokens and chat template:
+      a GGUF file            its tokenizer metadata (rlpt.models.gguf_tokenizer)
+      a directory            its tokenizer.json + tokenizer_config.json (HF layout)
+      a tokenizer.json file  that file (+ tokenizer_config.json beside it, if any)
+    Bad files raise a one-line ValueError naming the file (a broken chat template included)."""
+    from rlpt.models.loaders import MissingFileError
+
+    if not os.path.exists(path):
+        raise MissingFileError(f"{path}: tokenizer not found")
+    if _is_gguf(path):
+        from rlpt.models.gguf import GGUFFile
+        from rlpt.models.gguf_tokenizer import gguf_tokenizer
+        backend, specials, template = gguf_tokenizer(GGUFFile(path))
+        return HFTokenizer(path, specials["bos"], specials["eos"], specials["pad"], template,
+                           specials["unk"], backend=backend)
+    directory = path if os.path.isdir(path) else os.path.dirname(path)
+    c = _hf_tokenizer_config(directory)
+    return HFTokenizer(path, c["bos"], c["eos"], c["pad"], c["chat_template"], c["unk"])
+
+
+def _is_gguf(path: str) -> bool:
+    if not os.path.isfile(path):
+        return False
+    with open(path, "rb") as f:
+        return path.endswith(".gguf") or f.read(4) == b"GGUF"
+
+
+def check_tokenizer_fits(tokenizer, vocab_size: int, tokenizer_path: str, model_path: str):
+    """ValueError naming both files unless every id of `tokenizer` (its vocabulary and its
+    special ids) is a row of the model's `vocab_size`-row embedding. A model may have more rows
+    than the tokenizer has tokens (padding rows, as Qwen2.5's), never fewer."""
+    ids = {"vocabulary size": int(tokenizer.vocab_size)}
+    ids.update({k: v + 1 for k in ("bos_id", "eos_id", "pad_id")
+                if (v := getattr(tokenizer, k, None)) is not None})
+    for what, need in ids.items():
+        if need > vocab_size:
+            raise ValueError(f"{tokenizer_path}: tokenizer does not match the model {model_path}: "
+                             f"its {what} needs {need} embedding rows, the model has "
+                             f"{vocab_size}")
 
 
 def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int, path: str,

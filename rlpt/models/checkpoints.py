@@ -1,0 +1,43 @@
+"""One entry point for any checkpoint: `load_checkpoint(path, dtype) -> (ModelConfig, params)`.
+
+The kind is recognised from the path itself, never from a config field:
+  a directory            a HF checkpoint (config.json + *.safetensors; loaders.load_hf_checkpoint)
+  a file starting GGUF   a GGUF file, whatever its name (gguf.load_gguf)
+  a `.bin` file          a llama2.c checkpoint (loaders.load_llama2c)
+Anything else is a one-line ValueError naming the path and the kinds it could have been.
+"""
+import os
+
+from rlpt.models.config import ModelConfig
+from rlpt.models.gguf import load_gguf
+from rlpt.models.loaders import MissingFileError, load_hf_checkpoint, load_llama2c
+
+KINDS = ("hf", "gguf", "llama2c")
+
+
+def checkpoint_kind(path: str) -> str:
+    """"hf", "gguf" or "llama2c" for `path` (module doc); MissingFileError if it does not exist,
+    ValueError if it is none of them."""
+    if os.path.isdir(path):
+        return "hf"
+    if not os.path.isfile(path):
+        raise MissingFileError(f"{path}: checkpoint not found (expected a HF directory, a .gguf "
+                               "file or a llama2.c .bin file)")
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic == b"GGUF":
+        return "gguf"
+    if path.endswith(".gguf"):
+        raise ValueError(f"{path}: not a GGUF file (starts with {magic!r}, not b'GGUF')")
+    if path.endswith(".bin"):
+        return "llama2c"
+    raise ValueError(f"{path}: not a recognised checkpoint: expected a HF directory "
+                     "(config.json + *.safetensors), a .gguf file or a llama2.c .bin file")
+
+
+def load_checkpoint(path: str, dtype: str = "float32") -> tuple[ModelConfig, dict]:
+    """`(ModelConfig, params)` of the checkpoint at `path` (an HF directory, a GGUF file or a
+    llama2.c file); params are float32 numpy arrays in rlpt's layout, `dtype` the compute dtype
+    of the config. Bad files raise a one-line ValueError naming the file."""
+    load = {"hf": load_hf_checkpoint, "gguf": load_gguf, "llama2c": load_llama2c}
+    return load[checkpoint_kind(path)](path, dtype=dtype)

@@ -1,0 +1,147 @@
+"""SmolLM2-135M-Instruct from its GGUF file (../shared/data/smollm2): rlpt's loader, tokenizer and
+chat template against HF transformers reading the same file (transformers de-quantises it to
+float32 with the `gguf` package; an independent implementation of the mapping, the rotary
+un-permutation, the byte-level BPE and the Jinja rendering)."""
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import SHARED_DATA
+from rlpt.models import forward, load_checkpoint
+from rlpt.sampling import SamplingConfig, sample
+from rlpt.tokenizers import load_tokenizer
+
+DIR = os.path.join(SHARED_DATA, "smollm2")
+NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+GGUF = os.path.join(DIR, NAME)
+pytestmark = pytest.mark.skipif(not os.path.isfile(GGUF), reason=f"{GGUF} not present")
+
+TEXTS = ["Hello world", "  leading spaces, trailing  ", "12345 + 678 = 7023, 3.14159",
+         "ünïcödé café naïve 你好世界 🚀🎉 Привет", "<|im_start|>user\nHi<|im_end|>\n",
+         "tabs\tand\nnewlines\r\n\n\n", "x² + y³ = z¹⁰", "don't I'll we've THEY'RE",
+         "<repo_name>a<file_sep>b<|endoftext|>", "", "a" * 40,
+         "def f(x):\n    return x  # code\n"]
+CONVERSATIONS = [
+    [{"role": "user", "content": "What is 12 + 7?"}],
+    [{"role": "system", "content": "Answer briefly."},
+     {"role": "user", "content": "Name a colour."},
+     {"role": "assistant", "content": "Blue."},
+     {"role": "user", "content": "Another one, please."}],
+]
+
+
+@pytest.fixture(scope="module")
+def rlpt_model():
+    return load_checkpoint(GGUF)
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return load_tokenizer(GGUF)
+
+
+@pytest.fixture(scope="module")
+def hf_tok():
+    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("gguf")
+    return transformers.AutoTokenizer.from_pretrained(DIR, gguf_file=NAME)
+
+
+@pytest.fixture(scope="module")
+def hf_model():
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("accelerate")  # transformers needs it to read GGUF files
+    model = transformers.AutoModelForCausalLM.from_pretrained(DIR, gguf_file=NAME,
+                                                              dtype=torch.float32)
+    return torch, model.eval()
+
+
+def test_config_from_metadata(rlpt_model):
+    cfg, params = rlpt_model
+    assert (cfg.n_layers, cfg.d_model, cfg.n_heads, cfg.n_kv_heads, cfg.d_ff) == (30, 576, 9, 3,
+                                                                                  1536)
+    assert (cfg.vocab_size, cfg.rope_theta, cfg.rms_eps, cfg.hd) == (49152, 1e5, 1e-5, 64)
+    assert cfg.tied_embeddings and not cfg.qkv_bias and "lm_head" not in params
+    assert params["layer_0"]["attn"]["k"]["kernel"].shape == (576, 192)
+
+
+def test_token_ids_and_decoding_match_hf(tok, hf_tok):
+    assert (tok.bos_id, tok.eos_id, tok.pad_id, tok.unk_id) == (1, 2, 2, 0)
+    assert tok.vocab_size == hf_tok.vocab_size == 49152
+    for text in TEXTS:
+        ids = tok.encode(text)
+        assert ids == hf_tok(text, add_special_tokens=False).input_ids, text
+        assert tok.decode(ids, stop_at_eos=False) == hf_tok.decode(ids, skip_special_tokens=True)
+    assert tok.encode("<|im_start|><|im_end|>") == [1, 2]  # specials match whole
+
+
+def test_numerals_are_isolated_as_the_file_says(tok):
+    """tokenizer.ggml.pre = "smollm": llama.cpp isolates every numeric character before GPT-2's
+    regex (as SmolLM2's own tokenizer.json does). transformers' GGUF reader ignores that field,
+    which differs only where a space precedes a non-ASCII numeral: " ٤" is "Ġ" + "٤" here."""
+    space, four = tok.encode(" "), tok.encode("٤")
+    assert tok.encode("١ ٤") == tok.encode("١") + space + four
+
+
+def test_chat_template_renders_like_hf(tok, hf_tok):
+    for messages in CONVERSATIONS:
+        for gen in (True, False):
+            ours = tok.apply_chat_template(messages, add_generation_prompt=gen)
+            assert ours == hf_tok.apply_chat_template(messages, tokenize=False,
+                                                      add_generation_prompt=gen)
+    text = tok.apply_chat_template(CONVERSATIONS[0])
+    assert text.startswith("<|im_start|>system\nYou are a helpful AI assistant named SmolLM")
+    assert text.endswith("<|im_start|>assistant\n")
+    assert tok.apply_chat_template(CONVERSATIONS[0], tokenize=True) == tok.encode(text)
+
+
+def _left_pad(rows, pad_id):
+    width = max(map(len, rows))
+    ids = np.full((len(rows), width), pad_id, np.int32)
+    mask = np.zeros((len(rows), width), bool)
+    for i, r in enumerate(rows):
+        ids[i, width - len(r):], mask[i, width - len(r):] = r, True
+    return jnp.asarray(ids), jnp.asarray(mask)
+
+
+def test_logits_of_chat_prompts_match_hf(rlpt_model, tok, hf_model):
+    """float32 logits of chat-formatted prompts, one left-padded batch, agree to 1e-3."""
+    torch, model = hf_model
+    cfg, params = rlpt_model
+    rows = [tok.apply_chat_template(m, tokenize=True) for m in CONVERSATIONS]
+    ids, mask = _left_pad(rows, tok.pad_id)
+    got = np.asarray(jax.jit(lambda p, x, m: forward(cfg, p, x, m))(params, ids, mask))
+    worst = 0.0
+    for i, r in enumerate(rows):
+        with torch.no_grad():
+            ref = model(torch.tensor([r])).logits[0].numpy()
+        worst = max(worst, float(np.abs(got[i, ids.shape[1] - len(r):] - ref).max()))
+    print(f"SmolLM2 chat prompts: max |logit difference| vs transformers {worst:.2e}")
+    assert worst < 1e-3
+
+
+@pytest.mark.slow
+def test_greedy_continuations_match_hf(rlpt_model, tok, hf_model):
+    """32 greedy tokens after each chat prompt, rlpt's sampler (one left-padded batch) against
+    transformers' generate, identical."""
+    torch, model = hf_model
+    cfg, params = rlpt_model
+    prompts = [[{"role": "user", "content": "Write a short story about a cat who learns to fly."}],
+               [{"role": "user", "content": "Explain photosynthesis to a child."}]]
+    rows = [tok.apply_chat_template(m, tokenize=True) for m in prompts]
+    ids, mask = _left_pad(rows, tok.pad_id)
+    scfg = SamplingConfig(max_new_tokens=32, greedy=True, stop_tokens=(tok.eos_id,),
+                          pad_id=tok.pad_id)
+    out = jax.jit(lambda p, x, m: sample(cfg, p, x, m, jax.random.PRNGKey(0), scfg))(
+        params, ids, mask)
+    for i, r in enumerate(rows):
+        with torch.no_grad():
+            ref = model.generate(torch.tensor([r]), max_new_tokens=32, do_sample=False,
+                                 eos_token_id=tok.eos_id, pad_token_id=tok.pad_id)[0, len(r):]
+        got = np.asarray(out.tokens[i, : int(out.lengths[i])])
+        assert got.tolist() == ref.tolist(), (tok.decode(got), tok.decode(ref.tolist()))
+        assert len(got) == 32
