@@ -39,7 +39,7 @@ def get_config(arg: str = ""):
     c = base_config("grpo")
     c.seed = a["seed"]
     if a["model"]:
-        c.model.checkpoint, c.model.checkpoint_format = a["model"], "hf"
+        c.model.checkpoint = a["model"]
         c.model.dtype = "bfloat16"
     else:
         c.model.preset, c.model.vocab_size = a["preset"], tok.vocab_size

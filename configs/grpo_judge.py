@@ -26,7 +26,7 @@ def get_config(arg: str = ""):
     c.sampling.num_samples = 8
     c.algo.beta = 0.0
     c.reward.kind = "judge"
-    c.reward.judge = (judge_config(checkpoint=a["judge"], checkpoint_format="hf") if a["judge"]
+    c.reward.judge = (judge_config(checkpoint=a["judge"]) if a["judge"]
                       else judge_config(preset="tiny"))
     c.rl.steps = 100
     c.rl.batch_size = 16

@@ -65,7 +65,8 @@ def base_config(algo: str = "grpo") -> ml_collections.ConfigDict:
     c.seed = 0
     # model: a preset (rlpt.models.config.PRESETS) or a checkpoint to load
     c.model = ml_collections.ConfigDict(dict(
-        preset="tiny", dtype="float32", checkpoint="", checkpoint_format="",  # "hf" | "llama2c"
+        preset="tiny", dtype="float32", checkpoint="",  # HF dir, .gguf or llama2.c .bin
+        checkpoint_format="",  # optional: "" detects the kind; "hf" | "gguf" | "llama2c" asserts it
         vocab_size=0))  # > 0: the preset's shape with this vocabulary (a real tokenizer's)
     # task: a registered prompt source and its knobs
     c.task = ml_collections.ConfigDict(dict(
@@ -138,8 +139,9 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """Checks the config and fills derived fields (algo.group_size). Returns the config."""
     if not c.model.checkpoint and c.model.preset not in PRESETS:
         _fail("model.preset", f"{c.model.preset!r} is not a preset; known: {sorted(PRESETS)}")
-    if c.model.checkpoint and c.model.checkpoint_format not in ("hf", "llama2c"):
-        _fail("model.checkpoint_format", f"{c.model.checkpoint_format!r}; expected 'hf' or 'llama2c'")
+    if c.model.get("checkpoint_format", "") not in ("", "hf", "gguf", "llama2c"):
+        _fail("model.checkpoint_format", f"{c.model.checkpoint_format!r}; expected '' (detect), "
+              "'hf', 'gguf' or 'llama2c'")
     if int(c.model.get("vocab_size", 0)) < 0 or (c.model.checkpoint and c.model.get("vocab_size")):
         _fail("model.vocab_size", "must be >= 0, and 0 with a checkpoint (it has its own)")
     if c.model.dtype not in ("float32", "bfloat16"):

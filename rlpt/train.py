@@ -38,10 +38,9 @@ from rlpt.step import StepSpec, make_fused_step, make_sft_step, make_split_step
 
 def build_model(cfg):
     m = cfg.model
-    if m.checkpoint:
-        from rlpt.models.loaders import load_hf_checkpoint, load_llama2c
-        load = load_hf_checkpoint if m.checkpoint_format == "hf" else load_llama2c
-        model_cfg, params = load(m.checkpoint, dtype=m.dtype)
+    if m.checkpoint:  # a HF directory, a .gguf file or a llama2.c .bin (rlpt.models.checkpoints)
+        from rlpt.models import load_checkpoint
+        model_cfg, params = load_checkpoint(m.checkpoint, m.dtype, m.get("checkpoint_format", ""))
         return model_cfg, jax.tree_util.tree_map(jnp.asarray, params)
     extra = {"vocab_size": int(m.vocab_size)} if m.get("vocab_size") else {}
     model_cfg = get_model_config(m.preset, dtype=m.dtype, **extra)

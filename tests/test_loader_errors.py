@@ -131,3 +131,102 @@ def test_tokenizer_directory_is_accepted(tmp_path):
     train_bpe_tokenizer(["the cat sat on the mat"] * 20, 300, str(tmp_path / "tokenizer.json"))
     tok = HFTokenizer(str(tmp_path), eos_token="[EOS]")
     assert tok.decode(tok.encode("the cat")) == "the cat"
+
+
+# ----------------------------------------------------------------------------- GGUF
+
+def _tiny_gguf(path, **kw):
+    from gguf_writer import tiny_vocab, write_gguf
+    cfg = ModelConfig(vocab_size=len(tiny_vocab()[0]), d_model=32, n_layers=1, n_heads=2,
+                      n_kv_heads=1, d_ff=64, rms_eps=1e-5)
+    params = kw.pop("params", None) or init_params(cfg, jax.random.PRNGKey(0))
+    return write_gguf(path, kw.pop("cfg", cfg), params, **kw)
+
+
+@pytest.fixture(scope="module")
+def good_gguf(tmp_path_factory):
+    pytest.importorskip("gguf")
+    return _tiny_gguf(tmp_path_factory.mktemp("gguf") / "model.gguf")
+
+
+@pytest.mark.parametrize("keep", [10, 1000, 0.5, -3])
+def test_truncated_gguf_names_the_file(good_gguf, tmp_path, keep):
+    from rlpt.models import load_checkpoint
+    with open(good_gguf, "rb") as f:
+        data = f.read()
+    bad = tmp_path / "model.gguf"
+    bad.write_bytes(data[: int(len(data) * keep) if isinstance(keep, float) else keep])
+    _one_line_error(ValueError, load_checkpoint, str(bad),
+                    match=r"model\.gguf: not a readable GGUF file \(\d+ bytes; .*truncated")
+
+
+def test_corrupt_gguf_names_the_file(good_gguf, tmp_path):
+    from rlpt.models.gguf import load_gguf
+    with open(good_gguf, "rb") as f:
+        data = bytearray(f.read())
+    data[40:80] = b"\xff" * 40  # inside the metadata
+    (tmp_path / "model.gguf").write_bytes(bytes(data))
+    _one_line_error(ValueError, load_gguf, str(tmp_path / "model.gguf"),
+                    match=r"model\.gguf: (not a readable GGUF file|metadata)")
+    (tmp_path / "x.gguf").write_bytes(b"GGML" + bytes(data[4:]))
+    from rlpt.models import load_checkpoint
+    _one_line_error(ValueError, load_checkpoint, str(tmp_path / "x.gguf"),
+                    match=r"x\.gguf: not a GGUF file \(starts with b'GGML'")
+
+
+@pytest.mark.parametrize("kw,match", [
+    (dict(arch="falcon"), r"architecture 'falcon' is not supported; known: \['llama', 'qwen2'\]"),
+    (dict(tensor_types={"blk.0.ffn_up.weight": "Q8_1"}),
+     r"tensor 'blk\.0\.ffn_up\.weight' has type Q8_1, which the gguf package cannot de-quantise"),
+    (dict(tensor_types={"blk.0.attn_v.weight": "I32"}),
+     r"tensor 'blk\.0\.attn_v\.weight' has type I32"),
+    (dict(skip=("blk.0.attn_k.weight",)), r"tensor 'blk\.0\.attn_k\.weight' missing"),
+    (dict(cfg=ModelConfig(vocab_size=268, d_model=32, n_layers=1, n_heads=2, n_kv_heads=1,
+                          d_ff=96)),
+     r"tensor 'blk\.0\.ffn_gate\.weight' has shape \(64, 32\), but the metadata "
+     r"implies \(96, 32\)"),
+    (dict(tokens=[f"t{i}" for i in range(300)]),
+     r"the tokenizer has 300 tokens but the model's vocabulary has 268 rows"),
+    (dict(extra={"llama.rope.scaling.type": "yarn"}), r"RoPE scaling \('yarn'"),
+])
+def test_unsupported_or_inconsistent_gguf_names_the_file(tmp_path, kw, match):
+    gguf = pytest.importorskip("gguf")
+    from rlpt.models import load_checkpoint
+    if "tensor_types" in kw:
+        kw["tensor_types"] = {k: gguf.GGMLQuantizationType[v]
+                              for k, v in kw["tensor_types"].items()}
+    path = _tiny_gguf(tmp_path / "bad.gguf", **kw)
+    _one_line_error(ValueError, load_checkpoint, path, match=r"bad\.gguf: " + match)
+
+
+@pytest.mark.parametrize("kw,match", [
+    (dict(template="{% for m in messages %}{{ m.content }"), r"chat template does not compile"),
+    (dict(template="{{ raise_exception('roles must alternate') }}"),
+     r"chat template failed to render \(TemplateError: roles must alternate\)"),
+    (dict(template="{{ messages[3]['content'] }}"), r"chat template failed to render \(Undefined"),
+    (dict(pre="deepseek-llm"), r"tokenizer\.ggml\.pre='deepseek-llm' is not supported"),
+])
+def test_bad_gguf_tokenizer_names_the_file(tmp_path, kw, match):
+    pytest.importorskip("gguf")
+    from rlpt.tokenizers import load_tokenizer
+    path = _tiny_gguf(tmp_path / "tok.gguf", **kw)
+    _one_line_error(ValueError, load_tokenizer, path, match=r"tok\.gguf: " + match)
+
+
+def test_bad_hf_chat_template_names_the_file(tmp_path):
+    from rlpt.tokenizers import load_tokenizer
+    train_bpe_tokenizer(["the cat sat on the mat"] * 20, 300, str(tmp_path / "tokenizer.json"))
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(
+        {"eos_token": "[EOS]", "chat_template": "{% if %}"}))
+    _one_line_error(ValueError, load_tokenizer, str(tmp_path),
+                    match=r"tokenizer\.json: chat template does not compile")
+
+
+def test_tokenizer_that_does_not_fit_the_model_names_both(tmp_path):
+    from rlpt.tokenizers import check_tokenizer_fits, load_tokenizer
+    train_bpe_tokenizer(["the cat sat on the mat"] * 20, 300, str(tmp_path / "tokenizer.json"))
+    tok = load_tokenizer(str(tmp_path / "tokenizer.json"))
+    check_tokenizer_fits(tok, tok.vocab_size, "tok.json", "model")  # fits exactly
+    _one_line_error(ValueError, check_tokenizer_fits, tok, 10, "tok.json", "ckpt/model.gguf",
+                    match=r"tok\.json: tokenizer does not match the model ckpt/model\.gguf: its "
+                          r"vocabulary size needs \d+ embedding rows, the model has 10")

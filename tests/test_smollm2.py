@@ -20,7 +20,8 @@ GGUF = os.path.join(DIR, NAME)
 pytestmark = pytest.mark.skipif(not os.path.isfile(GGUF), reason=f"{GGUF} not present")
 
 TEXTS = ["Hello world", "  leading spaces, trailing  ", "12345 + 678 = 7023, 3.14159",
-         "ünïcödé café naïve 你好世界 🚀🎉 Привет", "<|im_start|>user\nHi<|im_end|>\n",
+         "ünïcödé café naïve 你好世界 🚀🎉 Привет",
+         "<|im_start|>user\nHi<|im_end|>\n",
          "tabs\tand\nnewlines\r\n\n\n", "x² + y³ = z¹⁰", "don't I'll we've THEY'RE",
          "<repo_name>a<file_sep>b<|endoftext|>", "", "a" * 40,
          "def f(x):\n    return x  # code\n"]

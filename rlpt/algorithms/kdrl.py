@@ -6,7 +6,8 @@ The teacher's per-token log-probs of the student's samples are computed inside t
 tokenizer; its width and depth may differ). `algo.teacher_source` picks it:
   "policy"      a frozen copy of the initial policy (the parameters RL starts from, after any SFT
                 warm-up): KD then pulls the student back toward where it started;
-  "checkpoint"  `teacher_checkpoint` in `teacher_checkpoint_format` ("hf" | "llama2c");
+  "checkpoint"  `teacher_checkpoint`: a HF directory, a GGUF file or a llama2.c file
+                (rlpt.models.load_checkpoint; `teacher_checkpoint_format` optional, "" detects);
   "preset"      a randomly initialised `teacher_preset` (seed `teacher_seed`): for smoke tests.
 """
 import jax
@@ -33,9 +34,9 @@ def frozen_models(cfg, model_cfg, params):
     if source == "policy":
         return {"teacher": (model_cfg, jax.tree_util.tree_map(jnp.copy, params))}
     if source == "checkpoint":
-        from rlpt.models.loaders import load_hf_checkpoint, load_llama2c
-        load = load_hf_checkpoint if a.teacher_checkpoint_format == "hf" else load_llama2c
-        t_cfg, t_params = load(a.teacher_checkpoint, dtype=cfg.model.dtype)
+        from rlpt.models import load_checkpoint
+        t_cfg, t_params = load_checkpoint(a.teacher_checkpoint, cfg.model.dtype,
+                                          a.get("teacher_checkpoint_format", ""))
         return {"teacher": (t_cfg, jax.tree_util.tree_map(jnp.asarray, t_params))}
     from rlpt.models import get_model_config, init_params
     t_cfg = get_model_config(a.teacher_preset, dtype=cfg.model.dtype)

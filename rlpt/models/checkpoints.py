@@ -35,9 +35,14 @@ def checkpoint_kind(path: str) -> str:
                      "(config.json + *.safetensors), a .gguf file or a llama2.c .bin file")
 
 
-def load_checkpoint(path: str, dtype: str = "float32") -> tuple[ModelConfig, dict]:
+def load_checkpoint(path: str, dtype: str = "float32", kind: str = "") -> tuple[ModelConfig, dict]:
     """`(ModelConfig, params)` of the checkpoint at `path` (an HF directory, a GGUF file or a
     llama2.c file); params are float32 numpy arrays in rlpt's layout, `dtype` the compute dtype
-    of the config. Bad files raise a one-line ValueError naming the file."""
+    of the config. `kind` (optional, e.g. an old config's checkpoint_format) must then be the
+    kind the path is. Bad files raise a one-line ValueError naming the file."""
+    found = checkpoint_kind(path)
+    if kind and kind != found:
+        raise ValueError(f"{path}: the config says a {kind!r} checkpoint, but this is a "
+                         f"{found!r} one (leave the format empty: it is detected)")
     load = {"hf": load_hf_checkpoint, "gguf": load_gguf, "llama2c": load_llama2c}
-    return load[checkpoint_kind(path)](path, dtype=dtype)
+    return load[found](path, dtype=dtype)

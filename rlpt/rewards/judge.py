@@ -37,9 +37,10 @@ closed-over arrays into the program and drops their sharding), placed on the mes
 parameter rules like every model of the state.
 
 Config (`cfg.reward.kind = "judge"`, knobs in `cfg.reward.judge`, see `judge_config`): the judge
-is `preset` (random init with `seed`: smoke tests only) or `checkpoint` in `checkpoint_format`
-"hf" | "llama2c" (e.g. one written by scripts/train_judge.py, which trains a verifier
-for the synthetic arithmetic tasks with `rlpt.rewards.judge_train`).
+is `preset` (random init with `seed`: smoke tests only) or `checkpoint`: a HF directory, a GGUF
+file or a llama2.c file, recognised by `rlpt.models.load_checkpoint` (e.g. one written by
+scripts/train_judge.py, which trains a verifier for the synthetic arithmetic tasks with
+`rlpt.rewards.judge_train`); `checkpoint_format` is optional ("" detects the kind).
 """
 import dataclasses
 from typing import Optional, Tuple
@@ -59,8 +60,8 @@ def judge_config(**overrides) -> ml_collections.ConfigDict:
     """`cfg.reward.judge` defaults (a character-tokenizer template for the synthetic tasks)."""
     c = ml_collections.ConfigDict(dict(
         preset="",                 # random-init judge of this preset (smoke tests), or
-        checkpoint="",             # a trained judge: directory (hf) or file (llama2c)
-        checkpoint_format="",      # "hf" | "llama2c"
+        checkpoint="",             # a trained judge: HF directory, .gguf or llama2.c .bin
+        checkpoint_format="",      # optional: "" detects; "hf" | "gguf" | "llama2c" asserts
         seed=1,                    # init seed of a preset judge
         mode="yes_no",             # "yes_no" | "digits"
         prefix="", middle="", suffix="?",  # template texts (task tokenizer); suffix non-empty
@@ -86,8 +87,9 @@ def validate_judge_config(c):
         fail("preset", "set exactly one of reward.judge.preset and reward.judge.checkpoint")
     if j.preset and j.preset not in PRESETS:
         fail("preset", f"{j.preset!r} is not a preset; known: {sorted(PRESETS)}")
-    if j.checkpoint and j.checkpoint_format not in ("hf", "llama2c"):
-        fail("checkpoint_format", f"{j.checkpoint_format!r}; expected 'hf' or 'llama2c'")
+    if j.checkpoint_format not in ("", "hf", "gguf", "llama2c"):
+        fail("checkpoint_format", f"{j.checkpoint_format!r}; expected '' (detect), 'hf', "
+             "'gguf' or 'llama2c'")
     if j.mode not in JUDGE_MODES:
         fail("mode", f"{j.mode!r}; known: {list(JUDGE_MODES)}")
     if not j.suffix:
@@ -192,9 +194,8 @@ def build_judge(cfg, task):
     j = cfg.reward.judge
     ids = judge_ids(j, task.tokenizer)
     if j.checkpoint:
-        from rlpt.models.loaders import load_hf_checkpoint, load_llama2c
-        load = load_hf_checkpoint if j.checkpoint_format == "hf" else load_llama2c
-        model_cfg, params = load(j.checkpoint, dtype=cfg.model.dtype)
+        from rlpt.models import load_checkpoint
+        model_cfg, params = load_checkpoint(j.checkpoint, cfg.model.dtype, j.checkpoint_format)
     else:
         from rlpt.models import get_model_config, init_params
         model_cfg = get_model_config(j.preset, dtype=cfg.model.dtype)
