@@ -139,6 +139,22 @@ class HFTokenizer:
                                     self.source, **self.special_tokens, **kwargs)
         return self.encode(text) if tokenize else text
 
+    def save_pretrained(self, directory: str, model_max_length: Optional[int] = None) -> None:
+        """Writes tokenizer.json and tokenizer_config.json (special tokens, chat template) as HF
+        does, so that `load_tokenizer(directory)` and transformers' AutoTokenizer read back the
+        same ids, decoding and chat template."""
+        os.makedirs(directory, exist_ok=True)
+        self._tok.save(os.path.join(directory, "tokenizer.json"))
+        cfg = {"tokenizer_class": "PreTrainedTokenizerFast", **self.special_tokens,
+               "add_bos_token": False, "add_eos_token": False,
+               "clean_up_tokenization_spaces": False}
+        if model_max_length:
+            cfg["model_max_length"] = model_max_length
+        if self.chat_template is not None:
+            cfg["chat_template"] = self.chat_template
+        with open(os.path.join(directory, "tokenizer_config.json"), "w", encoding="utf-8") as f:
+            json.dump(cfg, f, indent=2, ensure_ascii=False)
+
 
 def _read_tokenizer_json(path: str):
     """The `tokenizers.Tokenizer` of a tokenizer.json (or a directory holding one); errors name

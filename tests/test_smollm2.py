@@ -146,3 +146,45 @@ def test_greedy_continuations_match_hf(rlpt_model, tok, hf_model):
         got = np.asarray(out.tokens[i, : int(out.lengths[i])])
         assert got.tolist() == ref.tolist(), (tok.decode(got), tok.decode(ref.tolist()))
         assert len(got) == 32
+
+
+def test_exported_tokenizer_reads_back_in_transformers(tok, tmp_path):
+    """The GGUF tokenizer saved as tokenizer.json + tokenizer_config.json: transformers'
+    AutoTokenizer and rlpt's load_tokenizer read back the same ids and chat template."""
+    transformers = pytest.importorskip("transformers")
+    out = str(tmp_path / "tok")
+    tok.save_pretrained(out)
+    hf_tok, back = transformers.AutoTokenizer.from_pretrained(out), load_tokenizer(out)
+    assert (hf_tok.eos_token_id, hf_tok.pad_token_id, back.eos_id, back.bos_id) == (2, 2, 2, 1)
+    for text in TEXTS:
+        assert hf_tok(text, add_special_tokens=False).input_ids == tok.encode(text), text
+        assert back.encode(text) == tok.encode(text)
+    for messages in CONVERSATIONS:
+        assert hf_tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True) \
+            == tok.apply_chat_template(messages) == back.apply_chat_template(messages)
+
+
+@pytest.mark.slow
+def test_export_round_trips_through_transformers(rlpt_model, tok, tmp_path):
+    """rlpt.export.export_hf of the loaded model and tokenizer (a 540 MB float32 safetensors
+    file): transformers runs it to rlpt's logits (1e-4); rlpt reads it back exactly."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    from rlpt.export import export_hf
+    cfg, params = rlpt_model
+    out = str(tmp_path / "smollm2_hf")
+    export_hf(out, cfg, params, tok, stop_tokens=(tok.eos_id,))
+    ids = tok.apply_chat_template(CONVERSATIONS[1], tokenize=True)
+    model = transformers.AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32).eval()
+    with torch.no_grad():
+        ref = model(torch.tensor([ids])).logits[0].numpy()
+    got = np.asarray(jax.jit(lambda p, x: forward(cfg, p, x))(params, jnp.asarray([ids])))[0]
+    err = float(np.abs(got - ref).max())
+    print(f"SmolLM2 exported: max |logit difference| vs transformers {err:.2e}")
+    assert err < 1e-4
+    back_cfg, back = load_checkpoint(out)
+    assert back_cfg.num_params() == cfg.num_params() and back_cfg.tied_embeddings
+    np.testing.assert_array_equal(back["layer_7"]["attn"]["q"]["kernel"],
+                                  params["layer_7"]["attn"]["q"]["kernel"])
+    assert load_tokenizer(out).apply_chat_template(CONVERSATIONS[0]) == \
+        tok.apply_chat_template(CONVERSATIONS[0])

@@ -9,8 +9,14 @@ Anything else is a one-line ValueError naming the path and the kinds it could ha
 import os
 
 from rlpt.models.config import ModelConfig
-from rlpt.models.gguf import load_gguf
-from rlpt.models.loaders import MissingFileError, load_hf_checkpoint, load_llama2c
+from rlpt.models.gguf import GGUFFile, gguf_model_config, load_gguf
+from rlpt.models.loaders import (
+    MissingFileError,
+    hf_model_config,
+    load_hf_checkpoint,
+    load_llama2c,
+    read_json_file,
+)
 
 KINDS = ("hf", "gguf", "llama2c")
 
@@ -33,6 +39,18 @@ def checkpoint_kind(path: str) -> str:
         return "llama2c"
     raise ValueError(f"{path}: not a recognised checkpoint: expected a HF directory "
                      "(config.json + *.safetensors), a .gguf file or a llama2.c .bin file")
+
+
+def checkpoint_config(path: str, dtype: str = "float32") -> ModelConfig:
+    """The ModelConfig of the checkpoint at `path` without reading (de-quantising) its weights
+    where the format allows it (HF config.json, GGUF metadata)."""
+    kind = checkpoint_kind(path)
+    if kind == "hf":
+        cfg_path = os.path.join(path, "config.json")
+        return hf_model_config(read_json_file(cfg_path), dtype, cfg_path)
+    if kind == "gguf":
+        return gguf_model_config(GGUFFile(path), dtype)
+    return load_llama2c(path, dtype)[0]
 
 
 def load_checkpoint(path: str, dtype: str = "float32", kind: str = "") -> tuple[ModelConfig, dict]:

@@ -247,20 +247,23 @@ def load_llama2c(path: str, dtype: str = "float32") -> Tuple[ModelConfig, Dict]:
     return cfg, params
 
 
-def save_hf_checkpoint(directory: str, cfg: ModelConfig, params: Dict) -> None:
-    """Writes `params` as a HF Llama directory (config.json + model.safetensors) that
-    `load_hf_checkpoint` reads back exactly. Needs rope_layout "half" (the HF layout)."""
+def save_hf_checkpoint(directory: str, cfg: ModelConfig, params: Dict, extra=None) -> None:
+    """Writes `params` as a HF Llama directory (Qwen2 when the model has QKV biases: HF Llama's
+    attention_bias would add an o_proj bias too) with config.json + model.safetensors, which
+    `load_hf_checkpoint` and transformers read back exactly. Needs rope_layout "half" (the HF
+    layout). `extra`: more config.json fields (token ids)."""
     from safetensors.numpy import save_file
 
     if cfg.rope_layout != "half":
         raise ValueError("save_hf_checkpoint: HF checkpoints use rope_layout='half'")
-    hf = {"model_type": "llama", "architectures": ["LlamaForCausalLM"],
+    arch = ("qwen2", "Qwen2ForCausalLM") if cfg.qkv_bias else ("llama", "LlamaForCausalLM")
+    hf = {"model_type": arch[0], "architectures": [arch[1]],
           "vocab_size": cfg.vocab_size, "hidden_size": cfg.d_model,
           "num_hidden_layers": cfg.n_layers, "num_attention_heads": cfg.n_heads,
           "num_key_value_heads": cfg.n_kv_heads, "intermediate_size": cfg.d_ff,
           "head_dim": cfg.hd, "rms_norm_eps": cfg.rms_eps, "rope_theta": cfg.rope_theta,
           "attention_bias": cfg.qkv_bias, "tie_word_embeddings": cfg.tied_embeddings,
-          "max_position_embeddings": cfg.max_seq_len, "torch_dtype": "float32"}
+          "max_position_embeddings": cfg.max_seq_len, "torch_dtype": "float32", **(extra or {})}
     if cfg.rope_scaling is not None:
         f, lo, hi, orig = cfg.rope_scaling
         hf["rope_scaling"] = {"rope_type": "llama3", "factor": f, "low_freq_factor": lo,

@@ -1,0 +1,174 @@
+"""Export a run's trained policy as a HF transformers directory.
+
+    python -m rlpt.export --workdir=runs/grpo_arith --out=exported/grpo_arith [--phase=rl]
+
+Reads the run's resolved config (workdir/config.json) for the model (a preset, or the checkpoint
+it started from), restores only the parameters of the newest readable checkpoint of the last
+phase (ckpt/rl, else ckpt/sft; `--phase` and `--step=N` pick one), and writes:
+
+  config.json             HF Llama (Qwen2 when the model has QKV biases), with the token ids
+  model.safetensors       float32 weights ([out, in] matrices, rotate-half rotary layout)
+  generation_config.json  bos / eos (the run's stop tokens) / pad ids
+  tokenizer.json, tokenizer_config.json   only when the run has a real tokenizer: the task's
+                          `tokenizer_path`, else the checkpoint's own (GGUF metadata or HF files),
+                          with its special tokens and chat template; a run on the synthetic
+                          character tokenizer gets none (transformers has no equivalent)
+
+`AutoModelForCausalLM.from_pretrained(out)` then computes rlpt's logits (tests/test_export.py).
+Parameters that are not the language model's (a PPO value head) are not exported.
+"""
+import argparse
+import dataclasses
+import json
+import os
+import warnings
+
+import jax
+import numpy as np
+
+from rlpt.models import ModelConfig, checkpoint_kind, get_model_config, init_params
+from rlpt.models.checkpoints import checkpoint_config
+from rlpt.models.gguf import unpermute_qk
+from rlpt.models.loaders import read_json_file, save_hf_checkpoint
+from rlpt.tokenizers import HFTokenizer, check_tokenizer_fits, load_tokenizer
+
+
+def half_layout(cfg: ModelConfig, params):
+    """(cfg, params) with rope_layout "half": an "interleaved" model (llama2.c) has the output
+    columns of its Q and K kernels reordered per head, pairs (2i, 2i+1) -> (i, i + hd/2), which
+    computes the same attention under the rotate-half rotation."""
+    if cfg.rope_layout == "half":
+        return cfg, params
+    params = jax.tree_util.tree_map(np.asarray, params)
+    for i in range(cfg.n_layers):
+        attn = params[f"layer_{i}"]["attn"]
+        for name, heads in (("q", cfg.n_heads), ("k", cfg.n_kv_heads)):
+            attn[name]["kernel"] = unpermute_qk(attn[name]["kernel"].T, heads).T
+            if "bias" in attn[name]:
+                attn[name]["bias"] = unpermute_qk(attn[name]["bias"], heads)
+    return dataclasses.replace(cfg, rope_layout="half"), params
+
+
+def export_hf(out_dir: str, cfg: ModelConfig, params, tokenizer: HFTokenizer | None = None,
+              stop_tokens=(), pad_id: int | None = None) -> None:
+    """Writes `params` of `cfg` (and `tokenizer` when given) as a HF directory (module doc)."""
+    cfg, params = half_layout(cfg, params)
+    params = {k: v for k, v in params.items() if k in _model_keys(cfg)}
+    eos = list(stop_tokens) if stop_tokens else getattr(tokenizer, "eos_id", None)
+    ids = {"bos_token_id": getattr(tokenizer, "bos_id", None),
+           "eos_token_id": eos[0] if isinstance(eos, list) and len(eos) == 1 else eos,
+           "pad_token_id": pad_id if pad_id is not None else getattr(tokenizer, "pad_id", None)}
+    ids = {k: v for k, v in ids.items() if v is not None}
+    save_hf_checkpoint(out_dir, cfg, jax.device_get(params), extra=ids)
+    with open(os.path.join(out_dir, "generation_config.json"), "w") as f:
+        json.dump(ids, f, indent=2)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(out_dir, model_max_length=cfg.max_seq_len)
+
+
+def _model_keys(cfg: ModelConfig):
+    return set(jax.eval_shape(lambda: init_params(cfg, jax.random.PRNGKey(0))))
+
+
+# ------------------------------------------------------------------------------- a run
+
+def run_model_config(run: dict) -> ModelConfig:
+    """The ModelConfig a run trained (its config.json: a preset or a checkpoint)."""
+    m = run["model"]
+    if m.get("checkpoint"):
+        return checkpoint_config(m["checkpoint"], m.get("dtype", "float32"))
+    extra = {"vocab_size": int(m["vocab_size"])} if m.get("vocab_size") else {}
+    return get_model_config(m["preset"], dtype=m.get("dtype", "float32"), **extra)
+
+
+def run_tokenizer(run: dict) -> HFTokenizer | None:
+    """The run's real tokenizer (module doc), or None for the character tokenizer."""
+    kwargs = run.get("task", {}).get("kwargs", {}) or {}
+    ckpt = run["model"].get("checkpoint", "")
+    if kwargs.get("tokenizer_path"):
+        tok = load_tokenizer(kwargs["tokenizer_path"])
+        given = {k: kwargs.get(f"{k}_token") or None for k in ("bos", "eos", "pad")}
+        if any(given.values()):  # the task's own special tokens win
+            special = {k: (given.get(k) or tok.special_tokens.get(f"{k}_token"))
+                       for k in ("bos", "eos", "pad", "unk")}
+            tok = HFTokenizer(tok.source, special["bos"], special["eos"], special["pad"],
+                              tok.chat_template, special["unk"], backend=tok.backend)
+        return tok
+    if ckpt and (checkpoint_kind(ckpt) == "gguf"
+                 or os.path.isfile(os.path.join(ckpt, "tokenizer.json"))):
+        return load_tokenizer(ckpt)
+    return None
+
+
+def _steps(directory: str):
+    if not os.path.isdir(directory):
+        return []
+    return sorted((int(d) for d in os.listdir(directory) if d.isdigit()), reverse=True)
+
+
+def restore_params(workdir: str, cfg: ModelConfig, phase: str = "", step: int | None = None):
+    """(phase, step, params) of the newest readable checkpoint (module doc): only the `params`
+    subtree is read (not the optimizer state or frozen models), as float32 numpy arrays."""
+    import orbax.checkpoint as ocp
+
+    root = os.path.join(os.path.abspath(workdir), "ckpt")
+    phases = [phase] if phase else [p for p in ("rl", "sft") if _steps(os.path.join(root, p))]
+    if not phases:
+        raise ValueError(f"{workdir}: no checkpoints under {root} (phases rl, sft)")
+    directory = os.path.join(root, phases[0])
+    steps = [step] if step is not None else _steps(directory)
+    if not steps:
+        raise ValueError(f"{directory}: no checkpoint steps")
+    shapes = jax.eval_shape(lambda: init_params(cfg, jax.random.PRNGKey(0)))
+    target = {"params": jax.tree_util.tree_map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype),
+                                               shapes)}
+    restore_args = jax.tree_util.tree_map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray),
+                                          target)
+    errors = []
+    for s in steps:
+        path = os.path.join(directory, str(s), "default")
+        try:
+            out = ocp.PyTreeCheckpointer().restore(path, args=ocp.args.PyTreeRestore(
+                item=target, restore_args=restore_args, partial_restore=True))
+        except Exception as e:  # noqa: BLE001 - orbax/tensorstore raise many kinds
+            errors.append(f"step {s}: {type(e).__name__}: {' '.join(str(e).split())[:300]}")
+            continue
+        if errors:
+            warnings.warn(f"{directory}: newer checkpoints unreadable ({'; '.join(errors)}); "
+                          f"exporting step {s}")
+        return phases[0], s, out["params"]
+    raise ValueError(f"{directory}: no checkpoint restores the parameters of the run's model "
+                     f"({cfg.num_params():,} params; {'; '.join(errors)})")
+
+
+def export_run(workdir: str, out_dir: str, phase: str = "", step: int | None = None) -> dict:
+    """Exports the run in `workdir` to `out_dir` (module doc); returns what was written."""
+    run = read_json_file(os.path.join(workdir, "config.json"))
+    cfg = run_model_config(run)
+    tokenizer = run_tokenizer(run)
+    if tokenizer is not None:
+        check_tokenizer_fits(tokenizer, cfg.vocab_size, tokenizer.source,
+                             run["model"].get("checkpoint") or f"preset {run['model']['preset']}")
+    phase, step, params = restore_params(workdir, cfg, phase, step)
+    sampling = run.get("sampling", {})
+    export_hf(out_dir, cfg, params, tokenizer, tuple(sampling.get("stop_tokens", ())),
+              sampling.get("pad_id"))
+    return {"phase": phase, "step": step, "out": out_dir, "params": cfg.num_params(),
+            "tokenizer": tokenizer.source if tokenizer is not None else None}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m rlpt.export", description=__doc__.split("\n")[0])
+    p.add_argument("--workdir", required=True, help="the run's directory")
+    p.add_argument("--out", required=True, help="the HF directory to write")
+    p.add_argument("--phase", default="", help="rl | sft (default: the last one with checkpoints)")
+    p.add_argument("--step", type=int, default=None, help="a checkpoint step (default: newest)")
+    a = p.parse_args(argv)
+    res = export_run(a.workdir, a.out, a.phase, a.step)
+    tok = res["tokenizer"] or "none (the run used the character tokenizer)"
+    print(f"rlpt.export: {a.workdir} ckpt/{res['phase']}/{res['step']} ({res['params']:,} "
+          f"params) -> {a.out} (tokenizer: {tok})")
+
+
+if __name__ == "__main__":
+    main()
