@@ -8,6 +8,8 @@ ValueError naming the offending key before anything is compiled.
 `cfg.algo` as a pytree of float32 scalars, the argument the compiled step takes (a new value
 never recompiles). Everything else (shapes, names, which terms exist) is static.
 """
+import math
+
 import ml_collections
 
 from rlpt import catalog  # noqa: F401  (fills the registry)
@@ -17,6 +19,20 @@ from rlpt.losses.aggregation import AGG_MODES as LOSS_AGG_MODES
 from rlpt.losses.defaults import algo_fields
 from rlpt.models.config import PRESETS
 from rlpt.optim import SCHEDULES, optim_hparams
+
+
+# Advantage estimators whose baseline is the other samples of the group, and what one sample
+# per group does to them (refused by validate).
+GROUP_BASELINES = {
+    "grpo": "the group std of one reward is 0, every advantage is 0 and nothing is learned",
+    "dr_grpo": "reward minus the group mean is 0, nothing is learned",
+    "rloo": "the leave-one-out mean divides by G - 1 = 0",
+    "reinforce_pp": "reward minus the group mean is 0, nothing is learned",
+    "unlikeliness": "the group statistics of one sample are degenerate, nothing is learned",
+    "grpo_process": "the group statistics of one sample are degenerate, nothing is learned",
+    "gtpo": "the group statistics of one sample are degenerate, nothing is learned",
+    "grpo_s": "the group statistics of one sample are degenerate, nothing is learned",
+}
 
 
 def parse_arg(arg: str, **defaults) -> dict:
@@ -95,6 +111,12 @@ def base_config(algo: str = "grpo") -> ml_collections.ConfigDict:
     c.reward = ml_collections.ConfigDict(dict(kind="device"))
     c.log_every = 10
     c.ckpt_every = 50
+    # non-finite guard (rlpt.optim.apply_update skips such updates; rlpt.loop.NonFiniteMonitor):
+    # stop after `stop_after` consecutive steps with a skipped update (0 = keep skipping); a
+    # NaN/inf or raising reward scores `reward_value` and is counted (on_reward="replace"), or
+    # stops the run (on_reward="fail")
+    c.nonfinite = ml_collections.ConfigDict(dict(stop_after=5, reward_value=0.0,
+                                                 on_reward="replace"))
     c.wandb = ml_collections.ConfigDict(dict(mode="offline", project="rlpt", name=""))
     return c
 
@@ -146,6 +168,9 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         _fail("model.vocab_size", "must be >= 0, and 0 with a checkpoint (it has its own)")
     if c.model.dtype not in ("float32", "bfloat16"):
         _fail("model.dtype", f"{c.model.dtype!r}; expected 'float32' or 'bfloat16'")
+    if c.algo.name not in registry.names("algorithm") and _is_preference_algo(c.algo.name):
+        _fail("algo.name", f"{c.algo.name!r} is a preference algorithm: run it with "
+              "`python -m rlpt.preference.train` (configs/preference.py), not rlpt.train")
     for kind, key in (("task", "task.name"), ("algorithm", "algo.name"),
                       ("advantage", "algo.advantage")):
         name = {"task.name": c.task.name, "algo.name": c.algo.name,
@@ -164,6 +189,12 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         _fail("sampling", "max_new_tokens and num_samples must be >= 1")
     if s.loop not in ("while", "scan"):
         _fail("sampling.loop", f"{s.loop!r}; expected 'while' or 'scan'")
+    if s.top_k < 0:
+        _fail("sampling.top_k", f"{s.top_k} must be >= 0 (0 = no top-k truncation)")
+    if s.num_samples == 1 and c.algo.advantage in GROUP_BASELINES:
+        _fail("sampling.num_samples", f"1 sample per prompt, but algo.advantage="
+              f"{c.algo.advantage!r} is a group baseline: {GROUP_BASELINES[c.algo.advantage]}; "
+              "use num_samples >= 2")
     if c.algo.group_size == -1:
         c.algo.group_size = s.num_samples
     elif c.algo.group_size != s.num_samples:
@@ -178,6 +209,11 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
               "several prompt widths (use one bucket or iters_per_call=1)")
     if r.batch_size % r.minibatches:
         _fail("rl.minibatches", f"{r.minibatches} does not divide rl.batch_size={r.batch_size}")
+    for key, period in (("rl.steps", r.steps), ("log_every", c.log_every),
+                        ("ckpt_every", c.ckpt_every), ("eval.every", c.eval.every)):
+        if period % r.iters_per_call:
+            _fail("rl.iters_per_call", f"{r.iters_per_call} does not divide {key}={period} (a "
+                  "call runs that many steps; logs, checkpoints and evals fall between calls)")
     for key, o in (("optim", c.optim), ("sft.optim", c.sft.optim)):
         if o.lr <= 0:
             _fail(f"{key}.lr", f"{o.lr} must be > 0")
@@ -185,6 +221,9 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
             _fail(f"{key}.schedule", f"{o.schedule!r}; expected 'constant' or 'cosine'")
     if c.sft.steps < 0 or c.sft.batch_size < 1:
         _fail("sft", "steps must be >= 0 and batch_size >= 1")
+    if c.eval.n_prompts < 1 or c.eval.n_samples < 1:
+        _fail("eval.n_prompts" if c.eval.n_prompts < 1 else "eval.n_samples",
+              f"{c.eval.n_prompts if c.eval.n_prompts < 1 else c.eval.n_samples} must be >= 1")
     if any(k > c.eval.n_samples or k < 1 for k in c.eval.ks):
         _fail("eval.ks", f"{tuple(c.eval.ks)} must lie in [1, eval.n_samples={c.eval.n_samples}]")
     if c.reward.kind not in ("device", "host", "split", "judge"):
@@ -198,7 +237,42 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         _fail("wandb.mode", f"{c.wandb.mode!r}; expected 'offline', 'online' or 'disabled'")
     if c.log_every < 1 or c.ckpt_every < 1 or c.eval.every < 1:
         _fail("log_every/ckpt_every/eval.every", "must be >= 1")
+    validate_nonfinite(c)
+    for group, values in hparams(c).items():
+        for k, v in values.items():
+            if not math.isfinite(float(v)):
+                _fail(f"{group}.{k}", f"{float(v)} is not finite")
     return c
+
+
+def validate_vocab(c, vocab_size: int, tokenizer_size: int = 0):
+    """Once the model is built (before compiling): its vocabulary holds every id the run uses,
+    the tokenizer's (`tokenizer_size`, 0 = unknown) and the sampling stop and pad ids."""
+    where = "model.checkpoint" if c.model.checkpoint else "model.vocab_size"
+    if tokenizer_size > vocab_size:
+        _fail(where, f"the model's vocabulary ({vocab_size}) is smaller than the tokenizer's "
+              f"({tokenizer_size}): ids >= {vocab_size} would index past the embedding")
+    for key, ids in (("sampling.stop_tokens", tuple(c.sampling.stop_tokens)),
+                     ("sampling.pad_id", (c.sampling.pad_id,))):
+        bad = [int(i) for i in ids if not 0 <= int(i) < vocab_size]
+        if bad:
+            _fail(key, f"id(s) {bad} outside the model's vocabulary [0, {vocab_size})")
+
+
+def validate_nonfinite(c):
+    """The `nonfinite` block (shared with rlpt.preference.config)."""
+    nf = c.nonfinite
+    if int(nf.stop_after) < 0:
+        _fail("nonfinite.stop_after", f"{nf.stop_after} must be >= 0 (0 = never stop)")
+    if nf.on_reward not in ("replace", "fail"):
+        _fail("nonfinite.on_reward", f"{nf.on_reward!r}; expected 'replace' or 'fail'")
+    if not math.isfinite(float(nf.reward_value)):
+        _fail("nonfinite.reward_value", f"{nf.reward_value} is not finite")
+
+
+def _is_preference_algo(name: str) -> bool:
+    from rlpt.preference.step import ALGOS
+    return name in ALGOS
 
 
 def arithmetic_run(c, a: dict, rl_steps: int, rl_batch_size: int, eval_every: int):

@@ -10,9 +10,15 @@ whether clipping exists.
 Schedule: linear warm-up reaching `lr` after `warmup_steps` updates (the first update already
 uses lr / warmup_steps), then constant, or cosine decay to `lr * final_lr_fraction` at
 `decay_steps`.
+
+`apply_update` is the one place an update reaches the parameters (RL, SFT, preference and
+reward-model steps): an update whose loss, gradient norm or update norm is not finite is
+skipped (parameters and optimizer state kept) and counted, so a diverging run never carries a
+non-finite state; rlpt.loop stops the run after `nonfinite.stop_after` such steps in a row.
 """
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 import optax
 
@@ -80,3 +86,15 @@ def make_optimizer(o) -> Optimizer:
         return inner.update(grads, opt_state._replace(hyperparams=hyper), params)
 
     return Optimizer(spec, inner.init, update)
+
+
+def apply_update(optimizer: Optimizer, loss, grads, opt_state, params, hp):
+    """`(params, opt_state, metrics)` after one guarded update (module doc). metrics:
+    `grad_norm`, and `nonfinite_updates` (1.0 when this update was skipped, else 0.0)."""
+    updates, new_opt_state = optimizer.update(grads, opt_state, params, hp)
+    grad_norm = optax.tree.norm(grads)
+    finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & jnp.isfinite(optax.tree.norm(updates))
+    keep = lambda new, old: jax.tree_util.tree_map(lambda n, o: jnp.where(finite, n, o), new, old)
+    new_params = keep(optax.apply_updates(params, updates), params)
+    return new_params, keep(new_opt_state, opt_state), {
+        "grad_norm": grad_norm, "nonfinite_updates": 1.0 - finite.astype(jnp.float32)}

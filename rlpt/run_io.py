@@ -6,10 +6,13 @@ Safety for reruns and crashes: `WorkdirLock` (one live run per workdir), `check_
 always whole, valid JSON), `MetricsLog` (a line torn by a crash is dropped with a warning) and
 `Checkpointer.restore` (a corrupt latest checkpoint falls back to the previous one).
 """
+import contextlib
 import json
 import math
 import os
+import re
 import shutil
+import sys
 import socket
 import tempfile
 import time
@@ -17,6 +20,7 @@ import warnings
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
@@ -67,6 +71,19 @@ def write_config(workdir: str, cfg) -> None:
     """Writes the resolved config to workdir/config.json (atomically)."""
     _write_text_atomic(os.path.join(workdir, "config.json"),
                        cfg.to_json_best_effort(indent=2, sort_keys=True))
+
+
+@contextlib.contextmanager
+def claimed_workdir(workdir: str, cfg, allow_config_change: bool = False):
+    """The start of every run: creates `workdir`, holds its lock (WorkdirLock) for the block,
+    refuses a config that differs from the workdir's config.json unless `allow_config_change`
+    (check_config_change), and writes the new config.json."""
+    os.makedirs(workdir, exist_ok=True)
+    with WorkdirLock(workdir):
+        check_config_change(workdir, cfg.to_json_best_effort(indent=2, sort_keys=True),
+                            allow=allow_config_change)
+        write_config(workdir, cfg)
+        yield
 
 
 def _flatten(obj: Any, prefix: str = "") -> Dict[str, Any]:
@@ -308,6 +325,22 @@ def _run_id(workdir: str) -> str:
     return open(path).read().strip()
 
 
+class NonFiniteStateError(RuntimeError):
+    """A state with NaN or infinite values was about to be checkpointed."""
+
+
+@jax.jit
+def _all_finite(leaves):
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
+def all_finite(tree) -> bool:
+    """Whether every floating-point leaf of `tree` is finite (one small compiled reduction)."""
+    leaves = [x for x in jax.tree_util.tree_leaves(tree)
+              if hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.inexact)]
+    return not leaves or bool(_all_finite(leaves))
+
+
 class Checkpointer:
     """Orbax checkpoints of a TrainState under workdir/ckpt/<phase>/<step>."""
 
@@ -326,6 +359,11 @@ class Checkpointer:
         return self.mngr.latest_step()
 
     def save(self, step: int, state) -> None:
+        """Saves `state` as `step`; a state with a non-finite float is refused (NonFiniteState
+        error), so the newest checkpoint on disk is always one a run can continue from."""
+        if not all_finite(state):
+            raise NonFiniteStateError(f"{self.directory}: refusing to checkpoint step {step}: "
+                                      "the state holds NaN or infinite values")
         self.mngr.save(step, args=ocp.args.StandardSave(state), force=True)
         self.mngr.wait_until_finished()
 
@@ -399,4 +437,23 @@ def cli_main(run_fn, argv=None):
         kw = {"allow_config_change": True} if flags.FLAGS.allow_config_change else {}
         run_fn(cfg_flag.value, flags.FLAGS.workdir, **kw)
 
-    app.run(_main, argv=argv)
+    def parse(args):  # absl's parser, but a bad override is one line, not a traceback
+        try:
+            return app.parse_flags_with_usage(args)
+        except (AttributeError, KeyError) as e:
+            sys.exit(unknown_key_message(args, e))
+
+    app.run(_main, argv=argv, flags_parser=parse)
+
+
+def unknown_key_message(argv, error) -> str:
+    """One line for an override of a key the config does not have (ml_collections raises an
+    AttributeError / KeyError whose text names the missing part and maybe a suggestion)."""
+    text = str(error).replace("\\n", "\n").replace("\\'", "'")
+    first, _, hint = text.partition("\n")
+    missing = set(re.findall(r"[A-Za-z0-9_]+", first))
+    keys = [a[len("--config."):].split("=", 1)[0] for a in argv if a.startswith("--config.")]
+    bad = [k for k in keys if missing & set(k.split("."))]
+    hint = hint.strip().strip("'\"")
+    return (f"error: unknown config key {bad[0] if bad else first.strip(chr(39))}"
+            + (f" ({hint})" if hint else ""))

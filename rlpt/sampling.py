@@ -11,6 +11,9 @@ the UNTRUNCATED tempered distribution `log_softmax(logits / temperature)`, the q
 training log-prob (current, old, reference) is computed from, as TRL and verl do; top-k/top-p
 only shape which token is drawn. In greedy mode they are computed at temperature 1.
 
+An environment (a tool, rlpt.envs.tool_rollout) plugs into the decode loop through the
+`Environment` hook of `decode`: it may write tokens instead of the policy.
+
 The decode loop is a `lax.while_loop` that exits as soon as every row has emitted a stop token
 (`loop="while"`, the default) or a fixed-length `lax.scan` (`loop="scan"`); scripts/bench.py
 measures both.
@@ -137,64 +140,108 @@ def prefill(model_cfg: ModelConfig, apply_fn, params, prompt_BP, prompt_mask_BP,
     return last_NV, cache, prompt_len_N, jnp.repeat(valid_BP, G, axis=0)
 
 
-def sample(model_cfg: ModelConfig, params, prompt_BP: jax.Array, prompt_mask_BP: jax.Array,
-           rng: jax.Array, scfg: SamplingConfig) -> SampleOutput:
-    """Samples `scfg.num_samples` completions per prompt. Pure; call under jit."""
-    model = Transformer(model_cfg)
+class Environment(NamedTuple):
+    """An environment in the decode loop: the sampler's environment-step hook (a value, never a
+    subclass). Per decode step and row, the environment may write the next token itself (a
+    tool result) instead of a draw from the policy; it sees every token chosen.
+
+    `init(N) -> state` (a pytree of [N, ...] arrays);
+    `pending(state) -> (forced [N] bool, token [N] int32)`: rows whose next token the
+    environment writes, and that token;
+    `step(state, token [N], sampled [N] bool, forced [N] bool) -> state`: after each decode
+    step (`sampled`: a live row drew `token` from the policy; `forced`: the environment wrote it).
+    """
+    init: callable
+    pending: callable
+    step: callable
+
+
+class EnvDecode(NamedTuple):
+    """What `decode` adds to a SampleOutput with an environment."""
+    valid: jax.Array       # [N, T] float32, 1 on every token of the sequence (policy + env)
+    env_mask: jax.Array    # [N, T] float32, 1 on tokens the environment wrote
+    env_state: object      # the environment's final state
+
+
+def decode(model_cfg: ModelConfig, params, prompt_BP: jax.Array, prompt_mask_BP: jax.Array,
+           rng: jax.Array, scfg: SamplingConfig, env: Environment = None, apply_fn=None):
+    """Samples `scfg.num_samples` completions per prompt; pure, call under jit. Returns
+    `(SampleOutput, EnvDecode or None)`.
+
+    Every row decodes one token per loop step into slot `P + t` of the KV cache. Without an
+    environment each token is drawn from the policy. With one, a row whose environment has a
+    pending token gets that token instead (mask 0, log-prob 0); it is fed through the model at
+    the next step like any other token, so the KV cache holds it and later tokens attend to it.
+    `mask` and `lengths` then count policy tokens only (the loss mask), `EnvDecode.valid` every
+    token (what teacher forcing must use); the stop token ends a row only when the policy drew it.
+    `apply_fn(params, tokens, positions, mask, cache, index) -> (logits, cache)` replaces the
+    policy's forward (tests pass a scripted policy).
+    """
+    if apply_fn is None:
+        model = Transformer(model_cfg)
+        apply_fn = lambda p, *a: model.apply({"params": p}, *a)
     B, P = prompt_BP.shape
     G, T = scfg.num_samples, scfg.max_new_tokens
     N, S = B * G, P + T
-    apply_fn = lambda p, *a: model.apply({"params": p}, *a)
     last_NV, cache, prompt_len_N, key_valid_NP = prefill(
         model_cfg, apply_fn, params, prompt_BP, prompt_mask_BP, G, T)
     stops = jnp.array(scfg.stop_tokens, jnp.int32)
     slot_S = jnp.arange(S)
-
-    def record(state, t, tok, lp, ent):
-        toks, lps, ents, msk, done = state
-        live = ~done
-        tok = jnp.where(live, tok, scfg.pad_id)
-        upd = lambda a, v: jax.lax.dynamic_update_slice_in_dim(a, v[:, None].astype(a.dtype), t, 1)
-        toks, lps = upd(toks, tok), upd(lps, jnp.where(live, lp, 0.0))
-        ents, msk = upd(ents, jnp.where(live, ent, 0.0)), upd(msk, live.astype(jnp.float32))
-        done = done | (live & jnp.isin(tok, stops))
-        return toks, lps, ents, msk, done
-
-    zeros = lambda dt: jnp.zeros((N, T), dt)
-    out = (jnp.full((N, T), scfg.pad_id, jnp.int32), zeros(jnp.float32), zeros(jnp.float32),
-           zeros(jnp.float32), jnp.zeros((N,), bool))
     noise_at = gumbel_noise(rng, T, last_NV.shape, scfg)
-    tok, lp, ent = draw_token(last_NV, noise_at(0), 0, scfg)
-    out = record(out, 0, tok, lp, ent)
+    zeros = lambda dt: jnp.zeros((N, T), dt)
+    st = {"toks": jnp.full((N, T), scfg.pad_id, jnp.int32), "lps": zeros(jnp.float32),
+          "ents": zeros(jnp.float32), "msk": zeros(jnp.float32), "done": jnp.zeros((N,), bool)}
+    if env is not None:
+        st.update(vld=zeros(jnp.float32), envm=zeros(jnp.float32), env=env.init(N))
+
+    def choose(st, t, logits_NV):
+        """Token t of every row: the environment's pending token, else a draw."""
+        drawn, lp, ent = draw_token(logits_NV, noise_at(t), t, scfg)
+        live = ~st["done"]
+        s = dict(st)
+        col = lambda a, v: jax.lax.dynamic_update_slice_in_dim(a, v[:, None].astype(a.dtype), t, 1)
+        if env is None:
+            sampled, tok = live, jnp.where(live, drawn, scfg.pad_id)
+        else:
+            pending, env_tok = env.pending(st["env"])
+            forced = live & pending
+            sampled = live & ~forced
+            tok = jnp.where(forced, env_tok, jnp.where(sampled, drawn, scfg.pad_id))
+            s["vld"], s["envm"] = col(st["vld"], live), col(st["envm"], forced)
+            s["env"] = env.step(st["env"], tok, sampled, forced)
+        s["toks"], s["lps"] = col(st["toks"], tok), col(st["lps"], jnp.where(sampled, lp, 0.0))
+        s["ents"], s["msk"] = col(st["ents"], jnp.where(sampled, ent, 0.0)), col(st["msk"], sampled)
+        s["done"] = st["done"] | (sampled & jnp.isin(tok, stops))
+        return s
 
     def step(carry, t):
-        """Forward the token drawn at step t-1, draw token t."""
-        cache, prev_tok, out = carry
+        """Feed token t-1 at slot P+t-1, then choose token t."""
+        cache, st = carry
         gen_valid = jnp.broadcast_to(slot_S[P:] <= P + t - 1, (N, T))
-        key_valid = jnp.concatenate([key_valid_NP, gen_valid], axis=1)
-        mask = key_valid[:, None, :]
+        kv_mask = jnp.concatenate([key_valid_NP, gen_valid], axis=1)[:, None, :]
+        prev = jax.lax.dynamic_index_in_dim(st["toks"], t - 1, axis=1, keepdims=True)
         pos = (prompt_len_N + t - 1)[:, None]
-        logits, cache = model.apply({"params": params}, prev_tok[:, None], pos, mask, cache,
-                                    P + t - 1)
-        tok, lp, ent = draw_token(logits[:, 0], noise_at(t), t, scfg)
-        out = record(out, t, tok, lp, ent)
-        return (cache, out[0][:, t], out), None
+        logits, cache = apply_fn(params, prev, pos, kv_mask, cache, P + t - 1)
+        return cache, choose(st, t, logits[:, 0])
 
-    carry = (cache, out[0][:, 0], out)
+    carry = (cache, choose(st, 0, last_NV))
     if scfg.loop == "scan":
-        carry, _ = jax.lax.scan(step, carry, jnp.arange(1, T))
+        carry, _ = jax.lax.scan(lambda c, t: (step(c, t), None), carry, jnp.arange(1, T))
     else:
-        def cond(c):
-            t, (_, _, o) = c
-            return (t < T) & ~jnp.all(o[4])
+        cond = lambda c: (c[0] < T) & ~jnp.all(c[1][1]["done"])
+        _, carry = jax.lax.while_loop(cond, lambda c: (c[0] + 1, step(c[1], c[0])),
+                                      (jnp.int32(1), carry))
+    s = carry[1]
+    out = SampleOutput(s["toks"], s["lps"], s["ents"], s["msk"],
+                       s["msk"].sum(axis=1).astype(jnp.int32), s["done"])
+    return out, (None if env is None else EnvDecode(s["vld"], s["envm"], s["env"]))
 
-        def body(c):
-            t, inner = c
-            return t + 1, step(inner, t)[0]
 
-        _, carry = jax.lax.while_loop(cond, body, (jnp.int32(1), carry))
-    toks, lps, ents, msk, done = carry[2]
-    return SampleOutput(toks, lps, ents, msk, msk.sum(axis=1).astype(jnp.int32), done)
+def sample(model_cfg: ModelConfig, params, prompt_BP: jax.Array, prompt_mask_BP: jax.Array,
+           rng: jax.Array, scfg: SamplingConfig) -> SampleOutput:
+    """Samples `scfg.num_samples` completions per prompt from the policy (`decode` without an
+    environment). Pure; call under jit."""
+    return decode(model_cfg, params, prompt_BP, prompt_mask_BP, rng, scfg)[0]
 
 
 def completion_inputs(prompt_BP, prompt_mask_BP, out: SampleOutput, num_samples: int):

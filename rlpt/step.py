@@ -18,7 +18,6 @@ from typing import Any, Callable, Dict
 
 import jax
 import jax.numpy as jnp
-import optax
 
 from rlpt.algorithms.base import (AlgoConfig, Algorithm, gold_logprobs, iteration_key,
                                   policy_loss_batch, solution_rows)
@@ -27,7 +26,8 @@ from rlpt.algorithms.shaping import shape_rewards
 from rlpt.logprobs import completion_logprobs
 from rlpt.losses.supervised import sft_nll
 from rlpt.models.config import ModelConfig
-from rlpt.optim import Optimizer
+from rlpt.optim import Optimizer, apply_update
+from rlpt.rewards.host_guard import safe_host_reward
 from rlpt.sampling import Rollout, SamplingConfig
 from rlpt.state import TrainState
 
@@ -50,6 +50,7 @@ class StepSpec:
     minibatches: int = 1
     models: Dict[str, ModelConfig] = dataclasses.field(default_factory=dict)
     per_prompt_metrics: bool = False
+    nonfinite_reward: float = 0.0   # what a NaN / infinite (or raising host) reward scores
 
     @property
     def G(self) -> int:
@@ -88,10 +89,19 @@ def repeat_targets(spec: StepSpec, batch):
     return rep(batch["target"]), rep(batch["target_len"])
 
 
+def finite_rewards(spec: StepSpec, r):
+    """Rewards with each non-finite one replaced by `spec.nonfinite_reward`, and their count."""
+    bad = ~jnp.isfinite(r)
+    return jnp.where(bad, spec.nonfinite_reward, r), bad.sum().astype(jnp.float32)
+
+
 def rewards_of(spec: StepSpec, state: TrainState, batch, out, hp):
+    """`(rewards [N], aux)`; a non-finite reward never propagates (`finite_rewards`, counted in
+    the metric `reward_nonfinite`)."""
     tokens, mask = reward_inputs(spec, batch, out, hp)
     r, aux = spec.reward(state.frozen, tokens, mask, *repeat_targets(spec, batch))
-    return r.astype(jnp.float32), aux
+    r, n_bad = finite_rewards(spec, r.astype(jnp.float32))
+    return r, dict(aux, nonfinite=n_bad)
 
 
 def _minibatch_loss(spec: StepSpec, c, step, params, mb, mbp):
@@ -160,13 +170,14 @@ def update_phase(spec: StepSpec, state: TrainState, batch, out, raw_N, hp):
         mb = jax.tree_util.tree_map(lambda x: x[idx[0]], data)
         mbp = jax.tree_util.tree_map(lambda x: x[idx[1]], per_prompt)
         (loss, m), grads = jax.value_and_grad(loss_of, has_aux=True)(params, mb, mbp)
-        updates, opt_state = spec.optimizer.update(grads, opt_state, params, hp["optim"])
-        m = dict(m, loss=loss, grad_norm=optax.tree.norm(grads))
-        return (optax.apply_updates(params, updates), opt_state), m
+        params, opt_state, guard = apply_update(spec.optimizer, loss, grads, opt_state, params,
+                                                hp["optim"])
+        return (params, opt_state), dict(m, loss=loss, **guard)
 
     (params, opt_state), ms = jax.lax.scan(one_update, (state.params, state.opt_state),
                                            (rows, groups))
     metrics = {k: v.mean() for k, v in ms.items()}
+    metrics["nonfinite_updates"] = ms["nonfinite_updates"].sum()
     algo_state = state.algo_state
     if A.after_update:
         params, opt_state, algo_state, m = A.after_update(spec, params, opt_state, algo_state,
@@ -224,19 +235,21 @@ def make_fused_step(spec: StepSpec, state_shardings=None, donate=True, iters_per
 def make_split_step(spec: StepSpec, host_reward: Callable):
     """The host boundary as two programs: rollout on device, reward in Python, update on device.
     `host_reward` takes numpy `(tokens [N,T], mask [N,T], target [N,A], target_len [N])` and
-    returns rewards [N]. Returns `step(state, batch, hp) -> (state, metrics)`."""
-    import numpy as np
+    returns rewards [N]; it runs behind `safe_host_reward` (a raising row or a non-finite reward
+    scores `spec.nonfinite_reward`, counted in `reward_errors`). Returns `step(state, batch, hp) -> (state, metrics)`."""
     rollout = jax.jit(functools.partial(rollout_phase, spec))
     inputs = jax.jit(lambda batch, out, hp: (reward_inputs(spec, batch, out, hp),
                                              repeat_targets(spec, batch)))
     update = jax.jit(functools.partial(update_phase, spec), donate_argnums=(0,))
+    guarded = safe_host_reward(host_reward, spec.nonfinite_reward)
 
     def step(state, batch, hp):
         batch, out = rollout(state, batch, hp)
         (tokens, mask), (target, target_len) = jax.device_get(inputs(batch, out, hp))
-        r = jnp.asarray(np.asarray(host_reward(tokens, mask, target, target_len), np.float32))
+        r, n_bad = guarded(tokens, mask, target, target_len)
+        r = jnp.asarray(r)
         state, metrics = update(state, batch, out, r, hp)
-        metrics.update(outcome_metrics(spec, r, {}, out))
+        metrics.update(outcome_metrics(spec, r, {"errors": float(n_bad)}, out))
         return state, metrics
     return step
 
@@ -263,8 +276,8 @@ def make_sft_step(model_cfg: ModelConfig, optimizer: Optimizer, loss_mask="solut
     demonstrations put the loss on `solution_loss_mask` (model tokens only)."""
     def step(state: TrainState, batch, hp):
         (loss, m), grads = sft_loss_and_grads(model_cfg, state.params, batch, loss_mask)
-        updates, opt_state = optimizer.update(grads, state.opt_state, state.params, hp["optim"])
-        params = optax.apply_updates(state.params, updates)
-        m = dict(m, loss=loss, grad_norm=optax.tree.norm(grads))
+        params, opt_state, guard = apply_update(optimizer, loss, grads, state.opt_state,
+                                                state.params, hp["optim"])
+        m = dict(m, loss=loss, **guard)
         return state.replace(params=params, opt_state=opt_state, step=state.step + 1), m
     return jax.jit(step, donate_argnums=(0,) if donate else ())

@@ -21,16 +21,16 @@ from tqdm import tqdm
 
 from rlpt import registry, sharding
 from rlpt.algorithms.base import split_algo_config
-from rlpt.config import hparams, validate
+from rlpt.config import hparams, validate, validate_vocab
 from rlpt.envs.tool_rollout import ToolConfig, evaluate_tool, rollout_kind, tool_rollout
 from rlpt.evaluation import mean_pass_at_k
 from rlpt.models import get_model_config, init_params
 from rlpt.optim import make_optimizer, optim_hparams
-from rlpt.loop import place_state, run_phase
+from rlpt.loop import place_state, resume, run_phase
 from rlpt.rewards.host_callback import host_reward_callback
 from rlpt.rewards.judge import build_judge, judge_batch, judge_ids
-from rlpt.run_io import (Checkpointer, MetricsLog, WandbLogger, WorkdirLock, check_config_change,
-                         write_config, write_json_atomic)
+from rlpt.run_io import (Checkpointer, MetricsLog, WandbLogger, claimed_workdir,
+                         write_json_atomic)
 from rlpt.sampling import PLAIN_ROLLOUT, SamplingConfig, sample
 from rlpt.state import frozen_copy, new_state
 from rlpt.step import StepSpec, make_fused_step, make_sft_step, make_split_step
@@ -107,9 +107,7 @@ def run_sft(cfg, model_cfg, params, task, mesh, workdir, log, wb):
     optimizer = make_optimizer(cfg.sft.optim)
     state = place_state(new_state(params, optimizer, cfg.seed), optimizer, mesh)
     ckpt = Checkpointer(workdir, "sft")
-    if ckpt.latest_step() is not None:
-        state = ckpt.restore(state)
-        log.truncate_after("sft", int(state.step))
+    state = resume(state, ckpt, log, ("sft",))
     # tool demonstrations: teacher forcing over the whole solution, the loss on model tokens
     loss_mask = "solution_loss_mask" if rollout_kind(cfg) == "tool" else "solution_mask"
     step_fn = make_sft_step(model_cfg, optimizer, loss_mask)
@@ -138,7 +136,8 @@ def build_rl(cfg, model_cfg, params, task, mesh=None, reward=None, per_prompt_me
         models["judge"], frozen["judge"], judge = build_judge(cfg, task)
         make_batch = lambda *a: judge_batch(task.make_batch(*a))
     if reward is None:
-        reward = judge if kind == "judge" else task_reward(task, kind)
+        reward = judge if kind == "judge" else task_reward(task, kind,
+                                                           cfg.nonfinite.reward_value)
     if algorithm.frozen_models:
         for role, (m_cfg, m_params) in algorithm.frozen_models(cfg, model_cfg, params).items():
             models[role], frozen[role] = m_cfg, m_params
@@ -152,7 +151,8 @@ def build_rl(cfg, model_cfg, params, task, mesh=None, reward=None, per_prompt_me
                     optimizer=make_optimizer(cfg.optim), rollout=rollout, reward=reward,
                     batch_size=cfg.rl.batch_size, ppo_epochs=cfg.rl.ppo_epochs,
                     minibatches=cfg.rl.minibatches, models=models,
-                    per_prompt_metrics=per_prompt_metrics)
+                    per_prompt_metrics=per_prompt_metrics,
+                    nonfinite_reward=float(cfg.nonfinite.reward_value))
     n_prompts = cfg.rl.batch_size * cfg.algo.oversample
     algo_state = None
     if algorithm.init:
@@ -164,23 +164,21 @@ def build_rl(cfg, model_cfg, params, task, mesh=None, reward=None, per_prompt_me
     return spec, state, hparams(cfg), lambda step: make_batch(cfg.seed + 1, step, n_prompts)
 
 
-def task_reward(task, kind: str):
+def task_reward(task, kind: str, on_error: float = 0.0):
     """The step's reward `fn(frozen, tokens, mask, target, target_len)` of a task: its on-device
     reward (`device`), or its host reward through `jax.pure_callback` (`host`; `split` calls
-    the host reward between two programs and never this one)."""
+    the host reward between two programs and never this one); a host row that raises scores
+    `on_error`."""
     if kind == "device":
         return lambda frozen, *a: task.reward(*a)
-    host = host_reward_callback(host_reward_fn(task))
+    host = host_reward_callback(host_reward_fn(task), on_error)
     return lambda frozen, *a: host(*a)
 
 
 def run_rl(cfg, model_cfg, params, task, mesh, workdir, log, wb, eval_batch):
     spec, state, hp, make_batch = build_rl(cfg, model_cfg, params, task, mesh)
     ckpt = Checkpointer(workdir, "rl")
-    if ckpt.latest_step() is not None:
-        state = ckpt.restore(state)
-        log.truncate_after("rl", int(state.step))
-        log.truncate_after("eval", int(state.step))
+    state = resume(state, ckpt, log, ("rl", "eval"))
     K = cfg.rl.iters_per_call
     if cfg.reward.kind == "split":
         step_fn = make_split_step(spec, host_reward_fn(task))
@@ -219,11 +217,7 @@ def run(cfg, workdir: str, allow_config_change: bool = False) -> Dict:
     from the workdir's config.json is refused with the changed keys unless
     `allow_config_change` (the old config is then kept as config.<time>.json)."""
     cfg = validate(cfg)
-    os.makedirs(workdir, exist_ok=True)
-    with WorkdirLock(workdir):
-        check_config_change(workdir, cfg.to_json_best_effort(indent=2, sort_keys=True),
-                            allow=allow_config_change)
-        write_config(workdir, cfg)
+    with claimed_workdir(workdir, cfg, allow_config_change):
         return _run_locked(cfg, workdir)
 
 
@@ -232,6 +226,8 @@ def _run_locked(cfg, workdir: str) -> Dict:
     if cfg.reward.kind == "judge":
         judge_ids(cfg.reward.judge, task.tokenizer)  # template/token errors before compiling
     model_cfg, params = build_model(cfg)
+    tokenizer = getattr(task, "tokenizer", None)
+    validate_vocab(cfg, model_cfg.vocab_size, getattr(tokenizer, "vocab_size", 0))
     mesh = sharding.make_mesh(dict(cfg.mesh))
     log = MetricsLog(os.path.join(workdir, "metrics.jsonl"))
     wb = WandbLogger(cfg, workdir)

@@ -10,13 +10,13 @@ temperature 1) under `lax.cond`, and shifts the remaining rows to the front. Bec
 """
 import jax
 import jax.numpy as jnp
-import optax
 
 from rlpt import registry
 from rlpt.algorithms.base import Algorithm
 from rlpt.algorithms.shaping import correct_of
 from rlpt.logprobs import rows_logprobs
 from rlpt.losses.policy import relift_loss, relift_sft_loss
+from rlpt.optim import apply_update
 
 KEYS = ("prompt", "prompt_mask", "solution", "solution_mask")
 
@@ -79,8 +79,9 @@ def after_update(spec, params, opt_state, algo_state, batch, raw_N, c, hp):
             return relift_sft_loss({"logp": logp, "mask": rows["mask"], "entropy": ent}, sft_cfg)
 
         (loss, _), grads = jax.value_and_grad(loss_of, has_aux=True)(params)
-        updates, opt_state = spec.optimizer.update(grads, opt_state, params, hp["optim"])
-        return optax.apply_updates(params, updates), opt_state, pop(buf, size), loss
+        params, opt_state, _ = apply_update(spec.optimizer, loss, grads, opt_state, params,
+                                            hp["optim"])
+        return params, opt_state, pop(buf, size), loss
 
     def skip(operand):
         params, opt_state, buf = operand

@@ -1,8 +1,9 @@
 """Multi-turn tool-use rollouts inside the one jitted RL program (ARTIST, arXiv 2505.01441).
 
-`tool_sample` is `rlpt.sampling.sample` with the calculator tool (`rlpt.envs.calculator`) in
-the decode loop. Every row decodes one token per loop step into slot `P + t` of the KV cache,
-as the plain sampler does; a row is in one of two modes:
+`tool_sample` is the sampler (`rlpt.sampling.decode`) with the calculator tool
+(`rlpt.envs.calculator`) plugged into its environment-step hook (`calculator_env`). Every row
+decodes one token per loop step into slot `P + t` of the KV cache; a row is in one of two
+modes:
 
 * model mode: the token is drawn from the policy (mask 1, its log-prob and entropy recorded);
 * tool mode: the row has pending result tokens, and the next one is written instead of a draw
@@ -41,8 +42,7 @@ import numpy as np
 
 from rlpt.envs.calculator import CALL_CLOSE, CALL_OPEN, RESULT_WIDTH, calculator
 from rlpt.models.config import ModelConfig
-from rlpt.models.transformer import Transformer
-from rlpt.sampling import Rollout, SamplingConfig, draw_token, gumbel_noise, prefill
+from rlpt.sampling import Environment, Rollout, SamplingConfig, decode
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,60 +76,29 @@ class ToolSampleOutput(NamedTuple):
     unanswered: jax.Array     # [N] int32, calls closed after max_calls (no result injected)
 
 
-def model_apply(model_cfg: ModelConfig):
-    """`apply(params, tokens, positions, mask, cache, index) -> (logits, cache)` of the policy."""
-    model = Transformer(model_cfg)
-    return lambda params, *a: model.apply({"params": params}, *a)
-
-
-def tool_sample(model_cfg: ModelConfig, params, prompt_BP, prompt_mask_BP, rng,
-                scfg: SamplingConfig, tcfg: ToolConfig, apply_fn=None) -> ToolSampleOutput:
-    """Samples `scfg.num_samples` tool-using completions per prompt. Pure; call under jit.
-
-    `apply_fn` replaces the policy's forward (tests pass a scripted policy); by default it is
-    the transformer of `model_cfg`.
-    """
-    apply_fn = apply_fn or model_apply(model_cfg)
-    B, P = prompt_BP.shape
-    G, T, L = scfg.num_samples, scfg.max_new_tokens, tcfg.max_call_len
-    N, S = B * G, P + T
-    # Prefill once per prompt, then repeat for the G samples (shared with rlpt.sampling.sample).
-    last_NV, cache, prompt_len_N, key_valid_NP = prefill(
-        model_cfg, apply_fn, params, prompt_BP, prompt_mask_BP, G, T)
-    stops = jnp.array(scfg.stop_tokens, jnp.int32)
-    slot_S = jnp.arange(S)
-    noise_at = gumbel_noise(rng, T, last_NV.shape, scfg)
-
+def calculator_env(tcfg: ToolConfig) -> Environment:
+    """The calculator as an environment of the sampler (`rlpt.sampling.decode`): a per-row call
+    state machine over the policy's tokens; a closed call is evaluated on device and its
+    rendered result becomes the row's pending tokens (module doc)."""
+    L = tcfg.max_call_len
     zi = lambda *shape: jnp.zeros(shape, jnp.int32)
-    zf = lambda *shape: jnp.zeros(shape, jnp.float32)
-    st = {"toks": jnp.full((N, T), scfg.pad_id, jnp.int32), "lps": zf(N, T), "ents": zf(N, T),
-          "msk": zf(N, T), "vld": zf(N, T), "tool": zf(N, T), "done": jnp.zeros((N,), bool),
-          "in_call": jnp.zeros((N,), bool), "buf": zi(N, L), "clen": zi(N),
-          "pbuf": zi(N, RESULT_WIDTH), "plen": zi(N), "ppos": zi(N),
-          "n_calls": zi(N), "n_ok": zi(N), "n_unans": zi(N)}
 
-    def choose(st, t, logits_NV):
-        """Token t of every row: the next pending tool token, else a draw from the policy."""
-        drawn, lp, ent = draw_token(logits_NV, noise_at(t), t, scfg)
-        live = ~st["done"]
-        forced = live & (st["ppos"] < st["plen"])
-        pending = jnp.take_along_axis(
+    def init(N):
+        return {"in_call": jnp.zeros((N,), bool), "buf": zi(N, L), "clen": zi(N),
+                "pbuf": zi(N, RESULT_WIDTH), "plen": zi(N), "ppos": zi(N),
+                "n_calls": zi(N), "n_ok": zi(N), "n_unans": zi(N)}
+
+    def pending(st):
+        token = jnp.take_along_axis(
             st["pbuf"], jnp.minimum(st["ppos"], RESULT_WIDTH - 1)[:, None], axis=1)[:, 0]
-        sampled = live & ~forced
-        tok = jnp.where(forced, pending, jnp.where(sampled, drawn, scfg.pad_id))
-        s = dict(st)
-        col = lambda a, v: jax.lax.dynamic_update_slice_in_dim(a, v[:, None].astype(a.dtype), t, 1)
-        s["toks"] = col(st["toks"], tok)
-        s["lps"] = col(st["lps"], jnp.where(sampled, lp, 0.0))
-        s["ents"] = col(st["ents"], jnp.where(sampled, ent, 0.0))
-        s["msk"], s["vld"], s["tool"] = col(st["msk"], sampled), col(st["vld"], live), \
-            col(st["tool"], forced)
-        s["done"] = st["done"] | (sampled & jnp.isin(tok, stops))
+        return st["ppos"] < st["plen"], token
 
-        # The call state machine sees model tokens only.
-        opens = sampled & ~st["in_call"] & (tok == CALL_OPEN)
+    def step(st, tok, sampled, forced):
+        N = tok.shape[0]
+        opens = sampled & ~st["in_call"] & (tok == CALL_OPEN)   # calls see policy tokens only
         closes = sampled & st["in_call"] & (tok == CALL_CLOSE)
         body = sampled & st["in_call"] & ~closes
+        s = dict(st)
         s["buf"] = jnp.where((jnp.arange(L)[None, :] == st["clen"][:, None]) & body[:, None],
                              tok[:, None], st["buf"])
         s["clen"] = jnp.where(opens, 0, st["clen"] + body.astype(jnp.int32))
@@ -146,28 +115,19 @@ def tool_sample(model_cfg: ModelConfig, params, prompt_BP, prompt_mask_BP, rng,
         s["n_unans"] = st["n_unans"] + (closes & ~answer).astype(jnp.int32)
         return s
 
-    def step(carry, t):
-        """Feed token t-1 (model or tool) at slot P+t-1, then choose token t."""
-        cache, st = carry
-        gen_valid = jnp.broadcast_to(slot_S[P:] <= P + t - 1, (N, T))
-        kv_mask = jnp.concatenate([key_valid_NP, gen_valid], axis=1)[:, None, :]
-        prev = jax.lax.dynamic_index_in_dim(st["toks"], t - 1, axis=1, keepdims=True)
-        pos = (prompt_len_N + t - 1)[:, None]
-        logits, cache = apply_fn(params, prev, pos, kv_mask, cache, P + t - 1)
-        return cache, choose(st, t, logits[:, 0])
+    return Environment(init, pending, step)
 
-    carry = (cache, choose(st, 0, last_NV))
-    if scfg.loop == "scan":
-        carry, _ = jax.lax.scan(lambda c, t: (step(c, t), None), carry, jnp.arange(1, T))
-    else:
-        cond = lambda c: (c[0] < T) & ~jnp.all(c[1][1]["done"])
-        _, carry = jax.lax.while_loop(cond, lambda c: (c[0] + 1, step(c[1], c[0])),
-                                      (jnp.int32(1), carry))
-    s = carry[1]
-    return ToolSampleOutput(
-        tokens=s["toks"], logprobs=s["lps"], entropies=s["ents"], mask=s["msk"],
-        lengths=s["msk"].sum(axis=1).astype(jnp.int32), stopped=s["done"], valid=s["vld"],
-        tool_mask=s["tool"], num_calls=s["n_calls"], call_ok=s["n_ok"], unanswered=s["n_unans"])
+
+def tool_sample(model_cfg: ModelConfig, params, prompt_BP, prompt_mask_BP, rng,
+                scfg: SamplingConfig, tcfg: ToolConfig, apply_fn=None) -> ToolSampleOutput:
+    """Samples `scfg.num_samples` tool-using completions per prompt: `rlpt.sampling.decode` with
+    the calculator environment. Pure; call under jit. `apply_fn` replaces the policy's forward
+    (tests pass a scripted policy)."""
+    out, env = decode(model_cfg, params, prompt_BP, prompt_mask_BP, rng, scfg,
+                      calculator_env(tcfg), apply_fn)
+    e = env.env_state
+    return ToolSampleOutput(*out, valid=env.valid, tool_mask=env.env_mask,
+                            num_calls=e["n_calls"], call_ok=e["n_ok"], unanswered=e["n_unans"])
 
 
 def tool_completion_inputs(prompt_BP, prompt_mask_BP, out: ToolSampleOutput, num_samples: int):

@@ -24,7 +24,7 @@ import os
 import ml_collections
 
 from rlpt import registry
-from rlpt.config import base_config, optim_config
+from rlpt.config import base_config, optim_config, validate_nonfinite
 from rlpt.losses.preference import IS_WEIGHT_MODES, default_preference_config
 from rlpt.models.config import PRESETS
 from rlpt.preference.pairs import should_sync
@@ -92,6 +92,7 @@ def validate(c) -> ml_collections.ConfigDict:
         _fail("pref.batch_size/rm.batch_size", "must be >= 1")
     if c.log_every < 1 or c.ckpt_every < 1 or c.eval.every < 1:
         _fail("log_every/ckpt_every/eval.every", "must be >= 1")
+    validate_nonfinite(c)
     if c.sampling.temperature <= 0:
         _fail("sampling.temperature", f"{c.sampling.temperature} must be > 0")
     needs_rm = c.mode == "reward_model" or (c.algo.name == "drpo" and c.algo.g == "reward_model")

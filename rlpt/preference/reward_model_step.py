@@ -31,12 +31,12 @@ rewards tie counts as wrong (0).
 """
 import jax
 import jax.numpy as jnp
-import optax
 
 from rlpt import registry
 from rlpt.losses.preference import masked_mean
 from rlpt.losses.reward_model import all_pairs, bt_pairwise, pairwise_accuracy
 from rlpt.models.transformer import forward
+from rlpt.optim import apply_update
 from rlpt.preference.pairs import (best_worst_pairs, confidence_pairs, span_confidence,
                                    take_samples, token_confidence_stats)
 from rlpt.preference.reward_model import score_groups
@@ -183,10 +183,9 @@ class RewardModelStep:
         key = jax.random.fold_in(state.rng, state.step)
         data, metrics = self.prepare(state, batch, key)
         (loss, m), grads = jax.value_and_grad(self.loss, has_aux=True)(state.params, data)
-        updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params,
-                                                   hp["optim"])
-        params = optax.apply_updates(state.params, updates)
-        metrics.update(m, loss=loss, grad_norm=optax.tree.norm(grads))
+        params, opt_state, guard = apply_update(self.optimizer, loss, grads, state.opt_state,
+                                                state.params, hp["optim"])
+        metrics.update(m, loss=loss, **guard)
         return state.replace(params=params, opt_state=opt_state, step=state.step + 1), metrics
 
     def eval_accuracy(self, params, groups):

@@ -33,12 +33,12 @@ from typing import Dict, Optional
 
 import jax
 import jax.numpy as jnp
-import optax
 
 from rlpt import registry, sharding
 from rlpt.logprobs import completion_logprobs
 from rlpt.losses import preference as pref_losses
 from rlpt.models.config import ModelConfig
+from rlpt.optim import apply_update
 from rlpt.preference.pairs import best_worst_pairs, should_sync, take_samples
 from rlpt.preference.reward_model import score as rm_score
 from rlpt.sampling import SamplingConfig, sample
@@ -252,10 +252,9 @@ class PreferenceStep:
         key = jax.random.fold_in(state.rng, state.step)
         data, metrics, gen = self.prepare(state, batch, key)
         (loss, m), grads = jax.value_and_grad(self.loss, has_aux=True)(state.params, data)
-        updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params,
-                                                   hp["optim"])
-        params = optax.apply_updates(state.params, updates)
-        metrics.update(m, loss=loss, grad_norm=optax.tree.norm(grads))
+        params, opt_state, guard = apply_update(self.optimizer, loss, grads, state.opt_state,
+                                                state.params, hp["optim"])
+        metrics.update(m, loss=loss, **guard)
         frozen = state.frozen if gen is None else dict(state.frozen, generator=gen)
         new = state.replace(params=params, opt_state=opt_state, frozen=frozen,
                             step=state.step + 1)

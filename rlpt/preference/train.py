@@ -16,7 +16,6 @@ Evaluation rows (phase "<phase>_eval"): policy -> greedy accuracy / pass@k on th
 (rlpt.train.evaluate) and held-out pair metrics (`pair_acc`: implicit-reward margin > 0);
 reward model -> held-out pairwise accuracy `rm_acc` (ties count 0).
 """
-import json
 import os
 import time
 from typing import Dict
@@ -26,13 +25,14 @@ import jax.numpy as jnp
 from tqdm import tqdm
 
 from rlpt import sharding
-from rlpt.loop import place_state, run_phase
+from rlpt.loop import place_state, resume, run_phase
 from rlpt.optim import make_optimizer, optim_hparams
 from rlpt.preference.config import algo_config, validate
 from rlpt.preference.reward_model import init_reward_model
 from rlpt.preference.reward_model_step import SAMPLING_KINDS, RewardModelStep
 from rlpt.preference.step import PreferenceStep, fresh_state, jit_step
-from rlpt.run_io import Checkpointer, MetricsLog, WandbLogger, write_config
+from rlpt.run_io import (Checkpointer, MetricsLog, WandbLogger, claimed_workdir,
+                         write_json_atomic)
 from rlpt.tasks.synthetic_pairs import JsonlPairs, SyntheticPairs
 from rlpt.train import build_model, build_task, evaluate, run_sft
 
@@ -50,10 +50,7 @@ def train_phase(name, step_obj, state, batch_fn, steps, hp, cfg, ctx, eval_fn=No
     mesh, log, wb = ctx["mesh"], ctx["log"], ctx["wb"]
     state = place_state(state, step_obj.optimizer, mesh)
     ckpt = Checkpointer(ctx["workdir"], name)
-    if ckpt.latest_step() is not None:
-        state = ckpt.restore(state)
-        for phase in (name, f"{name}_eval"):
-            log.truncate_after(phase, int(state.step))
+    state = resume(state, ckpt, log, (name, f"{name}_eval"))
     start = int(state.step)
     step_fn = jit_step(step_obj, state, batch_fn(0), mesh)
 
@@ -167,10 +164,16 @@ def guide_algo(cfg):
 
 # ------------------------------------------------------------------------------- run
 
-def run(cfg, workdir: str) -> Dict:
-    """Runs (or resumes) the configured experiment in `workdir`; returns the summary."""
+def run(cfg, workdir: str, allow_config_change: bool = False) -> Dict:
+    """Runs (or resumes) the configured experiment in `workdir`; returns the summary. As
+    rlpt.train.run: a lock against a second live run, a changed config refused unless
+    `allow_config_change`."""
     cfg = validate(cfg)
-    write_config(workdir, cfg)
+    with claimed_workdir(workdir, cfg, allow_config_change):
+        return _run_locked(cfg, workdir)
+
+
+def _run_locked(cfg, workdir: str) -> Dict:
     task = build_task(cfg)
     model_cfg, params = build_model(cfg)
     mesh = sharding.make_mesh(dict(cfg.mesh))
@@ -202,8 +205,7 @@ def run(cfg, workdir: str) -> Dict:
                "final": strip(evals[-1]), "sft_steps": cfg.sft.steps,
                "sft_seconds": round(t_sft, 1),
                "seconds_this_session": round(time.time() - t0, 1)}
-    with open(os.path.join(workdir, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=2)
+    write_json_atomic(os.path.join(workdir, "summary.json"), summary)
     table = results_table(evals, main)
     with open(os.path.join(workdir, "results.md"), "w") as f:
         f.write(f"# {what} on {cfg.task.name} (seed {cfg.seed})\n\n{table}\n")

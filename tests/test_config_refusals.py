@@ -1,0 +1,86 @@
+"""Degenerate configurations are refused up front (issue 12): each a `config <key>: ...`
+ValueError from validate (or validate_vocab once the model is built), before anything compiles;
+an unknown --config key is one line."""
+import math
+import re
+import subprocess
+import sys
+
+import pytest
+
+from configs import grpo_arith
+from conftest import REPO_ROOT
+from rlpt.config import validate, validate_vocab
+
+
+def cfg_with(**overrides):
+    cfg = grpo_arith.get_config("size=nano")
+    for key, value in overrides.items():
+        *path, leaf = key.split("__")
+        target = cfg
+        for part in path:
+            target = target[part]
+        target[leaf] = value
+    return cfg
+
+
+@pytest.mark.parametrize("overrides,key", [
+    ({"sampling__num_samples": 1}, "sampling.num_samples"),                  # GRPO, G = 1
+    ({"sampling__num_samples": 1, "algo__advantage": "rloo"}, "sampling.num_samples"),
+    ({"sampling__num_samples": 1, "algo__advantage": "reinforce_pp"}, "sampling.num_samples"),
+    ({"rl__iters_per_call": 4}, "rl.iters_per_call"),                        # log_every=10
+    ({"rl__iters_per_call": 5, "log_every": 5, "ckpt_every": 5, "eval__every": 50,
+      "rl__steps": 1002}, "rl.iters_per_call"),
+    ({"eval__n_prompts": 0}, "eval.n_prompts"),
+    ({"eval__n_samples": 0, "eval__ks": ()}, "eval.n_samples"),
+    ({"algo__name": "dpo"}, "algo.name"),
+    ({"sampling__top_k": -1}, "sampling.top_k"),
+    ({"optim__lr": math.nan}, "optim.lr"),
+    ({"algo__beta": math.inf}, "algo.beta"),
+    ({"nonfinite__stop_after": -1}, "nonfinite.stop_after"),
+    ({"nonfinite__on_reward": "ignore"}, "nonfinite.on_reward"),
+])
+def test_degenerate_config_is_refused_naming_the_key(overrides, key):
+    with pytest.raises(ValueError, match="^config " + re.escape(key) + ": "):
+        validate(cfg_with(**overrides))
+
+
+def test_preference_algorithm_in_the_rl_trainer_points_to_the_preference_trainer():
+    with pytest.raises(ValueError, match="rlpt.preference.train"):
+        validate(cfg_with(algo__name="dpo"))
+
+
+def test_a_valid_config_passes_and_single_sample_ppo_is_allowed():
+    validate(cfg_with())
+    validate(cfg_with(rl__iters_per_call=5, log_every=5, ckpt_every=50, eval__every=50))
+    ppo = grpo_arith.get_config("size=nano")
+    from rlpt.config import default_algo
+    ppo.algo = default_algo("ppo")
+    ppo.algo.group_size = -1
+    ppo.sampling.num_samples = 1         # GAE with a value head needs no group
+    validate(ppo)
+
+
+def test_vocabulary_checks_after_the_model_is_built():
+    cfg = validate(cfg_with())
+    validate_vocab(cfg, 64, 64)
+    with pytest.raises(ValueError, match=r"config model.vocab_size: the model's vocabulary \(50\)"
+                                         r" is smaller than the tokenizer's \(64\)"):
+        validate_vocab(cfg, 50, 64)
+    cfg.sampling.stop_tokens = (2, 70)
+    with pytest.raises(ValueError, match=r"config sampling.stop_tokens: id\(s\) \[70\]"):
+        validate_vocab(cfg, 64, 64)
+    cfg.sampling.stop_tokens, cfg.sampling.pad_id = (2,), -1
+    with pytest.raises(ValueError, match=r"config sampling.pad_id"):
+        validate_vocab(cfg, 64, 64)
+
+
+def test_unknown_config_key_is_one_line():
+    out = subprocess.run(
+        [sys.executable, "-m", "rlpt.train", "--config=configs/grpo_arith.py:quick=1",
+         "--config.sampling.topk=3", "--workdir=/tmp/rlpt_never_written"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0
+    lines = [l for l in (out.stdout + out.stderr).splitlines() if l.strip()]
+    assert lines == ['error: unknown config key sampling.topk (Did you mean "top_k" instead '
+                     'of "topk"?)'], lines
