@@ -1,9 +1,9 @@
 """Tool use: SFT warm-up on calculator demos (half call, half answer directly), then GRPO with
-the calculator in the rollout (rlpt.envs.tool_rollout.ToolRLStep), on 3-digit x 2-digit products.
+the calculator in the rollout (rlpt.envs.tool_rollout.tool_rollout), on 3-digit x 2-digit products.
 
     python -m rlpt.train --config=configs/tool_calc.py:size=tiny,seed=0 --workdir=runs/tool_calc
 
-`rollout.kind="tool"` makes the trainer use ToolRLStep, the tool SFT step (loss on model tokens
+`rollout.kind="tool"` makes the trainer use the tool rollout, the tool SFT step (loss on model tokens
 only) and the tool evaluation (greedy accuracy, pass@k, call rates).
 
 Arguments: size (a model preset), seed, quick (1 = a seconds-long smoke version),

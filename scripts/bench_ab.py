@@ -5,7 +5,7 @@
 
 Each measurement is a fresh subprocess that imports `rlpt` from one source tree (the revision is
 exported with `git archive` into a temporary directory) and times it with `scripts/bench.py`'s
-`bench_rlpt` (median of steady-state steps of the fused step, plus the separately jitted
+`bench_rlpt` (each tree with its own scripts/bench.py, so the API may differ between them; median of steady-state steps of the fused step, plus the separately jitted
 sampling / reference / update pieces). The two trees alternate round by round, so a change in
 machine load hits both; the table prints every round, then the median over rounds and the ratio.
 Timings on a shared CPU move between runs: compare only numbers printed by one invocation.
@@ -29,8 +29,10 @@ def child(tree, workload, steps):
     import rlpt  # noqa: F401  (imported first so bench.py's own sys.path entry cannot shadow it)
     if not os.path.abspath(rlpt.__file__).startswith(os.path.abspath(tree)):
         raise SystemExit(f"imported rlpt from {rlpt.__file__}, expected it under {tree}")
-    sys.path.insert(1, HERE)
+    sys.path.insert(1, os.path.join(tree, "scripts"))  # each tree timed by its own bench.py
     import bench
+    if not os.path.abspath(bench.__file__).startswith(os.path.abspath(tree)):
+        raise SystemExit(f"imported bench from {bench.__file__}, expected it under {tree}")
     r = bench.bench_rlpt(workload, "while", steps)
     print(json.dumps({k: r[k] for k in PIECES}))
 
@@ -54,7 +56,7 @@ def main():
     if not a.ref:
         ap.error("--ref is required")
     with tempfile.TemporaryDirectory() as tmp:
-        archive = subprocess.run(["git", "-C", ROOT, "archive", a.ref, "rlpt"], check=True,
+        archive = subprocess.run(["git", "-C", ROOT, "archive", a.ref, "rlpt", "scripts", "configs"], check=True,
                                  capture_output=True).stdout
         subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
         trees = {a.ref: tmp, "working tree": ROOT}
