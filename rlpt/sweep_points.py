@@ -111,7 +111,10 @@ def _set(cfg, key: str, value, where: str) -> None:
 
 def points_to_configs(base: ml_collections.ConfigDict, points) -> List[Point]:
     """Each point applied to a copy of `base` and validated (module doc: the errors)."""
-    if not isinstance(points, (list, tuple)) or not points:
+    if not isinstance(points, (list, tuple)):
+        raise SweepError(f"get_sweep must return a list of {{'config.key': value}} dicts, got "
+                         f"{type(points).__name__} {points!r}")
+    if not points:
         raise SweepError(f"get_sweep returned an empty grid ({points!r}): nothing to run")
     out, names = [], {}
     for i, overrides in enumerate(points):

@@ -1,0 +1,192 @@
+"""Sweeps (rlpt.sweep): points and grouping, bad input, a vmapped run equals the run alone,
+the results files, and resume after a real SIGKILL (slow)."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from tqdm import tqdm
+
+from conftest import REPO_ROOT
+from sweep_helpers import small_config
+from rlpt.sweep import main, run_sweep
+from rlpt.sweep_points import (SweepError, axis, group_points, points_to_configs, product,
+                               seeds)
+from rlpt.sweep_run import run_group
+from rlpt.train import run
+
+
+def test_axes_product_and_seeds():
+    pts = product(axis("config.optim.lr", [1e-4, 1e-3]), seeds(2, start=5))
+    assert pts == [{"config.optim.lr": 1e-4, "config.seed": 5},
+                   {"config.optim.lr": 1e-4, "config.seed": 6},
+                   {"config.optim.lr": 1e-3, "config.seed": 5},
+                   {"config.optim.lr": 1e-3, "config.seed": 6}]
+    with pytest.raises(SweepError, match="'config.seed' is set by two axes"):
+        product(seeds(2), seeds(3))
+
+
+def test_grouping_by_static_config():
+    """Seeds and dynamic hyperparameters share a group; a shape, a static flag, or a float
+    whose zero-ness is static (clipping on/off) splits it; a host reward is not vmappable."""
+    points = product(axis("config.optim.lr", [1e-4, 1e-3]), seeds(2)) + [
+        {"config.algo.beta": 0.1, "config.seed": 9},          # dynamic: same group
+        {"config.sft.optim.lr": 3e-3, "config.seed": 9},      # dynamic (SFT): same group
+        {"config.rl.batch_size": 8},                          # a shape
+        {"config.optim.max_grad_norm": 0.0},                  # clipping off: static
+        {"config.algo.beta": 0.0},                            # kl_term off: static
+        {"config.reward.kind": "host"},                       # host reward
+    ]
+    groups = group_points(points_to_configs(small_config(), points))
+    assert [[p.index for p in g.points] for g in groups] == [[0, 1, 2, 3, 4, 5], [6], [7], [8],
+                                                             [9]]
+    assert [g.vmapped for g in groups] == [True, True, True, True, False]
+    assert "reward.kind='host'" in groups[-1].reason
+
+
+@pytest.mark.parametrize("points, message", [
+    ([], "empty grid"),
+    ([{"config.optim.lrr": 1e-3}], r"sweep point 0 .*unknown config key 'config.optim.lrr'"),
+    ([{"config.seed": 0}, {"config.nosuch.key": 1}],
+     r"sweep point 1 .*unknown config key 'config.nosuch.key' \(no 'nosuch'"),
+    ([{"config.optim.lr": "fast"}], r"sweep point 0 .*config.optim.lr='fast' has the wrong type"),
+    ([{"config.algo.dynamic_sampling": 1}], r"config.algo.dynamic_sampling=1 has the wrong type"),
+    ([{"optim.lr": 1e-3}], r"key 'optim.lr' must start with 'config.'"),
+    ([{"config.optim": 1.0}], r"'config.optim' is a section"),
+    ([{"config.optim.lr": -1.0}], r"sweep point 0 .*config optim.lr: -1.0 must be > 0"),
+    ([{"config.seed": 1}, {"config.seed": 2}, {"config.seed": 1}],
+     r"sweep points 0 and 2 both write points/seed=1"),
+    ("seeds", "must return a list of"),
+])
+def test_bad_points_fail_before_compiling_naming_point_and_key(points, message):
+    with pytest.raises(SweepError, match=message):
+        points_to_configs(small_config(), points)
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    cfg = tmp_path / "bad_sweep.py"
+    cfg.write_text("from sweep_helpers import small_config\n"
+                   "def get_config(arg): return small_config()\n"
+                   "def get_sweep(arg): return [{'config.seed': 0}, {'config.rl.stepz': 3}]\n")
+    with pytest.raises(SystemExit) as e:
+        main([f"--config={cfg}", f"--workdir={tmp_path / 'w'}"])
+    assert str(e.value).count("\n") == 0
+    assert "sweep point 1" in str(e.value) and "config.rl.stepz" in str(e.value)
+    (tmp_path / "no_sweep.py").write_text("def get_config(arg): pass\n")
+    with pytest.raises(SystemExit, match="has no get_sweep"):
+        main([f"--config={tmp_path / 'no_sweep.py'}", f"--workdir={tmp_path / 'w'}"])
+    assert not (tmp_path / "w").exists()  # nothing written, nothing compiled
+
+
+def _rows(path):
+    return [json.loads(line) for line in open(path)]
+
+
+def _assert_rows_close(got, want, rtol=1e-5, atol=1e-7):
+    assert [(r["phase"], r["step"]) for r in got] == [(r["phase"], r["step"]) for r in want]
+    for a, b in zip(got, want):
+        assert set(a) == set(b)
+        for k in a:
+            if k not in ("phase", "step"):
+                np.testing.assert_allclose(a[k], b[k], rtol=rtol, atol=atol,
+                                           err_msg=f"{a['phase']} step {a['step']} {k}")
+
+
+@pytest.mark.slow
+def test_vmapped_run_equals_the_run_alone(tmp_path):
+    """A point of a vmapped group (2 runs: other seed and lr) equals `rlpt.train.run` of its
+    config: 10 SFT steps, 20 RL steps and 3 evaluations, every metric to rtol 1e-5 (atol 1e-7
+    for near-zero ones such as kl). Not bitwise: XLA:CPU emits a reduction over [R*rows, n]
+    differently from one over [rows, n], so sums differ in the last bits (docs/sweeps.md).
+    ~40 s on the shared 2-core CPU (compiling both programs), hence slow."""
+    base = small_config(sft_steps=10, rl_steps=20)
+    points = [{"config.seed": 0, "config.optim.lr": 5e-4},
+              {"config.seed": 1, "config.optim.lr": 2e-3}]
+    [group] = group_points(points_to_configs(base, points))
+    run_group(group, str(tmp_path / "sweep"), tqdm(disable=True))
+    p = group.points[1]
+    run(p.cfg, str(tmp_path / "alone"))
+    got = _rows(tmp_path / "sweep" / "points" / p.name / "metrics.jsonl")
+    want = _rows(tmp_path / "alone" / "metrics.jsonl")
+    assert len([r for r in got if r["phase"] == "rl"]) == 20
+    assert [r["step"] for r in got if r["phase"] == "eval"] == [0, 10, 20]
+    _assert_rows_close(got, want)
+    other = _rows(tmp_path / "sweep" / "points" / group.points[0].name / "metrics.jsonl")
+    assert other[0]["loss"] != got[0]["loss"]  # the other run is another run
+
+
+def _write_cli_config(path, rl_steps):
+    path.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {os.path.join(REPO_ROOT, 'tests')!r})\n"
+        "from sweep_helpers import small_config\n"
+        "from rlpt.sweep_points import axis, product, seeds\n"
+        f"def get_config(arg): return small_config(sft_steps=4, rl_steps={rl_steps}, "
+        "dense=False)\n"
+        "def get_sweep(arg):\n"
+        "    return product(axis('config.optim.lr', [5e-4, 1e-3]), seeds(2)) + "
+        "[{'config.rl.batch_size': 2}]\n")
+
+
+@pytest.mark.slow
+def test_sweep_resumes_after_sigkill_with_the_same_table(tmp_path):
+    """Killed (SIGKILL) while its second group trains, a restarted sweep skips the finished
+    group (its files untouched), resumes the other from its checkpoint, and writes the table,
+    metrics and sweep.json of an uninterrupted sweep (~80 s)."""
+    cfg = tmp_path / "sweep_cfg.py"
+    _write_cli_config(cfg, rl_steps=12)
+    env = dict(os.environ, RLPT_NO_PROGRESS="1", PYTHONPATH=REPO_ROOT)
+    cmd = lambda wd: [sys.executable, "-m", "rlpt.sweep", f"--config={cfg}", f"--workdir={wd}"]
+    ref, wd = tmp_path / "ref", tmp_path / "killed"
+    subprocess.run(cmd(ref), env=env, check=True, capture_output=True)
+    proc = subprocess.Popen(cmd(wd), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    g1_ckpt = wd / "groups" / "g001" / "ckpt" / "rl"
+    deadline = time.time() + 300
+    while not (g1_ckpt.exists() and any(g1_ckpt.iterdir())) and time.time() < deadline:
+        assert proc.poll() is None, "the sweep ended before it could be killed"
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert (wd / "groups" / "g000" / "done.json").exists()
+    assert not (wd / "groups" / "g001" / "done.json").exists()
+    g0_metrics = wd / "points" / "optim.lr=0.0005,seed=0" / "metrics.jsonl"
+    mtime = g0_metrics.stat().st_mtime_ns
+    out = subprocess.run(cmd(wd), env=env, check=True, capture_output=True, text=True).stdout
+    assert "group g000 (4 points) finished before: skipped" in out
+    assert g0_metrics.stat().st_mtime_ns == mtime
+    assert (wd / "table.md").read_text() == (ref / "table.md").read_text()
+    for name in os.listdir(ref / "points"):
+        assert _rows(wd / "points" / name / "metrics.jsonl") == \
+            _rows(ref / "points" / name / "metrics.jsonl"), name
+    strip = lambda s: {k: v for k, v in s.items() if "seconds" not in k}
+    got, want = (json.loads((d / "sweep.json").read_text()) for d in (wd, ref))
+    assert [strip(p["summary"]) for p in got["points"]] == \
+        [strip(p["summary"]) for p in want["points"]]
+    assert got["settings"] == want["settings"]
+
+
+def test_run_sweep_writes_table_curves_and_sweep_json(tmp_path):
+    """Two seeds x two learning rates (one program): table.md has a 95% t-interval per
+    setting, sweep.json the points/settings/groups, curves.png exists; a restart with other
+    points is refused."""
+    base = small_config(sft_steps=2, rl_steps=2, dense=False)
+    points = product(axis("config.optim.lr", [5e-4, 1e-3]), seeds(2))
+    wd = str(tmp_path / "sw")
+    res = run_sweep(base, points, wd, progress=False)
+    table = open(os.path.join(wd, "table.md")).read()
+    assert "95% Student-t interval" in table
+    row = [line for line in table.splitlines() if line.startswith("| optim.lr=0.0005 |")][0]
+    assert row.split("|")[2].strip() == "2" and "[" in row  # n = 2 seeds, an interval
+    assert os.path.getsize(os.path.join(wd, "curves.png")) > 10_000
+    saved = json.load(open(os.path.join(wd, "sweep.json")))
+    assert saved["settings"] == json.loads(json.dumps(res["settings"]))
+    assert len(saved["groups"]) == 1 and saved["groups"][0]["vmapped"]
+    ci = saved["settings"][0]["metrics"]["after_rl"]["greedy_acc"]
+    assert ci["n"] == 2 and ci["lo"] <= ci["mean"] <= ci["hi"]
+    with pytest.raises(SweepError, match="another config or other points"):
+        run_sweep(base, points[:2], wd, progress=False)
