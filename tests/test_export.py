@@ -30,33 +30,56 @@ def _assert_same_logits(directory, cfg, params, vocab, tol=1e-4):
     assert err < tol, err
 
 
-@pytest.fixture(scope="module")
-def preset_run(tmp_path_factory):
-    """A few SFT and RL steps of the default config's tiny preset (character tokenizer)."""
+def _check_run_export(workdir, tmp_path, capsys, rl_step, sft_step, rl_params, sft_params):
+    out = str(tmp_path / "hf")
+    main([f"--workdir={workdir}", f"--out={out}"])
+    assert f"ckpt/rl/{rl_step}" in capsys.readouterr().out
+    assert sorted(os.listdir(out)) == ["config.json", "generation_config.json",
+                                       "model.safetensors"]  # no tokenizer: character-level
+    cfg = get_model_config("tiny")
+    _assert_same_logits(out, cfg, rl_params, cfg.vocab_size)
+    with open(os.path.join(out, "generation_config.json")) as f:
+        assert json.load(f) == {"eos_token_id": 2, "pad_token_id": 0}
+    res = export_run(workdir, str(tmp_path / "sft"), phase="sft")
+    assert (res["phase"], res["step"]) == ("sft", sft_step)
+    _assert_same_logits(str(tmp_path / "sft"), cfg, sft_params, cfg.vocab_size)
+
+
+def test_export_of_a_saved_run(tmp_path, capsys):
+    """A workdir laid out as the trainer lays it out (its config.json and Checkpointer), two
+    phases with different parameters and frozen models in the state: the newest RL step's
+    parameters are exported, and --phase=sft picks the SFT ones."""
+    from configs.grpo_arith import get_config
+    from rlpt.config import validate
+    from rlpt.optim import make_optimizer
+    from rlpt.run_io import Checkpointer, write_config
+    from rlpt.state import new_state
+    cfg = validate(get_config("quick=1"))
+    workdir = str(tmp_path / "run")
+    os.makedirs(workdir)
+    write_config(workdir, cfg)
+    model_cfg = get_model_config("tiny")
+    params = [init_params(model_cfg, jax.random.PRNGKey(s)) for s in range(3)]
+    opt = make_optimizer(cfg.optim)
+    Checkpointer(workdir, "sft").save(4, new_state(params[0], opt, 0))
+    for step, p in ((3, params[2]), (6, params[1])):
+        Checkpointer(workdir, "rl").save(step, new_state(p, opt, 0, {"reference": params[0]}))
+    _check_run_export(workdir, tmp_path, capsys, 6, 4, params[1], params[0])
+
+
+@pytest.mark.slow
+def test_export_of_a_trained_run(tmp_path, capsys):
+    """A few SFT and GRPO steps of the default config's tiny preset through rlpt.train.run."""
+    import orbax.checkpoint as ocp
     from configs.grpo_arith import get_config
     from rlpt.train import run
     cfg = get_config("quick=1")
     cfg.sft.steps = cfg.rl.steps = cfg.eval.every = cfg.log_every = cfg.ckpt_every = 3
-    workdir = str(tmp_path_factory.mktemp("run"))
+    workdir = str(tmp_path / "run")
     run(cfg, workdir)
-    return workdir
-
-
-def test_export_of_a_run_round_trips_through_transformers(preset_run, tmp_path, capsys):
-    import orbax.checkpoint as ocp
-    out = str(tmp_path / "hf")
-    main([f"--workdir={preset_run}", f"--out={out}"])
-    assert "ckpt/rl/3" in capsys.readouterr().out
-    assert sorted(os.listdir(out)) == ["config.json", "generation_config.json",
-                                       "model.safetensors"]  # no tokenizer: character-level
-    state = ocp.StandardCheckpointer().restore(os.path.join(preset_run, "ckpt", "rl", "3",
-                                                            "default"))
-    cfg = get_model_config("tiny")
-    _assert_same_logits(out, cfg, state["params"], cfg.vocab_size)
-    gen = json.load(open(os.path.join(out, "generation_config.json")))
-    assert gen == {"eos_token_id": 2, "pad_token_id": 0}
-    res = export_run(preset_run, str(tmp_path / "sft"), phase="sft")
-    assert (res["phase"], res["step"]) == ("sft", 3)
+    restore = lambda phase, step: ocp.StandardCheckpointer().restore(
+        os.path.join(workdir, "ckpt", phase, str(step), "default"))["params"]
+    _check_run_export(workdir, tmp_path, capsys, 3, 3, restore("rl", 3), restore("sft", 3))
 
 
 def test_export_of_a_missing_run_names_it(tmp_path):
