@@ -95,8 +95,8 @@ def test_export_of_presets_matches_transformers(preset, tmp_path):
         lambda x: x + 0.05 * jax.random.normal(jax.random.PRNGKey(3), x.shape),
         init_params(cfg, jax.random.PRNGKey(0)))
     export_hf(str(tmp_path), cfg, params)
-    assert json.load(open(tmp_path / "config.json"))["model_type"] == (
-        "qwen2" if cfg.qkv_bias else "llama")
+    with open(tmp_path / "config.json") as f:
+        assert json.load(f)["model_type"] == ("qwen2" if cfg.qkv_bias else "llama")
     _assert_same_logits(str(tmp_path), cfg, params, cfg.vocab_size)
 
 
