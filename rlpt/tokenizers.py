@@ -64,11 +64,14 @@ class CharTokenizer:
 
 
 class HFTokenizer:
-    """Wraps a HuggingFace `tokenizer.json` (via the `tokenizers` library; no hub access).
+    """Wraps a `tokenizers.Tokenizer` (a HuggingFace `tokenizer.json`, or one built from a GGUF
+    file by `load_tokenizer`; no hub access) with its special tokens and chat template.
 
     `path` is the tokenizer.json file or a directory holding one. A missing file raises
     MissingFileError (a FileNotFoundError and a ValueError); a file that is not a valid
     tokenizer.json raises a one-line ValueError naming the path and the parser's complaint.
+    The special tokens are explicit arguments here; `load_tokenizer` reads them (and the chat
+    template) from the checkpoint's own files.
     """
 
     def __init__(self, path: str, bos_token: Optional[str] = None, eos_token: Optional[str] = None,
