@@ -120,3 +120,14 @@ def test_trainer_builds_the_model_from_a_gguf_path(tmp_path):
     c.model.checkpoint = write_gguf(tmp_path / "m.gguf", cfg, params)
     model_cfg, got = build_model(validate(c))
     assert model_cfg == cfg and isinstance(got["embed"]["embedding"], jax.Array)
+
+
+def test_bfloat16_compute_keeps_float32_params(tmp_path):
+    cfg, params = tiny()
+    path = write_gguf(tmp_path / "m.gguf", cfg, params)
+    bf_cfg, bf_params = load_checkpoint(path, dtype="bfloat16")
+    assert bf_cfg.dtype == "bfloat16" and bf_params["embed"]["embedding"].dtype == np.float32
+    ids = jnp.asarray(np.random.default_rng(0).integers(0, cfg.vocab_size, (1, 9)))
+    f32 = np.asarray(forward(cfg, params, ids))
+    err = np.abs(np.asarray(forward(bf_cfg, bf_params, ids)) - f32).max()
+    assert err < 0.05 * np.abs(f32).max()
