@@ -1,0 +1,99 @@
+"""Sweep speed: N seeds of configs/grpo_arith.py (SFT + RL + evaluation) as one vmapped sweep
+(`rlpt.sweep.run_sweep`) vs the same N runs one after another (`rlpt.train.run` in one process),
+wall-clock and peak memory, from one invocation:
+
+    python scripts/bench_sweep.py                      # sizes 2,4,8,16; 50 SFT + 20 RL steps
+    python scripts/bench_sweep.py --sizes=8 --sft_steps=500 --rl_steps=1000   # the full run
+
+The steps are reduced by default (the full default run is 500 SFT + 1000 RL steps) so the
+benchmark finishes in minutes; evaluation is the config's (256 prompts x 8 samples, after SFT
+and after RL). Each measurement runs in a fresh subprocess (peak RSS is per process). The
+sequential child runs max(sizes) seeds and records the time after each run: the sequential time
+of N runs is the time of its first N runs. Times exclude interpreter start and imports (both
+modes pay them once). Prints one line per size: `runs=N: X.XXx vs sequential`.
+"""
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def base_config(a):
+    sys.path.insert(0, REPO)
+    from configs import grpo_arith
+    c = grpo_arith.get_config(f"size={a.size}")
+    c.sft.steps, c.rl.steps = a.sft_steps, a.rl_steps
+    c.ckpt_every = c.log_every = max(a.rl_steps, a.sft_steps)
+    c.wandb.mode = "disabled"
+    return c
+
+
+def child(a):
+    os.environ["RLPT_NO_PROGRESS"] = "1"
+    from rlpt.sweep import run_sweep
+    from rlpt.sweep_points import seeds
+    from rlpt.train import run
+    base = base_config(a)
+    out = {"mode": a.child, "runs": a.runs}
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.time()
+        if a.child == "vmap":
+            run_sweep(base, seeds(a.runs), os.path.join(tmp, "sweep"), progress=False)
+            out["seconds"] = time.time() - t0
+        else:
+            out["cumulative_seconds"] = []
+            for s in range(a.runs):
+                cfg = base.copy_and_resolve_references()
+                cfg.seed = s
+                run(cfg, os.path.join(tmp, f"seed{s}"))
+                out["cumulative_seconds"].append(time.time() - t0)
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("BENCH " + json.dumps(out), flush=True)
+
+
+def spawn(a, mode, runs):
+    cmd = [sys.executable, os.path.abspath(__file__), f"--child={mode}", f"--runs={runs}",
+           f"--sft_steps={a.sft_steps}", f"--rl_steps={a.rl_steps}", f"--size={a.size}"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO,
+                          env=dict(os.environ, PYTHONPATH=REPO))
+    lines = [x for x in proc.stdout.splitlines() if x.startswith("BENCH ")]
+    if proc.returncode or not lines:
+        sys.exit(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(lines[-1][len("BENCH "):])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", default="2,4,8,16")
+    ap.add_argument("--sft_steps", type=int, default=50)
+    ap.add_argument("--rl_steps", type=int, default=20)
+    ap.add_argument("--size", default="tiny", help="model preset")
+    ap.add_argument("--child", choices=("vmap", "seq"))
+    ap.add_argument("--runs", type=int, default=0)
+    a = ap.parse_args()
+    if a.child:
+        return child(a)
+    sizes = [int(s) for s in a.sizes.split(",")]
+    print(f"configs/grpo_arith.py size={a.size}, {a.sft_steps} SFT + {a.rl_steps} RL steps "
+          f"(reduced), eval 256 prompts x 8 samples after SFT and after RL; load average "
+          f"{os.getloadavg()[0]:.2f}", flush=True)
+    seq = spawn(a, "seq", max(sizes))
+    print(f"sequential: {max(sizes)} runs, cumulative seconds "
+          f"{[round(x, 1) for x in seq['cumulative_seconds']]}, peak RSS "
+          f"{seq['peak_rss_mb']:.0f} MB", flush=True)
+    for n in sizes:
+        v = spawn(a, "vmap", n)
+        t_seq = seq["cumulative_seconds"][n - 1]
+        print(f"runs={n}: {t_seq / v['seconds']:.2f}x vs sequential  (vmapped {v['seconds']:.1f} s,"
+              f" sequential {t_seq:.1f} s; peak RSS vmapped {v['peak_rss_mb']:.0f} MB, "
+              f"sequential {seq['peak_rss_mb']:.0f} MB)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
