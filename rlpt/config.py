@@ -15,6 +15,8 @@ import ml_collections
 from rlpt import catalog  # noqa: F401  (fills the registry)
 from rlpt import registry
 from rlpt.algorithms.base import TERM_FLAGS, split_algo_config
+from rlpt.distributed import DEFAULTS as DISTRIBUTED_DEFAULTS
+from rlpt.distributed import validate as validate_distributed
 from rlpt.losses.aggregation import AGG_MODES as LOSS_AGG_MODES
 from rlpt.losses.defaults import algo_fields
 from rlpt.models.config import PRESETS
@@ -117,6 +119,11 @@ def base_config(algo: str = "grpo") -> ml_collections.ConfigDict:
     # stops the run (on_reward="fail")
     c.nonfinite = ml_collections.ConfigDict(dict(stop_after=5, reward_value=0.0,
                                                  on_reward="replace"))
+    # several processes (rlpt.distributed): cluster="auto" (TPU pod / SLURM detection) or an
+    # explicit coordinator "host:port" with num_processes and process_id (RLPT_COORDINATOR,
+    # RLPT_NUM_PROCESSES, RLPT_PROCESS_ID override them); a lost peer is an error after
+    # heartbeat_timeout_s
+    c.distributed = ml_collections.ConfigDict(dict(DISTRIBUTED_DEFAULTS))
     c.wandb = ml_collections.ConfigDict(dict(mode="offline", project="rlpt", name=""))
     return c
 
@@ -238,10 +245,12 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     if c.log_every < 1 or c.ckpt_every < 1 or c.eval.every < 1:
         _fail("log_every/ckpt_every/eval.every", "must be >= 1")
     validate_nonfinite(c)
-    for group, values in hparams(c).items():
-        for k, v in values.items():
-            if not math.isfinite(float(v)):
-                _fail(f"{group}.{k}", f"{float(v)} is not finite")
+    validate_distributed(c.get("distributed"))
+    for group in ("optim", "sft.optim", "algo"):   # the floats of hparams (no device touched)
+        section = c.sft.optim if group == "sft.optim" else c[group]
+        for k, v in section.items():
+            if isinstance(v, float) and not math.isfinite(v):
+                _fail(f"{group}.{k}", f"{v} is not finite")
     return c
 
 

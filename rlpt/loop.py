@@ -12,6 +12,7 @@ import jax
 from tqdm import tqdm
 
 from rlpt import sharding
+from rlpt.distributed import barrier, is_main
 from rlpt.run_io import to_python
 from rlpt.state import TrainState
 
@@ -65,7 +66,8 @@ class NonFiniteMonitor:
 
 def _progress(total, start, desc):
     return tqdm(total=total, initial=start, desc=desc, dynamic_ncols=True, mininterval=1.0,
-                file=sys.stdout, disable=os.environ.get("RLPT_NO_PROGRESS") == "1")
+                file=sys.stdout,
+                disable=os.environ.get("RLPT_NO_PROGRESS") == "1" or not is_main())
 
 
 def _flush(pending, phase, log, wb, bar, monitor):
@@ -105,6 +107,7 @@ def resume(state: TrainState, ckpt, log, phases) -> TrainState:
         state = ckpt.restore(state)
     for phase in phases:
         log.truncate_after(phase, int(state.step))
+    barrier(f"resume {phases[0]}")  # no process reads the rows before process 0 rewrote them
     return state
 
 

@@ -24,6 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
+from rlpt.distributed import is_main
+
 
 def _write_text_atomic(path: str, text: str) -> None:
     """Writes `text` to a temporary file beside `path`, fsyncs it, then renames it over `path`:
@@ -77,11 +79,17 @@ def write_config(workdir: str, cfg) -> None:
 def claimed_workdir(workdir: str, cfg, allow_config_change: bool = False):
     """The start of every run: creates `workdir`, holds its lock (WorkdirLock) for the block,
     refuses a config that differs from the workdir's config.json unless `allow_config_change`
-    (check_config_change), and writes the new config.json."""
+    (check_config_change; `distributed.*` may change: a resume on another cluster layout), and
+    writes the new config.json. With several processes only process 0 locks and writes."""
+    cfg_json = cfg.to_json_best_effort(indent=2, sort_keys=True)
+    if not is_main():   # process 0 locks and writes; the others only refuse a changed config
+        if not allow_config_change:
+            check_config_change(workdir, cfg_json, allow=False, ignore=("distributed",))
+        yield
+        return
     os.makedirs(workdir, exist_ok=True)
     with WorkdirLock(workdir):
-        check_config_change(workdir, cfg.to_json_best_effort(indent=2, sort_keys=True),
-                            allow=allow_config_change)
+        check_config_change(workdir, cfg_json, allow=allow_config_change, ignore=("distributed",))
         write_config(workdir, cfg)
         yield
 
@@ -228,8 +236,8 @@ class MetricsLog:
         self.path = path
 
     def truncate_after(self, phase: str, step: int) -> None:
-        """Drops the rows of `phase` after `step` (rewriting the file atomically)."""
-        if not os.path.exists(self.path):
+        """Drops the rows of `phase` after `step` (rewriting the file atomically; process 0)."""
+        if not os.path.exists(self.path) or not is_main():
             return
         rows = self.read()
         keep = [r for r in rows if not (r["phase"] == phase and r["step"] > step)]
@@ -257,6 +265,9 @@ class MetricsLog:
                 f.truncate(start)
 
     def write(self, rows: List[Dict]) -> None:
+        """Appends rows (process 0 only: with several processes the others write nothing)."""
+        if not is_main():
+            return
         self._repair_tail()
         with open(self.path, "a") as f:
             for r in rows:
@@ -294,7 +305,7 @@ class WandbLogger:
 
     def __init__(self, cfg, workdir: str):
         self.run = None
-        if cfg.wandb.mode == "disabled":
+        if cfg.wandb.mode == "disabled" or not is_main():
             return
         os.environ.setdefault("WANDB_SILENT", "true")
         try:

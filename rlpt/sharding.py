@@ -110,9 +110,11 @@ def batch_sharding(mesh: Mesh, ndim: int, batch_size: Optional[int] = None, rule
 
 
 def shard_batch(batch, mesh: Mesh, rules=DEFAULT_RULES):
-    """Places every array of a batch dict with its leading axis over the batch mesh axes."""
-    return {k: jax.device_put(v, batch_sharding(mesh, np.ndim(v), np.shape(v)[0], rules,
-                                                f"batch[{k!r}]"))
+    """Places every array of a batch dict with its leading axis over the batch mesh axes. With
+    several processes each contributes only the rows its devices hold (rlpt.distributed)."""
+    from rlpt.distributed import global_array
+    return {k: global_array(np.asarray(v), batch_sharding(mesh, np.ndim(v), np.shape(v)[0],
+                                                          rules, f"batch[{k!r}]"))
             for k, v in batch.items()}
 
 

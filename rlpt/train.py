@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from rlpt import registry, sharding
+from rlpt import distributed, registry, sharding
 from rlpt.algorithms.base import split_algo_config
 from rlpt.config import hparams, validate, validate_vocab
 from rlpt.envs.tool_rollout import ToolConfig, evaluate_tool, rollout_kind, tool_rollout
@@ -94,8 +94,8 @@ def evaluate(model_cfg, params, task, cfg, eval_batch) -> Dict[str, float]:
     out = multi(params, eval_batch["prompt"], eval_batch["prompt_mask"], rng)
     rep = lambda x: jnp.repeat(x, e.n_samples, axis=0)
     r_s, _ = reward(out.tokens, out.mask, rep(eval_batch["target"]), rep(eval_batch["target_len"]))
-    correct = np.asarray(r_s).reshape(-1, e.n_samples) > 0.5
-    res = {"greedy_acc": float(np.mean(np.asarray(r_g) > 0.5))}
+    correct = distributed.fetch(r_s).reshape(-1, e.n_samples) > 0.5
+    res = {"greedy_acc": float(np.mean(distributed.fetch(r_g) > 0.5))}
     for k in e.ks:
         res[f"pass@{k}"] = mean_pass_at_k(correct, k)
     return res
@@ -194,7 +194,9 @@ def run_rl(cfg, model_cfg, params, task, mesh, workdir, log, wb, eval_batch):
         row = dict(phase="eval", step=step, **res)
         log.write([row])
         wb.log("eval", [row])
-        tqdm.write("eval @ rl step %d: %s" % (step, " ".join(f"{k}={v:.3f}" for k, v in res.items())))
+        if distributed.is_main():
+            tqdm.write("eval @ rl step %d: %s" % (step, " ".join(f"{k}={v:.3f}"
+                                                               for k, v in res.items())))
 
     def batch_of(step):
         if K == 1:
@@ -216,6 +218,7 @@ def run(cfg, workdir: str, allow_config_change: bool = False) -> Dict:
     live run on the same workdir is refused (a lock file); resuming with a config that differs
     from the workdir's config.json is refused with the changed keys unless
     `allow_config_change` (the old config is then kept as config.<time>.json)."""
+    distributed.initialize(cfg.get("distributed"))  # before anything touches a device
     cfg = validate(cfg)
     with claimed_workdir(workdir, cfg, allow_config_change):
         return _run_locked(cfg, workdir)
@@ -232,23 +235,26 @@ def _run_locked(cfg, workdir: str) -> Dict:
     log = MetricsLog(os.path.join(workdir, "metrics.jsonl"))
     wb = WandbLogger(cfg, workdir)
     eval_batch = task.eval_set(cfg.eval.n_prompts)
-    print(f"rlpt: model {model_cfg.num_params():,} params, task {cfg.task.name}, "
-          f"algo {cfg.algo.name}, devices {jax.device_count()} ({jax.devices()[0].platform}), "
-          f"workdir {workdir}")
+    if distributed.is_main():
+        print(f"rlpt: model {model_cfg.num_params():,} params, task {cfg.task.name}, algo "
+              f"{cfg.algo.name}, devices {jax.device_count()} ({jax.devices()[0].platform}) in "
+              f"{jax.process_count()} process(es), workdir {workdir}")
     t0 = time.time()
     if cfg.sft.steps:
         params = run_sft(cfg, model_cfg, params, task, mesh, workdir, log, wb)
     sft_time = time.time() - t0
     state, rl_time = run_rl(cfg, model_cfg, params, task, mesh, workdir, log, wb, eval_batch)
     wb.finish()
+    distributed.barrier("rows written")
     rows = log.read()
     evals = [r for r in rows if r["phase"] == "eval"]
     summary = {"after_sft": evals[0], "after_rl": evals[-1], "rl_steps": cfg.rl.steps,
                "sft_steps": cfg.sft.steps, "sft_seconds": round(sft_time, 1),
                "rl_seconds_this_session": round(rl_time, 1)}
-    write_json_atomic(os.path.join(workdir, "summary.json"), summary)
-    from rlpt.report import write_report
-    print(write_report(workdir, rows, cfg))
+    if distributed.is_main():
+        write_json_atomic(os.path.join(workdir, "summary.json"), summary)
+        from rlpt.report import write_report
+        print(write_report(workdir, rows, cfg))
     return summary
 
 

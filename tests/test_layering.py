@@ -1,8 +1,8 @@
 """The layering of DESIGN.md, enforced: a module imports only from its own layer or below, and
 never a private (`_name`) name of another module.
 
-    0 foundations  registry, state, optim, sharding, run_io, report, evaluation, tokenizers,
-                   models/
+    0 foundations  registry, state, optim, sharding, distributed, run_io, report, evaluation,
+                   tokenizers, models/
     1 sampling     sampling, logprobs
     2 tasks        tasks/, rewards/, envs/
     3 math         advantages, losses/
@@ -17,8 +17,8 @@ import os
 from conftest import REPO_ROOT
 
 LAYERS = [
-    ("rlpt.registry", "rlpt.state", "rlpt.optim", "rlpt.sharding", "rlpt.run_io", "rlpt.report",
-     "rlpt.evaluation", "rlpt.tokenizers", "rlpt.models"),
+    ("rlpt.registry", "rlpt.state", "rlpt.optim", "rlpt.sharding", "rlpt.distributed",
+     "rlpt.run_io", "rlpt.report", "rlpt.evaluation", "rlpt.tokenizers", "rlpt.models"),
     ("rlpt.sampling", "rlpt.logprobs"),
     ("rlpt.tasks", "rlpt.rewards", "rlpt.envs"),
     ("rlpt.advantages", "rlpt.losses"),

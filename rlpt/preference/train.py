@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 from tqdm import tqdm
 
-from rlpt import sharding
+from rlpt import distributed, sharding
 from rlpt.loop import place_state, resume, run_phase
 from rlpt.optim import make_optimizer, optim_hparams
 from rlpt.preference.config import algo_config, validate
@@ -58,8 +58,9 @@ def train_phase(name, step_obj, state, batch_fn, steps, hp, cfg, ctx, eval_fn=No
         row = dict(phase=f"{name}_eval", step=step, **eval_fn(state.params))
         log.write([row])
         wb.log(row["phase"], [row])
-        tqdm.write(f"eval @ {name} step {step}: " + " ".join(
-            f"{k}={v:.3f}" for k, v in row.items() if k not in ("phase", "step")))
+        if distributed.is_main():
+            tqdm.write(f"eval @ {name} step {step}: " + " ".join(
+                f"{k}={v:.3f}" for k, v in row.items() if k not in ("phase", "step")))
 
     if eval_fn is not None:
         done = {r["step"] for r in log.read() if r["phase"] == f"{name}_eval"}
@@ -168,6 +169,7 @@ def run(cfg, workdir: str, allow_config_change: bool = False) -> Dict:
     """Runs (or resumes) the configured experiment in `workdir`; returns the summary. As
     rlpt.train.run: a lock against a second live run, a changed config refused unless
     `allow_config_change`."""
+    distributed.initialize(cfg.get("distributed"))  # before anything touches a device
     cfg = validate(cfg)
     with claimed_workdir(workdir, cfg, allow_config_change):
         return _run_locked(cfg, workdir)
@@ -181,9 +183,11 @@ def _run_locked(cfg, workdir: str) -> Dict:
     wb = WandbLogger(cfg, workdir)
     ctx = dict(mesh=mesh, log=log, wb=wb, workdir=workdir)
     what = cfg.algo.name if cfg.mode == "policy" else f"reward model {cfg.rm.kind}"
-    print(f"rlpt.preference.train: model {model_cfg.num_params():,} params, task "
-          f"{cfg.task.name}, {what}, devices {jax.device_count()} "
-          f"({jax.devices()[0].platform}), workdir {workdir}")
+    if distributed.is_main():
+        print(f"rlpt.preference.train: model {model_cfg.num_params():,} params, task "
+              f"{cfg.task.name}, {what}, devices {jax.device_count()} "
+              f"({jax.devices()[0].platform}) in {jax.process_count()} process(es), "
+              f"workdir {workdir}")
     t0 = time.time()
     if cfg.sft.steps:
         params = run_sft(cfg, model_cfg, params, task, mesh, workdir, log, wb)
@@ -199,17 +203,19 @@ def _run_locked(cfg, workdir: str) -> Dict:
         train_policy(cfg, model_cfg, params, task, ctx, eval_batch)
         main = "pref"
     wb.finish()
+    distributed.barrier("rows written")
     evals = [r for r in log.read() if r["phase"] == f"{main}_eval"]
     strip = lambda r: {k: v for k, v in r.items() if k != "phase"}
     summary = {"mode": cfg.mode, "algo": what, "initial": strip(evals[0]),
                "final": strip(evals[-1]), "sft_steps": cfg.sft.steps,
                "sft_seconds": round(t_sft, 1),
                "seconds_this_session": round(time.time() - t0, 1)}
-    write_json_atomic(os.path.join(workdir, "summary.json"), summary)
-    table = results_table(evals, main)
-    with open(os.path.join(workdir, "results.md"), "w") as f:
-        f.write(f"# {what} on {cfg.task.name} (seed {cfg.seed})\n\n{table}\n")
-    print(table + f"\n(table: {workdir}/results.md, summary: {workdir}/summary.json)")
+    if distributed.is_main():
+        write_json_atomic(os.path.join(workdir, "summary.json"), summary)
+        table = results_table(evals, main)
+        with open(os.path.join(workdir, "results.md"), "w") as f:
+            f.write(f"# {what} on {cfg.task.name} (seed {cfg.seed})\n\n{table}\n")
+        print(table + f"\n(table: {workdir}/results.md, summary: {workdir}/summary.json)")
     return summary
 
 
