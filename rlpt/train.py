@@ -137,7 +137,7 @@ def build_rl(cfg, model_cfg, params, task, mesh=None, reward=None, per_prompt_me
         make_batch = lambda *a: judge_batch(task.make_batch(*a))
     if reward is None:
         reward = judge if kind == "judge" else task_reward(task, kind,
-                                                           cfg.nonfinite.reward_value)
+                                                           cfg.nonfinite.reward_value, mesh)
     if algorithm.frozen_models:
         for role, (m_cfg, m_params) in algorithm.frozen_models(cfg, model_cfg, params).items():
             models[role], frozen[role] = m_cfg, m_params
@@ -164,14 +164,14 @@ def build_rl(cfg, model_cfg, params, task, mesh=None, reward=None, per_prompt_me
     return spec, state, hparams(cfg), lambda step: make_batch(cfg.seed + 1, step, n_prompts)
 
 
-def task_reward(task, kind: str, on_error: float = 0.0):
+def task_reward(task, kind: str, on_error: float = 0.0, mesh=None):
     """The step's reward `fn(frozen, tokens, mask, target, target_len)` of a task: its on-device
     reward (`device`), or its host reward through `jax.pure_callback` (`host`; `split` calls
     the host reward between two programs and never this one); a host row that raises scores
-    `on_error`."""
+    `on_error`; with a `mesh`, each process scores the rows its devices hold."""
     if kind == "device":
         return lambda frozen, *a: task.reward(*a)
-    host = host_reward_callback(host_reward_fn(task), on_error)
+    host = host_reward_callback(host_reward_fn(task), on_error, mesh)
     return lambda frozen, *a: host(*a)
 
 

@@ -8,9 +8,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from rlpt.rewards.host_guard import safe_host_reward
+from rlpt.sharding import batch_sharding
 
 
-def host_reward_callback(host_fn: Callable, on_error: float = 0.0):
+def host_reward_callback(host_fn: Callable, on_error: float = 0.0, mesh=None):
     """Wraps a host (numpy / Python) reward so it can run inside the jitted step.
 
     `host_fn(tokens [N,T], mask [N,T], target [N,A], target_len [N]) -> rewards [N]` receives
@@ -19,6 +20,10 @@ def host_reward_callback(host_fn: Callable, on_error: float = 0.0):
     auxiliary term `errors` (the step's metric `reward_errors`), and the first such error is
     printed once as a warning. The device waits for the host at this point; scripts/bench.py
     measures what the boundary costs.
+
+    With a `mesh` whose batch axes span several devices the callback runs per batch shard
+    (`jax.shard_map`): each device's rows are scored by the host of the process that owns that
+    device, and no rows cross processes (without a mesh XLA gathers the batch to one device).
     """
     guarded = safe_host_reward(host_fn, on_error)
     warned = []
@@ -32,9 +37,20 @@ def host_reward_callback(host_fn: Callable, on_error: float = 0.0):
                           "reward_errors, further cases are not printed")
         return r, np.int32(n_bad)
 
-    def reward(tokens, mask, target, target_len):
+    def call(tokens, mask, target, target_len):
         shapes = (jax.ShapeDtypeStruct((tokens.shape[0],), jnp.float32),
                   jax.ShapeDtypeStruct((), jnp.int32))
-        r, n_bad = jax.pure_callback(on_host, shapes, tokens, mask, target, target_len)
-        return r, {"errors": n_bad}
+        return jax.pure_callback(on_host, shapes, tokens, mask, target, target_len)
+
+    def reward(tokens, mask, target, target_len):
+        args = (tokens, mask, target, target_len)
+        if mesh is None or mesh.size == 1:
+            r, n_bad = call(*args)
+            return r, {"errors": n_bad}
+        specs = tuple(batch_sharding(mesh, a.ndim, a.shape[0], what="host reward rows").spec
+                      for a in args)
+        per_shard = lambda *a: (lambda r, n: (r, n.reshape(1)))(*call(*a))
+        r, n_bad = jax.shard_map(per_shard, mesh=mesh, in_specs=specs,
+                                 out_specs=(specs[3], specs[3]), check_vma=False)(*args)
+        return r, {"errors": n_bad.sum()}
     return reward
