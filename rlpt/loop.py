@@ -11,9 +11,9 @@ import sys
 import jax
 from tqdm import tqdm
 
-from rlpt import sharding
+from rlpt import distributed, sharding
 from rlpt.distributed import barrier, is_main
-from rlpt.run_io import to_python
+from rlpt.run_io import claimed_workdir, to_python
 from rlpt.state import TrainState
 
 NONFINITE_DEFAULTS = {"stop_after": 5, "reward_value": 0.0, "on_reward": "replace"}
@@ -96,6 +96,17 @@ def place_state(state: TrainState, optimizer, mesh) -> TrainState:
         params=params, frozen={k: sharding.place_params(v, mesh) for k, v in state.frozen.items()},
         opt_state=sharding.init_opt_state(optimizer, params, mesh),
         algo_state=put(state.algo_state), step=put(state.step), rng=put(state.rng))
+
+
+def run_in_workdir(cfg, workdir: str, validate, body, allow_config_change: bool = False):
+    """How every trainer starts: join the job's processes (rlpt.distributed, before anything
+    touches a device), `cfg = validate(cfg)`, claim the workdir (rlpt.run_io.claimed_workdir:
+    lock, changed-config refusal unless `allow_config_change`, config.json), then return
+    `body(cfg, workdir)`."""
+    distributed.initialize(cfg.get("distributed"))
+    cfg = validate(cfg)
+    with claimed_workdir(workdir, cfg, allow_config_change):
+        return body(cfg, workdir)
 
 
 def resume(state: TrainState, ckpt, log, phases) -> TrainState:

@@ -26,10 +26,10 @@ from rlpt.envs.tool_rollout import ToolConfig, evaluate_tool, rollout_kind, tool
 from rlpt.evaluation import mean_pass_at_k
 from rlpt.models import get_model_config, init_params
 from rlpt.optim import make_optimizer, optim_hparams
-from rlpt.loop import place_state, resume, run_phase
+from rlpt.loop import place_state, resume, run_in_workdir, run_phase
 from rlpt.rewards.host_callback import host_reward_callback
 from rlpt.rewards.judge import build_judge, judge_batch, judge_ids
-from rlpt.run_io import (Checkpointer, MetricsLog, WandbLogger, claimed_workdir,
+from rlpt.run_io import (Checkpointer, MetricsLog, WandbLogger,
                          write_json_atomic)
 from rlpt.sampling import PLAIN_ROLLOUT, SamplingConfig, sample
 from rlpt.state import frozen_copy, new_state
@@ -218,10 +218,7 @@ def run(cfg, workdir: str, allow_config_change: bool = False) -> Dict:
     live run on the same workdir is refused (a lock file); resuming with a config that differs
     from the workdir's config.json is refused with the changed keys unless
     `allow_config_change` (the old config is then kept as config.<time>.json)."""
-    distributed.initialize(cfg.get("distributed"))  # before anything touches a device
-    cfg = validate(cfg)
-    with claimed_workdir(workdir, cfg, allow_config_change):
-        return _run_locked(cfg, workdir)
+    return run_in_workdir(cfg, workdir, validate, _run_locked, allow_config_change)
 
 
 def _run_locked(cfg, workdir: str) -> Dict:

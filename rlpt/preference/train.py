@@ -25,13 +25,13 @@ import jax.numpy as jnp
 from tqdm import tqdm
 
 from rlpt import distributed, sharding
-from rlpt.loop import place_state, resume, run_phase
+from rlpt.loop import place_state, resume, run_in_workdir, run_phase
 from rlpt.optim import make_optimizer, optim_hparams
 from rlpt.preference.config import algo_config, validate
 from rlpt.preference.reward_model import init_reward_model
 from rlpt.preference.reward_model_step import SAMPLING_KINDS, RewardModelStep
 from rlpt.preference.step import PreferenceStep, fresh_state, jit_step
-from rlpt.run_io import (Checkpointer, MetricsLog, WandbLogger, claimed_workdir,
+from rlpt.run_io import (Checkpointer, MetricsLog, WandbLogger,
                          write_json_atomic)
 from rlpt.tasks.synthetic_pairs import JsonlPairs, SyntheticPairs
 from rlpt.train import build_model, build_task, evaluate, run_sft
@@ -169,10 +169,7 @@ def run(cfg, workdir: str, allow_config_change: bool = False) -> Dict:
     """Runs (or resumes) the configured experiment in `workdir`; returns the summary. As
     rlpt.train.run: a lock against a second live run, a changed config refused unless
     `allow_config_change`."""
-    distributed.initialize(cfg.get("distributed"))  # before anything touches a device
-    cfg = validate(cfg)
-    with claimed_workdir(workdir, cfg, allow_config_change):
-        return _run_locked(cfg, workdir)
+    return run_in_workdir(cfg, workdir, validate, _run_locked, allow_config_change)
 
 
 def _run_locked(cfg, workdir: str) -> Dict:
