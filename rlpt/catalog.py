@@ -6,5 +6,6 @@ import rlpt.algorithms  # noqa: F401
 import rlpt.losses  # noqa: F401
 import rlpt.tasks.gsm8k_task  # noqa: F401
 import rlpt.tasks.one_shot  # noqa: F401
+import rlpt.tasks.scratchpad  # noqa: F401
 import rlpt.tasks.synthetic  # noqa: F401
 import rlpt.tasks.tool_task  # noqa: F401
