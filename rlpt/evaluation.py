@@ -59,3 +59,18 @@ def maj_at_k(answers: Sequence[Optional[Hashable]], gold: Hashable, k: int,
         subsets = (sorted(rng.choice(n, size=k, replace=False)) for _ in range(max_subsets))
     votes = [majority([answers[i] for i in s]) == gold for s in subsets]
     return float(np.mean(votes))
+
+
+def by_difficulty(greedy_correct_B: np.ndarray, correct_BN: np.ndarray, difficulty_B: np.ndarray,
+                  k: int) -> dict:
+    """Per difficulty label d (a task's `batch["difficulty"]`): `greedy_acc_d{d}`, `pass@1_d{d}`
+    and `pass@{k}_d{d}` over the problems with that label."""
+    g, c, d = (np.asarray(greedy_correct_B) > 0.5, np.asarray(correct_BN),
+               np.asarray(difficulty_B))
+    out = {}
+    for v in sorted(set(d.tolist())):
+        rows = d == v
+        out[f"greedy_acc_d{v}"] = float(np.mean(g[rows]))
+        for kk in sorted({1, k}):
+            out[f"pass@{kk}_d{v}"] = mean_pass_at_k(c[rows], kk)
+    return out

@@ -31,7 +31,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from rlpt.config import validate_vocab
-from rlpt.evaluation import mean_pass_at_k
+from rlpt.evaluation import by_difficulty, mean_pass_at_k
 from rlpt.loop import NonFiniteError, NonFiniteMonitor
 from rlpt.optim import make_optimizer, optim_hparams
 from rlpt.run_io import Checkpointer, MetricsLog, write_config, write_json_atomic
@@ -145,6 +145,8 @@ def make_group_eval(model_cfg, task, cfg):
             row = {"greedy_acc": float(np.mean(np.asarray(r_g[i]) > 0.5))}
             for k in e.ks:
                 row[f"pass@{k}"] = mean_pass_at_k(correct, k)
+            if "difficulty" in eval_batch:  # tasks with difficulty labels
+                row.update(by_difficulty(r_g[i], correct, eval_batch["difficulty"], max(e.ks)))
             res.append(row)
         return res
     return evaluate_runs

@@ -23,7 +23,7 @@ from rlpt import distributed, registry, sharding
 from rlpt.algorithms.base import split_algo_config
 from rlpt.config import hparams, validate, validate_vocab
 from rlpt.envs.tool_rollout import ToolConfig, evaluate_tool, rollout_kind, tool_rollout
-from rlpt.evaluation import mean_pass_at_k
+from rlpt.evaluation import by_difficulty, mean_pass_at_k
 from rlpt.models import get_model_config, init_params
 from rlpt.optim import make_optimizer, optim_hparams
 from rlpt.loop import place_state, resume, run_in_workdir, run_phase
@@ -98,6 +98,9 @@ def evaluate(model_cfg, params, task, cfg, eval_batch) -> Dict[str, float]:
     res = {"greedy_acc": float(np.mean(distributed.fetch(r_g) > 0.5))}
     for k in e.ks:
         res[f"pass@{k}"] = mean_pass_at_k(correct, k)
+    if "difficulty" in eval_batch:  # tasks with difficulty labels (rlpt.tasks.scratchpad)
+        res.update(by_difficulty(distributed.fetch(r_g), correct, eval_batch["difficulty"],
+                                 max(e.ks)))
     return res
 
 

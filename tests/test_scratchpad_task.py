@@ -171,3 +171,15 @@ def test_batches_deterministic_lengths_vary_and_hard_split():
         sp.ScratchpadAdditionTask(max_digits=3, hard_max_digits=3)
     with pytest.raises(ValueError):
         task.eval_set(4, seed=1)
+
+
+def test_accuracy_by_difficulty():
+    from rlpt.evaluation import by_difficulty, pass_at_k
+    greedy = np.array([1, 0, 1, 1, 0])
+    samples = np.array([[1, 0, 0, 0], [0, 0, 0, 0], [1, 1, 1, 1], [0, 1, 0, 0], [0, 0, 0, 0]])
+    diff = np.array([1, 1, 2, 3, 3])
+    out = by_difficulty(greedy, samples, diff, 4)
+    assert out["greedy_acc_d1"] == 0.5 and out["greedy_acc_d2"] == 1.0
+    assert out["pass@1_d1"] == 0.125 and out["pass@4_d1"] == 0.5 and out["pass@4_d3"] == 0.5
+    assert out["pass@1_d3"] == pass_at_k(4, 1, 1) / 2
+    assert len(out) == 9
