@@ -1,0 +1,167 @@
+"""Length of correct vs incorrect responses over RL training, GRPO vs Dr. GRPO, from a sweep of
+configs/dr_grpo_length.py:
+
+    python experiments/dr_grpo_length/analyze.py runs/dr_grpo_length [--out experiments/dr_grpo_length]
+
+Reads points/*/metrics.jsonl (the RL rows' `reward_response_len_correct` / `_wrong`: the mean
+length, eos included, of the step's correct / incorrect sampled responses; `accuracy`;
+`stopped_frac`) and points/*/summary.json (held-out evaluation after SFT and after RL). Per
+seed it averages each metric over an early window (the first 10% of RL steps) and a late window
+(the last 25%); a step where every response is correct (or every one wrong) has no wrong
+(correct) length and is skipped for that metric. Prints and writes `lengths.md` (mean and 95%
+Student-t interval over seeds per arm, and of the paired per-seed difference Dr. GRPO - GRPO:
+both arms of a seed start from the same SFT model) and `lengths.png`.
+"""
+import argparse
+import glob
+import json
+import os
+import re
+
+import numpy as np
+
+from rlpt.sweep_report import INTERVAL, t_interval
+
+ARMS = ("grpo", "dr_grpo")
+
+
+def load(sweep_dir):
+    runs = {a: {} for a in ARMS}
+    for d in sorted(glob.glob(os.path.join(sweep_dir, "points", "*"))):
+        name = os.path.basename(d)
+        arm = re.search(r"algo\.name=([a-z_]+)", name).group(1)
+        seed = int(re.search(r"seed=(\d+)", name).group(1))
+        rows = [json.loads(line) for line in open(os.path.join(d, "metrics.jsonl"))]
+        summary_path = os.path.join(d, "summary.json")
+        summary = json.load(open(summary_path)) if os.path.exists(summary_path) else None
+        runs[arm][seed] = {"rl": [r for r in rows if r["phase"] == "rl"], "summary": summary}
+    return runs
+
+
+def window_mean(rl, key, lo, hi):
+    vals = []
+    for r in rl:
+        if not lo <= r["step"] <= hi:
+            continue
+        if key == "reward_response_len_correct" and r["accuracy"] <= 0.0:
+            continue
+        if key == "reward_response_len_wrong" and r["accuracy"] >= 1.0:
+            continue
+        vals.append(1.0 - r[key] if key == "stopped_frac" else r[key])
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+METRICS = [  # (label, key, window) ; window None = summary
+    ("len wrong, early", "reward_response_len_wrong", "early"),
+    ("len wrong, late", "reward_response_len_wrong", "late"),
+    ("len correct, early", "reward_response_len_correct", "early"),
+    ("len correct, late", "reward_response_len_correct", "late"),
+    ("truncated frac (no eos), late", "stopped_frac", "late"),
+    ("train accuracy, early", "accuracy", "early"),
+    ("train accuracy, late", "accuracy", "late"),
+    ("held-out greedy acc after SFT", ("after_sft", "greedy_acc"), None),
+    ("held-out greedy acc after RL", ("after_rl", "greedy_acc"), None),
+    ("held-out pass@1 after RL", ("after_rl", "pass@1"), None),
+    ("held-out pass@8 after RL", ("after_rl", "pass@8"), None),
+]
+
+
+def per_seed(run, key, window, steps):
+    if window is None:
+        which, k = key
+        return run["summary"][which][k] if run["summary"] else float("nan")
+    early, late = (1, max(1, steps // 10)), (steps - steps // 4 + 1, steps)
+    lo, hi = early if window == "early" else late
+    return window_mean(run["rl"], key, lo, hi)
+
+
+def fmt(ci, digits):
+    if ci["n"] < 2:
+        return f"{ci['mean']:.{digits}f} (n=1)"
+    return f"{ci['mean']:.{digits}f} [{ci['lo']:.{digits}f}, {ci['hi']:.{digits}f}]"
+
+
+def table(runs):
+    steps = max(r["rl"][-1]["step"] for a in ARMS for r in runs[a].values() if r["rl"])
+    seeds = sorted(set(runs["grpo"]) & set(runs["dr_grpo"]))
+    lines = [f"RL steps {steps}; early = steps 1-{max(1, steps // 10)}, late = steps "
+             f"{steps - steps // 4 + 1}-{steps}; seeds {seeds}; {INTERVAL}; diff = Dr. GRPO - GRPO "
+             "paired by seed.", "",
+             "| metric | GRPO | Dr. GRPO | diff (Dr. GRPO - GRPO) |", "|---|---|---|---|"]
+    data = {}
+    for label, key, window in METRICS:
+        v = {a: [per_seed(runs[a][s], key, window, steps) for s in seeds] for a in ARMS}
+        diff = [d - g for d, g in zip(v["dr_grpo"], v["grpo"])]
+        digits = 1 if "len" in label else 3
+        cis = {a: t_interval(v[a]) for a in ARMS}
+        cd = t_interval(diff)
+        data[label] = {"grpo": cis["grpo"], "dr_grpo": cis["dr_grpo"], "diff": cd}
+        lines.append(f"| {label} | {fmt(cis['grpo'], digits)} | {fmt(cis['dr_grpo'], digits)} | "
+                     f"{fmt(cd, digits)} |")
+    return "\n".join(lines) + "\n", data
+
+
+def smooth(x, k=5):
+    x = np.asarray(x, float)
+    out = np.full_like(x, np.nan)
+    for i in range(len(x)):
+        w = x[max(0, i - k + 1): i + 1]
+        w = w[np.isfinite(w)]
+        out[i] = w.mean() if len(w) else np.nan
+    return out
+
+
+def plot(runs, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    keys = [("reward_response_len_wrong", "length of INCORRECT responses (tokens)"),
+            ("reward_response_len_correct", "length of CORRECT responses (tokens)"),
+            ("accuracy", "train accuracy (sampled)")]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    colors = {"grpo": "tab:red", "dr_grpo": "tab:blue"}
+    for ax, (key, title) in zip(axes, keys):
+        for arm in ARMS:
+            curves = []
+            for s, run in sorted(runs[arm].items()):
+                rl = run["rl"]
+                vals = []
+                for r in rl:
+                    bad = ((key.endswith("_correct") and r["accuracy"] <= 0)
+                           or (key.endswith("_wrong") and r["accuracy"] >= 1))
+                    vals.append(np.nan if bad else r[key])
+                steps = [r["step"] for r in rl]
+                y = smooth(vals)
+                ax.plot(steps, y, color=colors[arm], alpha=0.35, lw=0.8)
+                curves.append((steps, y))
+            n = min(len(c[0]) for c in curves)
+            mean = np.nanmean(np.stack([c[1][:n] for c in curves]), axis=0)
+            ax.plot(curves[0][0][:n], mean, color=colors[arm], lw=2,
+                    label=f"{'Dr. GRPO' if arm == 'dr_grpo' else 'GRPO'} (mean of {len(curves)})")
+        ax.set_title(title)
+        ax.set_xlabel("RL step")
+        ax.legend()
+    fig.suptitle("Scratchpad addition, tiny model: thin = seeds (moving average of 5 logged "
+                 "steps), thick = mean")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("sweep_dir")
+    ap.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
+    a = ap.parse_args()
+    runs = load(a.sweep_dir)
+    text, data = table(runs)
+    print(text)
+    with open(os.path.join(a.out, "lengths.md"), "w") as f:
+        f.write(text)
+    with open(os.path.join(a.out, "lengths.json"), "w") as f:
+        json.dump(data, f, indent=1)
+    plot(runs, os.path.join(a.out, "lengths.png"))
+    print(f"wrote {a.out}/lengths.md, lengths.json, lengths.png")
+
+
+if __name__ == "__main__":
+    main()
