@@ -29,10 +29,12 @@ def rows(id_lists, width):
     return comp, mask
 
 
-def device_reward(comp, mask, answers, width):
-    target = np.zeros((len(answers), width), np.int32)
+def device_reward(comp, mask, answers, width, gold_len=None):
+    target = np.zeros((len(answers), width + 1), np.int32)
     for i, ans in enumerate(answers):
         target[i, :len(ans)] = TOK.encode(ans)
+    if gold_len is not None:
+        target[:, -1] = gold_len
     tl = np.array([len(a) for a in answers], np.int32)
     r, aux = REWARD(comp, mask, target, tl)
     return np.asarray(r), {k: np.asarray(v) for k, v in aux.items()}
@@ -94,7 +96,7 @@ def test_reward_matches_reference_on_random_strings():
     task = sp.ScratchpadAdditionTask(max_digits=4)
     batch = task.make_batch(1, 0, 200)
     alphabet = enc("0123456789#+=,$~") + [TOK.stoi["a"]]
-    comps, answers = [], []
+    comps, answers, gold = [], [], []
     for i in range(600):
         j = i % 200
         ans = TOK.decode(batch["target"][j][: batch["target_len"][j]])
@@ -114,10 +116,11 @@ def test_reward_matches_reference_on_random_strings():
             ids = [int(rng.choice(alphabet)) for _ in range(int(rng.integers(0, 40)))]
         comps.append(ids)
         answers.append(ans)
+        gold.append(len(sol))
     comp, mask = rows(comps, 48)
     holes = rng.random(mask.shape) < 0.01
     mask[holes] = 0
-    r, aux = device_reward(comp, mask, answers, task.target_width)
+    r, aux = device_reward(comp, mask, answers, task.target_width - 1, np.array(gold))
     ref = reference(comp, mask, answers)
     np.testing.assert_array_equal(r, ref[:, 0])
     np.testing.assert_array_equal(aux["format_ok"], ref[:, 1].astype(bool))
@@ -126,6 +129,9 @@ def test_reward_matches_reference_on_random_strings():
     ok = r > 0.5
     np.testing.assert_allclose(aux["response_len_correct"], ref[ok, 2].mean(), rtol=1e-6)
     np.testing.assert_allclose(aux["response_len_wrong"], ref[~ok, 2].mean(), rtol=1e-6)
+    excess = ref[:, 2] - np.array(gold)
+    np.testing.assert_allclose(aux["excess_len_correct"], excess[ok].mean(), rtol=1e-5)
+    np.testing.assert_allclose(aux["excess_len_wrong"], excess[~ok].mean(), rtol=1e-5)
 
 
 @pytest.mark.parametrize("knobs", [dict(min_digits=1, max_digits=3),
@@ -141,6 +147,7 @@ def test_sft_solutions_score_one_and_match_python(knobs):
         sol = TOK.decode(b["solution"][i])
         assert sol == sp.worked_solution(a, bb) and sol.endswith("#" + str(a + bb))
         assert TOK.decode(b["target"][i][: b["target_len"][i]]) == str(a + bb)
+        assert b["target"][i][-1] == len(sol) + 1 and (b["target"][i][b["target_len"][i]:-1] == 0).all()
         assert b["difficulty"][i] == max(len(str(a)), len(str(bb)))
         assert knobs["min_digits"] <= min(len(str(a)), len(str(bb)))
         hard = b["difficulty"][i] > knobs["max_digits"]

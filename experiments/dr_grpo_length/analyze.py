@@ -4,7 +4,8 @@ configs/dr_grpo_length.py:
     python experiments/dr_grpo_length/analyze.py runs/dr_grpo_length [--out experiments/dr_grpo_length]
 
 Reads points/*/metrics.jsonl (the RL rows' `reward_response_len_correct` / `_wrong`: the mean
-length, eos included, of the step's correct / incorrect sampled responses; `accuracy`;
+length, eos included, of the step's correct / incorrect sampled responses;
+`reward_excess_len_*`: the same minus each problem's own worked-solution length; `accuracy`;
 `stopped_frac`) and points/*/summary.json (held-out evaluation after SFT and after RL). Per
 seed it averages each metric over an early window (the first 10% of RL steps) and a late window
 (the last 25%); a step where every response is correct (or every one wrong) has no wrong
@@ -41,11 +42,11 @@ def load(sweep_dir):
 def window_mean(rl, key, lo, hi):
     vals = []
     for r in rl:
-        if not lo <= r["step"] <= hi:
+        if not lo <= r["step"] <= hi or key not in r:  # (runs from before a metric existed)
             continue
-        if key == "reward_response_len_correct" and r["accuracy"] <= 0.0:
+        if key.endswith("_correct") and r["accuracy"] <= 0.0:
             continue
-        if key == "reward_response_len_wrong" and r["accuracy"] >= 1.0:
+        if key.endswith("_wrong") and r["accuracy"] >= 1.0:
             continue
         vals.append(1.0 - r[key] if key == "stopped_frac" else r[key])
     return float(np.mean(vals)) if vals else float("nan")
@@ -56,6 +57,10 @@ METRICS = [  # (label, key, window) ; window None = summary
     ("len wrong, late", "reward_response_len_wrong", "late"),
     ("len correct, early", "reward_response_len_correct", "early"),
     ("len correct, late", "reward_response_len_correct", "late"),
+    ("excess len wrong (len - own worked solution), early", "reward_excess_len_wrong", "early"),
+    ("excess len wrong, late", "reward_excess_len_wrong", "late"),
+    ("excess len correct, early", "reward_excess_len_correct", "early"),
+    ("excess len correct, late", "reward_excess_len_correct", "late"),
     ("truncated frac (no eos), late", "stopped_frac", "late"),
     ("train accuracy, early", "accuracy", "early"),
     ("train accuracy, late", "accuracy", "late"),
@@ -117,8 +122,9 @@ def plot(runs, path):
     import matplotlib.pyplot as plt
     keys = [("reward_response_len_wrong", "length of INCORRECT responses (tokens)"),
             ("reward_response_len_correct", "length of CORRECT responses (tokens)"),
+            ("reward_excess_len_wrong", "INCORRECT: length - own worked solution"),
             ("accuracy", "train accuracy (sampled)")]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    fig, axes = plt.subplots(1, 4, figsize=(19, 4))
     colors = {"grpo": "tab:red", "dr_grpo": "tab:blue"}
     for ax, (key, title) in zip(axes, keys):
         for arm in ARMS:
@@ -129,7 +135,7 @@ def plot(runs, path):
                 for r in rl:
                     bad = ((key.endswith("_correct") and r["accuracy"] <= 0)
                            or (key.endswith("_wrong") and r["accuracy"] >= 1))
-                    vals.append(np.nan if bad else r[key])
+                    vals.append(np.nan if bad or key not in r else r[key])
                 steps = [r["step"] for r in rl]
                 y = smooth(vals)
                 ax.plot(steps, y, color=colors[arm], alpha=0.35, lw=0.8)

@@ -13,6 +13,10 @@ answer. The reward reads only what follows the LAST `#` in the text: 1.0 iff tha
 completion is terminated. Everything before the last marker (the worked steps, padding, any
 rambling, other markers) is ignored.
 
+`target[:, -1]` (the last column, never part of the answer) holds the length of the problem's
+worked solution in tokens, eos included (0 when unknown); it is read only for the `excess_*`
+metrics below, never for the reward.
+
 aux (each [N]; the step logs the mean over rows as `reward_<name>`):
   * `format_ok`: terminated, has a marker, and one or more digits (only) follow the last one;
   * `response_len`: generated tokens, the eos included (the valid prefix up to and including
@@ -20,7 +24,10 @@ aux (each [N]; the step logs the mean over rows as `reward_<name>`):
   * `response_len_correct` / `response_len_wrong`: the mean `response_len` over the batch's
     correct / incorrect rows, broadcast to every row (so the logged mean over rows is that
     conditional mean; 0 when the batch has no such row). A batch statistic, not a per-row
-    quantity: inside a sweep (vmap over runs) it is per run.
+    quantity: inside a sweep (vmap over runs) it is per run;
+  * `excess_len_correct` / `excess_len_wrong`: likewise for `response_len - target[:, -1]`, the
+    length beyond the problem's own worked solution (controls for the mix of problem sizes:
+    harder problems have longer solutions and fail more often).
 """
 from typing import Dict, Tuple
 
@@ -75,9 +82,12 @@ def scratchpad_answer_reward(completion, completion_mask, target,
     correct = terminated & has_mark & (ans_len == target_len) & match
 
     length = jnp.where(terminated, eos_pos + 1, valid.sum(-1)).astype(jnp.float32)
+    excess = length - target[:, -1].astype(jnp.float32)
     aux = {"format_ok": format_ok, "response_len": length,
            "response_len_correct": _conditional_mean(length, correct),
-           "response_len_wrong": _conditional_mean(length, ~correct)}
+           "response_len_wrong": _conditional_mean(length, ~correct),
+           "excess_len_correct": _conditional_mean(excess, correct),
+           "excess_len_wrong": _conditional_mean(excess, ~correct)}
     return correct.astype(jnp.float32), aux
 
 

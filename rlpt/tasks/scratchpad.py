@@ -25,7 +25,9 @@ Registered as `get("task", "scratchpad_addition")(**knobs)`. Knobs:
   plain split; the hard split's number is in docs/tasks.md). `solution` keeps the tokens.
 
 Batch contract: that of `rlpt.tasks.synthetic` (`prompt`, `prompt_mask`, `target` = answer
-digit tokens right-padded with pad, `target_len`, `solution`, `solution_mask`) plus
+digit tokens right-padded with pad and, in its last column, the worked solution's length in
+tokens with the eos (read only for the reward's `excess_len_*` metrics), `target_len`,
+`solution`, `solution_mask`) plus
 `difficulty [B] int32`: the digit count of the longer operand (= the number of columns of the
 worked solution; `> max_digits` exactly on hard rows).
 """
@@ -74,7 +76,7 @@ class ScratchpadAdditionTask(SyntheticTask):
         self.hard_max_digits, self.hard_frac = hard_max_digits, hard_frac
         self.hard_solutions = hard_solutions
         n = max(max_digits, hard_max_digits)
-        super().__init__(prompt_len=2 * n + 3, target_width=n + 1,
+        super().__init__(prompt_len=2 * n + 3, target_width=n + 2,  # answer, gold length
                          solution_len=max_solution_tokens(n), target_pad=0)
 
     def _operands(self, rng):
@@ -88,8 +90,10 @@ class ScratchpadAdditionTask(SyntheticTask):
 
     def _sample(self, rng):
         a, b = self._operands(rng)
-        answer = str(a + b)
-        return f"{a}+{b}=", self.tokenizer.encode(answer), len(answer), worked_solution(a, b)
+        answer, solution = str(a + b), worked_solution(a, b)
+        target = self.tokenizer.encode(answer)
+        target += [0] * (self.target_width - 1 - len(target)) + [len(solution) + 1]
+        return f"{a}+{b}=", target, len(answer), solution
 
     def _check(self, text, terminated, example):
         answer = self.tokenizer.decode(example["target"][: int(example["target_len"])])
