@@ -18,7 +18,7 @@ hard_max_digits (the task's knobs), max_new (new-token budget), lr (RL learning 
 """
 from rlpt.config import base_config, parse_arg
 
-ARGS = dict(algo="grpo", seed=0, size="tiny", seeds=5, quick=0, rl_steps=160, sft_steps=300,
+ARGS = dict(algo="grpo", seed=0, size="tiny", seeds=5, quick=0, rl_steps=200, sft_steps=300,
             batch=16, max_new=48, lr=3e-4, max_digits=3, hard_max_digits=0,
             arms="grpo/dr_grpo")
 
