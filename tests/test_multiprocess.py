@@ -10,7 +10,7 @@ drift. The cross-process all-reduce (gloo) sums in another order than the in-pro
 the two runs differ by an ulp from the first SFT step on and the drift grows with the updates
 (after 60 SFT steps at lr 1e-2 and 6 GRPO steps: metrics within 1e-3 relative, parameters within
 1e-3 absolute). A killed and restarted 2-process run equals the uninterrupted 2-process run
-exactly (same programs, same reduction order).
+exactly (same programs, same reduction order; a slow test, as is the preference config).
 """
 import json
 import os
@@ -87,26 +87,18 @@ def assert_same_run(a, b, rtol, atol_params):
         np.testing.assert_allclose(p, q, rtol=0, atol=atol_params)
 
 
-def test_rl_two_processes_equal_one_and_survive_a_sigkill(tmp_path):
-    ref, mp, killed = (str(tmp_path / n) for n in ("ref", "mp", "killed"))
-    single(RL, ref)
-    multi(RL, mp, str(tmp_path / "mp.log"))
-    assert_same_run({"dir": mp, "phase": "rl"}, {"dir": ref, "phase": "rl"}, rtol=1e-2,
-                    atol_params=5e-3)
-    assert not os.path.exists(os.path.join(mp, "wandb")) and \
-        len(os.listdir(tmp_path / "mp")) == len(os.listdir(tmp_path / "ref")), \
-        (os.listdir(tmp_path / "mp"), os.listdir(tmp_path / "ref"))
-
-    # Kill process 1 after RL's first checkpoint; process 0 must exit with an error in bounded
-    # time (not hang in a collective), then both restart with the same command.
+def kill_one_mid_run_then_restart(tmp_path, workdir):
+    """Runs RL on 2 processes, SIGKILLs process 1 after RL's first checkpoint, checks that
+    process 0 exits with an error in bounded time (not a silent hang in a collective), then
+    restarts both with the same command to the end. Returns the seconds process 0 took to exit."""
     port = free_port()
-    cmd = [sys.executable, *RL, f"--workdir={killed}"]
+    cmd = [sys.executable, *RL, f"--workdir={workdir}"]
     env = lambda i: dict(process_env(i, 2, port, 4), RLPT_NO_PROGRESS="1")
     logs = [open(tmp_path / f"killed{i}.log", "w") for i in range(2)]
     procs = [subprocess.Popen(cmd, cwd=REPO_ROOT, env=env(i), stdout=logs[i],
                               stderr=subprocess.STDOUT) for i in range(2)]
     deadline = time.time() + 500
-    rl_ckpt = os.path.join(killed, "ckpt", "rl")
+    rl_ckpt = os.path.join(workdir, "ckpt", "rl")
     while not (os.path.isdir(rl_ckpt) and any(d.isdigit() for d in os.listdir(rl_ckpt))):
         assert time.time() < deadline and procs[0].poll() is None, open(logs[0].name).read()
         time.sleep(0.2)
@@ -114,19 +106,35 @@ def test_rl_two_processes_equal_one_and_survive_a_sigkill(tmp_path):
     t_kill = time.time()
     code = procs[0].wait(timeout=HEARTBEAT_S * 6 + 60)
     waited = time.time() - t_kill
-    assert code != 0, "process 0 finished although its peer was killed"
-    assert waited < HEARTBEAT_S * 6 + 60
     for f in logs:
         f.close()
-    multi(RL, killed, str(tmp_path / "resumed.log"))
-    ra, rb = rows(killed), rows(mp)
-    assert [(r["phase"], r["step"]) for r in ra] == [(r["phase"], r["step"]) for r in rb]
-    assert ra == rb
+    assert code != 0, "process 0 finished although its peer was killed"
+    multi(RL, workdir, str(tmp_path / "resumed.log"))
+    print(f"process 0 exited {waited:.1f} s after its peer was killed (heartbeat {HEARTBEAT_S} s)")
+    return waited
+
+
+def test_rl_two_processes_survive_a_sigkill_and_equal_one_process(tmp_path):
+    """The killed-and-restarted 2 x 4 run ends where the uninterrupted 1 x 8 run does."""
+    ref, killed = str(tmp_path / "ref"), str(tmp_path / "killed")
+    single(RL, ref)
+    kill_one_mid_run_then_restart(tmp_path, killed)
+    assert_same_run({"dir": killed, "phase": "rl"}, {"dir": ref, "phase": "rl"}, rtol=1e-2,
+                    atol_params=5e-3)
+    assert sorted(os.listdir(killed)) == sorted(os.listdir(ref))   # process 0 wrote, alone
+
+
+@pytest.mark.slow
+def test_rl_restart_equals_the_uninterrupted_two_process_run_bitwise(tmp_path):
+    mp, killed = str(tmp_path / "mp"), str(tmp_path / "killed")
+    multi(RL, mp, str(tmp_path / "mp.log"))
+    kill_one_mid_run_then_restart(tmp_path, killed)
+    assert rows(killed) == rows(mp)
     for p, q in zip(final_params(killed, "rl"), final_params(mp, "rl")):
         np.testing.assert_array_equal(p, q)
-    print(f"process 0 exited {waited:.1f} s after its peer was killed (heartbeat {HEARTBEAT_S} s)")
 
 
+@pytest.mark.slow
 def test_preference_two_processes_equal_one(tmp_path):
     ref, mp = str(tmp_path / "ref"), str(tmp_path / "mp")
     single(PREF, ref)

@@ -186,6 +186,8 @@ def test_diverging_run_stops_keeps_finite_checkpoints_and_no_duplicate_rows(tmp_
     cfg = grpo_arith.get_config("size=nano,quick=1")
     cfg.nonfinite.stop_after = 2
     cfg.wandb.mode = "disabled"
+    cfg.eval.n_prompts, cfg.rl.batch_size, cfg.sampling.num_samples = 8, 4, 4
+    cfg.sft.batch_size = 8
     real = train.hparams
 
     def nan_beta(c):
