@@ -15,6 +15,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from rlpt.distributed import global_array
+
 DEFAULT_RULES: Dict[str, Tuple[str, ...]] = {
     "batch": ("data", "fsdp"),
     "embed": ("fsdp",),
@@ -112,7 +114,6 @@ def batch_sharding(mesh: Mesh, ndim: int, batch_size: Optional[int] = None, rule
 def shard_batch(batch, mesh: Mesh, rules=DEFAULT_RULES):
     """Places every array of a batch dict with its leading axis over the batch mesh axes. With
     several processes each contributes only the rows its devices hold (rlpt.distributed)."""
-    from rlpt.distributed import global_array
     return {k: global_array(np.asarray(v), batch_sharding(mesh, np.ndim(v), np.shape(v)[0],
                                                           rules, f"batch[{k!r}]"))
             for k, v in batch.items()}
