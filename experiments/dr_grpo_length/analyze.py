@@ -150,7 +150,7 @@ def plot(runs, path):
     fig.suptitle("Scratchpad addition, tiny model: thin = seeds (moving average of 5 logged "
                  "steps), thick = mean")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=70)
 
 
 def main():
