@@ -29,8 +29,15 @@ SAMPLED = ("reward_mean", "reward_std", "accuracy", "response_len", "response_le
            "layer2_reward_mean", "layer2_accuracy", "relift_failed_prompts", "relift_sft_applied",
            "relift_buffer_count", "reward_format_ok")
 GOLDEN_DIR = os.path.join(REPO_ROOT, "tests", "golden")
-CASES = [("grpo_arith.py", ""), ("algos.py", "algo=ppo,"), ("algos.py", "algo=dapo,"),
-         ("algos.py", "algo=kdrl,"), ("algos.py", "algo=mgrpo,"), ("algos.py", "algo=relift,")]
+# The default recipe and PPO (value head, GAE, minibatches) run in the default suite; the other
+# four are slow-marked to keep the suite under 10 minutes (`-m slow`; tests/test_algorithm_zoo.py
+# smoke-tests every algorithm by default).
+slow = pytest.mark.slow
+CASES = [("grpo_arith.py", ""), ("algos.py", "algo=ppo,"),
+         pytest.param("algos.py", "algo=dapo,", marks=slow),
+         pytest.param("algos.py", "algo=kdrl,", marks=slow),
+         pytest.param("algos.py", "algo=mgrpo,", marks=slow),
+         pytest.param("algos.py", "algo=relift,", marks=slow)]
 
 
 def _config(file, arg):
@@ -53,7 +60,7 @@ def _rl_rows(workdir):
     return [r for r in rows if r["phase"] in ("rl", "eval")]
 
 
-@pytest.mark.parametrize("file,arg", CASES, ids=[f + ":" + a for f, a in CASES])
+@pytest.mark.parametrize("file,arg", CASES)
 def test_twenty_steps_match_the_pre_redesign_metrics(tmp_path, file, arg):
     os.environ["RLPT_NO_PROGRESS"] = "1"
     from rlpt.train import run

@@ -30,6 +30,7 @@ RL = ["-m", "rlpt.train", "--config=configs/grpo_arith.py:size=nano,quick=1",
       "--config.wandb.mode=disabled", "--config.mesh.data=8",
       "--config.task.kwargs.max_digits=1", "--config.sft.steps=60",
       "--config.sft.optim.lr=1e-2", "--config.ckpt_every=3", "--config.eval.n_prompts=16",
+      "--config.eval.every=6",
       f"--config.distributed.heartbeat_timeout_s={HEARTBEAT_S}"]
 PREF = ["-m", "rlpt.preference.train", "--config=configs/dpo_arith.py:algo=dpo,size=nano,quick=1",
         "--config.wandb.mode=disabled", "--config.mesh.data=8", "--config.pref.batch_size=8",
