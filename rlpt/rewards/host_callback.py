@@ -49,7 +49,9 @@ def host_reward_callback(host_fn: Callable, on_error: float = 0.0, mesh=None):
             return r, {"errors": n_bad}
         specs = tuple(batch_sharding(mesh, a.ndim, a.shape[0], what="host reward rows").spec
                       for a in args)
-        per_shard = lambda *a: (lambda r, n: (r, n.reshape(1)))(*call(*a))
+        def per_shard(*shard_args):
+            r, n_bad = call(*shard_args)
+            return r, n_bad.reshape(1)   # one count per shard, summed below
         r, n_bad = jax.shard_map(per_shard, mesh=mesh, in_specs=specs,
                                  out_specs=(specs[3], specs[3]), check_vma=False)(*args)
         return r, {"errors": n_bad.sum()}
