@@ -1,0 +1,74 @@
+"""Yue et al. (arXiv 2504.13837): does RL (GRPO) raise pass@k only at small k, with the SFT model
+catching up at large k? pass@k for k = 1, 2, 4, ..., 256 before and after RL on scratchpad
+addition (experiments/yue_passk/).
+
+    python -m rlpt.sweep --config=configs/yue_passk.py --workdir=runs/yue_passk
+    python -m rlpt.train --config=configs/yue_passk.py:seed=1 --workdir=...
+
+The recipe is the GRPO arm of configs/dr_grpo_length.py (same model, SFT warm-up, learning rate,
+steps, batch, samples, temperature, beta=0), so its SFT model is imperfect (held-out pass@1 about
+0.47 there) and RL raises pass@1. Only the evaluation differs: `n_samples` (256) samples per
+held-out prompt at temperature 1 and unbiased pass@k for every power of two up to n_samples,
+after SFT, optionally at intermediate RL steps (`evals` > 1: evaluations at rl_steps / evals,
+2 rl_steps / evals, ...), and after RL.
+
+Arguments (after ':'): seed, size, seeds (get_sweep: how many, from 0), quick (1 = a
+seconds-long smoke version), and the sizes rl_steps, sft_steps, batch (prompts per RL step),
+max_new (new-token budget), lr (RL learning rate), max_digits and hard_max_digits (the task's
+knobs), n_prompts and n_samples (the held-out evaluation), evals (evaluations during RL).
+"""
+from rlpt.config import base_config, parse_arg
+
+ARGS = dict(seed=0, size="tiny", seeds=5, quick=0, rl_steps=200, sft_steps=300, batch=16,
+            max_new=48, lr=3e-4, max_digits=3, hard_max_digits=0, n_prompts=128,
+            n_samples=256, evals=1)
+
+
+def powers_of_two(n: int):
+    """(1, 2, 4, ..., n) for a power of two n; otherwise the powers below n, then n."""
+    ks, k = [], 1
+    while k < n:
+        ks.append(k)
+        k *= 2
+    return tuple(ks + [n])
+
+
+def get_config(arg: str = ""):
+    a = parse_arg(arg, **ARGS)
+    c = base_config("grpo")
+    c.algo.beta = 0.0
+    c.seed = a["seed"]
+    c.model.preset = a["size"]
+    c.task.name = "scratchpad_addition"
+    c.task.kwargs = dict(min_digits=1, max_digits=a["max_digits"])
+    if a["hard_max_digits"]:
+        c.task.kwargs.hard_max_digits = a["hard_max_digits"]
+    c.sampling.max_new_tokens = a["max_new"]
+    c.sampling.num_samples = 8
+    c.sampling.temperature = 1.0
+    c.rl.steps = a["rl_steps"]
+    c.rl.batch_size = a["batch"]
+    c.optim.lr = a["lr"]
+    c.sft.steps = a["sft_steps"]
+    c.sft.batch_size = 64
+    c.sft.optim.lr = 1e-3
+    c.eval.every = max(1, a["rl_steps"] // max(1, a["evals"]))
+    c.eval.n_prompts = a["n_prompts"]
+    c.eval.n_samples = a["n_samples"]
+    c.eval.ks = powers_of_two(a["n_samples"])
+    c.eval.temperature = 1.0
+    c.log_every = 5
+    c.ckpt_every = max(1, a["rl_steps"] // 4)
+    c.wandb.mode = "disabled"
+    if a["quick"]:
+        c.rl.steps, c.sft.steps, c.eval.every, c.eval.n_prompts = 4, 10, 2, 16
+        c.eval.n_samples, c.eval.ks = 16, powers_of_two(16)
+        c.log_every = c.ckpt_every = 2
+    return c
+
+
+def get_sweep(arg: str = ""):
+    """GRPO x seeds 0..seeds-1: one vmapped group."""
+    from rlpt.sweep_points import seeds
+    a = parse_arg(arg, **ARGS)
+    return seeds(a["seeds"])

@@ -1,0 +1,184 @@
+"""pass@k curves before and after RL (GRPO), from a sweep of configs/yue_passk.py:
+
+    python experiments/yue_passk/analyze.py runs/yue_passk [--out experiments/yue_passk]
+
+Reads points/*/metrics.jsonl (the `eval` rows: greedy accuracy and unbiased pass@k from
+eval.n_samples samples per held-out prompt, after SFT at RL step 0, at any intermediate RL step
+and after RL; per difficulty `greedy_acc_d{d}`, `pass@1_d{d}`, `pass@{max k}_d{d}`). Prints and
+writes `passk.md` / `passk.json` (mean and 95% Student-t interval over seeds of pass@k after
+SFT and after RL and of the paired per-seed difference RL - SFT: both come from the same run;
+the crossing point: per seed, the smallest k of the grid at which pass@k after SFT is >= pass@k
+after RL) and `passk.png` (pass@k against log2 k with bands; the difference).
+"""
+import argparse
+import glob
+import json
+import os
+import re
+
+import numpy as np
+
+from rlpt.sweep_report import INTERVAL, t_interval
+
+
+def load(sweep_dir):
+    runs = {}
+    for d in sorted(glob.glob(os.path.join(sweep_dir, "points", "*"))):
+        seed = int(re.search(r"seed=(\d+)", os.path.basename(d)).group(1))
+        rows = [json.loads(line) for line in open(os.path.join(d, "metrics.jsonl"))]
+        evals = {r["step"]: r for r in rows if r["phase"] == "eval"}
+        runs[seed] = evals
+    return runs
+
+
+def ks_of(row):
+    return sorted(int(m.group(1)) for k in row for m in [re.fullmatch(r"pass@(\d+)", k)] if m)
+
+
+def fmt(ci, digits=3):
+    if ci["n"] < 2:
+        return f"{ci['mean']:.{digits}f} (n=1)"
+    return f"{ci['mean']:.{digits}f} [{ci['lo']:.{digits}f}, {ci['hi']:.{digits}f}]"
+
+
+def crossing(sft, rl, ks):
+    """The smallest k with pass@k(SFT) >= pass@k(RL), or None (RL ahead at every k)."""
+    for k, a, b in zip(ks, sft, rl):
+        if a >= b:
+            return k
+    return None
+
+
+def analyze(runs):
+    seeds = sorted(runs)
+    steps = sorted(set.intersection(*[set(runs[s]) for s in seeds]))
+    first, last = steps[0], steps[-1]
+    ks = ks_of(runs[seeds[0]][first])
+    kmax = ks[-1]
+    data = {"seeds": seeds, "eval_steps": steps, "ks": ks, "interval": INTERVAL}
+    lines = [f"Seeds {seeds}; held-out evaluation at RL steps {steps} (step {first} = after SFT); "
+             f"{INTERVAL}; diff = after RL (step {last}) - after SFT, paired by seed.", "",
+             f"| k | after SFT | after RL | diff (RL - SFT) | seeds with RL > SFT |",
+             "|---:|---|---|---|---:|"]
+    per_k = {}
+    for k in ks:
+        a = [runs[s][first][f"pass@{k}"] for s in seeds]
+        b = [runs[s][last][f"pass@{k}"] for s in seeds]
+        d = [y - x for x, y in zip(a, b)]
+        ci = {"sft": t_interval(a), "rl": t_interval(b), "diff": t_interval(d)}
+        per_k[k] = ci
+        lines.append(f"| {k} | {fmt(ci['sft'])} | {fmt(ci['rl'])} | {fmt(ci['diff'])} | "
+                     f"{sum(x > 0 for x in d)}/{len(d)} |")
+    data["pass_at_k"] = {str(k): v for k, v in per_k.items()}
+    # greedy
+    a = [runs[s][first]["greedy_acc"] for s in seeds]
+    b = [runs[s][last]["greedy_acc"] for s in seeds]
+    g = {"sft": t_interval(a), "rl": t_interval(b),
+         "diff": t_interval([y - x for x, y in zip(a, b)])}
+    data["greedy_acc"] = g
+    lines.append(f"| greedy | {fmt(g['sft'])} | {fmt(g['rl'])} | {fmt(g['diff'])} | "
+                 f"{sum(y > x for x, y in zip(a, b))}/{len(a)} |")
+    # crossing point per seed
+    cross = {}
+    for s in seeds:
+        cross[s] = crossing([runs[s][first][f"pass@{k}"] for k in ks],
+                            [runs[s][last][f"pass@{k}"] for k in ks], ks)
+    mean_cross = crossing([per_k[k]["sft"]["mean"] for k in ks],
+                          [per_k[k]["rl"]["mean"] for k in ks], ks)
+    data["crossing_per_seed"] = {str(s): c for s, c in cross.items()}
+    data["crossing_of_means"] = mean_cross
+    lines += ["", "Crossing point (the smallest k of the grid at which pass@k after SFT >= pass@k "
+              "after RL; 'none' = RL ahead at every k):", "",
+              "| seed | " + " | ".join(str(s) for s in seeds) + " | mean curves |",
+              "|---|" + "---:|" * (len(seeds) + 1),
+              "| crossing k | " + " | ".join(str(cross[s] or "none") for s in seeds)
+              + f" | {mean_cross or 'none'} |"]
+    # intermediate evaluations
+    if len(steps) > 2:
+        lines += ["", "pass@k at every evaluation (mean over seeds [95% interval]):", "",
+                  "| RL step | " + " | ".join(f"pass@{k}" for k in ks) + " |",
+                  "|---:|" + "---|" * len(ks)]
+        data["by_step"] = {}
+        for st in steps:
+            cis = {k: t_interval([runs[s][st][f"pass@{k}"] for s in seeds]) for k in ks}
+            data["by_step"][str(st)] = {str(k): v for k, v in cis.items()}
+            lines.append(f"| {st} | " + " | ".join(fmt(cis[k]) for k in ks) + " |")
+    # per difficulty
+    diffs = sorted({int(m.group(1)) for k in runs[seeds[0]][first]
+                    for m in [re.fullmatch(r"greedy_acc_d(\d+)", k)] if m})
+    if diffs:
+        lines += ["", f"Per difficulty (the longer operand's digits): after SFT -> after RL, and "
+                  "the paired diff RL - SFT:", "",
+                  "| digits | metric | after SFT | after RL | diff (RL - SFT) |",
+                  "|---:|---|---|---|---|"]
+        data["by_difficulty"] = {}
+        for dd in diffs:
+            for key in (f"greedy_acc_d{dd}", f"pass@1_d{dd}", f"pass@{kmax}_d{dd}"):
+                a = [runs[s][first][key] for s in seeds]
+                b = [runs[s][last][key] for s in seeds]
+                ci = {"sft": t_interval(a), "rl": t_interval(b),
+                      "diff": t_interval([y - x for x, y in zip(a, b)])}
+                data["by_difficulty"][key] = ci
+                lines.append(f"| {dd} | {key.rsplit('_', 1)[0]} | {fmt(ci['sft'])} | "
+                             f"{fmt(ci['rl'])} | {fmt(ci['diff'])} |")
+    return "\n".join(lines) + "\n", data
+
+
+def plot(runs, data, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    seeds, ks, steps = data["seeds"], data["ks"], data["eval_steps"]
+    x = np.log2(ks)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    colors = plt.cm.viridis(np.linspace(0.0, 0.85, len(steps)))
+    for st, col in zip(steps, colors):
+        cis = [t_interval([runs[s][st][f"pass@{k}"] for s in seeds]) for k in ks]
+        label = "after SFT" if st == steps[0] else (
+            "after RL" if st == steps[-1] else f"RL step {st}")
+        col = "tab:blue" if st == steps[0] else ("tab:red" if st == steps[-1] else col)
+        axes[0].plot(x, [c["mean"] for c in cis], "o-", color=col, lw=2,
+                     label=f"{label} (step {st})")
+        axes[0].fill_between(x, [c["lo"] for c in cis], [c["hi"] for c in cis], color=col,
+                             alpha=0.2)
+    axes[0].set_xticks(x, [str(k) for k in ks])
+    axes[0].set_xlabel("k (log2 scale)")
+    axes[0].set_ylabel("held-out pass@k")
+    axes[0].set_title(f"pass@k, mean of {len(seeds)} seeds, 95% t band")
+    axes[0].legend()
+    axes[0].grid(alpha=0.3)
+    d = [data["pass_at_k"][str(k)]["diff"] for k in ks]
+    for s in seeds:
+        axes[1].plot(x, [runs[s][steps[-1]][f"pass@{k}"] - runs[s][steps[0]][f"pass@{k}"]
+                         for k in ks], color="gray", alpha=0.4, lw=0.8)
+    axes[1].plot(x, [c["mean"] for c in d], "o-", color="black", lw=2, label="mean (thin: seeds)")
+    axes[1].fill_between(x, [c["lo"] for c in d], [c["hi"] for c in d], color="black", alpha=0.15)
+    axes[1].axhline(0, color="tab:blue", lw=1)
+    axes[1].set_xticks(x, [str(k) for k in ks])
+    axes[1].set_xlabel("k (log2 scale)")
+    axes[1].set_title("pass@k after RL - after SFT (paired by seed)")
+    axes[1].legend()
+    axes[1].grid(alpha=0.3)
+    fig.suptitle("Scratchpad addition (1-3 digits), tiny model, GRPO: pass@k before / after RL")
+    fig.tight_layout()
+    fig.savefig(path, dpi=70)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("sweep_dir")
+    ap.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
+    a = ap.parse_args()
+    runs = load(a.sweep_dir)
+    text, data = analyze(runs)
+    print(text)
+    with open(os.path.join(a.out, "passk.md"), "w") as f:
+        f.write(text)
+    with open(os.path.join(a.out, "passk.json"), "w") as f:
+        json.dump(data, f, indent=1)
+    plot(runs, data, os.path.join(a.out, "passk.png"))
+    print(f"wrote {a.out}/passk.md, passk.json, passk.png")
+
+
+if __name__ == "__main__":
+    main()
