@@ -23,7 +23,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, fake_devices_env
 from rlpt.launch import free_port, launch, process_env
 
 HEARTBEAT_S = 8
@@ -41,8 +41,7 @@ SAMPLED = ("reward_mean", "reward_std", "accuracy", "response_len", "greedy_acc"
 
 
 def single(args, workdir):
-    env = dict(os.environ, JAX_PLATFORMS="cpu", RLPT_NO_PROGRESS="1",
-               XLA_FLAGS="--xla_force_host_platform_device_count=8")
+    env = dict(fake_devices_env(8), JAX_PLATFORMS="cpu", RLPT_NO_PROGRESS="1")
     out = subprocess.run([sys.executable, *args, f"--workdir={workdir}"], cwd=REPO_ROOT, env=env,
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]

@@ -16,7 +16,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, fake_devices_env
 from rlpt.optim import optim_hparams
 from rlpt.preference.config import validate
 from rlpt.preference.reward_model import init_reward_model
@@ -263,8 +263,7 @@ print("MESH_OK")
 
 
 def test_step_on_two_device_mesh_matches_one_device():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2",
-               JAX_PLATFORMS="cpu")
+    env = dict(fake_devices_env(2), JAX_PLATFORMS="cpu")
     proc = subprocess.run([sys.executable, "-c", MESH_SCRIPT], cwd=REPO_ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
     assert "MESH_OK" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-3000:]

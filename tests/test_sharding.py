@@ -5,13 +5,13 @@ import sys
 
 import pytest
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, fake_devices_env
 
 from rlpt import sharding
 
 
 def test_multidevice_suite():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8")
+    env = fake_devices_env(8)
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                            os.path.join(REPO_ROOT, "tests", "multidevice")],
                           cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=1200)
