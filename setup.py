@@ -25,7 +25,7 @@ setup(
     extras_require={
         "test": [
             "pytest",
-            "pytest-xdist",
+            "pytest-xdist>=3.8",   # --no-loadscope-reorder (pytest.ini)
             "torch==2.13.0",  # CPU build on local disk; never an unpinned torch.
             "transformers>=4.40",
             "accelerate",  # transformers reads GGUF files only with it (tests/test_smollm2.py)
