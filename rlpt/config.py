@@ -308,6 +308,59 @@ def arithmetic_run(c, a: dict, rl_steps: int, rl_batch_size: int, eval_every: in
     return c
 
 
+SCRATCHPAD_ARGS = dict(seed=0, size="tiny", quick=0, rl_steps=200, sft_steps=300, batch=16,
+                       max_new=48, lr=3e-4, max_digits=3, hard_max_digits=0, evals=2)
+
+
+def scratchpad_run(c, a: dict):
+    """The scratchpad-addition recipe shared by the experiments' configs (configs/dr_grpo_length.py,
+    yue_passk.py, ppo_vs_grpo.py, gspo_gmpo_stability.py): the `size` preset trained from scratch,
+    SFT (`sft_steps` x 64 worked solutions of 1..`max_digits`-digit sums, lr 1e-3; a hard split
+    up to `hard_max_digits` digits without SFT data when > 0), then `rl_steps` RL steps of `batch`
+    prompts x 8 samples at temperature 1 with `max_new` new tokens and RL learning rate `lr`, no KL
+    term (beta = 0); held-out evaluation of 128 prompts x 8 samples after SFT and every
+    rl_steps // `evals` steps. `a` holds SCRATCHPAD_ARGS (parsed); quick=1 is a seconds-long
+    smoke version."""
+    c.algo.beta = 0.0
+    c.seed = a["seed"]
+    c.model.preset = a["size"]
+    c.task.name = "scratchpad_addition"
+    c.task.kwargs = dict(min_digits=1, max_digits=a["max_digits"])
+    if a["hard_max_digits"]:  # the hard split (rlpt.tasks.scratchpad): no SFT data on hard rows
+        c.task.kwargs.hard_max_digits = a["hard_max_digits"]
+    c.sampling.max_new_tokens = a["max_new"]   # worked solutions need <= 10 * max_digits + 2
+    c.sampling.num_samples = 8
+    c.sampling.temperature = 1.0
+    c.rl.steps = a["rl_steps"]
+    c.rl.batch_size = a["batch"]
+    c.optim.lr = a["lr"]
+    c.sft.steps = a["sft_steps"]
+    c.sft.batch_size = 64
+    c.sft.optim.lr = 1e-3
+    c.eval.every = max(1, a["rl_steps"] // max(1, a["evals"]))
+    c.eval.n_prompts = 128
+    c.eval.n_samples = 8
+    c.log_every = 5
+    c.ckpt_every = max(1, a["rl_steps"] // 4)
+    c.wandb.mode = "disabled"
+    if a["quick"]:
+        c.rl.steps, c.sft.steps, c.eval.every, c.eval.n_prompts = 4, 10, 2, 16
+        c.log_every = c.ckpt_every = 2
+    return c
+
+
+def union_algo(names) -> ml_collections.ConfigDict:
+    """default_algo(names[0]) plus every key of the other algorithms' defaults it lacks (their
+    first value), so that one base config holds every arm's fields and a sweep point switches the
+    algorithm by overriding existing keys (rlpt.sweep_points.algorithm_arms)."""
+    out = default_algo(names[0])
+    for name in names[1:]:
+        for k, v in default_algo(name).items():
+            if k not in out:
+                out[k] = v
+    return out
+
+
 def hparams(c: ml_collections.ConfigDict) -> dict:
     """The dynamic pytree of a validated config: `{"optim": ..., "algo": ...}` (module doc)."""
     return {"optim": optim_hparams(c.optim), "algo": split_algo_config(c.algo)[1]}

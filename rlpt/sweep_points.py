@@ -77,6 +77,24 @@ class Point:
         return int(self.cfg.seed)
 
 
+def algorithm_arms(names: Sequence[str], uniform=("name", "beta", "group_size")
+                   ) -> List[Dict[str, Any]]:
+    """One point per algorithm, for a base config whose `algo` is `union_algo(names)`
+    (rlpt.config): `config.algo.name` and the keys where the algorithm's defaults differ from that
+    union, except the `uniform` keys, which a config sets alike for every arm. Arms that differ
+    only in dynamic hyperparameters still differ in `name`, so each arm is its own group."""
+    from rlpt.config import default_algo, union_algo
+    base = union_algo(list(names))
+    arms = []
+    for name in names:
+        o = {"config.algo.name": name}
+        for k, v in default_algo(name).items():
+            if k not in uniform and base[k] != v:
+                o[f"config.algo.{k}"] = v
+        arms.append(o)
+    return arms
+
+
 def point_name(overrides: Dict[str, Any]) -> str:
     """A file-system-safe name of a point: `optim.lr=0.0005,seed=1` (`base` for no overrides)."""
     parts = [f"{k[len(PREFIX):]}={v}" for k, v in overrides.items()]

@@ -14,8 +14,9 @@ from tqdm import tqdm
 from conftest import REPO_ROOT
 from sweep_helpers import small_config
 from rlpt.sweep import main, run_sweep
-from rlpt.sweep_points import (SweepError, axis, group_points, points_to_configs, product,
-                               seeds)
+from rlpt.config import base_config, union_algo, validate
+from rlpt.sweep_points import (SweepError, algorithm_arms, axis, group_points, points_to_configs,
+                               product, seeds)
 from rlpt.sweep_run import run_group
 from rlpt.train import run
 
@@ -28,6 +29,24 @@ def test_axes_product_and_seeds():
                    {"config.optim.lr": 1e-3, "config.seed": 6}]
     with pytest.raises(SweepError, match="'config.seed' is set by two axes"):
         product(seeds(2), seeds(3))
+
+
+def test_algorithm_arms_switch_the_algorithm_on_a_union_base():
+    """Each arm applied to a base whose algo is union_algo(names) gives exactly that algorithm's
+    defaults on every key it has (the uniform keys aside); GSPO's clip is its paper value."""
+    names = ["grpo", "gspo", "ppo"]
+    arms = algorithm_arms(names)
+    assert arms[0] == {"config.algo.name": "grpo"}
+    assert arms[1]["config.algo.eps_low"] == 3e-4 and arms[1]["config.algo.eps_high"] == 4e-4
+    for name, arm in zip(names, arms):
+        base = base_config(names[0])
+        base.algo = union_algo(names)
+        base.algo.group_size, base.algo.beta = -1, 0.0   # uniform keys, set alike in every arm
+        [point] = points_to_configs(base, [arm])
+        alone = base_config(name)
+        alone.algo.group_size, alone.algo.beta = -1, 0.0
+        for k, v in validate(alone).algo.items():   # the algorithm configured on its own
+            assert point.cfg.algo[k] == v, (name, k)
 
 
 def test_grouping_by_static_config():
