@@ -1,0 +1,45 @@
+"""GTPO and GRPO-S (arXiv 2508.04349) vs GRPO: entropy of the sampled tokens and pass@k, on
+scratchpad addition (experiments/gtpo_entropy/).
+
+    python -m rlpt.sweep --config=configs/gtpo_entropy.py --workdir=runs/gtpo_entropy
+
+The recipe is rlpt.config.scratchpad_run (the one of configs/dr_grpo_length.py: tiny model from
+scratch, 300 SFT steps, 200 RL steps of 16 prompts x 8 samples at temperature 1, lr 3e-4, no
+KL term), with a held-out evaluation of 128 prompts x 32 samples (pass@1..32) after SFT, half-way
+and at the end. The arms differ exactly in their paper defaults (rlpt.losses.defaults,
+rlpt.sweep_points.algorithm_arms): GTPO and GRPO-S shape the advantage with the policy's entropy
+(token-level for GTPO, sequence-level for GRPO-S) and use clip-higher (eps_high 0.28) and the
+token-mean loss; GRPO has clip 0.2 and the per-response mean.
+
+Arguments (after ':'): algo (for get_config), seeds (get_sweep: 0 .. seeds-1), arms
+('/'-separated), n_samples (evaluation samples per prompt), and SCRATCHPAD_ARGS (seed, size,
+quick, rl_steps, sft_steps, batch, max_new, lr, max_digits, hard_max_digits, evals).
+"""
+from rlpt.config import SCRATCHPAD_ARGS, base_config, parse_arg, scratchpad_run, union_algo
+
+ARGS = dict(SCRATCHPAD_ARGS, algo="grpo", seeds=3, arms="grpo/gtpo/grpo_s", n_samples=32)
+ALGOS = ("grpo", "gtpo", "grpo_s")
+
+
+def _algos(first):
+    return (first,) + tuple(x for x in ALGOS if x != first)
+
+
+def get_config(arg: str = ""):
+    a = parse_arg(arg, **ARGS)
+    c = base_config(a["algo"])
+    c.algo = union_algo(_algos(a["algo"]))   # every arm's keys, so a point can switch the arm
+    c.algo.group_size = -1
+    c = scratchpad_run(c, a)
+    c.eval.n_samples = 4 if a["quick"] else a["n_samples"]
+    c.eval.ks = (1, 2, 4) if a["quick"] else (1, 4, 8, 16, 32)
+    return c
+
+
+def get_sweep(arg: str = ""):
+    """arms x seeds 0..seeds-1: one vmapped group per algorithm."""
+    from rlpt.sweep_points import algorithm_arms, product, seeds
+    a = parse_arg(arg, **ARGS)
+    arms = [x for x in a["arms"].split("/") if x]
+    by_name = dict(zip(_algos(a["algo"]), algorithm_arms(_algos(a["algo"]))))
+    return product([by_name[x] for x in arms], seeds(a["seeds"]))
