@@ -16,8 +16,8 @@ arms differ only in what their paper defaults differ in (rlpt.losses.defaults):
 * gmpo: the geometric mean of the token-level clipped ratios, clip in log space e^-0.4 .. e^0.4.
 
 All three use the GRPO advantage ((r - group mean) / group std over 8 samples). The learning
-rate (the `lrs` axis, the same for every arm) is chosen from GRPO-only pilots by the rule stated
-in experiments/gspo_gmpo_stability/README.md. Held-out greedy accuracy and pass@k on 128
+rate (the `lrs` axis, the same for every arm; default 3e-4) was chosen from GRPO-only pilots by
+the rule stated in experiments/gspo_gmpo_stability/README.md. Held-out greedy accuracy and pass@k on 128
 prompts (8 samples) after SFT and every rl_steps / evals RL steps.
 
 Arguments (after ':'): algo (for get_config), seed, size, seeds and seed_start (get_sweep: the
@@ -28,7 +28,7 @@ epochs (rl.ppo_epochs), minibatches, evals.
 from rlpt.config import base_config, default_algo, parse_arg
 
 ARGS = dict(algo="grpo", seed=0, size="tiny", seeds=5, seed_start=0, quick=0, rl_steps=60,
-            sft_steps=300, batch=16, max_new=48, lrs="1e-3", epochs=2, minibatches=2, evals=6,
+            sft_steps=300, batch=16, max_new=48, lrs="3e-4", epochs=2, minibatches=2, evals=6,
             arms="grpo/gspo/gmpo")
 ALGOS = ("grpo", "gspo", "gmpo")
 UNIFORM = ("name", "beta", "group_size")  # set per arm / equal in every arm, never an override

@@ -1,0 +1,165 @@
+"""PPO vs GRPO at an equal number of sampled responses, from a sweep of configs/ppo_vs_grpo.py:
+
+    python experiments/ppo_vs_grpo/analyze.py runs/ppo_vs_grpo [--out experiments/ppo_vs_grpo]
+
+Reads points/*/metrics.jsonl (RL rows: `accuracy` = the step's sampled-response accuracy,
+`clip_frac`, `value_mean`, `grad_norm`; eval rows: held-out greedy accuracy and pass@k) and
+points/*/summary.json (seconds per group). Both arms see the same prompts and sample the same
+number of responses per step (batch x samples), so RL step s is the same budget in both.
+Prints and writes `compare.md` / `compare.json` (mean and 95% Student-t interval over seeds per
+arm, and of the paired per-seed difference PPO - GRPO: both arms of a seed start from the same
+SFT model) and `compare.png` (train accuracy and held-out greedy accuracy against the number of
+sampled responses).
+"""
+import argparse
+import glob
+import json
+import os
+import re
+
+import numpy as np
+
+from rlpt.sweep_report import INTERVAL, t_interval
+
+ARMS = ("grpo", "ppo")
+NAMES = {"grpo": "GRPO", "ppo": "PPO"}
+
+
+def load(sweep_dir):
+    runs = {a: {} for a in ARMS}
+    for d in sorted(glob.glob(os.path.join(sweep_dir, "points", "*"))):
+        name = os.path.basename(d)
+        arm = re.search(r"algo\.name=([a-z_]+)", name).group(1)
+        seed = int(re.search(r"seed=(\d+)", name).group(1))
+        rows = [json.loads(line) for line in open(os.path.join(d, "metrics.jsonl"))]
+        cfg = json.load(open(os.path.join(d, "config.json")))
+        sp = os.path.join(d, "summary.json")
+        runs[arm][seed] = {"rl": [r for r in rows if r["phase"] == "rl"],
+                           "eval": [r for r in rows if r["phase"] == "eval"],
+                           "summary": json.load(open(sp)) if os.path.exists(sp) else None,
+                           "cfg": cfg}
+    return runs
+
+
+def fmt(ci, digits=3):
+    if ci["n"] < 2:
+        return f"{ci['mean']:.{digits}f} (n=1)"
+    return f"{ci['mean']:.{digits}f} [{ci['lo']:.{digits}f}, {ci['hi']:.{digits}f}]"
+
+
+def window(rl, key, lo, hi):
+    v = [r[key] for r in rl if lo <= r["step"] <= hi and key in r]
+    return float(np.mean(v)) if v else float("nan")
+
+
+def table(runs):
+    seeds = sorted(set(runs["grpo"]) & set(runs["ppo"]))
+    steps = max(r["rl"][-1]["step"] for a in ARMS for r in runs[a].values() if r["rl"])
+    cfg = runs["grpo"][seeds[0]]["cfg"]
+    per_step = cfg["rl"]["batch_size"] * cfg["sampling"]["num_samples"]
+    early, late = (1, max(1, steps // 10)), (steps - steps // 4 + 1, steps)
+    ks = sorted(int(k.split("@")[1]) for k in runs["grpo"][seeds[0]]["summary"]["after_rl"]
+                if re.fullmatch(r"pass@\d+", k))
+    metrics = [("held-out greedy acc after SFT", lambda r: r["summary"]["after_sft"]["greedy_acc"]),
+               ("held-out greedy acc after RL", lambda r: r["summary"]["after_rl"]["greedy_acc"])]
+    for k in ks:
+        metrics.append((f"held-out pass@{k} after RL",
+                        lambda r, k=k: r["summary"]["after_rl"][f"pass@{k}"]))
+    for d in (1, 2, 3):
+        metrics.append((f"held-out pass@1 after RL, {d} digit(s)",
+                        lambda r, d=d: r["summary"]["after_rl"].get(f"pass@1_d{d}", np.nan)))
+    metrics += [
+        (f"train accuracy (sampled), early (steps {early[0]}-{early[1]})",
+         lambda r: window(r["rl"], "accuracy", *early)),
+        (f"train accuracy (sampled), late (steps {late[0]}-{late[1]})",
+         lambda r: window(r["rl"], "accuracy", *late)),
+        ("clip fraction, late", lambda r: window(r["rl"], "clip_frac", *late)),
+        ("grad norm, late", lambda r: window(r["rl"], "grad_norm", *late)),
+        ("entropy of sampled tokens, late", lambda r: window(r["rl"], "entropy_sampled", *late)),
+    ]
+    lines = [f"RL steps {steps} x {per_step} sampled responses per step (both arms: "
+             f"{steps * per_step:,} responses per run); seeds {seeds}; {INTERVAL}; diff = PPO - "
+             "GRPO paired by seed.", "",
+             "| metric | GRPO | PPO | diff (PPO - GRPO) |", "|---|---|---|---|"]
+    data = {}
+    for label, fn in metrics:
+        v = {a: [fn(runs[a][s]) for s in seeds] for a in ARMS}
+        cis = {a: t_interval(v[a]) for a in ARMS}
+        cd = t_interval([p - g for p, g in zip(v["ppo"], v["grpo"])])
+        data[label] = {"grpo": cis["grpo"], "ppo": cis["ppo"], "diff": cd}
+        lines.append(f"| {label} | {fmt(cis['grpo'])} | {fmt(cis['ppo'])} | {fmt(cd)} |")
+    # time: per group (R runs in one vmapped program)
+    lines += ["", "Wall time per arm (one vmapped program of all its seeds; RL includes the "
+              "held-out evaluations):", "", "| arm | runs | SFT s | RL s | RL s per step |",
+              "|---|---:|---:|---:|---:|"]
+    for a in ARMS:
+        s = runs[a][seeds[0]]["summary"]
+        rl_s = s["rl_seconds_group_this_session"]
+        data[f"time_{a}"] = {"runs": s["runs_in_program"], "sft_s": s["sft_seconds_group"],
+                             "rl_s": rl_s, "rl_s_per_step": rl_s / s["rl_steps"]}
+        lines.append(f"| {NAMES[a]} | {s['runs_in_program']} | {s['sft_seconds_group']} | "
+                     f"{rl_s} | {rl_s / s['rl_steps']:.2f} |")
+    return "\n".join(lines) + "\n", data, per_step
+
+
+def smooth(x, k=5):
+    x = np.asarray(x, float)
+    return np.array([np.nanmean(x[max(0, i - k + 1): i + 1]) for i in range(len(x))])
+
+
+def plot(runs, per_step, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    colors = {"grpo": "tab:red", "ppo": "tab:green"}
+    for arm in ARMS:
+        seeds = sorted(runs[arm])
+        curves = []
+        for s in seeds:
+            rl = runs[arm][s]["rl"]
+            x = np.array([r["step"] for r in rl]) * per_step
+            y = smooth([r["accuracy"] for r in rl])
+            axes[0].plot(x, y, color=colors[arm], alpha=0.3, lw=0.8)
+            curves.append((x, y))
+        n = min(len(c[0]) for c in curves)
+        axes[0].plot(curves[0][0][:n], np.mean([c[1][:n] for c in curves], 0), color=colors[arm],
+                     lw=2, label=f"{NAMES[arm]} (mean of {len(seeds)})")
+        ev_steps = sorted(set.intersection(*[{r["step"] for r in runs[arm][s]["eval"]}
+                                             for s in seeds]))
+        cis = [t_interval([next(r["greedy_acc"] for r in runs[arm][s]["eval"] if r["step"] == st)
+                           for s in seeds]) for st in ev_steps]
+        x = np.array(ev_steps) * per_step
+        axes[1].plot(x, [c["mean"] for c in cis], "o-", color=colors[arm], lw=2,
+                     label=NAMES[arm])
+        axes[1].fill_between(x, [c["lo"] for c in cis], [c["hi"] for c in cis],
+                             color=colors[arm], alpha=0.2)
+    axes[0].set_title("train accuracy of sampled responses (moving avg of 5 logged steps)")
+    axes[1].set_title("held-out greedy accuracy, mean and 95% t band")
+    for ax in axes:
+        ax.set_xlabel("sampled responses per run")
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.suptitle("PPO vs GRPO, scratchpad addition, tiny model, same prompts and samples")
+    fig.tight_layout()
+    fig.savefig(path, dpi=70)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("sweep_dir")
+    ap.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
+    a = ap.parse_args()
+    runs = load(a.sweep_dir)
+    text, data, per_step = table(runs)
+    print(text)
+    with open(os.path.join(a.out, "compare.md"), "w") as f:
+        f.write(text)
+    with open(os.path.join(a.out, "compare.json"), "w") as f:
+        json.dump(data, f, indent=1)
+    plot(runs, per_step, os.path.join(a.out, "compare.png"))
+    print(f"wrote {a.out}/compare.md, compare.json, compare.png")
+
+
+if __name__ == "__main__":
+    main()
