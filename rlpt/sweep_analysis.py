@@ -1,0 +1,85 @@
+"""Reading a finished sweep for an experiment's own analysis (experiments/*/analyze.py): the runs
+by arm and seed, window means of logged metrics, intervals over seeds, smoothed curves.
+
+A sweep directory holds `points/<name>/` per point (rlpt.sweep_run): `metrics.jsonl` (rows with
+`phase` sft | rl | eval and `step`), `summary.json` (held-out evaluation after SFT and after RL)
+and `config.json`. A point's arm is read from its name (by default the `algo.name=...` override;
+a sweep without one has the single arm "all") and its seed from `seed=N`.
+"""
+import glob
+import json
+import os
+import re
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+
+from rlpt.sweep_report import t_interval
+
+ARM_PATTERN = r"algo\.name=([A-Za-z0-9_]+)"
+
+
+def load_runs(sweep_dir: str, arm_pattern: str = ARM_PATTERN) -> Dict[str, Dict[int, Dict]]:
+    """{arm: {seed: run}}, run = {"rl": rows, "eval": rows, "summary": dict or None,
+    "cfg": dict or None}, from every point directory of `sweep_dir`."""
+    runs: Dict[str, Dict[int, Dict]] = {}
+    paths = sorted(glob.glob(os.path.join(sweep_dir, "points", "*")))
+    if not paths:
+        raise FileNotFoundError(f"{sweep_dir}: no points/* directories (not a finished sweep?)")
+    for d in paths:
+        name = os.path.basename(d)
+        arm = re.search(arm_pattern, name)
+        seed = re.search(r"seed=(\d+)", name)
+        if seed is None:
+            raise ValueError(f"{d}: the point name has no seed=N")
+        rows = [json.loads(line) for line in open(os.path.join(d, "metrics.jsonl"))]
+        run = {"rl": [r for r in rows if r["phase"] == "rl"],
+               "eval": [r for r in rows if r["phase"] == "eval"]}
+        for key in ("summary", "config"):
+            path = os.path.join(d, f"{key}.json")
+            run["cfg" if key == "config" else key] = (json.load(open(path))
+                                                      if os.path.exists(path) else None)
+        runs.setdefault(arm.group(1) if arm else "all", {})[int(seed.group(1))] = run
+    return runs
+
+
+def early_late(steps: int) -> Tuple[Tuple[int, int], Tuple[int, int]]:
+    """The early window (the first 10% of `steps` RL steps) and the late one (the last 25%)."""
+    return (1, max(1, steps // 10)), (steps - steps // 4 + 1, steps)
+
+
+def window_mean(rows, key: str, lo: int, hi: int, keep=None) -> float:
+    """Mean of `key` over the rows with lo <= step <= hi that have it (and pass `keep(row)`);
+    nan when none does."""
+    vals = [r[key] for r in rows
+            if lo <= r["step"] <= hi and key in r and (keep is None or keep(r))]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+def fmt_ci(ci: Dict, digits: int = 3) -> str:
+    """`mean [lo, hi]` of a t_interval, or `mean (n=1)`."""
+    if ci["n"] < 2:
+        return f"{ci['mean']:.{digits}f} (n=1)"
+    return f"{ci['mean']:.{digits}f} [{ci['lo']:.{digits}f}, {ci['hi']:.{digits}f}]"
+
+
+def paired(values: Dict[str, list], arm: str, baseline: str) -> Dict:
+    """t_interval of the per-seed difference values[arm] - values[baseline] (same seed order)."""
+    return t_interval([a - b for a, b in zip(values[arm], values[baseline])])
+
+
+def smooth(x, k: int = 5) -> np.ndarray:
+    """Trailing moving average over the last k finite values (nan where there is none)."""
+    x = np.asarray(x, float)
+    out = np.full_like(x, np.nan)
+    for i in range(len(x)):
+        w = x[max(0, i - k + 1): i + 1]
+        w = w[np.isfinite(w)]
+        out[i] = w.mean() if len(w) else np.nan
+    return out
+
+
+def summary_value(run: Dict, which: str, key: str) -> float:
+    """run["summary"][which][key] ("after_sft" | "after_rl"), nan for an unfinished point."""
+    s: Optional[Dict] = run.get("summary")
+    return float(s[which][key]) if s and key in s.get(which, {}) else float("nan")

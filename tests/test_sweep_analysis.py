@@ -1,0 +1,60 @@
+"""rlpt.sweep_analysis on a hand-made sweep directory: runs by arm and seed, windows, paired
+intervals, smoothing (the numbers checked by hand)."""
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+
+from rlpt.sweep_analysis import (early_late, fmt_ci, load_runs, paired, smooth, summary_value,
+                                 window_mean)
+
+
+def _point(root, name, rl_values, summary=None):
+    d = os.path.join(root, "points", name)
+    os.makedirs(d)
+    with open(os.path.join(d, "metrics.jsonl"), "w") as f:
+        f.write(json.dumps({"phase": "sft", "step": 1, "loss": 1.0}) + "\n")
+        for step, v in enumerate(rl_values, 1):
+            f.write(json.dumps({"phase": "rl", "step": step, "accuracy": v}) + "\n")
+        f.write(json.dumps({"phase": "eval", "step": len(rl_values), "pass@1": 0.5}) + "\n")
+    if summary is not None:
+        json.dump(summary, open(os.path.join(d, "summary.json"), "w"))
+
+
+def test_load_windows_and_paired_differences(tmp_path):
+    root = str(tmp_path)
+    for seed in (0, 1):
+        _point(root, f"algo.name=grpo,seed={seed}", [0.1, 0.2, 0.3, 0.4],
+               {"after_rl": {"pass@1": 0.5 + seed}})
+        _point(root, f"algo.name=gtpo,algo.eps_high=0.28,seed={seed}", [0.2, 0.4, 0.6, 0.8])
+    runs = load_runs(root)
+    assert sorted(runs) == ["grpo", "gtpo"] and sorted(runs["grpo"]) == [0, 1]
+    run = runs["gtpo"][1]
+    assert [r["step"] for r in run["rl"]] == [1, 2, 3, 4] and len(run["eval"]) == 1
+    assert run["summary"] is None and math.isnan(summary_value(run, "after_rl", "pass@1"))
+    assert summary_value(runs["grpo"][1], "after_rl", "pass@1") == 1.5
+    assert early_late(200) == ((1, 20), (151, 200)) and early_late(4) == ((1, 1), (4, 4))
+    assert window_mean(run["rl"], "accuracy", 2, 3) == pytest.approx(0.5)
+    assert window_mean(run["rl"], "accuracy", 1, 4, keep=lambda r: r["accuracy"] < 0.5) == \
+        pytest.approx(0.3)
+    assert math.isnan(window_mean(run["rl"], "nosuch", 1, 4))
+    values = {a: [window_mean(runs[a][s]["rl"], "accuracy", 3, 4) for s in (0, 1)]
+              for a in runs}
+    ci = paired(values, "gtpo", "grpo")   # 0.7 - 0.35 on both seeds: zero spread
+    assert ci["n"] == 2 and ci["mean"] == pytest.approx(0.35) and ci["hi"] - ci["lo"] < 1e-9
+    assert fmt_ci({"mean": 0.25, "n": 1}) == "0.250 (n=1)"
+    assert fmt_ci({"mean": 0.25, "lo": 0.2, "hi": 0.3, "n": 3}, 2) == "0.25 [0.20, 0.30]"
+
+
+def test_single_arm_sweeps_and_errors(tmp_path):
+    _point(str(tmp_path), "seed=3", [1.0])
+    assert list(load_runs(str(tmp_path))) == ["all"]
+    with pytest.raises(FileNotFoundError, match="no points"):
+        load_runs(str(tmp_path / "empty"))
+
+
+def test_smooth_is_a_trailing_mean_over_finite_values():
+    got = smooth([1.0, np.nan, 3.0, 5.0], k=2)
+    np.testing.assert_allclose(got, [1.0, 1.0, 3.0, 4.0])
