@@ -14,42 +14,29 @@ Student-t interval over seeds per arm, and of the paired per-seed difference Dr.
 both arms of a seed start from the same SFT model) and `lengths.png`.
 """
 import argparse
-import glob
 import json
 import os
-import re
 
 import numpy as np
 
+from rlpt.sweep_analysis import early_late, fmt_ci, load_runs, paired, smooth, summary_value
+from rlpt.sweep_analysis import window_mean as _window_mean
 from rlpt.sweep_report import INTERVAL, t_interval
 
 ARMS = ("grpo", "dr_grpo")
 
 
-def load(sweep_dir):
-    runs = {a: {} for a in ARMS}
-    for d in sorted(glob.glob(os.path.join(sweep_dir, "points", "*"))):
-        name = os.path.basename(d)
-        arm = re.search(r"algo\.name=([a-z_]+)", name).group(1)
-        seed = int(re.search(r"seed=(\d+)", name).group(1))
-        rows = [json.loads(line) for line in open(os.path.join(d, "metrics.jsonl"))]
-        summary_path = os.path.join(d, "summary.json")
-        summary = json.load(open(summary_path)) if os.path.exists(summary_path) else None
-        runs[arm][seed] = {"rl": [r for r in rows if r["phase"] == "rl"], "summary": summary}
-    return runs
-
-
 def window_mean(rl, key, lo, hi):
-    vals = []
-    for r in rl:
-        if not lo <= r["step"] <= hi or key not in r:  # (runs from before a metric existed)
-            continue
-        if key.endswith("_correct") and r["accuracy"] <= 0.0:
-            continue
-        if key.endswith("_wrong") and r["accuracy"] >= 1.0:
-            continue
-        vals.append(1.0 - r[key] if key == "stopped_frac" else r[key])
-    return float(np.mean(vals)) if vals else float("nan")
+    """A window's mean; a step where every response is correct (or every one wrong) has no wrong
+    (correct) length and is skipped for that metric."""
+    keep = None
+    if key.endswith("_correct"):
+        keep = lambda r: r["accuracy"] > 0.0   # noqa: E731
+    elif key.endswith("_wrong"):
+        keep = lambda r: r["accuracy"] < 1.0   # noqa: E731
+    if key == "stopped_frac":   # reported as the truncated fraction
+        return 1.0 - _window_mean(rl, key, lo, hi)
+    return _window_mean(rl, key, lo, hi, keep)
 
 
 METRICS = [  # (label, key, window) ; window None = summary
@@ -73,17 +60,10 @@ METRICS = [  # (label, key, window) ; window None = summary
 
 def per_seed(run, key, window, steps):
     if window is None:
-        which, k = key
-        return run["summary"][which][k] if run["summary"] else float("nan")
-    early, late = (1, max(1, steps // 10)), (steps - steps // 4 + 1, steps)
+        return summary_value(run, *key)
+    early, late = early_late(steps)
     lo, hi = early if window == "early" else late
     return window_mean(run["rl"], key, lo, hi)
-
-
-def fmt(ci, digits):
-    if ci["n"] < 2:
-        return f"{ci['mean']:.{digits}f} (n=1)"
-    return f"{ci['mean']:.{digits}f} [{ci['lo']:.{digits}f}, {ci['hi']:.{digits}f}]"
 
 
 def table(runs):
@@ -96,24 +76,13 @@ def table(runs):
     data = {}
     for label, key, window in METRICS:
         v = {a: [per_seed(runs[a][s], key, window, steps) for s in seeds] for a in ARMS}
-        diff = [d - g for d, g in zip(v["dr_grpo"], v["grpo"])]
         digits = 1 if "len" in label else 3
         cis = {a: t_interval(v[a]) for a in ARMS}
-        cd = t_interval(diff)
+        cd = paired(v, "dr_grpo", "grpo")
         data[label] = {"grpo": cis["grpo"], "dr_grpo": cis["dr_grpo"], "diff": cd}
-        lines.append(f"| {label} | {fmt(cis['grpo'], digits)} | {fmt(cis['dr_grpo'], digits)} | "
-                     f"{fmt(cd, digits)} |")
+        lines.append(f"| {label} | {fmt_ci(cis['grpo'], digits)} | {fmt_ci(cis['dr_grpo'], digits)} | "
+                     f"{fmt_ci(cd, digits)} |")
     return "\n".join(lines) + "\n", data
-
-
-def smooth(x, k=5):
-    x = np.asarray(x, float)
-    out = np.full_like(x, np.nan)
-    for i in range(len(x)):
-        w = x[max(0, i - k + 1): i + 1]
-        w = w[np.isfinite(w)]
-        out[i] = w.mean() if len(w) else np.nan
-    return out
 
 
 def plot(runs, path):
@@ -158,7 +127,7 @@ def main():
     ap.add_argument("sweep_dir")
     ap.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
     a = ap.parse_args()
-    runs = load(a.sweep_dir)
+    runs = load_runs(a.sweep_dir)
     text, data = table(runs)
     print(text)
     with open(os.path.join(a.out, "lengths.md"), "w") as f:
