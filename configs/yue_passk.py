@@ -21,11 +21,9 @@ Memory: the sweep evaluates all seeds of a group in one program, n_prompts x n_s
 per seed at once. One seed at 128 prompts x 256 samples peaked at 5.9 GB resident (measured),
 so 5 seeds use 48 prompts (about 10 GB expected) on this shared 23 GB machine.
 """
-from rlpt.config import base_config, parse_arg
+from rlpt.config import SCRATCHPAD_ARGS, base_config, parse_arg, scratchpad_run
 
-ARGS = dict(seed=0, size="tiny", seeds=5, quick=0, rl_steps=200, sft_steps=300, batch=16,
-            max_new=48, lr=3e-4, max_digits=3, hard_max_digits=0, n_prompts=48,
-            n_samples=256, evals=2)
+ARGS = dict(SCRATCHPAD_ARGS, seeds=5, n_prompts=48, n_samples=256)
 
 
 def powers_of_two(n: int):
@@ -39,35 +37,13 @@ def powers_of_two(n: int):
 
 def get_config(arg: str = ""):
     a = parse_arg(arg, **ARGS)
-    c = base_config("grpo")
-    c.algo.beta = 0.0
-    c.seed = a["seed"]
-    c.model.preset = a["size"]
-    c.task.name = "scratchpad_addition"
-    c.task.kwargs = dict(min_digits=1, max_digits=a["max_digits"])
-    if a["hard_max_digits"]:
-        c.task.kwargs.hard_max_digits = a["hard_max_digits"]
-    c.sampling.max_new_tokens = a["max_new"]
-    c.sampling.num_samples = 8
-    c.sampling.temperature = 1.0
-    c.rl.steps = a["rl_steps"]
-    c.rl.batch_size = a["batch"]
-    c.optim.lr = a["lr"]
-    c.sft.steps = a["sft_steps"]
-    c.sft.batch_size = 64
-    c.sft.optim.lr = 1e-3
-    c.eval.every = max(1, a["rl_steps"] // max(1, a["evals"]))
+    c = scratchpad_run(base_config("grpo"), a)
     c.eval.n_prompts = a["n_prompts"]
     c.eval.n_samples = a["n_samples"]
     c.eval.ks = powers_of_two(a["n_samples"])
     c.eval.temperature = 1.0
-    c.log_every = 5
-    c.ckpt_every = max(1, a["rl_steps"] // 4)
-    c.wandb.mode = "disabled"
     if a["quick"]:
-        c.rl.steps, c.sft.steps, c.eval.every, c.eval.n_prompts = 4, 10, 2, 16
-        c.eval.n_samples, c.eval.ks = 16, powers_of_two(16)
-        c.log_every = c.ckpt_every = 2
+        c.eval.n_prompts, c.eval.n_samples, c.eval.ks = 16, 16, powers_of_two(16)
     return c
 
 

@@ -68,6 +68,11 @@ def paired(values: Dict[str, list], arm: str, baseline: str) -> Dict:
     return t_interval([a - b for a, b in zip(values[arm], values[baseline])])
 
 
+def pass_ks(row: Dict) -> list:
+    """The k of every `pass@k` key of an evaluation row, ascending."""
+    return sorted(int(m.group(1)) for key in row for m in [re.fullmatch(r"pass@(\d+)", key)] if m)
+
+
 def smooth(x, k: int = 5) -> np.ndarray:
     """Trailing moving average over the last k finite values (nan where there is none)."""
     x = np.asarray(x, float)

@@ -7,8 +7,8 @@ import os
 import numpy as np
 import pytest
 
-from rlpt.sweep_analysis import (early_late, fmt_ci, load_runs, paired, smooth, summary_value,
-                                 window_mean)
+from rlpt.sweep_analysis import (early_late, fmt_ci, load_runs, paired, pass_ks, smooth,
+                                 summary_value, window_mean)
 
 
 def _point(root, name, rl_values, summary=None):
@@ -44,6 +44,7 @@ def test_load_windows_and_paired_differences(tmp_path):
               for a in runs}
     ci = paired(values, "gtpo", "grpo")   # 0.7 - 0.35 on both seeds: zero spread
     assert ci["n"] == 2 and ci["mean"] == pytest.approx(0.35) and ci["hi"] - ci["lo"] < 1e-9
+    assert pass_ks({"pass@16": 0, "pass@2": 0, "greedy_acc": 0, "pass@1_d2": 0}) == [2, 16]
     assert fmt_ci({"mean": 0.25, "n": 1}) == "0.250 (n=1)"
     assert fmt_ci({"mean": 0.25, "lo": 0.2, "hi": 0.3, "n": 3}, 2) == "0.25 [0.20, 0.30]"
 

@@ -12,22 +12,16 @@ the arms of a seed start from the same SFT model), `results.json` and `entropy_p
 import argparse
 import json
 import os
-import re
 
 import numpy as np
 
-from rlpt.sweep_analysis import (early_late, fmt_ci, load_runs, paired, smooth, summary_value,
-                                 window_mean)
+from rlpt.sweep_analysis import (early_late, fmt_ci, load_runs, paired, pass_ks, smooth,
+                                 summary_value, window_mean)
 from rlpt.sweep_report import INTERVAL, t_interval
 
 ARMS = ("grpo", "gtpo", "grpo_s")
 LABEL = {"grpo": "GRPO", "gtpo": "GTPO", "grpo_s": "GRPO-S"}
 COLOR = {"grpo": "tab:blue", "gtpo": "tab:red", "grpo_s": "tab:green"}
-
-
-def ks_of(summary):
-    return sorted(int(m.group(1)) for k in summary["after_rl"]
-                  for m in [re.fullmatch(r"pass@(\d+)", k)] if m)
 
 
 def metrics(runs, steps, ks):
@@ -51,7 +45,7 @@ def table(runs):
     arms = [a for a in ARMS if a in runs]
     seeds = sorted(set.intersection(*[set(runs[a]) for a in arms]))
     steps = max(r["rl"][-1]["step"] for a in arms for r in runs[a].values() if r["rl"])
-    ks = ks_of(runs["grpo"][seeds[0]]["summary"])
+    ks = pass_ks(runs["grpo"][seeds[0]]["summary"]["after_rl"])
     (e0, e1), (l0, l1) = early_late(steps)
     others = [a for a in arms if a != "grpo"]
     head = ["metric"] + [LABEL[a] for a in arms] + [f"{LABEL[a]} - GRPO" for a in others]

@@ -11,34 +11,20 @@ the crossing point: per seed, the smallest k of the grid at which pass@k after S
 after RL) and `passk.png` (pass@k against log2 k with bands; the difference).
 """
 import argparse
-import glob
 import json
 import os
 import re
 
 import numpy as np
 
+from rlpt.sweep_analysis import fmt_ci, load_runs, pass_ks
 from rlpt.sweep_report import INTERVAL, t_interval
 
 
 def load(sweep_dir):
-    runs = {}
-    for d in sorted(glob.glob(os.path.join(sweep_dir, "points", "*"))):
-        seed = int(re.search(r"seed=(\d+)", os.path.basename(d)).group(1))
-        rows = [json.loads(line) for line in open(os.path.join(d, "metrics.jsonl"))]
-        evals = {r["step"]: r for r in rows if r["phase"] == "eval"}
-        runs[seed] = evals
-    return runs
-
-
-def ks_of(row):
-    return sorted(int(m.group(1)) for k in row for m in [re.fullmatch(r"pass@(\d+)", k)] if m)
-
-
-def fmt(ci, digits=3):
-    if ci["n"] < 2:
-        return f"{ci['mean']:.{digits}f} (n=1)"
-    return f"{ci['mean']:.{digits}f} [{ci['lo']:.{digits}f}, {ci['hi']:.{digits}f}]"
+    """{seed: {RL step: evaluation row}} (step 0 = after SFT)."""
+    return {seed: {r["step"]: r for r in run["eval"]}
+            for seed, run in load_runs(sweep_dir)["all"].items()}
 
 
 def crossing(sft, rl, ks):
@@ -53,7 +39,7 @@ def analyze(runs):
     seeds = sorted(runs)
     steps = sorted(set.intersection(*[set(runs[s]) for s in seeds]))
     first, last = steps[0], steps[-1]
-    ks = ks_of(runs[seeds[0]][first])
+    ks = pass_ks(runs[seeds[0]][first])
     kmax = ks[-1]
     data = {"seeds": seeds, "eval_steps": steps, "ks": ks, "interval": INTERVAL}
     lines = [f"Seeds {seeds}; held-out evaluation at RL steps {steps} (step {first} = after SFT); "
@@ -67,7 +53,7 @@ def analyze(runs):
         d = [y - x for x, y in zip(a, b)]
         ci = {"sft": t_interval(a), "rl": t_interval(b), "diff": t_interval(d)}
         per_k[k] = ci
-        lines.append(f"| {k} | {fmt(ci['sft'])} | {fmt(ci['rl'])} | {fmt(ci['diff'])} | "
+        lines.append(f"| {k} | {fmt_ci(ci['sft'])} | {fmt_ci(ci['rl'])} | {fmt_ci(ci['diff'])} | "
                      f"{sum(x > 0 for x in d)}/{len(d)} |")
     data["pass_at_k"] = {str(k): v for k, v in per_k.items()}
     # greedy
@@ -76,7 +62,7 @@ def analyze(runs):
     g = {"sft": t_interval(a), "rl": t_interval(b),
          "diff": t_interval([y - x for x, y in zip(a, b)])}
     data["greedy_acc"] = g
-    lines.append(f"| greedy | {fmt(g['sft'])} | {fmt(g['rl'])} | {fmt(g['diff'])} | "
+    lines.append(f"| greedy | {fmt_ci(g['sft'])} | {fmt_ci(g['rl'])} | {fmt_ci(g['diff'])} | "
                  f"{sum(y > x for x, y in zip(a, b))}/{len(a)} |")
     # crossing point per seed
     cross = {}
@@ -102,7 +88,7 @@ def analyze(runs):
         for st in steps:
             cis = {k: t_interval([runs[s][st][f"pass@{k}"] for s in seeds]) for k in ks}
             data["by_step"][str(st)] = {str(k): v for k, v in cis.items()}
-            lines.append(f"| {st} | " + " | ".join(fmt(cis[k]) for k in ks) + " |")
+            lines.append(f"| {st} | " + " | ".join(fmt_ci(cis[k]) for k in ks) + " |")
     # per difficulty
     diffs = sorted({int(m.group(1)) for k in runs[seeds[0]][first]
                     for m in [re.fullmatch(r"greedy_acc_d(\d+)", k)] if m})
@@ -119,8 +105,8 @@ def analyze(runs):
                 ci = {"sft": t_interval(a), "rl": t_interval(b),
                       "diff": t_interval([y - x for x, y in zip(a, b)])}
                 data["by_difficulty"][key] = ci
-                lines.append(f"| {dd} | {key.rsplit('_', 1)[0]} | {fmt(ci['sft'])} | "
-                             f"{fmt(ci['rl'])} | {fmt(ci['diff'])} |")
+                lines.append(f"| {dd} | {key.rsplit('_', 1)[0]} | {fmt_ci(ci['sft'])} | "
+                             f"{fmt_ci(ci['rl'])} | {fmt_ci(ci['diff'])} |")
     return "\n".join(lines) + "\n", data
 
 
