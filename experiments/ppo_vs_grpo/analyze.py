@@ -76,6 +76,9 @@ def table(runs):
         ("clip fraction, late", lambda r: window(r["rl"], "clip_frac", *late)),
         ("grad norm, late", lambda r: window(r["rl"], "grad_norm", *late)),
         ("entropy of sampled tokens, late", lambda r: window(r["rl"], "entropy_sampled", *late)),
+        ("PPO value loss, early", lambda r: window(r["rl"], "vf_loss", *early)),
+        ("PPO value loss, late", lambda r: window(r["rl"], "vf_loss", *late)),
+        ("PPO mean value, late", lambda r: window(r["rl"], "value_mean", *late)),
     ]
     lines = [f"RL steps {steps} x {per_step} sampled responses per step (both arms: "
              f"{steps * per_step:,} responses per run); seeds {seeds}; {INTERVAL}; diff = PPO - "
@@ -111,7 +114,7 @@ def plot(runs, per_step, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    fig, axes = plt.subplots(1, 3, figsize=(19, 4.5))
     colors = {"grpo": "tab:red", "ppo": "tab:green"}
     for arm in ARMS:
         seeds = sorted(runs[arm])
@@ -134,6 +137,19 @@ def plot(runs, per_step, path):
                      label=NAMES[arm])
         axes[1].fill_between(x, [c["lo"] for c in cis], [c["hi"] for c in cis],
                              color=colors[arm], alpha=0.2)
+    seeds = sorted(set(runs["grpo"]) & set(runs["ppo"]))
+    ev_steps = sorted(set.intersection(*[{r["step"] for r in runs[a][s]["eval"]}
+                                         for a in ARMS for s in seeds]))
+    at = lambda a, s, st, k: next(r[k] for r in runs[a][s]["eval"] if r["step"] == st)
+    for key, col in (("greedy_acc", "tab:purple"), ("pass@1", "tab:orange")):
+        cis = [t_interval([at("ppo", s, st, key) - at("grpo", s, st, key) for s in seeds])
+               for st in ev_steps]
+        x = np.array(ev_steps) * per_step
+        axes[2].plot(x, [c["mean"] for c in cis], "o-", color=col, lw=2, label=key)
+        axes[2].fill_between(x, [c["lo"] for c in cis], [c["hi"] for c in cis], color=col,
+                             alpha=0.2)
+    axes[2].axhline(0, color="black", lw=1)
+    axes[2].set_title("held-out, PPO - GRPO paired by seed (95% t band)")
     axes[0].set_title("train accuracy of sampled responses (moving avg of 5 logged steps)")
     axes[1].set_title("held-out greedy accuracy, mean and 95% t band")
     for ax in axes:

@@ -97,7 +97,8 @@ def main():
     model_cfg, _ = build_model(cfgs["grpo"])
     run = {}
     for arm in arms:
-        spec, state, hp, make_batch = build_rl(cfgs[arm], model_cfg, params0, task)
+        own = jax.tree_util.tree_map(jax.numpy.copy, params0)  # the step donates its state
+        spec, state, hp, make_batch = build_rl(cfgs[arm], model_cfg, own, task)
         step = make_fused_step(spec, donate=True)
         b0 = make_batch(0)
         compiled = step.lower(state, b0, hp).compile()
