@@ -11,13 +11,23 @@ rlpt.sweep_points.algorithm_arms): GTPO and GRPO-S shape the advantage with the 
 (token-level for GTPO, sequence-level for GRPO-S) and use clip-higher (eps_high 0.28) and the
 token-mean loss; GRPO has clip 0.2 and the per-response mean.
 
+A second sweep reads the entropy-shaped advantages the other way: `norm=joint` z-scores each
+group's token (GTPO) or sequence (GRPO-S) rewards jointly instead of over the successes and over
+the failures separately (the default, `separate`, the spec's reading), which keeps the
+success/failure contrast in the advantage:
+
+    python -m rlpt.sweep --config=configs/gtpo_entropy.py:arms=gtpo/grpo_s,norm=joint \
+        --workdir=runs/gtpo_entropy_joint
+
 Arguments (after ':'): algo (for get_config), seeds (get_sweep: 0 .. seeds-1), arms
-('/'-separated), n_samples (evaluation samples per prompt), and SCRATCHPAD_ARGS (seed, size,
+('/'-separated), n_samples (evaluation samples per prompt), norm (entropy_shaping_norm:
+separate | joint | none), and SCRATCHPAD_ARGS (seed, size,
 quick, rl_steps, sft_steps, batch, max_new, lr, max_digits, hard_max_digits, evals).
 """
 from rlpt.config import SCRATCHPAD_ARGS, base_config, parse_arg, scratchpad_run, union_algo
 
-ARGS = dict(SCRATCHPAD_ARGS, algo="grpo", seeds=3, arms="grpo/gtpo/grpo_s", n_samples=32)
+ARGS = dict(SCRATCHPAD_ARGS, algo="grpo", seeds=3, arms="grpo/gtpo/grpo_s", n_samples=32,
+            norm="separate")
 ALGOS = ("grpo", "gtpo", "grpo_s")
 
 
@@ -30,6 +40,7 @@ def get_config(arg: str = ""):
     c = base_config(a["algo"])
     c.algo = union_algo(_algos(a["algo"]))   # every arm's keys, so a point can switch the arm
     c.algo.group_size = -1
+    c.algo.entropy_shaping_norm = a["norm"]   # GTPO / GRPO-S only (rlpt.advantages)
     c = scratchpad_run(c, a)
     c.eval.n_samples = 4 if a["quick"] else a["n_samples"]
     c.eval.ks = (1, 2, 4) if a["quick"] else (1, 4, 8, 16, 32)
