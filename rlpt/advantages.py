@@ -231,7 +231,13 @@ def gtpo_advantages(rewards_N, entropy_NT, mask_NT, group_size, alpha1=1.0, alph
       failure `-alpha1 - alpha2 (1/H_{j,t}) / sum_{k in O-} (1/H_{k,t}) * h_t`
     (1e-8 added to entropy denominators). Implemented reading (spec): z-scored over the O+ tokens
     and over the O- tokens of the group separately (`norm="separate"`); alternatives `"joint"`
-    (one z-score over all the group's tokens) and `"none"`. Returns [N, T]."""
+    (one z-score over all the group's tokens) and `"none"`. Returns [N, T].
+
+    Measured caveat: with binary rewards `alpha1 r_i` is one constant over O+, so "separate"
+    leaves the O+ tokens' and the O- tokens' advantages each with mean 0 (half of a correct
+    response's tokens pushed down): no success/failure contrast is left, only the entropy
+    shares. In experiments/gtpo_entropy every GTPO and GRPO-S seed collapsed to ~0 accuracy
+    within ~25 RL steps with "separate"; "joint" keeps the contrast."""
     T = mask_NT.shape[-1]
     succ_BG1 = _groups(rewards_N > success_threshold, group_size)[..., None]
     m_BGT = _groups(mask_NT, group_size)

@@ -12,44 +12,17 @@ SFT model) and `compare.png` (train accuracy and held-out greedy accuracy agains
 sampled responses).
 """
 import argparse
-import glob
 import json
 import os
-import re
 
 import numpy as np
 
+from rlpt.sweep_analysis import (early_late, fmt_ci, load_runs, paired, pass_ks, smooth,
+                                 window_mean)
 from rlpt.sweep_report import INTERVAL, t_interval
 
 ARMS = ("grpo", "ppo")
 NAMES = {"grpo": "GRPO", "ppo": "PPO"}
-
-
-def load(sweep_dir):
-    runs = {a: {} for a in ARMS}
-    for d in sorted(glob.glob(os.path.join(sweep_dir, "points", "*"))):
-        name = os.path.basename(d)
-        arm = re.search(r"algo\.name=([a-z_]+)", name).group(1)
-        seed = int(re.search(r"seed=(\d+)", name).group(1))
-        rows = [json.loads(line) for line in open(os.path.join(d, "metrics.jsonl"))]
-        cfg = json.load(open(os.path.join(d, "config.json")))
-        sp = os.path.join(d, "summary.json")
-        runs[arm][seed] = {"rl": [r for r in rows if r["phase"] == "rl"],
-                           "eval": [r for r in rows if r["phase"] == "eval"],
-                           "summary": json.load(open(sp)) if os.path.exists(sp) else None,
-                           "cfg": cfg}
-    return runs
-
-
-def fmt(ci, digits=3):
-    if ci["n"] < 2:
-        return f"{ci['mean']:.{digits}f} (n=1)"
-    return f"{ci['mean']:.{digits}f} [{ci['lo']:.{digits}f}, {ci['hi']:.{digits}f}]"
-
-
-def window(rl, key, lo, hi):
-    v = [r[key] for r in rl if lo <= r["step"] <= hi and key in r]
-    return float(np.mean(v)) if v else float("nan")
 
 
 def table(runs):
@@ -57,9 +30,8 @@ def table(runs):
     steps = max(r["rl"][-1]["step"] for a in ARMS for r in runs[a].values() if r["rl"])
     cfg = runs["grpo"][seeds[0]]["cfg"]
     per_step = cfg["rl"]["batch_size"] * cfg["sampling"]["num_samples"]
-    early, late = (1, max(1, steps // 10)), (steps - steps // 4 + 1, steps)
-    ks = sorted(int(k.split("@")[1]) for k in runs["grpo"][seeds[0]]["summary"]["after_rl"]
-                if re.fullmatch(r"pass@\d+", k))
+    early, late = early_late(steps)
+    ks = pass_ks(runs["grpo"][seeds[0]]["summary"]["after_rl"])
     metrics = [("held-out greedy acc after SFT", lambda r: r["summary"]["after_sft"]["greedy_acc"]),
                ("held-out greedy acc after RL", lambda r: r["summary"]["after_rl"]["greedy_acc"])]
     for k in ks:
@@ -70,15 +42,15 @@ def table(runs):
                         lambda r, d=d: r["summary"]["after_rl"].get(f"pass@1_d{d}", np.nan)))
     metrics += [
         (f"train accuracy (sampled), early (steps {early[0]}-{early[1]})",
-         lambda r: window(r["rl"], "accuracy", *early)),
+         lambda r: window_mean(r["rl"], "accuracy", *early)),
         (f"train accuracy (sampled), late (steps {late[0]}-{late[1]})",
-         lambda r: window(r["rl"], "accuracy", *late)),
-        ("clip fraction, late", lambda r: window(r["rl"], "clip_frac", *late)),
-        ("grad norm, late", lambda r: window(r["rl"], "grad_norm", *late)),
-        ("entropy of sampled tokens, late", lambda r: window(r["rl"], "entropy_sampled", *late)),
-        ("PPO value loss, early", lambda r: window(r["rl"], "vf_loss", *early)),
-        ("PPO value loss, late", lambda r: window(r["rl"], "vf_loss", *late)),
-        ("PPO mean value, late", lambda r: window(r["rl"], "value_mean", *late)),
+         lambda r: window_mean(r["rl"], "accuracy", *late)),
+        ("clip fraction, late", lambda r: window_mean(r["rl"], "clip_frac", *late)),
+        ("grad norm, late", lambda r: window_mean(r["rl"], "grad_norm", *late)),
+        ("entropy of sampled tokens, late", lambda r: window_mean(r["rl"], "entropy_sampled", *late)),
+        ("PPO value loss, early", lambda r: window_mean(r["rl"], "vf_loss", *early)),
+        ("PPO value loss, late", lambda r: window_mean(r["rl"], "vf_loss", *late)),
+        ("PPO mean value, late", lambda r: window_mean(r["rl"], "value_mean", *late)),
     ]
     lines = [f"RL steps {steps} x {per_step} sampled responses per step (both arms: "
              f"{steps * per_step:,} responses per run); seeds {seeds}; {INTERVAL}; diff = PPO - "
@@ -88,9 +60,9 @@ def table(runs):
     for label, fn in metrics:
         v = {a: [fn(runs[a][s]) for s in seeds] for a in ARMS}
         cis = {a: t_interval(v[a]) for a in ARMS}
-        cd = t_interval([p - g for p, g in zip(v["ppo"], v["grpo"])])
+        cd = paired(v, "ppo", "grpo")
         data[label] = {"grpo": cis["grpo"], "ppo": cis["ppo"], "diff": cd}
-        lines.append(f"| {label} | {fmt(cis['grpo'])} | {fmt(cis['ppo'])} | {fmt(cd)} |")
+        lines.append(f"| {label} | {fmt_ci(cis['grpo'])} | {fmt_ci(cis['ppo'])} | {fmt_ci(cd)} |")
     # time: per group (R runs in one vmapped program)
     lines += ["", "Wall time per arm (one vmapped program of all its seeds; RL includes the "
               "held-out evaluations):", "", "| arm | runs | SFT s | RL s | RL s per step |",
@@ -103,11 +75,6 @@ def table(runs):
         lines.append(f"| {NAMES[a]} | {s['runs_in_program']} | {s['sft_seconds_group']} | "
                      f"{rl_s} | {rl_s / s['rl_steps']:.2f} |")
     return "\n".join(lines) + "\n", data, per_step
-
-
-def smooth(x, k=5):
-    x = np.asarray(x, float)
-    return np.array([np.nanmean(x[max(0, i - k + 1): i + 1]) for i in range(len(x))])
 
 
 def plot(runs, per_step, path):
@@ -166,7 +133,7 @@ def main():
     ap.add_argument("sweep_dir")
     ap.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
     a = ap.parse_args()
-    runs = load(a.sweep_dir)
+    runs = load_runs(a.sweep_dir)
     text, data, per_step = table(runs)
     print(text)
     with open(os.path.join(a.out, "compare.md"), "w") as f:
