@@ -25,33 +25,12 @@ seeds seed_start .. seed_start + seeds - 1), arms ('/'-separated), lrs ('/'-sepa
 rates, an axis), quick (1 = a seconds-long smoke version), rl_steps, sft_steps, batch, max_new,
 epochs (rl.ppo_epochs), minibatches, evals.
 """
-from rlpt.config import base_config, default_algo, parse_arg
+from rlpt.config import SCRATCHPAD_ARGS, base_config, parse_arg, scratchpad_run, union_algo
 
-ARGS = dict(algo="grpo", seed=0, size="tiny", seeds=5, seed_start=0, quick=0, rl_steps=60,
-            sft_steps=300, batch=16, max_new=48, lrs="3e-4", epochs=2, minibatches=2, evals=6,
-            arms="grpo/gspo/gmpo")
+ARGS = dict({k: v for k, v in SCRATCHPAD_ARGS.items() if k != "lr"},  # `lrs` sets it
+            algo="grpo", seeds=5, seed_start=0, rl_steps=60, lrs="3e-4", epochs=2,
+            minibatches=2, evals=6, arms="grpo/gspo/gmpo")
 ALGOS = ("grpo", "gspo", "gmpo")
-UNIFORM = ("name", "beta", "group_size")  # set per arm / equal in every arm, never an override
-
-
-def union_algo(algos):
-    """cfg.algo holding every key of every arm's defaults (the first arm's value where two arms
-    share a key), so that a sweep point can switch the algorithm by overriding existing keys."""
-    out = default_algo(algos[0]).to_dict()
-    for name in algos[1:]:
-        for k, v in default_algo(name).to_dict().items():
-            out.setdefault(k, v)
-    return out
-
-
-def arm_overrides(name, algos):
-    """The keys where `name`'s paper defaults differ from the union base (module doc)."""
-    base = union_algo(algos)
-    o = {"config.algo.name": name}
-    for k, v in default_algo(name).to_dict().items():
-        if k not in UNIFORM and base.get(k) != v:
-            o[f"config.algo.{k}"] = v
-    return o
 
 
 def _algos(first):
@@ -60,45 +39,24 @@ def _algos(first):
 
 def get_config(arg: str = ""):
     a = parse_arg(arg, **ARGS)
+    a["lr"] = float(a["lrs"].split("/")[0])   # the base's; the sweep's lr axis overrides it
     c = base_config(a["algo"])
-    for k, v in union_algo(_algos(a["algo"])).items():
-        if k not in c.algo:
-            c.algo[k] = v
-    c.algo.beta = 0.0
+    c.algo = union_algo(_algos(a["algo"]))   # every arm's keys, so a point can switch the arm
     c.algo.group_size = -1
-    c.seed = a["seed"]
-    c.model.preset = a["size"]
-    c.task.name = "scratchpad_addition"
-    c.task.kwargs = dict(min_digits=1, max_digits=3)
-    c.sampling.max_new_tokens = a["max_new"]
-    c.sampling.num_samples = 8
-    c.sampling.temperature = 1.0
-    c.rl.steps = a["rl_steps"]
-    c.rl.batch_size = a["batch"]
+    c = scratchpad_run(c, a)
     c.rl.ppo_epochs = a["epochs"]
     c.rl.minibatches = a["minibatches"]
-    c.optim.lr = float(a["lrs"].split("/")[0])
-    c.sft.steps = a["sft_steps"]
-    c.sft.batch_size = 64
-    c.sft.optim.lr = 1e-3
-    c.eval.every = max(1, a["rl_steps"] // max(1, a["evals"]))
-    c.eval.n_prompts = 128
-    c.eval.n_samples = 8
-    c.log_every = 5
-    c.ckpt_every = max(1, a["rl_steps"] // 3)
-    c.wandb.mode = "disabled"
-    if a["quick"]:
-        c.rl.steps, c.sft.steps, c.eval.every, c.eval.n_prompts = 4, 10, 2, 16
-        c.log_every = c.ckpt_every = 2
+    if not a["quick"]:
+        c.ckpt_every = max(1, a["rl_steps"] // 3)
     return c
 
 
 def get_sweep(arg: str = ""):
     """arms x learning rates x seeds: one vmapped group per algorithm (the learning rate is a
     dynamic hyperparameter, so every lr of an arm shares its program)."""
-    from rlpt.sweep_points import axis, product, seeds
+    from rlpt.sweep_points import algorithm_arms, axis, product, seeds
     a = parse_arg(arg, **ARGS)
-    algos = _algos(a["algo"])
-    arms = [arm_overrides(x, algos) for x in a["arms"].split("/") if x]
+    by_name = dict(zip(_algos(a["algo"]), algorithm_arms(_algos(a["algo"]))))
+    arms = [by_name[x] for x in a["arms"].split("/") if x]
     lrs = [float(x) for x in a["lrs"].split("/") if x]
     return product(arms, axis("config.optim.lr", lrs), seeds(a["seeds"], a["seed_start"]))
