@@ -6,11 +6,12 @@ A sweep directory holds `points/<name>/` per point (rlpt.sweep_run): `metrics.js
 and `config.json`. A point's arm is read from its name (by default the `algo.name=...` override;
 a sweep without one has the single arm "all") and its seed from `seed=N`.
 """
+import argparse
 import glob
 import json
 import os
 import re
-from typing import Dict, Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -88,3 +89,23 @@ def summary_value(run: Dict, which: str, key: str) -> float:
     """run["summary"][which][key] ("after_sft" | "after_rl"), nan for an unfinished point."""
     s: Optional[Dict] = run.get("summary")
     return float(s[which][key]) if s and key in s.get(which, {}) else float("nan")
+
+
+def analysis_main(script_file: str, stem: str, analyze: Callable, plot: Callable,
+                  load: Callable = load_runs, argv=None) -> None:
+    """The command line of an experiment's analyze.py: `analyze.py SWEEP_DIR [--out DIR]` (the
+    default DIR is the script's own directory). Prints `analyze(load(SWEEP_DIR))`'s text and
+    writes it to `<stem>.md`, its data to `<stem>.json` and `plot(runs, data, <stem>.png)`."""
+    ap = argparse.ArgumentParser(description=f"writes {stem}.md, {stem}.json and {stem}.png")
+    ap.add_argument("sweep_dir")
+    ap.add_argument("--out", default=os.path.dirname(os.path.abspath(script_file)))
+    a = ap.parse_args(argv)
+    runs = load(a.sweep_dir)
+    text, data = analyze(runs)
+    print(text)
+    with open(os.path.join(a.out, f"{stem}.md"), "w") as f:
+        f.write(text)
+    with open(os.path.join(a.out, f"{stem}.json"), "w") as f:
+        json.dump(data, f, indent=1)
+    plot(runs, data, os.path.join(a.out, f"{stem}.png"))
+    print(f"wrote {a.out}/{stem}.md, {stem}.json, {stem}.png")

@@ -7,8 +7,8 @@ import os
 import numpy as np
 import pytest
 
-from rlpt.sweep_analysis import (early_late, fmt_ci, load_runs, paired, pass_ks, smooth,
-                                 summary_value, window_mean)
+from rlpt.sweep_analysis import (analysis_main, early_late, fmt_ci, load_runs, paired,
+                                 pass_ks, smooth, summary_value, window_mean)
 
 
 def _point(root, name, rl_values, summary=None):
@@ -47,6 +47,18 @@ def test_load_windows_and_paired_differences(tmp_path):
     assert pass_ks({"pass@16": 0, "pass@2": 0, "greedy_acc": 0, "pass@1_d2": 0}) == [2, 16]
     assert fmt_ci({"mean": 0.25, "n": 1}) == "0.250 (n=1)"
     assert fmt_ci({"mean": 0.25, "lo": 0.2, "hi": 0.3, "n": 3}, 2) == "0.25 [0.20, 0.30]"
+
+
+def test_analysis_main_writes_the_three_files(tmp_path, capsys):
+    _point(str(tmp_path), "seed=0", [0.5, 1.0])
+    out = tmp_path / "out"
+    out.mkdir()
+    seen = []
+    analysis_main(__file__, "res", lambda runs: (f"{len(runs['all'])} run", {"n": 1}),
+                  lambda runs, data, path: seen.append((data, path)),
+                  argv=[str(tmp_path), "--out", str(out)])
+    assert (out / "res.md").read_text() == "1 run" and json.loads((out / "res.json").read_text())
+    assert seen == [({"n": 1}, str(out / "res.png"))] and "1 run" in capsys.readouterr().out
 
 
 def test_single_arm_sweeps_and_errors(tmp_path):

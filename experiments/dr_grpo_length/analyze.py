@@ -13,13 +13,11 @@ seed it averages each metric over an early window (the first 10% of RL steps) an
 Student-t interval over seeds per arm, and of the paired per-seed difference Dr. GRPO - GRPO:
 both arms of a seed start from the same SFT model) and `lengths.png`.
 """
-import argparse
-import json
-import os
 
 import numpy as np
 
-from rlpt.sweep_analysis import early_late, fmt_ci, load_runs, paired, smooth, summary_value
+from rlpt.sweep_analysis import (analysis_main, early_late, fmt_ci, load_runs, paired, smooth,
+                                 summary_value)
 from rlpt.sweep_analysis import window_mean as _window_mean
 from rlpt.sweep_report import INTERVAL, t_interval
 
@@ -122,21 +120,5 @@ def plot(runs, path):
     fig.savefig(path, dpi=70)
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("sweep_dir")
-    ap.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
-    a = ap.parse_args()
-    runs = load_runs(a.sweep_dir)
-    text, data = table(runs)
-    print(text)
-    with open(os.path.join(a.out, "lengths.md"), "w") as f:
-        f.write(text)
-    with open(os.path.join(a.out, "lengths.json"), "w") as f:
-        json.dump(data, f, indent=1)
-    plot(runs, os.path.join(a.out, "lengths.png"))
-    print(f"wrote {a.out}/lengths.md, lengths.json, lengths.png")
-
-
 if __name__ == "__main__":
-    main()
+    analysis_main(__file__, "lengths", table, lambda runs, data, path: plot(runs, path))

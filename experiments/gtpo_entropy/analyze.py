@@ -7,16 +7,13 @@ each sampled response token), train `accuracy` and `response_len` averaged over 
 (the first 10% of RL steps) and a late one (the last 25%) (rlpt.sweep_analysis.early_late); the
 held-out greedy accuracy and pass@k after SFT and after RL (summary.json). Writes `results.md`
 (mean and 95% Student-t interval over seeds per arm, and of the per-seed difference arm - GRPO:
-the arms of a seed start from the same SFT model), `results.json` and `entropy_passk.png`.
+the arms of a seed start from the same SFT model), `results.json` and `results.png`.
 """
-import argparse
-import json
-import os
 
 import numpy as np
 
-from rlpt.sweep_analysis import (early_late, fmt_ci, load_runs, paired, pass_ks, smooth,
-                                 summary_value, window_mean)
+from rlpt.sweep_analysis import (analysis_main, early_late, fmt_ci, load_runs, paired,
+                                 pass_ks, smooth, summary_value, window_mean)
 from rlpt.sweep_report import INTERVAL, t_interval
 
 ARMS = ("grpo", "gtpo", "grpo_s")
@@ -109,21 +106,5 @@ def plot(runs, data, path):
     fig.savefig(path, dpi=70)
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("sweep_dir")
-    ap.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
-    a = ap.parse_args()
-    runs = load_runs(a.sweep_dir)
-    text, data = table(runs)
-    print(text)
-    with open(os.path.join(a.out, "results.md"), "w") as f:
-        f.write(text)
-    with open(os.path.join(a.out, "results.json"), "w") as f:
-        json.dump(data, f, indent=1)
-    plot(runs, data, os.path.join(a.out, "entropy_passk.png"))
-    print(f"wrote {a.out}/results.md, results.json, entropy_passk.png")
-
-
 if __name__ == "__main__":
-    main()
+    analysis_main(__file__, "results", table, plot)

@@ -11,25 +11,27 @@ arm, and of the paired per-seed difference PPO - GRPO: both arms of a seed start
 SFT model) and `compare.png` (train accuracy and held-out greedy accuracy against the number of
 sampled responses).
 """
-import argparse
-import json
-import os
 
 import numpy as np
 
-from rlpt.sweep_analysis import (early_late, fmt_ci, load_runs, paired, pass_ks, smooth,
-                                 window_mean)
+from rlpt.sweep_analysis import (analysis_main, early_late, fmt_ci, load_runs, paired,
+                                 pass_ks, smooth, window_mean)
 from rlpt.sweep_report import INTERVAL, t_interval
 
 ARMS = ("grpo", "ppo")
 NAMES = {"grpo": "GRPO", "ppo": "PPO"}
 
 
+def responses_per_step(runs):
+    """Sampled responses per RL step (prompts x samples), the same in both arms."""
+    cfg = next(iter(runs["grpo"].values()))["cfg"]
+    return cfg["rl"]["batch_size"] * cfg["sampling"]["num_samples"]
+
+
 def table(runs):
     seeds = sorted(set(runs["grpo"]) & set(runs["ppo"]))
     steps = max(r["rl"][-1]["step"] for a in ARMS for r in runs[a].values() if r["rl"])
-    cfg = runs["grpo"][seeds[0]]["cfg"]
-    per_step = cfg["rl"]["batch_size"] * cfg["sampling"]["num_samples"]
+    per_step = responses_per_step(runs)
     early, late = early_late(steps)
     ks = pass_ks(runs["grpo"][seeds[0]]["summary"]["after_rl"])
     metrics = [("held-out greedy acc after SFT", lambda r: r["summary"]["after_sft"]["greedy_acc"]),
@@ -128,21 +130,6 @@ def plot(runs, per_step, path):
     fig.savefig(path, dpi=70)
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("sweep_dir")
-    ap.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
-    a = ap.parse_args()
-    runs = load_runs(a.sweep_dir)
-    text, data, per_step = table(runs)
-    print(text)
-    with open(os.path.join(a.out, "compare.md"), "w") as f:
-        f.write(text)
-    with open(os.path.join(a.out, "compare.json"), "w") as f:
-        json.dump(data, f, indent=1)
-    plot(runs, per_step, os.path.join(a.out, "compare.png"))
-    print(f"wrote {a.out}/compare.md, compare.json, compare.png")
-
-
 if __name__ == "__main__":
-    main()
+    analysis_main(__file__, "compare", lambda runs: table(runs)[:2],
+                  lambda runs, data, path: plot(runs, responses_per_step(runs), path))

@@ -10,14 +10,11 @@ SFT and after RL and of the paired per-seed difference RL - SFT: both come from 
 the crossing point: per seed, the smallest k of the grid at which pass@k after SFT is >= pass@k
 after RL) and `passk.png` (pass@k against log2 k with bands; the difference).
 """
-import argparse
-import json
-import os
 import re
 
 import numpy as np
 
-from rlpt.sweep_analysis import fmt_ci, load_runs, pass_ks
+from rlpt.sweep_analysis import analysis_main, fmt_ci, load_runs, pass_ks
 from rlpt.sweep_report import INTERVAL, t_interval
 
 
@@ -150,21 +147,5 @@ def plot(runs, data, path):
     fig.savefig(path, dpi=70)
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("sweep_dir")
-    ap.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
-    a = ap.parse_args()
-    runs = load(a.sweep_dir)
-    text, data = analyze(runs)
-    print(text)
-    with open(os.path.join(a.out, "passk.md"), "w") as f:
-        f.write(text)
-    with open(os.path.join(a.out, "passk.json"), "w") as f:
-        json.dump(data, f, indent=1)
-    plot(runs, data, os.path.join(a.out, "passk.png"))
-    print(f"wrote {a.out}/passk.md, passk.json, passk.png")
-
-
 if __name__ == "__main__":
-    main()
+    analysis_main(__file__, "passk", analyze, plot, load=load)
