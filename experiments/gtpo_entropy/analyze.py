@@ -1,6 +1,9 @@
 """Entropy and pass@k of GTPO and GRPO-S against GRPO, from a sweep of configs/gtpo_entropy.py:
 
-    python experiments/gtpo_entropy/analyze.py runs/gtpo_entropy [--out experiments/gtpo_entropy]
+    python experiments/gtpo_entropy/analyze.py runs/gtpo_entropy,runs/gtpo_entropy_joint \
+        [--out experiments/gtpo_entropy]
+
+(the second sweep, `norm=joint`, adds the arms "GTPO joint" and "GRPO-S joint").
 
 Per seed: the RL rows' `entropy_sampled` (mean entropy, in nats, of the policy's distribution at
 each sampled response token), train `accuracy` and `response_len` averaged over an early window
@@ -16,9 +19,24 @@ from rlpt.sweep_analysis import (analysis_main, early_late, fmt_ci, load_runs, p
                                  pass_ks, smooth, summary_value, window_mean)
 from rlpt.sweep_report import INTERVAL, t_interval
 
-ARMS = ("grpo", "gtpo", "grpo_s")
-LABEL = {"grpo": "GRPO", "gtpo": "GTPO", "grpo_s": "GRPO-S"}
-COLOR = {"grpo": "tab:blue", "gtpo": "tab:red", "grpo_s": "tab:green"}
+ARMS = ("grpo", "gtpo", "grpo_s", "gtpo/joint", "grpo_s/joint")
+LABEL = {"grpo": "GRPO", "gtpo": "GTPO", "grpo_s": "GRPO-S", "gtpo/joint": "GTPO joint",
+         "grpo_s/joint": "GRPO-S joint"}
+COLOR = {"grpo": "tab:blue", "gtpo": "tab:red", "grpo_s": "tab:green", "gtpo/joint": "tab:orange",
+         "grpo_s/joint": "tab:olive"}
+
+
+def load(spec):
+    """Runs of one or more sweeps (`DIR[,DIR...]`); a GTPO / GRPO-S arm whose
+    entropy_shaping_norm is not the default `separate` is the arm `<algo>/<norm>`."""
+    runs = {}
+    for sweep_dir in spec.split(","):
+        for arm, by_seed in load_runs(sweep_dir).items():
+            norm = next(iter(by_seed.values()))["cfg"]["algo"].get("entropy_shaping_norm")
+            if arm in ("gtpo", "grpo_s") and norm != "separate":
+                arm = f"{arm}/{norm}"
+            runs.setdefault(arm, {}).update(by_seed)
+    return runs
 
 
 def metrics(runs, steps, ks):
@@ -107,4 +125,4 @@ def plot(runs, data, path):
 
 
 if __name__ == "__main__":
-    analysis_main(__file__, "results", table, plot)
+    analysis_main(__file__, "results", table, plot, load=load)
