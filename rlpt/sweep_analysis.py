@@ -93,13 +93,15 @@ def summary_value(run: Dict, which: str, key: str) -> float:
 
 def analysis_main(script_file: str, stem: str, analyze: Callable, plot: Callable,
                   load: Callable = load_runs, argv=None) -> None:
-    """The command line of an experiment's analyze.py: `analyze.py SWEEP_DIR [--out DIR]` (the
-    default DIR is the script's own directory). Prints `analyze(load(SWEEP_DIR))`'s text and
+    """The command line of an experiment's analyze.py: `analyze.py SWEEP_DIR [--out DIR]
+    [--stem NAME]` (the default DIR is the script's own directory, NAME is `stem`). Prints `analyze(load(SWEEP_DIR))`'s text and
     writes it to `<stem>.md`, its data to `<stem>.json` and `plot(runs, data, <stem>.png)`."""
     ap = argparse.ArgumentParser(description=f"writes {stem}.md, {stem}.json and {stem}.png")
     ap.add_argument("sweep_dir")
     ap.add_argument("--out", default=os.path.dirname(os.path.abspath(script_file)))
+    ap.add_argument("--stem", default=stem, help="the output files' name")
     a = ap.parse_args(argv)
+    stem = a.stem
     runs = load(a.sweep_dir)
     text, data = analyze(runs)
     print(text)

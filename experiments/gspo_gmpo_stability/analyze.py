@@ -1,7 +1,7 @@
 """Collapse counts and final accuracy per arm (and learning rate), from a sweep of
 configs/gspo_gmpo_stability.py (the pilots too):
 
-    python experiments/gspo_gmpo_stability/analyze.py runs/gspo_gmpo_stability [--out DIR] [--tag NAME]
+    python experiments/gspo_gmpo_stability/analyze.py runs/gspo_gmpo_stability [--out DIR] [--stem NAME]
 
 Collapse (defined before any run, README): a seed collapses when its held-out greedy accuracy
 at any evaluation during RL (every rl_steps / evals steps, 128 prompts) falls below half its own
@@ -12,14 +12,11 @@ relative to after SFT, late train accuracy, clip fraction; mean and 95% Student-
 seeds; paired per-seed differences to GRPO at the same learning rate) and `<tag>.png`
 (held-out greedy accuracy relative to after SFT, per seed).
 """
-import argparse
-import glob
-import json
-import os
 import re
 
 import numpy as np
 
+from rlpt.sweep_analysis import analysis_main, fmt_ci, load_runs
 from rlpt.sweep_report import INTERVAL, t_interval
 
 ORDER = ("grpo", "gspo", "gmpo")
@@ -27,25 +24,15 @@ NAMES = {"grpo": "GRPO", "gspo": "GSPO", "gmpo": "GMPO"}
 
 
 def load(sweep_dir):
+    """{(arm, lr): {seed: run}}, eval rows by step."""
     runs = {}
-    for d in sorted(glob.glob(os.path.join(sweep_dir, "points", "*"))):
-        name = os.path.basename(d)
-        arm = re.search(r"algo\.name=([a-z_]+)", name).group(1)
-        lr = float(re.search(r"optim\.lr=([0-9.e-]+)", name).group(1))
-        seed = int(re.search(r"seed=(\d+)", name).group(1))
-        rows = [json.loads(line) for line in open(os.path.join(d, "metrics.jsonl"))]
-        sp = os.path.join(d, "summary.json")
-        runs.setdefault((arm, lr), {})[seed] = {
-            "rl": [r for r in rows if r["phase"] == "rl"],
-            "eval": sorted((r for r in rows if r["phase"] == "eval"), key=lambda r: r["step"]),
-            "summary": json.load(open(sp)) if os.path.exists(sp) else None}
+    for setting, by_seed in load_runs(sweep_dir, arm_pattern=r"^(.*),seed=\d+$").items():
+        arm = re.search(r"algo\.name=([a-z_]+)", setting).group(1)
+        lr = float(re.search(r"optim\.lr=([0-9.e-]+)", setting).group(1))
+        for run in by_seed.values():
+            run["eval"] = sorted(run["eval"], key=lambda r: r["step"])
+        runs[(arm, lr)] = by_seed
     return runs
-
-
-def fmt(ci, digits=3):
-    if ci["n"] < 2:
-        return f"{ci['mean']:.{digits}f} (n=1)"
-    return f"{ci['mean']:.{digits}f} [{ci['lo']:.{digits}f}, {ci['hi']:.{digits}f}]"
 
 
 def per_seed(run):
@@ -98,7 +85,7 @@ def analyze(runs):
                                     "per_seed": {str(s): ps[k][s] for s in seeds},
                                     **{key: cis[key] for key, _ in KEYS}}
         lines.append(f"| {NAMES.get(arm, arm)} | {lr:g} | {len(seeds)} | {n_col}/{len(seeds)} | "
-                     f"{firsts} | " + " | ".join(fmt(cis[key]) for key, _ in KEYS) + " |")
+                     f"{firsts} | " + " | ".join(fmt_ci(cis[key]) for key, _ in KEYS) + " |")
     # paired differences to GRPO at the same lr
     diff_lines = []
     for k in settings:
@@ -110,7 +97,7 @@ def analyze(runs):
         for key in ("greedy_rl", "pass1_rl", "min_rel_greedy"):
             d = t_interval([ps[k][s][key] - ps[("grpo", lr)][s][key] for s in seeds])
             data[f"{arm} lr={lr:g}"][f"diff_vs_grpo_{key}"] = d
-            row.append(fmt(d))
+            row.append(fmt_ci(d))
         diff_lines.append(f"| {NAMES.get(arm, arm)} - GRPO | {lr:g} | {len(seeds)} | "
                           + " | ".join(row) + " |")
     if diff_lines:
@@ -141,22 +128,6 @@ def plot(runs, settings, path):
     fig.savefig(path, dpi=70)
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("sweep_dir")
-    ap.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
-    ap.add_argument("--tag", default="stability")
-    a = ap.parse_args()
-    runs = load(a.sweep_dir)
-    text, data, settings = analyze(runs)
-    print(text)
-    with open(os.path.join(a.out, f"{a.tag}.md"), "w") as f:
-        f.write(text)
-    with open(os.path.join(a.out, f"{a.tag}.json"), "w") as f:
-        json.dump(data, f, indent=1)
-    plot(runs, settings, os.path.join(a.out, f"{a.tag}.png"))
-    print(f"wrote {a.out}/{a.tag}.md, {a.tag}.json, {a.tag}.png")
-
-
 if __name__ == "__main__":
-    main()
+    analysis_main(__file__, "stability", lambda runs: analyze(runs)[:2],
+                  lambda runs, data, path: plot(runs, analyze(runs)[2], path), load=load)
