@@ -25,7 +25,8 @@ seeds seed_start .. seed_start + seeds - 1), arms ('/'-separated), lrs ('/'-sepa
 rates, an axis), quick (1 = a seconds-long smoke version), rl_steps, sft_steps, batch, max_new,
 epochs (rl.ppo_epochs), minibatches, evals.
 """
-from rlpt.config import SCRATCHPAD_ARGS, base_config, parse_arg, scratchpad_run, union_algo
+from rlpt.config import (SCRATCHPAD_ARGS, comparison_config, first_then, parse_arg,
+                         scratchpad_run)
 
 ARGS = dict({k: v for k, v in SCRATCHPAD_ARGS.items() if k != "lr"},  # `lrs` sets it
             algo="grpo", seeds=5, seed_start=0, rl_steps=60, lrs="3e-4", epochs=2,
@@ -33,16 +34,10 @@ ARGS = dict({k: v for k, v in SCRATCHPAD_ARGS.items() if k != "lr"},  # `lrs` se
 ALGOS = ("grpo", "gspo", "gmpo")
 
 
-def _algos(first):
-    return (first,) + tuple(x for x in ALGOS if x != first)
-
-
 def get_config(arg: str = ""):
     a = parse_arg(arg, **ARGS)
     a["lr"] = float(a["lrs"].split("/")[0])   # the base's; the sweep's lr axis overrides it
-    c = base_config(a["algo"])
-    c.algo = union_algo(_algos(a["algo"]))   # every arm's keys, so a point can switch the arm
-    c.algo.group_size = -1
+    c = comparison_config(a["algo"], ALGOS)   # every arm's keys: a point switches the arm
     c = scratchpad_run(c, a)
     c.rl.ppo_epochs = a["epochs"]
     c.rl.minibatches = a["minibatches"]
@@ -56,7 +51,8 @@ def get_sweep(arg: str = ""):
     dynamic hyperparameter, so every lr of an arm shares its program)."""
     from rlpt.sweep_points import algorithm_arms, axis, product, seeds
     a = parse_arg(arg, **ARGS)
-    by_name = dict(zip(_algos(a["algo"]), algorithm_arms(_algos(a["algo"]))))
+    names = first_then(a["algo"], ALGOS)
+    by_name = dict(zip(names, algorithm_arms(names)))
     arms = [by_name[x] for x in a["arms"].split("/") if x]
     lrs = [float(x) for x in a["lrs"].split("/") if x]
     return product(arms, axis("config.optim.lr", lrs), seeds(a["seeds"], a["seed_start"]))

@@ -24,22 +24,17 @@ Arguments (after ':'): algo (for get_config), seeds (get_sweep: 0 .. seeds-1), a
 separate | joint | none), and SCRATCHPAD_ARGS (seed, size,
 quick, rl_steps, sft_steps, batch, max_new, lr, max_digits, hard_max_digits, evals).
 """
-from rlpt.config import SCRATCHPAD_ARGS, base_config, parse_arg, scratchpad_run, union_algo
+from rlpt.config import (SCRATCHPAD_ARGS, comparison_config, first_then, parse_arg,
+                         scratchpad_run)
 
 ARGS = dict(SCRATCHPAD_ARGS, algo="grpo", seeds=3, arms="grpo/gtpo/grpo_s", n_samples=32,
             norm="separate")
 ALGOS = ("grpo", "gtpo", "grpo_s")
 
 
-def _algos(first):
-    return (first,) + tuple(x for x in ALGOS if x != first)
-
-
 def get_config(arg: str = ""):
     a = parse_arg(arg, **ARGS)
-    c = base_config(a["algo"])
-    c.algo = union_algo(_algos(a["algo"]))   # every arm's keys, so a point can switch the arm
-    c.algo.group_size = -1
+    c = comparison_config(a["algo"], ALGOS)   # every arm's keys: a point switches the arm
     c.algo.entropy_shaping_norm = a["norm"]   # GTPO / GRPO-S only (rlpt.advantages)
     c = scratchpad_run(c, a)
     c.eval.n_samples = 4 if a["quick"] else a["n_samples"]
@@ -52,5 +47,6 @@ def get_sweep(arg: str = ""):
     from rlpt.sweep_points import algorithm_arms, product, seeds
     a = parse_arg(arg, **ARGS)
     arms = [x for x in a["arms"].split("/") if x]
-    by_name = dict(zip(_algos(a["algo"]), algorithm_arms(_algos(a["algo"]))))
+    names = first_then(a["algo"], ALGOS)
+    by_name = dict(zip(names, algorithm_arms(names)))
     return product([by_name[x] for x in arms], seeds(a["seeds"]))

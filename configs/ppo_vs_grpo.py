@@ -21,23 +21,18 @@ many, from 0), arms (get_sweep: '/'-separated), quick (1 = a seconds-long smoke 
 rl_steps, sft_steps, batch, max_new, lr, epochs (rl.ppo_epochs), minibatches, evals
 (held-out evaluations during RL besides the one after SFT).
 """
-from rlpt.config import SCRATCHPAD_ARGS, base_config, parse_arg, scratchpad_run, union_algo
+from rlpt.config import (SCRATCHPAD_ARGS, comparison_config, first_then, parse_arg,
+                         scratchpad_run)
 
 ARGS = dict(SCRATCHPAD_ARGS, algo="grpo", seeds=5, rl_steps=100, lr=1e-4, epochs=2,
             minibatches=2, arms="grpo/ppo")
 ALGOS = ("grpo", "ppo")
 
 
-def _algos(first):
-    return (first,) + tuple(x for x in ALGOS if x != first)
-
-
 def get_config(arg: str = ""):
     a = parse_arg(arg, **ARGS)
-    c = base_config(a["algo"])
-    c.algo = union_algo(_algos(a["algo"]))   # every arm's keys, so a point can switch the arm
+    c = comparison_config(a["algo"], ALGOS)   # every arm's keys: a point switches the arm
     c.algo.kl_coef = 0.0
-    c.algo.group_size = -1
     c = scratchpad_run(c, a)
     c.rl.ppo_epochs = a["epochs"]
     c.rl.minibatches = a["minibatches"]
@@ -48,5 +43,6 @@ def get_sweep(arg: str = ""):
     """algo in {grpo, ppo} x seeds 0..seeds-1: one vmapped group per algorithm."""
     from rlpt.sweep_points import algorithm_arms, product, seeds
     a = parse_arg(arg, **ARGS)
-    by_name = dict(zip(_algos(a["algo"]), algorithm_arms(_algos(a["algo"]))))
+    names = first_then(a["algo"], ALGOS)
+    by_name = dict(zip(names, algorithm_arms(names)))
     return product([by_name[x] for x in a["arms"].split("/") if x], seeds(a["seeds"]))

@@ -349,6 +349,21 @@ def scratchpad_run(c, a: dict):
     return c
 
 
+def comparison_config(first: str, algos) -> ml_collections.ConfigDict:
+    """The base config of a sweep comparing `algos` (rlpt.sweep_points.algorithm_arms with the
+    same order): base_config(first) whose `algo` is union_algo(first, then the others), and
+    group_size following sampling.num_samples in every arm."""
+    c = base_config(first)
+    c.algo = union_algo(first_then(first, algos))
+    c.algo.group_size = -1
+    return c
+
+
+def first_then(first: str, algos) -> tuple:
+    """`algos` with `first` moved to the front (the comparison's base algorithm)."""
+    return (first,) + tuple(x for x in algos if x != first)
+
+
 def union_algo(names) -> ml_collections.ConfigDict:
     """default_algo(names[0]) plus every key of the other algorithms' defaults it lacks (their
     first value), so that one base config holds every arm's fields and a sweep point switches the

@@ -6,10 +6,10 @@ configs/gspo_gmpo_stability.py (the pilots too):
 Collapse (defined before any run, README): a seed collapses when its held-out greedy accuracy
 at any evaluation during RL (every rl_steps / evals steps, 128 prompts) falls below half its own
 value after SFT (RL step 0). Reads points/*/metrics.jsonl and summary.json. Prints and writes
-`<tag>.md` / `<tag>.json` (per setting: collapsed seeds, first collapse step, held-out greedy
+`<stem>.md` / `<stem>.json` (per setting: collapsed seeds, first collapse step, held-out greedy
 accuracy and pass@1 after SFT and after RL, the minimum over RL evaluations of greedy accuracy
 relative to after SFT, late train accuracy, clip fraction; mean and 95% Student-t interval over
-seeds; paired per-seed differences to GRPO at the same learning rate) and `<tag>.png`
+seeds; paired per-seed differences to GRPO at the same learning rate) and `<stem>.png`
 (held-out greedy accuracy relative to after SFT, per seed).
 """
 import re
