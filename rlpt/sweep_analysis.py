@@ -85,6 +85,17 @@ def smooth(x, k: int = 5) -> np.ndarray:
     return out
 
 
+SEED_CURVES_TITLE = ("Scratchpad addition, tiny model: thin = seeds (moving average of 5 logged "
+                     "steps), thick = mean")
+
+
+def save_figure(fig, title: str, path: str) -> None:
+    """The experiments' figure footer: a title over the panels, tight layout, 70 dpi PNG."""
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=70)
+
+
 def summary_value(run: Dict, which: str, key: str) -> float:
     """run["summary"][which][key] ("after_sft" | "after_rl"), nan for an unfinished point."""
     s: Optional[Dict] = run.get("summary")
@@ -94,8 +105,9 @@ def summary_value(run: Dict, which: str, key: str) -> float:
 def analysis_main(script_file: str, stem: str, analyze: Callable, plot: Callable,
                   load: Callable = load_runs, argv=None) -> None:
     """The command line of an experiment's analyze.py: `analyze.py SWEEP_DIR [--out DIR]
-    [--stem NAME]` (the default DIR is the script's own directory, NAME is `stem`). Prints `analyze(load(SWEEP_DIR))`'s text and
-    writes it to `<stem>.md`, its data to `<stem>.json` and `plot(runs, data, <stem>.png)`."""
+    [--stem NAME]` (DIR defaults to the script's own directory, NAME to `stem`). Prints
+    `analyze(load(SWEEP_DIR))`'s text and writes it to `<NAME>.md`, its data to `<NAME>.json`
+    and `plot(runs, data, <NAME>.png)`."""
     ap = argparse.ArgumentParser(description=f"writes {stem}.md, {stem}.json and {stem}.png")
     ap.add_argument("sweep_dir")
     ap.add_argument("--out", default=os.path.dirname(os.path.abspath(script_file)))

@@ -16,8 +16,8 @@ both arms of a seed start from the same SFT model) and `lengths.png`.
 
 import numpy as np
 
-from rlpt.sweep_analysis import (analysis_main, early_late, fmt_ci, load_runs, paired, smooth,
-                                 summary_value)
+from rlpt.sweep_analysis import (SEED_CURVES_TITLE, analysis_main, early_late, fmt_ci, load_runs,
+                                 paired, save_figure, smooth, summary_value)
 from rlpt.sweep_analysis import window_mean as _window_mean
 from rlpt.sweep_report import INTERVAL, t_interval
 
@@ -114,10 +114,7 @@ def plot(runs, path):
         ax.set_title(title)
         ax.set_xlabel("RL step")
         ax.legend()
-    fig.suptitle("Scratchpad addition, tiny model: thin = seeds (moving average of 5 logged "
-                 "steps), thick = mean")
-    fig.tight_layout()
-    fig.savefig(path, dpi=70)
+    save_figure(fig, SEED_CURVES_TITLE, path)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import re
 
 import numpy as np
 
-from rlpt.sweep_analysis import analysis_main, fmt_ci, load_runs
+from rlpt.sweep_analysis import analysis_main, fmt_ci, load_runs, save_figure
 from rlpt.sweep_report import INTERVAL, t_interval
 
 ORDER = ("grpo", "gspo", "gmpo")
@@ -123,9 +123,7 @@ def plot(runs, settings, path):
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("held-out greedy acc / after SFT")
     axes[0][0].legend(fontsize=7)
-    fig.suptitle("Collapse = below the dashed line (half the after-SFT greedy accuracy)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=70)
+    save_figure(fig, "Collapse = below the dashed line (half the after-SFT greedy accuracy)", path)
 
 
 if __name__ == "__main__":

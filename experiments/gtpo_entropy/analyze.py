@@ -15,8 +15,9 @@ the arms of a seed start from the same SFT model), `results.json` and `results.p
 
 import numpy as np
 
-from rlpt.sweep_analysis import (analysis_main, early_late, fmt_ci, load_runs, paired,
-                                 pass_ks, smooth, summary_value, window_mean)
+from rlpt.sweep_analysis import (SEED_CURVES_TITLE, analysis_main, early_late, fmt_ci, load_runs,
+                                 paired, pass_ks, save_figure, smooth, summary_value,
+                                 window_mean)
 from rlpt.sweep_report import INTERVAL, t_interval
 
 ARMS = ("grpo", "gtpo", "grpo_s", "gtpo/joint", "grpo_s/joint")
@@ -118,10 +119,7 @@ def plot(runs, data, path):
     ax.set_xlabel("k")
     ax.set_title("held-out pass@k (95% t-band over seeds)")
     ax.legend()
-    fig.suptitle("Scratchpad addition, tiny model: thin = seeds (moving average of 5 logged "
-                 "steps), thick = mean")
-    fig.tight_layout()
-    fig.savefig(path, dpi=70)
+    save_figure(fig, SEED_CURVES_TITLE, path)
 
 
 if __name__ == "__main__":

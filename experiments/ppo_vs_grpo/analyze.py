@@ -14,8 +14,8 @@ sampled responses).
 
 import numpy as np
 
-from rlpt.sweep_analysis import (analysis_main, early_late, fmt_ci, load_runs, paired,
-                                 pass_ks, smooth, window_mean)
+from rlpt.sweep_analysis import (analysis_main, early_late, fmt_ci, load_runs, paired, pass_ks,
+                                 save_figure, smooth, window_mean)
 from rlpt.sweep_report import INTERVAL, t_interval
 
 ARMS = ("grpo", "ppo")
@@ -125,9 +125,7 @@ def plot(runs, per_step, path):
         ax.set_xlabel("sampled responses per run")
         ax.legend()
         ax.grid(alpha=0.3)
-    fig.suptitle("PPO vs GRPO, scratchpad addition, tiny model, same prompts and samples")
-    fig.tight_layout()
-    fig.savefig(path, dpi=70)
+    save_figure(fig, "PPO vs GRPO, scratchpad addition, tiny model, same prompts and samples", path)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import re
 
 import numpy as np
 
-from rlpt.sweep_analysis import analysis_main, fmt_ci, load_runs, pass_ks
+from rlpt.sweep_analysis import analysis_main, fmt_ci, load_runs, pass_ks, save_figure
 from rlpt.sweep_report import INTERVAL, t_interval
 
 
@@ -142,9 +142,8 @@ def plot(runs, data, path):
     axes[1].set_title("pass@k after RL - after SFT (paired by seed)")
     axes[1].legend()
     axes[1].grid(alpha=0.3)
-    fig.suptitle("Scratchpad addition (1-3 digits), tiny model, GRPO: pass@k before / after RL")
-    fig.tight_layout()
-    fig.savefig(path, dpi=70)
+    save_figure(fig, "Scratchpad addition (1-3 digits), tiny model, GRPO: pass@k before / after "
+                "RL", path)
 
 
 if __name__ == "__main__":
