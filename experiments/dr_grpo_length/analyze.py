@@ -16,7 +16,7 @@ both arms of a seed start from the same SFT model) and `lengths.png`.
 
 import numpy as np
 
-from rlpt.sweep_analysis import (SEED_CURVES_TITLE, analysis_main, early_late, fmt_ci, load_runs,
+from rlpt.sweep_analysis import (SEED_CURVES_TITLE, analysis_main, early_late, fmt_ci,
                                  paired, save_figure, smooth, summary_value)
 from rlpt.sweep_analysis import window_mean as _window_mean
 from rlpt.sweep_report import INTERVAL, t_interval
@@ -83,7 +83,7 @@ def table(runs):
     return "\n".join(lines) + "\n", data
 
 
-def plot(runs, path):
+def plot(runs, data, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -118,4 +118,4 @@ def plot(runs, path):
 
 
 if __name__ == "__main__":
-    analysis_main(__file__, "lengths", table, lambda runs, data, path: plot(runs, path))
+    analysis_main(__file__, "lengths", table, plot)

@@ -62,8 +62,13 @@ KEYS = [("greedy_sft", "held-out greedy acc after SFT"),
         ("entropy_late", "entropy of sampled tokens, last 25% of steps")]
 
 
+def settings_of(runs):
+    """The (arm, lr) settings, by learning rate, then GRPO, GSPO, GMPO."""
+    return sorted(runs, key=lambda k: (k[1], ORDER.index(k[0]) if k[0] in ORDER else 9))
+
+
 def analyze(runs):
-    settings = sorted(runs, key=lambda k: (k[1], ORDER.index(k[0]) if k[0] in ORDER else 9))
+    settings = settings_of(runs)
     steps = max(r["rl"][-1]["step"] for s in runs.values() for r in s.values())
     ev_steps = sorted({r["step"] for s in runs.values() for r in s.values() for r in r["eval"]})
     lines = [f"RL steps {steps}; held-out evaluations at RL steps {ev_steps}; collapse = held-out "
@@ -103,10 +108,11 @@ def analyze(runs):
     if diff_lines:
         lines += ["", "| diff | lr | seeds | greedy acc after RL | pass@1 after RL | "
                   "min relative greedy acc |", "|---|---:|---:|---|---|---|"] + diff_lines
-    return "\n".join(lines) + "\n", data, settings
+    return "\n".join(lines) + "\n", data
 
 
-def plot(runs, settings, path):
+def plot(runs, data, path):
+    settings = settings_of(runs)
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -127,5 +133,4 @@ def plot(runs, settings, path):
 
 
 if __name__ == "__main__":
-    analysis_main(__file__, "stability", lambda runs: analyze(runs)[:2],
-                  lambda runs, data, path: plot(runs, analyze(runs)[2], path), load=load)
+    analysis_main(__file__, "stability", analyze, plot, load=load)

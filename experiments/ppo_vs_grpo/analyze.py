@@ -14,7 +14,7 @@ sampled responses).
 
 import numpy as np
 
-from rlpt.sweep_analysis import (analysis_main, early_late, fmt_ci, load_runs, paired, pass_ks,
+from rlpt.sweep_analysis import (analysis_main, early_late, fmt_ci, paired, pass_ks,
                                  save_figure, smooth, window_mean)
 from rlpt.sweep_report import INTERVAL, t_interval
 
@@ -76,10 +76,11 @@ def table(runs):
                              "rl_s": rl_s, "rl_s_per_step": rl_s / s["rl_steps"]}
         lines.append(f"| {NAMES[a]} | {s['runs_in_program']} | {s['sft_seconds_group']} | "
                      f"{rl_s} | {rl_s / s['rl_steps']:.2f} |")
-    return "\n".join(lines) + "\n", data, per_step
+    return "\n".join(lines) + "\n", data
 
 
-def plot(runs, per_step, path):
+def plot(runs, data, path):
+    per_step = responses_per_step(runs)
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -129,5 +130,4 @@ def plot(runs, per_step, path):
 
 
 if __name__ == "__main__":
-    analysis_main(__file__, "compare", lambda runs: table(runs)[:2],
-                  lambda runs, data, path: plot(runs, responses_per_step(runs), path))
+    analysis_main(__file__, "compare", table, plot)

@@ -41,7 +41,7 @@ def analyze(runs):
     data = {"seeds": seeds, "eval_steps": steps, "ks": ks, "interval": INTERVAL}
     lines = [f"Seeds {seeds}; held-out evaluation at RL steps {steps} (step {first} = after SFT); "
              f"{INTERVAL}; diff = after RL (step {last}) - after SFT, paired by seed.", "",
-             f"| k | after SFT | after RL | diff (RL - SFT) | seeds with RL > SFT |",
+             "| k | after SFT | after RL | diff (RL - SFT) | seeds with RL > SFT |",
              "|---:|---|---|---|---:|"]
     per_k = {}
     for k in ks:
@@ -90,7 +90,7 @@ def analyze(runs):
     diffs = sorted({int(m.group(1)) for k in runs[seeds[0]][first]
                     for m in [re.fullmatch(r"greedy_acc_d(\d+)", k)] if m})
     if diffs:
-        lines += ["", f"Per difficulty (the longer operand's digits): after SFT -> after RL, and "
+        lines += ["", "Per difficulty (the longer operand's digits): after SFT -> after RL, and "
                   "the paired diff RL - SFT:", "",
                   "| digits | metric | after SFT | after RL | diff (RL - SFT) |",
                   "|---:|---|---|---|---|"]
