@@ -8,7 +8,9 @@ ValueError naming the offending key before anything is compiled.
 `cfg.algo` as a pytree of float32 scalars, the argument the compiled step takes (a new value
 never recompiles). Everything else (shapes, names, which terms exist) is static.
 """
+import importlib.util
 import math
+import os
 
 import ml_collections
 
@@ -35,6 +37,23 @@ GROUP_BASELINES = {
     "gtpo": "the group statistics of one sample are degenerate, nothing is learned",
     "grpo_s": "the group statistics of one sample are degenerate, nothing is learned",
 }
+
+
+def config_file(path: str):
+    """The module of a config file (configs/x.py: `get_config(arg)`, maybe `get_sweep(arg)`)."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no such config file {path!r}")
+    spec = importlib.util.spec_from_file_location(
+        "rlpt_config_" + os.path.splitext(os.path.basename(path))[0], path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_config(spec: str) -> ml_collections.ConfigDict:
+    """`'configs/x.py:arg'` -> that file's `get_config(arg)`."""
+    path, _, arg = spec.partition(":")
+    return config_file(path).get_config(arg)
 
 
 def parse_arg(arg: str, **defaults) -> dict:
@@ -314,9 +333,10 @@ SCRATCHPAD_ARGS = dict(seed=0, size="tiny", quick=0, rl_steps=200, sft_steps=300
 
 def scratchpad_run(c, a: dict):
     """The scratchpad-addition recipe shared by the experiments' configs (configs/dr_grpo_length.py,
-    yue_passk.py, ppo_vs_grpo.py, gspo_gmpo_stability.py): the `size` preset trained from scratch,
-    SFT (`sft_steps` x 64 worked solutions of 1..`max_digits`-digit sums, lr 1e-3; a hard split
-    up to `hard_max_digits` digits without SFT data when > 0), then `rl_steps` RL steps of `batch`
+    yue_passk.py, ppo_vs_grpo.py, gspo_gmpo_stability.py, gtpo_entropy.py): the `size` preset
+    trained from scratch, SFT (`sft_steps` x 64 worked solutions of 1..`max_digits`-digit sums,
+    lr 1e-3; a hard split up to `hard_max_digits` digits without SFT data when > 0), then
+    `rl_steps` RL steps of `batch`
     prompts x 8 samples at temperature 1 with `max_new` new tokens and RL learning rate `lr`, no KL
     term (beta = 0); held-out evaluation of 128 prompts x 8 samples after SFT and every
     rl_steps // `evals` steps. `a` holds SCRATCHPAD_ARGS (parsed); quick=1 is a seconds-long

@@ -18,7 +18,6 @@ with the same command, a sweep skips its finished groups, resumes the others fro
 checkpoint and ends with the same table.
 """
 import argparse
-import importlib.util
 import json
 import os
 import sys
@@ -26,6 +25,7 @@ import time
 
 from tqdm import tqdm
 
+from rlpt.config import config_file
 from rlpt.run_io import WorkdirLock, check_config_change, write_json_atomic
 from rlpt.sweep_points import SweepError, group_points, points_to_configs
 from rlpt.sweep_report import write_results
@@ -37,9 +37,7 @@ def load_sweep(spec: str):
     path, _, arg = spec.partition(":")
     if not os.path.isfile(path):
         raise SweepError(f"--config: no such file {path!r}")
-    module_spec = importlib.util.spec_from_file_location("rlpt_sweep_config", path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
+    module = config_file(path)
     if not hasattr(module, "get_sweep"):
         raise SweepError(f"{path} has no get_sweep(arg): a sweep config returns its points "
                          "there (see rlpt.sweep_points)")

@@ -10,7 +10,6 @@ per step (history [pool_size, steps]); examples are ranked by the variance of th
 `task.kwargs.index` of the one_shot config.
 """
 import argparse
-import importlib.util
 import os
 import sys
 
@@ -19,20 +18,12 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from rlpt.algorithms.one_shot import accuracy_history  # noqa: E402
-from rlpt.config import validate  # noqa: E402
+from rlpt.config import load_config, validate  # noqa: E402
 from rlpt.losses.policy import rank_examples_by_accuracy_variance  # noqa: E402
 from rlpt.optim import make_optimizer, optim_hparams  # noqa: E402
 from rlpt.state import new_state  # noqa: E402
 from rlpt.step import make_fused_step, make_sft_step  # noqa: E402
 from rlpt.train import build_model, build_rl, build_task  # noqa: E402
-
-
-def load_config(spec: str):
-    path, _, arg = spec.partition(":")
-    mod_spec = importlib.util.spec_from_file_location("exp_config", path)
-    mod = importlib.util.module_from_spec(mod_spec)
-    mod_spec.loader.exec_module(mod)
-    return mod.get_config(arg)
 
 
 def main(argv=None):

@@ -3,13 +3,12 @@ takes it), and for sweep configs every point of `get_sweep("")` applied to the b
 anything compiles (rlpt.sweep.load_sweep, rlpt.sweep_points.points_to_configs). Catches a config
 broken by a library change before a user's hour-long sweep does."""
 import glob
-import importlib.util
 import os
 
 import pytest
 
 from conftest import REPO_ROOT
-from rlpt.config import validate
+from rlpt.config import config_file, load_config, validate
 from rlpt.preference.config import validate as validate_preference
 from rlpt.sweep import load_sweep
 from rlpt.sweep_points import group_points, points_to_configs
@@ -23,17 +22,10 @@ CONFIGS = sorted(p for p in glob.glob(os.path.join(REPO_ROOT, "configs", "*.py")
 OWN_TASK = {"smollm2_rlvr.py"}
 
 
-def _module(path):
-    spec = importlib.util.spec_from_file_location("config_under_test", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize("path", CONFIGS, ids=os.path.basename)
 def test_config_file_validates(path, monkeypatch):
     monkeypatch.chdir(REPO_ROOT)
-    module = _module(path)
+    module = config_file(path)
     args = [""]
     if "quick" in getattr(module, "ARGS", {}) or "quick" in (module.__doc__ or ""):
         args.append("quick=1")
@@ -50,3 +42,10 @@ def test_config_file_validates(path, monkeypatch):
 
 def test_there_are_config_files():
     assert len(CONFIGS) >= 5
+
+
+def test_load_config_reads_the_argument_and_names_a_missing_file():
+    cfg = load_config(os.path.join(REPO_ROOT, "configs", "grpo_arith.py") + ":size=nano,seed=3")
+    assert cfg.model.preset == "nano" and cfg.seed == 3
+    with pytest.raises(FileNotFoundError, match="no such config file 'configs/nosuch.py'"):
+        load_config("configs/nosuch.py:seed=1")

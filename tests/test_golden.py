@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO_ROOT
+from rlpt.config import config_file
 
 SAMPLED = ("reward_mean", "reward_std", "accuracy", "response_len", "response_len_max",
            "stopped_frac", "zero_adv_group_frac", "task_reward_mean", "effective_groups",
@@ -41,11 +42,8 @@ CASES = [("grpo_arith.py", ""), ("algos.py", "algo=ppo,"),
 
 
 def _config(file, arg):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("cfgmod", os.path.join(REPO_ROOT, "configs", file))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    c = mod.get_config(arg + "quick=1,size=nano")
+    c = config_file(os.path.join(REPO_ROOT, "configs", file)).get_config(
+        arg + "quick=1,size=nano")
     c.rl.steps, c.rl.batch_size, c.sampling.num_samples = 20, 8, 4
     c.sft.steps, c.sft.batch_size = 150, 32
     c.task.kwargs.max_digits = 1  # 1-digit addition: nonzero rewards after a short SFT

@@ -4,7 +4,6 @@ guide == SFT equal to DPO bitwise, online DPO's pairs and generator sync, the CL
 (JSONL source, exact resume; Pre-DPO's two stages), config errors before compilation, and the
 step on a 2-device mesh with explicit shardings."""
 import functools
-import importlib.util
 import json
 import os
 import subprocess
@@ -17,6 +16,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from conftest import REPO_ROOT, fake_devices_env
+from rlpt.config import config_file
 from rlpt.optim import optim_hparams
 from rlpt.preference.config import validate
 from rlpt.preference.reward_model import init_reward_model
@@ -30,11 +30,7 @@ os.environ["RLPT_NO_PROGRESS"] = "1"
 
 
 def load_config(name, arg):
-    spec = importlib.util.spec_from_file_location(
-        f"_cfg_{name}", os.path.join(REPO_ROOT, "configs", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(arg)
+    return config_file(os.path.join(REPO_ROOT, "configs", f"{name}.py")).get_config(arg)
 
 
 def dpo_config(algo, **pref):
@@ -237,10 +233,8 @@ from rlpt.preference.step import jit_step
 from rlpt.preference.train import policy_state, policy_step
 from rlpt.tasks.synthetic_pairs import SyntheticPairs
 from rlpt.train import build_model, build_task
-import importlib.util, sys
-spec = importlib.util.spec_from_file_location("c", "configs/dpo_arith.py")
-m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)
-cfg = m.get_config("algo=dpo,size=nano,quick=1"); cfg.pref.batch_size = 8; cfg = validate(cfg)
+from rlpt.config import load_config
+cfg = load_config("configs/dpo_arith.py:algo=dpo,size=nano,quick=1"); cfg.pref.batch_size = 8; cfg = validate(cfg)
 task = build_task(cfg); model_cfg, params = build_model(cfg)
 batch = SyntheticPairs(task).make_batch(0, 0, 8)
 hp = {"optim": optim_hparams(cfg.optim)}

@@ -2,7 +2,6 @@
 from configs/rm_arith.py, held-out pairwise accuracy of a BT reward model trained through the
 CLI on the synthetic addition pairs, and a trained RM used as the reward of the RL step."""
 import functools
-import importlib.util
 import os
 
 import jax
@@ -11,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO_ROOT
-from rlpt.config import base_config, validate as validate_rl
+from rlpt.config import base_config, config_file, validate as validate_rl
 from rlpt.models import get_model_config, init_params
 from rlpt.optim import optim_hparams
 from rlpt.preference.config import validate
@@ -27,11 +26,8 @@ os.environ["RLPT_NO_PROGRESS"] = "1"
 
 
 def rm_config(kind, extra=""):
-    spec = importlib.util.spec_from_file_location(
-        "_cfg_rm_arith", os.path.join(REPO_ROOT, "configs", "rm_arith.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(f"kind={kind},size=nano{extra}")
+    return config_file(os.path.join(REPO_ROOT, "configs", "rm_arith.py")).get_config(
+        f"kind={kind},size=nano{extra}")
 
 
 def leaves(tree):

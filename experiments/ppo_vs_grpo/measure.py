@@ -18,7 +18,6 @@ both arms' SFT models are identical), then:
 Prints a table and writes measure.md / measure.json next to this file (or --out).
 """
 import argparse
-import importlib.util
 import json
 import os
 import time
@@ -31,11 +30,8 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 
 
 def load_config_module():
-    path = os.path.join(ROOT, "configs", "ppo_vs_grpo.py")
-    spec = importlib.util.spec_from_file_location("ppo_vs_grpo_cfg", path)
-    m = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(m)
-    return m
+    from rlpt.config import config_file
+    return config_file(os.path.join(ROOT, "configs", "ppo_vs_grpo.py"))
 
 
 def arm_config(m, arm, sweep_dir):

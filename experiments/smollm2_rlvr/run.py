@@ -9,7 +9,6 @@ programs, the verifier on the host between them).
 """
 import argparse
 import copy
-import importlib.util
 import json
 import os
 import sys
@@ -23,7 +22,7 @@ import numpy as np  # noqa: E402
 
 from rlpt import registry  # noqa: E402
 from rlpt.algorithms.base import split_algo_config  # noqa: E402
-from rlpt.config import hparams, validate  # noqa: E402
+from rlpt.config import hparams, load_config, validate  # noqa: E402
 from rlpt.models import load_checkpoint  # noqa: E402
 from rlpt.optim import make_optimizer  # noqa: E402
 from rlpt.rewards.math_answer import gsm8k_reward  # noqa: E402
@@ -31,14 +30,6 @@ from rlpt.sampling import PLAIN_ROLLOUT, SamplingConfig  # noqa: E402
 from rlpt.state import new_state  # noqa: E402
 from rlpt.step import StepSpec, make_split_step  # noqa: E402
 from rlpt.tokenizers import load_tokenizer  # noqa: E402
-
-
-def load_config(spec_str):
-    path, _, arg = spec_str.partition(":")
-    spec = importlib.util.spec_from_file_location("expcfg", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.get_config(arg)
 
 
 def main():
