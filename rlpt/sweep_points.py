@@ -96,8 +96,10 @@ def algorithm_arms(names: Sequence[str], uniform=("name", "beta", "group_size")
 
 
 def point_name(overrides: Dict[str, Any]) -> str:
-    """A file-system-safe name of a point: `optim.lr=0.0005,seed=1` (`base` for no overrides)."""
-    parts = [f"{k[len(PREFIX):]}={v}" for k, v in overrides.items()]
+    """A file-system-safe name of a point: `optim.lr=0.0005,seed=1` (`base` for no overrides); a
+    tuple or list value is written `a+b` (`none` when empty)."""
+    show = lambda v: ("+".join(map(str, v)) or "none") if isinstance(v, (tuple, list)) else v
+    parts = [f"{k[len(PREFIX):]}={show(v)}" for k, v in overrides.items()]
     return re.sub(r"[^A-Za-z0-9_.,=+-]", "_", ",".join(parts)) or "base"
 
 

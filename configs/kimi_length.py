@@ -1,0 +1,41 @@
+"""Kimi k1.5 length penalty (arXiv 2501.12599) on GRPO: does the length reward shorten
+responses at little accuracy cost? (experiments/kimi_length/)
+
+    python -m rlpt.sweep --config=configs/kimi_length.py --workdir=runs/kimi_length
+    python -m rlpt.train --config=configs/kimi_length.py:arm=grpo_len,seed=1 --workdir=...
+
+The recipe is rlpt.config.scratchpad_run (tiny model from scratch, 300 SFT steps, 200 GRPO
+steps of 16 prompts x 8 samples at temperature 1, lr 3e-4, no KL term). The two arms differ in
+one thing: `grpo_len` adds the paper's length reward to the task reward before the group
+advantage (`algo.shaping=("kimi_length_penalty",)`, rlpt/algorithms/kimi.py, objectives.md §2:
+lambda_i = 0.5 - (len_i - min_len) / (max_len - min_len) within the group; lambda_i if correct,
+min(0, lambda_i) if not; weight `length_penalty_weight` = 1). Everything else, including the
+loss (GRPO's clipped surrogate with seq_mean_token_mean), is the same. The paper pairs the
+length reward with its mirror-descent loss and warms it up; here it is tested alone, on GRPO,
+from the first RL step.
+
+Arguments (after ':'): arm (grpo | grpo_len, for get_config), seeds (get_sweep: 0 .. seeds-1),
+arms ('/'-separated), weight (length_penalty_weight), and SCRATCHPAD_ARGS (seed, size, quick,
+rl_steps, sft_steps, batch, max_new, lr, max_digits, hard_max_digits, evals).
+"""
+from rlpt.config import SCRATCHPAD_ARGS, base_config, parse_arg, scratchpad_run
+
+ARGS = dict(SCRATCHPAD_ARGS, arm="grpo", seeds=5, arms="grpo/grpo_len", weight=1.0)
+ARMS = {"grpo": {"config.algo.shaping": ()},
+        "grpo_len": {"config.algo.shaping": ("kimi_length_penalty",)}}
+
+
+def get_config(arg: str = ""):
+    a = parse_arg(arg, **ARGS)
+    c = scratchpad_run(base_config("grpo"), a)
+    c.algo.group_size = -1                       # follows sampling.num_samples (8)
+    c.algo.length_penalty_weight = a["weight"]   # read only by the kimi_length_penalty shaping
+    c.algo.shaping = ARMS[a["arm"]]["config.algo.shaping"]
+    return c
+
+
+def get_sweep(arg: str = ""):
+    """arm in {grpo, grpo_len} x seeds 0..seeds-1: one vmapped group per arm."""
+    from rlpt.sweep_points import product, seeds
+    a = parse_arg(arg, **ARGS)
+    return product([ARMS[x] for x in a["arms"].split("/") if x], seeds(a["seeds"]))
