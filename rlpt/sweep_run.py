@@ -13,6 +13,7 @@ Each run computes what `rlpt.train.run` computes for its config: the same initia
 (`build_model`), data and rngs (functions of (seed, step)), the same SFT step
 (`rlpt.step.make_sft_step`, vmapped) and fused RL step (`rlpt.step.fused_step`), and the
 evaluation of `rlpt.train.evaluate` (greedy accuracy, unbiased pass@k, rng `seed + 777`).
+A seed's SFT warm-up, the same in every arm, is trained once per sweep (rlpt.sweep_sft_cache).
 Writes, per point, points/<name>/{config.json, metrics.jsonl, summary.json}; the group's
 stacked state is checkpointed under groups/g<index>/ckpt/<phase> every `ckpt_every` steps,
 and a restarted group resumes from there (rows after the restored step are dropped first).
@@ -30,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from rlpt import sweep_sft_cache
 from rlpt.config import validate_vocab
 from rlpt.evaluation import by_difficulty, mean_pass_at_k
 from rlpt.loop import NonFiniteError, NonFiniteMonitor
@@ -39,7 +41,7 @@ from rlpt.sampling import SamplingConfig, sample
 from rlpt.state import new_state
 from rlpt.step import fused_step, make_sft_step
 from rlpt.sweep_points import Group, Point
-from rlpt.train import build_model, build_rl, build_task
+from rlpt.train import build_model, build_rl, build_task, sft_batch
 
 
 def point_dir(sweep_dir: str, p: Point) -> str:
@@ -162,7 +164,7 @@ def _sft(pts, task, model_cfg, params, gdir, logs, put, sh, bar, stopped):
     one = make_sft_step(model_cfg, make_optimizer(cfg.sft.optim), loss_mask, donate=False)
     step_fn = vmapped(one, sh)
     hp = put(stack([{"optim": optim_hparams(p.cfg.sft.optim)} for p in pts]))
-    batch_of = lambda step: put(stack([task.make_batch(p.seed, step, cfg.sft.batch_size)
+    batch_of = lambda step: put(stack([sft_batch(task, p.seed, step, cfg.sft.batch_size)
                                        for p in pts]))
     state = phase.run(state, lambda s, b: step_fn(s, b, hp), batch_of, start, cfg.sft.steps, 1)
     return [jax.tree_util.tree_map(lambda x: x[i], state.params) for i in range(len(pts))]
@@ -233,8 +235,15 @@ def run_group(group: Group, sweep_dir: str, bar, devices=None) -> List[Dict]:
               f"over {mesh.devices.size} {mesh.devices.flat[0].platform} device(s)")
     stopped: Dict[int, str] = {}
     t0 = time.time()
-    if cfg.sft.steps:
+    reused = sweep_sft_cache.load(sweep_dir, pts, params) if cfg.sft.steps else None
+    if reused:   # every run's warm-up was trained by an earlier group (rlpt.sweep_sft_cache)
+        params, sources = reused
+        for src, log in zip(sources, logs):
+            sweep_sft_cache.copy_sft_rows(sweep_dir, src, log)
+        bar.write(f"sweep: group g{group.index:03d}: SFT params of {', '.join(sources)} reused")
+    elif cfg.sft.steps:
         params = _sft(pts, task, model_cfg, params, gdir, logs, put, sh, bar, stopped)
+        sweep_sft_cache.save(sweep_dir, pts, params, stopped)
     sft_time = time.time() - t0
     t1 = time.time()
     _rl(pts, task, model_cfg, params, gdir, logs, put, sh, bar, stopped)
@@ -246,6 +255,8 @@ def run_group(group: Group, sweep_dir: str, bar, devices=None) -> List[Dict]:
                    "sft_steps": cfg.sft.steps, "group": group.index, "runs_in_program": R,
                    "sft_seconds_group": round(sft_time, 1),
                    "rl_seconds_group_this_session": round(rl_time, 1)}
+        if reused:
+            summary["sft_reused_from"] = reused[1][i]
         if i in stopped:
             summary["stopped"] = stopped[i]
         write_json_atomic(os.path.join(point_dir(sweep_dir, p), "summary.json"), summary)

@@ -106,6 +106,12 @@ def evaluate(model_cfg, params, task, cfg, eval_batch) -> Dict[str, float]:
 
 # ------------------------------------------------------------------------------- phases
 
+def sft_batch(task, seed: int, step: int, n: int):
+    """A step's SFT batch: the task's `sft_batch` when it has one (the one_shot task warms up on
+    its base task, not on its single example), else its `make_batch`."""
+    return getattr(task, "sft_batch", task.make_batch)(seed, step, n)
+
+
 def run_sft(cfg, model_cfg, params, task, mesh, workdir, log, wb):
     optimizer = make_optimizer(cfg.sft.optim)
     state = place_state(new_state(params, optimizer, cfg.seed), optimizer, mesh)
@@ -116,7 +122,7 @@ def run_sft(cfg, model_cfg, params, task, mesh, workdir, log, wb):
     step_fn = make_sft_step(model_cfg, optimizer, loss_mask)
     hp = {"optim": optim_hparams(cfg.sft.optim)}
     batch_of = lambda step: sharding.shard_batch(
-        task.make_batch(cfg.seed, step, cfg.sft.batch_size), mesh)
+        sft_batch(task, cfg.seed, step, cfg.sft.batch_size), mesh)
     state = run_phase("sft", state, lambda s, b: step_fn(s, b, hp), batch_of, cfg.sft.steps, 1,
                       cfg, ckpt, log, wb)
     return state.params

@@ -23,7 +23,7 @@ from rlpt.losses.policy import rank_examples_by_accuracy_variance  # noqa: E402
 from rlpt.optim import make_optimizer, optim_hparams  # noqa: E402
 from rlpt.state import new_state  # noqa: E402
 from rlpt.step import make_fused_step, make_sft_step  # noqa: E402
-from rlpt.train import build_model, build_rl, build_task  # noqa: E402
+from rlpt.train import build_model, build_rl, build_task, sft_batch  # noqa: E402
 
 
 def main(argv=None):
@@ -47,7 +47,7 @@ def main(argv=None):
         sft_step, st = make_sft_step(model_cfg, opt), new_state(params, opt, cfg.seed)
         sft_hp = {"optim": optim_hparams(cfg.sft.optim)}
         for s in range(cfg.sft.steps):
-            st, _ = sft_step(st, task.base.make_batch(cfg.seed, s, cfg.sft.batch_size), sft_hp)
+            st, _ = sft_step(st, sft_batch(task, cfg.seed, s, cfg.sft.batch_size), sft_hp)
         params = st.params
     spec, state, hp, _ = build_rl(cfg, model_cfg, params, task, per_prompt_metrics=True)
     pool = task.pool()

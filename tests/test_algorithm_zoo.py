@@ -17,7 +17,7 @@ from rlpt.config import validate
 from rlpt.losses.policy import rank_examples_by_accuracy_variance
 from rlpt.models import get_model_config, init_params
 from rlpt.step import fused_step, rewards_of, rollout_phase
-from rlpt.train import build_rl, build_task
+from rlpt.train import build_rl, build_task, sft_batch
 
 PG_NAMES = registry.names("algorithm")
 B, G, T, STEPS = 4, 4, 4, 3
@@ -242,6 +242,12 @@ def test_one_shot_task_and_accuracy_variance_ranking():
     batch = r["batches"][0]
     assert (batch["prompt"] == batch["prompt"][0]).all() and r["cfg"].sampling.temperature == 0.6
     assert r["metrics"][0]["accuracy_per_prompt"].shape == (B,)
+    # the SFT warm-up is the base task's data, not the single example
+    task = r["task"]
+    warm = sft_batch(task, 3, 5, 16)
+    base = task.base.make_batch(3, 5, 16)
+    assert all(np.array_equal(warm[k], base[k]) for k in base)
+    assert len({tuple(row) for row in warm["prompt"]}) > 1
     # ranking loop over a pool: the pool (B examples) is the batch, 2 steps
     pool = r["task"].pool()
     pool = {k: v[:B] for k, v in pool.items()}

@@ -209,3 +209,28 @@ def test_run_sweep_writes_table_curves_and_sweep_json(tmp_path):
     assert ci["n"] == 2 and ci["lo"] <= ci["mean"] <= ci["hi"]
     with pytest.raises(SweepError, match="another config or other points"):
         run_sweep(base, points[:2], wd, progress=False)
+
+
+def test_a_seeds_sft_warm_up_is_trained_once_per_sweep(tmp_path):
+    """Arms that differ only in RL settings reuse each seed's SFT params from the first group
+    (rlpt.sweep_sft_cache): same SFT rows, same evaluation after SFT; an arm with other SFT
+    settings trains its own."""
+    base = small_config(sft_steps=3, rl_steps=2, dense=False)
+    points = (seeds(2) + product([{"config.rl.batch_size": 2}], seeds(2))
+              + [{"config.sft.steps": 2, "config.seed": 0}])
+    wd = tmp_path / "sw"
+    run_sweep(base, points, str(wd), progress=False)
+    pts = {p.name: p for g in group_points(points_to_configs(base, points)) for p in g.points}
+    summary = lambda name: json.load(open(wd / "points" / name / "summary.json"))
+    rows = lambda name, phase: [r for r in _rows(wd / "points" / name / "metrics.jsonl")
+                                if r["phase"] == phase]
+    assert len(pts) == 5 and len(os.listdir(wd / "sft_cache")) == 2 * 3   # .npz + .json each
+    for seed in (0, 1):
+        first, later = f"seed={seed}", f"rl.batch_size=2,seed={seed}"
+        assert "sft_reused_from" not in summary(first)
+        assert summary(later)["sft_reused_from"] == first
+        assert rows(later, "sft") == rows(first, "sft") and len(rows(first, "sft")) == 3
+        _assert_rows_close(rows(later, "eval")[:1], rows(first, "eval")[:1], rtol=0, atol=0)
+    assert rows("seed=0", "sft") != rows("seed=1", "sft")
+    own = "sft.steps=2,seed=0"
+    assert "sft_reused_from" not in summary(own) and len(rows(own, "sft")) == 2

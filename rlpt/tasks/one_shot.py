@@ -2,7 +2,8 @@
 batch (`task.name = "one_shot"`, `task.kwargs = dict(base=..., base_kwargs=..., pool_seed=0,
 pool_size=64, index=0)`). The pool is `base.make_batch(pool_seed, 0, pool_size)`; every training
 batch is pool row `index` repeated `batch_size` times. Evaluation, rewards and decoding are the
-base task's (its held-out eval set, not the single example).
+base task's (its held-out eval set, not the single example), and so is the SFT warm-up
+(`sft_batch`, read by rlpt.train.sft_batch): it stands for the pretrained model.
 """
 import numpy as np
 
@@ -29,6 +30,10 @@ class OneShotTask:
         del seed, step
         return {k: np.repeat(v[self.index:self.index + 1], batch_size, axis=0)
                 for k, v in self.pool().items()}
+
+    def sft_batch(self, seed: int, step: int, batch_size: int):
+        """The SFT warm-up's batch: the base task's (not the single example)."""
+        return self.base.make_batch(seed, step, batch_size)
 
     def __getattr__(self, attr):  # eval_set, reward, reference_reward, tokenizer, decode_*
         if attr == "base":
