@@ -15,7 +15,7 @@ from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 
-from rlpt.sweep_report import t_interval
+from rlpt.sweep_report import INTERVAL, t_interval
 
 ARM_PATTERN = r"algo\.name=([A-Za-z0-9_]+)"
 
@@ -50,10 +50,10 @@ def early_late(steps: int) -> Tuple[Tuple[int, int], Tuple[int, int]]:
 
 
 def window_mean(rows, key: str, lo: int, hi: int, keep=None) -> float:
-    """Mean of `key` over the rows with lo <= step <= hi that have it (and pass `keep(row)`);
-    nan when none does."""
-    vals = [r[key] for r in rows
-            if lo <= r["step"] <= hi and key in r and (keep is None or keep(r))]
+    """Mean of rl_value(row, key) over the rows with lo <= step <= hi that have a value (and
+    pass `keep(row)`); nan when none does."""
+    vals = [rl_value(r, key) for r in rows if lo <= r["step"] <= hi and (keep is None or keep(r))]
+    vals = [v for v in vals if np.isfinite(v)]
     return float(np.mean(vals)) if vals else float("nan")
 
 
@@ -123,3 +123,99 @@ def analysis_main(script_file: str, stem: str, analyze: Callable, plot: Callable
         json.dump(data, f, indent=1)
     plot(runs, data, os.path.join(a.out, f"{stem}.png"))
     print(f"wrote {a.out}/{stem}.md, {stem}.json, {stem}.png")
+
+
+def common_seeds(runs: Dict, arms) -> list:
+    """The seeds every arm has, ascending."""
+    return sorted(set.intersection(*[set(runs[a]) for a in arms]))
+
+
+def last_rl_step(runs: Dict, arms) -> int:
+    return max(r["rl"][-1]["step"] for a in arms for r in runs[a].values() if r["rl"])
+
+
+def comparison_table(runs: Dict, arms, labels: Dict[str, str], rows, baseline: str,
+                     note: str) -> Tuple[str, Dict]:
+    """A markdown table with a row per `(label, value_of(run) -> float, digits)` of `rows`, a
+    column per arm (mean and 95% t-interval over the seeds every arm has) and one per arm other
+    than `baseline` for the per-seed difference arm - baseline (the arms of a seed start from the
+    same SFT model); `note` opens it. -> (text, {"seeds", "rows": {label: {"per_seed", "ci",
+    "diff_vs_<baseline>"}}})."""
+    seeds = common_seeds(runs, arms)
+    others = [a for a in arms if a != baseline]
+    head = (["metric"] + [labels[a] for a in arms]
+            + [f"{labels[a]} - {labels[baseline]}" for a in others])
+    lines = [f"{note}seeds {seeds}; {INTERVAL}; differences paired by seed.", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    data = {"seeds": seeds, "rows": {}}
+    for label, value_of, digits in rows:
+        v = {a: [value_of(runs[a][s]) for s in seeds] for a in arms}
+        cis = {a: t_interval(v[a]) for a in arms}
+        diffs = {a: paired(v, a, baseline) for a in others}
+        data["rows"][label] = {"per_seed": v, "ci": cis, f"diff_vs_{baseline}": diffs}
+        lines.append("| " + " | ".join([label] + [fmt_ci(cis[a], digits) for a in arms]
+                                       + [fmt_ci(diffs[a], digits) for a in others]) + " |")
+    return "\n".join(lines) + "\n", data
+
+
+def plot_seed_curves(ax, runs: Dict, arms, seeds, value_of: Callable, labels: Dict[str, str],
+                     colors: Dict[str, str], title: str) -> None:
+    """One panel: per arm, each seed's RL curve of `value_of(row)` (nan = no value; smoothed,
+    thin) and their mean (thick)."""
+    for a in arms:
+        curves = []
+        for s in seeds:
+            rl = runs[a][s]["rl"]
+            steps, y = [r["step"] for r in rl], smooth([value_of(r) for r in rl])
+            ax.plot(steps, y, color=colors[a], alpha=0.35, lw=0.8)
+            curves.append((steps, y))
+        n = min(len(c[0]) for c in curves)
+        ax.plot(curves[0][0][:n], np.nanmean(np.stack([c[1][:n] for c in curves]), axis=0),
+                color=colors[a], lw=2, label=f"{labels[a]} (mean of {len(curves)})")
+    ax.set_title(title)
+    ax.set_xlabel("RL step")
+    ax.legend()
+
+
+def rl_value(row: Dict, key: str) -> float:
+    """A logged RL row's `key`, nan where it has none. The scratchpad reward's per-step length
+    metrics (`reward_response_len_correct` / `_wrong`, `reward_excess_len_*`) have no value at
+    a step whose responses are all wrong (`_correct`) or all correct (`_wrong`); `stopped_frac`
+    (responses that ended with eos) is returned as the truncated fraction 1 - stopped_frac."""
+    if key not in row or (key.endswith("_correct") and row["accuracy"] <= 0) or (
+            key.endswith("_wrong") and row["accuracy"] >= 1):
+        return float("nan")
+    return 1.0 - row[key] if key == "stopped_frac" else float(row[key])
+
+
+def windowed(key: str, window, steps: int) -> Callable:
+    """run -> the mean of rl_value(row, key) over the `window` ("early" | "late",
+    early_late(steps)) of the run's RL rows (nan when no row there has a value)."""
+    early, late = early_late(steps)
+    lo, hi = early if window == "early" else late
+    return lambda run: window_mean(run["rl"], key, lo, hi)
+
+
+LENGTH_METRICS = [  # (label, RL-row key) of the scratchpad reward's length metrics
+    ("length of incorrect responses", "reward_response_len_wrong"),
+    ("length of correct responses", "reward_response_len_correct"),
+    ("incorrect: length - own worked solution", "reward_excess_len_wrong"),
+    ("correct: length - own worked solution", "reward_excess_len_correct"),
+]
+
+
+def length_rows(steps: int, windows=("early", "late")) -> list:
+    """comparison_table rows of LENGTH_METRICS, the truncated fraction and the train accuracy,
+    early and late (1 decimal for lengths)."""
+    out = [(f"{label}, {w}", windowed(key, w, steps), 1) for label, key in LENGTH_METRICS
+           for w in windows]
+    out.append(("truncated (no eos) fraction, late", windowed("stopped_frac", "late", steps), 3))
+    out += [(f"train accuracy (sampled), {w}", windowed("accuracy", w, steps), 3) for w in windows]
+    return out
+
+
+def heldout_rows(keys, which=("after_sft", "after_rl")) -> list:
+    """comparison_table rows of the held-out evaluation `keys` (greedy_acc, pass@k) after SFT
+    and after RL."""
+    return [(f"held-out {k} {w.replace('_', ' ')}", lambda run, w=w, k=k: summary_value(run, w, k),
+             3) for w in which for k in keys]

@@ -8,7 +8,8 @@ copies the source point's SFT rows into its own metrics.jsonl, instead of traini
 
 The key is a hash of everything the sweep's SFT phase reads (rlpt.sweep_run._sft): the model
 section (preset, dtype, checkpoint; the initial params are a function of it and the seed), the
-task section (the data), the sft section (steps, batch size, optimizer) and the seed. A run
+task section (the data; for the one_shot task, its base task's, which is what it warms up
+on), the sft section (steps, batch size, optimizer) and the seed. A run
 marked stopped during SFT is never cached.
 """
 import hashlib
@@ -24,7 +25,11 @@ from rlpt.run_io import MetricsLog, write_json_atomic
 
 def sft_inputs(cfg) -> dict:
     """What an SFT warm-up depends on (module doc)."""
-    return {"model": cfg.model.to_dict(), "task": cfg.task.to_dict(), "sft": cfg.sft.to_dict(),
+    task = cfg.task.to_dict()
+    if task["name"] == "one_shot":   # it warms up on its base task (rlpt.tasks.one_shot)
+        kw = task["kwargs"]
+        task = {"name": kw.get("base", "addition"), "kwargs": dict(kw.get("base_kwargs") or {})}
+    return {"model": cfg.model.to_dict(), "task": task, "sft": cfg.sft.to_dict(),
             "seed": int(cfg.seed)}
 
 

@@ -7,8 +7,9 @@ import os
 import numpy as np
 import pytest
 
-from rlpt.sweep_analysis import (analysis_main, early_late, fmt_ci, load_runs, paired,
-                                 pass_ks, smooth, summary_value, window_mean)
+from rlpt.sweep_analysis import (analysis_main, comparison_table, early_late, fmt_ci,
+                                 heldout_rows, last_rl_step, load_runs, paired, pass_ks, rl_value,
+                                 smooth, summary_value, window_mean, windowed)
 
 
 def _point(root, name, rl_values, summary=None):
@@ -71,3 +72,32 @@ def test_single_arm_sweeps_and_errors(tmp_path):
 def test_smooth_is_a_trailing_mean_over_finite_values():
     got = smooth([1.0, np.nan, 3.0, 5.0], k=2)
     np.testing.assert_allclose(got, [1.0, 1.0, 3.0, 4.0])
+
+
+def test_comparison_table_and_length_values(tmp_path):
+    """comparison_table: per-arm intervals and paired differences against the baseline over the
+    seeds both arms have; rl_value skips lengths that a step cannot have."""
+    root = str(tmp_path)
+    for seed in (0, 1, 2):
+        _point(root, f"algo.name=grpo,seed={seed}", [0.1, 0.2, 0.3, 0.4],
+               {"after_rl": {"pass@1": 0.5}})
+    for seed in (0, 1):
+        _point(root, f"algo.name=gtpo,seed={seed}", [0.2, 0.4, 0.6, 0.8 + seed],
+               {"after_rl": {"pass@1": 0.25}})
+    runs = load_runs(root)
+    rows = [("late acc", windowed("accuracy", "late", 4), 2)] + heldout_rows(["pass@1"],
+                                                                              ["after_rl"])
+    text, data = comparison_table(runs, ["grpo", "gtpo"], {"grpo": "A", "gtpo": "B"}, rows,
+                                  "grpo", "note; ")
+    assert text.startswith("note; seeds [0, 1];") and "| metric | A | B | B - A |" in text
+    late = data["rows"]["late acc"]   # window (4, 4): grpo 0.4, 0.4; gtpo 0.8, 1.8
+    assert late["per_seed"] == {"grpo": [0.4, 0.4], "gtpo": [0.8, 1.8]}
+    assert late["diff_vs_grpo"]["gtpo"]["mean"] == pytest.approx(0.9)
+    assert data["rows"]["held-out pass@1 after rl"]["ci"]["gtpo"]["mean"] == 0.25
+    assert last_rl_step(runs, ["grpo"]) == 4
+    row = {"accuracy": 1.0, "reward_response_len_wrong": 7.0, "reward_response_len_correct": 5.0,
+           "stopped_frac": 0.75}
+    assert math.isnan(rl_value(row, "reward_response_len_wrong"))
+    assert rl_value(row, "reward_response_len_correct") == 5.0
+    assert rl_value(row, "stopped_frac") == 0.25 and math.isnan(rl_value(row, "nosuch"))
+    assert math.isnan(rl_value(dict(row, accuracy=0.0), "reward_response_len_correct"))

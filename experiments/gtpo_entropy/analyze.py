@@ -13,12 +13,9 @@ held-out greedy accuracy and pass@k after SFT and after RL (summary.json). Write
 the arms of a seed start from the same SFT model), `results.json` and `results.png`.
 """
 
-import numpy as np
-
-from rlpt.sweep_analysis import (SEED_CURVES_TITLE, analysis_main, early_late, fmt_ci, load_runs,
-                                 paired, pass_ks, save_figure, smooth, summary_value,
-                                 window_mean)
-from rlpt.sweep_report import INTERVAL, t_interval
+from rlpt.sweep_analysis import (SEED_CURVES_TITLE, analysis_main, comparison_table, early_late,
+                                 heldout_rows, last_rl_step, load_runs, pass_ks, plot_seed_curves,
+                                 rl_value, save_figure, windowed)
 
 ARMS = ("grpo", "gtpo", "grpo_s", "gtpo/joint", "grpo_s/joint")
 LABEL = {"grpo": "GRPO", "gtpo": "GTPO", "grpo_s": "GRPO-S", "gtpo/joint": "GTPO joint",
@@ -40,43 +37,21 @@ def load(spec):
     return runs
 
 
-def metrics(runs, steps, ks):
-    """(label, per-seed value function, digits) for every row of the table."""
-    early, late = early_late(steps)
-    out = []
-    for key, name, digits in (("entropy_sampled", "entropy of sampled tokens (nats)", 3),
-                              ("accuracy", "train accuracy (sampled)", 3),
-                              ("response_len", "response length (tokens)", 1)):
-        for wname, (lo, hi) in (("early", early), ("late", late)):
-            out.append((f"{name}, {wname}",
-                        lambda run, k=key, lo=lo, hi=hi: window_mean(run["rl"], k, lo, hi), digits))
-    for which in ("after_sft", "after_rl"):
-        for k in ["greedy_acc"] + [f"pass@{k}" for k in ks]:
-            out.append((f"held-out {k} {which.replace('_', ' ')}",
-                        lambda run, w=which, k=k: summary_value(run, w, k), 3))
-    return out
-
-
 def table(runs):
     arms = [a for a in ARMS if a in runs]
-    seeds = sorted(set.intersection(*[set(runs[a]) for a in arms]))
-    steps = max(r["rl"][-1]["step"] for a in arms for r in runs[a].values() if r["rl"])
-    ks = pass_ks(runs["grpo"][seeds[0]]["summary"]["after_rl"])
+    steps = last_rl_step(runs, arms)
+    ks = pass_ks(next(iter(runs["grpo"].values()))["summary"]["after_rl"])
     (e0, e1), (l0, l1) = early_late(steps)
-    others = [a for a in arms if a != "grpo"]
-    head = ["metric"] + [LABEL[a] for a in arms] + [f"{LABEL[a]} - GRPO" for a in others]
-    lines = [f"RL steps {steps}; early = steps {e0}-{e1}, late = steps {l0}-{l1}; seeds {seeds}; "
-             f"{INTERVAL}; differences paired by seed.", "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    data = {"seeds": seeds, "steps": steps, "ks": ks, "rows": {}}
-    for label, fn, digits in metrics(runs, steps, ks):
-        v = {a: [fn(runs[a][s]) for s in seeds] for a in arms}
-        cis = {a: t_interval(v[a]) for a in arms}
-        diffs = {a: paired(v, a, "grpo") for a in others}
-        data["rows"][label] = {"per_seed": v, "ci": cis, "diff_vs_grpo": diffs}
-        lines.append("| " + " | ".join([label] + [fmt_ci(cis[a], digits) for a in arms]
-                                       + [fmt_ci(diffs[a], digits) for a in others]) + " |")
-    return "\n".join(lines) + "\n", data
+    rows = [(f"{name}, {w}", windowed(key, w, steps), digits)
+            for key, name, digits in (("entropy_sampled", "entropy of sampled tokens (nats)", 3),
+                                      ("accuracy", "train accuracy (sampled)", 3),
+                                      ("response_len", "response length (tokens)", 1))
+            for w in ("early", "late")]
+    rows += heldout_rows(["greedy_acc"] + [f"pass@{k}" for k in ks])
+    text, data = comparison_table(runs, arms, LABEL, rows, "grpo", f"RL steps {steps}; early = "
+                                  f"steps {e0}-{e1}, late = steps {l0}-{l1}; ")
+    data.update(steps=steps, ks=ks)
+    return text, data
 
 
 def plot(runs, data, path):
@@ -87,19 +62,8 @@ def plot(runs, data, path):
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for ax, key, title in ((axes[0], "entropy_sampled", "entropy of sampled tokens (nats)"),
                            (axes[1], "accuracy", "train accuracy (sampled)")):
-        for a in arms:
-            curves = []
-            for s in data["seeds"]:
-                rl = runs[a][s]["rl"]
-                steps, y = [r["step"] for r in rl], smooth([r.get(key, np.nan) for r in rl])
-                ax.plot(steps, y, color=COLOR[a], alpha=0.3, lw=0.8)
-                curves.append((steps, y))
-            n = min(len(c[0]) for c in curves)
-            ax.plot(curves[0][0][:n], np.nanmean([c[1][:n] for c in curves], axis=0),
-                    color=COLOR[a], lw=2, label=f"{LABEL[a]} (mean of {len(curves)})")
-        ax.set_title(title)
-        ax.set_xlabel("RL step")
-        ax.legend()
+        plot_seed_curves(ax, runs, arms, data["seeds"], lambda r, k=key: rl_value(r, k), LABEL,
+                         COLOR, title)
     ax = axes[2]
     ks = data["ks"]
     sft = data["rows"]

@@ -1,7 +1,8 @@
 """The `one_shot` task of 1-shot RLVR (arXiv:2504.20571): one training example duplicated to the
 batch (`task.name = "one_shot"`, `task.kwargs = dict(base=..., base_kwargs=..., pool_seed=0,
 pool_size=64, index=0)`). The pool is `base.make_batch(pool_seed, 0, pool_size)`; every training
-batch is pool row `index` repeated `batch_size` times. Evaluation, rewards and decoding are the
+batch is pool row `index` repeated `batch_size` times (index -1: the base task's own batches, so
+that a sweep point switches between 1-shot and full data by `task.kwargs.index` alone). Evaluation, rewards and decoding are the
 base task's (its held-out eval set, not the single example), and so is the SFT warm-up
 (`sft_batch`, read by rlpt.train.sft_batch): it stands for the pretrained model.
 """
@@ -16,8 +17,9 @@ class OneShotTask:
 
     def __init__(self, base: str = "addition", base_kwargs=None, pool_seed: int = 0,
                  pool_size: int = 64, index: int = 0):
-        if not 0 <= index < pool_size:
-            raise ValueError(f"one_shot: index={index} is outside the pool of {pool_size}")
+        if not -1 <= index < pool_size:
+            raise ValueError(f"one_shot: index={index} is outside the pool of {pool_size} "
+                             "(-1: the base task's own batches)")
         self.base = registry.get("task", base)(**dict(base_kwargs or {}))
         self.pool_seed, self.pool_size, self.index = pool_seed, pool_size, index
 
@@ -26,7 +28,10 @@ class OneShotTask:
         return self.base.make_batch(self.pool_seed, 0, self.pool_size)
 
     def make_batch(self, seed: int, step: int, batch_size: int):
-        """Pool row `index` repeated `batch_size` times (the same for every seed and step)."""
+        """Pool row `index` repeated `batch_size` times (the same for every seed and step);
+        index -1: the base task's batch (the full-data arm of a 1-shot comparison)."""
+        if self.index < 0:
+            return self.base.make_batch(seed, step, batch_size)
         del seed, step
         return {k: np.repeat(v[self.index:self.index + 1], batch_size, axis=0)
                 for k, v in self.pool().items()}
