@@ -219,3 +219,25 @@ def heldout_rows(keys, which=("after_sft", "after_rl")) -> list:
     and after RL."""
     return [(f"held-out {k} {w.replace('_', ' ')}", lambda run, w=w, k=k: summary_value(run, w, k),
              3) for w in which for k in keys]
+
+
+def plot_pass_at_k(ax, data: Dict, arms, labels: Dict[str, str], colors: Dict[str, str],
+                   sft_arm: str) -> None:
+    """One panel: held-out pass@k against k (log 2), the mean over seeds with its 95% t-band,
+    after RL per arm and after SFT (from `sft_arm`: the arms of a seed share their SFT model);
+    `data` is comparison_table's with heldout_rows of pass@k for every k in data["ks"]."""
+    ks = data["ks"]
+    for which, style in (("after_sft", ":"), ("after_rl", "-")):
+        for a in ([sft_arm] if which == "after_sft" else arms):
+            ci = [data["rows"][f"held-out pass@{k} {which.replace('_', ' ')}"]["ci"][a]
+                  for k in ks]
+            color = "black" if which == "after_sft" else colors[a]
+            ax.plot(ks, [c["mean"] for c in ci], style, color=color, marker="o",
+                    label="SFT model" if which == "after_sft" else labels[a])
+            if all("lo" in c for c in ci):
+                ax.fill_between(ks, [c["lo"] for c in ci], [c["hi"] for c in ci], alpha=0.15,
+                                color=color)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("k")
+    ax.set_title("held-out pass@k (95% t-band over seeds)")
+    ax.legend()

@@ -14,7 +14,8 @@ the arms of a seed start from the same SFT model), `results.json` and `results.p
 """
 
 from rlpt.sweep_analysis import (SEED_CURVES_TITLE, analysis_main, comparison_table, early_late,
-                                 heldout_rows, last_rl_step, load_runs, pass_ks, plot_seed_curves,
+                                 heldout_rows, last_rl_step, load_runs, pass_ks, plot_pass_at_k,
+                                 plot_seed_curves,
                                  rl_value, save_figure, windowed)
 
 ARMS = ("grpo", "gtpo", "grpo_s", "gtpo/joint", "grpo_s/joint")
@@ -64,25 +65,7 @@ def plot(runs, data, path):
                            (axes[1], "accuracy", "train accuracy (sampled)")):
         plot_seed_curves(ax, runs, arms, data["seeds"], lambda r, k=key: rl_value(r, k), LABEL,
                          COLOR, title)
-    ax = axes[2]
-    ks = data["ks"]
-    sft = data["rows"]
-    for which, style in (("after_sft", ":"), ("after_rl", "-")):
-        for a in arms:
-            if which == "after_sft" and a != "grpo":
-                continue  # the arms of a seed share their SFT model
-            ci = [sft[f"held-out pass@{k} {which.replace('_', ' ')}"]["ci"][a] for k in ks]
-            mean = [c["mean"] for c in ci]
-            name = "SFT model" if which == "after_sft" else LABEL[a]
-            ax.plot(ks, mean, style, color="black" if which == "after_sft" else COLOR[a],
-                    marker="o", label=name)
-            if all("lo" in c for c in ci):
-                ax.fill_between(ks, [c["lo"] for c in ci], [c["hi"] for c in ci], alpha=0.15,
-                                color="black" if which == "after_sft" else COLOR[a])
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("k")
-    ax.set_title("held-out pass@k (95% t-band over seeds)")
-    ax.legend()
+    plot_pass_at_k(axes[2], data, arms, LABEL, COLOR, "grpo")
     save_figure(fig, SEED_CURVES_TITLE, path)
 
 
