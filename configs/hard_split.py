@@ -28,29 +28,20 @@ UFT default to beta 0.04, ReLIFT to 0) and group_size (8 = samples per prompt):
   l ~ Binomial(n, p(t)), p cosine from 0.95 to 0.05 over hint_steps 300), plus sft_coef 1e-3 x
   NLL of the hint tokens.
 
-Guidance needs the hard rows' gold solutions in the RL batches but not in the SFT warm-up. The
-task zeroes a hard row's solution_mask in every batch, the RL batches included, and ExPO, ReLIFT
-and UFT read the gold solution through solution_mask, so with the plain hard split they get no
-guidance on exactly the rows of the claim. `guide_hard=1` (default) sets the task knob
-`hard_solutions_in_rl=True` (hard solutions in the RL batches, masked in `sft_batch` only: the
-SFT model is that of the plain hard split) when rlpt.tasks.scratchpad has it, and warns and runs
-the plain hard split when it does not (experiments/hard_split/README.md, "Blocker").
+Guidance needs the hard rows' gold solutions in the RL batches but not in the SFT warm-up: the
+task keeps them in its RL batches (`make_batch`) and masks them in the warm-up's (`sft_batch`),
+rlpt/tasks/scratchpad.py; ExPO, ReLIFT and UFT read them through solution_mask.
 
 Arguments (after ':'): algo (for get_config), seeds (get_sweep: 0 .. seeds-1), arms
-('/'-separated), guide_hard (1: the hard rows' gold solutions in the RL batches), and
-SCRATCHPAD_ARGS (seed, size, quick, rl_steps, sft_steps, batch, max_new, lr, max_digits,
-hard_max_digits (4 here), evals).
+('/'-separated), and SCRATCHPAD_ARGS (seed, size, quick, rl_steps, sft_steps, batch, max_new,
+lr, max_digits, hard_max_digits (4 here), evals).
 """
-import inspect
-import warnings
-
 from rlpt.config import (SCRATCHPAD_ARGS, comparison_config, first_then, parse_arg,
                          scratchpad_run)
-from rlpt.tasks.scratchpad import ScratchpadAdditionTask, max_solution_tokens
+from rlpt.tasks.scratchpad import max_solution_tokens
 
 ARGS = dict(SCRATCHPAD_ARGS, algo="grpo", seeds=3, arms="grpo/exp_grpo/relift/uft",
-            hard_max_digits=4, guide_hard=1)
-RL_SOLUTIONS_KNOB = "hard_solutions_in_rl"
+            hard_max_digits=4)
 ALGOS = ("grpo", "exp_grpo", "relift", "uft")
 
 
@@ -65,14 +56,6 @@ def get_config(arg: str = ""):
                          f"of a {a['hard_max_digits']}-digit hard row")
     c = comparison_config(a["algo"], ALGOS)   # every arm's keys: a point switches the arm
     c = scratchpad_run(c, a)                  # beta = 0 in every arm
-    if a["guide_hard"]:
-        if RL_SOLUTIONS_KNOB in inspect.signature(ScratchpadAdditionTask).parameters:
-            c.task.kwargs[RL_SOLUTIONS_KNOB] = True
-        else:
-            warnings.warn(f"configs/hard_split.py: rlpt.tasks.scratchpad has no "
-                          f"{RL_SOLUTIONS_KNOB!r}: the hard rows' solutions are masked in the RL "
-                          "batches too, so ExPO / ReLIFT / UFT get no guidance on them (see "
-                          "experiments/hard_split/README.md)")
     return c
 
 

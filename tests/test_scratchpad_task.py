@@ -151,7 +151,8 @@ def test_sft_solutions_score_one_and_match_python(knobs):
         assert b["difficulty"][i] == max(len(str(a)), len(str(bb)))
         assert knobs["min_digits"] <= min(len(str(a)), len(str(bb)))
         hard = b["difficulty"][i] > knobs["max_digits"]
-        assert b["solution_mask"][i].sum() == (0 if hard else len(sol) + 1)
+        assert b["solution_mask"][i].sum() == len(sol) + 1   # RL batches keep every solution
+        assert task.sft_batch(0, 3, 256)["solution_mask"][i].sum() == (0 if hard else len(sol) + 1)
         assert task.reference_reward(sol, task.example(b, i)) == 1.0
 
 
@@ -171,9 +172,14 @@ def test_batches_deterministic_lengths_vary_and_hard_split():
     is_hard = hb["difficulty"] > 3
     assert 0.45 < is_hard.mean() < 0.55
     assert set(hb["difficulty"][is_hard].tolist()) == {4, 5, 6}
-    assert (hb["solution_mask"][is_hard] == 0).all() and (hb["solution_mask"][~is_hard].sum(1) > 0).all()
+    sb = hard.sft_batch(0, 0, 1000)   # the warm-up: no SFT data on hard rows
+    assert (sb["solution_mask"][is_hard] == 0).all() and (sb["solution_mask"][~is_hard].sum(1) > 0).all()
+    assert (hb["solution_mask"].sum(1) > 0).all()   # RL batches: every gold solution (guidance)
+    for k in hb:
+        if k != "solution_mask":
+            np.testing.assert_array_equal(sb[k], hb[k])
     keep = sp.ScratchpadAdditionTask(max_digits=3, hard_max_digits=6, hard_solutions=True)
-    assert (keep.make_batch(0, 0, 100)["solution_mask"].sum(1) > 0).all()
+    assert (keep.sft_batch(0, 0, 100)["solution_mask"].sum(1) > 0).all()
     with pytest.raises(ValueError):
         sp.ScratchpadAdditionTask(max_digits=3, hard_max_digits=3)
     with pytest.raises(ValueError):

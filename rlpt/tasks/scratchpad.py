@@ -19,10 +19,11 @@ Registered as `get("task", "scratchpad_addition")(**knobs)`. Knobs:
 * hard split: `hard_max_digits` (0 = none) and `hard_frac` (0.5): a row is hard with
   probability `hard_frac`; then one operand has `max_digits + 1 .. hard_max_digits` digits and
   the other `min_digits ..` that many (which one is longer is a coin flip). Hard rows carry no
-  supervised data unless `hard_solutions=True`: their `solution_mask` is all 0, so the SFT
-  warm-up never sees a worked solution longer than `max_digits` columns and the SFT model's
-  pass@k on hard rows is near zero (measured in experiments/dr_grpo_length/README.md is the
-  plain split; the hard split's number is in docs/tasks.md). `solution` keeps the tokens.
+  SFT data unless `hard_solutions=True`: in `sft_batch` (the warm-up's batches, read by
+  rlpt.train.sft_batch) their `solution_mask` is all 0, so the SFT warm-up never sees a worked
+  solution longer than `max_digits` columns and the SFT model's pass@k on hard rows is near zero
+  (the hard split's number is in docs/tasks.md). `make_batch` (the RL batches) keeps every
+  row's gold solution: guidance algorithms (ExPO, ReLIFT, UFT) read it through `solution_mask`.
 
 Batch contract: that of `rlpt.tasks.synthetic` (`prompt`, `prompt_mask`, `target` = answer
 digit tokens right-padded with pad and, in its last column, the worked solution's length in
@@ -105,6 +106,12 @@ class ScratchpadAdditionTask(SyntheticTask):
         batch["difficulty"] = np.array(
             [max(len(x) for x in p.rstrip("=").split("+")) for p in self.decode_prompt(
                 batch["prompt"])], np.int32)
+        return batch
+
+    def sft_batch(self, seed: int, step: int, batch_size: int) -> Dict[str, np.ndarray]:
+        """The warm-up's batch: make_batch with the hard rows' `solution_mask` 0 (no SFT data on
+        them) unless `hard_solutions`."""
+        batch = self.make_batch(seed, step, batch_size)
         if not self.hard_solutions:
             batch["solution_mask"][batch["difficulty"] > self.max_digits] = 0
         return batch
