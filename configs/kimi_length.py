@@ -12,22 +12,28 @@ lambda_i = 0.5 - (len_i - min_len) / (max_len - min_len) within the group; lambd
 min(0, lambda_i) if not; weight `length_penalty_weight` = 1). Everything else, including the
 loss (GRPO's clipped surrogate with seq_mean_token_mean), is the same. The paper pairs the
 length reward with its mirror-descent loss and warms it up; here it is tested alone, on GRPO,
-from the first RL step.
+from the first RL step; `algo=kimi_k15` runs both arms with the paper's own loss instead (its
+online mirror descent, rlpt.losses.policy.kimi_k15_loss: a mean baseline, no division by the
+group's std, tau 1), the same two arms:
 
-Arguments (after ':'): arm (grpo | grpo_len, for get_config), seeds (get_sweep: 0 .. seeds-1),
+    python -m rlpt.sweep --config=configs/kimi_length.py:algo=kimi_k15,seeds=3 \
+        --workdir=runs/kimi_length_k15
+
+Arguments (after ':'): arm (grpo | grpo_len: without | with the length reward, for get_config),
+algo (grpo | kimi_k15: the loss of both arms), seeds (get_sweep: 0 .. seeds-1),
 arms ('/'-separated), weight (length_penalty_weight), and SCRATCHPAD_ARGS (seed, size, quick,
 rl_steps, sft_steps, batch, max_new, lr, max_digits, hard_max_digits, evals).
 """
 from rlpt.config import SCRATCHPAD_ARGS, base_config, parse_arg, scratchpad_run
 
-ARGS = dict(SCRATCHPAD_ARGS, arm="grpo", seeds=5, arms="grpo/grpo_len", weight=1.0)
+ARGS = dict(SCRATCHPAD_ARGS, arm="grpo", seeds=5, arms="grpo/grpo_len", weight=1.0, algo="grpo")
 ARMS = {"grpo": {"config.algo.shaping": ()},
         "grpo_len": {"config.algo.shaping": ("kimi_length_penalty",)}}
 
 
 def get_config(arg: str = ""):
     a = parse_arg(arg, **ARGS)
-    c = scratchpad_run(base_config("grpo"), a)
+    c = scratchpad_run(base_config(a["algo"]), a)
     c.algo.group_size = -1                       # follows sampling.num_samples (8)
     c.algo.length_penalty_weight = a["weight"]   # read only by the kimi_length_penalty shaping
     c.algo.shaping = ARMS[a["arm"]]["config.algo.shaping"]

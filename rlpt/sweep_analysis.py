@@ -11,6 +11,7 @@ import glob
 import json
 import os
 import re
+import warnings
 from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
@@ -170,8 +171,11 @@ def plot_seed_curves(ax, runs: Dict, arms, seeds, value_of: Callable, labels: Di
             ax.plot(steps, y, color=colors[a], alpha=0.35, lw=0.8)
             curves.append((steps, y))
         n = min(len(c[0]) for c in curves)
-        ax.plot(curves[0][0][:n], np.nanmean(np.stack([c[1][:n] for c in curves]), axis=0),
-                color=colors[a], lw=2, label=f"{labels[a]} (mean of {len(curves)})")
+        with warnings.catch_warnings():   # a step where no seed has a value is nan, as meant
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(np.stack([c[1][:n] for c in curves]), axis=0)
+        ax.plot(curves[0][0][:n], mean, color=colors[a], lw=2,
+                label=f"{labels[a]} (mean of {len(curves)})")
     ax.set_title(title)
     ax.set_xlabel("RL step")
     ax.legend()

@@ -2,6 +2,7 @@
 sweep of configs/kimi_length.py:
 
     python experiments/kimi_length/analyze.py runs/kimi_length [--out experiments/kimi_length]
+    python experiments/kimi_length/analyze.py runs/kimi_length_k15 --stem results_k15
 
 Per seed (rlpt.sweep_analysis): the RL rows' mean response length, the length of correct and of
 incorrect responses and each minus its problem's own worked-solution length (negative = a chain
@@ -20,9 +21,16 @@ from rlpt.sweep_analysis import (SEED_CURVES_TITLE, analysis_main, comparison_ta
                                  plot_seed_curves, rl_value, save_figure, windowed)
 
 ARMS = ("none", "kimi_length_penalty")   # the algo.shaping of the points
-LABELS = {"none": "GRPO", "kimi_length_penalty": "GRPO + length reward"}
+NAMES = {"grpo": "GRPO", "kimi_k15": "Kimi k1.5 loss"}
 COLORS = {"none": "tab:blue", "kimi_length_penalty": "tab:red"}
 load = functools.partial(load_runs, arm_pattern=r"algo\.shaping=([A-Za-z0-9_]+)")
+
+
+def labels(runs):
+    """The arms' labels: the loss of the sweep (configs/kimi_length.py `algo`), with or without
+    the length reward."""
+    name = NAMES[next(iter(runs["none"].values()))["cfg"]["algo"]["name"]]
+    return {"none": name, "kimi_length_penalty": f"{name} + length reward"}
 
 
 def table(runs):
@@ -32,7 +40,7 @@ def table(runs):
     rows = [(f"response length (tokens), {w}", windowed("response_len", w, steps), 1)
             for w in ("early", "late")]
     rows += length_rows(steps) + heldout_rows(["greedy_acc"] + [f"pass@{k}" for k in ks])
-    return comparison_table(runs, ARMS, LABELS, rows, "none",
+    return comparison_table(runs, ARMS, labels(runs), rows, "none",
                             f"RL steps {steps}; early = steps {e0}-{e1}, late = steps {l0}-{l1}; ")
 
 
@@ -45,8 +53,8 @@ def plot(runs, data, path):
               ("accuracy", "train accuracy (sampled)")]
     fig, axes = plt.subplots(1, len(panels), figsize=(19, 4))
     for ax, (key, title) in zip(axes, panels):
-        plot_seed_curves(ax, runs, ARMS, data["seeds"], lambda r, k=key: rl_value(r, k), LABELS,
-                         COLORS, title)
+        plot_seed_curves(ax, runs, ARMS, data["seeds"], lambda r, k=key: rl_value(r, k),
+                         labels(runs), COLORS, title)
     save_figure(fig, SEED_CURVES_TITLE, path)
 
 
