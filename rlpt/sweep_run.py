@@ -241,6 +241,7 @@ def run_group(group: Group, sweep_dir: str, bar, devices=None) -> List[Dict]:
         for src, log in zip(sources, logs):
             sweep_sft_cache.copy_sft_rows(sweep_dir, src, log)
         bar.write(f"sweep: group g{group.index:03d}: SFT params of {', '.join(sources)} reused")
+        bar.update(R * cfg.sft.steps)
     elif cfg.sft.steps:
         params = _sft(pts, task, model_cfg, params, gdir, logs, put, sh, bar, stopped)
         sweep_sft_cache.save(sweep_dir, pts, params, stopped)
