@@ -124,6 +124,9 @@ def base_config(algo: str = "grpo") -> ml_collections.ConfigDict:
     c.optim = optim_config(1e-4)
     # supervised warm-up on the task's worked solutions (steps=0 to skip)
     c.sft = ml_collections.ConfigDict(dict(steps=0, batch_size=64, optim=optim_config(1e-3)))
+    # (optional key, not set here so that existing run directories keep their config:
+    # eval.self_correction=True adds the greedy second-attempt rates sc_* after the prompt of
+    # MGRPO's layer 2, built with algo.layer2_instruction_ids; rlpt.train.evaluate)
     c.eval = ml_collections.ConfigDict(dict(
         every=50, n_prompts=256, n_samples=8, ks=(1, 4, 8), temperature=1.0))
     c.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1, tensor=1))
@@ -252,6 +255,8 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
               f"{c.eval.n_prompts if c.eval.n_prompts < 1 else c.eval.n_samples} must be >= 1")
     if any(k > c.eval.n_samples or k < 1 for k in c.eval.ks):
         _fail("eval.ks", f"{tuple(c.eval.ks)} must lie in [1, eval.n_samples={c.eval.n_samples}]")
+    if c.eval.get("self_correction", False):
+        validate_self_correction(c)
     if c.reward.kind not in ("device", "host", "split", "judge"):
         _fail("reward.kind", f"{c.reward.kind!r}; expected 'device', 'host', 'split' or 'judge'")
     if c.reward.kind == "judge":
@@ -273,6 +278,18 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     return c
 
 
+def validate_self_correction(c):
+    """`eval.self_correction=True` (the `sc_*` rates of rlpt.train.evaluate): a second greedy
+    attempt after `q + first answer + algo.layer2_instruction_ids`, so those ids must exist."""
+    if not tuple(c.algo.get("layer2_instruction_ids", ())):
+        _fail("algo.layer2_instruction_ids", "empty (or absent), but eval.self_correction=True "
+              "builds the second attempt's prompt as prompt + first answer + these ids: set "
+              "them (e.g. the tokenizer's ids of a short marker; configs/mgrpo_selfcorrect.py)")
+    if c.rollout.get("kind", "plain") != "plain":
+        _fail("eval.self_correction", f"True needs rollout.kind='plain' (got "
+              f"{c.rollout.kind!r}: the tool rollout's evaluation has no second attempt)")
+
+
 def validate_vocab(c, vocab_size: int, tokenizer_size: int = 0):
     """Once the model is built (before compiling): its vocabulary holds every id the run uses,
     the tokenizer's (`tokenizer_size`, 0 = unknown) and the sampling stop and pad ids."""
@@ -281,7 +298,9 @@ def validate_vocab(c, vocab_size: int, tokenizer_size: int = 0):
         _fail(where, f"the model's vocabulary ({vocab_size}) is smaller than the tokenizer's "
               f"({tokenizer_size}): ids >= {vocab_size} would index past the embedding")
     for key, ids in (("sampling.stop_tokens", tuple(c.sampling.stop_tokens)),
-                     ("sampling.pad_id", (c.sampling.pad_id,))):
+                     ("sampling.pad_id", (c.sampling.pad_id,)),
+                     ("algo.layer2_instruction_ids",
+                      tuple(c.algo.get("layer2_instruction_ids", ())))):
         bad = [int(i) for i in ids if not 0 <= int(i) < vocab_size]
         if bad:
             _fail(key, f"id(s) {bad} outside the model's vocabulary [0, {vocab_size})")

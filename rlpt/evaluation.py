@@ -74,3 +74,16 @@ def by_difficulty(greedy_correct_B: np.ndarray, correct_BN: np.ndarray, difficul
         for kk in sorted({1, k}):
             out[f"pass@{kk}_d{v}"] = mean_pass_at_k(c[rows], kk)
     return out
+
+
+def self_correction_rates(first_correct_B: np.ndarray, second_correct_B: np.ndarray) -> dict:
+    """Self-correction of a first attempt by a second one on the same B problems (MGRPO's layer 2
+    at evaluation; the attempts come from rlpt.algorithms.mgrpo.self_correction_rewards), each a
+    [B] 0/1 correctness (> 0.5 is correct): `sc_wrong_to_right` (share of the initially wrong
+    problems the second attempt gets right; 0 when none was wrong), `sc_right_to_wrong` (share of
+    the initially right ones it gets wrong; 0 when none was right) and `sc_acc_after` (accuracy of
+    the second attempt)."""
+    a, b = np.asarray(first_correct_B) > 0.5, np.asarray(second_correct_B) > 0.5
+    rate = lambda hits, rows: float(np.sum(hits & rows) / max(int(np.sum(rows)), 1))
+    return {"sc_wrong_to_right": rate(b, ~a), "sc_right_to_wrong": rate(~b, a),
+            "sc_acc_after": float(np.mean(b))}

@@ -23,7 +23,8 @@ from rlpt import distributed, registry, sharding
 from rlpt.algorithms.base import split_algo_config
 from rlpt.config import hparams, validate, validate_vocab
 from rlpt.envs.tool_rollout import ToolConfig, evaluate_tool, rollout_kind, tool_rollout
-from rlpt.evaluation import by_difficulty, mean_pass_at_k
+from rlpt.algorithms.mgrpo import self_correction_rewards
+from rlpt.evaluation import by_difficulty, mean_pass_at_k, self_correction_rates
 from rlpt.models import get_model_config, init_params
 from rlpt.optim import make_optimizer, optim_hparams
 from rlpt.loop import place_state, resume, run_in_workdir, run_phase
@@ -70,6 +71,9 @@ def host_reward_fn(task):
 
 # ------------------------------------------------------------------------------- evaluation
 
+SC_BATCH_KEYS = ("prompt", "prompt_mask", "target", "target_len")  # what the sc_* rates read
+
+
 @functools.lru_cache(maxsize=8)
 def _eval_samplers(model_cfg, max_new, n_samples, temperature, stop_tokens):
     greedy = SamplingConfig(max_new_tokens=max_new, greedy=True, stop_tokens=stop_tokens)
@@ -79,9 +83,28 @@ def _eval_samplers(model_cfg, max_new, n_samples, temperature, stop_tokens):
             jax.jit(functools.partial(sample, model_cfg, scfg=multi)))
 
 
+def self_correction_sampling(cfg) -> SamplingConfig:
+    """The greedy decoding of `eval.self_correction`'s second attempt (greedy_acc's, with
+    sampling.pad_id, which the layer-2 prompt's padding uses)."""
+    s = cfg.sampling
+    return SamplingConfig(max_new_tokens=s.max_new_tokens, greedy=True,
+                          stop_tokens=tuple(s.stop_tokens), pad_id=s.pad_id)
+
+
+@functools.lru_cache(maxsize=8)
+def _second_attempt(model_cfg, reward, instruction_ids, scfg):
+    def fn(params, batch, first, rng):
+        return self_correction_rewards(model_cfg, params, batch, reward, instruction_ids, scfg,
+                                       rng, first=first)[1]
+    return jax.jit(fn)
+
+
 def evaluate(model_cfg, params, task, cfg, eval_batch) -> Dict[str, float]:
     """Greedy accuracy and unbiased pass@k (n = eval.n_samples at eval.temperature); with
-    the tool rollout also the call rates (rlpt.envs.tool_rollout.evaluate_tool)."""
+    the tool rollout also the call rates (rlpt.envs.tool_rollout.evaluate_tool). With
+    `eval.self_correction`, also the greedy self-correction rates `sc_*` of a second attempt
+    after the greedy answer and `algo.layer2_instruction_ids` (rlpt.evaluation.
+    self_correction_rates; the prompt of MGRPO's layer 2)."""
     if rollout_kind(cfg) == "tool":
         return evaluate_tool(model_cfg, params, task, cfg, eval_batch)
     e, s = cfg.eval, cfg.sampling
@@ -89,8 +112,8 @@ def evaluate(model_cfg, params, task, cfg, eval_batch) -> Dict[str, float]:
                                    tuple(s.stop_tokens))
     rng = jax.random.PRNGKey(cfg.seed + 777)
     reward = jax.jit(task.reward)
-    out = greedy(params, eval_batch["prompt"], eval_batch["prompt_mask"], rng)
-    r_g, _ = reward(out.tokens, out.mask, eval_batch["target"], eval_batch["target_len"])
+    first = greedy(params, eval_batch["prompt"], eval_batch["prompt_mask"], rng)
+    r_g, _ = reward(first.tokens, first.mask, eval_batch["target"], eval_batch["target_len"])
     out = multi(params, eval_batch["prompt"], eval_batch["prompt_mask"], rng)
     rep = lambda x: jnp.repeat(x, e.n_samples, axis=0)
     r_s, _ = reward(out.tokens, out.mask, rep(eval_batch["target"]), rep(eval_batch["target_len"]))
@@ -101,6 +124,12 @@ def evaluate(model_cfg, params, task, cfg, eval_batch) -> Dict[str, float]:
     if "difficulty" in eval_batch:  # tasks with difficulty labels (rlpt.tasks.scratchpad)
         res.update(by_difficulty(distributed.fetch(r_g), correct, eval_batch["difficulty"],
                                  max(e.ks)))
+    if e.get("self_correction", False):
+        second = _second_attempt(model_cfg, task.reward,
+                                 tuple(int(i) for i in cfg.algo.layer2_instruction_ids),
+                                 self_correction_sampling(cfg))
+        r_2 = second(params, {k: eval_batch[k] for k in SC_BATCH_KEYS}, first, rng)
+        res.update(self_correction_rates(distributed.fetch(r_g), distributed.fetch(r_2)))
     return res
 
 

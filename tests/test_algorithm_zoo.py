@@ -266,3 +266,17 @@ def test_entropy_bonus_and_sft_term_with_other_losses():
     m = r["metrics"][0]
     assert m["entropy"] > 0 and m["sft_term_nll"] > 0
     assert changed(r["states"][0].params, r["states"][-1].params)
+
+
+def test_mgrpo_layer2_transition_rates_add_up_to_the_layer2_accuracy():
+    """layer2_accuracy = P(wrong source) * P(right | wrong) + P(right source) * P(right | right):
+    the three transition metrics (rlpt.algorithms.mgrpo.layer2_transitions; the rates themselves
+    against numpy in tests/test_self_correction.py) partition the layer-2 samples."""
+    mixed = 0
+    for m in run("mgrpo")["metrics"]:
+        w, f, r2w = m["layer2_wrong_to_right"], m["layer2_from_wrong_frac"], m[
+            "layer2_right_to_wrong"]
+        assert all(0 <= x <= 1 for x in (w, f, r2w)), m
+        assert m["layer2_accuracy"] == pytest.approx(f * w + (1 - f) * (1 - r2w), abs=1e-6)
+        mixed += 0 < f < 1
+    assert mixed, "every step had only wrong (or only right) sources: the check is vacuous"

@@ -6,6 +6,18 @@ samples of a group are exchangeable, so this is a uniform choice) and builds
 packed right. The step samples G corrections per layer-2 prompt, rewards each with the task
 reward of its own completion, computes GRPO advantages within each layer-2 group, and the loss
 sums both layers (`layer2_coef`, 1.0 = the plain sum). k = G uses every layer-1 response.
+
+Logged per step (besides `layer2_reward_mean`, `layer2_accuracy`, `layer2_tokens`), with
+"correct" = task reward > 0.5 and the source of a layer-2 sample = the layer-1 response its
+prompt continues (`layer2_transitions`): `layer2_wrong_to_right` (share correct among the layer-2
+samples from a wrong source; 0 when none), `layer2_right_to_wrong` (share wrong among those from a
+right source; 0 when none) and `layer2_from_wrong_frac` (share of layer-2 samples from a wrong
+source: the weight that pools the rates over steps without bias, e.g. `sum(w2r * frac) /
+sum(frac)`).
+
+`self_correction_rewards` is the evaluation-time version for any policy (rlpt.train.evaluate and
+the sweep's evaluation with `eval.self_correction=True`): one greedy first attempt per prompt,
+the layer-2 prompt built by `layer2_prompts` (k = 1), one greedy second attempt.
 """
 import jax
 import jax.numpy as jnp
@@ -32,6 +44,38 @@ def layer2_prompts(prompt, prompt_mask, tokens_NT, mask_NT, group_size, k, instr
                            jnp.ones(instr.shape, bool)], axis=1)
     toks, val = pack(toks, val, "right", pad_id)
     return toks, val.astype(jnp.int32)
+
+
+def layer2_transitions(src_correct, correct2, group_size):
+    """Training-time self-correction rates (module doc). `src_correct` [M] bool: the layer-1
+    correctness of each layer-2 prompt's source response; `correct2` [M * G] bool: each layer-2
+    sample's, row m*G + j a sample of prompt m. jit-safe (no branching on values)."""
+    src = jnp.repeat(src_correct.astype(bool), group_size)
+    c2 = correct2.astype(bool)
+    f = lambda x: jnp.sum(x.astype(jnp.float32))
+    n_wrong, n_right = f(~src), f(src)
+    return {"layer2_wrong_to_right": f(~src & c2) / jnp.maximum(n_wrong, 1.0),
+            "layer2_right_to_wrong": f(src & ~c2) / jnp.maximum(n_right, 1.0),
+            "layer2_from_wrong_frac": n_wrong / src.size}
+
+
+def self_correction_rewards(model_cfg, params, batch, reward, instruction_ids, scfg, rng,
+                            first=None):
+    """Greedy self-correction of any policy on `batch` (prompt, prompt_mask, target, target_len):
+    the first attempt (`first`, a SampleOutput of `scfg` on the batch's prompts when the caller
+    has it, else decoded here), the layer-2 prompt `layer2_prompts(.., group_size=1, k=1, ..)`
+    and the second attempt, decoded with `scfg` (greedy, one sample). `reward(tokens, mask,
+    target, target_len) -> (rewards [B], aux)`, the task reward. Pure; call under jit.
+    -> (first-attempt rewards [B], second-attempt rewards [B], second SampleOutput)."""
+    prompt, pmask = batch["prompt"], batch["prompt_mask"]
+    if first is None:
+        first = sample(model_cfg, params, prompt, pmask, rng, scfg)
+    r1, _ = reward(first.tokens, first.mask, batch["target"], batch["target_len"])
+    prompt2, pmask2 = layer2_prompts(prompt, pmask, first.tokens, first.mask, 1, 1,
+                                     instruction_ids, scfg.stop_tokens, scfg.pad_id)
+    second = sample(model_cfg, params, prompt2, pmask2, rng, scfg)
+    r2, _ = reward(second.tokens, second.mask, batch["target"], batch["target_len"])
+    return r1.astype(jnp.float32), r2.astype(jnp.float32), second
 
 
 def extras(spec, state, batch, out, data, raw_N, c, key):
@@ -62,9 +106,11 @@ def extras(spec, state, batch, out, data, raw_N, c, key):
     if spec.multi_update:
         d["old_logp"] = lp(state.params)
     per_prompt = {f"l2_{n}": v.reshape((B, k * G) + v.shape[1:]) for n, v in d.items()}
-    return data, per_prompt, {"layer2_reward_mean": r2.mean(),
-                              "layer2_accuracy": (r2 > 0.5).astype(jnp.float32).mean(),
-                              "layer2_tokens": jnp.sum(out2.mask, axis=1).mean()}
+    src_correct = raw_N.reshape(B, G)[:, :k].reshape(B * k) > 0.5
+    return data, per_prompt, dict(
+        layer2_transitions(src_correct, r2 > 0.5, G), layer2_reward_mean=r2.mean(),
+        layer2_accuracy=(r2 > 0.5).astype(jnp.float32).mean(),
+        layer2_tokens=jnp.sum(out2.mask, axis=1).mean())
 
 
 def loss_batch(spec, params, mb, mbp, c):
