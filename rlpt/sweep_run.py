@@ -42,7 +42,8 @@ from rlpt.sampling import SamplingConfig, sample
 from rlpt.state import new_state
 from rlpt.step import fused_step, make_sft_step
 from rlpt.sweep_points import Group, Point
-from rlpt.train import build_model, build_rl, build_task, self_correction_sampling, sft_batch
+from rlpt.tasks import sft_batch
+from rlpt.train import build_model, build_rl, build_task, self_correction_sampling
 
 
 def point_dir(sweep_dir: str, p: Point) -> str:

@@ -35,6 +35,7 @@ from rlpt.run_io import (Checkpointer, MetricsLog, WandbLogger,
 from rlpt.sampling import PLAIN_ROLLOUT, SamplingConfig, sample
 from rlpt.state import frozen_copy, new_state
 from rlpt.step import StepSpec, make_fused_step, make_sft_step, make_split_step
+from rlpt.tasks import sft_batch
 
 
 def build_model(cfg):
@@ -134,12 +135,6 @@ def evaluate(model_cfg, params, task, cfg, eval_batch) -> Dict[str, float]:
 
 
 # ------------------------------------------------------------------------------- phases
-
-def sft_batch(task, seed: int, step: int, n: int):
-    """A step's SFT batch: the task's `sft_batch` when it has one (the one_shot task warms up on
-    its base task, not on its single example), else its `make_batch`."""
-    return getattr(task, "sft_batch", task.make_batch)(seed, step, n)
-
 
 def run_sft(cfg, model_cfg, params, task, mesh, workdir, log, wb):
     optimizer = make_optimizer(cfg.sft.optim)

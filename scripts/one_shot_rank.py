@@ -23,7 +23,8 @@ from rlpt.losses.policy import rank_examples_by_accuracy_variance  # noqa: E402
 from rlpt.optim import make_optimizer, optim_hparams  # noqa: E402
 from rlpt.state import new_state  # noqa: E402
 from rlpt.step import make_fused_step, make_sft_step  # noqa: E402
-from rlpt.train import build_model, build_rl, build_task, sft_batch  # noqa: E402
+from rlpt.tasks import sft_batch  # noqa: E402
+from rlpt.train import build_model, build_rl, build_task  # noqa: E402
 
 
 def main(argv=None):

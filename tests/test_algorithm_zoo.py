@@ -17,7 +17,8 @@ from rlpt.config import validate
 from rlpt.losses.policy import rank_examples_by_accuracy_variance
 from rlpt.models import get_model_config, init_params
 from rlpt.step import fused_step, rewards_of, rollout_phase
-from rlpt.train import build_rl, build_task, sft_batch
+from rlpt.tasks import sft_batch
+from rlpt.train import build_rl, build_task
 
 PG_NAMES = registry.names("algorithm")
 B, G, T, STEPS = 4, 4, 4, 3

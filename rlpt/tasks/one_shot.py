@@ -4,11 +4,12 @@ pool_size=64, index=0)`). The pool is `base.make_batch(pool_seed, 0, pool_size)`
 batch is pool row `index` repeated `batch_size` times (index -1: the base task's own batches, so
 that a sweep point switches between 1-shot and full data by `task.kwargs.index` alone). Evaluation, rewards and decoding are the
 base task's (its held-out eval set, not the single example), and so is the SFT warm-up
-(`sft_batch`, read by rlpt.train.sft_batch): it stands for the pretrained model.
+(`sft_batch`, read by rlpt.tasks.sft_batch): it stands for the pretrained model.
 """
 import numpy as np
 
 from rlpt import registry
+from rlpt.tasks import sft_batch
 
 
 @registry.register("task", "one_shot")
@@ -38,7 +39,6 @@ class OneShotTask:
 
     def sft_batch(self, seed: int, step: int, batch_size: int):
         """The SFT warm-up's batch: the base task's (not the single example)."""
-        from rlpt.train import sft_batch   # the base task's own sft_batch when it has one
         return sft_batch(self.base, seed, step, batch_size)
 
     def __getattr__(self, attr):  # eval_set, reward, reference_reward, tokenizer, decode_*

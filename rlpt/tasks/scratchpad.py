@@ -20,7 +20,7 @@ Registered as `get("task", "scratchpad_addition")(**knobs)`. Knobs:
   probability `hard_frac`; then one operand has `max_digits + 1 .. hard_max_digits` digits and
   the other `min_digits ..` that many (which one is longer is a coin flip). Hard rows carry no
   SFT data unless `hard_solutions=True`: in `sft_batch` (the warm-up's batches, read by
-  rlpt.train.sft_batch) their `solution_mask` is all 0, so the SFT warm-up never sees a worked
+  rlpt.tasks.sft_batch) their `solution_mask` is all 0, so the SFT warm-up never sees a worked
   solution longer than `max_digits` columns and the SFT model's pass@k on hard rows is near zero
   (the hard split's number is in docs/tasks.md). `make_batch` (the RL batches) keeps every
   row's gold solution: guidance algorithms (ExPO, ReLIFT, UFT) read it through `solution_mask`.
