@@ -234,3 +234,10 @@ def test_a_seeds_sft_warm_up_is_trained_once_per_sweep(tmp_path):
     assert rows("seed=0", "sft") != rows("seed=1", "sft")
     own = "sft.steps=2,seed=0"
     assert "sft_reused_from" not in summary(own) and len(rows(own, "sft")) == 2
+    # scripts/show_completions.py decodes a point's policy from its group's RL checkpoint
+    show = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "scripts",
+                                                        "show_completions.py"),
+                           str(wd), "rl.batch_size=2,seed=1", "--n", "3"],
+                          capture_output=True, text=True, check=True).stdout.splitlines()
+    assert show[0].startswith("rl.batch_size=2,seed=1: group g001 run 1, RL checkpoint step 2")
+    assert len(show) == 4 and all(" -> " in line for line in show[1:])

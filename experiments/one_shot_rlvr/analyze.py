@@ -4,9 +4,7 @@
 
 Per seed (rlpt.sweep_analysis): the RL rows' train accuracy (for the 1-shot arm, on its one
 example) and entropy of the sampled tokens, early (the first 10% of RL steps) and late (the last
-25%); held-out greedy accuracy and pass@k after SFT, half-way and after RL; and the share of the
-full-data arm's held-out gain that the 1-shot arm recovers, (1-shot - SFT) / (full - SFT) of
-greedy accuracy and of pass@1, per seed. Writes `results.md` (mean and 95% Student-t interval
+25%); held-out greedy accuracy and pass@k after SFT, half-way and after RL. Writes `results.md` (mean and 95% Student-t interval
 over seeds per arm, and of the per-seed difference 1-shot - full: both arms of a seed start from
 the same SFT model), `results.json` and `results.png`.
 """
@@ -16,7 +14,7 @@ import matplotlib
 
 from rlpt.sweep_analysis import (SEED_CURVES_TITLE, analysis_main, comparison_table, early_late,
                                  heldout_rows, last_rl_step, load_runs, pass_ks, plot_seed_curves,
-                                 rl_value, save_figure, summary_value, windowed)
+                                 rl_value, save_figure, windowed)
 
 load = functools.partial(load_runs, arm_pattern=r"task\.kwargs\.index=(-?\d+)")
 FULL = "-1"   # task.kwargs.index of the full-data arm (rlpt/tasks/one_shot.py)
@@ -36,16 +34,6 @@ def eval_at(run, step, key):
     return float(rows[-1][key]) if rows else float("nan")
 
 
-def recovered(runs, key):
-    """run -> (run - SFT) / (full-data run of the same seed - SFT) of held-out `key` after RL."""
-    def value_of(run):
-        full = runs[FULL][run["cfg"]["seed"]]
-        sft = summary_value(run, "after_sft", key)
-        gain = summary_value(full, "after_rl", key) - sft
-        return (summary_value(run, "after_rl", key) - sft) / gain if gain else float("nan")
-    return value_of
-
-
 def table(runs):
     arms = arms_of(runs)
     steps = last_rl_step(runs, arms)
@@ -60,8 +48,6 @@ def table(runs):
     rows += [(f"held-out {k} at RL step {m}", lambda run, m=m, k=k: eval_at(run, m, k), 3)
              for m in mids for k in ("greedy_acc", "pass@1")]
     rows += heldout_rows(["greedy_acc"] + [f"pass@{k}" for k in ks], ["after_rl"])
-    rows += [(f"share of the full-data gain recovered, {k}", recovered(runs, k), 2)
-             for k in ("greedy_acc", "pass@1")]
     text, data = comparison_table(runs, arms, labels(runs), rows, FULL,
                                   f"RL steps {steps}; early = steps {e0}-{e1}, late = steps "
                                   f"{l0}-{l1}; ")
