@@ -24,7 +24,7 @@ Arguments (after ':'): algo (for get_config), seeds (get_sweep: 0 .. seeds-1), a
 separate | joint | none), and SCRATCHPAD_ARGS (seed, size,
 quick, rl_steps, sft_steps, batch, max_new, lr, max_digits, hard_max_digits, evals).
 """
-from rlpt.config import (SCRATCHPAD_ARGS, comparison_config, first_then, parse_arg,
+from rlpt.config import (SCRATCHPAD_ARGS, comparison_config, parse_arg,
                          scratchpad_run)
 
 ARGS = dict(SCRATCHPAD_ARGS, algo="grpo", seeds=3, arms="grpo/gtpo/grpo_s", n_samples=32,
@@ -44,9 +44,6 @@ def get_config(arg: str = ""):
 
 def get_sweep(arg: str = ""):
     """arms x seeds 0..seeds-1: one vmapped group per algorithm."""
-    from rlpt.sweep_points import algorithm_arms, product, seeds
+    from rlpt.sweep_points import chosen_algorithm_arms, product, seeds
     a = parse_arg(arg, **ARGS)
-    arms = [x for x in a["arms"].split("/") if x]
-    names = first_then(a["algo"], ALGOS)
-    by_name = dict(zip(names, algorithm_arms(names)))
-    return product([by_name[x] for x in arms], seeds(a["seeds"]))
+    return product(chosen_algorithm_arms(a["algo"], ALGOS, a["arms"]), seeds(a["seeds"]))

@@ -21,7 +21,7 @@ many, from 0), arms (get_sweep: '/'-separated), quick (1 = a seconds-long smoke 
 rl_steps, sft_steps, batch, max_new, lr, epochs (rl.ppo_epochs), minibatches, evals
 (held-out evaluations during RL besides the one after SFT).
 """
-from rlpt.config import (SCRATCHPAD_ARGS, comparison_config, first_then, parse_arg,
+from rlpt.config import (SCRATCHPAD_ARGS, comparison_config, parse_arg,
                          scratchpad_run)
 
 ARGS = dict(SCRATCHPAD_ARGS, algo="grpo", seeds=5, rl_steps=100, lr=1e-4, epochs=2,
@@ -41,8 +41,6 @@ def get_config(arg: str = ""):
 
 def get_sweep(arg: str = ""):
     """algo in {grpo, ppo} x seeds 0..seeds-1: one vmapped group per algorithm."""
-    from rlpt.sweep_points import algorithm_arms, product, seeds
+    from rlpt.sweep_points import chosen_algorithm_arms, product, seeds
     a = parse_arg(arg, **ARGS)
-    names = first_then(a["algo"], ALGOS)
-    by_name = dict(zip(names, algorithm_arms(names)))
-    return product([by_name[x] for x in a["arms"].split("/") if x], seeds(a["seeds"]))
+    return product(chosen_algorithm_arms(a["algo"], ALGOS, a["arms"]), seeds(a["seeds"]))

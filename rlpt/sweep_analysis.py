@@ -208,14 +208,62 @@ LENGTH_METRICS = [  # (label, RL-row key) of the scratchpad reward's length metr
 ]
 
 
-def length_rows(steps: int, windows=("early", "late")) -> list:
+def rl_window_rows(steps: int, metrics, windows=("early", "late")) -> list:
+    """comparison_table rows of RL-row metrics `(key, name, digits)`, each over the `windows`."""
+    return [(f"{name}, {w}", windowed(key, w, steps), digits) for key, name, digits in metrics
+            for w in windows]
+
+
+def length_rows(steps: int) -> list:
     """comparison_table rows of LENGTH_METRICS, the truncated fraction and the train accuracy,
     early and late (1 decimal for lengths)."""
-    out = [(f"{label}, {w}", windowed(key, w, steps), 1) for label, key in LENGTH_METRICS
-           for w in windows]
-    out.append(("truncated (no eos) fraction, late", windowed("stopped_frac", "late", steps), 3))
-    out += [(f"train accuracy (sampled), {w}", windowed("accuracy", w, steps), 3) for w in windows]
-    return out
+    return (rl_window_rows(steps, [(key, label, 1) for label, key in LENGTH_METRICS])
+            + rl_window_rows(steps, [("stopped_frac", "truncated (no eos) fraction", 3)],
+                             ["late"])
+            + rl_window_rows(steps, [("accuracy", "train accuracy (sampled)", 3)]))
+
+
+def arms_table(runs: Dict, arms, labels: Dict[str, str], baseline: str,
+               rl_rows_of: Callable) -> Tuple[str, Dict]:
+    """The experiments' usual comparison_table: the RL-row rows `rl_rows_of(steps)` (e.g.
+    rl_window_rows, length_rows), then the held-out greedy accuracy and pass@k (every k the
+    evaluation has) after SFT, greedy accuracy and pass@1 at each evaluation in between, and all
+    of them after RL; `data` also holds "steps" and "ks"."""
+    steps = last_rl_step(runs, arms)
+    first = next(iter(runs[arms[0]].values()))
+    ks = pass_ks(first["summary"]["after_rl"])
+    (e0, e1), (l0, l1) = early_late(steps)
+    keys = ["greedy_acc"] + [f"pass@{k}" for k in ks]
+    mids = sorted({r["step"] for r in first["eval"]} - {0, steps})
+    rows = (rl_rows_of(steps) + heldout_rows(keys, ["after_sft"])
+            + [(f"held-out {k} at RL step {m}", lambda run, m=m, k=k: eval_value(run, m, k), 3)
+               for m in mids for k in ("greedy_acc", "pass@1")]
+            + heldout_rows(keys, ["after_rl"]))
+    text, data = comparison_table(runs, arms, labels, rows, baseline, f"RL steps {steps}; early "
+                                  f"= steps {e0}-{e1}, late = steps {l0}-{l1}; ")
+    data.update(steps=steps, ks=ks)
+    return text, data
+
+
+def seed_curves_figure(runs: Dict, arms, seeds, panels, labels: Dict[str, str],
+                       colors: Dict[str, str], extra_panels: int = 0):
+    """A row of panels, one per `(RL-row key, title)` of `panels` (plot_seed_curves of
+    rl_value(row, key)), then `extra_panels` empty ones for the caller -> (fig, axes)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    n = len(panels) + extra_panels
+    fig, axes = plt.subplots(1, n, figsize=(4.75 * n, 4))
+    for ax, (key, title) in zip(axes, panels):
+        plot_seed_curves(ax, runs, arms, seeds, lambda r, k=key: rl_value(r, k), labels, colors,
+                         title)
+    return fig, axes
+
+
+def eval_value(run: Dict, step: int, key: str) -> float:
+    """The held-out `key` of the run's evaluation at RL step `step` (nan when there is none)."""
+    rows = [r for r in run["eval"] if r["step"] == step]
+    return float(rows[-1][key]) if rows and key in rows[-1] else float("nan")
 
 
 def heldout_rows(keys, which=("after_sft", "after_rl")) -> list:

@@ -95,6 +95,20 @@ def algorithm_arms(names: Sequence[str], uniform=("name", "beta", "group_size")
     return arms
 
 
+def chosen_algorithm_arms(first: str, algos: Sequence[str], chosen: str) -> List[Dict[str, Any]]:
+    """The algorithm_arms of a `comparison_config(first, algos)` base (rlpt.config) for the
+    '/'-separated algorithm names of `chosen` (an experiment config's `arms` argument), in that
+    order."""
+    from rlpt.config import first_then
+    names = first_then(first, algos)
+    by_name = dict(zip(names, algorithm_arms(names)))
+    wanted = [x for x in chosen.split("/") if x]
+    unknown = [x for x in wanted if x not in by_name]
+    if unknown:
+        raise ValueError(f"arms={chosen!r}: unknown {unknown}; known: {list(names)}")
+    return [by_name[x] for x in wanted]
+
+
 def point_name(overrides: Dict[str, Any]) -> str:
     """A file-system-safe name of a point: `optim.lr=0.0005,seed=1` (`base` for no overrides); a
     tuple or list value is written `a+b` (`none` when empty)."""

@@ -15,8 +15,8 @@ from conftest import REPO_ROOT
 from sweep_helpers import small_config
 from rlpt.sweep import main, run_sweep
 from rlpt.config import base_config, union_algo, validate
-from rlpt.sweep_points import (SweepError, algorithm_arms, axis, group_points, points_to_configs,
-                               product, seeds)
+from rlpt.sweep_points import (SweepError, algorithm_arms, axis, chosen_algorithm_arms, group_points,
+                               points_to_configs, product, seeds)
 from rlpt.sweep_run import run_group
 from rlpt.train import run
 
@@ -47,6 +47,11 @@ def test_algorithm_arms_switch_the_algorithm_on_a_union_base():
         alone.algo.group_size, alone.algo.beta = -1, 0.0
         for k, v in validate(alone).algo.items():   # the algorithm configured on its own
             assert point.cfg.algo[k] == v, (name, k)
+    # an experiment's `arms` argument picks and orders them; an unknown name is refused
+    assert chosen_algorithm_arms("gspo", ["grpo", "gspo", "ppo"], "ppo/grpo") == \
+        [algorithm_arms(["gspo", "grpo", "ppo"])[i] for i in (2, 1)]
+    with pytest.raises(ValueError, match=r"unknown \['gtpo'\]; known: \['grpo', 'gspo', 'ppo'\]"):
+        chosen_algorithm_arms("grpo", names, "grpo/gtpo")
 
 
 def test_grouping_by_static_config():

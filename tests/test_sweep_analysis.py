@@ -7,9 +7,10 @@ import os
 import numpy as np
 import pytest
 
-from rlpt.sweep_analysis import (analysis_main, comparison_table, early_late, fmt_ci,
-                                 heldout_rows, last_rl_step, load_runs, paired, pass_ks, rl_value,
-                                 smooth, summary_value, window_mean, windowed)
+from rlpt.sweep_analysis import (analysis_main, arms_table, comparison_table, early_late,
+                                 eval_value, fmt_ci, heldout_rows, last_rl_step, load_runs, paired,
+                                 pass_ks, rl_value, rl_window_rows, smooth, summary_value,
+                                 window_mean, windowed)
 
 
 def _point(root, name, rl_values, summary=None):
@@ -101,3 +102,28 @@ def test_comparison_table_and_length_values(tmp_path):
     assert rl_value(row, "reward_response_len_correct") == 5.0
     assert rl_value(row, "stopped_frac") == 0.25 and math.isnan(rl_value(row, "nosuch"))
     assert math.isnan(rl_value(dict(row, accuracy=0.0), "reward_response_len_correct"))
+
+
+def test_arms_table_rows_and_the_evaluations_in_between(tmp_path):
+    root = str(tmp_path)
+    ev = lambda step, acc: {"greedy_acc": acc, "pass@1": acc / 2, "pass@4": acc}
+    for arm, acc in (("grpo", 0.5), ("gtpo", 0.75)):
+        for seed in (0, 1):
+            _point(root, f"algo.name={arm},seed={seed}", [0.1, 0.2, 0.3, 0.4],
+                   {"after_sft": ev(0, 0.25), "after_rl": ev(4, acc)})
+            with open(os.path.join(root, "points", f"algo.name={arm},seed={seed}",
+                                   "metrics.jsonl"), "a") as f:   # an evaluation half-way
+                f.write(json.dumps(dict(phase="eval", step=2, **ev(2, acc - 0.125))) + "\n")
+    runs = load_runs(root)
+    text, data = arms_table(runs, ["grpo", "gtpo"], {"grpo": "A", "gtpo": "B"}, "grpo",
+                            lambda steps: rl_window_rows(steps, [("accuracy", "acc", 2)]))
+    labels = list(data["rows"])
+    assert labels == ["acc, early", "acc, late", "held-out greedy_acc after sft",
+                      "held-out pass@1 after sft", "held-out pass@4 after sft",
+                      "held-out greedy_acc at RL step 2", "held-out pass@1 at RL step 2",
+                      "held-out greedy_acc after rl", "held-out pass@1 after rl",
+                      "held-out pass@4 after rl"]
+    assert data["steps"] == 4 and data["ks"] == [1, 4] and text.startswith("RL steps 4; early")
+    assert data["rows"]["held-out greedy_acc at RL step 2"]["ci"]["gtpo"]["mean"] == 0.625
+    assert eval_value(runs["grpo"][0], 2, "pass@1") == 0.1875
+    assert math.isnan(eval_value(runs["grpo"][0], 3, "pass@1"))

@@ -14,11 +14,9 @@ writes `lengths.md` (mean and 95% Student-t interval over seeds per arm, and of 
 per-seed difference Dr. GRPO - GRPO: both arms of a seed start from the same SFT model) and
 `lengths.png`.
 """
-import matplotlib
-
 from rlpt.sweep_analysis import (SEED_CURVES_TITLE, analysis_main, comparison_table, early_late,
-                                 heldout_rows, last_rl_step, length_rows, plot_seed_curves,
-                                 rl_value, save_figure)
+                                 heldout_rows, last_rl_step, length_rows, save_figure,
+                                 seed_curves_figure)
 
 ARMS = ("grpo", "dr_grpo")
 LABELS = {"grpo": "GRPO", "dr_grpo": "Dr. GRPO"}
@@ -35,16 +33,11 @@ def table(runs):
 
 
 def plot(runs, data, path):
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     panels = [("reward_response_len_wrong", "length of INCORRECT responses (tokens)"),
               ("reward_response_len_correct", "length of CORRECT responses (tokens)"),
               ("reward_excess_len_wrong", "INCORRECT: length - own worked solution"),
               ("accuracy", "train accuracy (sampled)")]
-    fig, axes = plt.subplots(1, len(panels), figsize=(19, 4))
-    for ax, (key, title) in zip(axes, panels):
-        plot_seed_curves(ax, runs, ARMS, data["seeds"], lambda r, k=key: rl_value(r, k), LABELS,
-                         COLORS, title)
+    fig, _ = seed_curves_figure(runs, ARMS, data["seeds"], panels, LABELS, COLORS)
     save_figure(fig, SEED_CURVES_TITLE, path)
 
 

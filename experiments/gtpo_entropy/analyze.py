@@ -13,10 +13,8 @@ held-out greedy accuracy and pass@k after SFT and after RL (summary.json). Write
 the arms of a seed start from the same SFT model), `results.json` and `results.png`.
 """
 
-from rlpt.sweep_analysis import (SEED_CURVES_TITLE, analysis_main, comparison_table, early_late,
-                                 heldout_rows, last_rl_step, load_runs, pass_ks, plot_pass_at_k,
-                                 plot_seed_curves,
-                                 rl_value, save_figure, windowed)
+from rlpt.sweep_analysis import (SEED_CURVES_TITLE, analysis_main, arms_table, load_runs,
+                                 plot_pass_at_k, rl_window_rows, save_figure, seed_curves_figure)
 
 ARMS = ("grpo", "gtpo", "grpo_s", "gtpo/joint", "grpo_s/joint")
 LABEL = {"grpo": "GRPO", "gtpo": "GTPO", "grpo_s": "GRPO-S", "gtpo/joint": "GTPO joint",
@@ -39,32 +37,18 @@ def load(spec):
 
 
 def table(runs):
-    arms = [a for a in ARMS if a in runs]
-    steps = last_rl_step(runs, arms)
-    ks = pass_ks(next(iter(runs["grpo"].values()))["summary"]["after_rl"])
-    (e0, e1), (l0, l1) = early_late(steps)
-    rows = [(f"{name}, {w}", windowed(key, w, steps), digits)
-            for key, name, digits in (("entropy_sampled", "entropy of sampled tokens (nats)", 3),
-                                      ("accuracy", "train accuracy (sampled)", 3),
-                                      ("response_len", "response length (tokens)", 1))
-            for w in ("early", "late")]
-    rows += heldout_rows(["greedy_acc"] + [f"pass@{k}" for k in ks])
-    text, data = comparison_table(runs, arms, LABEL, rows, "grpo", f"RL steps {steps}; early = "
-                                  f"steps {e0}-{e1}, late = steps {l0}-{l1}; ")
-    data.update(steps=steps, ks=ks)
-    return text, data
+    metrics = [("entropy_sampled", "entropy of sampled tokens (nats)", 3),
+               ("accuracy", "train accuracy (sampled)", 3),
+               ("response_len", "response length (tokens)", 1)]
+    return arms_table(runs, [a for a in ARMS if a in runs], LABEL, "grpo",
+                      lambda steps: rl_window_rows(steps, metrics))
 
 
 def plot(runs, data, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     arms = [a for a in ARMS if a in runs]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    for ax, key, title in ((axes[0], "entropy_sampled", "entropy of sampled tokens (nats)"),
-                           (axes[1], "accuracy", "train accuracy (sampled)")):
-        plot_seed_curves(ax, runs, arms, data["seeds"], lambda r, k=key: rl_value(r, k), LABEL,
-                         COLOR, title)
+    fig, axes = seed_curves_figure(runs, arms, data["seeds"],
+                                   [("entropy_sampled", "entropy of sampled tokens (nats)"),
+                                    ("accuracy", "train accuracy (sampled)")], LABEL, COLOR, 1)
     plot_pass_at_k(axes[2], data, arms, LABEL, COLOR, "grpo")
     save_figure(fig, SEED_CURVES_TITLE, path)
 

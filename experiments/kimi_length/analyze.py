@@ -14,11 +14,8 @@ same SFT model), `results.json` and `results.png`.
 """
 import functools
 
-import matplotlib
-
-from rlpt.sweep_analysis import (SEED_CURVES_TITLE, analysis_main, comparison_table, early_late,
-                                 heldout_rows, last_rl_step, length_rows, load_runs, pass_ks,
-                                 plot_seed_curves, rl_value, save_figure, windowed)
+from rlpt.sweep_analysis import (SEED_CURVES_TITLE, analysis_main, arms_table, length_rows,
+                                 load_runs, rl_window_rows, save_figure, seed_curves_figure)
 
 ARMS = ("none", "kimi_length_penalty")   # the algo.shaping of the points
 NAMES = {"grpo": "GRPO", "kimi_k15": "Kimi k1.5 loss"}
@@ -34,27 +31,16 @@ def labels(runs):
 
 
 def table(runs):
-    steps = last_rl_step(runs, ARMS)
-    ks = pass_ks(next(iter(runs["none"].values()))["summary"]["after_rl"])
-    (e0, e1), (l0, l1) = early_late(steps)
-    rows = [(f"response length (tokens), {w}", windowed("response_len", w, steps), 1)
-            for w in ("early", "late")]
-    rows += length_rows(steps) + heldout_rows(["greedy_acc"] + [f"pass@{k}" for k in ks])
-    return comparison_table(runs, ARMS, labels(runs), rows, "none",
-                            f"RL steps {steps}; early = steps {e0}-{e1}, late = steps {l0}-{l1}; ")
+    return arms_table(runs, ARMS, labels(runs), "none", lambda steps: rl_window_rows(
+        steps, [("response_len", "response length (tokens)", 1)]) + length_rows(steps))
 
 
 def plot(runs, data, path):
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     panels = [("response_len", "response length (tokens)"),
               ("reward_excess_len_correct", "CORRECT: length - own worked solution"),
               ("reward_excess_len_wrong", "INCORRECT: length - own worked solution"),
               ("accuracy", "train accuracy (sampled)")]
-    fig, axes = plt.subplots(1, len(panels), figsize=(19, 4))
-    for ax, (key, title) in zip(axes, panels):
-        plot_seed_curves(ax, runs, ARMS, data["seeds"], lambda r, k=key: rl_value(r, k),
-                         labels(runs), COLORS, title)
+    fig, _ = seed_curves_figure(runs, ARMS, data["seeds"], panels, labels(runs), COLORS)
     save_figure(fig, SEED_CURVES_TITLE, path)
 
 
