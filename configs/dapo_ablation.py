@@ -21,13 +21,20 @@ before; every point sets all four keys):
    (rlpt/algorithms/dynamic_sampling.py), so every arm has the same budget of prompts and samples.
 GRPO's advantage (group z-score) is the same in all arms (DAPO uses it too).
 
+Not run yet. With one update per batch (epochs=1, minibatches=1, the recipe's) the importance
+ratio is exactly 1, clipping never binds and the `clip_higher` arm equals `grpo`; the paper takes
+several minibatch updates per batch. Clip-higher needs `epochs` or `minibatches` > 1, and those
+need their own learning rate: at 3e-4, 2 epochs lowered GRPO's held-out accuracy
+(experiments/unlikely_passk) and 2 x 2 collapsed pilot seeds (experiments/gspo_gmpo_stability).
+Pick `lr` by GRPO-only pilots at the chosen update schedule first, then run every arm with it.
+
 Arguments (after ':'): arm (for get_config), seeds (get_sweep: 0 .. seeds-1), arms
-('/'-separated), and SCRATCHPAD_ARGS (seed, size, quick, rl_steps, sft_steps, batch, max_new,
+('/'-separated), epochs (rl.ppo_epochs), minibatches (rl.minibatches), and SCRATCHPAD_ARGS (seed, size, quick, rl_steps, sft_steps, batch, max_new,
 lr, max_digits, hard_max_digits, evals).
 """
 from rlpt.config import SCRATCHPAD_ARGS, base_config, parse_arg, scratchpad_run
 
-ARGS = dict(SCRATCHPAD_ARGS, arm="grpo", seeds=3,
+ARGS = dict(SCRATCHPAD_ARGS, arm="grpo", seeds=3, epochs=1, minibatches=1,
             arms="grpo/clip_higher/token_mean/overlong/dapo")
 STEPS = [  # (arm, the component it adds)
     ("grpo", {"config.algo.eps_high": 0.2, "config.algo.loss_agg": "seq_mean_token_mean",
@@ -52,6 +59,7 @@ def get_config(arg: str = ""):
     a = parse_arg(arg, **ARGS)
     c = scratchpad_run(base_config("grpo"), a)
     c.algo.group_size = -1              # follows sampling.num_samples (8)
+    c.rl.ppo_epochs, c.rl.minibatches = a["epochs"], a["minibatches"]
     c.algo.update(dict(dynamic_sampling=False, dynamic_sampling_atol=0.0, reward_correct=1.0,
                        reward_wrong=-1.0, overlong_max=a["max_new"], overlong_cache=8))
     for key, value in arms()[a["arm"]].items():
