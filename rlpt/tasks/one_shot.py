@@ -2,9 +2,10 @@
 batch (`task.name = "one_shot"`, `task.kwargs = dict(base=..., base_kwargs=..., pool_seed=0,
 pool_size=64, index=0)`). The pool is `base.make_batch(pool_seed, 0, pool_size)`; every training
 batch is pool row `index` repeated `batch_size` times (index -1: the base task's own batches, so
-that a sweep point switches between 1-shot and full data by `task.kwargs.index` alone). Evaluation, rewards and decoding are the
-base task's (its held-out eval set, not the single example), and so is the SFT warm-up
-(`sft_batch`, read by rlpt.tasks.sft_batch): it stands for the pretrained model.
+that a sweep point switches between 1-shot and full data by `task.kwargs.index` alone).
+Evaluation, rewards and decoding are the base task's (its held-out eval set, not the single
+example), and so is the SFT warm-up (`sft_batch`, read by rlpt.tasks.sft_batch): it stands for
+the pretrained model.
 """
 import numpy as np
 
