@@ -28,9 +28,9 @@ need their own learning rate: at 3e-4, 2 epochs lowered GRPO's held-out accuracy
 (experiments/unlikely_passk) and 2 x 2 collapsed pilot seeds (experiments/gspo_gmpo_stability).
 Pick `lr` by GRPO-only pilots at the chosen update schedule first, then run every arm with it.
 
-Arguments (after ':'): arm (for get_config), seeds (get_sweep: 0 .. seeds-1), arms
-('/'-separated), epochs (rl.ppo_epochs), minibatches (rl.minibatches), and SCRATCHPAD_ARGS (seed, size, quick, rl_steps, sft_steps, batch, max_new,
-lr, max_digits, hard_max_digits, evals).
+Arguments (after ':'): arm (for get_config), seeds (get_sweep: 0 .. seeds-1), arms ('/'-separated),
+epochs (rl.ppo_epochs), minibatches (rl.minibatches), and SCRATCHPAD_ARGS (seed, size, quick,
+rl_steps, sft_steps, batch, max_new, lr, max_digits, hard_max_digits, evals).
 """
 from rlpt.config import SCRATCHPAD_ARGS, base_config, parse_arg, scratchpad_run
 

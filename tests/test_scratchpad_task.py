@@ -173,7 +173,8 @@ def test_batches_deterministic_lengths_vary_and_hard_split():
     assert 0.45 < is_hard.mean() < 0.55
     assert set(hb["difficulty"][is_hard].tolist()) == {4, 5, 6}
     sb = hard.sft_batch(0, 0, 1000)   # the warm-up: no SFT data on hard rows
-    assert (sb["solution_mask"][is_hard] == 0).all() and (sb["solution_mask"][~is_hard].sum(1) > 0).all()
+    assert (sb["solution_mask"][is_hard] == 0).all()
+    assert (sb["solution_mask"][~is_hard].sum(1) > 0).all()
     assert (hb["solution_mask"].sum(1) > 0).all()   # RL batches: every gold solution (guidance)
     for k in hb:
         if k != "solution_mask":

@@ -15,8 +15,8 @@ from conftest import REPO_ROOT
 from sweep_helpers import small_config
 from rlpt.sweep import main, run_sweep
 from rlpt.config import base_config, union_algo, validate
-from rlpt.sweep_points import (SweepError, algorithm_arms, axis, chosen_algorithm_arms, group_points,
-                               points_to_configs, product, seeds)
+from rlpt.sweep_points import (SweepError, algorithm_arms, axis, chosen_algorithm_arms,
+                               group_points, points_to_configs, product, seeds)
 from rlpt.sweep_run import run_group
 from rlpt.train import run
 

@@ -4,9 +4,9 @@
 
 Per seed (rlpt.sweep_analysis): the RL rows' train accuracy (for the 1-shot arm, on its one
 example) and entropy of the sampled tokens, early (the first 10% of RL steps) and late (the last
-25%); held-out greedy accuracy and pass@k after SFT, half-way and after RL. Writes `results.md` (mean and 95% Student-t interval
-over seeds per arm, and of the per-seed difference 1-shot - full: both arms of a seed start from
-the same SFT model), `results.json` and `results.png`.
+25%); held-out greedy accuracy and pass@k after SFT, half-way and after RL. Writes `results.md`
+(mean and 95% Student-t interval over seeds per arm, and of the per-seed difference 1-shot - full:
+both arms of a seed start from the same SFT model), `results.json` and `results.png`.
 """
 import functools
 
