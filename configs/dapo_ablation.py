@@ -4,9 +4,9 @@ accuracy, entropy and length after each addition (experiments/dapo_ablation/).
     python -m rlpt.sweep --config=configs/dapo_ablation.py --workdir=runs/dapo_ablation
 
 The recipe is rlpt.config.scratchpad_run (tiny model from scratch, 300 SFT steps, 200 RL steps of
-16 prompts x 8 samples at temperature 1, 48 new tokens, lr 3e-4, no KL term, one update per
-batch). Five cumulative arms, as in the paper's Table 1 (each adds one component to the one
-before; every point sets all four keys):
+16 prompts x 8 samples at temperature 1, 48 new tokens, no KL term), with the update schedule
+and learning rate below. Five cumulative arms, as in the paper's Table 1 (each adds one
+component to the one before; every point sets all four keys):
 1. `grpo`: clip 0.2 / 0.2, per-response mean loss (`seq_mean_token_mean`), 0/1 reward, no
    dynamic sampling;
 2. `clip_higher`: eps_high 0.28;
@@ -21,12 +21,14 @@ before; every point sets all four keys):
    (rlpt/algorithms/dynamic_sampling.py), so every arm has the same budget of prompts and samples.
 GRPO's advantage (group z-score) is the same in all arms (DAPO uses it too).
 
-Not run yet. With one update per batch (epochs=1, minibatches=1, the recipe's) the importance
-ratio is exactly 1, clipping never binds and the `clip_higher` arm equals `grpo`; the paper takes
-several minibatch updates per batch. Clip-higher needs `epochs` or `minibatches` > 1, and those
-need their own learning rate: at 3e-4, 2 epochs lowered GRPO's held-out accuracy
-(experiments/unlikely_passk) and 2 x 2 collapsed pilot seeds (experiments/gspo_gmpo_stability).
-Pick `lr` by GRPO-only pilots at the chosen update schedule first, then run every arm with it.
+Update schedule: 2 minibatches of 8 prompts per batch (`minibatches=2`), so the second update
+of each batch is off-policy and the clip (0.2 vs 0.28 on the high side) can bind; with one
+update per batch the importance ratio is exactly 1 and the `clip_higher` arm would equal `grpo`
+(the paper takes many minibatch updates per batch). The learning rate is halved to 1.5e-4 so
+that lr x updates per batch equals the recipe's (3e-4 x 1): at 3e-4, 2 updates per batch lowered
+GRPO's held-out accuracy (experiments/unlikely_passk) and 2 x 2 collapsed pilot seeds
+(experiments/gspo_gmpo_stability). This is a rule, not a tuned value; it is the same for every
+arm.
 
 Arguments (after ':'): arm (for get_config), seeds (get_sweep: 0 .. seeds-1), arms ('/'-separated),
 epochs (rl.ppo_epochs), minibatches (rl.minibatches), and SCRATCHPAD_ARGS (seed, size, quick,
@@ -34,7 +36,7 @@ rl_steps, sft_steps, batch, max_new, lr, max_digits, hard_max_digits, evals).
 """
 from rlpt.config import SCRATCHPAD_ARGS, base_config, parse_arg, scratchpad_run
 
-ARGS = dict(SCRATCHPAD_ARGS, arm="grpo", seeds=3, epochs=1, minibatches=1,
+ARGS = dict(SCRATCHPAD_ARGS, arm="grpo", seeds=3, epochs=1, minibatches=2, lr=1.5e-4,
             arms="grpo/clip_higher/token_mean/overlong/dapo")
 STEPS = [  # (arm, the component it adds)
     ("grpo", {"config.algo.eps_high": 0.2, "config.algo.loss_agg": "seq_mean_token_mean",
