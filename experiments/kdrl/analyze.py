@@ -1,0 +1,72 @@
+"""KDRL vs GRPO vs KD alone (arXiv 2506.02208) from a sweep of configs/kdrl_vs_grpo.py:
+
+    python experiments/kdrl/analyze.py runs/kdrl_vs_grpo [--out experiments/kdrl]
+
+Per seed (rlpt.sweep_analysis), GRPO as the baseline: the RL rows' train accuracy (sampled), the
+entropy of the sampled tokens, the response length, the token efficiency (the length of the
+correct responses, `reward_response_len_correct`, nan at a step without one) and the KD metrics
+that rlpt.losses.policy.kdrl_loss logs (`kd_k2`: mean k2(logp, teacher_logp) per token over the
+responses the KD term applies to, `kd_frac`: their share of the tokens; GRPO has neither), each
+over an early window (the first 10% of RL steps) and a late one (the last 25%); then the
+held-out greedy accuracy and pass@k after SFT, in between and after RL. Writes `results.md`
+(mean and 95% Student-t interval over seeds per arm, and of the per-seed difference arm - GRPO:
+the arms of a seed start from the same SFT model), `results.json` and `results.png`.
+
+Note: kd_k2 is not the same average in the two teacher arms: KDRL's covers only its incorrect
+responses (kd_mask incorrect_response), KD alone's every response (kd_mask none).
+"""
+
+from rlpt.sweep_analysis import (SEED_CURVES_TITLE, analysis_main, arms_table, load_runs,
+                                 plot_pass_at_k, rl_window_rows, save_figure, seed_curves_figure)
+
+ARMS = ("grpo", "kdrl", "kd")
+LABELS = {"grpo": "GRPO", "kdrl": "KDRL", "kd": "KD alone"}
+COLORS = {"grpo": "tab:blue", "kdrl": "tab:red", "kd": "tab:green"}
+BASELINE = "grpo"
+
+# A point's name starts with its overrides in order (configs/kdrl_vs_grpo.py): `algo.name=X`,
+# and for KD alone `algo.shaping=dapo_reward_pm1` right after it.
+ARM_PATTERN = r"algo\.name=([A-Za-z0-9_]+(?:,algo\.shaping=[A-Za-z0-9_+]+)?)"
+ARM_OF = {"grpo": "grpo", "kdrl": "kdrl", "kdrl,algo.shaping=dapo_reward_pm1": "kd"}
+
+
+def load(sweep_dir):
+    """Runs by arm (ARMS); a point of an unknown arm is an error."""
+    runs = load_runs(sweep_dir, arm_pattern=ARM_PATTERN)
+    unknown = sorted(set(runs) - set(ARM_OF))
+    if unknown:
+        raise ValueError(f"{sweep_dir}: points of unknown arms {unknown} (expected "
+                         f"{sorted(ARM_OF)}; not a configs/kdrl_vs_grpo.py sweep?)")
+    return {ARM_OF[arm]: by_seed for arm, by_seed in runs.items()}
+
+
+RL_METRICS = [("accuracy", "train accuracy (sampled)", 3),
+              ("entropy_sampled", "entropy of sampled tokens (nats)", 3),
+              ("response_len", "response length (tokens)", 1),
+              ("reward_response_len_correct", "token efficiency: length of correct responses", 1),
+              ("reward_response_len_wrong", "length of incorrect responses", 1),
+              ("kd_k2", "KD: k2(student, teacher) per token on KD'd responses", 3),
+              ("kd_frac", "KD: share of tokens with the KD term", 3)]
+
+
+def table(runs):
+    arms = [a for a in ARMS if a in runs]
+    return arms_table(runs, arms, LABELS, BASELINE if BASELINE in arms else arms[0],
+                      lambda steps: rl_window_rows(steps, RL_METRICS))
+
+
+PANELS = [("accuracy", "train accuracy (sampled)"),
+          ("reward_response_len_correct", "length of correct responses (tokens)"),
+          ("entropy_sampled", "entropy of sampled tokens (nats)"),
+          ("kd_k2", "KD: k2 to the teacher per token")]
+
+
+def plot(runs, data, path):
+    arms = [a for a in ARMS if a in runs]
+    fig, axes = seed_curves_figure(runs, arms, data["seeds"], PANELS, LABELS, COLORS, 1)
+    plot_pass_at_k(axes[len(PANELS)], data, arms, LABELS, COLORS, arms[0])
+    save_figure(fig, SEED_CURVES_TITLE, path)
+
+
+if __name__ == "__main__":
+    analysis_main(__file__, "results", load=load, analyze=table, plot=plot)
