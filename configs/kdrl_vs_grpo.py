@@ -35,12 +35,10 @@ seed share their SFT model (rlpt.sweep_sft_cache). Arms (`arms`, '/'-separated):
         the paper's on-policy reverse-KL KD baseline; its forward-KL KD (SFT on teacher
         samples) is not built here.
 
-The teacher must exist before the sweep runs: under `python -m rlpt.sweep` / `python -m
-rlpt.train` get_sweep / get_config raise a ValueError naming the missing `teacher` path (and the
-commands that make it) before anything compiles. Merely building the config or the points (the
-tests, tests/test_config_files.py) does not read the teacher, so this file validates without one;
-a script calling rlpt.sweep.run_sweep itself gets rlpt.models.load_checkpoint's error for a missing
-teacher only after the SFT warm-up (call `check_teacher` first).
+The teacher must exist before the sweep runs: rlpt.sweep.run_sweep and rlpt.train.run check
+`algo.teacher_checkpoint` before anything compiles (rlpt.algorithms.kdrl.preflight, through
+rlpt.algorithms.base.check_files) and name the missing path; building the config or the points
+(tests/test_config_files.py) does not read it, so this file validates without a teacher.
 
 Arguments (after ':'): algo (grpo | kdrl | kd, for get_config; the sweep's base is grpo or
 kdrl), seeds (get_sweep: 0 .. seeds-1), arms ('/'-separated, default grpo/kdrl/kd), teacher (the
@@ -52,7 +50,6 @@ max_new, lr, max_digits, hard_max_digits, evals). Smoke (seconds per arm):
         --workdir=/tmp/kd_quick
 """
 import os
-import sys
 
 from rlpt.config import SCRATCHPAD_ARGS, comparison_config, parse_arg, scratchpad_run
 
@@ -60,7 +57,6 @@ TEACHER = os.path.join("runs", "kdrl_teacher_hf")
 ARGS = dict(SCRATCHPAD_ARGS, algo="grpo", seeds=3, arms="grpo/kdrl/kd", teacher=TEACHER)
 ALGOS = ("grpo", "kdrl")
 ARMS = ("grpo", "kdrl", "kd")
-TEACHER_ARMS = ("kdrl", "kd")
 
 # KD alone (module doc), on top of the kdrl arm; the shaping comes right after the name so the
 # point's name tells the arm (experiments/kdrl/analyze.py).
@@ -68,25 +64,6 @@ KD_ALONE = {"config.algo.shaping": ("dapo_reward_pm1",), "config.algo.reward_cor
             "config.algo.reward_wrong": 0.0, "config.algo.kd_mask": "none",
             "config.algo.kd_beta_init": 1.0, "config.algo.kd_beta_min": 1.0,
             "config.algo.kd_beta_delta": 0.0}
-
-_RUNNERS = ("rlpt.sweep", "rlpt.train")
-
-
-def check_teacher(path: str) -> None:
-    """ValueError naming `path` when no teacher checkpoint is there."""
-    if not (os.path.isdir(path) or os.path.isfile(path)):
-        raise ValueError(
-            f"configs/kdrl_vs_grpo.py: teacher={path!r} does not exist (cwd {os.getcwd()}): "
-            "train and export it first (python -m rlpt.train --config=configs/kdrl_teacher.py "
-            "--workdir=runs/kdrl_teacher; python -m rlpt.export --workdir=runs/kdrl_teacher "
-            f"--out={path}) or pass teacher=<an exported teacher>")
-
-
-def _running() -> bool:
-    """True under `python -m rlpt.sweep` / `python -m rlpt.train` (module doc)."""
-    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
-    return getattr(spec, "name", None) in _RUNNERS
-
 
 def _args(arg: str) -> dict:
     a = parse_arg(arg, **ARGS)
@@ -97,8 +74,6 @@ def _args(arg: str) -> dict:
 
 def get_config(arg: str = ""):
     a = _args(arg)
-    if a["algo"] in TEACHER_ARMS and _running():
-        check_teacher(a["teacher"])
     base = "kdrl" if a["algo"] == "kd" else a["algo"]
     c = comparison_config(base, ALGOS)   # every arm's keys: a point switches the arm
     c.algo.teacher_source = "checkpoint"  # read by the kdrl / kd arms only
@@ -122,8 +97,6 @@ def get_sweep(arg: str = ""):
     unknown = [x for x in wanted if x not in ARMS]
     if unknown:
         raise ValueError(f"arms={a['arms']!r}: unknown {unknown}; known: {list(ARMS)}")
-    if set(wanted) & set(TEACHER_ARMS) and _running():
-        check_teacher(a["teacher"])
     algo_arms = dict(zip(ALGOS, chosen_algorithm_arms(a["algo"], ALGOS, "/".join(ALGOS))))
     arms = []
     for x in wanted:

@@ -25,6 +25,7 @@ import time
 
 from tqdm import tqdm
 
+from rlpt.algorithms.base import check_files
 from rlpt.config import config_file
 from rlpt.run_io import WorkdirLock, check_config_change, write_json_atomic
 from rlpt.sweep_points import SweepError, group_points, points_to_configs
@@ -70,6 +71,11 @@ def _run_alone(p, sweep_dir: str) -> None:
 def run_sweep(base, points, workdir: str, devices=None, progress: bool = True) -> dict:
     """Runs (or resumes) a sweep (module doc); returns what sweep.json holds."""
     pts = points_to_configs(base, points)
+    for p in pts:   # files a run needs (rlpt.algorithms.base.check_files), before any compiling
+        try:
+            check_files(p.cfg)
+        except ValueError as e:
+            raise SweepError(f"sweep point {p.name}: {e}") from None
     groups = group_points(pts)
     os.makedirs(workdir, exist_ok=True)
     with WorkdirLock(workdir):

@@ -20,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from rlpt import distributed, registry, sharding
-from rlpt.algorithms.base import split_algo_config
+from rlpt.algorithms.base import check_files, split_algo_config
 from rlpt.config import hparams, validate, validate_vocab
 from rlpt.envs.tool_rollout import ToolConfig, evaluate_tool, rollout_kind, tool_rollout
 from rlpt.algorithms.mgrpo import self_correction_rewards
@@ -255,6 +255,7 @@ def run(cfg, workdir: str, allow_config_change: bool = False) -> Dict:
 
 
 def _run_locked(cfg, workdir: str) -> Dict:
+    check_files(cfg)
     task = build_task(cfg)
     if cfg.reward.kind == "judge":
         judge_ids(cfg.reward.judge, task.tokenizer)  # template/token errors before compiling

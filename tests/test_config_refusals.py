@@ -10,7 +10,7 @@ import pytest
 
 from configs import grpo_arith
 from conftest import REPO_ROOT
-from rlpt.config import validate, validate_vocab
+from rlpt.config import default_algo, validate, validate_vocab
 
 
 def cfg_with(**overrides):
@@ -84,3 +84,24 @@ def test_unknown_config_key_is_one_line():
     lines = [l for l in (out.stdout + out.stderr).splitlines() if l.strip()]
     assert lines == ['error: unknown config key sampling.topk (Did you mean "top_k" instead '
                      'of "topk"?)'], lines
+
+
+def test_a_missing_teacher_checkpoint_is_refused_before_training(tmp_path):
+    """validate() accepts a config naming a file still to be made; check_files (called by
+    rlpt.train.run and rlpt.sweep.run_sweep before compiling) refuses it, naming field and path;
+    an existing path passes."""
+    from rlpt.algorithms.base import check_files
+    from rlpt.train import run
+    cfg = grpo_arith.get_config()
+    cfg.algo = default_algo("kdrl")
+    cfg.algo.update(teacher_source="checkpoint", teacher_checkpoint=str(tmp_path / "nope"))
+    cfg = validate(cfg)
+    with pytest.raises(ValueError, match=r"algo\.teacher_checkpoint: '.*nope' does not exist"):
+        check_files(cfg)
+    with pytest.raises(ValueError, match="teacher_checkpoint"):
+        run(cfg, str(tmp_path / "wd"))
+    assert not (tmp_path / "wd" / "metrics.jsonl").exists()
+    cfg.algo.teacher_checkpoint = str(tmp_path)
+    check_files(cfg)
+    cfg.algo.teacher_source = "policy"
+    check_files(cfg)

@@ -42,6 +42,7 @@ class Algorithm(NamedTuple):
     loss: Callable
     defaults: Dict[str, Any] = {}
     validate: Optional[Callable] = None
+    preflight: Optional[Callable] = None   # preflight(cfg): files etc. a run needs (check_files)
     frozen_models: Optional[Callable] = None
     init: Optional[Callable] = None
     before_rollout: Optional[Callable] = None
@@ -50,6 +51,17 @@ class Algorithm(NamedTuple):
     extras: Optional[Callable] = None
     loss_batch: Optional[Callable] = None
     after_update: Optional[Callable] = None
+
+
+def check_files(cfg) -> None:
+    """What a run needs from outside its config, checked before anything compiles or trains:
+    the algorithm's `preflight(cfg)` (e.g. KDRL's teacher checkpoint). `rlpt.config.validate`
+    stays a pure check of the config, so a config that names a file still to be made validates
+    anywhere; rlpt.train.run and rlpt.sweep.run_sweep call this."""
+    from rlpt import registry
+    preflight = registry.get("algorithm", cfg.algo.name).preflight
+    if preflight is not None:
+        preflight(cfg)
 
 
 def is_dynamic(value) -> bool:

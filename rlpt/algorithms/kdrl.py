@@ -10,6 +10,8 @@ tokenizer; its width and depth may differ). `algo.teacher_source` picks it:
                 (rlpt.models.load_checkpoint; `teacher_checkpoint_format` optional, "" detects);
   "preset"      a randomly initialised `teacher_preset` (seed `teacher_seed`): for smoke tests.
 """
+import os
+
 import jax
 import jax.numpy as jnp
 
@@ -25,6 +27,16 @@ def validate(cfg):
     source = cfg.algo.get("teacher_source", "policy")
     if source not in TEACHER_SOURCES:
         raise ValueError(f"config algo.teacher_source: {source!r}; known: {list(TEACHER_SOURCES)}")
+
+
+def preflight(cfg):
+    """A checkpoint teacher must exist before the run trains (it is loaded after SFT)."""
+    a = cfg.algo
+    path = a.get("teacher_checkpoint", "")
+    if a.get("teacher_source", "policy") == "checkpoint" and not os.path.exists(path):
+        raise ValueError(f"config algo.teacher_checkpoint: {path!r} does not exist (cwd "
+                         f"{os.getcwd()}); teacher_source='checkpoint' loads the teacher from "
+                         "there (a HF directory, a .gguf or a llama2.c file)")
 
 
 def frozen_models(cfg, model_cfg, params):
@@ -55,4 +67,4 @@ ALGORITHM = registry.register("algorithm", "kdrl")(Algorithm(
     "kdrl", kdrl_loss, defaults=dict(teacher_source="policy", teacher_checkpoint="",
                                      teacher_checkpoint_format="", teacher_preset="",
                                      teacher_seed=1),
-    validate=validate, frozen_models=frozen_models, extras=extras))
+    validate=validate, preflight=preflight, frozen_models=frozen_models, extras=extras))
