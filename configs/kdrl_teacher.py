@@ -13,8 +13,8 @@ non-embedding parameters), SFT of 600 steps x 64 worked solutions (the students 
 model is given a smaller one). `small` is the largest CPU preset of rlpt.models.config (the next
 presets, bench_w1, has the same shape with QKV biases; the Qwen/Llama shapes do not fit a CPU run),
 and it shares the student's vocabulary (64 ids) and the task's tokenizer, which KDRL requires: the
-teacher scores the student's own tokens. Time on a 2-core CPU: see experiments/kdrl/README.md (an
-extrapolation from a 20-step smoke, not a measured full run).
+teacher scores the student's own tokens. Time on the 2-core CPU: 5 min 34 s (measured; held-out
+greedy accuracy 0.891 after SFT, 0.992 after RL, experiments/kdrl/README.md).
 
 The held-out evaluation (128 prompts x 8 samples, greedy accuracy and pass@1/4/8) is logged
 after SFT and at the end: summary.json's after_sft / after_rl are the teacher's own accuracy.
