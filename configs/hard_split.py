@@ -32,16 +32,24 @@ Guidance needs the hard rows' gold solutions in the RL batches but not in the SF
 task keeps them in its RL batches (`make_batch`) and masks them in the warm-up's (`sft_batch`),
 rlpt/tasks/scratchpad.py; ExPO, ReLIFT and UFT read them through solution_mask.
 
+UFT's hints fade over `hint_steps` (300 by default, longer than the 200 RL steps, so in the first
+sweep they never fade); the follow-up runs UFT with hint_steps 100 (hints fade over the first
+half, none in the second) from the first sweep's SFT models, pairing seed by seed with its arms:
+
+    python -m rlpt.sweep --config=configs/hard_split.py:arms=uft,hint_steps=100 \
+        --workdir=runs/hard_split_uft100 --sft_from=runs/hard_split
+
 Arguments (after ':'): algo (for get_config), seeds (get_sweep: 0 .. seeds-1), arms
-('/'-separated), and SCRATCHPAD_ARGS (seed, size, quick, rl_steps, sft_steps, batch, max_new,
+('/'-separated), hint_steps (UFT's), and SCRATCHPAD_ARGS (seed, size, quick, rl_steps, sft_steps, batch, max_new,
 lr, max_digits, hard_max_digits (4 here), evals).
 """
 from rlpt.config import (SCRATCHPAD_ARGS, comparison_config, parse_arg,
                          scratchpad_run)
 from rlpt.tasks.scratchpad import max_solution_tokens
 
+UFT_HINT_STEPS = 300   # UFT's paper default (rlpt.losses.defaults)
 ARGS = dict(SCRATCHPAD_ARGS, algo="grpo", seeds=3, arms="grpo/exp_grpo/relift/uft",
-            hard_max_digits=4)
+            hard_max_digits=4, hint_steps=UFT_HINT_STEPS)
 ALGOS = ("grpo", "exp_grpo", "relift", "uft")
 
 
@@ -56,6 +64,8 @@ def get_config(arg: str = ""):
                          f"of a {a['hard_max_digits']}-digit hard row")
     c = comparison_config(a["algo"], ALGOS)   # every arm's keys: a point switches the arm
     c = scratchpad_run(c, a)                  # beta = 0 in every arm
+    if a["algo"] == "uft":
+        c.algo.hint_steps = a["hint_steps"]
     return c
 
 
@@ -63,4 +73,8 @@ def get_sweep(arg: str = ""):
     """arms x seeds 0..seeds-1: one vmapped group per algorithm."""
     from rlpt.sweep_points import chosen_algorithm_arms, product, seeds
     a = parse_arg(arg, **ARGS)
-    return product(chosen_algorithm_arms(a["algo"], ALGOS, a["arms"]), seeds(a["seeds"]))
+    arms = chosen_algorithm_arms(a["algo"], ALGOS, a["arms"])
+    if a["hint_steps"] != UFT_HINT_STEPS:   # named in the point only when not the default
+        arms = [dict(x, **{"config.algo.hint_steps": a["hint_steps"]})
+                if x["config.algo.name"] == "uft" else x for x in arms]
+    return product(arms, seeds(a["seeds"]))

@@ -34,13 +34,20 @@ seed share their SFT model (rlpt.sweep_sft_cache). Arms (`arms`, '/'-separated):
         Adam's eps of 1e-8). Same learning rate, steps and samples as the other arms. This is
         the paper's on-policy reverse-KL KD baseline; its forward-KL KD (SFT on teacher
         samples) is not built here.
+  kdrl_kd1  KDRL with the KD term of the kd arm (constant weight 1, on every response: kd_mask
+        "none"), i.e. the kd arm plus GRPO's reward term; with `kd` it isolates what the reward
+        adds to KD at equal KD strength (the kdrl arm's 5e-3..1e-3 weight differs from kd's 1).
+        Run as a follow-up from the first sweep's SFT models, pairing seed by seed:
+
+    python -m rlpt.sweep --config=configs/kdrl_vs_grpo.py:arms=kdrl_kd1 \
+        --workdir=runs/kdrl_kd1 --sft_from=runs/kdrl_vs_grpo
 
 The teacher must exist before the sweep runs: rlpt.sweep.run_sweep and rlpt.train.run check
 `algo.teacher_checkpoint` before anything compiles (rlpt.algorithms.kdrl.preflight, through
 rlpt.algorithms.base.check_files) and name the missing path; building the config or the points
 (tests/test_config_files.py) does not read it, so this file validates without a teacher.
 
-Arguments (after ':'): algo (grpo | kdrl | kd, for get_config; the sweep's base is grpo or
+Arguments (after ':'): algo (grpo | kdrl | kd | kdrl_kd1, for get_config; the sweep's base is grpo or
 kdrl), seeds (get_sweep: 0 .. seeds-1), arms ('/'-separated, default grpo/kdrl/kd), teacher (the
 exported teacher: a HF directory, GGUF or llama2.c file; default runs/kdrl_teacher_hf, relative
 to the working directory), and SCRATCHPAD_ARGS (seed, size, quick, rl_steps, sft_steps, batch,
@@ -56,7 +63,7 @@ from rlpt.config import SCRATCHPAD_ARGS, comparison_config, parse_arg, scratchpa
 TEACHER = os.path.join("runs", "kdrl_teacher_hf")
 ARGS = dict(SCRATCHPAD_ARGS, algo="grpo", seeds=3, arms="grpo/kdrl/kd", teacher=TEACHER)
 ALGOS = ("grpo", "kdrl")
-ARMS = ("grpo", "kdrl", "kd")
+ARMS = ("grpo", "kdrl", "kd", "kdrl_kd1")
 
 # KD alone (module doc), on top of the kdrl arm; the shaping comes right after the name so the
 # point's name tells the arm (experiments/kdrl/analyze.py).
@@ -64,6 +71,9 @@ KD_ALONE = {"config.algo.shaping": ("dapo_reward_pm1",), "config.algo.reward_cor
             "config.algo.reward_wrong": 0.0, "config.algo.kd_mask": "none",
             "config.algo.kd_beta_init": 1.0, "config.algo.kd_beta_min": 1.0,
             "config.algo.kd_beta_delta": 0.0}
+SHAPING_KEYS = ("config.algo.shaping", "config.algo.reward_correct", "config.algo.reward_wrong")
+# the kdrl_kd1 arm: KD alone's KD term, the task reward kept
+KD_EQUAL = {k: v for k, v in KD_ALONE.items() if k not in SHAPING_KEYS}
 
 def _args(arg: str) -> dict:
     a = parse_arg(arg, **ARGS)
@@ -74,15 +84,15 @@ def _args(arg: str) -> dict:
 
 def get_config(arg: str = ""):
     a = _args(arg)
-    base = "kdrl" if a["algo"] == "kd" else a["algo"]
+    base = "kdrl" if a["algo"] in ("kd", "kdrl_kd1") else a["algo"]
     c = comparison_config(base, ALGOS)   # every arm's keys: a point switches the arm
     c.algo.teacher_source = "checkpoint"  # read by the kdrl / kd arms only
     c.algo.teacher_checkpoint = a["teacher"]
     c.algo.reward_correct, c.algo.reward_wrong = 1.0, -1.0   # read only by the kd arm's shaping
     c = scratchpad_run(c, a)
-    if a["algo"] == "kd":
-        for key, value in KD_ALONE.items():
-            c.algo[key.split(".")[-1]] = value
+    extra = {"kd": KD_ALONE, "kdrl_kd1": KD_EQUAL}.get(a["algo"], {})
+    for key, value in extra.items():
+        c.algo[key.split(".")[-1]] = value
     return c
 
 
@@ -90,9 +100,9 @@ def get_sweep(arg: str = ""):
     """arms x seeds 0..seeds-1: one vmapped group per arm."""
     from rlpt.sweep_points import chosen_algorithm_arms, product, seeds
     a = _args(arg)
-    if a["algo"] == "kd":
-        raise ValueError("algo=kd is for single runs (get_config); the sweep's base is algo=grpo "
-                         "or algo=kdrl and the kd arm is in `arms`")
+    if a["algo"] in ("kd", "kdrl_kd1"):
+        raise ValueError(f"algo={a['algo']} is for single runs (get_config); the sweep's base is "
+                         "algo=grpo or algo=kdrl and that arm is in `arms`")
     wanted = [x for x in a["arms"].split("/") if x]
     unknown = [x for x in wanted if x not in ARMS]
     if unknown:
@@ -100,9 +110,10 @@ def get_sweep(arg: str = ""):
     algo_arms = dict(zip(ALGOS, chosen_algorithm_arms(a["algo"], ALGOS, "/".join(ALGOS))))
     arms = []
     for x in wanted:
-        if x == "kd":
+        if x in ("kd", "kdrl_kd1"):   # the kdrl arm's keys, then the arm's own
             kdrl = algo_arms["kdrl"]
-            arms.append({"config.algo.name": "kdrl", **KD_ALONE,
+            own = KD_ALONE if x == "kd" else KD_EQUAL
+            arms.append({"config.algo.name": "kdrl", **own,
                          **{k: v for k, v in kdrl.items() if k != "config.algo.name"}})
         else:
             arms.append(algo_arms[x])

@@ -19,14 +19,22 @@ group's std, tau 1), the same two arms:
     python -m rlpt.sweep --config=configs/kimi_length.py:algo=kimi_k15,seeds=3 \
         --workdir=runs/kimi_length_k15
 
+The warm-up follow-up (the penalty switched on at RL step 100 of 200), from the same SFT models
+as the sweep above, so that it pairs seed by seed with that sweep's arm without the penalty:
+
+    python -m rlpt.sweep --config=configs/kimi_length.py:algo=kimi_k15,seeds=3,arms=grpo_len,start=100 \
+        --workdir=runs/kimi_length_k15_warmup --sft_from=runs/kimi_length_k15
+
 Arguments (after ':'): arm (grpo | grpo_len: without | with the length reward, for get_config),
 algo (grpo | kimi_k15: the loss of both arms), seeds (get_sweep: 0 .. seeds-1),
-arms ('/'-separated), weight (length_penalty_weight), and SCRATCHPAD_ARGS (seed, size, quick,
+arms ('/'-separated), weight (length_penalty_weight), start (length_penalty_start: the paper's
+warm-up, the penalty is off for RL steps 0 .. start-1), and SCRATCHPAD_ARGS (seed, size, quick,
 rl_steps, sft_steps, batch, max_new, lr, max_digits, hard_max_digits, evals).
 """
 from rlpt.config import SCRATCHPAD_ARGS, base_config, parse_arg, scratchpad_run
 
-ARGS = dict(SCRATCHPAD_ARGS, arm="grpo", seeds=5, arms="grpo/grpo_len", weight=1.0, algo="grpo")
+ARGS = dict(SCRATCHPAD_ARGS, arm="grpo", seeds=5, arms="grpo/grpo_len", weight=1.0, start=0,
+            algo="grpo")
 ARMS = {"grpo": {"config.algo.shaping": ()},
         "grpo_len": {"config.algo.shaping": ("kimi_length_penalty",)}}
 
@@ -36,6 +44,7 @@ def get_config(arg: str = ""):
     c = scratchpad_run(base_config(a["algo"]), a)
     c.algo.group_size = -1                       # follows sampling.num_samples (8)
     c.algo.length_penalty_weight = a["weight"]   # read only by the kimi_length_penalty shaping
+    c.algo.length_penalty_start = a["start"]     # its warm-up: off for RL steps < start
     c.algo.shaping = ARMS[a["arm"]]["config.algo.shaping"]
     return c
 

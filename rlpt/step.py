@@ -122,7 +122,7 @@ def update_phase(spec: StepSpec, state: TrainState, batch, out, raw_N, hp):
     A, c, G, tau = spec.algorithm, spec.config(hp), spec.G, spec.scfg.temperature
     step_metrics, rewards_N = {}, raw_N
     if c.shaping:
-        rewards_N = shape_rewards(c.shaping, raw_N, out, c, G)
+        rewards_N = shape_rewards(c.shaping, raw_N, out, c, G, state.step)
         step_metrics["task_reward_mean"] = raw_N.mean()
     if c.oversample > 1:
         batch, out, raw_N, rewards_N, m = select_groups(batch, out, raw_N, rewards_N, c, G,

@@ -15,7 +15,8 @@ points is refused), points/<name>/{config.json, metrics.jsonl, summary.json}, gr
 (the stacked checkpoints, done.json once the group finished), table.md (mean and 95% t-interval
 over seeds per setting), curves.png (bands) and sweep.json. Killed at any point and restarted
 with the same command, a sweep skips its finished groups, resumes the others from their last
-checkpoint and ends with the same table.
+checkpoint and ends with the same table. `--sft_from=DIR` (repeatable) lets a follow-up sweep
+start from the SFT warm-ups another sweep cached (rlpt.sweep_sft_cache).
 """
 import argparse
 import json
@@ -68,8 +69,14 @@ def _run_alone(p, sweep_dir: str) -> None:
     run(cfg, point_dir(sweep_dir, p))
 
 
-def run_sweep(base, points, workdir: str, devices=None, progress: bool = True) -> dict:
-    """Runs (or resumes) a sweep (module doc); returns what sweep.json holds."""
+def run_sweep(base, points, workdir: str, devices=None, progress: bool = True,
+              sft_from=()) -> dict:
+    """Runs (or resumes) a sweep (module doc); returns what sweep.json holds. `sft_from`: other
+    sweep workdirs whose SFT caches may supply this sweep's warm-ups (rlpt.sweep_sft_cache)."""
+    for d in sft_from:
+        if not os.path.isdir(os.path.join(d, "sft_cache")):
+            raise SweepError(f"--sft_from={d}: no sft_cache/ there (not a sweep workdir, or "
+                             "its first group has not finished SFT)")
     pts = points_to_configs(base, points)
     for p in pts:   # files a run needs (rlpt.algorithms.base.check_files), before any compiling
         try:
@@ -95,7 +102,7 @@ def run_sweep(base, points, workdir: str, devices=None, progress: bool = True) -
                 bar.update(steps)
                 continue
             if g.vmapped:
-                run_group(g, workdir, bar, devices)
+                run_group(g, workdir, bar, devices, sft_from)
             else:
                 bar.write(f"sweep: group g{g.index:03d}: {len(g.points)} points one after "
                           f"another, not vmapped: {g.reason}")
@@ -117,10 +124,13 @@ def main(argv=None):
     ap.add_argument("--config", required=True, help="config file with get_sweep, e.g. "
                     "configs/grpo_arith.py:seeds=3")
     ap.add_argument("--workdir", required=True)
+    ap.add_argument("--sft_from", action="append", default=[], metavar="DIR",
+                    help="another sweep's workdir (repeatable): runs whose SFT warm-up it "
+                    "cached start RL from those params (rlpt.sweep_sft_cache)")
     a = ap.parse_args(argv)
     try:
         base, points = load_sweep(a.config)
-        run_sweep(base, points, a.workdir)
+        run_sweep(base, points, a.workdir, sft_from=a.sft_from)
     except SweepError as e:
         sys.exit(f"error: {e}")
 

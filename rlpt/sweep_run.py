@@ -224,8 +224,9 @@ def _rl(pts, task, model_cfg, params, gdir, logs, put, sh, bar, stopped):
                      on_eval=run_eval)
 
 
-def run_group(group: Group, sweep_dir: str, bar, devices=None) -> List[Dict]:
-    """Runs (or resumes) a vmappable group (module doc); returns the points' summaries."""
+def run_group(group: Group, sweep_dir: str, bar, devices=None, sft_from=()) -> List[Dict]:
+    """Runs (or resumes) a vmappable group (module doc); returns the points' summaries.
+    `sft_from`: other sweeps whose SFT caches may supply the warm-ups (rlpt.sweep_sft_cache)."""
     pts, cfg, R = group.points, group.points[0].cfg, len(group.points)
     gdir = group_dir(sweep_dir, group)
     logs = []
@@ -246,12 +247,14 @@ def run_group(group: Group, sweep_dir: str, bar, devices=None) -> List[Dict]:
               f"over {mesh.devices.size} {mesh.devices.flat[0].platform} device(s)")
     stopped: Dict[int, str] = {}
     t0 = time.time()
-    reused = sweep_sft_cache.load(sweep_dir, pts, params) if cfg.sft.steps else None
-    if reused:   # every run's warm-up was trained by an earlier group (rlpt.sweep_sft_cache)
+    reused = (sweep_sft_cache.load([sweep_dir, *sft_from], pts, params) if cfg.sft.steps
+              else None)
+    if reused:   # every run's warm-up was trained before (rlpt.sweep_sft_cache)
         params, sources = reused
         for src, log in zip(sources, logs):
-            sweep_sft_cache.copy_sft_rows(sweep_dir, src, log)
-        bar.write(f"sweep: group g{group.index:03d}: SFT params of {', '.join(sources)} reused")
+            sweep_sft_cache.copy_sft_rows(src, log)
+        names = [sweep_sft_cache.source_name(sweep_dir, src) for src in sources]
+        bar.write(f"sweep: group g{group.index:03d}: SFT params of {', '.join(names)} reused")
         bar.update(R * cfg.sft.steps)
     elif cfg.sft.steps:
         params = _sft(pts, task, model_cfg, params, gdir, logs, put, sh, bar, stopped)
@@ -268,7 +271,7 @@ def run_group(group: Group, sweep_dir: str, bar, devices=None) -> List[Dict]:
                    "sft_seconds_group": round(sft_time, 1),
                    "rl_seconds_group_this_session": round(rl_time, 1)}
         if reused:
-            summary["sft_reused_from"] = reused[1][i]
+            summary["sft_reused_from"] = names[i]
         if i in stopped:
             summary["stopped"] = stopped[i]
         write_json_atomic(os.path.join(point_dir(sweep_dir, p), "summary.json"), summary)

@@ -5,6 +5,9 @@ every arm. The first group that trains one writes the params to
 `<sweep_dir>/sft_cache/<key>.npz` (with `<key>.json`: the point that trained it and what the key
 covers); a later group whose points all find their key there starts RL from those params and
 copies the source point's SFT rows into its own metrics.jsonl, instead of training again.
+A follow-up sweep may read other sweeps' caches too (`python -m rlpt.sweep --sft_from=DIR`): its
+runs then start RL from exactly the SFT models of that sweep's runs, so their results pair
+seed by seed with that sweep's arms.
 
 The key is a hash of everything the sweep's SFT phase reads (rlpt.sweep_run._sft): the model
 section (preset, dtype, checkpoint; the initial params are a function of it and the seed), the
@@ -15,7 +18,7 @@ marked stopped during SFT is never cached.
 import hashlib
 import json
 import os
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 import jax
 import numpy as np
@@ -57,14 +60,16 @@ def save(sweep_dir: str, pts, params: List, stopped) -> None:
                           {"point": p.name, "inputs": sft_inputs(p.cfg)})
 
 
-def load(sweep_dir: str, pts, templates: List) -> Optional[tuple]:
-    """-> (params per point, source point names) when every point's SFT is cached, else None.
-    `templates` are the points' initial params (the tree structure, shapes and dtypes)."""
+def load(sweep_dirs: Sequence[str], pts, templates: List) -> Optional[tuple]:
+    """-> (params per point, sources) when every point's SFT is cached in one of `sweep_dirs`
+    (searched in order: the sweep's own first), else None. A source is `(sweep_dir, point
+    name)`. `templates` are the points' initial params (tree structure, shapes and dtypes)."""
     out, sources = [], []
     for p, tmpl in zip(pts, templates):
-        path = _path(sweep_dir, p.cfg, "npz")
-        if not os.path.exists(path):
+        found = [d for d in sweep_dirs if os.path.exists(_path(d, p.cfg, "npz"))]
+        if not found:
             return None
+        path = _path(found[0], p.cfg, "npz")
         leaves, treedef = jax.tree_util.tree_flatten(tmpl)
         with np.load(path) as z:
             got = [z[f"arr_{i}"] for i in range(len(z.files))]
@@ -73,14 +78,23 @@ def load(sweep_dir: str, pts, templates: List) -> Optional[tuple]:
             raise ValueError(f"{path}: cached SFT params do not match the model of point "
                              f"{p.name} (delete the file to train again)")
         out.append(jax.tree_util.tree_unflatten(treedef, got))
-        with open(_path(sweep_dir, p.cfg, "json")) as f:
-            sources.append(json.load(f)["point"])
+        with open(_path(found[0], p.cfg, "json")) as f:
+            sources.append((found[0], json.load(f)["point"]))
     return out, sources
 
 
-def copy_sft_rows(sweep_dir: str, source: str, log: MetricsLog) -> None:
-    """Copies the SFT rows of point `source` into `log` (when it has none yet)."""
+def source_name(sweep_dir: str, source: tuple) -> str:
+    """How a summary names a source: the point's name in the same sweep, else its directory."""
+    src_dir, point = source
+    if os.path.abspath(src_dir) == os.path.abspath(sweep_dir):
+        return point
+    return os.path.join(src_dir, "points", point)
+
+
+def copy_sft_rows(source: tuple, log: MetricsLog) -> None:
+    """Copies the SFT rows of the source `(sweep_dir, point)` into `log` (when it has none)."""
     if any(r["phase"] == "sft" for r in log.read()):
         return
-    src = MetricsLog(os.path.join(sweep_dir, "points", source, "metrics.jsonl"))
+    src_dir, point = source
+    src = MetricsLog(os.path.join(src_dir, "points", point, "metrics.jsonl"))
     log.write([r for r in src.read() if r["phase"] == "sft"])

@@ -229,6 +229,23 @@ def test_kimi_length_reward_sanity():
     np.testing.assert_allclose(np.asarray(reg), [1.25, 0.75, -0.0], atol=1e-6)
 
 
+def test_kimi_length_penalty_warm_up_switches_on_at_its_start_step():
+    """rlpt.algorithms.kimi: the paper's warm-up (no penalty, then a constant one)."""
+    from types import SimpleNamespace
+    from rlpt.algorithms.shaping import shape_rewards
+    out = SimpleNamespace(lengths=jnp.array([100, 200, 300]))
+    r = jnp.array([1.0, 1.0, 0.0])
+    algo = dict(length_penalty_weight=0.5, length_penalty_start=3)
+    got = [np.asarray(shape_rewards(("kimi_length_penalty",), r, out, algo, 3, step))
+           for step in (0, 2, 3, 7)]
+    for g in got[:2]:
+        np.testing.assert_array_equal(g, [1.0, 1.0, 0.0])
+    for g in got[2:]:
+        np.testing.assert_allclose(g, [1.25, 1.0, -0.25], atol=1e-6)
+    dflt = shape_rewards(("kimi_length_penalty",), r, out, dict(length_penalty_weight=0.5), 3, 0)
+    np.testing.assert_allclose(np.asarray(dflt), [1.25, 1.0, -0.25], atol=1e-6)
+
+
 # ------------------------------------------------------------------------ unlikeliness shaping
 
 def test_unlikeliness_sanity():

@@ -239,6 +239,19 @@ def test_a_seeds_sft_warm_up_is_trained_once_per_sweep(tmp_path):
     assert rows("seed=0", "sft") != rows("seed=1", "sft")
     own = "sft.steps=2,seed=0"
     assert "sft_reused_from" not in summary(own) and len(rows(own, "sft")) == 2
+    # a follow-up sweep elsewhere starts from this sweep's cached warm-up (--sft_from)
+    wd2 = tmp_path / "followup"
+    run_sweep(base, product([{"config.rl.steps": 1}], seeds(1)), str(wd2), progress=False,
+              sft_from=[str(wd)])
+    later = json.load(open(wd2 / "points" / "rl.steps=1,seed=0" / "summary.json"))
+    later_rows = _rows(wd2 / "points" / "rl.steps=1,seed=0" / "metrics.jsonl")
+    assert later["sft_reused_from"] == os.path.join(str(wd), "points", "seed=0")
+    assert [r for r in later_rows if r["phase"] == "sft"] == rows("seed=0", "sft")
+    _assert_rows_close([r for r in later_rows if r["phase"] == "eval"][:1],
+                       rows("seed=0", "eval")[:1], rtol=0, atol=0)
+    with pytest.raises(SweepError, match="no sft_cache"):
+        run_sweep(base, seeds(1), str(tmp_path / "x"), progress=False,
+                  sft_from=[str(tmp_path / "nowhere")])
     # scripts/show_completions.py decodes a point's policy from its group's RL checkpoint
     show = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "scripts",
                                                         "show_completions.py"),

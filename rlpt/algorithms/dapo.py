@@ -17,13 +17,13 @@ from rlpt.losses.policy import dapo_loss
 
 
 @registry.register("shaping", "dapo_reward_pm1")
-def reward_pm1(r_N, correct_N, out, c, G):
+def reward_pm1(r_N, correct_N, out, c, G, step):
     return jnp.where(correct_N, c.get("reward_correct", 1.0),
                      c.get("reward_wrong", -1.0)).astype(r_N.dtype)
 
 
 @registry.register("shaping", "dapo_overlong")
-def overlong(r_N, correct_N, out, c, G):
+def overlong(r_N, correct_N, out, c, G, step):
     return r_N + dapo_overlong_penalty(out.lengths, c.get("overlong_max", 20480),
                                        c.get("overlong_cache", 4096))
 

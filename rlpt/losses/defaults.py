@@ -60,6 +60,7 @@ _ALGOS = {
     # advantage for logging. The length reward is reward shaping ("kimi_length_penalty").
     "kimi_k15": dict(advantage="dr_grpo", tau=1.0,  # tau: not in spec
                      normalize_2tau=False, length_penalty_weight=1.0,
+                     length_penalty_start=0,
                      shaping=("kimi_length_penalty",)),
     "kdrl": dict(loss_agg="token_mean", kd_beta_init=5e-3, kd_beta_min=1e-3, kd_beta_delta=5e-5,
                  kd_mask="incorrect_response"),
