@@ -103,19 +103,42 @@ def summary_value(run: Dict, which: str, key: str) -> float:
     return float(s[which][key]) if s and key in s.get(which, {}) else float("nan")
 
 
+def merge_runs(parts) -> Dict[str, Dict[int, Dict]]:
+    """One {arm: {seed: run}} from several sweeps' (a follow-up sweep started from another's SFT
+    models with `--sft_from`): an (arm, seed) in two of them is an error. Warns when the arms of
+    a seed were evaluated differently after SFT: then they did not share their SFT model and a
+    paired difference between them is not paired."""
+    runs: Dict[str, Dict[int, Dict]] = {}
+    for part in parts:
+        for arm, by_seed in part.items():
+            for seed, run in by_seed.items():
+                if seed in runs.get(arm, {}):
+                    raise ValueError(f"arm {arm!r} seed {seed} is in two of the sweeps")
+                runs.setdefault(arm, {})[seed] = run
+    for seed in sorted({s for by_seed in runs.values() for s in by_seed}):
+        after_sft = {arm: json.dumps(runs[arm][seed]["eval"][:1], sort_keys=True)
+                     for arm in runs if seed in runs[arm] and runs[arm][seed]["eval"]}
+        if len(set(after_sft.values())) > 1:
+            warnings.warn(f"seed {seed}: the arms' evaluations after SFT differ "
+                          f"({sorted(after_sft)}): they do not share their SFT model")
+    return runs
+
+
 def analysis_main(script_file: str, stem: str, analyze: Callable, plot: Callable,
                   load: Callable = load_runs, argv=None) -> None:
-    """The command line of an experiment's analyze.py: `analyze.py SWEEP_DIR [--out DIR]
-    [--stem NAME]` (DIR defaults to the script's own directory, NAME to `stem`). Prints
-    `analyze(load(SWEEP_DIR))`'s text and writes it to `<NAME>.md`, its data to `<NAME>.json`
-    and `plot(runs, data, <NAME>.png)`."""
+    """The command line of an experiment's analyze.py: `analyze.py SWEEP_DIR [MORE_DIRS]
+    [--out DIR] [--stem NAME]` (DIR defaults to the script's own directory, NAME to `stem`).
+    Prints `analyze(runs)`'s text, runs = `load(SWEEP_DIR)` merged with the follow-up sweeps'
+    (merge_runs), and writes it to `<NAME>.md`, its data to `<NAME>.json` and
+    `plot(runs, data, <NAME>.png)`."""
     ap = argparse.ArgumentParser(description=f"writes {stem}.md, {stem}.json and {stem}.png")
-    ap.add_argument("sweep_dir")
+    ap.add_argument("sweep_dirs", nargs="+", metavar="sweep_dir",
+                    help="a sweep's workdir, then follow-up sweeps started from its SFT models")
     ap.add_argument("--out", default=os.path.dirname(os.path.abspath(script_file)))
     ap.add_argument("--stem", default=stem, help="the output files' name")
     a = ap.parse_args(argv)
     stem = a.stem
-    runs = load(a.sweep_dir)
+    runs = merge_runs([load(d) for d in a.sweep_dirs])
     text, data = analyze(runs)
     print(text)
     with open(os.path.join(a.out, f"{stem}.md"), "w") as f:

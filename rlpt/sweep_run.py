@@ -12,7 +12,7 @@ own `cfg.mesh` is not used inside a vmapped group.
 Each run computes what `rlpt.train.run` computes for its config: the same initial params
 (`build_model`), data and rngs (functions of (seed, step)), the same SFT step
 (`rlpt.step.make_sft_step`, vmapped) and fused RL step (`rlpt.step.fused_step`), and the
-evaluation of `rlpt.train.evaluate` (greedy accuracy, unbiased pass@k, rng `seed + 777`).
+evaluation of `rlpt.train.evaluate` (rlpt.eval_rollout, vmapped).
 A seed's SFT warm-up, the same in every arm, is trained once per sweep (rlpt.sweep_sft_cache).
 Writes, per point, points/<name>/{config.json, metrics.jsonl, summary.json}; the group's
 stacked state is checkpointed under groups/g<index>/ckpt/<phase> every `ckpt_every` steps,
@@ -33,17 +33,15 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from rlpt import sweep_sft_cache
 from rlpt.config import validate_vocab
-from rlpt.algorithms.mgrpo import self_correction_rewards
-from rlpt.evaluation import by_difficulty, mean_pass_at_k, self_correction_rates
+from rlpt.eval_rollout import eval_metrics, eval_rewards_fn, eval_rng
 from rlpt.loop import NonFiniteError, NonFiniteMonitor
 from rlpt.optim import make_optimizer, optim_hparams
 from rlpt.run_io import Checkpointer, MetricsLog, write_config, write_json_atomic
-from rlpt.sampling import SamplingConfig, sample
 from rlpt.state import new_state
 from rlpt.step import fused_step, make_sft_step
 from rlpt.sweep_points import Group, Point
 from rlpt.tasks import sft_batch
-from rlpt.train import build_model, build_rl, build_task, self_correction_sampling
+from rlpt.train import build_model, build_rl, build_task
 
 
 def point_dir(sweep_dir: str, p: Point) -> str:
@@ -123,45 +121,15 @@ class _Phase:
 
 def make_group_eval(model_cfg, task, cfg):
     """`fn(params [R, ...], seeds, eval_batch) -> [dict per run]`: rlpt.train.evaluate for R
-    runs in one program (greedy accuracy and unbiased pass@k, rng PRNGKey(seed + 777); with
-    `eval.self_correction` the `sc_*` rates of a greedy second attempt)."""
-    e, s = cfg.eval, cfg.sampling
-    stop = tuple(s.stop_tokens)
-    greedy = SamplingConfig(max_new_tokens=s.max_new_tokens, greedy=True, stop_tokens=stop)
-    multi = SamplingConfig(max_new_tokens=s.max_new_tokens, num_samples=e.n_samples,
-                           temperature=e.temperature, stop_tokens=stop)
-    sc = bool(e.get("self_correction", False))
-    instruction = tuple(int(i) for i in cfg.algo.get("layer2_instruction_ids", ()))
-
-    def one(params, rng, b):
-        rep = lambda x: jnp.repeat(x, e.n_samples, axis=0)
-        first = sample(model_cfg, params, b["prompt"], b["prompt_mask"], rng, greedy)
-        r_g, _ = task.reward(first.tokens, first.mask, b["target"], b["target_len"])
-        out = sample(model_cfg, params, b["prompt"], b["prompt_mask"], rng, multi)
-        r_s, _ = task.reward(out.tokens, out.mask, rep(b["target"]), rep(b["target_len"]))
-        if not sc:
-            return r_g, r_s
-        r_2 = self_correction_rewards(model_cfg, params, b, task.reward, instruction,
-                                      self_correction_sampling(cfg), rng, first=first)[1]
-        return r_g, r_s, r_2
-
-    fn = jax.jit(jax.vmap(one, in_axes=(0, 0, None)))
+    runs in one program (`jax.vmap` of rlpt.eval_rollout.eval_rewards_fn, each run's rng
+    `eval_rng(seed)`)."""
+    fn = jax.jit(jax.vmap(eval_rewards_fn(model_cfg, task.reward, cfg), in_axes=(0, 0, None)))
 
     def evaluate_runs(params, seeds, eval_batch) -> List[Dict[str, float]]:
-        rngs = jnp.stack([jax.random.PRNGKey(s + 777) for s in seeds])
-        r_g, r_s, *r_2 = jax.device_get(fn(params, rngs, eval_batch))
-        res = []
-        for i in range(len(seeds)):
-            correct = np.asarray(r_s[i]).reshape(-1, e.n_samples) > 0.5
-            row = {"greedy_acc": float(np.mean(np.asarray(r_g[i]) > 0.5))}
-            for k in e.ks:
-                row[f"pass@{k}"] = mean_pass_at_k(correct, k)
-            if "difficulty" in eval_batch:  # tasks with difficulty labels
-                row.update(by_difficulty(r_g[i], correct, eval_batch["difficulty"], max(e.ks)))
-            if sc:
-                row.update(self_correction_rates(r_g[i], r_2[0][i]))
-            res.append(row)
-        return res
+        rngs = jnp.stack([eval_rng(s) for s in seeds])
+        rewards = jax.device_get(fn(params, rngs, eval_batch))
+        return [eval_metrics([r[i] for r in rewards], eval_batch, cfg)
+                for i in range(len(seeds))]
     return evaluate_runs
 
 

@@ -11,9 +11,9 @@ seed by seed with that sweep's arms.
 
 The key is a hash of everything the sweep's SFT phase reads (rlpt.sweep_run._sft): the model
 section (preset, dtype, checkpoint; the initial params are a function of it and the seed), the
-task section (the data; for the one_shot task, its base task's, which is what it warms up
-on), the sft section (steps, batch size, optimizer) and the seed. A run
-marked stopped during SFT is never cached.
+task section (the data; a task whose warm-up reads another task's data names that task,
+rlpt.tasks.sft_source: the one_shot task names its base task), the sft section (steps, batch
+size, optimizer) and the seed. A run marked stopped during SFT is never cached.
 """
 import hashlib
 import json
@@ -24,14 +24,15 @@ import jax
 import numpy as np
 
 from rlpt.run_io import MetricsLog, write_json_atomic
+from rlpt.tasks import sft_source
 
 
 def sft_inputs(cfg) -> dict:
     """What an SFT warm-up depends on (module doc)."""
     task = cfg.task.to_dict()
-    if task["name"] == "one_shot":   # it warms up on its base task (rlpt.tasks.one_shot)
-        kw = task["kwargs"]
-        task = {"name": kw.get("base", "addition"), "kwargs": dict(kw.get("base_kwargs") or {})}
+    source = sft_source(task["name"], task["kwargs"])   # e.g. one_shot: its base task
+    if source is not None:
+        task = {"name": source[0], "kwargs": source[1]}
     return {"model": cfg.model.to_dict(), "task": task, "sft": cfg.sft.to_dict(),
             "seed": int(cfg.seed)}
 

@@ -9,7 +9,6 @@ was in and reaches the same final parameters and metrics (data and rngs are func
 (seed, step)). Writes: config.json, metrics.jsonl, wandb/ (offline by default), ckpt/,
 summary.json, results.md and curves.png.
 """
-import functools
 import os
 import time
 from typing import Dict
@@ -23,8 +22,7 @@ from rlpt import distributed, registry, sharding
 from rlpt.algorithms.base import check_files, split_algo_config
 from rlpt.config import hparams, validate, validate_vocab
 from rlpt.envs.tool_rollout import ToolConfig, evaluate_tool, rollout_kind, tool_rollout
-from rlpt.algorithms.mgrpo import self_correction_rewards
-from rlpt.evaluation import by_difficulty, mean_pass_at_k, self_correction_rates
+from rlpt.eval_rollout import eval_metrics, eval_rewards_fn, eval_rng
 from rlpt.models import get_model_config, init_params
 from rlpt.optim import make_optimizer, optim_hparams
 from rlpt.loop import place_state, resume, run_in_workdir, run_phase
@@ -32,7 +30,7 @@ from rlpt.rewards.host_callback import host_reward_callback
 from rlpt.rewards.judge import build_judge, judge_batch, judge_ids
 from rlpt.run_io import (Checkpointer, MetricsLog, WandbLogger,
                          write_json_atomic)
-from rlpt.sampling import PLAIN_ROLLOUT, SamplingConfig, sample
+from rlpt.sampling import PLAIN_ROLLOUT, SamplingConfig
 from rlpt.state import frozen_copy, new_state
 from rlpt.step import StepSpec, make_fused_step, make_sft_step, make_split_step
 from rlpt.tasks import sft_batch
@@ -72,66 +70,28 @@ def host_reward_fn(task):
 
 # ------------------------------------------------------------------------------- evaluation
 
-SC_BATCH_KEYS = ("prompt", "prompt_mask", "target", "target_len")  # what the sc_* rates read
+_EVAL_PROGRAMS = {}   # one compiled evaluation per (model, reward, what it reads) in a process
 
 
-@functools.lru_cache(maxsize=8)
-def _eval_samplers(model_cfg, max_new, n_samples, temperature, stop_tokens):
-    greedy = SamplingConfig(max_new_tokens=max_new, greedy=True, stop_tokens=stop_tokens)
-    multi = SamplingConfig(max_new_tokens=max_new, num_samples=n_samples, temperature=temperature,
-                           stop_tokens=stop_tokens)
-    return (jax.jit(functools.partial(sample, model_cfg, scfg=greedy)),
-            jax.jit(functools.partial(sample, model_cfg, scfg=multi)))
-
-
-def self_correction_sampling(cfg) -> SamplingConfig:
-    """The greedy decoding of `eval.self_correction`'s second attempt (greedy_acc's, with
-    sampling.pad_id, which the layer-2 prompt's padding uses)."""
-    s = cfg.sampling
-    return SamplingConfig(max_new_tokens=s.max_new_tokens, greedy=True,
-                          stop_tokens=tuple(s.stop_tokens), pad_id=s.pad_id)
-
-
-@functools.lru_cache(maxsize=8)
-def _second_attempt(model_cfg, reward, instruction_ids, scfg):
-    def fn(params, batch, first, rng):
-        return self_correction_rewards(model_cfg, params, batch, reward, instruction_ids, scfg,
-                                       rng, first=first)[1]
-    return jax.jit(fn)
+def _eval_program(model_cfg, reward, cfg):
+    e, s = cfg.eval, cfg.sampling
+    key = (model_cfg, reward, e.n_samples, e.temperature, bool(e.get("self_correction", False)),
+           s.max_new_tokens, tuple(s.stop_tokens), s.pad_id,
+           tuple(int(i) for i in cfg.algo.get("layer2_instruction_ids", ())))
+    if key not in _EVAL_PROGRAMS:
+        _EVAL_PROGRAMS[key] = jax.jit(eval_rewards_fn(model_cfg, reward, cfg))
+    return _EVAL_PROGRAMS[key]
 
 
 def evaluate(model_cfg, params, task, cfg, eval_batch) -> Dict[str, float]:
-    """Greedy accuracy and unbiased pass@k (n = eval.n_samples at eval.temperature); with
-    the tool rollout also the call rates (rlpt.envs.tool_rollout.evaluate_tool). With
-    `eval.self_correction`, also the greedy self-correction rates `sc_*` of a second attempt
-    after the greedy answer and `algo.layer2_instruction_ids` (rlpt.evaluation.
-    self_correction_rates; the prompt of MGRPO's layer 2)."""
+    """Greedy accuracy and unbiased pass@k (n = eval.n_samples at eval.temperature), per
+    difficulty label, and with `eval.self_correction` the greedy self-correction rates `sc_*`
+    (rlpt.eval_rollout, the same program a sweep vmaps); with the tool rollout the call rates
+    instead (rlpt.envs.tool_rollout.evaluate_tool)."""
     if rollout_kind(cfg) == "tool":
         return evaluate_tool(model_cfg, params, task, cfg, eval_batch)
-    e, s = cfg.eval, cfg.sampling
-    greedy, multi = _eval_samplers(model_cfg, s.max_new_tokens, e.n_samples, e.temperature,
-                                   tuple(s.stop_tokens))
-    rng = jax.random.PRNGKey(cfg.seed + 777)
-    reward = jax.jit(task.reward)
-    first = greedy(params, eval_batch["prompt"], eval_batch["prompt_mask"], rng)
-    r_g, _ = reward(first.tokens, first.mask, eval_batch["target"], eval_batch["target_len"])
-    out = multi(params, eval_batch["prompt"], eval_batch["prompt_mask"], rng)
-    rep = lambda x: jnp.repeat(x, e.n_samples, axis=0)
-    r_s, _ = reward(out.tokens, out.mask, rep(eval_batch["target"]), rep(eval_batch["target_len"]))
-    correct = distributed.fetch(r_s).reshape(-1, e.n_samples) > 0.5
-    res = {"greedy_acc": float(np.mean(distributed.fetch(r_g) > 0.5))}
-    for k in e.ks:
-        res[f"pass@{k}"] = mean_pass_at_k(correct, k)
-    if "difficulty" in eval_batch:  # tasks with difficulty labels (rlpt.tasks.scratchpad)
-        res.update(by_difficulty(distributed.fetch(r_g), correct, eval_batch["difficulty"],
-                                 max(e.ks)))
-    if e.get("self_correction", False):
-        second = _second_attempt(model_cfg, task.reward,
-                                 tuple(int(i) for i in cfg.algo.layer2_instruction_ids),
-                                 self_correction_sampling(cfg))
-        r_2 = second(params, {k: eval_batch[k] for k in SC_BATCH_KEYS}, first, rng)
-        res.update(self_correction_rates(distributed.fetch(r_g), distributed.fetch(r_2)))
-    return res
+    rewards = _eval_program(model_cfg, task.reward, cfg)(params, eval_rng(cfg.seed), eval_batch)
+    return eval_metrics([distributed.fetch(r) for r in rewards], eval_batch, cfg)
 
 
 # ------------------------------------------------------------------------------- phases

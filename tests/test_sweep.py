@@ -216,6 +216,27 @@ def test_run_sweep_writes_table_curves_and_sweep_json(tmp_path):
         run_sweep(base, points[:2], wd, progress=False)
 
 
+def test_the_sft_cache_key_follows_the_data_the_warm_up_reads():
+    """A one_shot task warms up on its base task (rlpt.tasks.sft_source): its key is the base
+    task's, whatever the example; other base data or another seed is another key."""
+    from rlpt.sweep_sft_cache import sft_key
+    base = small_config(dense=False)
+    one_shot = lambda index, base_kwargs: dict(name="one_shot", kwargs=dict(
+        base=base.task.name, base_kwargs=base_kwargs, index=index))
+    keys = {}
+    for label, task, seed in [("base", None, 0), ("ex3", one_shot(3, base.task.kwargs), 0),
+                              ("ex5", one_shot(5, base.task.kwargs), 0),
+                              ("other", one_shot(3, dict(base.task.kwargs, max_digits=3)), 0),
+                              ("seed1", None, 1)]:
+        c = base.copy_and_resolve_references()
+        c.seed = seed
+        if task:
+            c.task.name, c.task.kwargs = task["name"], task["kwargs"]
+        keys[label] = sft_key(c)
+    assert keys["base"] == keys["ex3"] == keys["ex5"]
+    assert len({keys["base"], keys["other"], keys["seed1"]}) == 3
+
+
 def test_a_seeds_sft_warm_up_is_trained_once_per_sweep(tmp_path):
     """Arms that differ only in RL settings reuse each seed's SFT params from the first group
     (rlpt.sweep_sft_cache): same SFT rows, same evaluation after SFT; an arm with other SFT

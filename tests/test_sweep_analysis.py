@@ -9,8 +9,8 @@ import pytest
 
 from rlpt.sweep_analysis import (analysis_main, arms_table, comparison_table, early_late,
                                  eval_value, fmt_ci, heldout_rows, last_rl_step, load_runs, paired,
-                                 pass_ks, rl_value, rl_window_rows, smooth, summary_value,
-                                 window_mean, windowed)
+                                 merge_runs, pass_ks, rl_value, rl_window_rows, smooth,
+                                 summary_value, window_mean, windowed)
 
 
 def _point(root, name, rl_values, summary=None):
@@ -61,6 +61,28 @@ def test_analysis_main_writes_the_three_files(tmp_path, capsys):
                   argv=[str(tmp_path), "--out", str(out)])
     assert (out / "res.md").read_text() == "1 run" and json.loads((out / "res.json").read_text())
     assert seen == [({"n": 1}, str(out / "res.png"))] and "1 run" in capsys.readouterr().out
+
+
+def test_a_follow_up_sweeps_arms_merge_with_the_first_sweeps(tmp_path):
+    first, follow = str(tmp_path / "a"), str(tmp_path / "b")
+    _point(first, "algo.name=grpo,seed=0", [0.1])
+    _point(follow, "algo.name=uft,seed=0", [0.2])
+    runs = merge_runs([load_runs(first), load_runs(follow)])
+    assert sorted(runs) == ["grpo", "uft"] and list(runs["uft"]) == [0]
+    with pytest.raises(ValueError, match="arm 'grpo' seed 0 is in two"):
+        merge_runs([load_runs(first), load_runs(first)])
+    other = str(tmp_path / "c")   # another SFT model: its evaluation after SFT differs
+    _point(other, "algo.name=gtpo,seed=0", [0.3])
+    runs_c = load_runs(other)
+    runs_c["gtpo"][0]["eval"][0]["pass@1"] = 0.9
+    with pytest.warns(UserWarning, match="seed 0: .* do not share their SFT model"):
+        merge_runs([load_runs(first), runs_c])
+    # through the command line: two sweep directories
+    out = tmp_path / "out"
+    out.mkdir()
+    analysis_main(__file__, "res", lambda runs: (" ".join(sorted(runs)), {}),
+                  lambda runs, data, path: None, argv=[first, follow, "--out", str(out)])
+    assert (out / "res.md").read_text() == "grpo uft"
 
 
 def test_single_arm_sweeps_and_errors(tmp_path):

@@ -38,6 +38,11 @@ class OneShotTask:
         return {k: np.repeat(v[self.index:self.index + 1], batch_size, axis=0)
                 for k, v in self.pool().items()}
 
+    @staticmethod
+    def sft_source(kwargs):
+        """The task the warm-up reads (rlpt.tasks.sft_source): the base task."""
+        return kwargs.get("base", "addition"), dict(kwargs.get("base_kwargs") or {})
+
     def sft_batch(self, seed: int, step: int, batch_size: int):
         """The SFT warm-up's batch: the base task's (not the single example)."""
         return sft_batch(self.base, seed, step, batch_size)

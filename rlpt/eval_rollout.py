@@ -1,0 +1,79 @@
+"""The held-out evaluation of one policy, in two parts shared by a single run
+(rlpt.train.evaluate) and a sweep's R runs in one program (rlpt.sweep_run.make_group_eval,
+`jax.vmap` of the same function):
+
+- `eval_rewards_fn(model_cfg, reward, cfg)` -> the pure device part `fn(params, rng, batch)`:
+  the greedy answer's reward [B], the rewards of eval.n_samples samples at eval.temperature
+  [B * n] and, with `eval.self_correction`, the reward of a greedy second attempt after the
+  greedy answer and `algo.layer2_instruction_ids` [B] (rlpt.algorithms.mgrpo.
+  self_correction_rewards; the prompt of MGRPO's layer 2). Both decodings use `rng`.
+- `eval_metrics(rewards, batch, cfg)` -> the numbers on the host: greedy_acc, unbiased pass@k
+  for eval.ks (rlpt.evaluation), per difficulty label when the batch has them, and the
+  self-correction rates `sc_*`.
+
+A run's rng is `PRNGKey(seed + 777)` (`eval_rng`) in both callers, so a run in a sweep is
+evaluated on the same samples as the same run alone.
+"""
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rlpt.algorithms.mgrpo import self_correction_rewards
+from rlpt.evaluation import by_difficulty, mean_pass_at_k, self_correction_rates
+from rlpt.sampling import SamplingConfig, sample
+
+SC_BATCH_KEYS = ("prompt", "prompt_mask", "target", "target_len")  # what the sc_* rates read
+
+
+def eval_rng(seed: int):
+    return jax.random.PRNGKey(seed + 777)
+
+
+def self_correction_sampling(cfg) -> SamplingConfig:
+    """The greedy decoding of `eval.self_correction`'s second attempt (greedy_acc's, with
+    sampling.pad_id, which the layer-2 prompt's padding uses)."""
+    s = cfg.sampling
+    return SamplingConfig(max_new_tokens=s.max_new_tokens, greedy=True,
+                          stop_tokens=tuple(s.stop_tokens), pad_id=s.pad_id)
+
+
+def eval_rewards_fn(model_cfg, reward, cfg):
+    """`fn(params, rng, batch) -> (r_greedy [B], r_samples [B*n])` (+ `r_second [B]` with
+    eval.self_correction); `reward(tokens, mask, target, target_len) -> (r, aux)`. Pure."""
+    e, s = cfg.eval, cfg.sampling
+    stop = tuple(s.stop_tokens)
+    greedy = SamplingConfig(max_new_tokens=s.max_new_tokens, greedy=True, stop_tokens=stop)
+    multi = SamplingConfig(max_new_tokens=s.max_new_tokens, num_samples=e.n_samples,
+                           temperature=e.temperature, stop_tokens=stop)
+    sc = bool(e.get("self_correction", False))
+    instruction = tuple(int(i) for i in cfg.algo.get("layer2_instruction_ids", ()))
+    sc_sampling = self_correction_sampling(cfg)
+
+    def fn(params, rng, b):
+        rep = lambda x: jnp.repeat(x, e.n_samples, axis=0)
+        first = sample(model_cfg, params, b["prompt"], b["prompt_mask"], rng, greedy)
+        r_g, _ = reward(first.tokens, first.mask, b["target"], b["target_len"])
+        out = sample(model_cfg, params, b["prompt"], b["prompt_mask"], rng, multi)
+        r_s, _ = reward(out.tokens, out.mask, rep(b["target"]), rep(b["target_len"]))
+        if not sc:
+            return r_g, r_s
+        sc_batch = {k: b[k] for k in SC_BATCH_KEYS}
+        r_2 = self_correction_rewards(model_cfg, params, sc_batch, reward, instruction,
+                                      sc_sampling, rng, first=first)[1]
+        return r_g, r_s, r_2
+    return fn
+
+
+def eval_metrics(rewards, batch, cfg) -> dict:
+    """The numbers (module doc) from one run's host copies of `fn`'s rewards."""
+    e = cfg.eval
+    r_g, r_s, *r_2 = (np.asarray(r) for r in rewards)
+    correct = r_s.reshape(-1, e.n_samples) > 0.5
+    res = {"greedy_acc": float(np.mean(r_g > 0.5))}
+    for k in e.ks:
+        res[f"pass@{k}"] = mean_pass_at_k(correct, k)
+    if "difficulty" in batch:  # tasks with difficulty labels (rlpt.tasks.scratchpad)
+        res.update(by_difficulty(r_g, correct, batch["difficulty"], max(e.ks)))
+    if r_2:
+        res.update(self_correction_rates(r_g, r_2[0]))
+    return res
