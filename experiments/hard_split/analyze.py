@@ -1,7 +1,11 @@
 """ExPO, ReLIFT and UFT against GRPO on the hard split of scratchpad addition, from a sweep of
 configs/hard_split.py:
 
-    python experiments/hard_split/analyze.py runs/hard_split [--out experiments/hard_split]
+    python experiments/hard_split/analyze.py runs/hard_split [runs/hard_split_uft100] \
+        [--out experiments/hard_split]
+
+(runs/hard_split_uft100: the follow-up UFT arm with hint_steps 100, started from the first
+sweep's SFT models with `--sft_from`; its arm is `uft_h100`.)
 
 Per seed, from points/*/summary.json and the eval rows of metrics.jsonl: the held-out greedy
 accuracy, pass@1 and pass@8 overall, on the hard rows (difficulty d > max_digits: no worked
@@ -31,14 +35,33 @@ group is one). Per guidance arm (its own table): ExPO `expl_loglik`, `expl_sft_t
 Writes `results.md` (mean and 95% Student-t interval over seeds per arm, and of the per-seed
 difference arm - GRPO: the arms of a seed share one SFT model), `results.json` and `results.png`.
 """
+import re
+
 import numpy as np
 
 from rlpt.sweep_analysis import (SEED_CURVES_TITLE, analysis_main, comparison_table, early_late,
-                                 last_rl_step, plot_seed_curves, rl_value, save_figure, windowed)
+                                 last_rl_step, load_runs, plot_seed_curves, rl_value,
+                                 save_figure, windowed)
 
-ARMS = ("grpo", "exp_grpo", "relift", "uft")
-LABEL = {"grpo": "GRPO", "exp_grpo": "ExPO", "relift": "ReLIFT", "uft": "UFT"}
-COLOR = {"grpo": "tab:blue", "exp_grpo": "tab:red", "relift": "tab:green", "uft": "tab:orange"}
+ARMS = ("grpo", "exp_grpo", "relift", "uft", "uft_h100")
+LABEL = {"grpo": "GRPO", "exp_grpo": "ExPO", "relift": "ReLIFT", "uft": "UFT",
+         "uft_h100": "UFT, hint_steps 100"}
+COLOR = {"grpo": "tab:blue", "exp_grpo": "tab:red", "relift": "tab:green", "uft": "tab:orange",
+         "uft_h100": "tab:brown"}
+
+
+def load(sweep_dir):
+    """Runs by arm: the algorithm's name, `_h<N>` added when the point sets UFT's hint_steps
+    (configs/hard_split.py names it only when it is not the default)."""
+    runs = {}
+    for overrides, by_seed in load_runs(sweep_dir, arm_pattern=r"^(.*),seed=\d+$").items():
+        arm = re.search(r"algo\.name=([A-Za-z0-9_]+)", overrides).group(1)
+        hint = re.search(r"algo\.hint_steps=(\d+)", overrides)
+        arm += f"_h{hint.group(1)}" if hint else ""
+        if arm not in ARMS:
+            raise ValueError(f"{sweep_dir}: points of an unknown arm {arm!r} ({overrides})")
+        runs[arm] = by_seed
+    return runs
 KEYS = ("greedy_acc", "pass@1", "pass@8")
 
 
@@ -137,10 +160,11 @@ def table(runs):
                 prompts_per_level={str(k): v for k, v in counts.items()}, eval_steps=mids,
                 per_arm={})
     for a in arms:
-        if a not in ARM_ROWS:
+        own = ARM_ROWS.get(re.sub(r"_h\d+$", "", a))
+        if own is None:
             continue
         arm_rows = []
-        for label, key, digits in ARM_ROWS[a]:
+        for label, key, digits in own:
             if callable(key):
                 arm_rows.append((label, key, digits))
             else:
@@ -182,4 +206,4 @@ def plot(runs, data, path):
 
 
 if __name__ == "__main__":
-    analysis_main(__file__, "results", table, plot)
+    analysis_main(__file__, "results", table, plot, load=load)

@@ -1,6 +1,9 @@
 """KDRL vs GRPO vs KD alone (arXiv 2506.02208) from a sweep of configs/kdrl_vs_grpo.py:
 
-    python experiments/kdrl/analyze.py runs/kdrl_vs_grpo [--out experiments/kdrl]
+    python experiments/kdrl/analyze.py runs/kdrl_vs_grpo [runs/kdrl_kd1] [--out experiments/kdrl]
+
+(runs/kdrl_kd1: the follow-up arm kdrl_kd1, KDRL with KD alone's KD term, started from the first
+sweep's SFT models with `--sft_from`.)
 
 Per seed (rlpt.sweep_analysis), GRPO as the baseline: the RL rows' train accuracy (sampled), the
 entropy of the sampled tokens, the response length, the token efficiency (the length of the
@@ -19,15 +22,16 @@ responses (kd_mask incorrect_response), KD alone's every response (kd_mask none)
 from rlpt.sweep_analysis import (SEED_CURVES_TITLE, analysis_main, arms_table, load_runs,
                                  plot_pass_at_k, rl_window_rows, save_figure, seed_curves_figure)
 
-ARMS = ("grpo", "kdrl", "kd")
-LABELS = {"grpo": "GRPO", "kdrl": "KDRL", "kd": "KD alone"}
-COLORS = {"grpo": "tab:blue", "kdrl": "tab:red", "kd": "tab:green"}
+ARMS = ("grpo", "kdrl", "kd", "kdrl_kd1")
+LABELS = {"grpo": "GRPO", "kdrl": "KDRL", "kd": "KD alone", "kdrl_kd1": "KDRL, KD weight 1"}
+COLORS = {"grpo": "tab:blue", "kdrl": "tab:red", "kd": "tab:green", "kdrl_kd1": "tab:purple"}
 BASELINE = "grpo"
 
 # A point's name starts with its overrides in order (configs/kdrl_vs_grpo.py): `algo.name=X`,
-# and for KD alone `algo.shaping=dapo_reward_pm1` right after it.
-ARM_PATTERN = r"algo\.name=([A-Za-z0-9_]+(?:,algo\.shaping=[A-Za-z0-9_+]+)?)"
-ARM_OF = {"grpo": "grpo", "kdrl": "kdrl", "kdrl,algo.shaping=dapo_reward_pm1": "kd"}
+# then for KD alone `algo.shaping=dapo_reward_pm1`, for kdrl_kd1 `algo.kd_mask=none`.
+ARM_PATTERN = r"algo\.name=([A-Za-z0-9_]+(?:,algo\.(?:shaping|kd_mask)=[A-Za-z0-9_+]+)?)"
+ARM_OF = {"grpo": "grpo", "kdrl": "kdrl", "kdrl,algo.shaping=dapo_reward_pm1": "kd",
+          "kdrl,algo.kd_mask=none": "kdrl_kd1"}
 
 
 def load(sweep_dir):

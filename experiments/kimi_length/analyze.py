@@ -3,6 +3,12 @@ sweep of configs/kimi_length.py:
 
     python experiments/kimi_length/analyze.py runs/kimi_length [--out experiments/kimi_length]
     python experiments/kimi_length/analyze.py runs/kimi_length_k15 --stem results_k15
+    python experiments/kimi_length/analyze.py runs/kimi_length_k15 runs/kimi_length_k15_warmup \
+        --stem results_k15_warmup
+
+(runs/kimi_length_k15_warmup: the paper's warm-up, the length reward switched on at RL step
+`length_penalty_start`, started from the first sweep's SFT models with `--sft_from`; its arm is
+`kimi_length_penalty_from<start>`.)
 
 Per seed (rlpt.sweep_analysis): the RL rows' mean response length, the length of correct and of
 incorrect responses and each minus its problem's own worked-solution length (negative = a chain
@@ -12,26 +18,38 @@ pass@k after SFT and after RL. Writes `results.md` (mean and 95% Student-t inter
 per arm and of the per-seed difference length reward - GRPO: both arms of a seed start from the
 same SFT model), `results.json` and `results.png`.
 """
-import functools
-
 from rlpt.sweep_analysis import (SEED_CURVES_TITLE, analysis_main, arms_table, length_rows,
                                  load_runs, rl_window_rows, save_figure, seed_curves_figure)
 
-ARMS = ("none", "kimi_length_penalty")   # the algo.shaping of the points
 NAMES = {"grpo": "GRPO", "kimi_k15": "Kimi k1.5 loss"}
 COLORS = {"none": "tab:blue", "kimi_length_penalty": "tab:red"}
-load = functools.partial(load_runs, arm_pattern=r"algo\.shaping=([A-Za-z0-9_]+)")
+WARM = "kimi_length_penalty_from"
+
+
+def load(sweep_dir):
+    """Runs by arm: the points' algo.shaping (none | kimi_length_penalty); a length reward that
+    starts at RL step N > 0 (algo.length_penalty_start, the warm-up) is `..._from<N>`."""
+    runs = {}
+    for arm, by_seed in load_runs(sweep_dir, arm_pattern=r"algo\.shaping=([A-Za-z0-9_]+)").items():
+        start = next(iter(by_seed.values()))["cfg"]["algo"].get("length_penalty_start", 0)
+        runs[f"{WARM}{start}" if arm == "kimi_length_penalty" and start else arm] = by_seed
+    return runs
+
+
+def arms_of(runs):
+    return ["none"] + sorted(a for a in runs if a != "none")
 
 
 def labels(runs):
     """The arms' labels: the loss of the sweep (configs/kimi_length.py `algo`), with or without
-    the length reward."""
+    the length reward (and from which RL step)."""
     name = NAMES[next(iter(runs["none"].values()))["cfg"]["algo"]["name"]]
-    return {"none": name, "kimi_length_penalty": f"{name} + length reward"}
+    return {a: name if a == "none" else f"{name} + length reward" + (
+        f" from RL step {a[len(WARM):]}" if a.startswith(WARM) else "") for a in arms_of(runs)}
 
 
 def table(runs):
-    return arms_table(runs, ARMS, labels(runs), "none", lambda steps: rl_window_rows(
+    return arms_table(runs, arms_of(runs), labels(runs), "none", lambda steps: rl_window_rows(
         steps, [("response_len", "response length (tokens)", 1)]) + length_rows(steps))
 
 
@@ -40,7 +58,8 @@ def plot(runs, data, path):
               ("reward_excess_len_correct", "CORRECT: length - own worked solution"),
               ("reward_excess_len_wrong", "INCORRECT: length - own worked solution"),
               ("accuracy", "train accuracy (sampled)")]
-    fig, _ = seed_curves_figure(runs, ARMS, data["seeds"], panels, labels(runs), COLORS)
+    colors = {a: COLORS.get(a, "tab:purple") for a in arms_of(runs)}
+    fig, _ = seed_curves_figure(runs, arms_of(runs), data["seeds"], panels, labels(runs), colors)
     save_figure(fig, SEED_CURVES_TITLE, path)
 
 

@@ -2,6 +2,11 @@
 PPO epochs, from a sweep of configs/unlikely_passk.py:
 
     python experiments/unlikely_passk/analyze.py runs/unlikely_passk [--out experiments/unlikely_passk]
+    python experiments/unlikely_passk/analyze.py runs/unlikely_passk runs/unlikely_passk_lr \
+        --stem results_lr
+
+(runs/unlikely_passk_lr: the 2-epoch arms at RL lr 1.5e-4, started from the first sweep's SFT
+models with `--sft_from`; their arms are `<shaping>/2@lr1.5e-04`.)
 
 Per seed (rlpt.sweep_analysis): the RL rows' train accuracy and entropy of the sampled tokens
 over an early window (the first 10% of RL steps) and a late one (the last 25%); held-out greedy
@@ -13,17 +18,30 @@ a seed start from the same SFT model), `results.json` and `results.png`.
 from rlpt.sweep_analysis import (SEED_CURVES_TITLE, analysis_main, arms_table, load_runs,
                                  plot_pass_at_k, rl_window_rows, save_figure, seed_curves_figure)
 
-ARMS = ("none/1", "none/2", "unlikeliness/1", "unlikeliness/2")   # algo.shaping / ppo_epochs
+RECIPE_LR = 3e-4   # rlpt.config.scratchpad_run's RL learning rate
+HALF = "@lr1.5e-04"
+ARMS = ("none/1", "none/2", "unlikeliness/1", "unlikeliness/2", "none/2" + HALF,
+        "unlikeliness/2" + HALF)   # algo.shaping / ppo_epochs [@ another RL lr]
 LABELS = {"none/1": "GRPO", "none/2": "GRPO 2 epochs", "unlikeliness/1": "unlikeliness",
-          "unlikeliness/2": "unlikeliness 2 epochs"}
+          "unlikeliness/2": "unlikeliness 2 epochs", "none/2" + HALF: "GRPO 2 epochs, lr/2",
+          "unlikeliness/2" + HALF: "unlikeliness 2 epochs, lr/2"}
 COLORS = {"none/1": "tab:blue", "none/2": "tab:cyan", "unlikeliness/1": "tab:red",
-          "unlikeliness/2": "tab:orange"}
+          "unlikeliness/2": "tab:orange", "none/2" + HALF: "tab:purple",
+          "unlikeliness/2" + HALF: "tab:brown"}
 
 
 def load(sweep_dir):
-    """Runs by arm `<shaping>/<epochs>` (point names `algo.shaping=X,rl.ppo_epochs=E,seed=N`)."""
-    runs = load_runs(sweep_dir, arm_pattern=r"algo\.shaping=([A-Za-z0-9_]+,rl\.ppo_epochs=\d+)")
-    return {arm.replace(",rl.ppo_epochs=", "/"): by_seed for arm, by_seed in runs.items()}
+    """Runs by arm `<shaping>/<epochs>` (point names `algo.shaping=X,rl.ppo_epochs=E,seed=N`),
+    `@lr<lr>` added when the sweep's RL learning rate is not the recipe's."""
+    runs = {}
+    for arm, by_seed in load_runs(
+            sweep_dir, arm_pattern=r"algo\.shaping=([A-Za-z0-9_]+,rl\.ppo_epochs=\d+)").items():
+        lr = next(iter(by_seed.values()))["cfg"]["optim"]["lr"]
+        arm = arm.replace(",rl.ppo_epochs=", "/") + ("" if lr == RECIPE_LR else f"@lr{lr:.1e}")
+        if arm not in ARMS:
+            raise ValueError(f"{sweep_dir}: points of an unknown arm {arm!r}")
+        runs[arm] = by_seed
+    return runs
 
 
 RL_METRICS = [("accuracy", "train accuracy (sampled)", 3),
