@@ -16,11 +16,13 @@ points is refused), points/<name>/{config.json, metrics.jsonl, summary.json}, gr
 over seeds per setting), curves.png (bands) and sweep.json. Killed at any point and restarted
 with the same command, a sweep skips its finished groups, resumes the others from their last
 checkpoint and ends with the same table. `--sft_from=DIR` (repeatable) lets a follow-up sweep
-start from the SFT warm-ups another sweep cached (rlpt.sweep_sft_cache).
+start from the SFT warm-ups another sweep cached (rlpt.sweep_sft_cache); `--only=REGEX` runs
+the points whose name matches (e.g. more seeds of a finished sweep, in a new workdir).
 """
 import argparse
 import json
 import os
+import re
 import sys
 import time
 
@@ -47,6 +49,21 @@ def load_sweep(spec: str):
         return module.get_config(arg), module.get_sweep(arg)
     except ValueError as e:  # e.g. an unknown argument after ':'
         raise SweepError(f"--config={spec}: {e}") from None
+
+
+def select_points(base, points, pattern: str):
+    """The points whose name (`points/<name>`) matches the regular expression `pattern`
+    (re.search), e.g. `seed=[34]$` to add seeds 3 and 4 to a finished 3-seed sweep in a new
+    workdir (`--sft_from` does not help there: those seeds' warm-ups were never trained)."""
+    names = [p.name for p in points_to_configs(base, points)]
+    try:
+        keep = [pt for pt, name in zip(points, names) if re.search(pattern, name)]
+    except re.error as e:
+        raise SweepError(f"--only={pattern!r}: not a regular expression ({e})") from None
+    if not keep:
+        raise SweepError(f"--only={pattern!r} matches none of the {len(names)} points "
+                         f"(e.g. {names[0]!r})")
+    return keep
 
 
 def _claim(workdir: str, base, points) -> None:
@@ -124,12 +141,16 @@ def main(argv=None):
     ap.add_argument("--config", required=True, help="config file with get_sweep, e.g. "
                     "configs/grpo_arith.py:seeds=3")
     ap.add_argument("--workdir", required=True)
+    ap.add_argument("--only", metavar="REGEX", help="run only the points whose name matches "
+                    "(re.search), e.g. 'seed=[34]$'")
     ap.add_argument("--sft_from", action="append", default=[], metavar="DIR",
                     help="another sweep's workdir (repeatable): runs whose SFT warm-up it "
                     "cached start RL from those params (rlpt.sweep_sft_cache)")
     a = ap.parse_args(argv)
     try:
         base, points = load_sweep(a.config)
+        if a.only:
+            points = select_points(base, points, a.only)
         run_sweep(base, points, a.workdir, sft_from=a.sft_from)
     except SweepError as e:
         sys.exit(f"error: {e}")

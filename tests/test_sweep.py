@@ -216,6 +216,18 @@ def test_run_sweep_writes_table_curves_and_sweep_json(tmp_path):
         run_sweep(base, points[:2], wd, progress=False)
 
 
+def test_only_selects_points_by_name():
+    from rlpt.sweep import select_points
+    base = small_config()
+    points = product(axis("config.optim.lr", [5e-4, 1e-3]), seeds(5))
+    got = select_points(base, points, r"seed=[34]$")
+    assert got == [p for p in points if p["config.seed"] in (3, 4)] and len(got) == 4
+    with pytest.raises(SweepError, match="matches none of the 10 points"):
+        select_points(base, points, "seed=9")
+    with pytest.raises(SweepError, match="not a regular expression"):
+        select_points(base, points, "seed=(")
+
+
 def test_the_sft_cache_key_follows_the_data_the_warm_up_reads():
     """A one_shot task warms up on its base task (rlpt.tasks.sft_source): its key is the base
     task's, whatever the example; other base data or another seed is another key."""
