@@ -54,9 +54,16 @@ RL_METRICS = [("accuracy", "train accuracy (sampled)", 3),
 
 
 def table(runs):
+    """The arms against GRPO; with the kdrl_kd1 arm also the held-out rows of kdrl_kd1 - KD
+    alone (equal KD term: what the reward adds to KD)."""
     arms = [a for a in ARMS if a in runs]
-    return arms_table(runs, arms, LABELS, BASELINE if BASELINE in arms else arms[0],
-                      lambda steps: rl_window_rows(steps, RL_METRICS))
+    text, data = arms_table(runs, arms, LABELS, BASELINE if BASELINE in arms else arms[0],
+                            lambda steps: rl_window_rows(steps, RL_METRICS))
+    if "kd" in runs and "kdrl_kd1" in runs:
+        t, d = arms_table(runs, ["kd", "kdrl_kd1"], LABELS, "kd", lambda steps: [])
+        text += f"\nAt equal KD strength: the reward's contribution.\n\n{t}"
+        data["kdrl_kd1_vs_kd"] = d
+    return text, data
 
 
 PANELS = [("accuracy", "train accuracy (sampled)"),
