@@ -45,6 +45,22 @@ def load_runs(sweep_dir: str, arm_pattern: str = ARM_PATTERN) -> Dict[str, Dict[
     return runs
 
 
+def load_arms(sweep_dir: str, arm_of: Callable, known=None) -> Dict:
+    """Runs by `arm_of(overrides, cfg)`: `overrides` is a point's name without its seed, `cfg`
+    the config of its first run; an arm outside `known` (when given) or two settings mapping to
+    one arm is an error."""
+    runs: Dict = {}
+    for overrides, by_seed in load_runs(sweep_dir, arm_pattern=r"^(.*),seed=\d+$").items():
+        arm = arm_of(overrides, next(iter(by_seed.values()))["cfg"])
+        if known is not None and arm not in known:
+            raise ValueError(f"{sweep_dir}: points of an unknown arm {arm!r} ({overrides}); "
+                             f"known: {list(known)}")
+        if arm in runs:
+            raise ValueError(f"{sweep_dir}: two settings of arm {arm!r} ({overrides})")
+        runs[arm] = by_seed
+    return runs
+
+
 def early_late(steps: int) -> Tuple[Tuple[int, int], Tuple[int, int]]:
     """The early window (the first 10% of `steps` RL steps) and the late one (the last 25%)."""
     return (1, max(1, steps // 10)), (steps - steps // 4 + 1, steps)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from rlpt.sweep_analysis import (analysis_main, arms_table, comparison_table, early_late,
-                                 eval_value, fmt_ci, heldout_rows, last_rl_step, load_runs, paired,
+                                 eval_value, fmt_ci, heldout_rows, last_rl_step, load_arms, load_runs,
+                                 paired,
                                  merge_runs, pass_ks, rl_value, rl_window_rows, smooth,
                                  summary_value, window_mean, windowed)
 
@@ -83,6 +84,19 @@ def test_a_follow_up_sweeps_arms_merge_with_the_first_sweeps(tmp_path):
     analysis_main(__file__, "res", lambda runs: (" ".join(sorted(runs)), {}),
                   lambda runs, data, path: None, argv=[first, follow, "--out", str(out)])
     assert (out / "res.md").read_text() == "grpo uft"
+
+
+def test_load_arms_names_arms_from_overrides_and_config(tmp_path):
+    root = str(tmp_path)
+    for name in ("algo.name=uft,seed=0", "algo.name=uft,algo.hint_steps=100,seed=0"):
+        _point(root, name, [0.1])
+    arm_of = lambda overrides, cfg: overrides.replace("algo.name=", "").replace(
+        ",algo.hint_steps=", "_h")
+    assert sorted(load_arms(root, arm_of)) == ["uft", "uft_h100"]
+    with pytest.raises(ValueError, match="unknown arm 'uft_h100'"):
+        load_arms(root, arm_of, known=("uft",))
+    with pytest.raises(ValueError, match="two settings of arm 'uft'"):
+        load_arms(root, lambda overrides, cfg: "uft")
 
 
 def test_single_arm_sweeps_and_errors(tmp_path):

@@ -1,6 +1,6 @@
 """Entropy and pass@k of GTPO and GRPO-S against GRPO, from a sweep of configs/gtpo_entropy.py:
 
-    python experiments/gtpo_entropy/analyze.py runs/gtpo_entropy,runs/gtpo_entropy_joint \
+    python experiments/gtpo_entropy/analyze.py runs/gtpo_entropy runs/gtpo_entropy_joint \
         [--out experiments/gtpo_entropy]
 
 (the second sweep, `norm=joint`, adds the arms "GTPO joint" and "GRPO-S joint").
@@ -13,7 +13,9 @@ held-out greedy accuracy and pass@k after SFT and after RL (summary.json). Write
 the arms of a seed start from the same SFT model), `results.json` and `results.png`.
 """
 
-from rlpt.sweep_analysis import (SEED_CURVES_TITLE, analysis_main, arms_table, load_runs,
+import functools
+
+from rlpt.sweep_analysis import (SEED_CURVES_TITLE, analysis_main, arms_table, load_arms,
                                  plot_pass_at_k, rl_window_rows, save_figure, seed_curves_figure)
 
 ARMS = ("grpo", "gtpo", "grpo_s", "gtpo/joint", "grpo_s/joint")
@@ -23,17 +25,14 @@ COLOR = {"grpo": "tab:blue", "gtpo": "tab:red", "grpo_s": "tab:green", "gtpo/joi
          "grpo_s/joint": "tab:olive"}
 
 
-def load(spec):
-    """Runs of one or more sweeps (`DIR[,DIR...]`); a GTPO / GRPO-S arm whose
-    entropy_shaping_norm is not the default `separate` is the arm `<algo>/<norm>`."""
-    runs = {}
-    for sweep_dir in spec.split(","):
-        for arm, by_seed in load_runs(sweep_dir).items():
-            norm = next(iter(by_seed.values()))["cfg"]["algo"].get("entropy_shaping_norm")
-            if arm in ("gtpo", "grpo_s") and norm != "separate":
-                arm = f"{arm}/{norm}"
-            runs.setdefault(arm, {}).update(by_seed)
-    return runs
+def arm_of(overrides, cfg):
+    """The algorithm's name; a GTPO / GRPO-S arm whose entropy_shaping_norm is not the default
+    `separate` is the arm `<algo>/<norm>`."""
+    arm, norm = cfg["algo"]["name"], cfg["algo"].get("entropy_shaping_norm")
+    return f"{arm}/{norm}" if arm in ("gtpo", "grpo_s") and norm != "separate" else arm
+
+
+load = functools.partial(load_arms, arm_of=arm_of, known=ARMS)
 
 
 def table(runs):

@@ -35,12 +35,13 @@ group is one). Per guidance arm (its own table): ExPO `expl_loglik`, `expl_sft_t
 Writes `results.md` (mean and 95% Student-t interval over seeds per arm, and of the per-seed
 difference arm - GRPO: the arms of a seed share one SFT model), `results.json` and `results.png`.
 """
+import functools
 import re
 
 import numpy as np
 
 from rlpt.sweep_analysis import (SEED_CURVES_TITLE, analysis_main, comparison_table, early_late,
-                                 last_rl_step, load_runs, plot_seed_curves, rl_value,
+                                 last_rl_step, load_arms, plot_seed_curves, rl_value,
                                  save_figure, windowed)
 
 ARMS = ("grpo", "exp_grpo", "relift", "uft", "uft_h100")
@@ -50,18 +51,14 @@ COLOR = {"grpo": "tab:blue", "exp_grpo": "tab:red", "relift": "tab:green", "uft"
          "uft_h100": "tab:brown"}
 
 
-def load(sweep_dir):
-    """Runs by arm: the algorithm's name, `_h<N>` added when the point sets UFT's hint_steps
+def arm_of(overrides, cfg):
+    """The algorithm's name, `_h<N>` added when the point sets UFT's hint_steps
     (configs/hard_split.py names it only when it is not the default)."""
-    runs = {}
-    for overrides, by_seed in load_runs(sweep_dir, arm_pattern=r"^(.*),seed=\d+$").items():
-        arm = re.search(r"algo\.name=([A-Za-z0-9_]+)", overrides).group(1)
-        hint = re.search(r"algo\.hint_steps=(\d+)", overrides)
-        arm += f"_h{hint.group(1)}" if hint else ""
-        if arm not in ARMS:
-            raise ValueError(f"{sweep_dir}: points of an unknown arm {arm!r} ({overrides})")
-        runs[arm] = by_seed
-    return runs
+    hint = re.search(r"algo\.hint_steps=(\d+)", overrides)
+    return cfg["algo"]["name"] + (f"_h{hint.group(1)}" if hint else "")
+
+
+load = functools.partial(load_arms, arm_of=arm_of, known=ARMS)
 KEYS = ("greedy_acc", "pass@1", "pass@8")
 
 

@@ -18,22 +18,26 @@ pass@k after SFT and after RL. Writes `results.md` (mean and 95% Student-t inter
 per arm and of the per-seed difference length reward - GRPO: both arms of a seed start from the
 same SFT model), `results.json` and `results.png`.
 """
+import functools
+import re
+
 from rlpt.sweep_analysis import (SEED_CURVES_TITLE, analysis_main, arms_table, length_rows,
-                                 load_runs, rl_window_rows, save_figure, seed_curves_figure)
+                                 load_arms, rl_window_rows, save_figure, seed_curves_figure)
 
 NAMES = {"grpo": "GRPO", "kimi_k15": "Kimi k1.5 loss"}
 COLORS = {"none": "tab:blue", "kimi_length_penalty": "tab:red"}
 WARM = "kimi_length_penalty_from"
 
 
-def load(sweep_dir):
-    """Runs by arm: the points' algo.shaping (none | kimi_length_penalty); a length reward that
-    starts at RL step N > 0 (algo.length_penalty_start, the warm-up) is `..._from<N>`."""
-    runs = {}
-    for arm, by_seed in load_runs(sweep_dir, arm_pattern=r"algo\.shaping=([A-Za-z0-9_]+)").items():
-        start = next(iter(by_seed.values()))["cfg"]["algo"].get("length_penalty_start", 0)
-        runs[f"{WARM}{start}" if arm == "kimi_length_penalty" and start else arm] = by_seed
-    return runs
+def arm_of(overrides, cfg):
+    """The point's algo.shaping (none | kimi_length_penalty); a length reward that starts at RL
+    step N > 0 (algo.length_penalty_start, the warm-up) is `kimi_length_penalty_from<N>`."""
+    arm = re.search(r"algo\.shaping=([A-Za-z0-9_]+)", overrides).group(1)
+    start = cfg["algo"].get("length_penalty_start", 0)
+    return f"{WARM}{start}" if arm == "kimi_length_penalty" and start else arm
+
+
+load = functools.partial(load_arms, arm_of=arm_of)
 
 
 def arms_of(runs):

@@ -15,7 +15,10 @@ interval over seeds per arm, and of the per-seed difference arm - GRPO with 1 ep
 a seed start from the same SFT model), `results.json` and `results.png`.
 """
 
-from rlpt.sweep_analysis import (SEED_CURVES_TITLE, analysis_main, arms_table, load_runs,
+import functools
+import re
+
+from rlpt.sweep_analysis import (SEED_CURVES_TITLE, analysis_main, arms_table, load_arms,
                                  plot_pass_at_k, rl_window_rows, save_figure, seed_curves_figure)
 
 RECIPE_LR = 3e-4   # rlpt.config.scratchpad_run's RL learning rate
@@ -30,18 +33,16 @@ COLORS = {"none/1": "tab:blue", "none/2": "tab:cyan", "unlikeliness/1": "tab:red
           "unlikeliness/2" + HALF: "tab:brown"}
 
 
-def load(sweep_dir):
-    """Runs by arm `<shaping>/<epochs>` (point names `algo.shaping=X,rl.ppo_epochs=E,seed=N`),
-    `@lr<lr>` added when the sweep's RL learning rate is not the recipe's."""
-    runs = {}
-    for arm, by_seed in load_runs(
-            sweep_dir, arm_pattern=r"algo\.shaping=([A-Za-z0-9_]+,rl\.ppo_epochs=\d+)").items():
-        lr = next(iter(by_seed.values()))["cfg"]["optim"]["lr"]
-        arm = arm.replace(",rl.ppo_epochs=", "/") + ("" if lr == RECIPE_LR else f"@lr{lr:.1e}")
-        if arm not in ARMS:
-            raise ValueError(f"{sweep_dir}: points of an unknown arm {arm!r}")
-        runs[arm] = by_seed
-    return runs
+def arm_of(overrides, cfg):
+    """`<shaping>/<epochs>` (point names `algo.shaping=X,rl.ppo_epochs=E`), `@lr<lr>` added when
+    the sweep's RL learning rate is not the recipe's."""
+    shaping, epochs = re.search(r"algo\.shaping=([A-Za-z0-9_]+),rl\.ppo_epochs=(\d+)",
+                                overrides).groups()
+    lr = cfg["optim"]["lr"]
+    return f"{shaping}/{epochs}" + ("" if lr == RECIPE_LR else f"@lr{lr:.1e}")
+
+
+load = functools.partial(load_arms, arm_of=arm_of, known=ARMS)
 
 
 RL_METRICS = [("accuracy", "train accuracy (sampled)", 3),
