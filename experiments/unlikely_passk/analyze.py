@@ -50,8 +50,18 @@ RL_METRICS = [("accuracy", "train accuracy (sampled)", 3),
 
 
 def table(runs):
-    return arms_table(runs, [a for a in ARMS if a in runs], LABELS, "none/1",
-                      lambda steps: rl_window_rows(steps, RL_METRICS))
+    """Every arm against GRPO with 1 epoch; then, for each schedule that has both rewards,
+    unlikeliness against GRPO on that same schedule (the paper's comparison)."""
+    text, data = arms_table(runs, [a for a in ARMS if a in runs], LABELS, "none/1",
+                            lambda steps: rl_window_rows(steps, RL_METRICS))
+    data["same_schedule"] = {}
+    for schedule in [a[len("none/"):] for a in ARMS if a.startswith("none/")]:
+        pair = [f"none/{schedule}", f"unlikeliness/{schedule}"]
+        if all(a in runs for a in pair):
+            t, d = arms_table(runs, pair, LABELS, pair[0], lambda steps: [])
+            text += f"\nThe two rewards on one schedule: {LABELS[pair[0]]} vs {LABELS[pair[1]]}.\n\n{t}"
+            data["same_schedule"][schedule] = d
+    return text, data
 
 
 def plot(runs, data, path):
