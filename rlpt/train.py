@@ -79,6 +79,8 @@ def _eval_program(model_cfg, reward, cfg):
            s.max_new_tokens, tuple(s.stop_tokens), s.pad_id,
            tuple(int(i) for i in cfg.algo.get("layer2_instruction_ids", ())))
     if key not in _EVAL_PROGRAMS:
+        if len(_EVAL_PROGRAMS) >= 8:   # keep the 8 newest (a test process builds many)
+            _EVAL_PROGRAMS.pop(next(iter(_EVAL_PROGRAMS)))
         _EVAL_PROGRAMS[key] = jax.jit(eval_rewards_fn(model_cfg, reward, cfg))
     return _EVAL_PROGRAMS[key]
 
