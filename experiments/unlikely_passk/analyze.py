@@ -6,7 +6,8 @@ PPO epochs, from a sweep of configs/unlikely_passk.py:
         --stem results_lr
 
 (runs/unlikely_passk_lr: the 2-epoch arms at RL lr 1.5e-4, started from the first sweep's SFT
-models with `--sft_from`; their arms are `<shaping>/2@lr1.5e-04`.)
+models with `--sft_from`; their arms are `<shaping>/2@lr1.5e-04`; GRPO with 1 epoch at that lr
+is `none/1@lr1.5e-04`.)
 
 Per seed (rlpt.sweep_analysis): the RL rows' train accuracy and entropy of the sampled tokens
 over an early window (the first 10% of RL steps) and a late one (the last 25%); held-out greedy
@@ -23,14 +24,15 @@ from rlpt.sweep_analysis import (SEED_CURVES_TITLE, analysis_main, arms_table, l
 
 RECIPE_LR = 3e-4   # rlpt.config.scratchpad_run's RL learning rate
 HALF = "@lr1.5e-04"
-ARMS = ("none/1", "none/2", "unlikeliness/1", "unlikeliness/2", "none/2" + HALF,
-        "unlikeliness/2" + HALF)   # algo.shaping / ppo_epochs [@ another RL lr]
+ARMS = ("none/1", "none/2", "unlikeliness/1", "unlikeliness/2", "none/1" + HALF,
+        "none/2" + HALF, "unlikeliness/2" + HALF)   # algo.shaping / ppo_epochs [@ another RL lr]
 LABELS = {"none/1": "GRPO", "none/2": "GRPO 2 epochs", "unlikeliness/1": "unlikeliness",
-          "unlikeliness/2": "unlikeliness 2 epochs", "none/2" + HALF: "GRPO 2 epochs, lr/2",
+          "unlikeliness/2": "unlikeliness 2 epochs", "none/1" + HALF: "GRPO, lr/2",
+          "none/2" + HALF: "GRPO 2 epochs, lr/2",
           "unlikeliness/2" + HALF: "unlikeliness 2 epochs, lr/2"}
 COLORS = {"none/1": "tab:blue", "none/2": "tab:cyan", "unlikeliness/1": "tab:red",
-          "unlikeliness/2": "tab:orange", "none/2" + HALF: "tab:purple",
-          "unlikeliness/2" + HALF: "tab:brown"}
+          "unlikeliness/2": "tab:orange", "none/1" + HALF: "tab:gray",
+          "none/2" + HALF: "tab:purple", "unlikeliness/2" + HALF: "tab:brown"}
 
 
 def arm_of(overrides, cfg):
