@@ -56,13 +56,19 @@ def table(runs):
     unlikeliness against GRPO on that same schedule (the paper's comparison)."""
     text, data = arms_table(runs, [a for a in ARMS if a in runs], LABELS, "none/1",
                             lambda steps: rl_window_rows(steps, RL_METRICS))
-    data["same_schedule"] = {}
+    data["same_schedule"], data["epochs_at_one_lr"] = {}, {}
     for schedule in [a[len("none/"):] for a in ARMS if a.startswith("none/")]:
         pair = [f"none/{schedule}", f"unlikeliness/{schedule}"]
         if all(a in runs for a in pair):
             t, d = arms_table(runs, pair, LABELS, pair[0], lambda steps: [])
             text += f"\nThe two rewards on one schedule: {LABELS[pair[0]]} vs {LABELS[pair[1]]}.\n\n{t}"
             data["same_schedule"][schedule] = d
+    for lr in ("", HALF):   # 1 vs 2 epochs of GRPO at the same learning rate
+        pair = [f"none/1{lr}", f"none/2{lr}"]
+        if all(a in runs for a in pair):
+            t, d = arms_table(runs, pair, LABELS, pair[0], lambda steps: [])
+            text += f"\nEpochs at one learning rate: {LABELS[pair[0]]} vs {LABELS[pair[1]]}.\n\n{t}"
+            data["epochs_at_one_lr"][lr or "recipe"] = d
     return text, data
 
 
