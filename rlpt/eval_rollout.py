@@ -14,6 +14,9 @@
 A run's rng is `PRNGKey(seed + 777)` (`eval_rng`) in both callers, so a run in a sweep is
 evaluated on the same samples as the same run alone.
 """
+import functools
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -25,41 +28,62 @@ from rlpt.sampling import SamplingConfig, sample
 SC_BATCH_KEYS = ("prompt", "prompt_mask", "target", "target_len")  # what the sc_* rates read
 
 
+class EvalSettings(NamedTuple):
+    """What the device part reads from a config (hashable: the key of its compiled program)."""
+    n_samples: int
+    temperature: float
+    self_correction: bool
+    max_new_tokens: int
+    stop_tokens: tuple
+    pad_id: int
+    instruction_ids: tuple   # algo.layer2_instruction_ids: the second attempt's prompt
+
+
+def eval_settings(cfg) -> EvalSettings:
+    e, s = cfg.eval, cfg.sampling
+    return EvalSettings(e.n_samples, e.temperature, bool(e.get("self_correction", False)),
+                        s.max_new_tokens, tuple(s.stop_tokens), s.pad_id,
+                        tuple(int(i) for i in cfg.algo.get("layer2_instruction_ids", ())))
+
+
 def eval_rng(seed: int):
     return jax.random.PRNGKey(seed + 777)
-
-
-def self_correction_sampling(cfg) -> SamplingConfig:
-    """The greedy decoding of `eval.self_correction`'s second attempt (greedy_acc's, with
-    sampling.pad_id, which the layer-2 prompt's padding uses)."""
-    s = cfg.sampling
-    return SamplingConfig(max_new_tokens=s.max_new_tokens, greedy=True,
-                          stop_tokens=tuple(s.stop_tokens), pad_id=s.pad_id)
 
 
 def eval_rewards_fn(model_cfg, reward, cfg):
     """`fn(params, rng, batch) -> (r_greedy [B], r_samples [B*n])` (+ `r_second [B]` with
     eval.self_correction); `reward(tokens, mask, target, target_len) -> (r, aux)`. Pure."""
-    e, s = cfg.eval, cfg.sampling
-    stop = tuple(s.stop_tokens)
-    greedy = SamplingConfig(max_new_tokens=s.max_new_tokens, greedy=True, stop_tokens=stop)
-    multi = SamplingConfig(max_new_tokens=s.max_new_tokens, num_samples=e.n_samples,
-                           temperature=e.temperature, stop_tokens=stop)
-    sc = bool(e.get("self_correction", False))
-    instruction = tuple(int(i) for i in cfg.algo.get("layer2_instruction_ids", ()))
-    sc_sampling = self_correction_sampling(cfg)
+    return _rewards_fn(model_cfg, reward, eval_settings(cfg))
+
+
+@functools.lru_cache(maxsize=8)
+def jitted_eval_rewards(model_cfg, reward, settings: EvalSettings):
+    """`jax.jit` of the device part, one per (model, reward, settings) in a process (a run
+    evaluates many times)."""
+    return jax.jit(_rewards_fn(model_cfg, reward, settings))
+
+
+def _rewards_fn(model_cfg, reward, st: EvalSettings):
+    greedy = SamplingConfig(max_new_tokens=st.max_new_tokens, greedy=True,
+                            stop_tokens=st.stop_tokens)
+    multi = SamplingConfig(max_new_tokens=st.max_new_tokens, num_samples=st.n_samples,
+                           temperature=st.temperature, stop_tokens=st.stop_tokens)
+    # the second attempt: greedy_acc's decoding, with sampling.pad_id, which the layer-2
+    # prompt's padding uses
+    second = SamplingConfig(max_new_tokens=st.max_new_tokens, greedy=True,
+                            stop_tokens=st.stop_tokens, pad_id=st.pad_id)
 
     def fn(params, rng, b):
-        rep = lambda x: jnp.repeat(x, e.n_samples, axis=0)
+        rep = lambda x: jnp.repeat(x, st.n_samples, axis=0)
         first = sample(model_cfg, params, b["prompt"], b["prompt_mask"], rng, greedy)
         r_g, _ = reward(first.tokens, first.mask, b["target"], b["target_len"])
         out = sample(model_cfg, params, b["prompt"], b["prompt_mask"], rng, multi)
         r_s, _ = reward(out.tokens, out.mask, rep(b["target"]), rep(b["target_len"]))
-        if not sc:
+        if not st.self_correction:
             return r_g, r_s
         sc_batch = {k: b[k] for k in SC_BATCH_KEYS}
-        r_2 = self_correction_rewards(model_cfg, params, sc_batch, reward, instruction,
-                                      sc_sampling, rng, first=first)[1]
+        r_2 = self_correction_rewards(model_cfg, params, sc_batch, reward, st.instruction_ids,
+                                      second, rng, first=first)[1]
         return r_g, r_s, r_2
     return fn
 

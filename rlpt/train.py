@@ -22,7 +22,7 @@ from rlpt import distributed, registry, sharding
 from rlpt.algorithms.base import check_files, split_algo_config
 from rlpt.config import hparams, validate, validate_vocab
 from rlpt.envs.tool_rollout import ToolConfig, evaluate_tool, rollout_kind, tool_rollout
-from rlpt.eval_rollout import eval_metrics, eval_rewards_fn, eval_rng
+from rlpt.eval_rollout import eval_metrics, eval_rng, eval_settings, jitted_eval_rewards
 from rlpt.models import get_model_config, init_params
 from rlpt.optim import make_optimizer, optim_hparams
 from rlpt.loop import place_state, resume, run_in_workdir, run_phase
@@ -70,21 +70,6 @@ def host_reward_fn(task):
 
 # ------------------------------------------------------------------------------- evaluation
 
-_EVAL_PROGRAMS = {}   # one compiled evaluation per (model, reward, what it reads) in a process
-
-
-def _eval_program(model_cfg, reward, cfg):
-    e, s = cfg.eval, cfg.sampling
-    key = (model_cfg, reward, e.n_samples, e.temperature, bool(e.get("self_correction", False)),
-           s.max_new_tokens, tuple(s.stop_tokens), s.pad_id,
-           tuple(int(i) for i in cfg.algo.get("layer2_instruction_ids", ())))
-    if key not in _EVAL_PROGRAMS:
-        if len(_EVAL_PROGRAMS) >= 8:   # keep the 8 newest (a test process builds many)
-            _EVAL_PROGRAMS.pop(next(iter(_EVAL_PROGRAMS)))
-        _EVAL_PROGRAMS[key] = jax.jit(eval_rewards_fn(model_cfg, reward, cfg))
-    return _EVAL_PROGRAMS[key]
-
-
 def evaluate(model_cfg, params, task, cfg, eval_batch) -> Dict[str, float]:
     """Greedy accuracy and unbiased pass@k (n = eval.n_samples at eval.temperature), per
     difficulty label, and with `eval.self_correction` the greedy self-correction rates `sc_*`
@@ -92,7 +77,8 @@ def evaluate(model_cfg, params, task, cfg, eval_batch) -> Dict[str, float]:
     instead (rlpt.envs.tool_rollout.evaluate_tool)."""
     if rollout_kind(cfg) == "tool":
         return evaluate_tool(model_cfg, params, task, cfg, eval_batch)
-    rewards = _eval_program(model_cfg, task.reward, cfg)(params, eval_rng(cfg.seed), eval_batch)
+    fn = jitted_eval_rewards(model_cfg, task.reward, eval_settings(cfg))
+    rewards = fn(params, eval_rng(cfg.seed), eval_batch)
     return eval_metrics([distributed.fetch(r) for r in rewards], eval_batch, cfg)
 
 
