@@ -74,6 +74,7 @@ KD_ALONE = {"config.algo.shaping": ("dapo_reward_pm1",), "config.algo.reward_cor
 SHAPING_KEYS = ("config.algo.shaping", "config.algo.reward_correct", "config.algo.reward_wrong")
 # the kdrl_kd1 arm: KD alone's KD term, the task reward kept
 KD_EQUAL = {k: v for k, v in KD_ALONE.items() if k not in SHAPING_KEYS}
+KDRL_VARIANTS = {"kd": KD_ALONE, "kdrl_kd1": KD_EQUAL}   # arms = the kdrl arm + these keys
 
 def _args(arg: str) -> dict:
     a = parse_arg(arg, **ARGS)
@@ -84,14 +85,13 @@ def _args(arg: str) -> dict:
 
 def get_config(arg: str = ""):
     a = _args(arg)
-    base = "kdrl" if a["algo"] in ("kd", "kdrl_kd1") else a["algo"]
+    base = "kdrl" if a["algo"] in KDRL_VARIANTS else a["algo"]
     c = comparison_config(base, ALGOS)   # every arm's keys: a point switches the arm
     c.algo.teacher_source = "checkpoint"  # read by the kdrl / kd arms only
     c.algo.teacher_checkpoint = a["teacher"]
     c.algo.reward_correct, c.algo.reward_wrong = 1.0, -1.0   # read only by the kd arm's shaping
     c = scratchpad_run(c, a)
-    extra = {"kd": KD_ALONE, "kdrl_kd1": KD_EQUAL}.get(a["algo"], {})
-    for key, value in extra.items():
+    for key, value in KDRL_VARIANTS.get(a["algo"], {}).items():
         c.algo[key.split(".")[-1]] = value
     return c
 
@@ -100,7 +100,7 @@ def get_sweep(arg: str = ""):
     """arms x seeds 0..seeds-1: one vmapped group per arm."""
     from rlpt.sweep_points import chosen_algorithm_arms, product, seeds
     a = _args(arg)
-    if a["algo"] in ("kd", "kdrl_kd1"):
+    if a["algo"] in KDRL_VARIANTS:
         raise ValueError(f"algo={a['algo']} is for single runs (get_config); the sweep's base is "
                          "algo=grpo or algo=kdrl and that arm is in `arms`")
     wanted = [x for x in a["arms"].split("/") if x]
@@ -110,10 +110,9 @@ def get_sweep(arg: str = ""):
     algo_arms = dict(zip(ALGOS, chosen_algorithm_arms(a["algo"], ALGOS, "/".join(ALGOS))))
     arms = []
     for x in wanted:
-        if x in ("kd", "kdrl_kd1"):   # the kdrl arm's keys, then the arm's own
+        if x in KDRL_VARIANTS:   # the kdrl arm's keys, then the arm's own
             kdrl = algo_arms["kdrl"]
-            own = KD_ALONE if x == "kd" else KD_EQUAL
-            arms.append({"config.algo.name": "kdrl", **own,
+            arms.append({"config.algo.name": "kdrl", **KDRL_VARIANTS[x],
                          **{k: v for k, v in kdrl.items() if k != "config.algo.name"}})
         else:
             arms.append(algo_arms[x])

@@ -19,7 +19,9 @@ Note: kd_k2 is not the same average in the two teacher arms: KDRL's covers only 
 responses (kd_mask incorrect_response), KD alone's every response (kd_mask none).
 """
 
-from rlpt.sweep_analysis import (SEED_CURVES_TITLE, analysis_main, arms_table, load_runs,
+import functools
+
+from rlpt.sweep_analysis import (SEED_CURVES_TITLE, analysis_main, arms_table, load_arms,
                                  plot_pass_at_k, rl_window_rows, save_figure, seed_curves_figure)
 
 ARMS = ("grpo", "kdrl", "kd", "kdrl_kd1")
@@ -27,21 +29,18 @@ LABELS = {"grpo": "GRPO", "kdrl": "KDRL", "kd": "KD alone", "kdrl_kd1": "KDRL, K
 COLORS = {"grpo": "tab:blue", "kdrl": "tab:red", "kd": "tab:green", "kdrl_kd1": "tab:purple"}
 BASELINE = "grpo"
 
-# A point's name starts with its overrides in order (configs/kdrl_vs_grpo.py): `algo.name=X`,
-# then for KD alone `algo.shaping=dapo_reward_pm1`, for kdrl_kd1 `algo.kd_mask=none`.
-ARM_PATTERN = r"algo\.name=([A-Za-z0-9_]+(?:,algo\.(?:shaping|kd_mask)=[A-Za-z0-9_+]+)?)"
-ARM_OF = {"grpo": "grpo", "kdrl": "kdrl", "kdrl,algo.shaping=dapo_reward_pm1": "kd",
-          "kdrl,algo.kd_mask=none": "kdrl_kd1"}
+def arm_of(overrides, cfg):
+    """The arm of configs/kdrl_vs_grpo.py a point's config is: KD alone zeroes the rewards
+    (shaping dapo_reward_pm1), kdrl_kd1 puts the KD term on every response (kd_mask none)."""
+    a = cfg["algo"]
+    if a["name"] != "kdrl":
+        return a["name"]
+    if "dapo_reward_pm1" in a.get("shaping", ()):
+        return "kd"
+    return "kdrl_kd1" if a.get("kd_mask") == "none" else "kdrl"
 
 
-def load(sweep_dir):
-    """Runs by arm (ARMS); a point of an unknown arm is an error."""
-    runs = load_runs(sweep_dir, arm_pattern=ARM_PATTERN)
-    unknown = sorted(set(runs) - set(ARM_OF))
-    if unknown:
-        raise ValueError(f"{sweep_dir}: points of unknown arms {unknown} (expected "
-                         f"{sorted(ARM_OF)}; not a configs/kdrl_vs_grpo.py sweep?)")
-    return {ARM_OF[arm]: by_seed for arm, by_seed in runs.items()}
+load = functools.partial(load_arms, arm_of=arm_of, known=ARMS)
 
 
 RL_METRICS = [("accuracy", "train accuracy (sampled)", 3),
