@@ -146,7 +146,8 @@ def _sft(pts, task, model_cfg, params, gdir, logs, put, sh, bar, stopped):
     batch_of = lambda step: put(stack([sft_batch(task, p.seed, step, cfg.sft.batch_size)
                                        for p in pts]))
     state = phase.run(state, lambda s, b: step_fn(s, b, hp), batch_of, start, cfg.sft.steps, 1)
-    return [jax.tree_util.tree_map(lambda x: x[i], state.params) for i in range(len(pts))]
+    params = jax.device_get(state.params)   # one transfer; each run's rows sliced on the host
+    return [jax.tree_util.tree_map(lambda x: x[i], params) for i in range(len(pts))]
 
 
 def _rl(pts, task, model_cfg, params, gdir, logs, put, sh, bar, stopped):

@@ -163,3 +163,17 @@ def test_arms_table_rows_and_the_evaluations_in_between(tmp_path):
     assert data["rows"]["held-out greedy_acc at RL step 2"]["ci"]["gtpo"]["mean"] == 0.625
     assert eval_value(runs["grpo"][0], 2, "pass@1") == 0.1875
     assert math.isnan(eval_value(runs["grpo"][0], 3, "pass@1"))
+
+
+def test_t_interval_matches_the_t_table():
+    """rlpt.sweep_report.t_interval against the printed t table: t(0.975, 3) = 3.182,
+    t(0.975, 1) = 12.706; one value has no interval."""
+    from rlpt.sweep_report import t_interval
+    v = [1.0, 2.0, 3.0, 6.0]
+    half = 3.182446305284263 * np.std(v, ddof=1) / 2.0
+    ci = t_interval(v)
+    assert ci["n"] == 4 and ci["mean"] == 3.0
+    assert ci["lo"] == pytest.approx(3.0 - half, rel=1e-12)
+    assert ci["hi"] == pytest.approx(3.0 + half, rel=1e-12)
+    assert t_interval([0.0, 1.0])["hi"] == pytest.approx(0.5 + 12.706204736174694 * 0.5)
+    assert t_interval([2.0]) == {"mean": 2.0, "lo": 2.0, "hi": 2.0, "n": 1, "values": [2.0]}
