@@ -34,13 +34,24 @@ def base_config(a):
     return c
 
 
+COMPILE_EVENTS = {"/jax/core/compile/backend_compile_duration": "compile",
+                  "/jax/core/compile/jaxpr_trace_duration": "trace",
+                  "/jax/core/compile/jaxpr_to_mlir_module_duration": "lower"}
+
+
 def child(a):
     os.environ["RLPT_NO_PROGRESS"] = "1"
+    import jax
     from rlpt.sweep import run_sweep
     from rlpt.sweep_points import seeds
     from rlpt.train import run
     base = base_config(a)
-    out = {"mode": a.child, "runs": a.runs}
+    out = {"mode": a.child, "runs": a.runs, "compile": 0.0, "trace": 0.0, "lower": 0.0}
+
+    def on_event(event, seconds, **_):   # jax's own timings of tracing, lowering, compiling
+        if event in COMPILE_EVENTS:
+            out[COMPILE_EVENTS[event]] += seconds
+    jax.monitoring.register_event_duration_secs_listener(on_event)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.time()
         if a.child == "vmap":
@@ -54,6 +65,7 @@ def child(a):
                 run(cfg, os.path.join(tmp, f"seed{s}"))
                 out["cumulative_seconds"].append(time.time() - t0)
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["cpu_seconds"] = time.process_time()
     print("BENCH " + json.dumps(out), flush=True)
 
 
@@ -66,6 +78,11 @@ def spawn(a, mode, runs):
     if proc.returncode or not lines:
         sys.exit(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
     return json.loads(lines[-1][len("BENCH "):])
+
+
+def breakdown(r) -> str:
+    return (f"XLA compile {r['compile']:.1f} s, tracing {r['trace']:.1f} s, lowering "
+            f"{r['lower']:.1f} s, CPU time of the process {r['cpu_seconds']:.0f} s (imports included)")
 
 
 def main():
@@ -86,13 +103,13 @@ def main():
     seq = spawn(a, "seq", max(sizes))
     print(f"sequential: {max(sizes)} runs, cumulative seconds "
           f"{[round(x, 1) for x in seq['cumulative_seconds']]}, peak RSS "
-          f"{seq['peak_rss_mb']:.0f} MB", flush=True)
+          f"{seq['peak_rss_mb']:.0f} MB; {breakdown(seq)}", flush=True)
     for n in sizes:
         v = spawn(a, "vmap", n)
         t_seq = seq["cumulative_seconds"][n - 1]
         print(f"runs={n}: {t_seq / v['seconds']:.2f}x vs sequential  (vmapped {v['seconds']:.1f} s,"
               f" sequential {t_seq:.1f} s; peak RSS vmapped {v['peak_rss_mb']:.0f} MB, "
-              f"sequential {seq['peak_rss_mb']:.0f} MB)", flush=True)
+              f"sequential {seq['peak_rss_mb']:.0f} MB; vmapped {breakdown(v)})", flush=True)
 
 
 if __name__ == "__main__":
