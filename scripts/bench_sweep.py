@@ -4,6 +4,7 @@ wall-clock and peak memory, from one invocation:
 
     python scripts/bench_sweep.py                      # sizes 2,4,8,16; 50 SFT + 20 RL steps
     python scripts/bench_sweep.py --sizes=8 --sft_steps=500 --rl_steps=1000   # the full run
+    python scripts/bench_sweep.py --step_scaling=1,8   # one SFT / RL step: R runs vs one run
 
 The steps are reduced by default (the full default run is 500 SFT + 1000 RL steps) so the
 benchmark finishes in minutes; evaluation is the config's (256 prompts x 8 samples, after SFT
@@ -80,6 +81,46 @@ def spawn(a, mode, runs):
     return json.loads(lines[-1][len("BENCH "):])
 
 
+def step_scaling(a):
+    """Steady-state time of one vmapped SFT step and one vmapped fused RL step for R runs (the
+    sweep's own programs, rlpt.sweep_run.vmapped), per run, and how many cores were busy."""
+    import functools
+    import jax
+    from jax.sharding import NamedSharding, PartitionSpec
+    from rlpt.config import validate
+    from rlpt.optim import make_optimizer, optim_hparams
+    from rlpt.state import new_state
+    from rlpt.step import fused_step, make_sft_step
+    from rlpt.sweep_run import run_mesh, stack, vmapped
+    from rlpt.tasks import sft_batch
+    from rlpt.train import build_model, build_rl, build_task
+    c = validate(base_config(a))
+    task = build_task(c)
+    model_cfg, params = build_model(c)
+    for R in [int(x) for x in a.step_scaling.split(",")]:
+        sh = NamedSharding(run_mesh(R), PartitionSpec("run"))
+        put = lambda tree: jax.device_put(tree, sh)
+        opt = make_optimizer(c.sft.optim)
+        sft = (vmapped(make_sft_step(model_cfg, opt, donate=False), sh),
+               put(stack([new_state(params, opt, s) for s in range(R)])),
+               put(stack([{"optim": optim_hparams(c.sft.optim)}] * R)),
+               lambda i: put(stack([sft_batch(task, s, i, c.sft.batch_size) for s in range(R)])))
+        built = [build_rl(c, model_cfg, params, task) for _ in range(R)]
+        rl = (vmapped(functools.partial(fused_step, built[0][0]), sh),
+              put(stack([b[1] for b in built])), put(stack([b[2] for b in built])),
+              lambda i: put(stack([b[3](i) for b in built])))
+        for name, (fn, state, hp, batch_of) in (("SFT step", sft), ("RL step", rl)):
+            state, m = fn(state, batch_of(0), hp)   # compiles
+            jax.block_until_ready(m)
+            t, cpu, n = time.time(), time.process_time(), 10
+            for i in range(1, n + 1):
+                state, m = fn(state, batch_of(i), hp)
+            jax.block_until_ready(m)
+            wall, busy = (time.time() - t) / n, (time.process_time() - cpu) / (time.time() - t)
+            print(f"{name} runs={R}: {wall * 1e3:.1f} ms ({wall / R * 1e3:.1f} ms per run), "
+                  f"{busy:.2f} of {os.cpu_count()} cores busy", flush=True)
+
+
 def breakdown(r) -> str:
     return (f"XLA compile {r['compile']:.1f} s, tracing {r['trace']:.1f} s, lowering "
             f"{r['lower']:.1f} s, CPU time of the process {r['cpu_seconds']:.0f} s (imports included)")
@@ -93,9 +134,13 @@ def main():
     ap.add_argument("--size", default="tiny", help="model preset")
     ap.add_argument("--child", choices=("vmap", "seq"))
     ap.add_argument("--runs", type=int, default=0)
+    ap.add_argument("--step_scaling", default="",
+                    help="e.g. 1,8: only time one vmapped SFT and RL step for these run counts")
     a = ap.parse_args()
     if a.child:
         return child(a)
+    if a.step_scaling:
+        return step_scaling(a)
     sizes = [int(s) for s in a.sizes.split(",")]
     print(f"configs/grpo_arith.py size={a.size}, {a.sft_steps} SFT + {a.rl_steps} RL steps "
           f"(reduced), eval 256 prompts x 8 samples after SFT and after RL; load average "
