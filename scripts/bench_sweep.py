@@ -142,8 +142,13 @@ def main():
     if a.step_scaling:
         return step_scaling(a)
     sizes = [int(s) for s in a.sizes.split(",")]
+    sys.path.insert(0, REPO)
+    from configs import grpo_arith
+    full = grpo_arith.get_config(f"size={a.size}")
+    steps = ("the config's" if (a.sft_steps, a.rl_steps) == (full.sft.steps, full.rl.steps)
+             else f"reduced from {full.sft.steps} + {full.rl.steps}")
     print(f"configs/grpo_arith.py size={a.size}, {a.sft_steps} SFT + {a.rl_steps} RL steps "
-          f"(reduced), eval 256 prompts x 8 samples after SFT and after RL; load average "
+          f"({steps}), eval 256 prompts x 8 samples after SFT and after RL; load average "
           f"{os.getloadavg()[0]:.2f}", flush=True)
     seq = spawn(a, "seq", max(sizes))
     print(f"sequential: {max(sizes)} runs, cumulative seconds "
