@@ -133,32 +133,30 @@ def make_group_eval(model_cfg, task, cfg):
     return evaluate_runs
 
 
-def _sft(pts, task, model_cfg, params, gdir, logs, put, sh, bar, stopped):
-    cfg = pts[0].cfg
-    loss_mask = "solution_mask"
+def sft_phase(pts, task, model_cfg, params, sh):
+    """A group's SFT phase: `(step(state, batch), initial state, batch_of(step))`, arrays with a
+    leading run axis laid over `sh` (the vmapped `make_sft_step`, each run's hp and batches)."""
+    cfg, put = pts[0].cfg, lambda tree: jax.device_put(tree, sh)
     state = put(stack([new_state(prm, make_optimizer(p.cfg.sft.optim), p.seed)
                        for p, prm in zip(pts, params)]))
-    phase = _Phase("sft", cfg, Checkpointer(gdir, "sft"), logs, bar, stopped)
-    state, start = phase.resume(state, ("sft",))
-    one = make_sft_step(model_cfg, make_optimizer(cfg.sft.optim), loss_mask, donate=False)
-    step_fn = vmapped(one, sh)
+    step_fn = vmapped(make_sft_step(model_cfg, make_optimizer(cfg.sft.optim), "solution_mask",
+                                    donate=False), sh)
     hp = put(stack([{"optim": optim_hparams(p.cfg.sft.optim)} for p in pts]))
     batch_of = lambda step: put(stack([sft_batch(task, p.seed, step, cfg.sft.batch_size)
                                        for p in pts]))
-    state = phase.run(state, lambda s, b: step_fn(s, b, hp), batch_of, start, cfg.sft.steps, 1)
-    params = jax.device_get(state.params)   # one transfer; each run's rows sliced on the host
-    return [jax.tree_util.tree_map(lambda x: x[i], params) for i in range(len(pts))]
+    return (lambda s, b: step_fn(s, b, hp)), state, batch_of
 
 
-def _rl(pts, task, model_cfg, params, gdir, logs, put, sh, bar, stopped):
-    cfg, R = pts[0].cfg, len(pts)
+def rl_phase(pts, task, model_cfg, params, sh):
+    """A group's RL phase: `(step(state, batch), initial state, batch_of(step))` as
+    `sft_phase`: the vmapped fused step (K = rl.iters_per_call iterations per call, batches
+    stacked [R, K, ...] when K > 1) and each run's state, hp and batches from `build_rl`."""
+    cfg, put = pts[0].cfg, lambda tree: jax.device_put(tree, sh)
     built = [build_rl(p.cfg, model_cfg, prm, task) for p, prm in zip(pts, params)]
     spec = built[0][0]
     state = put(stack([b[1] for b in built]))
     hp = put(stack([b[2] for b in built]))
     makers = [b[3] for b in built]
-    phase = _Phase("rl", cfg, Checkpointer(gdir, "rl"), logs, bar, stopped)
-    state, start = phase.resume(state, ("rl", "eval"))
     K = cfg.rl.iters_per_call
     if K == 1:
         one = functools.partial(fused_step, spec)
@@ -171,7 +169,23 @@ def _rl(pts, task, model_cfg, params, gdir, logs, put, sh, bar, stopped):
         if K == 1:
             return put(stack([mk(step) for mk in makers]))
         return put(stack([stack([mk(s) for s in range(step, step + K)]) for mk in makers]))
+    return (lambda s, b: step_fn(s, b, hp)), state, batch_of
 
+
+def _sft(pts, task, model_cfg, params, gdir, logs, sh, bar, stopped):
+    step_fn, state, batch_of = sft_phase(pts, task, model_cfg, params, sh)
+    phase = _Phase("sft", pts[0].cfg, Checkpointer(gdir, "sft"), logs, bar, stopped)
+    state, start = phase.resume(state, ("sft",))
+    state = phase.run(state, step_fn, batch_of, start, pts[0].cfg.sft.steps, 1)
+    params = jax.device_get(state.params)   # one transfer; each run's rows sliced on the host
+    return [jax.tree_util.tree_map(lambda x: x[i], params) for i in range(len(pts))]
+
+
+def _rl(pts, task, model_cfg, params, gdir, logs, sh, bar, stopped):
+    cfg, R = pts[0].cfg, len(pts)
+    step_fn, state, batch_of = rl_phase(pts, task, model_cfg, params, sh)
+    phase = _Phase("rl", cfg, Checkpointer(gdir, "rl"), logs, bar, stopped)
+    state, start = phase.resume(state, ("rl", "eval"))
     evaluate_runs = make_group_eval(model_cfg, task, cfg)
     eval_batch = task.eval_set(cfg.eval.n_prompts)
     seeds = [p.seed for p in pts]
@@ -189,7 +203,7 @@ def _rl(pts, task, model_cfg, params, gdir, logs, put, sh, bar, stopped):
                 if start not in {r["step"] for r in log.read() if r["phase"] == "eval"}]
         if need:
             run_eval(start, state, need)
-    return phase.run(state, lambda s, b: step_fn(s, b, hp), batch_of, start, cfg.rl.steps, K,
+    return phase.run(state, step_fn, batch_of, start, cfg.rl.steps, cfg.rl.iters_per_call,
                      on_eval=run_eval)
 
 
@@ -206,7 +220,6 @@ def run_group(group: Group, sweep_dir: str, bar, devices=None, sft_from=()) -> L
         logs.append(MetricsLog(os.path.join(wd, "metrics.jsonl")))
     mesh = run_mesh(R, devices)
     sh = NamedSharding(mesh, PartitionSpec("run"))
-    put = lambda tree: jax.device_put(tree, sh)
     task = build_task(cfg)
     built = [build_model(p.cfg) for p in pts]
     model_cfg, params = built[0][0], [b[1] for b in built]
@@ -226,11 +239,11 @@ def run_group(group: Group, sweep_dir: str, bar, devices=None, sft_from=()) -> L
         bar.write(f"sweep: group g{group.index:03d}: SFT params of {', '.join(names)} reused")
         bar.update(R * cfg.sft.steps)
     elif cfg.sft.steps:
-        params = _sft(pts, task, model_cfg, params, gdir, logs, put, sh, bar, stopped)
+        params = _sft(pts, task, model_cfg, params, gdir, logs, sh, bar, stopped)
         sweep_sft_cache.save(sweep_dir, pts, params, stopped)
     sft_time = time.time() - t0
     t1 = time.time()
-    _rl(pts, task, model_cfg, params, gdir, logs, put, sh, bar, stopped)
+    _rl(pts, task, model_cfg, params, gdir, logs, sh, bar, stopped)
     rl_time = time.time() - t1
     summaries = []
     for i, (p, log) in enumerate(zip(pts, logs)):

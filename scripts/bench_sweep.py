@@ -83,38 +83,26 @@ def spawn(a, mode, runs):
 
 def step_scaling(a):
     """Steady-state time of one vmapped SFT step and one vmapped fused RL step for R runs (the
-    sweep's own programs, rlpt.sweep_run.vmapped), per run, and how many cores were busy."""
-    import functools
+    sweep's own programs and inputs, rlpt.sweep_run.sft_phase / rl_phase), per run, and how
+    many cores were busy."""
     import jax
     from jax.sharding import NamedSharding, PartitionSpec
-    from rlpt.config import validate
-    from rlpt.optim import make_optimizer, optim_hparams
-    from rlpt.state import new_state
-    from rlpt.step import fused_step, make_sft_step
-    from rlpt.sweep_run import run_mesh, stack, vmapped
-    from rlpt.tasks import sft_batch
-    from rlpt.train import build_model, build_rl, build_task
-    c = validate(base_config(a))
-    task = build_task(c)
-    model_cfg, params = build_model(c)
+    from rlpt.sweep_points import points_to_configs, seeds
+    from rlpt.sweep_run import rl_phase, run_mesh, sft_phase
+    from rlpt.train import build_model, build_task
+    base = base_config(a)
+    task = build_task(base)
+    model_cfg, params = build_model(base)
     for R in [int(x) for x in a.step_scaling.split(",")]:
+        pts = points_to_configs(base, seeds(R))
         sh = NamedSharding(run_mesh(R), PartitionSpec("run"))
-        put = lambda tree: jax.device_put(tree, sh)
-        opt = make_optimizer(c.sft.optim)
-        sft = (vmapped(make_sft_step(model_cfg, opt, donate=False), sh),
-               put(stack([new_state(params, opt, s) for s in range(R)])),
-               put(stack([{"optim": optim_hparams(c.sft.optim)}] * R)),
-               lambda i: put(stack([sft_batch(task, s, i, c.sft.batch_size) for s in range(R)])))
-        built = [build_rl(c, model_cfg, params, task) for _ in range(R)]
-        rl = (vmapped(functools.partial(fused_step, built[0][0]), sh),
-              put(stack([b[1] for b in built])), put(stack([b[2] for b in built])),
-              lambda i: put(stack([b[3](i) for b in built])))
-        for name, (fn, state, hp, batch_of) in (("SFT step", sft), ("RL step", rl)):
-            state, m = fn(state, batch_of(0), hp)   # compiles
+        for name, phase in (("SFT step", sft_phase), ("RL step", rl_phase)):
+            fn, state, batch_of = phase(pts, task, model_cfg, [params] * R, sh)
+            state, m = fn(state, batch_of(0))   # compiles
             jax.block_until_ready(m)
             t, cpu, n = time.time(), time.process_time(), 10
             for i in range(1, n + 1):
-                state, m = fn(state, batch_of(i), hp)
+                state, m = fn(state, batch_of(i))
             jax.block_until_ready(m)
             wall, busy = (time.time() - t) / n, (time.process_time() - cpu) / (time.time() - t)
             print(f"{name} runs={R}: {wall * 1e3:.1f} ms ({wall / R * 1e3:.1f} ms per run), "
