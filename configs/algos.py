@@ -5,16 +5,18 @@
 
 Arguments (after ':'): algo (one of ALGOS), size (a model preset), seed, quick (1 = a smoke run).
 The recipe is configs/grpo_arith.py's (SFT warm-up, then RL); each algorithm starts from its
-paper defaults (rlpt.losses.defaults) and the function below sets only what the 5-token task needs
-and the algorithm's step knobs (docs/algorithms.md lists them). Each algorithm is one file of
-rlpt/algorithms/ (rlpt.algorithms.base.Algorithm).
+paper defaults (the DEFAULTS of its file, rlpt/algorithms/<name>.py) and the function below sets
+only what the 5-token task needs and the algorithm's step knobs (docs/algorithms.md lists them).
+ALGOS is every policy-gradient algorithm in the registry: a new algorithm file runs here with
+no edit unless it needs task-specific knobs.
 """
-from rlpt.config import arithmetic_run, base_config, parse_arg
+from configs.recipes import arithmetic_run
+from rlpt import registry
+from rlpt.config import base_config, parse_arg
 from rlpt.tokenizers import CharTokenizer
 
-ALGOS = ("ppo", "grpo", "dr_grpo", "dapo", "gspo", "gspo_token", "gmpo", "gtpo", "grpo_s",
-         "kimi_k15", "kdrl", "exp_grpo", "mgrpo", "uft", "relift", "relift_sft", "one_shot_rlvr",
-         "sft", "cispo")
+ALGOS = tuple(n for n in registry.names("algorithm")
+              if registry.get("algorithm", n).kind == "policy_gradient")
 
 _TOK = CharTokenizer()
 

@@ -3,8 +3,8 @@ accuracy, entropy and length after each addition (experiments/dapo_ablation/).
 
     python -m rlpt.sweep --config=configs/dapo_ablation.py --workdir=runs/dapo_ablation
 
-The recipe is rlpt.config.scratchpad_run (tiny model from scratch, 300 SFT steps, 200 RL steps of
-16 prompts x 8 samples at temperature 1, 48 new tokens, no KL term), with the update schedule
+The recipe is configs.recipes.scratchpad_run (tiny model from scratch, 300 SFT steps, 200 RL steps
+of 16 prompts x 8 samples at temperature 1, 48 new tokens, no KL term), with the update schedule
 and learning rate below. Five cumulative arms, as in the paper's Table 1 (each adds one
 component to the one before; every point sets all four keys):
 1. `grpo`: clip 0.2 / 0.2, per-response mean loss (`seq_mean_token_mean`), 0/1 reward, no
@@ -34,7 +34,8 @@ Arguments (after ':'): arm (for get_config), seeds (get_sweep: 0 .. seeds-1), ar
 epochs (rl.ppo_epochs), minibatches (rl.minibatches), and SCRATCHPAD_ARGS (seed, size, quick,
 rl_steps, sft_steps, batch, max_new, lr, max_digits, hard_max_digits, evals).
 """
-from rlpt.config import SCRATCHPAD_ARGS, base_config, parse_arg, scratchpad_run
+from configs.recipes import SCRATCHPAD_ARGS, scratchpad_run
+from rlpt.config import base_config, parse_arg
 
 ARGS = dict(SCRATCHPAD_ARGS, arm="grpo", seeds=3, epochs=1, minibatches=2, lr=1.5e-4,
             arms="grpo/clip_higher/token_mean/overlong/dapo")
@@ -72,6 +73,6 @@ def get_config(arg: str = ""):
 
 def get_sweep(arg: str = ""):
     """The arms in order x seeds 0..seeds-1: one vmapped group per arm."""
-    from rlpt.sweep_points import product, seeds
+    from rlpt.sweep.points import product, seeds
     a = parse_arg(arg, **ARGS)
     return product([arms()[x] for x in a["arms"].split("/") if x], seeds(a["seeds"]))

@@ -3,10 +3,12 @@
     python -m rlpt.preference.train --config=configs/dpo_arith.py:algo=dpo --workdir=runs/dpo
     python -m rlpt.preference.train --config=configs/dpo_arith.py:algo=online_dpo,sync=4 ...
 
-Arguments (after ':'): algo (dpo ipo cdpo rdpo simpo pre_dpo drpo online_dpo), size (a model
-preset), seed, quick (1 = a smoke version of a few steps), sync (online_dpo's sync_every:
-an integer s, or none = offline: pairs sampled from the SFT model), g (drpo's preference
-model: task_reward or reward_model), source (synthetic or a path to a JSONL pairs file).
+(`python -m rlpt.train` hands a preference config to the same `rlpt.preference.train.run`.)
+Arguments (after ':'): algo (a preference algorithm of rlpt/algorithms/: dpo ipo cdpo rdpo
+simpo pre_dpo drpo online_dpo), size (a model preset), seed, quick (1 = a smoke version of a
+few steps), sync (online_dpo's sync_every: an integer s, or none = offline: pairs sampled from
+the SFT model), g (drpo's preference model: task_reward or reward_model), source (synthetic or
+a path to a JSONL pairs file).
 Pairs (synthetic): chosen = the gold answer, rejected = a corrupted wrong answer
 (rlpt.tasks.synthetic_pairs); online_dpo samples and scores its own.
 """
@@ -29,9 +31,9 @@ def get_config(arg: str = ""):
     c.eval.every = 50
     if a["source"] != "synthetic":
         c.pref.source, c.pref.jsonl_path, c.pref.jsonl_eval_pairs = "jsonl", a["source"], 16
-    if a["algo"] == "online_dpo":
+    if "sync_every" in c.algo:  # online_dpo
         c.algo.sync_every = None if a["sync"].lower() in ("none", "inf") else int(a["sync"])
-    if a["algo"] == "drpo":
+    if "g" in c.algo:  # drpo's preference model
         c.algo.g = a["g"]
         c.rm.steps = 300
     if a["quick"]:

@@ -16,7 +16,8 @@ how many, from 0), arms (get_sweep: '/'-separated, for pilots), quick (1 = a sec
 version), and the sizes rl_steps, sft_steps, batch (prompts per RL step), max_digits and
 hard_max_digits (the task's knobs), max_new (new-token budget), lr (RL learning rate).
 """
-from rlpt.config import SCRATCHPAD_ARGS, base_config, parse_arg, scratchpad_run
+from configs.recipes import SCRATCHPAD_ARGS, scratchpad_run
+from rlpt.config import base_config, parse_arg
 
 ARGS = dict(SCRATCHPAD_ARGS, algo="grpo", seeds=5, arms="grpo/dr_grpo")
 
@@ -37,6 +38,6 @@ def get_config(arg: str = ""):
 
 def get_sweep(arg: str = ""):
     """algo in {grpo, dr_grpo} x seeds 0..seeds-1: two vmapped groups (one per algorithm)."""
-    from rlpt.sweep_points import product, seeds
+    from rlpt.sweep.points import product, seeds
     a = parse_arg(arg, **ARGS)
     return product([ARMS[x] for x in a["arms"].split("/") if x], seeds(a["seeds"]))

@@ -7,7 +7,8 @@
 Arguments (after ':'): size (a model preset), seed, quick (1 = a 1-minute smoke version);
 for `get_sweep` also seeds (how many, from 0) and lrs (RL learning rates, '/'-separated).
 """
-from rlpt.config import arithmetic_run, base_config, parse_arg
+from configs.recipes import arithmetic_run
+from rlpt.config import base_config, parse_arg
 
 ARGS = dict(size="tiny", seed=0, quick=0, seeds=3, lrs="5e-4/1e-3")
 
@@ -22,7 +23,7 @@ def get_config(arg: str = ""):
 
 def get_sweep(arg: str = ""):
     """Seeds x RL learning rate (`python -m rlpt.sweep`): one vmapped program per size."""
-    from rlpt.sweep_points import axis, product, seeds
+    from rlpt.sweep.points import axis, product, seeds
     a = parse_arg(arg, **ARGS)
     lrs = [float(x) for x in a["lrs"].split("/") if x]
     return product(axis("config.optim.lr", lrs), seeds(a["seeds"]))

@@ -17,7 +17,7 @@ Arguments (after ':'):
   data_dir (where the TFDS dataset is prepared; default ~/tensorflow_datasets).
 
 The reward is `gsm8k_reward` on decoded strings through `host_reward_callback` inside the fused
-step (`reward.kind="host"`); the task is rlpt.tasks.gsm8k_task (TFDS data source, prompt
+step (`reward.kind="host"`); the task is rlpt.tasks.gsm8k (TFDS data source, prompt
 buckets). On a CPU only `quick=1` is practical.
 """
 import os

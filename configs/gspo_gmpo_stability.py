@@ -25,8 +25,8 @@ seeds seed_start .. seed_start + seeds - 1), arms ('/'-separated), lrs ('/'-sepa
 rates, an axis), quick (1 = a seconds-long smoke version), rl_steps, sft_steps, batch, max_new,
 epochs (rl.ppo_epochs), minibatches, evals.
 """
-from rlpt.config import (SCRATCHPAD_ARGS, comparison_config, parse_arg,
-                         scratchpad_run)
+from configs.recipes import SCRATCHPAD_ARGS, comparison_config, scratchpad_run
+from rlpt.config import parse_arg
 
 ARGS = dict({k: v for k, v in SCRATCHPAD_ARGS.items() if k != "lr"},  # `lrs` sets it
             algo="grpo", seeds=5, seed_start=0, rl_steps=60, lrs="3e-4", epochs=2,
@@ -49,7 +49,7 @@ def get_config(arg: str = ""):
 def get_sweep(arg: str = ""):
     """arms x learning rates x seeds: one vmapped group per algorithm (the learning rate is a
     dynamic hyperparameter, so every lr of an arm shares its program)."""
-    from rlpt.sweep_points import chosen_algorithm_arms, axis, product, seeds
+    from rlpt.sweep.points import chosen_algorithm_arms, axis, product, seeds
     a = parse_arg(arg, **ARGS)
     arms = chosen_algorithm_arms(a["algo"], ALGOS, a["arms"])
     lrs = [float(x) for x in a["lrs"].split("/") if x]

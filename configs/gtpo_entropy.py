@@ -3,11 +3,11 @@ scratchpad addition (experiments/gtpo_entropy/).
 
     python -m rlpt.sweep --config=configs/gtpo_entropy.py --workdir=runs/gtpo_entropy
 
-The recipe is rlpt.config.scratchpad_run (the one of configs/dr_grpo_length.py: tiny model from
+The recipe is configs.recipes.scratchpad_run (the one of configs/dr_grpo_length.py: tiny model from
 scratch, 300 SFT steps, 200 RL steps of 16 prompts x 8 samples at temperature 1, lr 3e-4, no
 KL term), with a held-out evaluation of 128 prompts x 32 samples (pass@1..32) after SFT, half-way
 and at the end. The arms differ exactly in their paper defaults (rlpt.losses.defaults,
-rlpt.sweep_points.algorithm_arms): GTPO and GRPO-S shape the advantage with the policy's entropy
+rlpt.sweep.points.algorithm_arms): GTPO and GRPO-S shape the advantage with the policy's entropy
 (token-level for GTPO, sequence-level for GRPO-S) and use clip-higher (eps_high 0.28) and the
 token-mean loss; GRPO has clip 0.2 and the per-response mean.
 
@@ -24,8 +24,8 @@ Arguments (after ':'): algo (for get_config), seeds (get_sweep: 0 .. seeds-1), a
 separate | joint | none), and SCRATCHPAD_ARGS (seed, size,
 quick, rl_steps, sft_steps, batch, max_new, lr, max_digits, hard_max_digits, evals).
 """
-from rlpt.config import (SCRATCHPAD_ARGS, comparison_config, parse_arg,
-                         scratchpad_run)
+from configs.recipes import SCRATCHPAD_ARGS, comparison_config, scratchpad_run
+from rlpt.config import parse_arg
 
 ARGS = dict(SCRATCHPAD_ARGS, algo="grpo", seeds=3, arms="grpo/gtpo/grpo_s", n_samples=32,
             norm="separate")
@@ -44,6 +44,6 @@ def get_config(arg: str = ""):
 
 def get_sweep(arg: str = ""):
     """arms x seeds 0..seeds-1: one vmapped group per algorithm."""
-    from rlpt.sweep_points import chosen_algorithm_arms, product, seeds
+    from rlpt.sweep.points import chosen_algorithm_arms, product, seeds
     a = parse_arg(arg, **ARGS)
     return product(chosen_algorithm_arms(a["algo"], ALGOS, a["arms"]), seeds(a["seeds"]))

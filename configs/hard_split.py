@@ -6,7 +6,7 @@ no signal (every sample of such a prompt is wrong, so its group advantage is 0)?
 
     python -m rlpt.sweep --config=configs/hard_split.py --workdir=runs/hard_split
 
-The recipe is rlpt.config.scratchpad_run (tiny model from scratch, 300 SFT steps x 64 worked
+The recipe is configs.recipes.scratchpad_run (tiny model from scratch, 300 SFT steps x 64 worked
 solutions, lr 1e-3, then 200 RL steps of 16 prompts x 8 samples at temperature 1, lr 3e-4, no KL
 term; held-out evaluation of 128 prompts x 8 samples after SFT, after 100 and after 200 RL steps)
 with the hard split on: operands of 1..`max_digits` (3) digits, and with probability 1/2 a hard
@@ -14,10 +14,10 @@ row where one operand has `max_digits + 1 .. hard_max_digits` (4) digits. Hard r
 data (solution_mask 0 in the warm-up; docs/tasks.md measures 4- and 5-digit pass@8 = 0.000
 after SFT). Worked solutions of n columns take <= 10 n + 2 tokens (42 for 4 digits), inside
 `max_new` = 48. The held-out set's `difficulty` labels give per-difficulty keys
-(`pass@8_d4` etc., rlpt.evaluation.by_difficulty): the hard rows are those with d > max_digits.
+(`pass@8_d4` etc., rlpt.evaluation.metrics.by_difficulty): the hard rows are those with d > max_digits.
 
 The arms differ exactly in their paper defaults (rlpt.losses.defaults,
-rlpt.sweep_points.algorithm_arms), except the uniform keys beta (0 in every arm: GRPO, ExPO and
+rlpt.sweep.points.algorithm_arms), except the uniform keys beta (0 in every arm: GRPO, ExPO and
 UFT default to beta 0.04, ReLIFT to 0) and group_size (8 = samples per prompt):
 - grpo: (r - mean) / std per group, clip 0.2, `seq_mean_token_mean`;
 - exp_grpo (ExPO): GRPO plus sft_coef 0.1 x NLL (`seq_mean_token_sum`) of one self-explanation
@@ -43,8 +43,8 @@ Arguments (after ':'): algo (for get_config), seeds (get_sweep: 0 .. seeds-1), a
 ('/'-separated), hint_steps (UFT's), and SCRATCHPAD_ARGS (seed, size, quick, rl_steps, sft_steps, batch, max_new,
 lr, max_digits, hard_max_digits (4 here), evals).
 """
-from rlpt.config import (SCRATCHPAD_ARGS, comparison_config, parse_arg,
-                         scratchpad_run)
+from configs.recipes import SCRATCHPAD_ARGS, comparison_config, scratchpad_run
+from rlpt.config import parse_arg
 from rlpt.tasks.scratchpad import max_solution_tokens
 
 UFT_HINT_STEPS = 300   # UFT's paper default (rlpt.losses.defaults)
@@ -71,7 +71,7 @@ def get_config(arg: str = ""):
 
 def get_sweep(arg: str = ""):
     """arms x seeds 0..seeds-1: one vmapped group per algorithm."""
-    from rlpt.sweep_points import chosen_algorithm_arms, product, seeds
+    from rlpt.sweep.points import chosen_algorithm_arms, product, seeds
     a = parse_arg(arg, **ARGS)
     arms = chosen_algorithm_arms(a["algo"], ALGOS, a["arms"])
     if a["hint_steps"] != UFT_HINT_STEPS:   # named in the point only when not the default

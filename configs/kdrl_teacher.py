@@ -5,7 +5,7 @@ directory that the sweep's KDRL arms load as their frozen teacher.
     python -m rlpt.train --config=configs/kdrl_teacher.py --workdir=runs/kdrl_teacher
     python -m rlpt.export --workdir=runs/kdrl_teacher --out=runs/kdrl_teacher_hf
 
-The recipe is rlpt.config.scratchpad_run (1-3 digit sums with worked solutions, the character
+The recipe is configs.recipes.scratchpad_run (1-3 digit sums with worked solutions, the character
 tokenizer of the scratchpad task, 48 new tokens, 8 samples at temperature 1, no KL term) with
 three changes: the `small` preset (4 layers, d_model 256: ~8x the `tiny` student's
 non-embedding parameters), SFT of 600 steps x 64 worked solutions (the students get 300), then
@@ -23,7 +23,8 @@ Arguments (after ':'): SCRATCHPAD_ARGS (seed, size, quick, rl_steps, sft_steps, 
 lr, max_digits, hard_max_digits, evals) with the defaults above; quick=1 is a seconds-long smoke
 version (10 SFT + 4 RL steps), rl_steps=0 an SFT-only teacher.
 """
-from rlpt.config import SCRATCHPAD_ARGS, base_config, parse_arg, scratchpad_run
+from configs.recipes import SCRATCHPAD_ARGS, scratchpad_run
+from rlpt.config import base_config, parse_arg
 
 ARGS = dict(SCRATCHPAD_ARGS, size="small", sft_steps=600, rl_steps=100, lr=1e-4, evals=1)
 

@@ -5,10 +5,10 @@ student on scratchpad addition (experiments/kdrl/):
     python -m rlpt.export --workdir=runs/kdrl_teacher --out=runs/kdrl_teacher_hf
     python -m rlpt.sweep --config=configs/kdrl_vs_grpo.py --workdir=runs/kdrl_vs_grpo
 
-The recipe is rlpt.config.scratchpad_run (tiny student from scratch, 300 SFT steps on 1-3 digit
+The recipe is configs.recipes.scratchpad_run (tiny student from scratch, 300 SFT steps on 1-3 digit
 worked solutions, 200 RL steps of 16 prompts x 8 samples at temperature 1, lr 3e-4, no KL term,
 held-out evaluation of 128 prompts x 8 samples after SFT, half-way and at the end); the arms of a
-seed share their SFT model (rlpt.sweep_sft_cache). Arms (`arms`, '/'-separated):
+seed share their SFT model (rlpt.sweep.sft_cache). Arms (`arms`, '/'-separated):
 
   grpo  GRPO with its paper defaults (rlpt.losses.defaults; beta 0 as the recipe).
   kdrl  rlpt.algorithms.kdrl with `teacher_source="checkpoint"`: the frozen teacher is the
@@ -42,7 +42,7 @@ seed share their SFT model (rlpt.sweep_sft_cache). Arms (`arms`, '/'-separated):
     python -m rlpt.sweep --config=configs/kdrl_vs_grpo.py:arms=kdrl_kd1 \
         --workdir=runs/kdrl_kd1 --sft_from=runs/kdrl_vs_grpo
 
-The teacher must exist before the sweep runs: rlpt.sweep.run_sweep and rlpt.train.run check
+The teacher must exist before the sweep runs: rlpt.sweep.main.run_sweep and rlpt.train.run check
 `algo.teacher_checkpoint` before anything compiles (rlpt.algorithms.kdrl.preflight, through
 rlpt.algorithms.base.check_files) and name the missing path; building the config or the points
 (tests/test_config_files.py) does not read it, so this file validates without a teacher.
@@ -58,7 +58,8 @@ max_new, lr, max_digits, hard_max_digits, evals). Smoke (seconds per arm):
 """
 import os
 
-from rlpt.config import SCRATCHPAD_ARGS, comparison_config, parse_arg, scratchpad_run
+from configs.recipes import SCRATCHPAD_ARGS, comparison_config, scratchpad_run
+from rlpt.config import parse_arg
 
 TEACHER = os.path.join("runs", "kdrl_teacher_hf")
 ARGS = dict(SCRATCHPAD_ARGS, algo="grpo", seeds=3, arms="grpo/kdrl/kd", teacher=TEACHER)
@@ -98,7 +99,7 @@ def get_config(arg: str = ""):
 
 def get_sweep(arg: str = ""):
     """arms x seeds 0..seeds-1: one vmapped group per arm."""
-    from rlpt.sweep_points import chosen_algorithm_arms, product, seeds
+    from rlpt.sweep.points import chosen_algorithm_arms, product, seeds
     a = _args(arg)
     if a["algo"] in KDRL_VARIANTS:
         raise ValueError(f"algo={a['algo']} is for single runs (get_config); the sweep's base is "

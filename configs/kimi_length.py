@@ -4,7 +4,7 @@ responses at little accuracy cost? (experiments/kimi_length/)
     python -m rlpt.sweep --config=configs/kimi_length.py --workdir=runs/kimi_length
     python -m rlpt.train --config=configs/kimi_length.py:arm=grpo_len,seed=1 --workdir=...
 
-The recipe is rlpt.config.scratchpad_run (tiny model from scratch, 300 SFT steps, 200 GRPO
+The recipe is configs.recipes.scratchpad_run (tiny model from scratch, 300 SFT steps, 200 GRPO
 steps of 16 prompts x 8 samples at temperature 1, lr 3e-4, no KL term). The two arms differ in
 one thing: `grpo_len` adds the paper's length reward to the task reward before the group
 advantage (`algo.shaping=("kimi_length_penalty",)`, rlpt/algorithms/kimi.py, objectives.md §2:
@@ -31,7 +31,8 @@ arms ('/'-separated), weight (length_penalty_weight), start (length_penalty_star
 warm-up, the penalty is off for RL steps 0 .. start-1), and SCRATCHPAD_ARGS (seed, size, quick,
 rl_steps, sft_steps, batch, max_new, lr, max_digits, hard_max_digits, evals).
 """
-from rlpt.config import SCRATCHPAD_ARGS, base_config, parse_arg, scratchpad_run
+from configs.recipes import SCRATCHPAD_ARGS, scratchpad_run
+from rlpt.config import base_config, parse_arg
 
 ARGS = dict(SCRATCHPAD_ARGS, arm="grpo", seeds=5, arms="grpo/grpo_len", weight=1.0, start=0,
             algo="grpo")
@@ -51,6 +52,6 @@ def get_config(arg: str = ""):
 
 def get_sweep(arg: str = ""):
     """arm in {grpo, grpo_len} x seeds 0..seeds-1: one vmapped group per arm."""
-    from rlpt.sweep_points import product, seeds
+    from rlpt.sweep.points import product, seeds
     a = parse_arg(arg, **ARGS)
     return product([ARMS[x] for x in a["arms"].split("/") if x], seeds(a["seeds"]))

@@ -3,11 +3,11 @@ on scratchpad addition (issue 15 claim 12).
 
     python -m rlpt.sweep --config=configs/mgrpo_selfcorrect.py --workdir=runs/mgrpo_selfcorrect
 
-The recipe is rlpt.config.scratchpad_run (the one of configs/gtpo_entropy.py: tiny model from
+The recipe is configs.recipes.scratchpad_run (the one of configs/gtpo_entropy.py: tiny model from
 scratch, 300 SFT steps on 1-3 digit worked solutions, 200 RL steps of 16 prompts x 8 samples at
 temperature 1, lr 3e-4, beta 0 in both arms), with a held-out evaluation of 128 prompts after SFT,
 half-way and at the end. The arms differ exactly in their paper defaults
-(rlpt.sweep_points.algorithm_arms): MGRPO adds the layer-2 loss (rlpt.algorithms.mgrpo: the
+(rlpt.sweep.points.algorithm_arms): MGRPO adds the layer-2 loss (rlpt.algorithms.mgrpo: the
 prompt + one layer-1 response + the instruction below, 8 corrections sampled per layer-2 prompt,
 GRPO advantages within those groups, the two layers' losses summed, layer2_coef 1).
 
@@ -16,7 +16,7 @@ the paper's abstract describes one initial response fed to the second layer; 1 a
 at the size of layer 1 (16 prompts x 8 samples).
 
 Both arms evaluate the same self-correction (`eval.self_correction=True`,
-rlpt.train.evaluate): the greedy answer, then a greedy second attempt after
+rlpt.evaluation.rollout.evaluate): the greedy answer, then a greedy second attempt after
 `prompt + answer + layer2_instruction_ids` (MGRPO's layer-2 prompt), logged as
 `sc_wrong_to_right` (share of the initially wrong prompts the second attempt gets right),
 `sc_right_to_wrong` and `sc_acc_after` beside greedy_acc and pass@k. In RL rows the MGRPO arm also
@@ -43,8 +43,8 @@ Arguments (after ':'): algo (for get_config), seeds (get_sweep: 0 .. seeds-1), a
 SCRATCHPAD_ARGS (seed, size, quick, rl_steps, sft_steps, batch, max_new, lr, max_digits,
 hard_max_digits, evals).
 """
-from rlpt.config import (SCRATCHPAD_ARGS, comparison_config, parse_arg,
-                         scratchpad_run)
+from configs.recipes import SCRATCHPAD_ARGS, comparison_config, scratchpad_run
+from rlpt.config import parse_arg
 
 ARGS = dict(SCRATCHPAD_ARGS, algo="grpo", seeds=3, arms="grpo/mgrpo", k=1, instr="|=")
 ALGOS = ("grpo", "mgrpo")
@@ -62,12 +62,12 @@ def get_config(arg: str = ""):
     c = scratchpad_run(c, a)                  # beta 0 (both arms)
     c.algo.layer2_per_prompt = a["k"]
     c.algo.layer2_instruction_ids = instruction_ids(a["instr"])
-    c.eval.self_correction = True             # sc_* rates in both arms (rlpt.train.evaluate)
+    c.eval.self_correction = True             # sc_* rates in both arms (rlpt.evaluation.rollout.evaluate)
     return c
 
 
 def get_sweep(arg: str = ""):
     """arms x seeds 0..seeds-1: one vmapped group per algorithm."""
-    from rlpt.sweep_points import chosen_algorithm_arms, product, seeds
+    from rlpt.sweep.points import chosen_algorithm_arms, product, seeds
     a = parse_arg(arg, **ARGS)
     return product(chosen_algorithm_arms(a["algo"], ALGOS, a["arms"]), seeds(a["seeds"]))

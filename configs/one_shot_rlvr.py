@@ -22,7 +22,8 @@ Arguments (after ':'): arm (full | one_shot, for get_config), index (the 1-shot 
 pool_size, seeds (get_sweep: 0 .. seeds-1), arms ('/'-separated), and SCRATCHPAD_ARGS
 (seed, size, quick, rl_steps, sft_steps, batch, max_new, lr, max_digits, hard_max_digits, evals).
 """
-from rlpt.config import SCRATCHPAD_ARGS, base_config, parse_arg, scratchpad_run
+from configs.recipes import SCRATCHPAD_ARGS, scratchpad_run
+from rlpt.config import base_config, parse_arg
 
 INDEX = 29  # "307+146=": rank 0 of scripts/one_shot_rank.py (variance 0.146, mean acc 0.76)
 ARGS = dict(SCRATCHPAD_ARGS, arm="full", index=INDEX, pool_size=32, seeds=5,
@@ -49,6 +50,6 @@ def get_config(arg: str = ""):
 
 def get_sweep(arg: str = ""):
     """arm in {full, one_shot} x seeds 0..seeds-1: one vmapped group per arm."""
-    from rlpt.sweep_points import product, seeds
+    from rlpt.sweep.points import product, seeds
     a = parse_arg(arg, **ARGS)
     return product([_arms(a)[x] for x in a["arms"].split("/") if x], seeds(a["seeds"]))

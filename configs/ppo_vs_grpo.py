@@ -21,8 +21,8 @@ many, from 0), arms (get_sweep: '/'-separated), quick (1 = a seconds-long smoke 
 rl_steps, sft_steps, batch, max_new, lr, epochs (rl.ppo_epochs), minibatches, evals
 (held-out evaluations during RL besides the one after SFT).
 """
-from rlpt.config import (SCRATCHPAD_ARGS, comparison_config, parse_arg,
-                         scratchpad_run)
+from configs.recipes import SCRATCHPAD_ARGS, comparison_config, scratchpad_run
+from rlpt.config import parse_arg
 
 ARGS = dict(SCRATCHPAD_ARGS, algo="grpo", seeds=5, rl_steps=100, lr=1e-4, epochs=2,
             minibatches=2, arms="grpo/ppo")
@@ -41,6 +41,6 @@ def get_config(arg: str = ""):
 
 def get_sweep(arg: str = ""):
     """algo in {grpo, ppo} x seeds 0..seeds-1: one vmapped group per algorithm."""
-    from rlpt.sweep_points import chosen_algorithm_arms, product, seeds
+    from rlpt.sweep.points import chosen_algorithm_arms, product, seeds
     a = parse_arg(arg, **ARGS)
     return product(chosen_algorithm_arms(a["algo"], ALGOS, a["arms"]), seeds(a["seeds"]))

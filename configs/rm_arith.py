@@ -3,7 +3,9 @@ accuracy.
 
     python -m rlpt.preference.train --config=configs/rm_arith.py:kind=bt --workdir=runs/rm_bt
 
-Arguments (after ':'): kind (bt vrpo rlaif_soft rluf rlsf), size (a model preset), seed,
+(`python -m rlpt.train` hands it to the same `rlpt.preference.train.run`.) Arguments (after
+':'): kind (a reward-model kind k, the algorithm rm_<k> of rlpt/algorithms/: bt vrpo
+rlaif_soft rluf rlsf), size (a model preset), seed,
 steps (RM updates), sft (SFT warm-up steps; the RM backbone starts from the SFT model, and
 vrpo / rlsf sample from it), quick (1 = a smoke version of a few steps).
 """
@@ -26,7 +28,8 @@ def get_config(arg: str = ""):
     if a["quick"]:
         c.sft.steps, c.rm.steps, c.eval.every, c.rm.eval_prompts = 4, 3, 3, 16
         c.rm.init = "sft"
-        c.rm.threshold = 0.0  # a 4-step policy is never 0.9-confident
+        if "threshold" in c.rm:  # rlsf: a 4-step policy is never 0.9-confident
+            c.rm.threshold = 0.0
         c.log_every = c.ckpt_every = 3
         c.wandb.mode = "disabled"
     return c

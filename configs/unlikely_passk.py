@@ -4,7 +4,7 @@ N over GRPO without hurting pass@1, and what do 2 PPO epochs instead of 1 do?
 
     python -m rlpt.sweep --config=configs/unlikely_passk.py --workdir=runs/unlikely_passk
 
-A 2 x 2 design on the recipe of rlpt.config.scratchpad_run (tiny model from scratch, 300 SFT
+A 2 x 2 design on the recipe of configs.recipes.scratchpad_run (tiny model from scratch, 300 SFT
 steps, 200 GRPO steps of 16 prompts x 8 samples at temperature 1, lr 3e-4, no KL term), with a
 held-out evaluation of 128 prompts x 32 samples (pass@1..32) after SFT, half-way and at the end:
 - reward: the task's 0/1 reward (`algo.shaping=()`) or the unlikeliness reward
@@ -21,7 +21,8 @@ Arguments (after ':'): arm (grpo | unlikely, for get_config), epochs (for get_co
 n_samples (evaluation samples per prompt), beta_rank, and SCRATCHPAD_ARGS (seed, size, quick,
 rl_steps, sft_steps, batch, max_new, lr, max_digits, hard_max_digits, evals).
 """
-from rlpt.config import SCRATCHPAD_ARGS, base_config, parse_arg, scratchpad_run
+from configs.recipes import SCRATCHPAD_ARGS, scratchpad_run
+from rlpt.config import base_config, parse_arg
 
 ARGS = dict(SCRATCHPAD_ARGS, arm="grpo", epochs=1, seeds=3, arms="grpo/unlikely",
             epoch_list="1/2", n_samples=32, beta_rank=0.25)
@@ -42,7 +43,7 @@ def get_config(arg: str = ""):
 
 def get_sweep(arg: str = ""):
     """{grpo, unlikely} x {1, 2} epochs x seeds 0..seeds-1: one vmapped group per arm."""
-    from rlpt.sweep_points import product, seeds
+    from rlpt.sweep.points import product, seeds
     a = parse_arg(arg, **ARGS)
     arms = [{"config.algo.shaping": SHAPING[x], "config.rl.ppo_epochs": int(e)}
             for x in a["arms"].split("/") if x for e in str(a["epoch_list"]).split("/") if e]

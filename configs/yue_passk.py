@@ -21,7 +21,8 @@ Memory: the sweep evaluates all seeds of a group in one program, n_prompts x n_s
 per seed at once. One seed at 128 prompts x 256 samples peaked at 5.9 GB resident (measured),
 so 5 seeds use 48 prompts (about 10 GB expected) on this shared 23 GB machine.
 """
-from rlpt.config import SCRATCHPAD_ARGS, base_config, parse_arg, scratchpad_run
+from configs.recipes import SCRATCHPAD_ARGS, scratchpad_run
+from rlpt.config import base_config, parse_arg
 
 ARGS = dict(SCRATCHPAD_ARGS, seeds=5, n_prompts=48, n_samples=256)
 
@@ -49,6 +50,6 @@ def get_config(arg: str = ""):
 
 def get_sweep(arg: str = ""):
     """GRPO x seeds 0..seeds-1: one vmapped group."""
-    from rlpt.sweep_points import seeds
+    from rlpt.sweep.points import seeds
     a = parse_arg(arg, **ARGS)
     return seeds(a["seeds"])

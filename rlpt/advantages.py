@@ -1,24 +1,50 @@
-"""Advantage estimators and reward shaping, as pure functions of arrays (spec: objectives.md §2).
+"""Advantage estimators shared by several algorithms, as pure functions of arrays (spec:
+objectives.md §2). An algorithm's own estimator lives in its file (rlpt/algorithms/<name>.py);
+reward shaping and group filters are pieces (rlpt/pieces/, or the file of the algorithm that
+defines them).
 
 Layout: rewards are `[N]` with `N = B*G` and groups contiguous (sequence i is in group i // G);
 per-token arrays are `[N, T]` with a float 0/1 completion mask. Every function below is callable
-with plain arguments; each is also registered under `("advantage", name)` through a thin wrapper
-with the uniform signature
+with plain arguments; each estimator is also registered under `("advantage", name)` as an
+`Advantage` record whose function has the uniform signature
 
     fn(rewards_N, mask_NT, cfg, **extras) -> [N, T] advantages (or [N] when mask_NT is None)
 
 where `cfg` is an ml_collections ConfigDict or any attribute object (`group_size`, `ddof`, `eps`,
-...; missing fields take the defaults shown). Three registered entries are shaping steps rather
-than advantages and say so: `dapo_overlong` and `kimi_length_penalty` return shaped rewards `[N]`,
-and `dapo_dynamic_sampling` returns the per-sequence keep mask `[N]`.
+...; missing fields take the defaults shown). `group_baseline` says why one sample per group
+learns nothing for an estimator whose baseline is the rest of its group (rlpt.config refuses
+`num_samples=1` with it).
 """
+from typing import Callable, NamedTuple
+
 import jax
 import jax.numpy as jnp
 
 from rlpt.registry import register
 
 
-def _get(cfg, key, default):
+class Advantage(NamedTuple):
+    """A registered estimator: `fn` (module doc) and, for a group baseline, why one sample per
+    group is degenerate."""
+    fn: Callable
+    group_baseline: str = ""
+
+    def __call__(self, rewards_N, mask_NT, cfg, **extras):
+        return self.fn(rewards_N, mask_NT, cfg, **extras)
+
+
+DEGENERATE = "the group statistics of one sample are degenerate, nothing is learned"
+
+
+def advantage(name: str, group_baseline: str = ""):
+    """Decorator: registers `fn` as the ("advantage", name) estimator; returns `fn`."""
+    def deco(fn):
+        register("advantage", name)(Advantage(fn, group_baseline))
+        return fn
+    return deco
+
+
+def cfg_get(cfg, key, default):
     if cfg is None:
         return default
     if hasattr(cfg, "get"):
@@ -26,13 +52,13 @@ def _get(cfg, key, default):
     return getattr(cfg, key, default)
 
 
-def _groups(x_N, group_size):
+def group_rows(x_N, group_size):
     if x_N.shape[0] % group_size:
         raise ValueError(f"N={x_N.shape[0]} is not a multiple of group_size={group_size}")
     return x_N.reshape((-1, group_size) + x_N.shape[1:])
 
 
-def _to_tokens(adv_N, mask_NT):
+def to_tokens(adv_N, mask_NT):
     return adv_N if mask_NT is None else adv_N[:, None] * mask_NT
 
 
@@ -49,19 +75,19 @@ def _zscore(x, w, axes, ddof, eps):
 def grpo_advantages(rewards_N, group_size, ddof=1, eps=1e-6):
     """GRPO (arXiv:2402.03300): `A_i = (r_i - mean_g r) / (std_g r + eps)`; std uses `ddof`
     (default 1, the unbiased std as verl/TRL/Tunix)."""
-    r_BG = _groups(rewards_N, group_size)
+    r_BG = group_rows(rewards_N, group_size)
     return _zscore(r_BG, jnp.ones_like(r_BG), 1, ddof, eps).reshape(-1)
 
 
 def dr_grpo_advantages(rewards_N, group_size):
     """Dr. GRPO (arXiv:2503.20783): `A_i = r_i - mean_g r` (no std division)."""
-    r_BG = _groups(rewards_N, group_size)
+    r_BG = group_rows(rewards_N, group_size)
     return (r_BG - jnp.mean(r_BG, axis=1, keepdims=True)).reshape(-1)
 
 
 def rloo_advantages(rewards_N, group_size):
     """RLOO (arXiv:2402.14740): `A_i = r_i - mean_{j != i} r_j` (requires G >= 2)."""
-    r_BG = _groups(rewards_N, group_size)
+    r_BG = group_rows(rewards_N, group_size)
     loo_BG = (jnp.sum(r_BG, axis=1, keepdims=True) - r_BG) / (group_size - 1)
     return (r_BG - loo_BG).reshape(-1)
 
@@ -79,7 +105,7 @@ def reinforce_pp_advantages(rewards_N, mask_NT, group_size, eps=1e-8):
     """REINFORCE++ with baseline (arXiv:2501.03262; verl/OpenRLHF `reinforce_plus_plus_baseline`):
     subtract the group mean, broadcast to tokens, then whiten over all masked tokens of the
     batch."""
-    centered_NT = _to_tokens(dr_grpo_advantages(rewards_N, group_size), mask_NT)
+    centered_NT = to_tokens(dr_grpo_advantages(rewards_N, group_size), mask_NT)
     return masked_whiten(centered_NT, mask_NT, eps)
 
 
@@ -133,80 +159,6 @@ def grpo_process_advantages(step_rewards_NS, step_end_NS, step_valid_NS, mask_NT
     return jnp.einsum("ns,nst->nt", norm_NS, after_NST) * mask_NT
 
 
-# ---------------------------------------------------------------------------------- DAPO shaping
-
-def dapo_overlong_penalty(lengths_N, l_max, l_cache):
-    """DAPO (arXiv:2503.14476) eq. 13: 0 if `|y| <= L_max - L_cache`;
-    `((L_max - L_cache) - |y|) / L_cache` inside the cache band; -1 if `|y| > L_max`."""
-    lengths_N = jnp.asarray(lengths_N, jnp.float32)
-    expected = l_max - l_cache
-    band_N = (expected - lengths_N) / l_cache
-    return jnp.where(lengths_N <= expected, 0.0, jnp.where(lengths_N <= l_max, band_N, -1.0))
-
-
-def dynamic_sampling_mask(rewards_N, group_size, atol=0.0):
-    """DAPO dynamic sampling for fixed shapes: a group whose rewards are all equal (max - min <=
-    atol) is degenerate (zero advantage). Returns `(keep_N float 0/1, n_kept_groups)`; the loss
-    multiplies its mask by keep_N so dropped groups contribute nothing."""
-    r_BG = _groups(rewards_N, group_size)
-    keep_B = (jnp.max(r_BG, axis=1) - jnp.min(r_BG, axis=1)) > atol
-    keep_N = jnp.repeat(keep_B, group_size).astype(rewards_N.dtype)
-    return keep_N, jnp.sum(keep_B)
-
-
-# ---------------------------------------------------------------------------- Kimi length reward
-
-def kimi_length_reward(lengths_N, correct_N, group_size):
-    """Kimi k1.5 (arXiv:2501.12599) length reward within each group:
-    `lambda_i = 0.5 - (len_i - min_len) / (max_len - min_len)`; `lambda_i` if correct else
-    `min(0, lambda_i)`; all 0 when max_len == min_len."""
-    len_BG = _groups(jnp.asarray(lengths_N, jnp.float32), group_size)
-    lo = jnp.min(len_BG, axis=1, keepdims=True)
-    span = jnp.max(len_BG, axis=1, keepdims=True) - lo
-    lam_BG = jnp.where(span > 0, 0.5 - (len_BG - lo) / jnp.where(span > 0, span, 1.0), 0.0)
-    lam_N = lam_BG.reshape(-1)
-    return jnp.where(jnp.asarray(correct_N) > 0, lam_N, jnp.minimum(0.0, lam_N))
-
-
-# ------------------------------------------------------------------------ unlikeliness shaping
-
-def _within_group_rank(score_BG, member_BG):
-    """Rank of each entry among the group's members, ascending (ties broken by index)."""
-    G = score_BG.shape[1]
-    idx = jnp.arange(G)
-    lower = (score_BG[:, None, :] < score_BG[:, :, None]) | (
-        (score_BG[:, None, :] == score_BG[:, :, None]) & (idx[None, :] < idx[:, None])[None])
-    return jnp.sum(lower & member_BG[:, None, :], axis=-1)
-
-
-def unlikeliness_shaped_rewards(rewards_N, seq_logp_N, group_size, beta_rank=0.25,
-                                rank_among="group"):
-    """Rewarding the Unlikely (arXiv:2506.02355): rank samples by mean per-token old log-prob,
-    ascending within the group (rank 0 = least likely) and set
-    `r~_i = r_i (1 - beta_rank rank_i / G)`.
-    [code] reading: rank among all G samples (`rank_among="group"`, spec default); the alternative
-    `"correct"` ranks only among samples with r > 0 (wrong samples have r_i = 0 either way)."""
-    r_BG = _groups(rewards_N, group_size)
-    lp_BG = _groups(seq_logp_N, group_size)
-    if rank_among == "group":
-        member_BG = jnp.ones_like(r_BG, dtype=bool)
-    elif rank_among == "correct":
-        member_BG = r_BG > 0
-    else:
-        raise ValueError(f"rank_among must be 'group' or 'correct', got {rank_among!r}")
-    rank_BG = _within_group_rank(lp_BG, member_BG)
-    return (r_BG * (1.0 - beta_rank * rank_BG / group_size)).reshape(-1)
-
-
-def unlikeliness_advantages(rewards_N, old_logp_NT, mask_NT, group_size, beta_rank=0.25,
-                            ddof=1, eps=1e-6, rank_among="group"):
-    """Unlikeliness shaping on the mean per-token `old_logp`, then the GRPO z-score -> [N]."""
-    len_N = jnp.maximum(jnp.sum(mask_NT, axis=-1), 1.0)
-    seq_logp_N = jnp.sum(old_logp_NT * mask_NT, axis=-1) / len_N
-    shaped_N = unlikeliness_shaped_rewards(rewards_N, seq_logp_N, group_size, beta_rank, rank_among)
-    return grpo_advantages(shaped_N, group_size, ddof, eps)
-
-
 # ---------------------------------------------------------------------- GTPO / GRPO-S shaping
 
 _H_EPS = 1e-8
@@ -239,10 +191,10 @@ def gtpo_advantages(rewards_N, entropy_NT, mask_NT, group_size, alpha1=1.0, alph
     shares. In experiments/gtpo_entropy every GTPO and GRPO-S seed collapsed to ~0 accuracy
     within ~25 RL steps with "separate"; "joint" keeps the contrast."""
     T = mask_NT.shape[-1]
-    succ_BG1 = _groups(rewards_N > success_threshold, group_size)[..., None]
-    m_BGT = _groups(mask_NT, group_size)
-    r_BG1 = _groups(rewards_N, group_size)[..., None]
-    H_BGT = _groups(entropy_NT, group_size)
+    succ_BG1 = group_rows(rewards_N > success_threshold, group_size)[..., None]
+    m_BGT = group_rows(mask_NT, group_size)
+    r_BG1 = group_rows(rewards_N, group_size)[..., None]
+    H_BGT = group_rows(entropy_NT, group_size)
     pos = m_BGT * succ_BG1
     neg = m_BGT * (~succ_BG1)
     d_B1T = jnp.sum(pos, axis=1, keepdims=True)
@@ -265,9 +217,9 @@ def grpo_s_advantages(rewards_N, entropy_NT, mask_NT, group_size, alpha1=1.0, al
     (beta1/beta2 passed as alpha1/alpha2), then the sequence-level z-score over O+ and O-
     separately (`norm`, as in GTPO). Returns [N]."""
     len_N = jnp.maximum(jnp.sum(mask_NT, axis=-1), 1.0)
-    Hbar_BG = _groups(jnp.sum(entropy_NT * mask_NT, axis=-1) / len_N, group_size)
-    succ_BG = _groups(rewards_N > success_threshold, group_size)
-    r_BG = _groups(rewards_N, group_size)
+    Hbar_BG = group_rows(jnp.sum(entropy_NT * mask_NT, axis=-1) / len_N, group_size)
+    succ_BG = group_rows(rewards_N > success_threshold, group_size)
+    r_BG = group_rows(rewards_N, group_size)
     pos = succ_BG.astype(r_BG.dtype)
     neg = 1.0 - pos
     share_pos = Hbar_BG / (jnp.sum(Hbar_BG * pos, axis=1, keepdims=True) + _H_EPS)
@@ -281,102 +233,68 @@ def grpo_s_advantages(rewards_N, entropy_NT, mask_NT, group_size, alpha1=1.0, al
 
 # --------------------------------------------------------------------- registered thin wrappers
 
-def _G(cfg):
-    return int(_get(cfg, "group_size", 1))
+def cfg_group_size(cfg):
+    return int(cfg_get(cfg, "group_size", 1))
 
 
-@register("advantage", "grpo")
+@advantage("grpo", "the group std of one reward is 0: every advantage is 0, nothing is learned")
 def _grpo(rewards_N, mask_NT, cfg, **extras):
-    A_N = grpo_advantages(rewards_N, _G(cfg), _get(cfg, "ddof", 1), _get(cfg, "eps", 1e-6))
-    return _to_tokens(A_N, mask_NT)
+    A_N = grpo_advantages(rewards_N, cfg_group_size(cfg), cfg_get(cfg, "ddof", 1), cfg_get(cfg, "eps", 1e-6))
+    return to_tokens(A_N, mask_NT)
 
 
-@register("advantage", "dr_grpo")
+@advantage("dr_grpo", "reward minus the group mean is 0, nothing is learned")
 def _dr_grpo(rewards_N, mask_NT, cfg, **extras):
-    return _to_tokens(dr_grpo_advantages(rewards_N, _G(cfg)), mask_NT)
+    return to_tokens(dr_grpo_advantages(rewards_N, cfg_group_size(cfg)), mask_NT)
 
 
-@register("advantage", "rloo")
+@advantage("rloo", "the leave-one-out mean divides by G - 1 = 0")
 def _rloo(rewards_N, mask_NT, cfg, **extras):
-    return _to_tokens(rloo_advantages(rewards_N, _G(cfg)), mask_NT)
+    return to_tokens(rloo_advantages(rewards_N, cfg_group_size(cfg)), mask_NT)
 
 
-@register("advantage", "reinforce_pp")
+@advantage("reinforce_pp", "reward minus the group mean is 0, nothing is learned")
 def _reinforce_pp(rewards_N, mask_NT, cfg, **extras):
-    return reinforce_pp_advantages(rewards_N, mask_NT, _G(cfg), _get(cfg, "whiten_eps", 1e-8))
+    return reinforce_pp_advantages(rewards_N, mask_NT, cfg_group_size(cfg), cfg_get(cfg, "whiten_eps", 1e-8))
 
 
-@register("advantage", "gae")
+@advantage("gae")
 def _gae(rewards_N, mask_NT, cfg, *, values, old_logp=None, ref_logp=None, **extras):
     """rewards_N are sequence scores; extras `values [N,T]`, and `old_logp`/`ref_logp` when
     cfg.kl_coef > 0. cfg: gamma, lam (default 1, verl), kl_coef (0), whiten (True).
     Returns advantages only; call `gae` directly for the returns."""
-    beta = _get(cfg, "kl_coef", 0.0)
-    kl_term = _get(cfg, "kl_term", None)  # static flag; a plain config of numbers: kl_coef != 0
+    beta = cfg_get(cfg, "kl_coef", 0.0)
+    kl_term = cfg_get(cfg, "kl_term", None)  # static flag; a plain config of numbers: kl_coef != 0
     if not (bool(beta) if kl_term is None else kl_term):
         old_logp = ref_logp = jnp.zeros_like(values)
     r_NT = kl_penalized_token_rewards(rewards_N, old_logp, ref_logp, mask_NT, beta)
-    adv_NT, _ = gae(r_NT, values, mask_NT, _get(cfg, "gamma", 1.0), _get(cfg, "lam", 1.0))
-    if _get(cfg, "whiten", True):
-        adv_NT = masked_whiten(adv_NT, mask_NT, _get(cfg, "whiten_eps", 1e-8))
+    adv_NT, _ = gae(r_NT, values, mask_NT, cfg_get(cfg, "gamma", 1.0), cfg_get(cfg, "lam", 1.0))
+    if cfg_get(cfg, "whiten", True):
+        adv_NT = masked_whiten(adv_NT, mask_NT, cfg_get(cfg, "whiten_eps", 1e-8))
     return adv_NT
 
 
-@register("advantage", "grpo_process")
+@advantage("grpo_process", DEGENERATE)
 def _grpo_process(rewards_N, mask_NT, cfg, *, step_rewards, step_ends, step_valid, **extras):
     """extras: `step_rewards [N,S]`, `step_ends [N,S]` (token index), `step_valid [N,S]`;
     rewards_N is unused (process rewards replace the outcome reward)."""
-    return grpo_process_advantages(step_rewards, step_ends, step_valid, mask_NT, _G(cfg),
-                                   _get(cfg, "ddof", 1), _get(cfg, "eps", 1e-6))
-
-
-@register("advantage", "dapo_overlong")
-def _dapo_overlong(rewards_N, mask_NT, cfg, lengths=None, **extras):
-    """Shaped rewards `r + R_len` [N]; lengths default to the mask's token counts.
-    cfg: overlong_max (20480), overlong_cache (4096)."""
-    lengths = jnp.sum(mask_NT, axis=-1) if lengths is None else lengths
-    pen_N = dapo_overlong_penalty(lengths, _get(cfg, "overlong_max", 20480),
-                                  _get(cfg, "overlong_cache", 4096))
-    return rewards_N + pen_N
-
-
-@register("advantage", "dapo_dynamic_sampling")
-def _dapo_dynamic_sampling(rewards_N, mask_NT, cfg, **extras):
-    """Returns the keep mask [N] (1 for non-degenerate groups); see `dynamic_sampling_mask`."""
-    return dynamic_sampling_mask(rewards_N, _G(cfg), _get(cfg, "dynamic_sampling_atol", 0.0))[0]
-
-
-@register("advantage", "kimi_length_penalty")
-def _kimi_length_penalty(rewards_N, mask_NT, cfg, lengths=None, correct=None, **extras):
-    """Shaped rewards `r + length_penalty_weight * len_reward` [N]; lengths default to mask
-    counts, correct to r > 0."""
-    lengths = jnp.sum(mask_NT, axis=-1) if lengths is None else lengths
-    correct = rewards_N > 0 if correct is None else correct
-    bonus_N = kimi_length_reward(lengths, correct, _G(cfg))
-    return rewards_N + _get(cfg, "length_penalty_weight", 1.0) * bonus_N
-
-
-@register("advantage", "unlikeliness")
-def _unlikeliness(rewards_N, mask_NT, cfg, *, old_logp, **extras):
-    A_N = unlikeliness_advantages(rewards_N, old_logp, mask_NT, _G(cfg),
-                                  _get(cfg, "beta_rank", 0.25), _get(cfg, "ddof", 1),
-                                  _get(cfg, "eps", 1e-6), _get(cfg, "rank_among", "group"))
-    return _to_tokens(A_N, mask_NT)
+    return grpo_process_advantages(step_rewards, step_ends, step_valid, mask_NT, cfg_group_size(cfg),
+                                   cfg_get(cfg, "ddof", 1), cfg_get(cfg, "eps", 1e-6))
 
 
 def _entropy_kwargs(cfg):
-    return dict(alpha1=_get(cfg, "alpha1", 1.0), alpha2=_get(cfg, "alpha2", 0.1),
-                ddof=_get(cfg, "ddof", 1), eps=_get(cfg, "eps", 1e-6),
-                norm=_get(cfg, "entropy_shaping_norm", "separate"),
-                success_threshold=_get(cfg, "success_threshold", 0.0))
+    return dict(alpha1=cfg_get(cfg, "alpha1", 1.0), alpha2=cfg_get(cfg, "alpha2", 0.1),
+                ddof=cfg_get(cfg, "ddof", 1), eps=cfg_get(cfg, "eps", 1e-6),
+                norm=cfg_get(cfg, "entropy_shaping_norm", "separate"),
+                success_threshold=cfg_get(cfg, "success_threshold", 0.0))
 
 
-@register("advantage", "gtpo")
+@advantage("gtpo", DEGENERATE)
 def _gtpo(rewards_N, mask_NT, cfg, *, entropy, **extras):
-    return gtpo_advantages(rewards_N, entropy, mask_NT, _G(cfg), **_entropy_kwargs(cfg))
+    return gtpo_advantages(rewards_N, entropy, mask_NT, cfg_group_size(cfg), **_entropy_kwargs(cfg))
 
 
-@register("advantage", "grpo_s")
+@advantage("grpo_s", DEGENERATE)
 def _grpo_s(rewards_N, mask_NT, cfg, *, entropy, **extras):
-    A_N = grpo_s_advantages(rewards_N, entropy, mask_NT, _G(cfg), **_entropy_kwargs(cfg))
-    return _to_tokens(A_N, mask_NT)
+    A_N = grpo_s_advantages(rewards_N, entropy, mask_NT, cfg_group_size(cfg), **_entropy_kwargs(cfg))
+    return to_tokens(A_N, mask_NT)

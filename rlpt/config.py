@@ -11,38 +11,31 @@ never recompiles). Everything else (shapes, names, which terms exist) is static.
 import importlib.util
 import math
 import os
+import sys
 
 import ml_collections
 
-from rlpt import catalog  # noqa: F401  (fills the registry)
 from rlpt import registry
-from rlpt.algorithms.base import TERM_FLAGS, split_algo_config
+from rlpt.algorithms.base import feature_pieces, split_algo_config
 from rlpt.distributed import DEFAULTS as DISTRIBUTED_DEFAULTS
 from rlpt.distributed import validate as validate_distributed
 from rlpt.losses.aggregation import AGG_MODES as LOSS_AGG_MODES
-from rlpt.losses.defaults import algo_fields
+from rlpt.losses.policy import SURROGATE_DEFAULTS
 from rlpt.models.config import PRESETS
 from rlpt.optim import SCHEDULES, optim_hparams
 
 
-# Advantage estimators whose baseline is the other samples of the group, and what one sample
-# per group does to them (refused by validate).
-GROUP_BASELINES = {
-    "grpo": "the group std of one reward is 0, every advantage is 0 and nothing is learned",
-    "dr_grpo": "reward minus the group mean is 0, nothing is learned",
-    "rloo": "the leave-one-out mean divides by G - 1 = 0",
-    "reinforce_pp": "reward minus the group mean is 0, nothing is learned",
-    "unlikeliness": "the group statistics of one sample are degenerate, nothing is learned",
-    "grpo_process": "the group statistics of one sample are degenerate, nothing is learned",
-    "gtpo": "the group statistics of one sample are degenerate, nothing is learned",
-    "grpo_s": "the group statistics of one sample are degenerate, nothing is learned",
-}
-
-
 def config_file(path: str):
-    """The module of a config file (configs/x.py: `get_config(arg)`, maybe `get_sweep(arg)`)."""
+    """The module of a config file (configs/x.py: `get_config(arg)`, maybe `get_sweep(arg)`).
+    When the file's directory is a package (configs/ is: its files import `configs.recipes`),
+    the directory above it goes on sys.path, so a config loads from any working directory."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no such config file {path!r}")
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isfile(os.path.join(folder, "__init__.py")):
+        root = os.path.dirname(folder)
+        if root not in sys.path:
+            sys.path.insert(0, root)
     spec = importlib.util.spec_from_file_location(
         "rlpt_config_" + os.path.splitext(os.path.basename(path))[0], path)
     module = importlib.util.module_from_spec(spec)
@@ -75,25 +68,16 @@ def optim_config(lr: float, warmup_steps: int = 10, schedule: str = "constant"):
         final_lr_fraction=0.1, b1=0.9, b2=0.99, eps=1e-8, weight_decay=0.0, max_grad_norm=1.0))
 
 
-# Fields of cfg.algo read by the generic step for any algorithm (rlpt.step):
-STEP_ALGO_FIELDS = dict(
-    shaping=(),                        # reward shaping names, applied in order (algorithms.shaping)
-    dynamic_sampling=False,            # DAPO keep mask over degenerate groups
-    dynamic_sampling_metric="correct",  # correct | raw | shaped
-    dynamic_sampling_atol=0.0,
-    oversample=1,                      # sample oversample*batch_size prompts, keep batch_size groups
-    sft_term_coef=0.0,                 # + coef * NLL(gold solution | prompt), any loss
-    sft_term=None,                     # whether that term exists (None: sft_term_coef > 0)
-)
-
-
 def default_algo(name: str) -> ml_collections.ConfigDict:
-    """The defaults of algorithm `name`: the loss's paper defaults (rlpt.losses.defaults), the
-    generic step knobs and the algorithm record's own defaults."""
+    """The defaults of algorithm `name`: the shared surrogate's (rlpt.losses.policy), those of
+    every feature piece (rlpt/pieces/: off by default), the shaping list, and the algorithm's
+    own paper defaults (its file's DEFAULTS), later ones winning."""
     algorithm = registry.get("algorithm", name)
-    fields = algo_fields(name, algorithm.defaults)
-    for k, v in STEP_ALGO_FIELDS.items():
-        fields.setdefault(k, v)
+    fields = dict(SURROGATE_DEFAULTS, name=name)
+    for piece in feature_pieces():
+        fields.update(piece.defaults)
+    fields["shaping"] = ()
+    fields.update(algorithm.defaults)
     return ml_collections.ConfigDict(fields)
 
 
@@ -126,7 +110,7 @@ def base_config(algo: str = "grpo") -> ml_collections.ConfigDict:
     c.sft = ml_collections.ConfigDict(dict(steps=0, batch_size=64, optim=optim_config(1e-3)))
     # (optional key, not set here so that existing run directories keep their config:
     # eval.self_correction=True adds the greedy second-attempt rates sc_* after the prompt of
-    # MGRPO's layer 2, built with algo.layer2_instruction_ids; rlpt.train.evaluate)
+    # MGRPO's layer 2, built with algo.layer2_instruction_ids; rlpt.evaluation.rollout.evaluate)
     c.eval = ml_collections.ConfigDict(dict(
         every=50, n_prompts=256, n_samples=8, ks=(1, 4, 8), temperature=1.0))
     c.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1, tensor=1))
@@ -155,28 +139,15 @@ def _fail(key, msg):
 
 
 def _validate_step_fields(c):
-    """The generic step's knobs (rlpt.step) and the term flags."""
-    from rlpt.algorithms.dynamic_sampling import METRICS
+    """The chain's config: shaping names, every feature piece's validate (which also resolves the
+    term flags kl_term / entropy_term / sft_term), the algorithm's own."""
     a = c.algo
     for name in a.get("shaping", ()):
-        if name not in registry.names("shaping"):
+        if not registry.has("shaping", name):
             _fail("algo.shaping", f"unknown shaping {name!r}; known: {registry.names('shaping')}")
-    if a.get("dynamic_sampling_metric", "correct") not in METRICS:
-        _fail("algo.dynamic_sampling_metric", f"{a.dynamic_sampling_metric!r}; known: "
-              f"{list(METRICS)}")
-    if int(a.get("oversample", 1)) < 1:
-        _fail("algo.oversample", f"{a.oversample} must be >= 1")
-    if int(a.get("oversample", 1)) > 1 and not a.get("dynamic_sampling", False):
-        _fail("algo.oversample", "over-sampling needs algo.dynamic_sampling=True")
-    if float(a.get("sft_term_coef", 0.0)) < 0:
-        _fail("algo.sft_term_coef", f"{a.sft_term_coef} must be >= 0")
-    for flag, coefs in TERM_FLAGS.items():
-        nonzero = [k for k in coefs if float(a.get(k, 0.0) or 0.0) != 0.0]
-        if a.get(flag) is None:
-            a[flag] = bool(nonzero)
-        elif not a[flag] and nonzero:
-            _fail(f"algo.{flag}", f"False, but algo.{nonzero[0]}={a[nonzero[0]]} is non-zero: "
-                  f"set algo.{flag}=True to keep the term (or the coefficient to 0)")
+    for piece in feature_pieces():
+        if piece.validate:
+            piece.validate(c)
     if "temperature" in a and float(a.temperature) != float(c.sampling.temperature):
         _fail("algo.temperature", f"{a.temperature} differs from sampling.temperature="
               f"{c.sampling.temperature}; log-probs use the sampling temperature: set "
@@ -197,14 +168,15 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         _fail("model.vocab_size", "must be >= 0, and 0 with a checkpoint (it has its own)")
     if c.model.dtype not in ("float32", "bfloat16"):
         _fail("model.dtype", f"{c.model.dtype!r}; expected 'float32' or 'bfloat16'")
-    if c.algo.name not in registry.names("algorithm") and _is_preference_algo(c.algo.name):
-        _fail("algo.name", f"{c.algo.name!r} is a preference algorithm: run it with "
-              "`python -m rlpt.preference.train` (configs/preference.py), not rlpt.train")
+    if _is_preference_algo(c.algo.name):
+        _fail("algo.name", f"{c.algo.name!r} is a preference / reward-model algorithm: its "
+              "config is a preference config (configs/dpo_arith.py, configs/rm_arith.py), "
+              "validated by rlpt.preference.config and run by rlpt.preference.train")
     for kind, key in (("task", "task.name"), ("algorithm", "algo.name"),
                       ("advantage", "algo.advantage")):
         name = {"task.name": c.task.name, "algo.name": c.algo.name,
                 "algo.advantage": c.algo.advantage}[key]
-        if name not in registry.names(kind):
+        if not registry.has(kind, name):
             _fail(key, f"unknown {kind} {name!r}; known: {registry.names(kind)}")
     _validate_step_fields(c)
     if c.algo.loss_agg not in LOSS_AGG_MODES:
@@ -220,10 +192,10 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         _fail("sampling.loop", f"{s.loop!r}; expected 'while' or 'scan'")
     if s.top_k < 0:
         _fail("sampling.top_k", f"{s.top_k} must be >= 0 (0 = no top-k truncation)")
-    if s.num_samples == 1 and c.algo.advantage in GROUP_BASELINES:
+    why = registry.get("advantage", c.algo.advantage).group_baseline
+    if s.num_samples == 1 and why:
         _fail("sampling.num_samples", f"1 sample per prompt, but algo.advantage="
-              f"{c.algo.advantage!r} is a group baseline: {GROUP_BASELINES[c.algo.advantage]}; "
-              "use num_samples >= 2")
+              f"{c.algo.advantage!r} is a group baseline: {why}; use num_samples >= 2")
     if c.algo.group_size == -1:
         c.algo.group_size = s.num_samples
     elif c.algo.group_size != s.num_samples:
@@ -279,7 +251,7 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 
 
 def validate_self_correction(c):
-    """`eval.self_correction=True` (the `sc_*` rates of rlpt.train.evaluate): a second greedy
+    """`eval.self_correction=True` (the `sc_*` rates of rlpt.evaluation.rollout.evaluate): a second greedy
     attempt after `q + first answer + algo.layer2_instruction_ids`, so those ids must exist."""
     if not tuple(c.algo.get("layer2_instruction_ids", ())):
         _fail("algo.layer2_instruction_ids", "empty (or absent), but eval.self_correction=True "
@@ -318,101 +290,10 @@ def validate_nonfinite(c):
 
 
 def _is_preference_algo(name: str) -> bool:
-    from rlpt.preference.step import ALGOS
-    return name in ALGOS
-
-
-def arithmetic_run(c, a: dict, rl_steps: int, rl_batch_size: int, eval_every: int):
-    """The 1-2 digit addition setup shared by configs/grpo_arith.py and configs/algos.py:
-    SFT warm-up (500 x 64, lr 1e-3), then `rl_steps` RL steps of `rl_batch_size` prompts x 8
-    samples (5 new tokens, lr 5e-4). `a` holds the parsed `seed`, `size` and `quick` arguments;
-    quick=1 is a seconds-long smoke version."""
-    c.seed = a["seed"]
-    c.model.preset = a["size"]
-    c.task.name = "addition"
-    c.task.kwargs = dict(min_digits=1, max_digits=2)
-    c.sampling.max_new_tokens = 5
-    c.sampling.num_samples = 8
-    c.rl.steps = rl_steps
-    c.rl.batch_size = rl_batch_size
-    c.optim.lr = 5e-4
-    c.sft.steps = 500
-    c.sft.batch_size = 64
-    c.sft.optim.lr = 1e-3
-    c.eval.every = eval_every
-    if a["quick"]:
-        c.rl.steps, c.sft.steps, c.eval.every, c.eval.n_prompts = 6, 10, 3, 32
-        c.log_every = c.ckpt_every = 3
-    return c
-
-
-SCRATCHPAD_ARGS = dict(seed=0, size="tiny", quick=0, rl_steps=200, sft_steps=300, batch=16,
-                       max_new=48, lr=3e-4, max_digits=3, hard_max_digits=0, evals=2)
-
-
-def scratchpad_run(c, a: dict):
-    """The scratchpad-addition recipe shared by the experiments' configs (configs/dr_grpo_length.py,
-    yue_passk.py, ppo_vs_grpo.py, gspo_gmpo_stability.py, gtpo_entropy.py): the `size` preset
-    trained from scratch, SFT (`sft_steps` x 64 worked solutions of 1..`max_digits`-digit sums,
-    lr 1e-3; a hard split up to `hard_max_digits` digits without SFT data when > 0), then
-    `rl_steps` RL steps of `batch`
-    prompts x 8 samples at temperature 1 with `max_new` new tokens and RL learning rate `lr`, no KL
-    term (beta = 0); held-out evaluation of 128 prompts x 8 samples after SFT and every
-    rl_steps // `evals` steps. `a` holds SCRATCHPAD_ARGS (parsed); quick=1 is a seconds-long
-    smoke version."""
-    c.algo.beta = 0.0
-    c.seed = a["seed"]
-    c.model.preset = a["size"]
-    c.task.name = "scratchpad_addition"
-    c.task.kwargs = dict(min_digits=1, max_digits=a["max_digits"])
-    if a["hard_max_digits"]:  # the hard split (rlpt.tasks.scratchpad): no SFT data on hard rows
-        c.task.kwargs.hard_max_digits = a["hard_max_digits"]
-    c.sampling.max_new_tokens = a["max_new"]   # worked solutions need <= 10 * max_digits + 2
-    c.sampling.num_samples = 8
-    c.sampling.temperature = 1.0
-    c.rl.steps = a["rl_steps"]
-    c.rl.batch_size = a["batch"]
-    c.optim.lr = a["lr"]
-    c.sft.steps = a["sft_steps"]
-    c.sft.batch_size = 64
-    c.sft.optim.lr = 1e-3
-    c.eval.every = max(1, a["rl_steps"] // max(1, a["evals"]))
-    c.eval.n_prompts = 128
-    c.eval.n_samples = 8
-    c.log_every = 5
-    c.ckpt_every = max(1, a["rl_steps"] // 4)
-    c.wandb.mode = "disabled"
-    if a["quick"]:
-        c.rl.steps, c.sft.steps, c.eval.every, c.eval.n_prompts = 4, 10, 2, 16
-        c.log_every = c.ckpt_every = 2
-    return c
-
-
-def comparison_config(first: str, algos) -> ml_collections.ConfigDict:
-    """The base config of a sweep comparing `algos` (rlpt.sweep_points.algorithm_arms with the
-    same order): base_config(first) whose `algo` is union_algo(first, then the others), and
-    group_size following sampling.num_samples in every arm."""
-    c = base_config(first)
-    c.algo = union_algo(first_then(first, algos))
-    c.algo.group_size = -1
-    return c
-
-
-def first_then(first: str, algos) -> tuple:
-    """`algos` with `first` moved to the front (the comparison's base algorithm)."""
-    return (first,) + tuple(x for x in algos if x != first)
-
-
-def union_algo(names) -> ml_collections.ConfigDict:
-    """default_algo(names[0]) plus every key of the other algorithms' defaults it lacks (their
-    first value), so that one base config holds every arm's fields and a sweep point switches the
-    algorithm by overriding existing keys (rlpt.sweep_points.algorithm_arms)."""
-    out = default_algo(names[0])
-    for name in names[1:]:
-        for k, v in default_algo(name).items():
-            if k not in out:
-                out[k] = v
-    return out
+    """Whether `name` is a registered algorithm of the preference trainer (kind "preference" or
+    "reward_model")."""
+    return (registry.has("algorithm", name)
+            and registry.get("algorithm", name).kind in ("preference", "reward_model"))
 
 
 def hparams(c: ml_collections.ConfigDict) -> dict:

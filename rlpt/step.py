@@ -1,6 +1,7 @@
 """The generic fused RL step: sample -> reward -> hooks -> advantages -> epochs x minibatches of
-optax updates, one XLA program. No algorithm is named here: algorithms plug in through the hooks
-of their `Algorithm` record (rlpt.algorithms.base), rollouts and rewards are arguments.
+optax updates, one XLA program. No algorithm and no feature is named here: the step runs the
+CHAIN of its spec (rlpt.algorithms.base.chain_of: shapings, feature pieces, the algorithm's own
+hooks), stage by stage, each piece in chain order; rollouts and rewards are arguments.
 
     spec = StepSpec(...)                      # static: shapes, names, which terms exist
     state, metrics = fused_step(spec, state, batch, hp)
@@ -19,12 +20,10 @@ from typing import Any, Callable, Dict
 import jax
 import jax.numpy as jnp
 
-from rlpt.algorithms.base import (AlgoConfig, Algorithm, gold_logprobs, iteration_key,
-                                  policy_loss_batch, solution_rows)
-from rlpt.algorithms.dynamic_sampling import keep_mask, select_groups
-from rlpt.algorithms.shaping import shape_rewards
+from rlpt.algorithms.base import (AlgoConfig, Algorithm, chain_of, iteration_key,
+                                  policy_loss_batch, rollout_logprobs)
 from rlpt.logprobs import completion_logprobs
-from rlpt.losses.supervised import sft_nll
+from rlpt.losses.supervised import nll_minus_entropy
 from rlpt.models.config import ModelConfig
 from rlpt.optim import Optimizer, apply_update
 from rlpt.rewards.host_guard import safe_host_reward
@@ -36,7 +35,8 @@ from rlpt.state import TrainState
 class StepSpec:
     """The static part of the step. `algo` holds the static fields of cfg.algo; `models` the
     ModelConfig of each frozen model by role; `reward(frozen, tokens, mask, target, target_len)
-    -> (rewards [N], aux)`; `advantage(rewards, mask, c, **extras)` by name from the registry."""
+    -> (rewards [N], aux)`; `advantage(rewards, mask, c, **extras)` by name from the registry;
+    `chain` the pieces the step runs (default: `chain_of(algo, algorithm)`)."""
     model_cfg: ModelConfig
     scfg: SamplingConfig
     algorithm: Algorithm
@@ -51,6 +51,11 @@ class StepSpec:
     models: Dict[str, ModelConfig] = dataclasses.field(default_factory=dict)
     per_prompt_metrics: bool = False
     nonfinite_reward: float = 0.0   # what a NaN / infinite (or raising host) reward scores
+    chain: tuple = None
+
+    def __post_init__(self):
+        if self.chain is None:
+            object.__setattr__(self, "chain", chain_of(self.algo, self.algorithm))
 
     @property
     def G(self) -> int:
@@ -60,8 +65,13 @@ class StepSpec:
     def multi_update(self) -> bool:
         return self.ppo_epochs * self.minibatches > 1
 
-    def flag(self, name: str) -> bool:
-        return bool(self.algo.get(name))
+    def needs(self, loss_input: str) -> bool:
+        """Whether a piece of the chain needs `loss_input` (e.g. "entropy") from the forward."""
+        return any(loss_input in p.loss_inputs for p in self.chain)
+
+    def hooks(self, stage: str):
+        """The chain's hooks of one stage, in chain order."""
+        return [getattr(p, stage) for p in self.chain if getattr(p, stage) is not None]
 
     def config(self, hp) -> AlgoConfig:
         return AlgoConfig(self.algo, hp["algo"])
@@ -69,9 +79,8 @@ class StepSpec:
 
 def rollout_phase(spec: StepSpec, state: TrainState, batch, hp):
     """The pre-rollout hook and the rollout: -> (batch, out)."""
-    A = spec.algorithm
-    if A.before_rollout:
-        batch = A.before_rollout(spec, state, batch, spec.config(hp))
+    for hook in spec.hooks("before_rollout"):
+        batch = hook(spec, state, batch, spec.config(hp))
     out = spec.rollout.sample(spec.model_cfg, state.params, batch, iteration_key(state, 0),
                               spec.scfg)
     return batch, out
@@ -79,8 +88,8 @@ def rollout_phase(spec: StepSpec, state: TrainState, batch, hp):
 
 def reward_inputs(spec: StepSpec, batch, out, hp):
     tokens, mask = spec.rollout.reward_inputs(out)
-    if spec.algorithm.reward_inputs:
-        tokens, mask = spec.algorithm.reward_inputs(spec, batch, tokens, mask, spec.config(hp))
+    for hook in spec.hooks("reward_inputs"):
+        tokens, mask = hook(spec, batch, tokens, mask, spec.config(hp))
     return tokens, mask
 
 
@@ -110,52 +119,43 @@ def _minibatch_loss(spec: StepSpec, c, step, params, mb, mbp):
     lb.update(A.loss_batch(spec, params, mb, mbp, c) if A.loss_batch
               else policy_loss_batch(spec, params, mb, c))
     loss, metrics = A.loss(lb, c)
-    if spec.flag("sft_term"):
-        nll = sft_nll(gold_logprobs(spec, params, mbp)[0], mbp["sol_mask"])
-        loss = loss + c.sft_term_coef * nll
-        metrics = dict(metrics, sft_term_nll=nll, loss=loss)
+    for hook in spec.hooks("loss_term"):
+        term, m = hook(spec, params, mb, mbp, c)
+        loss = loss + term
+        metrics = dict(metrics, **m)
     return loss, metrics
 
 
 def update_phase(spec: StepSpec, state: TrainState, batch, out, raw_N, hp):
     """Everything after the reward: -> (new state, metrics)."""
-    A, c, G, tau = spec.algorithm, spec.config(hp), spec.G, spec.scfg.temperature
+    c, G = spec.config(hp), spec.G
     step_metrics, rewards_N = {}, raw_N
-    if c.shaping:
-        rewards_N = shape_rewards(c.shaping, raw_N, out, c, G, state.step)
-        step_metrics["task_reward_mean"] = raw_N.mean()
-    if c.oversample > 1:
-        batch, out, raw_N, rewards_N, m = select_groups(batch, out, raw_N, rewards_N, c, G,
-                                                        spec.batch_size)
+    for hook in spec.hooks("shape"):
+        rewards_N, m = hook(spec, state, rewards_N, raw_N, out, c)
+        step_metrics.update(m, task_reward_mean=raw_N.mean())
+    rewards_N = rewards_N.astype(jnp.float32)
+    for hook in spec.hooks("select"):
+        batch, out, raw_N, rewards_N, m = hook(spec, batch, out, raw_N, rewards_N, c)
         step_metrics.update(m)
     P = batch["prompt"].shape[1]
     tokens, valid = spec.rollout.teacher_inputs(batch, out, G)
     mask = out.mask
-    logp_of = lambda p: jax.lax.stop_gradient(completion_logprobs(
-        spec.model_cfg, p, tokens, valid, P, tau, group_size=G)[0])
     data = {"tokens": tokens, "valid": valid, "mask": mask, "rewards": rewards_N}
     per_prompt = {}   # arrays with the prompt on axis 0 (minibatched by group)
-    if spec.flag("kl_term"):
-        data["ref_logp"] = logp_of(state.frozen["reference"])
     adv_extras = dict(lengths=out.lengths, entropy=out.entropies, old_logp=out.logprobs,
                       correct=rewards_N)
-    if A.before_advantages:
-        data, more, m = A.before_advantages(spec, state, batch, out, data, c)
+    for hook in spec.hooks("before_advantages"):
+        data, more, m = hook(spec, state, batch, out, data, c)
         adv_extras.update(more)
         step_metrics.update(m)
     adv = spec.advantage(rewards_N, mask, c, **adv_extras)
     data["advantages"] = adv[:, None] * mask if adv.ndim == 1 else adv
-    if c.dynamic_sampling:
-        data["keep"], n_kept = keep_mask(raw_N, rewards_N, c, G)
-        step_metrics["effective_groups"] = n_kept.astype(jnp.float32)
     if spec.multi_update:
-        data["old_logp"] = logp_of(state.params)
-    if A.extras:
-        data, more, m = A.extras(spec, state, batch, out, data, raw_N, c, iteration_key(state, 2))
+        data["old_logp"] = rollout_logprobs(spec, state.params, tokens, valid, P)
+    for hook in spec.hooks("extras"):
+        data, more, m = hook(spec, state, batch, out, data, raw_N, c, iteration_key(state, 2))
         per_prompt.update(more)
         step_metrics.update(m)
-    if spec.flag("sft_term"):
-        per_prompt.update(solution_rows(batch))
 
     B = batch["prompt"].shape[0]
     E, M = spec.ppo_epochs, spec.minibatches
@@ -179,9 +179,9 @@ def update_phase(spec: StepSpec, state: TrainState, batch, out, raw_N, hp):
     metrics = {k: v.mean() for k, v in ms.items()}
     metrics["nonfinite_updates"] = ms["nonfinite_updates"].sum()
     algo_state = state.algo_state
-    if A.after_update:
-        params, opt_state, algo_state, m = A.after_update(spec, params, opt_state, algo_state,
-                                                          batch, raw_N, c, hp)
+    for hook in spec.hooks("after_update"):
+        params, opt_state, algo_state, m = hook(spec, params, opt_state, algo_state, batch,
+                                                raw_N, c, hp)
         metrics.update(m)
     lengths = out.lengths.astype(jnp.float32)
     rows_N = rewards_N.reshape(-1, G)
@@ -255,9 +255,8 @@ def make_split_step(spec: StepSpec, host_reward: Callable):
 
 
 def sft_loss_and_grads(model_cfg: ModelConfig, params, batch, loss_mask: str = "solution_mask"):
-    """SFT on (prompt, solution): token-mean NLL (registry `sft`) of the tokens in
-    `batch[loss_mask]`, teacher forcing over the whole solution (`solution_mask`)."""
-    from rlpt.losses.supervised import sft_loss
+    """SFT on (prompt, solution): token-mean NLL of the tokens in `batch[loss_mask]`, teacher
+    forcing over the whole solution (`solution_mask`)."""
     P = batch["prompt"].shape[1]
     tokens = jnp.concatenate([batch["prompt"], batch["solution"]], axis=1)
     valid = jnp.concatenate([batch["prompt_mask"], batch["solution_mask"]], axis=1).astype(bool)
@@ -265,14 +264,13 @@ def sft_loss_and_grads(model_cfg: ModelConfig, params, batch, loss_mask: str = "
 
     def loss_of(p):
         logp, _ = completion_logprobs(model_cfg, p, tokens, valid, P, 1.0)
-        return sft_loss({"logp": logp, "mask": mask}, None)
+        return nll_minus_entropy(logp, mask, None, 0.0)
 
     return jax.value_and_grad(loss_of, has_aux=True)(params)
 
 
-def make_sft_step(model_cfg: ModelConfig, optimizer: Optimizer, loss_mask="solution_mask",
-                  donate=True):
-    """Jitted `step(state, batch, hp) -> (state, metrics)` of supervised fine-tuning; tool
+def sft_step(model_cfg: ModelConfig, optimizer: Optimizer, loss_mask="solution_mask"):
+    """The pure `step(state, batch, hp) -> (state, metrics)` of supervised fine-tuning; tool
     demonstrations put the loss on `solution_loss_mask` (model tokens only)."""
     def step(state: TrainState, batch, hp):
         (loss, m), grads = sft_loss_and_grads(model_cfg, state.params, batch, loss_mask)
@@ -280,4 +278,11 @@ def make_sft_step(model_cfg: ModelConfig, optimizer: Optimizer, loss_mask="solut
                                                 state.params, hp["optim"])
         m = dict(m, loss=loss, **guard)
         return state.replace(params=params, opt_state=opt_state, step=state.step + 1), m
-    return jax.jit(step, donate_argnums=(0,) if donate else ())
+    return step
+
+
+def make_sft_step(model_cfg: ModelConfig, optimizer: Optimizer, loss_mask="solution_mask",
+                  donate=True):
+    """`sft_step` jitted (the state donated unless `donate=False`)."""
+    return jax.jit(sft_step(model_cfg, optimizer, loss_mask),
+                   donate_argnums=(0,) if donate else ())

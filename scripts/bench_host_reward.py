@@ -41,10 +41,10 @@ from rlpt.envs.tool_rollout import completion_source  # noqa: E402
 from rlpt.models import get_model_config, init_params  # noqa: E402
 from rlpt.rewards.host_callback import host_reward_callback  # noqa: E402
 from rlpt.rewards.math_answer import gsm8k_reward  # noqa: E402
-from rlpt.rewards.synthetic import completion_text  # noqa: E402
+from rlpt.tasks.synthetic_reward import completion_text  # noqa: E402
 from rlpt.step import make_fused_step, make_split_step, rollout_phase  # noqa: E402
 from rlpt.tokenizers import CharTokenizer  # noqa: E402
-from rlpt.train import build_rl, build_task, host_reward_fn, task_reward  # noqa: E402
+from rlpt.build import build_rl, build_task, host_reward_fn, task_reward  # noqa: E402
 
 TOK = CharTokenizer()
 

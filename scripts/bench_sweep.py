@@ -1,6 +1,6 @@
 """Sweep speed: N seeds of configs/grpo_arith.py (SFT + RL + evaluation) as one vmapped sweep
-(`rlpt.sweep.run_sweep`) vs the same N runs one after another (`rlpt.train.run` in one process),
-wall-clock and peak memory, from one invocation:
+(`rlpt.sweep.main.run_sweep`) vs the same N runs one after another (`rlpt.train.run` in one
+process), wall-clock and peak memory, from one invocation:
 
     python scripts/bench_sweep.py                      # sizes 2,4,8,16; 50 SFT + 20 RL steps
     python scripts/bench_sweep.py --sizes=8 --sft_steps=500 --rl_steps=1000   # the full run
@@ -43,8 +43,8 @@ COMPILE_EVENTS = {"/jax/core/compile/backend_compile_duration": "compile",
 def child(a):
     os.environ["RLPT_NO_PROGRESS"] = "1"
     import jax
-    from rlpt.sweep import run_sweep
-    from rlpt.sweep_points import seeds
+    from rlpt.sweep.main import run_sweep
+    from rlpt.sweep.points import seeds
     from rlpt.train import run
     base = base_config(a)
     out = {"mode": a.child, "runs": a.runs, "compile": 0.0, "trace": 0.0, "lower": 0.0}
@@ -83,13 +83,13 @@ def spawn(a, mode, runs):
 
 def step_scaling(a):
     """Steady-state time of one vmapped SFT step and one vmapped fused RL step for R runs (the
-    sweep's own programs and inputs, rlpt.sweep_run.sft_phase / rl_phase), per run, and how
+    sweep's own programs and inputs, rlpt.sweep.run.sft_phase / rl_phase), per run, and how
     many cores were busy."""
     import jax
     from jax.sharding import NamedSharding, PartitionSpec
-    from rlpt.sweep_points import points_to_configs, seeds
-    from rlpt.sweep_run import rl_phase, run_mesh, sft_phase
-    from rlpt.train import build_model, build_task
+    from rlpt.sweep.points import points_to_configs, seeds
+    from rlpt.sweep.run import rl_phase, run_mesh, sft_phase
+    from rlpt.build import build_model, build_task
     base = base_config(a)
     task = build_task(base)
     model_cfg, params = build_model(base)

@@ -6,7 +6,7 @@
 The config's SFT warm-up runs first (on the base task), then the config's RL algorithm trains
 with the whole pool as every step's batch, recording each example's accuracy over its G samples
 per step (history [pool_size, steps]); examples are ranked by the variance of that history
-(rlpt.losses.policy.rank_examples_by_accuracy_variance), largest first. Put the top index into
+(rlpt.algorithms.one_shot_rlvr.rank_examples_by_accuracy_variance), largest first. Put the top index into
 `task.kwargs.index` of the one_shot config.
 """
 import argparse
@@ -17,14 +17,13 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from rlpt.algorithms.one_shot import accuracy_history  # noqa: E402
+import jax  # noqa: E402
+
+from rlpt.algorithms.one_shot_rlvr import (accuracy_history,  # noqa: E402
+                                           rank_examples_by_accuracy_variance)
+from rlpt.build import build_model, build_rl, build_sft, build_task  # noqa: E402
 from rlpt.config import load_config, validate  # noqa: E402
-from rlpt.losses.policy import rank_examples_by_accuracy_variance  # noqa: E402
-from rlpt.optim import make_optimizer, optim_hparams  # noqa: E402
-from rlpt.state import new_state  # noqa: E402
-from rlpt.step import make_fused_step, make_sft_step  # noqa: E402
-from rlpt.tasks import sft_batch  # noqa: E402
-from rlpt.train import build_model, build_rl, build_task  # noqa: E402
+from rlpt.step import make_fused_step  # noqa: E402
 
 
 def main(argv=None):
@@ -44,11 +43,10 @@ def main(argv=None):
     task = build_task(cfg)
     model_cfg, params = build_model(cfg)
     if cfg.sft.steps:
-        opt = make_optimizer(cfg.sft.optim)
-        sft_step, st = make_sft_step(model_cfg, opt), new_state(params, opt, cfg.seed)
-        sft_hp = {"optim": optim_hparams(cfg.sft.optim)}
+        step, st, sft_hp, make_batch = build_sft(cfg, model_cfg, params, task)
+        sft_step = jax.jit(step, donate_argnums=(0,))
         for s in range(cfg.sft.steps):
-            st, _ = sft_step(st, sft_batch(task, cfg.seed, s, cfg.sft.batch_size), sft_hp)
+            st, _ = sft_step(st, make_batch(s), sft_hp)
         params = st.params
     spec, state, hp, _ = build_rl(cfg, model_cfg, params, task, per_prompt_metrics=True)
     pool = task.pool()

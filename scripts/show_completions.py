@@ -21,7 +21,7 @@ import orbax.checkpoint as ocp
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from rlpt.sampling import SamplingConfig, sample  # noqa: E402
-from rlpt.train import build_model, build_task  # noqa: E402
+from rlpt.build import build_model, build_task  # noqa: E402
 
 
 def main(argv=None):

@@ -32,9 +32,9 @@ _CACHE_ENV = "JAX_COMPILATION_CACHE_DIR"
 # The longest test files (CPU seconds, most first; measured with `--durations=0`), run first: with
 # `--dist loadfile --no-loadscope-reorder` (pytest.ini) xdist hands out files in this order, so
 # the two subprocess-heavy files start at once instead of finishing alone at the end of the run.
-LONGEST_FIRST = ("test_multiprocess.py", "test_sharding.py", "test_rl_step.py",
+LONGEST_FIRST = ("test_multiprocess.py", "test_sharding.py", "test_step.py",
                  "test_preference_step.py", "test_nonfinite.py", "test_trainer.py",
-                 "test_algorithm_zoo.py", "test_sampling.py")
+                 "test_zoo.py", "test_sampling.py")
 
 
 def pytest_collection_modifyitems(items):
@@ -51,7 +51,7 @@ def fake_devices_env(n: int) -> dict:
 def pytest_configure(config):
     """XLA at backend optimization level 0 (RLPT_TEST_XLA_OPT=1 keeps the default level): most
     of the suite's time is compiling programs that then run for milliseconds, and level 0
-    compiles them in about half the time (test_rl_step.py + test_preference_step.py: 207 -> 112
+    compiles them in about half the time (test_step.py + test_preference_step.py: 207 -> 112
     CPU seconds). It changes code generation, not semantics: the golden test's recorded metrics
     of the default-level code still match at their tolerances.
 

@@ -1,4 +1,7 @@
-"""Advantage estimators and reward shaping against numpy references and objectives.md §2."""
+"""The shared advantage estimators (rlpt/advantages.py) against numpy references and objectives.md
+§2. The shapings live with their algorithm or piece: DAPO's overlong penalty in
+tests/algorithms/test_dapo.py, Kimi's length reward in tests/algorithms/test_kimi_k15.py, the
+dynamic-sampling mask and the unlikeliness shaping in tests/pieces/."""
 import types
 
 import jax
@@ -185,103 +188,6 @@ def test_grpo_process_supervision_matches_numpy():
     np.testing.assert_allclose(np.asarray(got), expect, rtol=1e-9, atol=1e-12)
 
 
-# ---------------------------------------------------------------------------------- DAPO shaping
-
-def test_dapo_overlong_sanity_and_registered():
-    pen = adv.dapo_overlong_penalty(jnp.array([16384, 18432, 20480, 20481, 100]), 20480, 4096)
-    np.testing.assert_allclose(np.asarray(pen), [0.0, -0.5, -1.0, -1.0, 0.0], atol=1e-6)
-    m = lengths_mask([3, 5, 6], 6)  # L_max=5, L_cache=2: 3 -> 0, 5 -> -1, 6 -> -1 (over)
-    shaped = get("advantage", "dapo_overlong")(jnp.array([1.0, 1.0, -1.0]), jnp.asarray(m),
-                                               cfg(overlong_max=5, overlong_cache=2))
-    np.testing.assert_allclose(np.asarray(shaped), [1.0, 0.0, -2.0], atol=1e-6)
-    np.testing.assert_allclose(
-        np.asarray(adv.dapo_overlong_penalty(jnp.array([4]), 5, 2)), [-0.5], atol=1e-6)
-
-
-def test_dynamic_sampling_mask():
-    r = jnp.array([1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.0, 1.0])
-    keep, n_groups = adv.dynamic_sampling_mask(r, 3)
-    np.testing.assert_array_equal(np.asarray(keep), [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1])
-    assert int(n_groups) == 2
-    reg = get("advantage", "dapo_dynamic_sampling")(r, None, cfg(group_size=3))
-    np.testing.assert_array_equal(np.asarray(reg), np.asarray(keep))
-    keep6, n6 = adv.dynamic_sampling_mask(r, 6)
-    np.testing.assert_array_equal(np.asarray(keep6), np.ones(12))
-    assert int(n6) == 2
-
-
-# ---------------------------------------------------------------------------- Kimi length reward
-
-def test_kimi_length_reward_sanity():
-    out = adv.kimi_length_reward(jnp.array([100, 200, 300]), jnp.array([1, 1, 0]), 3)
-    np.testing.assert_allclose(np.asarray(out), [0.5, 0.0, -0.5], atol=1e-6)
-    same = adv.kimi_length_reward(jnp.array([7, 7, 7]), jnp.array([1, 0, 1]), 3)
-    np.testing.assert_array_equal(np.asarray(same), [0.0, 0.0, 0.0])
-    # wrong answers get min(0, lambda): the shortest wrong answer is not rewarded
-    wrong = adv.kimi_length_reward(jnp.array([10, 30, 20]), jnp.array([0, 1, 0]), 3)
-    np.testing.assert_allclose(np.asarray(wrong), [0.0, -0.5, 0.0], atol=1e-6)
-    # group-wise min/max
-    two = adv.kimi_length_reward(jnp.array([1, 3, 100, 300]), jnp.array([1, 1, 1, 1]), 2)
-    np.testing.assert_allclose(np.asarray(two), [0.5, -0.5, 0.5, -0.5], atol=1e-6)
-    m = lengths_mask([2, 4, 3], 4)
-    reg = get("advantage", "kimi_length_penalty")(jnp.array([1.0, 1.0, 0.0]), jnp.asarray(m),
-                                                  cfg(group_size=3, length_penalty_weight=0.5))
-    np.testing.assert_allclose(np.asarray(reg), [1.25, 0.75, -0.0], atol=1e-6)
-
-
-def test_kimi_length_penalty_warm_up_switches_on_at_its_start_step():
-    """rlpt.algorithms.kimi: the paper's warm-up (no penalty, then a constant one)."""
-    from types import SimpleNamespace
-    from rlpt.algorithms.shaping import shape_rewards
-    out = SimpleNamespace(lengths=jnp.array([100, 200, 300]))
-    r = jnp.array([1.0, 1.0, 0.0])
-    algo = dict(length_penalty_weight=0.5, length_penalty_start=3)
-    got = [np.asarray(shape_rewards(("kimi_length_penalty",), r, out, algo, 3, step))
-           for step in (0, 2, 3, 7)]
-    for g in got[:2]:
-        np.testing.assert_array_equal(g, [1.0, 1.0, 0.0])
-    for g in got[2:]:
-        np.testing.assert_allclose(g, [1.25, 1.0, -0.25], atol=1e-6)
-    dflt = shape_rewards(("kimi_length_penalty",), r, out, dict(length_penalty_weight=0.5), 3, 0)
-    np.testing.assert_allclose(np.asarray(dflt), [1.25, 1.0, -0.25], atol=1e-6)
-
-
-# ------------------------------------------------------------------------ unlikeliness shaping
-
-def test_unlikeliness_sanity():
-    r = jnp.array([1.0, 1.0, 0.0, 1.0])
-    lp = jnp.array([-0.2, -0.5, -0.1, -0.9])
-    shaped = adv.unlikeliness_shaped_rewards(r, lp, 4, 0.25)
-    np.testing.assert_allclose(np.asarray(shaped), [0.875, 0.9375, 0.0, 1.0], atol=1e-6)
-    # the per-token old_logp whose masked mean is lp (padding must be ignored)
-    m = lengths_mask([2, 3, 1, 2], 3)
-    old = np.array(lp)[:, None] * m + (1 - m) * 5.0
-    A = get("advantage", "unlikeliness")(r, jnp.asarray(m), cfg(group_size=4, beta_rank=0.25),
-                                         old_logp=jnp.asarray(old))
-    np.testing.assert_allclose(np.asarray(A)[:, 0], [0.365, 0.497, -1.491, 0.630], atol=1e-3)
-
-
-def test_unlikeliness_matches_numpy_and_rank_among():
-    rng = np.random.default_rng(6)
-    r = rng.integers(0, 2, size=10).astype(float)
-    lp = rng.normal(size=10)
-    for among in ("group", "correct"):
-        expect = np.empty(10)
-        for b in range(2):
-            idx = range(5 * b, 5 * b + 5)
-            members = [j for j in idx if among == "group" or r[j] > 0]
-            for i in idx:
-                rank = sum(1 for j in members if lp[j] < lp[i])
-                expect[i] = r[i] * (1 - 0.3 * rank / 5)
-        got = adv.unlikeliness_shaped_rewards(jnp.asarray(r), jnp.asarray(lp), 5, 0.3, among)
-        np.testing.assert_allclose(np.asarray(got), expect, atol=1e-6)
-    # the two readings differ when a wrong sample is less likely than a correct one
-    r2, lp2 = jnp.array([1.0, 0.0]), jnp.array([-0.1, -0.9])
-    g = adv.unlikeliness_shaped_rewards(r2, lp2, 2, 0.5, "group")
-    c = adv.unlikeliness_shaped_rewards(r2, lp2, 2, 0.5, "correct")
-    np.testing.assert_allclose([float(g[0]), float(c[0])], [0.75, 1.0])
-
-
 # ---------------------------------------------------------------------- GTPO / GRPO-S shaping
 
 def test_gtpo_and_grpo_s_sanity():
@@ -390,11 +296,28 @@ def test_every_registered_advantage_is_finite():
                   step_ends=jnp.asarray(np.tile([2, 5], (N, 1))),
                   step_valid=jnp.ones((N, 2), bool))
     assert set(names("advantage")) >= {
-        "grpo", "dr_grpo", "rloo", "reinforce_pp", "gae", "grpo_process", "dapo_overlong",
-        "dapo_dynamic_sampling", "kimi_length_penalty", "unlikeliness", "gtpo", "grpo_s"}
+        "grpo", "dr_grpo", "rloo", "reinforce_pp", "gae", "grpo_process", "gtpo", "grpo_s"}
     for name in names("advantage"):
         fn = get("advantage", name)
         c = cfg(group_size=G, kl_coef=0.05)
         out = np.asarray(jax.jit(lambda r, m, ex: fn(r, m, c, **ex))(r, m, extras))
         assert out.shape in ((N,), (N, T)), name
         assert np.all(np.isfinite(out)), name
+
+
+def test_registered_advantages_are_records_with_their_group_baseline():
+    for name in ("grpo", "dr_grpo", "rloo", "reinforce_pp", "grpo_process", "gtpo", "grpo_s"):
+        rec = get("advantage", name)
+        assert isinstance(rec, adv.Advantage) and rec.group_baseline, name
+    assert get("advantage", "gae").group_baseline == ""
+    assert "G - 1" in get("advantage", "rloo").group_baseline
+    # the record calls its function: the same result as the plain function
+    r = jnp.array([1.0, 0.0, 0.0, 1.0])
+    np.testing.assert_array_equal(np.asarray(get("advantage", "grpo")(r, None, cfg(group_size=4))),
+                                  np.asarray(adv.grpo_advantages(r, 4)))
+    np.testing.assert_array_equal(
+        np.asarray(get("advantage", "dr_grpo").fn(r, None, cfg(group_size=4))),
+        np.asarray(adv.dr_grpo_advantages(r, 4)))
+    for gone in ("dapo_overlong", "dapo_dynamic_sampling", "kimi_length_penalty"):
+        with pytest.raises(KeyError, match="known advantage names"):
+            get("advantage", gone)   # shapings and pieces now, not advantages

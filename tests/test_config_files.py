@@ -1,7 +1,7 @@
 """Every file of configs/ builds and validates: its `get_config("")` (and `quick=1` where the file
 takes it), and for sweep configs every point of `get_sweep("")` applied to the base, all before
-anything compiles (rlpt.sweep.load_sweep, rlpt.sweep_points.points_to_configs). Catches a config
-broken by a library change before a user's hour-long sweep does."""
+anything compiles (rlpt.sweep.main.load_sweep, rlpt.sweep.points.points_to_configs). Catches a
+config broken by a library change before a user's hour-long sweep does."""
 import glob
 import os
 
@@ -10,11 +10,12 @@ import pytest
 from conftest import REPO_ROOT
 from rlpt.config import config_file, load_config, validate
 from rlpt.preference.config import validate as validate_preference
-from rlpt.sweep import load_sweep
-from rlpt.sweep_points import group_points, points_to_configs
+from rlpt.sweep.main import load_sweep
+from rlpt.sweep.points import group_points, points_to_configs
 
 # grpo_gsm8k.py needs a tokenizer file argument: tests/test_gsm8k_rl.py builds and runs it.
-ELSEWHERE = {"__init__.py", "grpo_gsm8k.py"}
+# recipes.py is no config: the recipes the config files share (used by every test here).
+ELSEWHERE = {"__init__.py", "grpo_gsm8k.py", "recipes.py"}
 CONFIGS = sorted(p for p in glob.glob(os.path.join(REPO_ROOT, "configs", "*.py"))
                  if os.path.basename(p) not in ELSEWHERE)
 # smollm2_rlvr.py's task is its experiment's own (experiments/smollm2_rlvr/run.py), which

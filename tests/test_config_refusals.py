@@ -88,8 +88,8 @@ def test_unknown_config_key_is_one_line():
 
 def test_a_missing_teacher_checkpoint_is_refused_before_training(tmp_path):
     """validate() accepts a config naming a file still to be made; check_files (called by
-    rlpt.train.run and rlpt.sweep.run_sweep before compiling) refuses it, naming field and path;
-    an existing path passes."""
+    rlpt.train.run and rlpt.sweep.main.run_sweep before compiling) refuses it, naming field and
+    path; an existing path passes."""
     from rlpt.algorithms.base import check_files
     from rlpt.train import run
     cfg = grpo_arith.get_config()

@@ -5,7 +5,7 @@ from math import comb
 import numpy as np
 import pytest
 
-from rlpt.evaluation import avg_at_k, maj_at_k, majority, mean_pass_at_k, pass_at_k
+from rlpt.evaluation.metrics import avg_at_k, maj_at_k, majority, mean_pass_at_k, pass_at_k
 
 
 @pytest.mark.parametrize("n,c,k,want", [(10, 3, 1, 0.3), (10, 3, 2, 0.533333), (10, 3, 5, 0.916667),

@@ -23,11 +23,16 @@ def _hf_logits(directory, ids):
         return model.eval()(torch.tensor(np.asarray(ids))).logits.numpy()
 
 
-def _assert_same_logits(directory, cfg, params, vocab, tol=1e-4):
+def _assert_same_logits(directory, cfg, params, vocab, rtol=2e-5):
+    """Max |rlpt - HF| below `rtol` of the largest logit (at least 1): float32 forwards of two
+    implementations differ in summation order, in proportion to the logits' scale (llama2.c's
+    stories260K: logits up to 15.4, max difference 1.02e-4 with transformers 5.25 / torch 2.13,
+    i.e. 6.6e-6 of the scale)."""
     ids = np.random.default_rng(0).integers(0, vocab, (2, 13))
     got = np.asarray(forward(cfg, params, jnp.asarray(ids, jnp.int32)))
-    err = np.abs(got - _hf_logits(directory, ids)).max()
-    assert err < tol, err
+    ref = _hf_logits(directory, ids)
+    err = np.abs(got - ref).max()
+    assert err < rtol * max(1.0, float(np.abs(ref).max())), (err, np.abs(ref).max())
 
 
 def _check_run_export(workdir, tmp_path, capsys, rl_step, sft_step, rl_params, sft_params):
@@ -51,8 +56,9 @@ def test_export_of_a_saved_run(tmp_path, capsys):
     parameters are exported, and --phase=sft picks the SFT ones."""
     from configs.grpo_arith import get_config
     from rlpt.config import validate
+    from rlpt.io.checkpoints import Checkpointer
+    from rlpt.io.workdir import write_config
     from rlpt.optim import make_optimizer
-    from rlpt.run_io import Checkpointer, write_config
     from rlpt.state import new_state
     cfg = validate(get_config("quick=1"))
     workdir = str(tmp_path / "run")

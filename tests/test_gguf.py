@@ -114,7 +114,7 @@ def test_load_checkpoint_recognises_each_kind(tmp_path):
 
 def test_trainer_builds_the_model_from_a_gguf_path(tmp_path):
     from rlpt.config import base_config, validate
-    from rlpt.train import build_model
+    from rlpt.build import build_model
     cfg, params = tiny()
     c = base_config("grpo")
     c.model.checkpoint = write_gguf(tmp_path / "m.gguf", cfg, params)

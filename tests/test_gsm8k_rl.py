@@ -15,7 +15,7 @@ from rlpt.rewards import math_answer
 from rlpt.step import make_fused_step
 from rlpt.tasks.prompts import format_prompt
 from rlpt.tokenizers import train_bpe_tokenizer
-from rlpt.train import build_model, build_rl, build_task
+from rlpt.build import build_model, build_rl, build_task
 
 GSM8K = os.path.join(SHARED_DATA, "gsm8k")
 pytestmark = pytest.mark.skipif(not os.path.exists(os.path.join(GSM8K, "train.jsonl")),

@@ -16,7 +16,7 @@ from rlpt.rewards.judge_train import answer_completions, train_verifier, verifie
 from rlpt.rewards.prompt_target import prompt_as_target
 from rlpt.step import fused_step, make_fused_step
 from rlpt.tasks.synthetic import AdditionTask
-from rlpt.train import build_rl, build_task
+from rlpt.build import build_rl, build_task
 
 TASK = AdditionTask(min_digits=1, max_digits=1)
 TOK = TASK.tokenizer

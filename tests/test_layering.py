@@ -1,14 +1,20 @@
-"""The layering of DESIGN.md, enforced: a module imports only from its own layer or below, and
-never a private (`_name`) name of another module.
+"""The layering of ../shared/DESIGN.md, enforced: a module imports only from its own layer or
+below, and never a private (`_name`) name of another module. Every layer of DESIGN.md is its own
+layer here, and the algorithm layer is split where an inversion could hide (records < pieces <
+algorithms); preference and reward-model training sit in the same layers as RL, not on top.
 
-    0 foundations  registry, state, optim, sharding, distributed, run_io, report, evaluation,
-                   tokenizers, models/
-    1 sampling     sampling, logprobs
-    2 tasks        tasks/, rewards/, envs/
-    3 math         advantages, losses/
-    4 algorithms   algorithms/
-    5 step         step
-    6 loops        train, loop, config, catalog, preference/, sweep, export, __main__ modules
+     0 foundations  registry, state, optim, sharding, distributed, io/, report,
+                    evaluation/metrics, tokenizers, models/
+     1 sampling     sampling, logprobs
+     2 tasks        tasks/, rewards/, envs/
+     3 math         advantages, losses/
+     4 records      algorithms/base, algorithms/common (the Algorithm and Piece records)
+     5 pieces       pieces/ (features several algorithms chain)
+     6 algorithms   algorithms/<name> (one file each: policy gradient, preference, RM)
+     7 steps        step, preference/{records,reward_model,step,reward_model_step}
+     8 config       config, preference/config
+     9 build, loop  build, loop, evaluation/rollout
+    10 entry points train, sweep/, preference/train, export, launch, __main__ modules
 """
 import ast
 import os
@@ -18,21 +24,30 @@ from conftest import REPO_ROOT
 
 LAYERS = [
     ("rlpt.registry", "rlpt.state", "rlpt.optim", "rlpt.sharding", "rlpt.distributed",
-     "rlpt.run_io", "rlpt.report", "rlpt.evaluation", "rlpt.tokenizers", "rlpt.models"),
+     "rlpt.io", "rlpt.report", "rlpt.evaluation.metrics", "rlpt.tokenizers", "rlpt.models"),
     ("rlpt.sampling", "rlpt.logprobs"),
     ("rlpt.tasks", "rlpt.rewards", "rlpt.envs"),
     ("rlpt.advantages", "rlpt.losses"),
+    ("rlpt.algorithms.base", "rlpt.algorithms.common"),
+    ("rlpt.pieces",),
     ("rlpt.algorithms",),
-    ("rlpt.step",),
+    ("rlpt.step", "rlpt.preference.records", "rlpt.preference.reward_model",
+     "rlpt.preference.step", "rlpt.preference.reward_model_step"),
+    ("rlpt.config", "rlpt.preference.config"),
+    ("rlpt.build", "rlpt.loop", "rlpt.evaluation.rollout"),
 ]
 TOP = len(LAYERS)  # everything else in rlpt/ (loops, entry points)
 
 
 def layer_of(module: str) -> int:
+    """The layer of the LONGEST prefix that names the module (rlpt.algorithms.base is layer 4,
+    rlpt.algorithms.grpo layer 6)."""
+    best, length = TOP, -1
     for i, prefixes in enumerate(LAYERS):
-        if any(module == p or module.startswith(p + ".") for p in prefixes):
-            return i
-    return TOP
+        for p in prefixes:
+            if (module == p or module.startswith(p + ".")) and len(p) > length:
+                best, length = i, len(p)
+    return best
 
 
 def rlpt_modules():
@@ -90,3 +105,19 @@ def test_the_check_catches_a_violation(tmp_path, monkeypatch):
     monkeypatch.setattr("test_layering.rlpt_modules",
                         lambda: iter([("rlpt.losses.bad", str(bad))]))
     assert len(violations()) == 2
+
+
+def test_entry_points_sit_above_the_step_and_every_module_has_a_layer():
+    """train, sweep and the preference trainer are above the step and the builders; every
+    module below the entry points is named by a layer (a new top-level module must be placed)."""
+    for entry in ("rlpt.train", "rlpt.sweep.main", "rlpt.sweep.run", "rlpt.preference.train"):
+        assert layer_of(entry) == TOP and layer_of(entry) > layer_of("rlpt.step")
+    assert layer_of("rlpt.build") > layer_of("rlpt.step") > layer_of("rlpt.algorithms.grpo")
+    assert layer_of("rlpt.algorithms.grpo") > layer_of("rlpt.pieces.kl") > layer_of(
+        "rlpt.algorithms.base")
+    entry = {"rlpt.train", "rlpt.export", "rlpt.launch"}
+    unplaced = [m for m, path in rlpt_modules() if layer_of(m) == TOP and m not in entry
+                and not path.endswith("__init__.py")
+                and not m.startswith(("rlpt.sweep", "rlpt.preference.train"))
+                and not m.endswith("__main__")]
+    assert unplaced == [], unplaced

@@ -13,7 +13,7 @@ from rlpt.rewards.math_answer import (
     is_equivalent,
     parse_number,
 )
-from rlpt.tasks.gsm8k import read_split
+from rlpt.tasks.gsm8k_data import read_split
 
 
 @pytest.fixture(scope="module")

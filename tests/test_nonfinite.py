@@ -12,14 +12,15 @@ import pytest
 
 from configs import grpo_arith
 from rlpt.config import validate
+from rlpt.io.checkpoints import Checkpointer, NonFiniteStateError
+from rlpt.io.workdir import write_json_atomic
 from rlpt.loop import NonFiniteError, NonFiniteMonitor
 from rlpt.models import get_model_config, init_params
 from rlpt.optim import apply_update, make_optimizer, optim_hparams
 from rlpt.rewards.host_callback import host_reward_callback
-from rlpt.run_io import Checkpointer, NonFiniteStateError, write_json_atomic
 from rlpt.state import new_state
 from rlpt.step import make_fused_step, make_sft_step
-from rlpt.train import build_rl, build_task
+from rlpt.build import build_rl, build_task
 
 os.environ["RLPT_NO_PROGRESS"] = "1"
 NAN = float("nan")
@@ -125,7 +126,7 @@ def test_preference_and_reward_model_steps_skip_a_nonfinite_update():
     from rlpt.preference.step import jit_step
     from rlpt.preference.train import pair_source, policy_state, policy_step, rm_state, rm_step
     from rlpt.tasks.synthetic_pairs import SyntheticPairs
-    from rlpt.train import build_model
+    from rlpt.build import build_model
 
     cfg = validate_pref(dpo_config("dpo"))
     task = build_task(cfg)
@@ -182,25 +183,26 @@ def test_diverging_run_stops_keeps_finite_checkpoints_and_no_duplicate_rows(tmp_
     config itself refuses NaN): every RL update is skipped, the run stops at the first flush (step 3)
     with a NonFiniteError naming the loss; SFT's checkpoints and rows are untouched and no RL
     checkpoint exists; the rerun (finite hp) does not duplicate rows."""
+    import rlpt.build as build
     import rlpt.train as train
     cfg = grpo_arith.get_config("size=nano,quick=1")
     cfg.nonfinite.stop_after = 2
     cfg.wandb.mode = "disabled"
     cfg.eval.n_prompts, cfg.rl.batch_size, cfg.sampling.num_samples = 8, 4, 4
     cfg.sft.batch_size = 8
-    real = train.hparams
+    real = build.hparams
 
     def nan_beta(c):
         hp = real(c)
         return dict(hp, algo=dict(hp["algo"], beta=jnp.float32(NAN)))
 
-    monkeypatch.setattr(train, "hparams", nan_beta)
+    monkeypatch.setattr(build, "hparams", nan_beta)
     with pytest.raises(NonFiniteError, match=r"rl steps 1\.\.2: 2 consecutive.*loss"):
         train.run(cfg, str(tmp_path))
     assert not os.path.exists(tmp_path / "summary.json")
     assert Checkpointer(str(tmp_path), "rl").latest_step() is None
     assert Checkpointer(str(tmp_path), "sft").latest_step() == 10
-    monkeypatch.setattr(train, "hparams", real)
+    monkeypatch.setattr(build, "hparams", real)
     summary = train.run(cfg, str(tmp_path))
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     keys = [(r["phase"], r["step"]) for r in map(json.loads, lines)]

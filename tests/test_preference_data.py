@@ -8,7 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rlpt.preference import pairs as PP
+from rlpt.algorithms import online_dpo, rm_rlsf
+from rlpt.losses import preference as LP
 from rlpt.tasks.preference_data import (PreferenceDataError, PreferencePair, read_preference_jsonl,
                                         tokenize_pairs, write_preference_jsonl)
 from rlpt.tokenizers import CharTokenizer
@@ -125,7 +126,7 @@ def test_tokenize_unknown_character_names_line(tmp_path):
 def test_token_stats_and_span_confidence():
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(3, 5, 7)).astype(np.float32)
-    stats = PP.token_confidence_stats(jnp.asarray(logits))
+    stats = rm_rlsf.token_confidence_stats(jnp.asarray(logits))
     p = np.exp(logits - logits.max(-1, keepdims=True))
     p /= p.sum(-1, keepdims=True)
     ps = np.sort(p, -1)
@@ -136,27 +137,27 @@ def test_token_stats_and_span_confidence():
     span = np.array([[0, 1, 1, 0, 0], [1, 1, 1, 1, 1], [0, 0, 0, 0, 0]], np.float32)
     def span_mean(x):  # noqa: E306
         return [x[i][span[i] > 0].mean() if span[i].any() else 0.0 for i in range(3)]
-    c1 = PP.span_confidence(jnp.asarray(span), "p_top1", top1_prob=stats["top1_prob"])
+    c1 = rm_rlsf.span_confidence(jnp.asarray(span), "p_top1", top1_prob=stats["top1_prob"])
     np.testing.assert_allclose(c1, span_mean(ps[..., -1]), rtol=1e-5)
-    c2 = PP.span_confidence(jnp.asarray(span), "p1_minus_p2", top1_prob=stats["top1_prob"],
+    c2 = rm_rlsf.span_confidence(jnp.asarray(span), "p1_minus_p2", top1_prob=stats["top1_prob"],
                             top2_prob=stats["top2_prob"])
     np.testing.assert_allclose(c2, span_mean(ps[..., -1] - ps[..., -2]), rtol=1e-5, atol=1e-7)
-    c3 = PP.span_confidence(jnp.asarray(span), "neg_entropy", entropy=stats["entropy"],
+    c3 = rm_rlsf.span_confidence(jnp.asarray(span), "neg_entropy", entropy=stats["entropy"],
                             vocab_size=7)
     h = -(p * np.log(p)).sum(-1)
     np.testing.assert_allclose(c3, span_mean(1 - h / math.log(7)), rtol=1e-5)
     assert float(c1[2]) == 0.0  # empty span
     with pytest.raises(ValueError, match="top2_prob"):
-        PP.span_confidence(jnp.asarray(span), "p1_minus_p2", top1_prob=stats["top1_prob"])
+        rm_rlsf.span_confidence(jnp.asarray(span), "p1_minus_p2", top1_prob=stats["top1_prob"])
     with pytest.raises(ValueError, match="unknown"):
-        PP.span_confidence(jnp.asarray(span), "bogus", top1_prob=stats["top1_prob"])
+        rm_rlsf.span_confidence(jnp.asarray(span), "bogus", top1_prob=stats["top1_prob"])
 
 
 def test_confidence_pairs_against_brute_force():
     conf = np.array([[0.95, 0.5, 0.9, 0.95], [0.2, 0.3, 0.1, 0.85], [0.99, 0.1, 0.97, 0.5]],
                     np.float32)
     smask = np.array([[1, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 0]], np.float32)
-    a, b, valid = jax.jit(PP.confidence_pairs)(jnp.asarray(conf), 0.9, jnp.asarray(smask))
+    a, b, valid = jax.jit(rm_rlsf.confidence_pairs)(jnp.asarray(conf), 0.9, jnp.asarray(smask))
     assert a.shape == b.shape == valid.shape == (3, 6)
     for row in range(3):
         got = {(int(x), int(y)) for x, y, v in zip(a[row], b[row], valid[row]) if v}
@@ -176,21 +177,21 @@ def test_best_worst_pairs_ties_and_no_contrast():
     rewards = jnp.array([[0.0, 1.0, 1.0, 0.0], [0.5, 0.5, 0.5, 0.5], [3.0, -1.0, 2.0, -1.0],
                          [1.0, 0.0, 5.0, 0.0]])
     smask = jnp.array([[1, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1], [1, 1, 0, 1]])
-    chosen, rejected, valid = jax.jit(PP.best_worst_pairs)(rewards, smask)
+    chosen, rejected, valid = jax.jit(LP.best_worst_pairs)(rewards, smask)
     np.testing.assert_array_equal(chosen, [1, 0, 0, 0])   # lowest index among the best
     np.testing.assert_array_equal(rejected, [0, 0, 1, 1])  # lowest index among the worst
     np.testing.assert_array_equal(valid, [True, False, True, True])  # row 1: no contrast
     # row 3: the masked sample (reward 5) is never chosen
 
     x = jnp.arange(4 * 4 * 2).reshape(4, 4, 2)
-    np.testing.assert_array_equal(PP.take_samples(x, chosen), np.asarray(x)[np.arange(4), chosen])
+    np.testing.assert_array_equal(LP.take_samples(x, chosen), np.asarray(x)[np.arange(4), chosen])
 
 
 def test_best_worst_random_tie_break():
     rewards = jnp.array([[1.0, 1.0, 0.0, 1.0, 0.0]])
     seen_best, seen_worst = set(), set()
     for seed in range(24):
-        c, r, v = PP.best_worst_pairs(rewards, key=jax.random.PRNGKey(seed))
+        c, r, v = LP.best_worst_pairs(rewards, key=jax.random.PRNGKey(seed))
         seen_best.add(int(c[0]))
         seen_worst.add(int(r[0]))
         assert bool(v[0])
@@ -198,15 +199,16 @@ def test_best_worst_random_tie_break():
 
 
 def test_should_sync():
-    assert all(PP.should_sync(k, 1) for k in range(5))
-    assert [PP.should_sync(k, 3) for k in range(7)] == [True, False, False, True, False, False,
-                                                         True]
-    assert not any(PP.should_sync(k, None) for k in range(5))
-    assert not any(PP.should_sync(k, math.inf) for k in range(5))
-    assert PP.should_sync(4, 2.0)
-    np.testing.assert_array_equal(PP.should_sync(jnp.arange(4), 2), [True, False, True, False])
+    assert all(online_dpo.should_sync(k, 1) for k in range(5))
+    assert [online_dpo.should_sync(k, 3) for k in range(7)] == [True, False, False, True, False,
+                                                                False, True]
+    assert not any(online_dpo.should_sync(k, None) for k in range(5))
+    assert not any(online_dpo.should_sync(k, math.inf) for k in range(5))
+    assert online_dpo.should_sync(4, 2.0)
+    np.testing.assert_array_equal(online_dpo.should_sync(jnp.arange(4), 2),
+                                  [True, False, True, False])
     for bad in (0, -1, 1.5, True, -math.inf):
         with pytest.raises(ValueError):
-            PP.should_sync(1, bad)
+            online_dpo.should_sync(1, bad)
     with pytest.raises(ValueError, match="step"):
-        PP.should_sync(-1, 1)
+        online_dpo.should_sync(-1, 1)

@@ -1,5 +1,5 @@
-"""Preference losses against independent numpy references and the sanity values of
-objectives.md section 4."""
+"""Preference losses (rlpt/algorithms/<name>.py, shared math in rlpt.losses.preference) against
+independent numpy references and the sanity values of objectives.md section 4."""
 import math
 
 import jax
@@ -7,8 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import ml_collections
+
 from rlpt import registry
-from rlpt.losses import preference as P
+from rlpt.algorithms import cdpo, dpo, drpo, ipo, pre_dpo, rdpo, simpo
 
 # The spec's sanity pair: h = (-10 + 11) - (-12 + 11.5) = 1.5
 SANITY = dict(logp_w=-10.0, logp_l=-12.0, ref_w=-11.0, ref_l=-11.5, len_w=20.0, len_l=25.0)
@@ -62,8 +64,13 @@ def np_simpo(d, beta, gamma):
     return -np_log_sig(beta * u - gamma)
 
 
+def defaults(name):
+    """The paper defaults of preference algorithm `name` (its record's DEFAULTS) and `name`."""
+    return ml_collections.ConfigDict(dict(name=name, **registry.get("algorithm", name).defaults))
+
+
 def loss_of(name, d, **overrides):
-    cfg = P.default_preference_config(name)
+    cfg = defaults(name)
     cfg.update(overrides)
     return registry.get("loss", name)(as_batch(d), cfg)
 
@@ -71,16 +78,17 @@ def loss_of(name, d, **overrides):
 def test_registered_names():
     for name in ("dpo", "ipo", "cdpo", "rdpo", "simpo", "pre_dpo", "drpo"):
         assert callable(registry.get("loss", name))
-        assert P.default_preference_config(name).name == name
+        assert defaults(name).name == name
+        assert registry.get("algorithm", name).loss is registry.get("loss", name)
     with pytest.raises(KeyError, match="known"):
-        P.default_preference_config("nope")
+        registry.get("algorithm", "nope")
 
 
 def test_paper_defaults():
-    assert P.default_preference_config("dpo").beta == 0.1
-    simpo = P.default_preference_config("simpo")
+    assert defaults("dpo").beta == 0.1
+    simpo = defaults("simpo")
     assert (simpo.beta, simpo.gamma) == (2.0, 0.5)
-    drpo = P.default_preference_config("drpo")
+    drpo = defaults("drpo")
     assert (drpo.c, drpo.b, drpo.beta, drpo.is_weight) == (2.5, 0.5, 0.04, "clip")
 
 
@@ -133,12 +141,12 @@ def test_mask_drops_pairs():
 
 
 @pytest.mark.parametrize("per_pair,params,closed_form", [
-    (P.dpo_losses, dict(beta=0.1), lambda h: -0.1 * np_sig(-0.1 * h)),
-    (P.cdpo_losses, dict(beta=0.5, eps=0.1),
+    (dpo.dpo_losses, dict(beta=0.1), lambda h: -0.1 * np_sig(-0.1 * h)),
+    (cdpo.cdpo_losses, dict(beta=0.5, eps=0.1),
      lambda h: -0.5 * (0.9 * np_sig(-0.5 * h) - 0.1 * np_sig(0.5 * h))),
-    (P.rdpo_losses, dict(beta=0.5, eps=0.1),
+    (rdpo.rdpo_losses, dict(beta=0.5, eps=0.1),
      lambda h: -0.5 * (0.9 * np_sig(-0.5 * h) + 0.1 * np_sig(0.5 * h)) / 0.8),
-    (P.ipo_losses, dict(tau=0.1), lambda h: 2.0 * (h - 5.0)),
+    (ipo.ipo_losses, dict(tau=0.1), lambda h: 2.0 * (h - 5.0)),
 ])
 def test_grad_wrt_margin_closed_form(per_pair, params, closed_form):
     h = jnp.array([-20.0, -1.5, 0.0, 1.5, 7.0, 40.0])
@@ -153,11 +161,11 @@ def test_grad_wrt_margin_closed_form(per_pair, params, closed_form):
 def test_dpo_grad_wrt_logps():
     """d/d logp_w of DPO = -beta sig(-beta h) / B; d/d logp_l = +beta sig(-beta h) / B."""
     d = random_batch(seed=3)
-    cfg = P.default_preference_config("dpo")
+    cfg = defaults("dpo")
     batch = as_batch(d)
 
     def f(lw, ll):
-        return P.dpo_loss(dict(batch, logp_w=lw, logp_l=ll), cfg)[0]
+        return dpo.dpo_loss(dict(batch, logp_w=lw, logp_l=ll), cfg)[0]
 
     g_w, g_l = jax.grad(f, argnums=(0, 1))(batch["logp_w"], batch["logp_l"])
     expected = -0.1 * np_sig(-0.1 * np_h(d)) / 8
@@ -170,8 +178,8 @@ def test_dpo_grad_wrt_logps():
 def test_simpo_grad_closed_form():
     d = random_batch(seed=4)
     batch = as_batch(d)
-    cfg = P.default_preference_config("simpo")
-    g_w = jax.grad(lambda lw: P.simpo_loss(dict(batch, logp_w=lw), cfg)[0])(batch["logp_w"])
+    cfg = defaults("simpo")
+    g_w = jax.grad(lambda lw: simpo.simpo_loss(dict(batch, logp_w=lw), cfg)[0])(batch["logp_w"])
     u = np.asarray(d["logp_w"]) / d["len_w"] - np.asarray(d["logp_l"]) / d["len_l"]
     expected = -2.0 / d["len_w"] * np_sig(0.5 - 2.0 * u) / 8
     np.testing.assert_allclose(g_w, expected, rtol=1e-4)
@@ -195,10 +203,10 @@ def test_ipo_length_normalize():
 
 def test_pre_dpo_with_guide_equal_to_sft_is_dpo():
     d = random_batch(seed=6)
-    cfg = P.default_preference_config("pre_dpo")
+    cfg = defaults("pre_dpo")
     batch = as_batch(dict(d, guide_w=d["ref_w"], guide_l=d["ref_l"]))
-    loss_pre, m_pre = P.pre_dpo_loss(batch, cfg)
-    loss_dpo, m_dpo = P.dpo_loss(batch, P.default_preference_config("dpo"))
+    loss_pre, m_pre = pre_dpo.pre_dpo_loss(batch, cfg)
+    loss_dpo, m_dpo = dpo.dpo_loss(batch, defaults("dpo"))
     assert float(loss_pre) == float(loss_dpo)
     for k in m_dpo:
         assert float(m_pre[k]) == float(m_dpo[k]), k
@@ -254,25 +262,25 @@ def np_drpo(d, beta, c, b_base, kl_agg="seq_mean_token_sum"):
 
 
 def test_drpo_is_coefficient_sanity():
-    cfg = P.default_preference_config("drpo")
+    cfg = defaults("drpo")
     d = drpo_batch(b=1, m=2)
     d.update(logp_y1=np.array([-4.8]), ref_y1=np.array([-5.0]), Z=np.array([1.0]),
              g_y1=np.array([0.7]))
-    _, metrics = P.drpo_loss(as_batch(d), cfg)
+    _, metrics = drpo.drpo_loss(as_batch(d), cfg)
     assert float(metrics["is_coef"]) == pytest.approx(0.366421, abs=2e-6)
 
 
 def test_drpo_value_and_gradients_match_numpy():
-    cfg = P.default_preference_config("drpo")
+    cfg = defaults("drpo")
     d = drpo_batch(seed=1)
     batch = as_batch(d)
-    loss, metrics = jax.jit(lambda bt: P.drpo_loss(bt, cfg))(batch)
+    loss, metrics = jax.jit(lambda bt: drpo.drpo_loss(bt, cfg))(batch)
     ref_loss, is_coef, grad_y1, grad_tok = np_drpo(d, cfg.beta, cfg.c, cfg.b)
     assert float(loss) == pytest.approx(ref_loss, rel=1e-5)
     assert float(metrics["is_coef"]) == pytest.approx(is_coef.mean(), rel=1e-5, abs=1e-7)
 
     def f(y1, tok):
-        return P.drpo_loss(dict(batch, logp_y1=y1, logp_online_tok=tok), cfg)[0]
+        return drpo.drpo_loss(dict(batch, logp_y1=y1, logp_online_tok=tok), cfg)[0]
 
     g_y1, g_tok = jax.grad(f, argnums=(0, 1))(batch["logp_y1"], batch["logp_online_tok"])
     np.testing.assert_allclose(g_y1, grad_y1, rtol=1e-5, atol=1e-7)
@@ -285,23 +293,23 @@ def test_drpo_value_and_gradients_match_numpy():
 
 
 def test_drpo_is_term_vanishes_when_g_equals_z():
-    cfg = P.default_preference_config("drpo")
+    cfg = defaults("drpo")
     d = drpo_batch(seed=2)
     d["g_y1"] = d["Z"].copy()
     batch = as_batch(d)
-    loss, metrics = P.drpo_loss(batch, cfg)
+    loss, metrics = drpo.drpo_loss(batch, cfg)
     assert float(metrics["is_coef"]) == 0.0
-    g_y1 = jax.grad(lambda y1: P.drpo_loss(dict(batch, logp_y1=y1), cfg)[0])(batch["logp_y1"])
+    g_y1 = jax.grad(lambda y1: drpo.drpo_loss(dict(batch, logp_y1=y1), cfg)[0])(batch["logp_y1"])
     assert np.all(np.asarray(g_y1) == 0.0)
     # ... so the loss does not depend on y1's log-prob at all
-    shifted, _ = P.drpo_loss(dict(batch, logp_y1=batch["logp_y1"] + 3.0), cfg)
+    shifted, _ = drpo.drpo_loss(dict(batch, logp_y1=batch["logp_y1"] + 3.0), cfg)
     assert float(shifted) == pytest.approx(float(loss), rel=1e-6)
 
 
 @pytest.mark.parametrize("mode", ["clip", "self_normalized", "raw"])
 def test_drpo_importance_weight_modes(mode):
     log_ratio = np.array([2.0, -2.0, 0.2, 0.0])
-    w = np.asarray(P.importance_weights(jnp.asarray(log_ratio), jnp.zeros(4), mode, c=2.5))
+    w = np.asarray(drpo.importance_weights(jnp.asarray(log_ratio), jnp.zeros(4), mode, c=2.5))
     raw = np.exp(log_ratio)
     expected = {"clip": np.clip(raw, 0.4, 2.5), "raw": raw,
                 "self_normalized": raw / raw.mean()}[mode]
@@ -310,7 +318,7 @@ def test_drpo_importance_weight_modes(mode):
         np.testing.assert_allclose(w[:2], [2.5, 0.4])
     if mode == "self_normalized":  # masked entries are excluded from the normaliser
         mask = jnp.array([1.0, 1.0, 0.0, 0.0])
-        w_m = np.asarray(P.importance_weights(jnp.asarray(log_ratio), jnp.zeros(4), mode,
+        w_m = np.asarray(drpo.importance_weights(jnp.asarray(log_ratio), jnp.zeros(4), mode,
                                               mask=mask))
         np.testing.assert_allclose(w_m[:2], raw[:2] / raw[:2].mean(), rtol=1e-5)
 
@@ -318,9 +326,9 @@ def test_drpo_importance_weight_modes(mode):
 def test_drpo_unknown_modes_raise():
     d = as_batch(drpo_batch(seed=3))
     with pytest.raises(ValueError, match="is_weight"):
-        P.drpo_loss(d, {"is_weight": "bogus"})
+        drpo.drpo_loss(d, {"is_weight": "bogus"})
     with pytest.raises(ValueError, match="kl_agg"):
-        P.drpo_loss(d, {"kl_agg": "bogus"})
+        drpo.drpo_loss(d, {"kl_agg": "bogus"})
 
 
 @pytest.mark.parametrize("kl_agg", ["token_mean", "seq_mean_token_mean", "seq_mean_token_sum"])
@@ -329,7 +337,7 @@ def test_drpo_kl_aggregation_modes(kl_agg):
     d = drpo_batch(seed=4)
     d["g_online"] = np.full_like(d["g_online"], 0.5)
     d["g_y1"] = d["Z"].copy()
-    loss, metrics = P.drpo_loss(as_batch(d), {"kl_agg": kl_agg, "beta": 0.5})
+    loss, metrics = drpo.drpo_loss(as_batch(d), {"kl_agg": kl_agg, "beta": 0.5})
     m = d["mask_online"]
     dd = d["ref_online_tok"] - d["logp_online_tok"]
     k3 = (np.exp(dd) - dd - 1) * m
@@ -345,8 +353,8 @@ def test_drpo_kl_aggregation_modes(kl_agg):
 
 def test_partial_and_missing_config_use_defaults():
     batch = as_batch(SANITY)
-    assert float(P.dpo_loss(batch, None)[0]) == pytest.approx(0.620957, abs=2e-6)
-    assert float(P.cdpo_loss(batch, {"eps": 0.1})[0]) == pytest.approx(0.635957, abs=2e-6)
-    assert float(P.simpo_loss(batch, {})[0]) == pytest.approx(0.999163, abs=2e-6)
-    beta_03, _ = P.dpo_loss(batch, {"beta": 0.3})
+    assert float(dpo.dpo_loss(batch, None)[0]) == pytest.approx(0.620957, abs=2e-6)
+    assert float(cdpo.cdpo_loss(batch, {"eps": 0.1})[0]) == pytest.approx(0.635957, abs=2e-6)
+    assert float(simpo.simpo_loss(batch, {})[0]) == pytest.approx(0.999163, abs=2e-6)
+    beta_03, _ = dpo.dpo_loss(batch, {"beta": 0.3})
     assert float(beta_03) == pytest.approx(float(-np_log_sig(0.45)), rel=1e-6)

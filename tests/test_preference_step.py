@@ -1,8 +1,9 @@
 """Preference step and trainer: a smoke run of every algorithm from configs/dpo_arith.py (nano
-model, 2 steps: finite loss, params changed, per-pair gradient weight logged), Pre-DPO with
-guide == SFT equal to DPO bitwise, online DPO's pairs and generator sync, the CLI end to end
-(JSONL source, exact resume; Pre-DPO's two stages), config errors before compilation, and the
-step on a 2-device mesh with explicit shardings."""
+model, 2 steps with its dynamic hyperparameters as arguments: finite loss, params changed,
+per-pair gradient weight logged), a new beta without a recompile, Pre-DPO with guide == SFT
+equal to DPO bitwise, online DPO's pairs and generator sync, the CLI end to end (JSONL source,
+exact resume; Pre-DPO's two stages; the entry point rlpt.train dispatches to), config errors
+before compilation, and the step on a 2-device mesh with explicit shardings."""
 import functools
 import json
 import os
@@ -17,14 +18,13 @@ import pytest
 
 from conftest import REPO_ROOT, fake_devices_env
 from rlpt.config import config_file
-from rlpt.optim import optim_hparams
-from rlpt.preference.config import validate
+from rlpt.preference.config import hparams, validate
 from rlpt.preference.reward_model import init_reward_model
 from rlpt.preference.step import jit_step
 from rlpt.preference.train import pair_source, policy_state, policy_step, run
 from rlpt.tasks.preference_data import PreferencePair, write_preference_jsonl
 from rlpt.tasks.synthetic_pairs import SyntheticPairs
-from rlpt.train import build_model, build_task
+from rlpt.build import build_model, build_task
 
 os.environ["RLPT_NO_PROGRESS"] = "1"
 
@@ -74,8 +74,7 @@ def smoke(algo, g="task_reward"):
     step = policy_step(cfg, model_cfg, task, model_cfg if aux is not None else None)
     state = policy_state(cfg, step, params, params, aux)
     src = pair_source(cfg, task)
-    hp = {"optim": optim_hparams(cfg.optim)}
-    final, rows = steps(step, state, lambda i: src.make_batch(cfg.seed, i, 8), 2, hp)
+    final, rows = steps(step, state, lambda i: src.make_batch(cfg.seed, i, 8), 2, hparams(cfg))
     return params, final.params, rows
 
 
@@ -97,6 +96,31 @@ def test_smoke_from_config(algo, g):
         assert rows[0]["grad_weight"] == pytest.approx(0.5, abs=1e-6)
         assert rows[0]["loss"] == pytest.approx(np.log(2.0), abs=1e-6)
         assert rows[1]["grad_weight"] != pytest.approx(0.5, abs=1e-6)
+
+
+def test_a_new_beta_is_an_argument_not_a_recompile():
+    """`hp["algo"]` holds the declared dynamic fields (DPO: beta): a second value runs the same
+    compiled program and changes the update; without it the config's value is compiled in."""
+    cfg = validate(dpo_config("dpo"))
+    task = build_task(cfg)
+    model_cfg, params = build_model(cfg)
+    step = policy_step(cfg, model_cfg, task)
+    state = policy_state(cfg, step, params, params)
+    traces = []
+
+    def counted(s, b, hp):
+        traces.append(1)
+        return step(s, b, hp)
+
+    fn = jax.jit(counted)
+    batch = pair_source(cfg, task).make_batch(0, 0, 8)
+    hp = hparams(cfg)
+    assert set(hp["algo"]) == {"beta"}
+    new = [fn(state, batch, dict(hp, algo={"beta": jnp.float32(b)}))[0] for b in (0.1, 0.5)]
+    assert len(traces) == 1
+    assert max_diff(new[0].params, new[1].params) > 0
+    static, _ = jit_step(step, donate=False)(state, batch, {"optim": hp["optim"]})
+    assert max_diff(static.params, new[0].params) < 1e-6
 
 
 def test_pre_dpo_with_sft_guide_equals_dpo_exactly():
@@ -125,7 +149,8 @@ def test_online_dpo_pairs_contrast_mask_and_generator_sync():
     src = SyntheticPairs(task)
     batch_fn = lambda i: src.make_batch(0, i, 8)
 
-    data, m, gen = jax.jit(step.prepare)(state, batch_fn(0), jax.random.PRNGKey(3))
+    data, m, frozen = jax.jit(step.prepare)(state, batch_fn(0), jax.random.PRNGKey(3))
+    assert set(frozen) == {"generator"}
     rc = np.asarray(reward(data["chosen"], data["chosen_mask"], None, None)[0])
     rr = np.asarray(reward(data["rejected"], data["rejected_mask"], None, None)[0])
     valid = np.asarray(data["mask"]) > 0
@@ -135,7 +160,7 @@ def test_online_dpo_pairs_contrast_mask_and_generator_sync():
     assert float(m["contrast_frac"]) == pytest.approx(valid.mean())
 
     history, fn = [state], jit_step(step, donate=False)
-    hp = {"optim": optim_hparams(cfg.optim)}
+    hp = hparams(cfg)
     for i in range(3):
         state, metrics = fn(state, batch_fn(i), hp)
         history.append(state)
@@ -185,6 +210,25 @@ def test_cli_jsonl_dpo_outputs_and_exact_resume(tmp_path):
         [r for r in rows(resumed) if r["phase"] == "pref"]
 
 
+def test_preference_entry_point_on_the_command_line(tmp_path):
+    """`run(cfg, workdir, allow_config_change)` has rlpt.train.run's signature (rlpt.train hands
+    it preference configs); `python -m rlpt.preference.train` runs a config from the CLI."""
+    import inspect
+
+    import rlpt.train
+    from rlpt.preference import train as pref_train
+    assert inspect.signature(pref_train.run) == inspect.signature(rlpt.train.run)
+    proc = subprocess.run(
+        [sys.executable, "-m", "rlpt.preference.train",
+         "--config=configs/dpo_arith.py:algo=simpo,size=nano,quick=1", "--config.sft.steps=0",
+         "--config.eval.n_prompts=0", f"--workdir={tmp_path / 'w'}"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+        env=dict(os.environ, JAX_PLATFORMS="cpu"))
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    summary = json.load(open(tmp_path / "w" / "summary.json"))
+    assert summary["algo"] == "simpo" and summary["final"]["step"] == 3
+
+
 def test_cli_pre_dpo_two_stages(tmp_path):
     """SFT (rlpt.train.run_sft) -> guide (DPO from SFT) -> DPO from SFT with ref := guide."""
     c = load_config("dpo_arith", "algo=pre_dpo,size=nano,quick=1")
@@ -232,7 +276,7 @@ from rlpt.preference.config import validate
 from rlpt.preference.step import jit_step
 from rlpt.preference.train import policy_state, policy_step
 from rlpt.tasks.synthetic_pairs import SyntheticPairs
-from rlpt.train import build_model, build_task
+from rlpt.build import build_model, build_task
 from rlpt.config import load_config
 cfg = load_config("configs/dpo_arith.py:algo=dpo,size=nano,quick=1"); cfg.pref.batch_size = 8; cfg = validate(cfg)
 task = build_task(cfg); model_cfg, params = build_model(cfg)

@@ -1,6 +1,6 @@
 """Reward models: the value head reads the last response token, a smoke run of every RM kind
-from configs/rm_arith.py, held-out pairwise accuracy of a BT reward model trained through the
-CLI on the synthetic addition pairs, and a trained RM used as the reward of the RL step."""
+(the records rlpt/algorithms/rm_<kind>.py) from configs/rm_arith.py, held-out pairwise accuracy
+of a BT reward model trained through the CLI on the synthetic addition pairs, and a trained RM used as the reward of the RL step."""
 import functools
 import os
 
@@ -12,15 +12,14 @@ import pytest
 from conftest import REPO_ROOT
 from rlpt.config import base_config, config_file, validate as validate_rl
 from rlpt.models import get_model_config, init_params
-from rlpt.optim import optim_hparams
-from rlpt.preference.config import validate
+from rlpt.preference.config import rm_hparams, validate
 from rlpt.preference.reward_model import init_reward_model, reward_model_reward, score
 from rlpt.preference.step import jit_step
 from rlpt.preference.train import rm_state, rm_step, run
 from rlpt.rewards.prompt_target import prompt_as_target
 from rlpt.step import make_fused_step, rollout_phase
 from rlpt.tasks.synthetic_pairs import SyntheticPairs
-from rlpt.train import build_model, build_rl, build_task
+from rlpt.build import build_model, build_rl, build_task
 
 os.environ["RLPT_NO_PROGRESS"] = "1"
 
@@ -68,7 +67,7 @@ def smoke(kind):
     state = rm_state(cfg, model_cfg, step, policy)
     src = SyntheticPairs(task)
     fn = jit_step(step, donate=False)
-    hp = {"optim": optim_hparams(cfg.rm.optim)}
+    hp = rm_hparams(cfg)   # the kind's declared dynamic fields are arguments too
     rows, s = [], state
     for i in range(2):
         s, m = fn(s, src.make_groups(cfg.seed, i, 8, cfg.rm.group_size), hp)

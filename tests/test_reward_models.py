@@ -7,8 +7,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import ml_collections
+
 from rlpt import registry
+from rlpt.algorithms import rm_rlaif_soft, rm_rluf, rm_vrpo
 from rlpt.losses import reward_model as RM
+
+# the reward-model loss of each name and the record whose DEFAULTS it reads
+RECORD_OF_LOSS = {"bt_rm": "rm_bt", "vrpo_rm": "rm_vrpo", "rlaif_soft_rm": "rm_rlaif_soft",
+                  "rluf_rm": "rm_rluf"}
 
 
 def np_l(t):  # logistic loss -log sigmoid(t)
@@ -24,8 +31,13 @@ def np_sig(x):
     return 1.0 / (1.0 + np.exp(-np.asarray(x, np.float64)))
 
 
+def default_config(name):
+    record = registry.get("algorithm", RECORD_OF_LOSS[name])
+    return ml_collections.ConfigDict(dict(name=name, **record.defaults))
+
+
 def run(name, batch, **overrides):
-    cfg = RM.default_reward_model_config(name)
+    cfg = default_config(name)
     cfg.update(overrides)
     batch = {k: jnp.asarray(v, jnp.float32) for k, v in batch.items()}
     return registry.get("loss", name)(batch, cfg)
@@ -34,8 +46,9 @@ def run(name, batch, **overrides):
 def test_registered_names():
     for name in ("bt_rm", "vrpo_rm", "rlaif_soft_rm", "rluf_rm"):
         assert callable(registry.get("loss", name))
+        assert registry.get("algorithm", RECORD_OF_LOSS[name]).loss is registry.get("loss", name)
     with pytest.raises(KeyError, match="known"):
-        RM.default_reward_model_config("nope")
+        registry.get("loss", "nope_rm")
 
 
 # --- Bradley-Terry -----------------------------------------------------------------------------
@@ -102,7 +115,7 @@ def test_bt_gradient_closed_form():
     """d/dr_w of -log sig(r_w - r_l) = -sig(-(r_w - r_l)); averaged over P pairs."""
     rewards = jnp.array([[0.3, -0.2, 1.0]])
     scores = jnp.array([[2.0, 1.0, 0.0]])  # 0 > 1 > 2
-    cfg = RM.default_reward_model_config("bt_rm")
+    cfg = default_config("bt_rm")
     grad = jax.grad(lambda r: RM.bt_rm_loss({"rewards": r, "scores": scores}, cfg)[0])(rewards)
     r = np.asarray(rewards)[0]
     s = lambda a, b: np_sig(-(r[a] - r[b])) / 3  # noqa: E731
@@ -146,9 +159,9 @@ def test_vrpo_matches_numpy_and_reduces_to_l(loss_type, l):
 
 def test_bounded_hinge_values():
     t = jnp.array([3.0, 1.0, 0.0, -0.5, -1.0, -10.0])
-    np.testing.assert_allclose(RM.bounded_hinge_loss(t), [0.0, 0.0, 1.0, 1.5, 1.5, 1.5])
+    np.testing.assert_allclose(rm_vrpo.bounded_hinge_loss(t), [0.0, 0.0, 1.0, 1.5, 1.5, 1.5])
     with pytest.raises(ValueError, match="loss_type"):
-        RM.vrpo_losses(t, t, t, t, loss_type="bogus")
+        rm_vrpo.vrpo_losses(t, t, t, t, loss_type="bogus")
 
 
 # --- RLAIF soft labels and RLUF BCE -------------------------------------------------------------
@@ -163,8 +176,8 @@ def test_rlaif_soft_labels():
     # p = 1 is the Bradley-Terry loss; the gradient in D is sig(D) - p
     hard, _ = run("rlaif_soft_rm", {"r_a": r_a, "r_b": r_b, "p": np.ones(5)})
     assert float(hard) == pytest.approx(np.mean(np_l(d)), rel=1e-5)
-    cfg = RM.default_reward_model_config("rlaif_soft_rm")
-    grad = jax.grad(lambda ra: RM.rlaif_soft_rm_loss(
+    cfg = default_config("rlaif_soft_rm")
+    grad = jax.grad(lambda ra: rm_rlaif_soft.rlaif_soft_rm_loss(
         {"r_a": ra, "r_b": jnp.asarray(r_b, jnp.float32), "p": jnp.asarray(p, jnp.float32)},
         cfg)[0])(jnp.asarray(r_a, jnp.float32))
     np.testing.assert_allclose(grad, (np_sig(d) - p) / 5, rtol=1e-4, atol=1e-7)
@@ -183,7 +196,7 @@ def test_rluf_bce():
     loss_pw, _ = run("rluf_rm", {"logits": f, "labels": y}, pos_weight=3.0)
     assert float(loss_pw) == pytest.approx(np.mean(3 * y * np_l(f) + (1 - y) * np_l(-f)),
                                            rel=1e-5)
-    cfg = RM.default_reward_model_config("rluf_rm")
-    grad = jax.grad(lambda x: RM.rluf_rm_loss(
+    cfg = default_config("rluf_rm")
+    grad = jax.grad(lambda x: rm_rluf.rluf_rm_loss(
         {"logits": x, "labels": jnp.asarray(y)}, cfg)[0])(jnp.asarray(f, jnp.float32))
     np.testing.assert_allclose(grad, (np_sig(f) - y) / 4, rtol=1e-5)

@@ -1,13 +1,13 @@
 """The scratchpad addition task (rlpt.tasks.scratchpad) and its on-device reward
-(rlpt.rewards.scratchpad), checked against the plain-Python reference."""
+(rlpt.tasks.scratchpad_reward), checked against the plain-Python reference."""
 import jax
 import numpy as np
 import pytest
 
 from rlpt import registry
-from rlpt.rewards import scratchpad as rw
-from rlpt.rewards.synthetic import completion_text
 from rlpt.tasks import scratchpad as sp
+from rlpt.tasks import scratchpad_reward as rw
+from rlpt.tasks.synthetic_reward import completion_text
 from rlpt.tokenizers import CharTokenizer
 
 TOK = CharTokenizer()
@@ -188,7 +188,7 @@ def test_batches_deterministic_lengths_vary_and_hard_split():
 
 
 def test_accuracy_by_difficulty():
-    from rlpt.evaluation import by_difficulty, pass_at_k
+    from rlpt.evaluation.metrics import by_difficulty, pass_at_k
     greedy = np.array([1, 0, 1, 1, 0])
     samples = np.array([[1, 0, 0, 0], [0, 0, 0, 0], [1, 1, 1, 1], [0, 1, 0, 0], [0, 0, 0, 0]])
     diff = np.array([1, 1, 2, 3, 3])

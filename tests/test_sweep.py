@@ -13,11 +13,11 @@ from tqdm import tqdm
 
 from conftest import REPO_ROOT
 from sweep_helpers import small_config
-from rlpt.sweep import main, run_sweep
-from rlpt.config import base_config, union_algo, validate
-from rlpt.sweep_points import (SweepError, algorithm_arms, axis, chosen_algorithm_arms,
-                               group_points, points_to_configs, product, seeds)
-from rlpt.sweep_run import run_group
+from rlpt.config import base_config, validate
+from rlpt.sweep.main import main, run_sweep
+from rlpt.sweep.points import (SweepError, algorithm_arms, axis, chosen_algorithm_arms,
+                               group_points, points_to_configs, product, seeds, union_algo)
+from rlpt.sweep.run import run_group
 from rlpt.train import run
 
 
@@ -148,7 +148,7 @@ def _write_cli_config(path, rl_steps):
         "import sys\n"
         f"sys.path.insert(0, {os.path.join(REPO_ROOT, 'tests')!r})\n"
         "from sweep_helpers import small_config\n"
-        "from rlpt.sweep_points import axis, product, seeds\n"
+        "from rlpt.sweep.points import axis, product, seeds\n"
         f"def get_config(arg): return small_config(sft_steps=4, rl_steps={rl_steps}, "
         "dense=False)\n"
         "def get_sweep(arg):\n"
@@ -217,7 +217,7 @@ def test_run_sweep_writes_table_curves_and_sweep_json(tmp_path):
 
 
 def test_only_selects_points_by_name():
-    from rlpt.sweep import select_points
+    from rlpt.sweep.main import select_points
     base = small_config()
     points = product(axis("config.optim.lr", [5e-4, 1e-3]), seeds(5))
     got = select_points(base, points, r"seed=[34]$")
@@ -231,7 +231,7 @@ def test_only_selects_points_by_name():
 def test_the_sft_cache_key_follows_the_data_the_warm_up_reads():
     """A one_shot task warms up on its base task (rlpt.tasks.sft_source): its key is the base
     task's, whatever the example; other base data or another seed is another key."""
-    from rlpt.sweep_sft_cache import sft_key
+    from rlpt.sweep.sft_cache import sft_key
     base = small_config(dense=False)
     one_shot = lambda index, base_kwargs: dict(name="one_shot", kwargs=dict(
         base=base.task.name, base_kwargs=base_kwargs, index=index))
@@ -251,7 +251,7 @@ def test_the_sft_cache_key_follows_the_data_the_warm_up_reads():
 
 def test_a_seeds_sft_warm_up_is_trained_once_per_sweep(tmp_path):
     """Arms that differ only in RL settings reuse each seed's SFT params from the first group
-    (rlpt.sweep_sft_cache): same SFT rows, same evaluation after SFT; an arm with other SFT
+    (rlpt.sweep.sft_cache): same SFT rows, same evaluation after SFT; an arm with other SFT
     settings trains its own."""
     base = small_config(sft_steps=3, rl_steps=2, dense=False)
     points = (seeds(2) + product([{"config.rl.batch_size": 2}], seeds(2))

@@ -1,4 +1,4 @@
-"""rlpt.sweep_analysis on a hand-made sweep directory: runs by arm and seed, windows, paired
+"""experiments.analysis on a hand-made sweep directory: runs by arm and seed, windows, paired
 intervals, smoothing (the numbers checked by hand)."""
 import json
 import math
@@ -7,11 +7,10 @@ import os
 import numpy as np
 import pytest
 
-from rlpt.sweep_analysis import (analysis_main, arms_table, comparison_table, early_late,
-                                 eval_value, fmt_ci, heldout_rows, last_rl_step, load_arms, load_runs,
-                                 paired,
-                                 merge_runs, pass_ks, rl_value, rl_window_rows, smooth,
-                                 summary_value, window_mean, windowed)
+from experiments.analysis import (analysis_main, arms_table, comparison_table, early_late,
+                                  eval_value, fmt_ci, heldout_rows, last_rl_step, load_arms,
+                                  load_runs, paired, merge_runs, pass_ks, rl_value,
+                                  rl_window_rows, smooth, summary_value, window_mean, windowed)
 
 
 def _point(root, name, rl_values, summary=None):
@@ -166,9 +165,9 @@ def test_arms_table_rows_and_the_evaluations_in_between(tmp_path):
 
 
 def test_t_interval_matches_the_t_table():
-    """rlpt.sweep_report.t_interval against the printed t table: t(0.975, 3) = 3.182,
+    """rlpt.sweep.report.t_interval against the printed t table: t(0.975, 3) = 3.182,
     t(0.975, 1) = 12.706; one value has no interval."""
-    from rlpt.sweep_report import t_interval
+    from rlpt.sweep.report import t_interval
     v = [1.0, 2.0, 3.0, 6.0]
     half = 3.182446305284263 * np.std(v, ddof=1) / 2.0
     ci = t_interval(v)

@@ -1,4 +1,4 @@
-"""Synthetic tasks (rlpt.tasks.synthetic) and their on-device rewards (rlpt.rewards.synthetic).
+"""Synthetic tasks (rlpt.tasks.synthetic) and their on-device rewards (rlpt.tasks.synthetic_reward).
 
 Completions in hand-written cases use a compact notation: `$` = eos, `~` = pad, `@` = bos; every
 character is inside the mask and the row is padded (mask 0) to a common width.
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from rlpt import registry
-from rlpt.rewards import synthetic as rw
+from rlpt.tasks import synthetic_reward as rw
 from rlpt.tasks import synthetic as st  # noqa: F401  (registers the tasks and rewards)
 from rlpt.tokenizers import CharTokenizer
 

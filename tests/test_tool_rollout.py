@@ -19,7 +19,7 @@ from rlpt.optim import make_optimizer, optim_hparams
 from rlpt.sampling import PLAIN_ROLLOUT, SamplingConfig, completion_inputs
 from rlpt.state import new_state
 from rlpt.step import make_fused_step, make_sft_step, reward_inputs, update_phase
-from rlpt.train import build_rl, task_reward
+from rlpt.build import build_rl, task_reward
 from rlpt.tasks.tool_task import ToolMultiplicationTask, tool_answer_reference
 from rlpt.tokenizers import CharTokenizer
 
@@ -242,10 +242,10 @@ def _tool_cfg():
 
 def _build(cfg, params, task, monkeypatch, reward=None):
     """`build_rl` of a tool config, recording the ToolConfig its tool rollout was built with."""
-    from rlpt import train
+    from rlpt import build
     built = []
-    real = train.tool_rollout
-    monkeypatch.setattr(train, "tool_rollout", lambda tcfg: built.append(tcfg) or real(tcfg))
+    real = build.tool_rollout
+    monkeypatch.setattr(build, "tool_rollout", lambda tcfg: built.append(tcfg) or real(tcfg))
     spec, state, hp, _ = build_rl(cfg, NANO, params, task, reward=reward)
     assert len(built) == 1
     return spec, state, hp, built[0]

@@ -23,27 +23,28 @@ def _quick_cfg():
 @pytest.mark.slow  # ~25 s (4 compilations); the tests below and test_tool_rollout.py are fast
 def test_trainer_runs_tool_rl_and_reports_call_rate(tmp_path, monkeypatch):
     monkeypatch.setenv("RLPT_NO_PROGRESS", "1")
-    from rlpt import train
+    from rlpt import build, train
+    from rlpt.evaluation import rollout as evaluation
     built = []  # the ToolConfig of every tool rollout the trainer builds
-    real_rollout = train.tool_rollout
-    monkeypatch.setattr(train, "tool_rollout",
+    real_rollout = build.tool_rollout
+    monkeypatch.setattr(build, "tool_rollout",
                         lambda tcfg: built.append(tcfg) or real_rollout(tcfg))
     used, sft_masks = [], []
-    real_eval, real_sft = train.evaluate_tool, train.make_sft_step
+    real_eval, real_sft = evaluation.evaluate_tool, build.sft_step
 
     def eval_spy(*a, **k):  # the tool evaluation
         used.append("evaluate_tool")
         return real_eval(*a, **k)
 
-    def sft_spy(model_cfg, optimizer, loss_mask="solution_mask", **k):  # the SFT step
-        used.append("make_sft_step")
+    def sft_spy(model_cfg, optimizer, loss_mask="solution_mask"):  # the SFT step
+        used.append("sft_step")
         sft_masks.append(loss_mask)
-        return real_sft(model_cfg, optimizer, loss_mask, **k)
-    monkeypatch.setattr(train, "evaluate_tool", eval_spy)
-    monkeypatch.setattr(train, "make_sft_step", sft_spy)
+        return real_sft(model_cfg, optimizer, loss_mask)
+    monkeypatch.setattr(evaluation, "evaluate_tool", eval_spy)
+    monkeypatch.setattr(build, "sft_step", sft_spy)
     summary = train.run(_quick_cfg(), str(tmp_path))
     assert len(built) == 1 and built[0].max_calls == 2
-    assert used == ["make_sft_step", "evaluate_tool", "evaluate_tool"]
+    assert used == ["sft_step", "evaluate_tool", "evaluate_tool"]
     assert sft_masks == ["solution_loss_mask"]  # the tool SFT: loss on the model tokens only
     for key in ("after_sft", "after_rl"):
         ev = summary[key]

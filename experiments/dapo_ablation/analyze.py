@@ -2,7 +2,7 @@
 
     python experiments/dapo_ablation/analyze.py runs/dapo_ablation [--out experiments/dapo_ablation]
 
-Per seed (rlpt.sweep_analysis): the RL rows' train accuracy, entropy of the sampled tokens,
+Per seed (experiments.analysis): the RL rows' train accuracy, entropy of the sampled tokens,
 response length, clipped-token fraction (`clip_frac`), the share of groups whose rewards are all
 equal (`zero_adv_group_frac`: no signal, what dynamic sampling masks) and the truncated fraction,
 early (the first 10% of RL steps) and late (the last 25%); held-out greedy accuracy and pass@k
@@ -11,11 +11,15 @@ per arm, and of the per-seed difference arm - GRPO: the arms of a seed share one
 `results.json` and `results.png`.
 """
 import os
+import sys
 
-from rlpt.config import config_file
-from rlpt.sweep_analysis import (SEED_CURVES_TITLE, analysis_main, arms_table, load_runs,
-                                 plot_pass_at_k, rl_window_rows, save_figure, seed_curves_figure)
-from rlpt.sweep_points import point_name
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from experiments.analysis import (  # noqa: E402
+    SEED_CURVES_TITLE, analysis_main, arms_table, load_runs, plot_pass_at_k, rl_window_rows,
+    save_figure, seed_curves_figure)
+from rlpt.config import config_file  # noqa: E402
+from rlpt.sweep.points import point_name  # noqa: E402
 
 CONFIG = config_file(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                                   "configs", "dapo_ablation.py"))

@@ -9,14 +9,19 @@ length, eos included, of the step's correct / incorrect sampled responses;
 `stopped_frac`) and points/*/summary.json (held-out evaluation after SFT and after RL). Per
 seed it averages each metric over an early window (the first 10% of RL steps) and a late window
 (the last 25%); a step where every response is correct (or every one wrong) has no wrong
-(correct) length and is skipped for that metric (rlpt.sweep_analysis.length_rows). Prints and
+(correct) length and is skipped for that metric (experiments.analysis.length_rows). Prints and
 writes `lengths.md` (mean and 95% Student-t interval over seeds per arm, and of the paired
 per-seed difference Dr. GRPO - GRPO: both arms of a seed start from the same SFT model) and
 `lengths.png`.
 """
-from rlpt.sweep_analysis import (SEED_CURVES_TITLE, analysis_main, comparison_table, early_late,
-                                 heldout_rows, last_rl_step, length_rows, save_figure,
-                                 seed_curves_figure)
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from experiments.analysis import (  # noqa: E402
+    SEED_CURVES_TITLE, analysis_main, comparison_table, early_late, heldout_rows, last_rl_step,
+    length_rows, save_figure, seed_curves_figure)
 
 ARMS = ("grpo", "dr_grpo")
 LABELS = {"grpo": "GRPO", "dr_grpo": "Dr. GRPO"}

@@ -12,12 +12,16 @@ relative to after SFT, late train accuracy, clip fraction; mean and 95% Student-
 seeds; paired per-seed differences to GRPO at the same learning rate) and `<stem>.png`
 (held-out greedy accuracy relative to after SFT, per seed).
 """
+import os
 import re
+import sys
 
 import numpy as np
 
-from rlpt.sweep_analysis import analysis_main, fmt_ci, load_runs, save_figure
-from rlpt.sweep_report import INTERVAL, t_interval
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from experiments.analysis import analysis_main, fmt_ci, load_runs, save_figure  # noqa: E402
+from rlpt.sweep.report import INTERVAL, t_interval  # noqa: E402
 
 ORDER = ("grpo", "gspo", "gmpo")
 NAMES = {"grpo": "GRPO", "gspo": "GSPO", "gmpo": "GMPO"}

@@ -7,16 +7,21 @@
 
 Per seed: the RL rows' `entropy_sampled` (mean entropy, in nats, of the policy's distribution at
 each sampled response token), train `accuracy` and `response_len` averaged over an early window
-(the first 10% of RL steps) and a late one (the last 25%) (rlpt.sweep_analysis.early_late); the
+(the first 10% of RL steps) and a late one (the last 25%) (experiments.analysis.early_late); the
 held-out greedy accuracy and pass@k after SFT and after RL (summary.json). Writes `results.md`
 (mean and 95% Student-t interval over seeds per arm, and of the per-seed difference arm - GRPO:
 the arms of a seed start from the same SFT model), `results.json` and `results.png`.
 """
 
 import functools
+import os
+import sys
 
-from rlpt.sweep_analysis import (SEED_CURVES_TITLE, analysis_main, arms_table, load_arms,
-                                 plot_pass_at_k, rl_window_rows, save_figure, seed_curves_figure)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from experiments.analysis import (  # noqa: E402
+    SEED_CURVES_TITLE, analysis_main, arms_table, load_arms, plot_pass_at_k, rl_window_rows,
+    save_figure, seed_curves_figure)
 
 ARMS = ("grpo", "gtpo", "grpo_s", "gtpo/joint", "grpo_s/joint")
 LABEL = {"grpo": "GRPO", "gtpo": "GTPO", "grpo_s": "GRPO-S", "gtpo/joint": "GTPO joint",

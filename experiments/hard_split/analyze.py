@@ -11,7 +11,7 @@ Per seed, from points/*/summary.json and the eval rows of metrics.jsonl: the hel
 accuracy, pass@1 and pass@8 overall, on the hard rows (difficulty d > max_digits: no worked
 solution in the SFT warm-up) and on the easy rows (d <= max_digits), after SFT, at every
 intermediate evaluation and after RL. The per-difficulty keys of the evaluation
-(`greedy_acc_d{d}`, `pass@1_d{d}`, `pass@8_d{d}`, rlpt.evaluation.by_difficulty) are pooled
+(`greedy_acc_d{d}`, `pass@1_d{d}`, `pass@8_d{d}`, rlpt.evaluation.metrics.by_difficulty) are pooled
 over the hard (easy) levels weighted by their prompt counts in the held-out set, which the script
 rebuilds from the run's task config (a fixed set, the same for every run).
 
@@ -24,7 +24,7 @@ claim. When it is not 0 the row is an upper bound on them (a prompt solved after
 solved after SFT).
 
 From the RL rows (every step is logged), averaged over an early window (first 10% of the RL
-steps) and a late one (last 25%) (rlpt.sweep_analysis.early_late): train `accuracy` (sampled,
+steps) and a late one (last 25%) (experiments.analysis.early_late): train `accuracy` (sampled,
 all rows; UFT's is on hinted prompts and scores hint + completion, so it is not comparable) and
 `zero_adv_group_frac` (groups whose rewards are all equal: no GRPO signal; every all-failed hard
 group is one). Per guidance arm (its own table): ExPO `expl_loglik`, `expl_sft_tokens`,
@@ -36,13 +36,17 @@ Writes `results.md` (mean and 95% Student-t interval over seeds per arm, and of 
 difference arm - GRPO: the arms of a seed share one SFT model), `results.json` and `results.png`.
 """
 import functools
+import os
 import re
+import sys
 
 import numpy as np
 
-from rlpt.sweep_analysis import (SEED_CURVES_TITLE, analysis_main, comparison_table, early_late,
-                                 last_rl_step, load_arms, plot_seed_curves, rl_value,
-                                 save_figure, windowed)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from experiments.analysis import (  # noqa: E402
+    SEED_CURVES_TITLE, analysis_main, comparison_table, early_late, last_rl_step, load_arms,
+    plot_seed_curves, rl_value, save_figure, windowed)
 
 ARMS = ("grpo", "exp_grpo", "relift", "uft", "uft_h100")
 LABEL = {"grpo": "GRPO", "exp_grpo": "ExPO", "relift": "ReLIFT", "uft": "UFT",

@@ -5,7 +5,7 @@
 (runs/kdrl_kd1: the follow-up arm kdrl_kd1, KDRL with KD alone's KD term, started from the first
 sweep's SFT models with `--sft_from`.)
 
-Per seed (rlpt.sweep_analysis), GRPO as the baseline: the RL rows' train accuracy (sampled), the
+Per seed (experiments.analysis), GRPO as the baseline: the RL rows' train accuracy (sampled), the
 entropy of the sampled tokens, the response length, the token efficiency (the length of the
 correct responses, `reward_response_len_correct`, nan at a step without one) and the KD metrics
 that rlpt.losses.policy.kdrl_loss logs (`kd_k2`: mean k2(logp, teacher_logp) per token over the
@@ -20,9 +20,14 @@ responses (kd_mask incorrect_response), KD alone's every response (kd_mask none)
 """
 
 import functools
+import os
+import sys
 
-from rlpt.sweep_analysis import (SEED_CURVES_TITLE, analysis_main, arms_table, load_arms,
-                                 plot_pass_at_k, rl_window_rows, save_figure, seed_curves_figure)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from experiments.analysis import (  # noqa: E402
+    SEED_CURVES_TITLE, analysis_main, arms_table, load_arms, plot_pass_at_k, rl_window_rows,
+    save_figure, seed_curves_figure)
 
 ARMS = ("grpo", "kdrl", "kd", "kdrl_kd1")
 LABELS = {"grpo": "GRPO", "kdrl": "KDRL", "kd": "KD alone", "kdrl_kd1": "KDRL, KD weight 1"}

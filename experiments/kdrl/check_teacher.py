@@ -28,7 +28,6 @@ def main(argv=None):
     ap.add_argument("--student", default="tiny", help="the students' preset")
     a = ap.parse_args(argv)
 
-    from rlpt import catalog  # noqa: F401  (fills the registry)
     from rlpt.export import restore_params, run_model_config
     from rlpt.models import forward, get_model_config, load_checkpoint
     from rlpt.models.loaders import read_json_file

@@ -10,7 +10,7 @@ sweep of configs/kimi_length.py:
 `length_penalty_start`, started from the first sweep's SFT models with `--sft_from`; its arm is
 `kimi_length_penalty_from<start>`.)
 
-Per seed (rlpt.sweep_analysis): the RL rows' mean response length, the length of correct and of
+Per seed (experiments.analysis): the RL rows' mean response length, the length of correct and of
 incorrect responses and each minus its problem's own worked-solution length (negative = a chain
 shorter than the worked one), the truncated fraction and the train accuracy, over an early
 window (the first 10% of RL steps) and a late one (the last 25%); held-out greedy accuracy and
@@ -19,10 +19,15 @@ per arm and of the per-seed difference length reward - GRPO: both arms of a seed
 same SFT model), `results.json` and `results.png`.
 """
 import functools
+import os
 import re
+import sys
 
-from rlpt.sweep_analysis import (SEED_CURVES_TITLE, analysis_main, arms_table, length_rows,
-                                 load_arms, rl_window_rows, save_figure, seed_curves_figure)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from experiments.analysis import (  # noqa: E402
+    SEED_CURVES_TITLE, analysis_main, arms_table, length_rows, load_arms, rl_window_rows,
+    save_figure, seed_curves_figure)
 
 NAMES = {"grpo": "GRPO", "kimi_k15": "Kimi k1.5 loss"}
 COLORS = {"none": "tab:blue", "kimi_length_penalty": "tab:red"}

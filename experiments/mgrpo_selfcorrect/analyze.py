@@ -2,7 +2,7 @@
 
     python experiments/mgrpo_selfcorrect/analyze.py runs/mgrpo_selfcorrect [--out DIR]
 
-Per seed (rlpt.sweep_analysis): the RL rows' train accuracy and, for MGRPO, its layer-2
+Per seed (experiments.analysis): the RL rows' train accuracy and, for MGRPO, its layer-2
 (self-correction) accuracy and training-time wrong -> right / right -> wrong rates, early (the
 first 10% of RL steps) and late (the last 25%); the held-out greedy self-correction rates of a
 second attempt (`sc_wrong_to_right`, `sc_right_to_wrong`, `sc_acc_after`, eval.self_correction)
@@ -10,9 +10,14 @@ and the held-out greedy accuracy and pass@k, after SFT, half-way and after RL. W
 `results.md` (mean and 95% Student-t interval over seeds per arm, and of the per-seed difference
 MGRPO - GRPO: the arms of a seed share one SFT model), `results.json` and `results.png`.
 """
-from rlpt.sweep_analysis import (SEED_CURVES_TITLE, analysis_main, arms_table, early_late,
-                                 eval_value, heldout_rows, rl_window_rows, save_figure,
-                                 seed_curves_figure)
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from experiments.analysis import (  # noqa: E402
+    SEED_CURVES_TITLE, analysis_main, arms_table, early_late, eval_value, heldout_rows,
+    rl_window_rows, save_figure, seed_curves_figure)
 
 ARMS = ("grpo", "mgrpo")
 LABELS = {"grpo": "GRPO", "mgrpo": "MGRPO"}

@@ -2,16 +2,21 @@
 
     python experiments/one_shot_rlvr/analyze.py runs/one_shot_rlvr [--out experiments/one_shot_rlvr]
 
-Per seed (rlpt.sweep_analysis): the RL rows' train accuracy (for the 1-shot arm, on its one
+Per seed (experiments.analysis): the RL rows' train accuracy (for the 1-shot arm, on its one
 example) and entropy of the sampled tokens, early (the first 10% of RL steps) and late (the last
 25%); held-out greedy accuracy and pass@k after SFT, half-way and after RL. Writes `results.md`
 (mean and 95% Student-t interval over seeds per arm, and of the per-seed difference 1-shot - full:
 both arms of a seed start from the same SFT model), `results.json` and `results.png`.
 """
 import functools
+import os
+import sys
 
-from rlpt.sweep_analysis import (SEED_CURVES_TITLE, analysis_main, arms_table, load_runs,
-                                 rl_window_rows, save_figure, seed_curves_figure)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from experiments.analysis import (  # noqa: E402
+    SEED_CURVES_TITLE, analysis_main, arms_table, load_runs, rl_window_rows, save_figure,
+    seed_curves_figure)
 
 load = functools.partial(load_runs, arm_pattern=r"task\.kwargs\.index=(-?\d+)")
 FULL = "-1"   # task.kwargs.index of the full-data arm (rlpt/tasks/one_shot.py)

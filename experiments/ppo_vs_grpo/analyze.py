@@ -11,12 +11,16 @@ arm, and of the paired per-seed difference PPO - GRPO: both arms of a seed start
 SFT model) and `compare.png` (train accuracy and held-out greedy accuracy against the number of
 sampled responses).
 """
+import os
+import sys
 
 import numpy as np
 
-from rlpt.sweep_analysis import (analysis_main, early_late, fmt_ci, paired, pass_ks,
-                                 save_figure, smooth, window_mean)
-from rlpt.sweep_report import INTERVAL, t_interval
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from experiments.analysis import (  # noqa: E402
+    analysis_main, early_late, fmt_ci, paired, pass_ks, save_figure, smooth, window_mean)
+from rlpt.sweep.report import INTERVAL, t_interval  # noqa: E402
 
 ARMS = ("grpo", "ppo")
 NAMES = {"grpo": "GRPO", "ppo": "PPO"}

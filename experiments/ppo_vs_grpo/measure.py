@@ -20,6 +20,7 @@ Prints a table and writes measure.md / measure.json next to this file (or --out)
 import argparse
 import json
 import os
+import sys
 import time
 
 import jax
@@ -27,6 +28,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, ROOT)   # configs/ppo_vs_grpo.py imports configs.recipes
 
 
 def load_config_module():
@@ -37,7 +39,7 @@ def load_config_module():
 def arm_config(m, arm, sweep_dir):
     """The sweep point of `arm`, seed 0, from the sweep's own config.json."""
     from rlpt.config import validate
-    from rlpt.sweep_points import points_to_configs
+    from rlpt.sweep.points import points_to_configs
     spec = json.load(open(os.path.join(sweep_dir, "config.json")))
     base = m.get_config("")
     pts = points_to_configs(base, [p for p in spec["points"]
@@ -54,11 +56,11 @@ def arm_config(m, arm, sweep_dir):
 
 
 def sft_params(cfg, sweep_dir):
+    from rlpt.io.checkpoints import Checkpointer
     from rlpt.optim import make_optimizer
-    from rlpt.run_io import Checkpointer
     from rlpt.state import new_state
-    from rlpt.sweep_run import stack
-    from rlpt.train import build_model
+    from rlpt.sweep.run import stack
+    from rlpt.build import build_model
     spec = json.load(open(os.path.join(sweep_dir, "config.json")))
     n = sum(1 for p in spec["points"] if p.get("config.algo.name") == "grpo")
     _, params = build_model(cfg)
@@ -84,7 +86,7 @@ def main():
     ap.add_argument("--out", default=HERE)
     a = ap.parse_args()
     from rlpt.step import make_fused_step
-    from rlpt.train import build_model, build_rl, build_task
+    from rlpt.build import build_model, build_rl, build_task
     m = load_config_module()
     arms = ("grpo", "ppo")
     cfgs = {arm: arm_config(m, arm, a.sweep_dir) for arm in arms}

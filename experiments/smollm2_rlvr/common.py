@@ -52,7 +52,7 @@ def word_problem(rng, kind):
 
 def gsm8k_rows(split, n=None, easiest=False):
     """GSM8K rows (question, answer); `easiest`: sorted by worked-solution length."""
-    from rlpt.tasks.gsm8k import read_split
+    from rlpt.tasks.gsm8k_data import read_split
     rows = read_split(split)
     if easiest:
         rows = sorted(rows, key=lambda r: len(r["solution"]))

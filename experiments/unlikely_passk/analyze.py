@@ -9,7 +9,7 @@ PPO epochs, from a sweep of configs/unlikely_passk.py:
 models with `--sft_from`; their arms are `<shaping>/2@lr1.5e-04`; GRPO with 1 epoch at that lr
 is `none/1@lr1.5e-04`.)
 
-Per seed (rlpt.sweep_analysis): the RL rows' train accuracy and entropy of the sampled tokens
+Per seed (experiments.analysis): the RL rows' train accuracy and entropy of the sampled tokens
 over an early window (the first 10% of RL steps) and a late one (the last 25%); held-out greedy
 accuracy and pass@1..32 after SFT and after RL. Writes `results.md` (mean and 95% Student-t
 interval over seeds per arm, and of the per-seed difference arm - GRPO with 1 epoch: the arms of
@@ -17,12 +17,17 @@ a seed start from the same SFT model), `results.json` and `results.png`.
 """
 
 import functools
+import os
 import re
+import sys
 
-from rlpt.sweep_analysis import (SEED_CURVES_TITLE, analysis_main, arms_table, load_arms,
-                                 plot_pass_at_k, rl_window_rows, save_figure, seed_curves_figure)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-RECIPE_LR = 3e-4   # rlpt.config.scratchpad_run's RL learning rate
+from experiments.analysis import (  # noqa: E402
+    SEED_CURVES_TITLE, analysis_main, arms_table, load_arms, plot_pass_at_k, rl_window_rows,
+    save_figure, seed_curves_figure)
+
+RECIPE_LR = 3e-4   # configs.recipes.scratchpad_run's RL learning rate
 HALF = "@lr1.5e-04"
 ARMS = ("none/1", "none/2", "unlikeliness/1", "unlikeliness/2", "none/1" + HALF,
         "none/2" + HALF, "unlikeliness/2" + HALF)   # algo.shaping / ppo_epochs [@ another RL lr]

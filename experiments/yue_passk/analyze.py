@@ -10,12 +10,17 @@ SFT and after RL and of the paired per-seed difference RL - SFT: both come from 
 the crossing point: per seed, the smallest k of the grid at which pass@k after SFT is >= pass@k
 after RL) and `passk.png` (pass@k against log2 k with bands; the difference).
 """
+import os
 import re
+import sys
 
 import numpy as np
 
-from rlpt.sweep_analysis import analysis_main, fmt_ci, load_runs, pass_ks, save_figure
-from rlpt.sweep_report import INTERVAL, t_interval
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from experiments.analysis import (  # noqa: E402
+    analysis_main, fmt_ci, load_runs, pass_ks, save_figure)
+from rlpt.sweep.report import INTERVAL, t_interval  # noqa: E402
 
 
 def load(sweep_dir):

@@ -1,19 +1,8 @@
-"""Policy-gradient algorithms, one file each, every one an `Algorithm` record (base.py) that the
-generic step (rlpt.step) runs. Importing this package registers them all:
+"""Algorithms, one file each: `rlpt/algorithms/<name>.py` defines the `Algorithm` record (base.py)
+registered as `name`, with its loss, paper defaults, declared dynamic hyperparameters, its own
+shapings and hooks. Nothing imports them from a list: `registry.get("algorithm", name)` imports
+`rlpt.algorithms.<name>` (rlpt.registry), so adding an algorithm is adding its file and its test.
 
-    simple      grpo, dr_grpo, gspo, gspo_token, gmpo, gtpo, grpo_s, one_shot_rlvr (a loss each)
-    ppo         value head in params["value_head"], GAE returns, clipped value loss
-    dapo        +-1 and overlong shaping, dynamic sampling, clip-higher
-    kimi        Kimi k1.5 mirror descent and its length penalty
-    kdrl        distillation from a frozen teacher (state.frozen["teacher"])
-    expo        ExP-GRPO self-explanations
-    mgrpo       MGRPO layer-2 self-correction
-    uft         UFT hint prompts and the hint NLL
-    relift      ReLIFT buffer of all-failed prompts and its interleaved SFT update
-    sft         sft / relift_sft inside the RL loop
-    cispo       CISPO clipped importance-sampling weights
-Feature modules used by several: shaping (the shaping registry, unlikeliness), dynamic_sampling,
-common (token-row packing), one_shot (1-shot RLVR example ranking).
+Shared here: base.py (the Algorithm and Piece records, the chain, the config view), common.py
+(token-row packing). Features shared by several algorithms are pieces in rlpt/pieces/.
 """
-from rlpt.algorithms import (cispo, dapo, expo, kdrl, kimi, mgrpo, ppo, relift,  # noqa: F401
-                             sft, simple, uft)

@@ -1,81 +1,152 @@
-"""What an algorithm is: a record of pure functions the generic step (rlpt.step) calls.
+"""What an algorithm is: a record of pure functions and the pieces it chains.
 
-Like optax's `GradientTransformation`, an `Algorithm` is a small named tuple of functions,
-built by constructing it (or `._replace` on another), never subclassed. Every hook is optional;
-`None` means the step's generic behaviour. In the order the step calls them:
+Like optax's `GradientTransformation` and `chain`, an `Algorithm` is a small named tuple of
+functions, built by constructing it (or `._replace` on another), never subclassed, and a
+`Piece` is one feature (a reward shaping, a group filter, the KL reference, the entropy input,
+the SFT term) with the same hooks. The generic step (rlpt.step) runs the CHAIN of a config,
+`chain_of(static_algo, algorithm)`: the shapings named by `algo.shaping` in order, every
+registered feature piece whose `active(algo)` is true, the algorithm's own `pieces`, and last the
+algorithm's own hooks. It calls each stage of every piece in chain order and never asks which
+features exist. Every hook is optional; in the order the step calls them:
 
-  validate(cfg)                      config errors ("config algo.<key>: ...") before compiling
-  frozen_models(cfg, model_cfg, params) -> {role: (ModelConfig, params)}   host side, once
-  init(spec, params, example_batch, seed) -> (params, algo_state)          extra params/state
   before_rollout(spec, state, batch, c) -> batch                           e.g. UFT hint prompts
   reward_inputs(spec, batch, tokens, mask, c) -> (tokens, mask)            what the reward reads
-  before_advantages(spec, state, batch, out, data, c) -> (data, adv_extras, metrics)   PPO values
+  shape(spec, state, r_N, raw_N, out, c) -> (r_N, metrics)                 reward shaping
+  select(spec, batch, out, raw_N, r_N, c) -> (batch, out, raw_N, r_N, metrics)   group selection
+  before_advantages(spec, state, batch, out, data, c) -> (data, adv_extras, metrics)
+        inputs of the advantage (the reference log-probs, PPO's values and returns)
   extras(spec, state, batch, out, data, raw_N, c, key) -> (data, per_prompt, metrics)
-        extra rollouts and per-row inputs of the loss (teacher log-probs, layer-2 samples)
-  loss_batch(spec, params, mb, mbp, c) -> dict     the loss's inputs on one minibatch
-  loss(batch, c) -> (loss, metrics)                a pure loss of arrays (rlpt.losses)
+        per-row inputs of the loss after the advantages (keep mask, teacher log-probs, layer 2)
+  loss_batch(spec, params, mb, mbp, c) -> dict     the loss's inputs on one minibatch (the
+        algorithm's own only; default `policy_loss_batch`)
+  loss_term(spec, params, mb, mbp, c) -> (loss_add, metrics)              e.g. the SFT term
   after_update(spec, params, opt_state, algo_state, batch, raw_N, c, hp)
         -> (params, opt_state, algo_state, metrics)                        e.g. ReLIFT's SFT
 
+and on the host, once: `validate(cfg)` (config errors "config algo.<key>: ..." before
+compiling), `preflight(cfg)` (files a run needs), `frozen_models(cfg, model_cfg, params) ->
+{role: (ModelConfig, params)}`, `init(spec, params, example_batch, seed) -> (params, algo_state)`.
+
 `c` is the algorithm's config seen through `AlgoConfig`: static fields (names, shapes, which
-terms exist) as Python values, dynamic ones (every float: beta, clip ranges, coefficients) as
-traced arrays from the step's `hp` argument, so a new value never recompiles. `spec` is the
-static `rlpt.step.StepSpec`; `data` holds per-row arrays [N, ...], `per_prompt` per-prompt arrays
-[B, ...] (minibatched by group), `mb`/`mbp` their minibatch slices.
+terms exist) as Python values, dynamic ones as traced arrays from the step's `hp` argument, so a
+new value never recompiles. Which fields are dynamic is DECLARED (`dynamic` of the algorithm and
+of the pieces, `rlpt.losses.policy.SURROGATE_DYNAMIC`), never guessed from the Python type.
 """
-from typing import Any, Callable, Dict, NamedTuple, Optional
+from typing import Any, Callable, Dict, FrozenSet, NamedTuple, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
 
 from rlpt.logprobs import completion_logprobs, rows_logprobs
 
-# Fields of cfg.algo that say whether a term exists (static; resolved by rlpt.config.validate
-# from the coefficient when left at None): the KL to a reference model (beta, PPO's kl_coef),
-# the entropy bonus (entropy_coef) and the SFT term on the gold solution (sft_term_coef).
-TERM_FLAGS = {"kl_term": ("beta", "kl_coef"), "entropy_term": ("entropy_coef",),
-              "sft_term": ("sft_term_coef",)}
+HOOKS = ("before_rollout", "reward_inputs", "shape", "select", "before_advantages", "extras",
+         "loss_term", "after_update")
+
+
+class Piece(NamedTuple):
+    """One feature of the step (module doc). `active(static_algo) -> bool` says whether a
+    config turns it on (None: only when an algorithm lists it or names it in `algo.shaping`);
+    `loss_inputs` names what it needs from the minibatch forward ("entropy")."""
+    name: str
+    defaults: Dict[str, Any] = {}
+    dynamic: FrozenSet[str] = frozenset()
+    active: Optional[Callable] = None
+    validate: Optional[Callable] = None
+    frozen_models: Optional[Callable] = None
+    loss_inputs: Tuple[str, ...] = ()
+    before_rollout: Optional[Callable] = None
+    reward_inputs: Optional[Callable] = None
+    shape: Optional[Callable] = None
+    select: Optional[Callable] = None
+    before_advantages: Optional[Callable] = None
+    extras: Optional[Callable] = None
+    loss_term: Optional[Callable] = None
+    after_update: Optional[Callable] = None
 
 
 class Algorithm(NamedTuple):
+    """An algorithm (module doc). `kind` says which trainer runs it: "policy_gradient" (the
+    fused RL step), "preference" or "reward_model" (rlpt.preference); `pieces` the features it
+    always chains; `defaults` its paper defaults over the shared ones; `dynamic` which of its
+    own fields are dynamic hyperparameters."""
     name: str
     loss: Callable
     defaults: Dict[str, Any] = {}
+    dynamic: FrozenSet[str] = frozenset()
+    kind: str = "policy_gradient"
+    pieces: Tuple[Piece, ...] = ()
     validate: Optional[Callable] = None
-    preflight: Optional[Callable] = None   # preflight(cfg): files etc. a run needs (check_files)
+    preflight: Optional[Callable] = None
     frozen_models: Optional[Callable] = None
     init: Optional[Callable] = None
+    loss_batch: Optional[Callable] = None
     before_rollout: Optional[Callable] = None
     reward_inputs: Optional[Callable] = None
+    shape: Optional[Callable] = None
+    select: Optional[Callable] = None
     before_advantages: Optional[Callable] = None
     extras: Optional[Callable] = None
-    loss_batch: Optional[Callable] = None
+    loss_term: Optional[Callable] = None
     after_update: Optional[Callable] = None
+    trainer_hooks: Dict[str, Callable] = {}   # hooks of the preference / reward-model trainers
+
+
+def own_piece(algorithm: Algorithm) -> Piece:
+    """The algorithm's own hooks as the last piece of its chain."""
+    return Piece(algorithm.name, frozen_models=algorithm.frozen_models,
+                 **{h: getattr(algorithm, h) for h in HOOKS})
+
+
+def feature_pieces() -> list:
+    """Every registered feature piece (rlpt/pieces/), sorted by name."""
+    from rlpt import registry
+    return [registry.get("piece", n) for n in registry.names("piece")]
+
+
+def chain_of(static_algo, algorithm: Algorithm) -> Tuple[Piece, ...]:
+    """The pieces the step runs for a config (module doc), in order."""
+    from rlpt import registry
+    shapings = [registry.get("shaping", n) for n in static_algo.get("shaping", ())]
+    features = [p for p in feature_pieces() if p.active is not None and p.active(static_algo)]
+    return tuple(shapings + features + list(algorithm.pieces) + [own_piece(algorithm)])
 
 
 def check_files(cfg) -> None:
     """What a run needs from outside its config, checked before anything compiles or trains:
     the algorithm's `preflight(cfg)` (e.g. KDRL's teacher checkpoint). `rlpt.config.validate`
     stays a pure check of the config, so a config that names a file still to be made validates
-    anywhere; rlpt.train.run and rlpt.sweep.run_sweep call this."""
+    anywhere; rlpt.train.run and rlpt.sweep.main.run_sweep call this."""
     from rlpt import registry
     preflight = registry.get("algorithm", cfg.algo.name).preflight
     if preflight is not None:
         preflight(cfg)
 
 
-def is_dynamic(value) -> bool:
-    """A config value is a dynamic hyperparameter iff it is a float (bools and ints, strings,
-    tuples and None are static)."""
-    return isinstance(value, float)
+def dynamic_fields(name: str) -> FrozenSet[str]:
+    """The declared dynamic hyperparameters of algorithm `name`: its own `dynamic`, the shared
+    surrogate's and every feature piece's (shapings included)."""
+    from rlpt import registry
+    from rlpt.losses.policy import SURROGATE_DYNAMIC
+    out = set(SURROGATE_DYNAMIC) | set(registry.get("algorithm", name).dynamic)
+    for kind in ("piece", "shaping"):
+        for n in registry.names(kind):
+            out |= set(registry.get(kind, n).dynamic)
+    return frozenset(out)
+
+
+def is_dynamic(key: str, value, dynamic: FrozenSet[str]) -> bool:
+    """A field is dynamic iff it is declared so and holds a number (None / a bool means the term
+    is absent or a switch: static)."""
+    return key in dynamic and isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def split_algo_config(algo) -> tuple:
-    """`cfg.algo` -> (static dict, dynamic dict of float32 scalars)."""
+    """`cfg.algo` -> (static dict, dynamic dict of float32 scalars), by declaration."""
     items = dict(algo.items())
-    static = {k: v for k, v in items.items() if not is_dynamic(v)}
-    dynamic = {k: jnp.asarray(v, jnp.float32) for k, v in items.items() if is_dynamic(v)}
-    return static, dynamic
+    dynamic = dynamic_fields(items["name"])
+    static = {k: v for k, v in items.items() if not is_dynamic(k, v, dynamic)}
+    dyn = {k: jnp.asarray(v, jnp.float32) for k, v in items.items() if is_dynamic(k, v, dynamic)}
+    return static, dyn
 
 
 class AlgoConfig:
@@ -107,21 +178,29 @@ class AlgoConfig:
 def policy_loss_batch(spec, params, mb, c, logp=None, entropy=None) -> dict:
     """The policy-gradient loss inputs of minibatch rows `mb`: current log-probs (each prompt
     computed once per group, unless `logp` is given), old log-probs, mask, advantages, rewards,
-    and the optional ref/teacher log-probs, keep mask and entropy."""
+    and the optional ref/teacher log-probs, keep mask and entropy (when a piece needs it)."""
     if logp is None:
         width = mb["tokens"].shape[1] - mb["mask"].shape[1]
         logp, entropy = completion_logprobs(spec.model_cfg, params, mb["tokens"], mb["valid"],
                                             width, spec.scfg.temperature,
-                                            with_entropy=spec.flag("entropy_term"),
+                                            with_entropy=spec.needs("entropy"),
                                             group_size=spec.G)
     lb = dict(logp=logp, mask=mb["mask"], advantages=mb["advantages"], rewards=mb["rewards"],
               old_logp=mb["old_logp"] if spec.multi_update else jax.lax.stop_gradient(logp))
     for k in ("ref_logp", "teacher_logp", "keep"):
         if k in mb:
             lb[k] = mb[k]
-    if spec.flag("entropy_term"):
+    if spec.needs("entropy"):
         lb["entropy"] = entropy
     return lb
+
+
+def rollout_logprobs(spec, params, tokens, valid, width):
+    """Stop-gradient log-probs of the completion tokens of rollout rows (each prompt computed
+    once per group) at the sampling temperature: old or reference log-probs."""
+    return jax.lax.stop_gradient(completion_logprobs(
+        spec.model_cfg, params, tokens, valid, width, spec.scfg.temperature,
+        group_size=spec.G)[0])
 
 
 def solution_rows(batch) -> dict:
@@ -148,3 +227,8 @@ def flatten_prefixed(d, prefix):
 def iteration_key(state, i: int):
     """Sub-key `i` of the iteration's rng `fold_in(state.rng, state.step)` (rlpt.step)."""
     return jax.random.fold_in(jax.random.fold_in(state.rng, state.step), i)
+
+
+def correct_of(raw_N, algo):
+    """"Correct" always means the task reward before shaping exceeds `algo.success_threshold`."""
+    return raw_N > algo.get("success_threshold", 0.0)

@@ -17,8 +17,7 @@ import jax.numpy as jnp
 from rlpt import registry
 from rlpt.algorithms.base import Algorithm
 from rlpt.losses.aggregation import completion_mask, masked_mean
-from rlpt.losses.defaults import resolve
-from rlpt.losses.policy import add_kl_and_entropy
+from rlpt.losses.policy import add_kl_and_entropy, resolve
 
 DEFAULTS = dict(eps_low=1.0, eps_high=0.28, loss_agg="token_mean", advantage="grpo", beta=0.0)
 

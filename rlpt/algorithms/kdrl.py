@@ -18,9 +18,60 @@ import jax.numpy as jnp
 from rlpt import registry
 from rlpt.algorithms.base import Algorithm
 from rlpt.logprobs import completion_logprobs
-from rlpt.losses.policy import kdrl_loss
+from rlpt.losses.aggregation import completion_mask, masked_mean
+from rlpt.losses.kl import kl_k2
+from rlpt.losses.policy import clip_objective, resolve
 
 TEACHER_SOURCES = ("policy", "checkpoint", "preset")
+
+
+DEFAULTS = dict(loss_agg="token_mean", kd_beta_init=5e-3, kd_beta_min=1e-3, kd_beta_delta=5e-5,
+                kd_mask="incorrect_response", teacher_source="policy", teacher_checkpoint="",
+                teacher_checkpoint_format="", teacher_preset="", teacher_seed=1)
+DYNAMIC = frozenset({"kd_beta_init", "kd_beta_min", "kd_beta_delta"})
+
+
+def kd_beta(step, beta_init=5e-3, beta_min=1e-3, delta=5e-5):
+    """KDRL annealing: `beta_t = max(beta_init - delta * t, beta_min)`."""
+    return jnp.maximum(beta_init - delta * jnp.asarray(step), beta_min)
+
+
+def kd_sequence_mask(rewards_N, group_size, mode, success_threshold=0.0):
+    """KDRL reward-guided masking [2nd]: `incorrect_response` (spec default) applies KD only to
+    responses that are not correct; `no_correct_in_group` only to prompts with no correct sample;
+    `none` everywhere. Returns float [N]."""
+    correct_N = rewards_N > success_threshold
+    if mode == "none":
+        return jnp.ones(rewards_N.shape, jnp.float32)
+    if mode == "incorrect_response":
+        return (~correct_N).astype(jnp.float32)
+    if mode == "no_correct_in_group":
+        any_B = jnp.any(correct_N.reshape(-1, group_size), axis=1)
+        return jnp.repeat(~any_B, group_size).astype(jnp.float32)
+    raise ValueError(f"unknown kd_mask {mode!r}; known: none, incorrect_response, "
+                     "no_correct_in_group")
+
+
+@registry.register("loss", "kdrl")
+def kdrl_loss(batch, cfg):
+    """KDRL (arXiv:2506.02208) [2nd]: per token `GRPO_clip + beta_t * k2(logp, teacher_logp) *
+    kd_mask`, token_mean (the KD term shares the RL term's aggregation); beta_t from `kd_beta`
+    (5e-3 -> 1e-3, delta 5e-5 per step, `batch["step"]`); kd_mask from `kd_sequence_mask`
+    (cfg.kd_mask, needs `batch["rewards"]` unless "none"). teacher == student gives GRPO exactly."""
+    c = resolve(cfg, "kdrl", DEFAULTS)
+    beta_t = kd_beta(batch.get("step", 0), c.kd_beta_init, c.kd_beta_min, c.kd_beta_delta)
+    if c.kd_mask == "none":
+        kd_N = jnp.ones(batch["logp"].shape[:1], batch["logp"].dtype)
+    else:
+        kd_N = kd_sequence_mask(batch["rewards"], c.group_size, c.kd_mask, c.success_threshold)
+    k2_NT = kl_k2(batch["logp"], batch["teacher_logp"])
+    kd_NT = kd_N[:, None].astype(k2_NT.dtype) * k2_NT
+    loss, metrics = clip_objective(batch, c, beta_t * kd_NT)
+    mask_NT = completion_mask(batch)
+    metrics.update(kd_beta=beta_t, kd_k2=masked_mean(k2_NT, mask_NT * kd_N[:, None]),
+                   kd_frac=masked_mean(jnp.broadcast_to(kd_N[:, None], mask_NT.shape), mask_NT))
+    return loss, metrics
+
 
 
 def validate(cfg):
@@ -64,7 +115,4 @@ def extras(spec, state, batch, out, data, raw_N, c, key):
 
 
 ALGORITHM = registry.register("algorithm", "kdrl")(Algorithm(
-    "kdrl", kdrl_loss, defaults=dict(teacher_source="policy", teacher_checkpoint="",
-                                     teacher_checkpoint_format="", teacher_preset="",
-                                     teacher_seed=1),
-    validate=validate, preflight=preflight, frozen_models=frozen_models, extras=extras))
+    "kdrl", kdrl_loss, defaults=DEFAULTS, dynamic=DYNAMIC, validate=validate, preflight=preflight, frozen_models=frozen_models, extras=extras))

@@ -15,7 +15,7 @@ right source; 0 when none) and `layer2_from_wrong_frac` (share of layer-2 sample
 source: the weight that pools the rates over steps without bias, e.g. `sum(w2r * frac) /
 sum(frac)`).
 
-`self_correction_rewards` is the evaluation-time version for any policy (rlpt.train.evaluate and
+`self_correction_rewards` is the evaluation-time version for any policy (rlpt.evaluation.rollout.evaluate and
 the sweep's evaluation with `eval.self_correction=True`): one greedy first attempt per prompt,
 the layer-2 prompt built by `layer2_prompts` (k = 1), one greedy second attempt.
 """
@@ -24,26 +24,39 @@ import jax.numpy as jnp
 
 from rlpt import registry
 from rlpt.algorithms.base import Algorithm, flatten_prefixed, policy_loss_batch
-from rlpt.algorithms.common import fixed_tokens, not_stop, pack
 from rlpt.logprobs import completion_logprobs, rows_logprobs
-from rlpt.losses.policy import mgrpo_loss
+from rlpt.losses.aggregation import completion_mask
+from rlpt.losses.policy import clip_objective, resolve
+from rlpt.pieces.self_correction import layer2_prompts
 from rlpt.sampling import completion_inputs, sample
 
 
-def layer2_prompts(prompt, prompt_mask, tokens_NT, mask_NT, group_size, k, instruction_ids,
-                   stop_tokens, pad_id):
-    """-> (prompts [B*k, P+T+I], mask int32); row b*k + j continues response j of prompt b."""
-    B, G = prompt.shape[0], group_size
-    T = tokens_NT.shape[1]
-    pick = lambda x: x.reshape(B, G, T)[:, :k].reshape(B * k, T)
-    resp = pick(tokens_NT).astype(jnp.int32)
-    rvalid = pick(mask_NT).astype(bool) & not_stop(resp, stop_tokens)
-    instr = fixed_tokens(instruction_ids, B * k)
-    toks = jnp.concatenate([jnp.repeat(prompt, k, axis=0).astype(jnp.int32), resp, instr], axis=1)
-    val = jnp.concatenate([jnp.repeat(prompt_mask, k, axis=0).astype(bool), rvalid,
-                           jnp.ones(instr.shape, bool)], axis=1)
-    toks, val = pack(toks, val, "right", pad_id)
-    return toks, val.astype(jnp.int32)
+DEFAULTS = dict(beta=0.04, layer2_coef=1.0, layer2_instruction_ids=(), layer2_per_prompt=1)
+DYNAMIC = frozenset({"layer2_coef"})
+
+
+@registry.register("loss", "mgrpo")
+def mgrpo_loss(batch, cfg):
+    """MGRPO (multi-layer GRPO, arXiv:2506.04746) [2nd]: GRPO loss on layer 1 (the usual keys) +
+    `layer2_coef` (1.0 = the spec's plain sum) * GRPO loss on the self-correction layer, whose
+    arrays are given as `layer2_logp, layer2_old_logp, layer2_ref_logp, layer2_advantages,
+    layer2_mask` (and optional `layer2_keep`, `layer2_entropy`). Top-level clip_frac/ratio_mean/kl
+    are token-weighted over both layers; per-layer metrics are prefixed layer1_/layer2_."""
+    c = resolve(cfg, "mgrpo", DEFAULTS)
+    b2 = {k[len("layer2_"):]: v for k, v in batch.items() if k.startswith("layer2_")}
+    b1 = {k: v for k, v in batch.items() if not k.startswith("layer2_")}
+    l1, m1 = clip_objective(b1, c)
+    l2, m2 = clip_objective(b2, c)
+    loss = l1 + c.layer2_coef * l2
+    n1, n2 = jnp.sum(completion_mask(b1)), jnp.sum(completion_mask(b2))
+    metrics = {f"layer1_{k}": v for k, v in m1.items()}
+    metrics.update({f"layer2_{k}": v for k, v in m2.items()})
+    for k in ("clip_frac", "ratio_mean", "kl"):
+        if k in m1 and k in m2:
+            metrics[k] = (m1[k] * n1 + m2[k] * n2) / jnp.maximum(n1 + n2, 1.0)
+    metrics["loss"] = loss
+    return loss, metrics
+
 
 
 def layer2_transitions(src_correct, correct2, group_size):
@@ -57,25 +70,6 @@ def layer2_transitions(src_correct, correct2, group_size):
     return {"layer2_wrong_to_right": f(~src & c2) / jnp.maximum(n_wrong, 1.0),
             "layer2_right_to_wrong": f(src & ~c2) / jnp.maximum(n_right, 1.0),
             "layer2_from_wrong_frac": n_wrong / src.size}
-
-
-def self_correction_rewards(model_cfg, params, batch, reward, instruction_ids, scfg, rng,
-                            first=None):
-    """Greedy self-correction of any policy on `batch` (prompt, prompt_mask, target, target_len):
-    the first attempt (`first`, a SampleOutput of `scfg` on the batch's prompts when the caller
-    has it, else decoded here), the layer-2 prompt `layer2_prompts(.., group_size=1, k=1, ..)`
-    and the second attempt, decoded with `scfg` (greedy, one sample). `reward(tokens, mask,
-    target, target_len) -> (rewards [B], aux)`, the task reward. Pure; call under jit.
-    -> (first-attempt rewards [B], second-attempt rewards [B], second SampleOutput)."""
-    prompt, pmask = batch["prompt"], batch["prompt_mask"]
-    if first is None:
-        first = sample(model_cfg, params, prompt, pmask, rng, scfg)
-    r1, _ = reward(first.tokens, first.mask, batch["target"], batch["target_len"])
-    prompt2, pmask2 = layer2_prompts(prompt, pmask, first.tokens, first.mask, 1, 1,
-                                     instruction_ids, scfg.stop_tokens, scfg.pad_id)
-    second = sample(model_cfg, params, prompt2, pmask2, rng, scfg)
-    r2, _ = reward(second.tokens, second.mask, batch["target"], batch["target_len"])
-    return r1.astype(jnp.float32), r2.astype(jnp.float32), second
 
 
 def extras(spec, state, batch, out, data, raw_N, c, key):
@@ -101,7 +95,7 @@ def extras(spec, state, batch, out, data, raw_N, c, key):
     d = {"tokens": tokens2, "valid": valid2, "mask": out2.mask, "advantages": adv2}
     lp = lambda p: jax.lax.stop_gradient(completion_logprobs(
         spec.model_cfg, p, tokens2, valid2, P2, spec.scfg.temperature)[0])
-    if spec.flag("kl_term"):
+    if "ref_logp" in data:   # the KL piece ran (rlpt.pieces.kl)
         d["ref_logp"] = lp(state.frozen["reference"])
     if spec.multi_update:
         d["old_logp"] = lp(state.params)
@@ -117,13 +111,13 @@ def loss_batch(spec, params, mb, mbp, c):
     lb = policy_loss_batch(spec, params, mb, c)
     l2 = flatten_prefixed(mbp, "l2_")
     lp2, ent2 = rows_logprobs(spec.model_cfg, params, l2, spec.scfg.temperature,
-                              spec.flag("entropy_term"))
+                              spec.needs("entropy"))
     lb.update(layer2_logp=lp2, layer2_mask=l2["mask"], layer2_advantages=l2["advantages"],
               layer2_old_logp=l2["old_logp"] if spec.multi_update
               else jax.lax.stop_gradient(lp2))
     if "ref_logp" in l2:
         lb["layer2_ref_logp"] = l2["ref_logp"]
-    if spec.flag("entropy_term"):
+    if spec.needs("entropy"):
         lb["layer2_entropy"] = ent2
     return lb
 
@@ -135,5 +129,5 @@ def validate(cfg):
 
 
 ALGORITHM = registry.register("algorithm", "mgrpo")(Algorithm(
-    "mgrpo", mgrpo_loss, defaults=dict(layer2_instruction_ids=(), layer2_per_prompt=1),
+    "mgrpo", mgrpo_loss, defaults=DEFAULTS, dynamic=DYNAMIC,
     validate=validate, extras=extras, loss_batch=loss_batch))

@@ -18,8 +18,34 @@ from rlpt import registry
 from rlpt.advantages import gae, kl_penalized_token_rewards
 from rlpt.algorithms.base import Algorithm, policy_loss_batch
 from rlpt.logprobs import sequence_outputs
-from rlpt.losses.policy import ppo_loss
-from rlpt.losses.aggregation import masked_mean
+from rlpt.losses.aggregation import aggregate, completion_mask, masked_mean
+from rlpt.losses.policy import clip_objective, clipped_value_token_loss, resolve
+
+
+# vf_coef / cliprange_value 0.5 / 0.2: not in spec (baselines)
+DEFAULTS = dict(advantage="gae", loss_agg="token_mean", dual_clip=3.0, vf_coef=0.5,
+                cliprange_value=0.2, gamma=1.0, lam=1.0, kl_coef=0.0, whiten=True, group_size=1,
+                value_trunk_grad=True)
+DYNAMIC = frozenset({"vf_coef", "cliprange_value", "gamma", "lam", "kl_coef"})
+
+
+@registry.register("loss", "ppo")
+def ppo_loss(batch, cfg):
+    """PPO (arXiv:1707.06347): clipped surrogate (eps 0.2, dual clip c=3 for A<0, verl) with GAE
+    advantages, token_mean; plus `vf_coef * 0.5 * aggregate(clipped value loss)` when
+    `values/old_values/returns` are in the batch (cliprange_value default 0.2)."""
+    c = resolve(cfg, "ppo", DEFAULTS)
+    loss, metrics = clip_objective(batch, c)
+    if "values" in batch:
+        mask_NT = completion_mask(batch)
+        vf_NT, vclip_NT = clipped_value_token_loss(batch["values"], batch["old_values"],
+                                                   batch["returns"], c.cliprange_value)
+        vf = 0.5 * aggregate(vf_NT, mask_NT, c.loss_agg, c.l_norm)
+        loss = loss + c.vf_coef * vf
+        metrics.update(vf_loss=vf, vf_clip_frac=masked_mean(vclip_NT.astype(vf.dtype), mask_NT),
+                       loss=loss)
+    return loss, metrics
+
 
 
 def init_value_head(d_model: int, rng, stddev: float = 0.02):
@@ -67,7 +93,7 @@ def before_advantages(spec, state, batch, out, data, c):
 
 def loss_batch(spec, params, mb, mbp, c):
     o = sequence_outputs(spec.model_cfg, params, mb["tokens"], mb["valid"], _width(mb),
-                         spec.scfg.temperature, with_entropy=spec.flag("entropy_term"),
+                         spec.scfg.temperature, with_entropy=spec.needs("entropy"),
                          with_hidden=True)
     lb = policy_loss_batch(spec, params, mb, c, o["logp"], o["entropy"])
     h = o["hidden"] if c.get("value_trunk_grad", True) else jax.lax.stop_gradient(o["hidden"])
@@ -77,5 +103,5 @@ def loss_batch(spec, params, mb, mbp, c):
 
 
 ALGORITHM = registry.register("algorithm", "ppo")(Algorithm(
-    "ppo", ppo_loss, defaults={"value_trunk_grad": True}, init=init,
+    "ppo", ppo_loss, defaults=DEFAULTS, dynamic=DYNAMIC, init=init,
     before_advantages=before_advantages, loss_batch=loss_batch))

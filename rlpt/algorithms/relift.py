@@ -12,13 +12,27 @@ import jax
 import jax.numpy as jnp
 
 from rlpt import registry
-from rlpt.algorithms.base import Algorithm
-from rlpt.algorithms.shaping import correct_of
+from rlpt.algorithms.base import Algorithm, correct_of
+from rlpt.algorithms.relift_sft import relift_sft_loss
 from rlpt.logprobs import rows_logprobs
-from rlpt.losses.policy import relift_loss, relift_sft_loss
+from rlpt.losses.policy import clip_objective, resolve
 from rlpt.optim import apply_update
 
 KEYS = ("prompt", "prompt_mask", "solution", "solution_mask")
+
+
+DEFAULTS = dict(advantage="dr_grpo", loss_agg="seq_mean_token_sum_norm", sft_entropy_coef=1e-3,
+                sft_buffer_size=128)
+DYNAMIC = frozenset({"sft_entropy_coef"})
+
+
+@registry.register("loss", "relift")
+def relift_loss(batch, cfg):
+    """ReLIFT (arXiv:2506.07527) [code], RL side: Dr.GRPO-style clipped surrogate (advantage
+    "dr_grpo", seq_mean_token_sum_norm, no KL). The interleaved SFT update on the buffer of
+    all-failed prompts is the separate loss "relift_sft"; the buffer itself lives in the trainer."""
+    return clip_objective(batch, resolve(cfg, "relift", DEFAULTS))
+
 
 
 def init_buffer(size: int, batch) -> dict:
@@ -101,4 +115,4 @@ def validate(cfg):
 
 
 ALGORITHM = registry.register("algorithm", "relift")(Algorithm(
-    "relift", relift_loss, validate=validate, init=init, after_update=after_update))
+    "relift", relift_loss, defaults=DEFAULTS, dynamic=DYNAMIC, validate=validate, init=init, after_update=after_update))

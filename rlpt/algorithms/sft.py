@@ -1,18 +1,27 @@
-"""Supervised fine-tuning inside the RL loop: `sft` (token-mean NLL) and ReLIFT's `relift_sft`
-(NLL - entropy_coef * entropy, arXiv:2506.07527) as algorithms of the fused step.
+"""Supervised fine-tuning inside the RL loop as an algorithm of the fused step: token-mean NLL
+(minus `entropy_coef` * entropy, 0 by default).
 
 `sft_source="gold"` trains on the task's gold solutions (temperature 1);
 `"correct_samples"` on the step's own correct samples (rejection-sampling fine-tuning).
 """
-
 from rlpt import registry
-from rlpt.algorithms.base import Algorithm, gold_logprobs, solution_rows
-from rlpt.algorithms.shaping import correct_of
+from rlpt.algorithms.base import Algorithm, correct_of, gold_logprobs, solution_rows
 from rlpt.logprobs import completion_logprobs
-from rlpt.losses.policy import relift_sft_loss
-from rlpt.losses.supervised import sft_loss
+from rlpt.losses.aggregation import completion_mask
+from rlpt.losses.policy import resolve
+from rlpt.losses.supervised import nll_minus_entropy
 
 SOURCES = ("gold", "correct_samples")
+DEFAULTS = dict(loss_agg="token_mean", sft_source="gold")
+
+
+@registry.register("loss", "sft")
+def sft_loss(batch, cfg):
+    """Plain SFT: `loss = aggregate(-logp) - entropy_coef * aggregate(entropy)` over `mask`
+    (cfg: loss_agg default token_mean, entropy_coef default 0)."""
+    c = resolve(cfg, "sft", DEFAULTS)
+    return nll_minus_entropy(batch["logp"], completion_mask(batch), batch.get("entropy"),
+                             c.entropy_coef, c.loss_agg, c.l_norm)
 
 
 def validate(cfg):
@@ -28,7 +37,7 @@ def extras(spec, state, batch, out, data, raw_N, c, key):
 
 
 def loss_batch(spec, params, mb, mbp, c):
-    ent_on = spec.flag("entropy_term")
+    ent_on = spec.needs("entropy")
     if c.get("sft_source", "gold") == "gold":
         logp, ent = gold_logprobs(spec, params, mbp, ent_on)
         lb = {"logp": logp, "mask": mbp["sol_mask"]}
@@ -42,8 +51,5 @@ def loss_batch(spec, params, mb, mbp, c):
     return lb
 
 
-ALGORITHMS = [Algorithm(name, loss, defaults={"sft_source": "gold"}, validate=validate,
-                        extras=extras, loss_batch=loss_batch)
-              for name, loss in (("sft", sft_loss), ("relift_sft", relift_sft_loss))]
-for _a in ALGORITHMS:
-    registry.register("algorithm", _a.name)(_a)
+ALGORITHM = registry.register("algorithm", "sft")(Algorithm(
+    "sft", sft_loss, defaults=DEFAULTS, validate=validate, extras=extras, loss_batch=loss_batch))

@@ -12,13 +12,55 @@ Reward reading (a choice, `hint_in_reward`, default True): the task reward is co
 `hint + completion`, because the completion continues the hinted solution (for the arithmetic
 tasks the hint is a prefix of the answer itself); False rewards the completion alone.
 """
+import math
+
+import jax
 import jax.numpy as jnp
 
 from rlpt import registry
 from rlpt.algorithms.base import Algorithm, iteration_key, policy_loss_batch
 from rlpt.algorithms.common import not_stop, pack
 from rlpt.logprobs import sequence_outputs
-from rlpt.losses.policy import uft_hint_prob, uft_loss, uft_sample_hint_length
+from rlpt.losses.policy import clip_objective, resolve
+from rlpt.losses.supervised import sft_nll
+
+
+DEFAULTS = dict(beta=0.04, sft_coef=1e-3, sft_loss_agg="token_mean", hint_p_low=0.05,
+                hint_p_high=0.95, hint_steps=300, max_hint_chunks=5, hint_in_reward=True)
+DYNAMIC = frozenset({"sft_coef", "hint_p_low", "hint_p_high"})
+
+
+def uft_hint_prob(step, p_low=0.05, p_high=0.95, hint_steps=300):
+    """UFT (arXiv:2505.16984) cosine hint schedule:
+    `p(t) = p_low + 0.5 (p_high - p_low)(1 + cos(pi t / T_hint))` for t <= T_hint, else 0."""
+    t = jnp.asarray(step) * 1.0
+    p = p_low + 0.5 * (p_high - p_low) * (1.0 + jnp.cos(math.pi * t / hint_steps))
+    return jnp.where(t <= hint_steps, p, 0.0)
+
+
+def uft_sample_hint_length(key, n_chunks, step, p_low=0.05, p_high=0.95, hint_steps=300,
+                           max_chunks=5):
+    """UFT hint length `l ~ Binomial(n_chunks, p(step))` (n_chunks <= max_chunks, any shape), drawn
+    as a sum of `max_chunks` Bernoulli(p) of which the first `n_chunks` count."""
+    n_chunks = jnp.asarray(n_chunks)
+    p = uft_hint_prob(step, p_low, p_high, hint_steps)
+    u = jax.random.uniform(key, n_chunks.shape + (max_chunks,))
+    valid = jnp.arange(max_chunks) < n_chunks[..., None]
+    return jnp.sum((u < p) & valid, axis=-1)
+
+
+@registry.register("loss", "uft")
+def uft_loss(batch, cfg):
+    """UFT (arXiv:2505.16984) [code]: GRPO loss + `lambda_sft * mean NLL over hint tokens`, the
+    hint tokens (in the prompt) given as `sft_logp`/`sft_mask` (token_mean; lambda_sft =
+    cfg.sft_coef = 1e-3). Hint lengths come from `uft_sample_hint_length`."""
+    c = resolve(cfg, "uft", DEFAULTS)
+    loss_rl, metrics = clip_objective(batch, c)
+    nll = sft_nll(batch["sft_logp"], batch["sft_mask"], c.sft_loss_agg)
+    loss = loss_rl + c.sft_coef * nll
+    metrics.update(rl_loss=loss_rl, hint_nll=nll, loss=loss)
+    return loss, metrics
+
 
 
 def hint_batch(key, step, batch, algo, stop_tokens, pad_id):
@@ -76,7 +118,7 @@ def loss_batch(spec, params, mb, mbp, c):
     """The policy batch plus the NLL inputs of the hint tokens, from one forward pass."""
     width = mb["tokens"].shape[1] - mb["mask"].shape[1]
     o = sequence_outputs(spec.model_cfg, params, mb["tokens"], mb["valid"], width,
-                         spec.scfg.temperature, with_entropy=spec.flag("entropy_term"),
+                         spec.scfg.temperature, with_entropy=spec.needs("entropy"),
                          with_prompt=True)
     lb = policy_loss_batch(spec, params, mb, c, o["logp"], o["entropy"])
     lb.update(sft_logp=o["prompt_logp"], sft_mask=mb["hint_pos"][:, 1:])
@@ -84,5 +126,5 @@ def loss_batch(spec, params, mb, mbp, c):
 
 
 ALGORITHM = registry.register("algorithm", "uft")(Algorithm(
-    "uft", uft_loss, defaults={"hint_in_reward": True}, before_rollout=before_rollout,
+    "uft", uft_loss, defaults=DEFAULTS, dynamic=DYNAMIC, before_rollout=before_rollout,
     reward_inputs=reward_inputs, extras=extras, loss_batch=loss_batch))

@@ -230,7 +230,7 @@ def evaluate_tool(model_cfg: ModelConfig, params, task, cfg, eval_batch) -> Dict
     """The trainer's evaluation with the tool rollout: greedy accuracy, unbiased pass@k over
     `eval.n_samples` samples at `eval.temperature`, and the call rates (share of samples with
     at least one answered call), sampled (`call_rate`) and greedy (`greedy_call_rate`)."""
-    from rlpt.evaluation import mean_pass_at_k
+    from rlpt.evaluation.metrics import mean_pass_at_k
     e, s = cfg.eval, cfg.sampling
     greedy, multi = _tool_eval_fns(model_cfg, task.reward, s.max_new_tokens, e.n_samples,
                                    e.temperature, tuple(s.stop_tokens),

@@ -1,9 +1,3 @@
-"""Pure loss functions by family; importing this package registers every loss.
-
-To add a family, write `rlpt/losses/<family>.py` with `@register("loss", name)` functions and add
-one `from rlpt.losses import <family>` line below.
-"""
-from rlpt.losses import aggregation, defaults, kl  # noqa: F401  (helpers, no registrations)
-from rlpt.losses import supervised  # noqa: F401
-from rlpt.losses import policy  # noqa: F401
-from rlpt.losses import preference, reward_model  # noqa: F401
+"""Loss pieces shared by several algorithms: aggregation, KL estimators, supervised NLL and
+entropy, the clipped surrogate (policy), and the preference and reward-model loss families.
+An algorithm's own loss lives in its file, rlpt/algorithms/<name>.py."""

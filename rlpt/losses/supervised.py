@@ -1,12 +1,11 @@
-"""Supervised terms: token NLL and the entropy bonus, and the registered `sft` loss.
+"""Supervised terms shared by several algorithms: token NLL and the entropy bonus (the `sft`
+and `relift_sft` losses, the SFT term, ExPO and UFT use them).
 
 `logp [N, T]` are log-probs of the target tokens (computed from logits / temperature upstream),
 `mask [N, T]` selects the tokens that are trained on, `entropy [N, T]` the per-token entropy of
 the policy (optional).
 """
-from rlpt.losses.aggregation import aggregate, completion_mask
-from rlpt.losses.defaults import resolve
-from rlpt.registry import register
+from rlpt.losses.aggregation import aggregate
 
 
 def sft_nll(logp_NT, mask_NT, mode="token_mean", l_norm=None):
@@ -32,12 +31,3 @@ def nll_minus_entropy(logp_NT, mask_NT, entropy_NT, entropy_coef, mode="token_me
         raise KeyError("entropy_coef > 0 needs batch['entropy']")
     metrics["loss"] = loss
     return loss, metrics
-
-
-@register("loss", "sft")
-def sft_loss(batch, cfg):
-    """Plain SFT: `loss = aggregate(-logp) - entropy_coef * aggregate(entropy)` over `mask`
-    (cfg: loss_agg default token_mean, entropy_coef default 0)."""
-    c = resolve(cfg, "sft")
-    return nll_minus_entropy(batch["logp"], completion_mask(batch), batch.get("entropy"),
-                             c.entropy_coef, c.loss_agg, c.l_norm)

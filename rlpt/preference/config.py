@@ -1,23 +1,26 @@
-"""Configs for `python -m rlpt.preference.train`: defaults and validation before compilation.
+"""Configs of the preference trainer (`python -m rlpt.preference.train`, and `python -m
+rlpt.train`, which hands preference and reward-model algorithms to it): defaults and validation
+before compilation.
 
 Builds on rlpt.config.base_config (model, task, sampling, sft, eval, mesh, logging, wandb, seed)
 and replaces `algo` / `rl` with:
 
     mode  "policy" (preference optimisation of the LM) or "reward_model" (train an RM)
-    algo  policy mode: a registered preference loss config (rlpt.losses.preference defaults)
-          with `name` in rlpt.preference.step.ALGOS, plus
-            pre_dpo:     guide_loss ("dpo" | "simpo"), guide_steps (-1 = pref.steps)
-            online_dpo:  loss (default "dpo"), sync_every (1 online, s semi-online, None
-                         offline), num_samples N
-            drpo:        num_online M, g ("task_reward" | "reward_model": an RM trained first
-                         in the same run from `rm`)
+    algo  policy mode: `name`, a registered algorithm of kind "preference" (rlpt/algorithms/
+          <name>.py: dpo ipo cdpo rdpo simpo pre_dpo online_dpo drpo), and its DEFAULTS (its
+          paper's loss knobs and procedure knobs, e.g. pre_dpo: guide_loss, guide_steps;
+          online_dpo: loss, sync_every, num_samples; drpo: num_online, g). Reward-model mode:
+          `name` = "rm_<rm.kind>", the record of the reward-model kind.
     pref  steps, batch_size, source ("synthetic" | "jsonl"), jsonl_path, jsonl_eval_pairs,
           max_prompt_len / max_response_len (jsonl), eval_pairs (held-out synthetic pairs)
-    rm    reward models: kind (rlpt.preference.reward_model_step.RM_KINDS), steps, batch_size,
-          group_size K, judge_scale, judge_noise, love_correct, love_wrong, num_samples,
-          confidence_method, threshold, eval_prompts, init ("sft" | "random"), optim, plus loss
-          knobs (reduction, loss_type, pos_weight)
+    rm    reward models (also DRPO's with g="reward_model"): kind k (the record rm_<k>,
+          rlpt/algorithms/rm_<k>.py: bt vrpo rlaif_soft rluf rlsf), steps, batch_size,
+          group_size K, eval_prompts, init ("sft" | "random"), optim, and the kind's DEFAULTS
+          (e.g. judge_scale, judge_noise, loss_type, love_correct, threshold, reduction)
     optim the policy optimizer (pref phase and the pre_dpo guide phase)
+
+`hparams(cfg)` / `rm_hparams(cfg)` are the steps' `hp`: the optimizer's dynamic values and the
+algorithm's declared dynamic fields (rlpt.preference.records.dynamic_hparams).
 """
 import os
 
@@ -25,34 +28,47 @@ import ml_collections
 
 from rlpt import registry
 from rlpt.config import base_config, optim_config, validate_nonfinite
-from rlpt.losses.preference import IS_WEIGHT_MODES, default_preference_config
 from rlpt.models.config import PRESETS
-from rlpt.preference.pairs import should_sync
-from rlpt.preference.reward_model_step import RM_KINDS, SAMPLING_KINDS
-from rlpt.preference.step import ALGOS, G_KINDS
+from rlpt.optim import optim_hparams
+from rlpt.preference.records import (PREFERENCE, REWARD_MODEL, dynamic_hparams, is_of_kind,
+                                     names_of_kind, rm_kinds, rm_name, view)
+from rlpt.preference.reward_model_step import hook_of as rm_hook
+from rlpt.preference.step import frozen_roles_of, hook_of
+
+MODES = ("policy", "reward_model")
+
+
+def _fail(key, msg):
+    raise ValueError(f"config {key}: {msg}")
+
+
+def preference_algorithm(name: str):
+    """The preference record `name`; an unknown name (or one of another kind) is a
+    "config algo.name" error listing the preference algorithms."""
+    if not is_of_kind(name, PREFERENCE):
+        _fail("algo.name", f"unknown preference algorithm {name!r}; known: "
+              f"{names_of_kind(PREFERENCE)}")
+    return registry.get("algorithm", name)
+
+
+def reward_model_record(kind: str):
+    """The record of reward-model kind `kind`; an unknown kind is a "config rm.kind" error
+    listing the known kinds."""
+    if not is_of_kind(rm_name(kind), REWARD_MODEL):
+        _fail("rm.kind", f"unknown reward-model kind {kind!r}; known: {rm_kinds()}")
+    return registry.get("algorithm", rm_name(kind))
 
 
 def algo_config(name: str) -> ml_collections.ConfigDict:
-    """Paper defaults of a preference algorithm plus its procedure knobs (module docstring)."""
-    if name not in ALGOS:
-        raise ValueError(f"config algo.name: unknown preference algo {name!r}; known: {ALGOS}")
-    a = default_preference_config("dpo" if name == "online_dpo" else name)
-    a.name = name
-    if name == "pre_dpo":
-        a.guide_loss, a.guide_steps = "dpo", -1
-    if name == "online_dpo":
-        a.loss, a.sync_every, a.num_samples = "dpo", 1, 8
-    if name == "drpo":
-        a.num_online, a.g = 2, "task_reward"
-    return a
+    """`name` and the DEFAULTS of preference algorithm `name` (its paper's)."""
+    return ml_collections.ConfigDict(dict(name=name, **preference_algorithm(name).defaults))
 
 
 def rm_config(kind: str = "bt") -> ml_collections.ConfigDict:
+    """The RM phase's knobs and the DEFAULTS of reward-model kind `kind`."""
     return ml_collections.ConfigDict(dict(
-        kind=kind, steps=1000, batch_size=32, group_size=4, judge_scale=2.0, judge_noise=1.0,
-        love_correct=0.8, love_wrong=0.1, num_samples=4, confidence_method="p_top1",
-        threshold=0.9, eval_prompts=512, init="sft", optim=optim_config(1e-3),
-        reduction="pair", loss_type="logistic", pos_weight=1.0))
+        kind=kind, steps=1000, batch_size=32, group_size=4, eval_prompts=512, init="sft",
+        optim=optim_config(1e-3), **reward_model_record(kind).defaults))
 
 
 def preference_config(mode: str = "policy", algo: str = "dpo", rm_kind: str = "bt"):
@@ -60,7 +76,7 @@ def preference_config(mode: str = "policy", algo: str = "dpo", rm_kind: str = "b
     del c["rl"], c["reward"]
     c.mode = mode
     c.algo = algo_config(algo) if mode == "policy" else ml_collections.ConfigDict(
-        dict(name=f"rm_{rm_kind}"))
+        dict(name=rm_name(rm_kind)))
     c.pref = ml_collections.ConfigDict(dict(
         steps=200, batch_size=32, source="synthetic", jsonl_path="", jsonl_eval_pairs=0,
         max_prompt_len=16, max_response_len=8, eval_pairs=256))
@@ -68,17 +84,27 @@ def preference_config(mode: str = "policy", algo: str = "dpo", rm_kind: str = "b
     return c
 
 
-def _fail(key, msg):
-    raise ValueError(f"config {key}: {msg}")
+def algo_hparams(algo) -> dict:
+    """The declared dynamic fields of a preference algorithm config `algo` (`hp["algo"]`)."""
+    return dynamic_hparams(preference_algorithm(algo.name), algo)
+
+
+def hparams(cfg) -> dict:
+    """The policy step's `hp` of `cfg.algo` (and `cfg.optim`)."""
+    return {"optim": optim_hparams(cfg.optim), "algo": algo_hparams(cfg.algo)}
+
+
+def rm_hparams(cfg) -> dict:
+    """The reward-model step's `hp` of `cfg.rm`."""
+    record = reward_model_record(cfg.rm.kind)
+    return {"optim": optim_hparams(cfg.rm.optim), "algo": dynamic_hparams(record, cfg.rm)}
 
 
 def validate(c) -> ml_collections.ConfigDict:
     """Checks names and values; raises ValueError naming the key before anything compiles."""
-    import rlpt.losses  # noqa: F401  (registration)
-    import rlpt.tasks.synthetic  # noqa: F401
-
-    if c.mode not in ("policy", "reward_model"):
-        _fail("mode", f"{c.mode!r}; expected 'policy' or 'reward_model'")
+    if c.get("mode") not in MODES:
+        _fail("mode", f"{c.get('mode')!r}; expected 'policy' or 'reward_model' (a preference "
+              "config: rlpt.preference.config.preference_config)")
     if not c.model.checkpoint and c.model.preset not in PRESETS:
         _fail("model.preset", f"{c.model.preset!r} is not a preset; known: {sorted(PRESETS)}")
     if c.task.name not in registry.names("task"):
@@ -95,60 +121,42 @@ def validate(c) -> ml_collections.ConfigDict:
     validate_nonfinite(c)
     if c.sampling.temperature <= 0:
         _fail("sampling.temperature", f"{c.sampling.temperature} must be > 0")
-    needs_rm = c.mode == "reward_model" or (c.algo.name == "drpo" and c.algo.g == "reward_model")
-    if needs_rm:
+    if c.mode == "reward_model":
         _validate_rm(c)
-    if c.mode == "policy":
-        _validate_policy(c)
+        if c.algo.name != rm_name(c.rm.kind):
+            _fail("algo.name", f"{c.algo.name!r} but rm.kind is {c.rm.kind!r}: a reward-model "
+                  f"config's algo.name is 'rm_<rm.kind>' ({rm_name(c.rm.kind)!r})")
+    else:
+        record = preference_algorithm(c.algo.name)
+        if "reward_model" in frozen_roles_of(record, view(record, c.algo)):
+            _validate_rm(c)
+        _validate_policy(c, record)
     return c
 
 
 def _validate_rm(c):
     r = c.rm
-    if r.kind not in RM_KINDS:
-        _fail("rm.kind", f"unknown reward-model kind {r.kind!r}; known: {RM_KINDS}")
+    record = reward_model_record(r.kind)
     if r.group_size < 2:
         _fail("rm.group_size", f"{r.group_size} must be >= 2 (pairs need two responses)")
     if r.init not in ("sft", "random"):
         _fail("rm.init", f"{r.init!r}; expected 'sft' or 'random'")
-    if r.kind in SAMPLING_KINDS and c.sft.steps == 0 and not c.model.checkpoint:
+    samples = rm_hook(record, "num_samples")(view(record, r)) is not None
+    if samples and c.sft.steps == 0 and not c.model.checkpoint:
         _fail("rm.kind", f"{r.kind!r} samples from the policy: set sft.steps > 0 (or load a "
               "checkpoint) so that the policy is not random")
-    if r.kind == "rlsf" and r.num_samples < 2:
-        _fail("rm.num_samples", "rlsf needs >= 2 samples per prompt")
-    if not 0 <= r.love_wrong <= 1 or not 0 <= r.love_correct <= 1:
-        _fail("rm.love_correct/love_wrong", "must be probabilities")
+    if record.validate is not None:
+        record.validate(c)
 
 
-def _validate_policy(c):
+def _validate_policy(c, record):
     a, p = c.algo, c.pref
-    if a.name not in ALGOS:
-        _fail("algo.name", f"unknown preference algo {a.name!r}; known: {ALGOS}")
     if p.source not in ("synthetic", "jsonl"):
         _fail("pref.source", f"{p.source!r}; expected 'synthetic' or 'jsonl'")
     if p.source == "jsonl" and not os.path.exists(p.jsonl_path):
         _fail("pref.jsonl_path", f"{p.jsonl_path!r} does not exist")
-    if p.source == "jsonl" and (a.name == "online_dpo" or a.name == "drpo"
-                                and a.g == "task_reward"):
+    if p.source == "jsonl" and hook_of(record, "needs_task_reward")(view(record, a)):
         _fail("pref.source", f"{a.name} scores responses with the task reward: needs "
               "pref.source='synthetic'")
-    if a.name in ("cdpo", "rdpo") and not 0 <= a.eps < 0.5:
-        _fail("algo.eps", f"{a.eps} must be in [0, 0.5)")
-    if a.name == "pre_dpo" and a.guide_loss not in ("dpo", "simpo"):
-        _fail("algo.guide_loss", f"{a.guide_loss!r}; expected 'dpo' or 'simpo'")
-    if a.name == "online_dpo":
-        try:
-            should_sync(0, a.sync_every)
-        except ValueError as e:
-            _fail("algo.sync_every", str(e))
-        if a.num_samples < 2:
-            _fail("algo.num_samples", "online DPO needs >= 2 samples per prompt")
-        if a.loss not in registry.names("loss") or a.loss in ("drpo", "pre_dpo"):
-            _fail("algo.loss", f"{a.loss!r} is not a pairwise preference loss")
-    if a.name == "drpo":
-        if a.g not in G_KINDS:
-            _fail("algo.g", f"{a.g!r}; known: {G_KINDS}")
-        if a.is_weight not in IS_WEIGHT_MODES:
-            _fail("algo.is_weight", f"{a.is_weight!r}; known: {IS_WEIGHT_MODES}")
-        if a.num_online < 1:
-            _fail("algo.num_online", "must be >= 1")
+    if record.validate is not None:
+        record.validate(c)

@@ -1,52 +1,62 @@
 """The jitted preference-optimisation step: pairs in, optimizer update out, one XLA program.
 
-    state, metrics = step(state, batch, hp)       # hp = {"optim": optim_hparams(cfg.optim)}
+    state, metrics = step(state, batch, hp)   # hp = {"optim": optim_hparams(cfg.optim),
+                                              #       "algo": rlpt.preference.config.hparams}
 
-The state is rlpt.state.TrainState; its frozen models by role (`fresh_state`): "reference" (the
-reference policy, Pre-DPO's guide; absent for SimPO), "generator" (online DPO's generator copy),
-"reward_model" (DRPO's frozen RM). `hp["optim"]` is the optimizer's dynamic hyperparameters
-(rlpt.optim): a new learning rate is a new argument, never a recompile.
+The step is generic: what an algorithm does differently is a hook of its record (rlpt/algorithms/
+<name>.py, `Algorithm(kind="preference", trainer_hooks={...})`), looked up by `cfg.algo.name`;
+the step never asks which algorithm it runs. The state is rlpt.state.TrainState with the frozen
+models of `frozen_roles` ("reference": the reference policy, Pre-DPO's guide; "generator": online
+DPO's generator copy; "reward_model": DRPO's frozen RM). `hp["optim"]` is the optimizer's
+dynamic hyperparameters (rlpt.optim), `hp["algo"]` (optional; without it the config's values are
+compiled in) the algorithm's declared dynamic ones: a new value is a new argument, never a
+recompile.
 
-Losses come from the registry by name (rlpt.losses.preference, spec objectives.md section 4).
-With `h = (logp_w - ref_w) - (logp_l - ref_l)` and sequence log-probs
-`logp = sum_t log pi(y_t | x, y_<t)` over response tokens (teacher-forced, temperature 1):
+Hooks (`trainer_hooks` of the record; every one optional, the default in brackets). `c` is the
+algorithm's config (rlpt.preference.records.view), `spec` this step object (model configs,
+`sample`, `sequence_logprobs`, `pair_logprobs`, `pairwise_data`, `task_reward`, `rm_score`):
 
-* offline pairwise, `algo.name` in dpo / ipo / cdpo / rdpo / simpo / pre_dpo: batch = prompt
-  (left-padded) + chosen / rejected (right-padded, with masks). Policy and reference log-probs of
-  both responses are computed inside (one forward over the 2B rows each); pre_dpo's reference
-  is the guide (`frozen["reference"]` holds it: arXiv 2504.15843); simpo has none.
-* online / semi-online DPO (arXiv 2506.21495), `algo.name = "online_dpo"`: N samples per prompt
-  from the generator copy `frozen["generator"]`, which is set to the policy first when
-  `should_sync(step, algo.sync_every)` (s=1 online, s=None offline: pairs sampled from the
-  initial model); scored by the task reward; best vs worst (`best_worst_pairs`, random
-  tie-breaking); prompts without contrast are masked out of `algo.loss` (default "dpo").
-* DRPO (arXiv 2506.01183), `algo.name = "drpo"`: (y1, y2) = the dataset pair in a random order,
-  Z = 1 when y1 is the chosen one; M online samples y* ~ pi (the sampler, current params); the
-  preference model g is `algo.g`: "task_reward" -> `g(y, y') = clip(0.5 + 0.5 (R(y) - R(y')), 0,
-  1)` (win 1, tie 0.5, loss 0 for 0/1 rewards), or "reward_model" -> `sigmoid(r(x,y) - r(x,y'))`
-  with a frozen Bradley-Terry RM in `frozen["reward_model"]` (rlpt.preference.reward_model).
+  ref_keys(c) -> (key_w, key_l) | None      where the "reference" model's log-probs of chosen
+        and rejected go in the pairwise data (Pre-DPO: guide_w / guide_l; None: reference-free)
+        [("ref_w", "ref_l")]
+  frozen_roles(c) -> tuple                  the frozen models the step reads
+        [("reference",), () when ref_keys is None]
+  num_samples(c) -> int | None              online samples per prompt drawn inside the step
+        [None: offline, no rollout]
+  needs_task_reward(c) -> bool              the step scores samples with the task reward [False]
+  prepare(spec, state, batch, c, key) -> (data, metrics, frozen updates)
+        everything outside the gradient: the loss's data, e.g. sampled pairs [pairwise_prepare:
+        the batch's pairs with the reference's log-probs]
+  loss_inputs(spec, params, data, c) -> dict   the loss batch at `params`
+        [pairwise_loss_inputs: logp_w / logp_l of one forward over the 2B rows]
+  eval_metrics(spec, params, ref_params, batch, c) -> metrics   held-out pair metrics
+        [pairwise_eval: the algorithm's own loss on held-out pairs]
+  models(cfg, trainer) -> {role: params}    host, once: frozen models made by phases before the
+        main one (Pre-DPO's guide, DRPO's reward model; rlpt.preference.train.Trainer) [{}]
 
-Every loss logs `grad_weight`, the mean per-pair gradient weight (`sigmoid(-beta h)` for DPO; see
-rlpt.losses.preference), and `pair_frac` the fraction of pairs that entered the loss.
+The loss is the record's `loss(loss_inputs, c)` (objectives.md section 4). With
+`h = (logp_w - ref_w) - (logp_l - ref_l)` and sequence log-probs `logp = sum_t log pi(y_t | x,
+y_<t)` over response tokens (teacher-forced, temperature 1), offline batches are prompt
+(left-padded) + chosen / rejected (right-padded, with masks). Every loss logs `grad_weight`, the
+mean per-pair gradient weight (`sigmoid(-beta h)` for DPO; see rlpt.losses.preference), and the
+step `pair_frac`, the fraction of pairs that entered the loss.
 """
 from typing import Dict, Optional
 
 import jax
 import jax.numpy as jnp
 
-from rlpt import registry, sharding
+from rlpt import sharding
 from rlpt.logprobs import completion_logprobs
-from rlpt.losses import preference as pref_losses
 from rlpt.models.config import ModelConfig
 from rlpt.optim import apply_update
-from rlpt.preference.pairs import best_worst_pairs, should_sync, take_samples
+from rlpt.preference.records import PREFERENCE, algorithm_of, view
 from rlpt.preference.reward_model import score as rm_score
 from rlpt.sampling import SamplingConfig, sample
 from rlpt.state import TrainState, frozen_copy, new_state
 
-OFFLINE = ("dpo", "ipo", "cdpo", "rdpo", "simpo", "pre_dpo")
-ALGOS = OFFLINE + ("online_dpo", "drpo")
-G_KINDS = ("task_reward", "reward_model")
+PAIR_KEYS = ("prompt", "prompt_mask", "chosen", "chosen_mask", "rejected", "rejected_mask")
+LOSS_KEYS = ("ref_w", "ref_l", "guide_w", "guide_l", "len_w", "len_l", "mask")
 
 
 def fresh_state(params, optimizer, seed: int, **frozen) -> TrainState:
@@ -77,199 +87,160 @@ def pair_logprobs(model_cfg: ModelConfig, params, data):
     return seq[:b], seq[b:]
 
 
-def task_preference(r_a, r_b):
-    """g from task rewards: `clip(0.5 + 0.5 (R_a - R_b), 0, 1)`."""
-    return jnp.clip(0.5 + 0.5 * (r_a - r_b), 0.0, 1.0)
+# ------------------------------------------------------------------------ the default hooks
+
+def default_ref_keys(c):
+    return ("ref_w", "ref_l")
+
+
+def pairwise_prepare(spec, state, batch, c, key):
+    """Offline pairs: the batch's pairs with the reference's log-probs (no rollout)."""
+    return spec.pairwise_data(state.frozen, batch, c), {}, {}
+
+
+def pairwise_loss_inputs(spec, params, data, c):
+    """`logp_w`, `logp_l` at `params` (one forward over the 2B rows) and the prepared keys."""
+    logp_w, logp_l = spec.pair_logprobs(params, data)
+    lb = {k: v for k, v in data.items() if k in LOSS_KEYS}
+    return dict(lb, logp_w=logp_w, logp_l=logp_l)
+
+
+def pairwise_eval(spec, params, ref_params, batch, c):
+    """The algorithm's own loss metrics on held-out pairs (`accuracy`: margin > 0)."""
+    return spec.loss(params, spec.pairwise_data({"reference": ref_params}, batch, c), c)[1]
+
+
+DEFAULT_HOOKS = dict(
+    ref_keys=default_ref_keys,
+    num_samples=lambda c: None,
+    needs_task_reward=lambda c: False,
+    prepare=pairwise_prepare,
+    loss_inputs=pairwise_loss_inputs,
+    eval_metrics=pairwise_eval,
+    models=lambda cfg, trainer: {},
+)
+
+
+def hook_of(algorithm, name: str):
+    """Hook `name` of a preference record: its own, else the default (module doc)."""
+    if name == "frozen_roles":
+        return lambda c: frozen_roles_of(algorithm, c)
+    return algorithm.trainer_hooks.get(name, DEFAULT_HOOKS[name])
+
+
+def frozen_roles_of(algorithm, c) -> tuple:
+    """The frozen models the step of `algorithm` reads: its `frozen_roles(c)`, by default the
+    "reference" unless its `ref_keys(c)` is None (reference-free)."""
+    own = algorithm.trainer_hooks.get("frozen_roles")
+    if own is not None:
+        return tuple(own(c))
+    return ("reference",) if hook_of(algorithm, "ref_keys")(c) is not None else ()
 
 
 class PreferenceStep:
-    """Builds the step from `algo` (a ConfigDict with `name` in ALGOS plus loss knobs).
+    """The step of `algo` (a ConfigDict: `name`, a registered preference algorithm, and its
+    knobs over the record's defaults); `spec` of its hooks.
 
-    `sampling` (a ConfigDict like base_config().sampling) and `reward_fn` (a task reward,
-    `fn(tokens, mask, target, target_len) -> (r, aux)`) are needed by online_dpo and drpo;
-    `rm_model_cfg` by drpo with `algo.g = "reward_model"`.
+    `sampling` (a ConfigDict like base_config().sampling) is needed by algorithms that sample
+    (`num_samples`), `reward_fn` (a task reward, `fn(tokens, mask, target, target_len) -> (r,
+    aux)`) by those that score with it (`needs_task_reward`), `rm_model_cfg` by those that read
+    a frozen "reward_model".
     """
 
     def __init__(self, model_cfg: ModelConfig, algo, optimizer, sampling=None, reward_fn=None,
                  rm_model_cfg: Optional[ModelConfig] = None):
-        if algo.name not in ALGOS:
-            raise ValueError(f"unknown preference algo {algo.name!r}; known: {ALGOS}")
+        self.algorithm = algorithm_of(algo.name, PREFERENCE)
         self.model_cfg, self.algo, self.optimizer = model_cfg, algo, optimizer
-        self.name = algo.name
-        self.loss_name = algo.get("loss", "dpo") if self.name == "online_dpo" else self.name
-        self.loss_fn = registry.get("loss", self.loss_name)
-        self.need_ref = self.loss_name != "simpo"
         self.reward_fn, self.rm_model_cfg = reward_fn, rm_model_cfg
-        if self.name in ("online_dpo", "drpo"):
-            if sampling is None or (reward_fn is None and self.name == "online_dpo"):
-                raise ValueError(f"{self.name} needs a sampling config and a task reward_fn")
-            n = algo.num_samples if self.name == "online_dpo" else algo.num_online
+        c = self.config()
+        self.roles = tuple(self.hook("frozen_roles")(c))
+        self.ref_keys = self.hook("ref_keys")(c)
+        n = self.hook("num_samples")(c)
+        name = algo.name
+        if n is not None:
+            if sampling is None:
+                raise ValueError(f"{name} samples online: needs a sampling config")
             self.scfg = SamplingConfig(
                 max_new_tokens=sampling.max_new_tokens, num_samples=int(n),
                 temperature=sampling.temperature, top_k=sampling.top_k, top_p=sampling.top_p,
                 stop_tokens=tuple(sampling.stop_tokens), pad_id=sampling.pad_id,
                 loop=sampling.loop)
-        if self.name == "online_dpo":
-            should_sync(0, algo.sync_every)  # validates s
-        if self.name == "drpo":
-            if algo.g not in G_KINDS:
-                raise ValueError(f"drpo algo.g={algo.g!r}; known: {G_KINDS}")
-            if algo.g == "task_reward" and reward_fn is None:
-                raise ValueError("drpo with g='task_reward' needs the task reward_fn")
-            if algo.g == "reward_model" and rm_model_cfg is None:
-                raise ValueError("drpo with g='reward_model' needs rm_model_cfg")
+        if self.hook("needs_task_reward")(c) and reward_fn is None:
+            raise ValueError(f"{name} scores samples with the task reward: needs reward_fn")
+        if "reward_model" in self.roles and rm_model_cfg is None:
+            raise ValueError(f"{name} reads a frozen reward model: needs rm_model_cfg")
 
-    # -- preparation (no gradient): reference log-probs, online samples, pairs ---------------
-    def _ref(self, frozen, data, keys=("ref_w", "ref_l")):
-        if self.need_ref:
-            ref = jax.lax.stop_gradient(pair_logprobs(self.model_cfg, frozen["reference"], data))
-            data[keys[0]], data[keys[1]] = ref
-        return data
+    def hook(self, name):
+        return hook_of(self.algorithm, name)
 
-    def _pairwise_data(self, frozen, batch):
-        data = {k: batch[k] for k in ("prompt", "prompt_mask", "chosen", "chosen_mask",
-                                      "rejected", "rejected_mask")}
+    def config(self, dynamic=None):
+        """`c`: the algorithm's config with `dynamic` (hp["algo"]) over it."""
+        return view(self.algorithm, self.algo, dynamic)
+
+    # -- what hooks build on -----------------------------------------------------------------
+    def sequence_logprobs(self, params, prompt, prompt_mask, response, resp_mask):
+        return sequence_logprobs(self.model_cfg, params, prompt, prompt_mask, response,
+                                 resp_mask)
+
+    def pair_logprobs(self, params, data):
+        return pair_logprobs(self.model_cfg, params, data)
+
+    def sample(self, params, prompt, prompt_mask, key):
+        """`self.scfg.num_samples` samples per prompt from `params` (no gradient)."""
+        return sample(self.model_cfg, jax.lax.stop_gradient(params), prompt, prompt_mask, key,
+                      self.scfg)
+
+    def task_reward(self, tokens, mask, target, target_len):
+        return self.reward_fn(tokens, mask, target, target_len)
+
+    def rm_score(self, rm_params, prompt, prompt_mask, response, resp_mask):
+        return rm_score(self.rm_model_cfg, rm_params, prompt, prompt_mask, response, resp_mask)
+
+    def pairwise_data(self, frozen, batch, c):
+        """The loss data of pairs `batch` (PAIR_KEYS, optional `mask`): lengths, and the
+        frozen "reference"'s log-probs under `ref_keys` when the algorithm has a reference."""
+        data = {k: batch[k] for k in PAIR_KEYS}
         data["len_w"] = batch["chosen_mask"].sum(axis=1).astype(jnp.float32)
         data["len_l"] = batch["rejected_mask"].sum(axis=1).astype(jnp.float32)
         if "mask" in batch:
             data["mask"] = batch["mask"].astype(jnp.float32)
-        keys = ("guide_w", "guide_l") if self.loss_name == "pre_dpo" else ("ref_w", "ref_l")
-        return self._ref(frozen, data, keys)
+        if self.ref_keys is not None:
+            ref = jax.lax.stop_gradient(self.pair_logprobs(frozen["reference"], data))
+            data[self.ref_keys[0]], data[self.ref_keys[1]] = ref
+        return data
 
-    def _online_data(self, state, batch, key):
-        s = self.algo.sync_every
-        gen = state.frozen["generator"]
-        if s is not None:
-            sync = should_sync(state.step, s)
-            gen = jax.tree_util.tree_map(lambda p, g: jnp.where(sync, p, g), state.params, gen)
-        n = self.scfg.num_samples
-        out = sample(self.model_cfg, jax.lax.stop_gradient(gen), batch["prompt"],
-                     batch["prompt_mask"], jax.random.fold_in(key, 0), self.scfg)
-        rep = lambda x: jnp.repeat(x, n, axis=0)
-        r, _ = self.reward_fn(out.tokens, out.mask, rep(batch["target"]), rep(batch["target_len"]))
-        b = batch["prompt"].shape[0]
-        rewards = r.astype(jnp.float32).reshape(b, n)
-        chosen, rejected, valid = best_worst_pairs(rewards, key=jax.random.fold_in(key, 1))
-        group = lambda x: x.reshape(b, n, -1)
-        mask_i = out.mask.astype(jnp.int32)
-        pairs = {"prompt": batch["prompt"], "prompt_mask": batch["prompt_mask"],
-                 "chosen": take_samples(group(out.tokens), chosen),
-                 "chosen_mask": take_samples(group(mask_i), chosen),
-                 "rejected": take_samples(group(out.tokens), rejected),
-                 "rejected_mask": take_samples(group(mask_i), rejected),
-                 "mask": valid.astype(jnp.float32)}
-        metrics = {"sample_reward": rewards.mean(), "contrast_frac": pairs["mask"].mean(),
-                   "sample_len": out.lengths.astype(jnp.float32).mean()}
-        if s is not None:
-            metrics["synced"] = jnp.asarray(sync, jnp.float32)
-        return self._pairwise_data(state.frozen, pairs), metrics, gen
+    # -- prepare, loss, step -----------------------------------------------------------------
+    def prepare(self, state: TrainState, batch, key, c=None):
+        """Everything outside the gradient: (loss data, metrics, frozen models to update)."""
+        return self.hook("prepare")(self, state, batch, self.config() if c is None else c,
+                                      key)
 
-    def _g(self, state, batch, y, y_mask, y2, y2_mask, r_y=None, r_y2=None):
-        """Preference model g(x, y, y2) for rows of y (prompt rows repeated to match)."""
-        if self.algo.g == "task_reward":
-            return task_preference(r_y, r_y2)
-        rep = y.shape[0] // batch["prompt"].shape[0]
-        p, pm = (jnp.repeat(batch[k], rep, axis=0) for k in ("prompt", "prompt_mask"))
-        s = lambda t, m: rm_score(self.rm_model_cfg, state.frozen["reward_model"], p, pm, t, m)
-        return jax.nn.sigmoid(s(y, y_mask) - s(y2, y2_mask))
-
-    def _drpo_data(self, state, batch, key):
-        b, m = batch["prompt"].shape[0], self.scfg.num_samples
-        swap = jax.random.bernoulli(jax.random.fold_in(key, 2), 0.5, (b,))
-        pick = lambda a, c: jnp.where(swap[:, None], c, a)
-        y1, y1m = pick(batch["chosen"], batch["rejected"]), pick(batch["chosen_mask"],
-                                                                   batch["rejected_mask"])
-        y2, y2m = pick(batch["rejected"], batch["chosen"]), pick(batch["rejected_mask"],
-                                                                   batch["chosen_mask"])
-        out = sample(self.model_cfg, jax.lax.stop_gradient(state.params), batch["prompt"],
-                     batch["prompt_mask"], jax.random.fold_in(key, 0), self.scfg)
-        rep = lambda x: jnp.repeat(x, m, axis=0)
-        online, online_mask = out.tokens, out.mask.astype(jnp.int32)
-        r_y = r_y2 = r_1 = r_2 = None
-        if self.algo.g == "task_reward":
-            tgt, tl = batch["target"], batch["target_len"]
-            r_y = self.reward_fn(online, online_mask, rep(tgt), rep(tl))[0]
-            r_1, r_2 = (self.reward_fn(t, mk, tgt, tl)[0] for t, mk in ((y1, y1m), (y2, y2m)))
-            r_y2 = rep(r_2)
-        g_online = self._g(state, batch, online, online_mask, rep(y2), rep(y2m), r_y, r_y2)
-        g_y1 = self._g(state, batch, y1, y1m, y2, y2m, r_1, r_2)
-        ref = state.frozen["reference"]
-        ref_y1, _ = sequence_logprobs(self.model_cfg, ref, batch["prompt"], batch["prompt_mask"],
-                                      y1, y1m)
-        _, ref_tok = sequence_logprobs(self.model_cfg, ref, rep(batch["prompt"]),
-                                       rep(batch["prompt_mask"]), online, online_mask)
-        data = {"prompt": batch["prompt"], "prompt_mask": batch["prompt_mask"], "y1": y1,
-                "y1_mask": y1m, "online": online, "online_mask": online_mask,
-                "Z": 1.0 - swap.astype(jnp.float32), "g_y1": g_y1,
-                "g_online": g_online.reshape(b, m),
-                "ref_y1": ref_y1, "ref_online_tok": ref_tok.reshape(b, m, -1)}
-        data = jax.tree_util.tree_map(jax.lax.stop_gradient, data)
-        metrics = {"online_len": out.lengths.astype(jnp.float32).mean()}
-        if r_y is not None:
-            metrics["online_reward"] = r_y.mean()
-        return data, metrics
-
-    def prepare(self, state: TrainState, batch, key):
-        """Everything outside the gradient: returns (loss inputs, metrics, new generator params
-        (online DPO; None otherwise))."""
-        if self.name == "online_dpo":
-            return self._online_data(state, batch, key)
-        if self.name == "drpo":
-            data, metrics = self._drpo_data(state, batch, key)
-            return data, metrics, None
-        return self._pairwise_data(state.frozen, batch), {}, None
-
-    # -- loss --------------------------------------------------------------------------------
-    def loss(self, params, data):
-        """(loss, metrics) of the registered loss at `params` given prepared `data`."""
-        if self.name == "drpo":
-            return self._drpo_loss(params, data)
-        logp_w, logp_l = pair_logprobs(self.model_cfg, params, data)
-        lb = {k: v for k, v in data.items() if k in (
-            "ref_w", "ref_l", "guide_w", "guide_l", "len_w", "len_l", "mask")}
-        loss, metrics = self.loss_fn(dict(lb, logp_w=logp_w, logp_l=logp_l), self.algo)
+    def loss(self, params, data, c=None):
+        """(loss, metrics) of the algorithm's loss at `params` given prepared `data`."""
+        c = self.config() if c is None else c
+        loss, metrics = self.algorithm.loss(self.hook("loss_inputs")(self, params, data, c), c)
         metrics["pair_frac"] = jnp.mean(data["mask"]) if "mask" in data else jnp.float32(1.0)
         return loss, metrics
 
-    def _drpo_loss(self, params, data):
-        b, m = data["g_online"].shape
-        rep = lambda x: jnp.repeat(x, m, axis=0)
-        logp_y1, _ = sequence_logprobs(self.model_cfg, params, data["prompt"],
-                                       data["prompt_mask"], data["y1"], data["y1_mask"])
-        _, tok = sequence_logprobs(self.model_cfg, params, rep(data["prompt"]),
-                                   rep(data["prompt_mask"]), data["online"], data["online_mask"])
-        lb = {"logp_y1": logp_y1, "ref_y1": data["ref_y1"], "Z": data["Z"], "g_y1": data["g_y1"],
-              "g_online": data["g_online"], "logp_online_tok": tok.reshape(b, m, -1),
-              "ref_online_tok": data["ref_online_tok"],
-              "mask_online": data["online_mask"].reshape(b, m, -1)}
-        loss, metrics = self.loss_fn(lb, self.algo)
-        metrics["pair_frac"] = jnp.float32(1.0)
-        return loss, metrics
-
-    # -- the step ----------------------------------------------------------------------------
     def __call__(self, state: TrainState, batch, hp) -> (TrainState, Dict):
-        """One update; `hp = {"optim": ...}` the dynamic hyperparameters (rlpt.optim)."""
+        """One update; `hp = {"optim": ..., "algo": ...}` (module doc)."""
+        c = self.config(hp.get("algo"))
         key = jax.random.fold_in(state.rng, state.step)
-        data, metrics, gen = self.prepare(state, batch, key)
-        (loss, m), grads = jax.value_and_grad(self.loss, has_aux=True)(state.params, data)
+        data, metrics, frozen = self.prepare(state, batch, key, c)
+        (loss, m), grads = jax.value_and_grad(lambda p: self.loss(p, data, c), has_aux=True)(
+            state.params)
         params, opt_state, guard = apply_update(self.optimizer, loss, grads, state.opt_state,
                                                 state.params, hp["optim"])
         metrics.update(m, loss=loss, **guard)
-        frozen = state.frozen if gen is None else dict(state.frozen, generator=gen)
-        new = state.replace(params=params, opt_state=opt_state, frozen=frozen,
+        new = state.replace(params=params, opt_state=opt_state,
+                            frozen=dict(state.frozen, **frozen) if frozen else state.frozen,
                             step=state.step + 1)
         return new, metrics
 
     def eval_metrics(self, params, ref_params, batch):
-        """Held-out pair metrics at `params` (no update): the registered offline loss on `batch`,
-        or DPO's (default beta) for online_dpo / drpo; `accuracy` = fraction with margin > 0."""
-        if self.name in OFFLINE:
-            return self.loss(params, self._pairwise_data({"reference": ref_params}, batch))[1]
-        data = {k: batch[k] for k in ("prompt", "prompt_mask", "chosen", "chosen_mask",
-                                      "rejected", "rejected_mask")}
-        data["ref_w"], data["ref_l"] = pair_logprobs(self.model_cfg, ref_params, data)
-        data["logp_w"], data["logp_l"] = pair_logprobs(self.model_cfg, params, data)
-        return pref_losses.dpo_loss(data, None)[1]
+        """Held-out pair metrics at `params` (no update), by the `eval_metrics` hook;
+        `accuracy` = fraction of pairs with margin > 0."""
+        return self.hook("eval_metrics")(self, params, ref_params, batch, self.config())
 
 
 # ---------------------------------------------------------------------------------------------

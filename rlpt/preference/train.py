@@ -2,18 +2,22 @@
 rlpt.train (resolved config.json, metrics.jsonl, orbax checkpoints per phase with exact resume,
 progress bars, summary.json + results.md) and the same machinery: the state is
 rlpt.state.TrainState, placed by rlpt.loop.place_state, and every phase runs in
-rlpt.loop.run_phase.
+rlpt.loop.run_phase. `run(cfg, workdir, allow_config_change)` has rlpt.train.run's signature:
+`python -m rlpt.train` hands it every config whose `algo.name` is a preference or reward-model
+algorithm; `python -m rlpt.preference.train` is the same entry point under its own name.
 
-    python -m rlpt.preference.train --config=configs/dpo_arith.py:algo=dpo --workdir=runs/dpo
+    python -m rlpt.train --config=configs/dpo_arith.py:algo=dpo --workdir=runs/dpo
     python -m rlpt.preference.train --config=configs/rm_arith.py:kind=bt --workdir=runs/rm_bt
 
 Phases, each checkpointed under workdir/ckpt/<phase>:
   sft    supervised warm-up on the task's solutions (rlpt.train.run_sft, the RL trainer's own)
-  guide  pre_dpo only: the guide, DPO or SimPO from the SFT model (arXiv 2504.15843)
-  rm     reward_model mode, or drpo with g = "reward_model": the reward model
+  ...    what the algorithm's `models(cfg, trainer)` hook runs first (`Trainer`): pre_dpo's
+         "guide" (DPO or SimPO from the SFT model, arXiv 2504.15843), drpo's "rm" (g =
+         "reward_model")
+  rm     reward_model mode: the reward model of `rm.kind`
   pref   policy mode: the preference step, from the SFT model (pre_dpo: ref := guide)
 Evaluation rows (phase "<phase>_eval"): policy -> greedy accuracy / pass@k on the task
-(rlpt.train.evaluate) and held-out pair metrics (`pair_acc`: implicit-reward margin > 0);
+(rlpt.evaluation.rollout.evaluate) and held-out pair metrics (`pair_acc`: implicit-reward margin > 0);
 reward model -> held-out pairwise accuracy `rm_acc` (ties count 0).
 """
 import os
@@ -25,16 +29,20 @@ import jax.numpy as jnp
 from tqdm import tqdm
 
 from rlpt import distributed, sharding
-from rlpt.loop import place_state, resume, run_in_workdir, run_phase
+from rlpt.io.checkpoints import Checkpointer
+from rlpt.io.metrics_log import MetricsLog, WandbLogger
+from rlpt.io.workdir import write_json_atomic
+from rlpt.loop import Runs, place_state, raise_if_stopped, resume, run_in_workdir, run_phase
 from rlpt.optim import make_optimizer, optim_hparams
-from rlpt.preference.config import algo_config, validate
+from rlpt.preference.config import (algo_config, algo_hparams, hparams, preference_algorithm,
+                                    rm_hparams, validate)
 from rlpt.preference.reward_model import init_reward_model
-from rlpt.preference.reward_model_step import SAMPLING_KINDS, RewardModelStep
-from rlpt.preference.step import PreferenceStep, fresh_state, jit_step
-from rlpt.run_io import (Checkpointer, MetricsLog, WandbLogger,
-                         write_json_atomic)
+from rlpt.preference.reward_model_step import RewardModelStep
+from rlpt.preference.step import PreferenceStep, fresh_state, hook_of, jit_step
 from rlpt.tasks.synthetic_pairs import JsonlPairs, SyntheticPairs
-from rlpt.train import build_model, build_task, evaluate, run_sft
+from rlpt.build import build_model, build_task
+from rlpt.evaluation.rollout import evaluate
+from rlpt.train import run_sft
 
 EVAL_SEED = 10_000
 
@@ -47,28 +55,26 @@ def train_phase(name, step_obj, state, batch_fn, steps, hp, cfg, ctx, eval_fn=No
     `eval_fn(params) -> dict` runs at step 0, every eval.every and at the end (rows of phase
     `<name>_eval`).
     """
-    mesh, log, wb = ctx["mesh"], ctx["log"], ctx["wb"]
+    mesh, runs = ctx["mesh"], ctx["runs"]
     state = place_state(state, step_obj.optimizer, mesh)
     ckpt = Checkpointer(ctx["workdir"], name)
-    state = resume(state, ckpt, log, (name, f"{name}_eval"))
-    start = int(state.step)
+    state = resume(state, ckpt, runs, (name, f"{name}_eval"))
     step_fn = jit_step(step_obj, state, batch_fn(0), mesh)
 
-    def on_eval(step, state):
+    def on_eval(step, state, which):
         row = dict(phase=f"{name}_eval", step=step, **eval_fn(state.params))
-        log.write([row])
-        wb.log(row["phase"], [row])
+        runs.logs[0].write([row])
+        runs.wb.log(row["phase"], [row])
         if distributed.is_main():
             tqdm.write(f"eval @ {name} step {step}: " + " ".join(
                 f"{k}={v:.3f}" for k, v in row.items() if k not in ("phase", "step")))
 
-    if eval_fn is not None:
-        done = {r["step"] for r in log.read() if r["phase"] == f"{name}_eval"}
-        if start % cfg.eval.every == 0 and start not in done:
-            on_eval(start, state)
     batch_of = lambda step: sharding.shard_batch(batch_fn(step), mesh)
-    return run_phase(name, state, lambda s, b: step_fn(s, b, hp), batch_of, steps, 1, cfg, ckpt,
-                     log, wb, on_eval=on_eval if eval_fn is not None else None)
+    state = run_phase(name, state, lambda s, b: step_fn(s, b, hp), batch_of, steps, 1, cfg, ckpt,
+                      runs, on_eval=on_eval if eval_fn is not None else None,
+                      eval_phase=f"{name}_eval")
+    raise_if_stopped(runs)
+    return state
 
 
 # ------------------------------------------------------------------------------- builders
@@ -82,18 +88,18 @@ def pair_source(cfg, task):
 
 
 def rm_step(cfg, model_cfg, task) -> RewardModelStep:
-    """The reward-model step of `cfg.rm` (its policy for vrpo / rlsf has `model_cfg` too)."""
+    """The reward-model step of `cfg.rm` (its policy, for kinds that sample, has `model_cfg`)."""
     return RewardModelStep(model_cfg, cfg.rm, make_optimizer(cfg.rm.optim), task.reward,
                            model_cfg, cfg.sampling)
 
 
 def rm_state(cfg, model_cfg, step, sft_params):
     """Initial RM state: backbone from the SFT model (rm.init="sft") or random, plus a value
-    head; the policy (for vrpo / rlsf sampling) the frozen model "policy"."""
+    head; for kinds that sample, the policy (the SFT model) is the frozen model "policy"."""
     r = cfg.rm
     rm_params = init_reward_model(model_cfg, jax.random.PRNGKey(cfg.seed + 1),
                                   sft_params if r.init == "sft" else None)
-    policy = sft_params if r.kind in SAMPLING_KINDS else None
+    policy = sft_params if step.samples_policy else None
     return fresh_state(rm_params, step.optimizer, cfg.seed + 1, policy=policy)
 
 
@@ -107,60 +113,76 @@ def train_reward_model(cfg, model_cfg, sft_params, task, ctx):
     acc = jax.jit(step.eval_accuracy)
     eval_fn = lambda params: {k: float(v) for k, v in acc(params, held).items()}
     batch_fn = lambda s: src.make_groups(cfg.seed + 2, s, r.batch_size, r.group_size)
-    hp = {"optim": optim_hparams(r.optim)}
-    return train_phase("rm", step, state, batch_fn, r.steps, hp, cfg, ctx, eval_fn).params
+    return train_phase("rm", step, state, batch_fn, r.steps, rm_hparams(cfg), cfg, ctx,
+                       eval_fn).params
 
 
-def policy_step(cfg, model_cfg, task, rm_model_cfg=None) -> PreferenceStep:
-    """The preference step of `cfg.algo` (rm_model_cfg: DRPO's reward model, g="reward_model")."""
-    return PreferenceStep(model_cfg, cfg.algo, make_optimizer(cfg.optim), cfg.sampling,
-                          task.reward, rm_model_cfg)
+def policy_step(cfg, model_cfg, task, rm_model_cfg=None, algo=None) -> PreferenceStep:
+    """The preference step of `algo` (default `cfg.algo`); rm_model_cfg: the config of a frozen
+    "reward_model" (DRPO with g="reward_model")."""
+    return PreferenceStep(model_cfg, cfg.algo if algo is None else algo,
+                          make_optimizer(cfg.optim), cfg.sampling, task.reward, rm_model_cfg)
 
 
 def policy_state(cfg, step, params, ref, rm=None):
-    """Initial policy state; frozen models: "reference" `ref` when the loss has one,
-    "generator" (a copy of `params`) for online DPO, "reward_model" `rm` for DRPO with an RM."""
-    gen = params if step.name == "online_dpo" else None
-    return fresh_state(params, step.optimizer, cfg.seed, reference=ref if step.need_ref else None,
-                       generator=gen, reward_model=rm)
+    """Initial policy state with the frozen models the step reads (`step.roles`): "reference"
+    `ref`, "generator" (a copy of `params`), "reward_model" `rm`."""
+    available = {"reference": ref, "generator": params, "reward_model": rm}
+    missing = [r for r in step.roles if available.get(r) is None]
+    if missing:
+        raise ValueError(f"{step.algo.name} reads the frozen model(s) {missing}: none given")
+    return fresh_state(params, step.optimizer, cfg.seed, **{r: available[r] for r in step.roles})
+
+
+class Trainer:
+    """What an algorithm's `models(cfg, trainer)` hook may run before the main phase (its
+    frozen models: Pre-DPO's guide, DRPO's reward model), each a checkpointed phase of the run."""
+
+    def __init__(self, cfg, model_cfg, sft_params, task, ctx, batch_fn):
+        self.cfg, self.model_cfg, self.sft_params = cfg, model_cfg, sft_params
+        self.task, self.ctx, self.batch_fn = task, ctx, batch_fn
+
+    def algo_config(self, name):
+        """The default config of preference algorithm `name`."""
+        return algo_config(name)
+
+    def train_pairs(self, phase, algo, steps):
+        """`steps` updates of the pairwise algorithm `algo` (a config like `cfg.algo`) from the
+        SFT model with the SFT model as reference, on the run's pairs, as phase `phase`:
+        returns the trained params."""
+        cfg = self.cfg
+        step = policy_step(cfg, self.model_cfg, self.task, algo=algo)
+        state = policy_state(cfg, step, self.sft_params, self.sft_params)
+        hp = {"optim": optim_hparams(cfg.optim), "algo": algo_hparams(algo)}
+        return train_phase(phase, step, state, self.batch_fn, steps, hp, cfg, self.ctx).params
+
+    def train_reward_model(self):
+        """The reward model of `cfg.rm` (phase "rm"): returns its params."""
+        return train_reward_model(self.cfg, self.model_cfg, self.sft_params, self.task,
+                                  self.ctx)
 
 
 def train_policy(cfg, model_cfg, sft_params, task, ctx, eval_batch):
-    """guide (pre_dpo) / rm (drpo with an RM) / pref phases: returns the final policy params."""
-    a = cfg.algo
+    """The phases the algorithm's `models` hook runs (guide, rm), then pref: returns the final
+    policy params."""
     src = pair_source(cfg, task)
     batch_fn = lambda s: src.make_batch(cfg.seed + 3, s, cfg.pref.batch_size)
     held = (src.eval_batch() if cfg.pref.source == "jsonl"
             else src.make_batch(EVAL_SEED + 2, 0, cfg.pref.eval_pairs))
-    hp = {"optim": optim_hparams(cfg.optim)}
-    ref, rm, rm_cfg = sft_params, None, None
-    if a.name == "pre_dpo":
-        guide = PreferenceStep(model_cfg, guide_algo(cfg), make_optimizer(cfg.optim))
-        steps = cfg.pref.steps if a.guide_steps < 0 else a.guide_steps
-        state = policy_state(cfg, guide, sft_params, sft_params)
-        ref = train_phase("guide", guide, state, batch_fn, steps, hp, cfg, ctx).params
-    if a.name == "drpo" and a.g == "reward_model":
-        rm, rm_cfg = train_reward_model(cfg, model_cfg, sft_params, task, ctx), model_cfg
-    step = policy_step(cfg, model_cfg, task, rm_cfg)
+    models_hook = hook_of(preference_algorithm(cfg.algo.name), "models")
+    models = models_hook(cfg, Trainer(cfg, model_cfg, sft_params, task, ctx, batch_fn))
+    ref, rm = models.get("reference", sft_params), models.get("reward_model")
+    step = policy_step(cfg, model_cfg, task, model_cfg if rm is not None else None)
     state = policy_state(cfg, step, sft_params, ref, rm)
     pair_metrics = jax.jit(step.eval_metrics)
-    ref_eval = ref if step.need_ref or a.name == "drpo" else sft_params
 
     def eval_fn(params):
         res = {} if eval_batch is None else evaluate(model_cfg, params, task, cfg, eval_batch)
-        m = pair_metrics(params, ref_eval, held)
+        m = pair_metrics(params, ref, held)
         return dict(res, pair_acc=float(m["accuracy"]), pair_loss=float(m["loss"]))
 
-    return train_phase("pref", step, state, batch_fn, cfg.pref.steps, hp, cfg, ctx,
+    return train_phase("pref", step, state, batch_fn, cfg.pref.steps, hparams(cfg), cfg, ctx,
                        eval_fn).params
-
-
-def guide_algo(cfg):
-    """The guide's loss config: `algo.guide_loss` defaults (DPO with the run's beta)."""
-    g = algo_config(cfg.algo.guide_loss)
-    if cfg.algo.guide_loss == "dpo":
-        g.beta = cfg.algo.beta
-    return g
 
 
 # ------------------------------------------------------------------------------- run
@@ -178,7 +200,8 @@ def _run_locked(cfg, workdir: str) -> Dict:
     mesh = sharding.make_mesh(dict(cfg.mesh))
     log = MetricsLog(os.path.join(workdir, "metrics.jsonl"))
     wb = WandbLogger(cfg, workdir)
-    ctx = dict(mesh=mesh, log=log, wb=wb, workdir=workdir)
+    runs = Runs([log], wb=wb)
+    ctx = dict(mesh=mesh, runs=runs, workdir=workdir)
     what = cfg.algo.name if cfg.mode == "policy" else f"reward model {cfg.rm.kind}"
     if distributed.is_main():
         print(f"rlpt.preference.train: model {model_cfg.num_params():,} params, task "
@@ -187,7 +210,7 @@ def _run_locked(cfg, workdir: str) -> Dict:
               f"workdir {workdir}")
     t0 = time.time()
     if cfg.sft.steps:
-        params = run_sft(cfg, model_cfg, params, task, mesh, workdir, log, wb)
+        params = run_sft(cfg, model_cfg, params, task, mesh, workdir, runs)
     params = jax.tree_util.tree_map(jnp.array, params)
     t_sft = time.time() - t0
     if cfg.mode == "reward_model":
@@ -226,7 +249,7 @@ def results_table(evals, phase) -> str:
 
 
 def main(argv=None):
-    from rlpt.run_io import cli_main
+    from rlpt.io.cli import cli_main
     cli_main(run, argv)
 
 

@@ -1,4 +1,16 @@
-"""Prompt sources: synthetic verifiable tasks generated on the fly, and datasets."""
+"""Prompt sources: synthetic verifiable tasks generated on the fly, and datasets.
+
+A task and its own reward sit side by side: `<task>.py` (prompts and batches, a registered task)
+and `<task>_reward.py` (its on-device reward, registered):
+
+    synthetic.py   addition, multiplication, countdown      synthetic_reward.py
+    scratchpad.py  scratchpad_addition                      scratchpad_reward.py
+    tool_task.py   tool_multiplication (calculator calls)   tool_answer, in the same file
+    gsm8k.py       gsm8k (gsm8k_data.py: reader, TFDS)      rlpt.rewards.math_answer (host)
+    one_shot.py    one example of a base task               the base task's reward
+
+Reward machinery any task can use (host callback, judge, math verifier) is in rlpt/rewards/.
+"""
 
 
 def sft_batch(task, seed: int, step: int, n: int):
@@ -11,7 +23,7 @@ def sft_batch(task, seed: int, step: int, n: int):
 def sft_source(name: str, kwargs: dict):
     """The task config `(name, kwargs)` whose data the task `name`'s SFT warm-up reads, when its
     class says it is another task's (`sft_source(kwargs)`: the one_shot task warms up on its
-    base task); None when the warm-up reads the task itself (rlpt.sweep_sft_cache keys on it)."""
+    base task); None when the warm-up reads the task itself (rlpt.sweep.sft_cache keys on it)."""
     from rlpt import registry
     own = getattr(registry.get("task", name), "sft_source", None)
     if own is None:

@@ -1,205 +1,153 @@
-"""GSM8K (Cobbe et al. 2021, arXiv 2110.14168): a jsonl reader and a TFDS builder.
+"""GSM8K (arXiv 2110.14168) as an RL task: the synthetic tasks' batch contract over real rows.
 
-The data is read from a directory holding `train.jsonl` and `test.jsonl`, one
-`{"question": str, "answer": str}` object per line, where `answer` is a worked solution whose last
-line is `#### <final answer>`. The directory is, in order of precedence:
+    task = get("task", "gsm8k")(tokenizer_path=".../tokenizer.json", template="qwen2_chat")
+    batch = task.make_batch(seed, step, B)
 
-1. the `source_dir` argument,
-2. the environment variable `RLPT_GSM8K_DIR`,
-3. `../shared/data/gsm8k` relative to the repository root.
+Data: the TFDS data sources of `rlpt.tasks.gsm8k_data.build_gsm8k` (prepared once under `data_dir`
+from the jsonl files in `source_dir`, see that module for the lookup order). Prompts: each
+question is filled into a named template (`rlpt.tasks.prompts.format_prompt`), tokenised with a
+HF `tokenizer.json` (`rlpt.tokenizers.HFTokenizer`, the policy's own tokenizer) and left-padded
+into length buckets (`rlpt.tasks.prompts.bucket_prompts`); questions longer than the largest
+bucket are dropped at load time (their count is `num_dropped`).
 
-Every row becomes `{"question", "solution", "answer"}`: `solution` is the full worked solution as
-given, `answer` the text after its last `####`, to the end of that line (e.g. `"1,200"`;
-normalisation is left to `rlpt.rewards.math_answer`).
+Batch (numpy, deterministic in (seed, step) via `np.random.default_rng([seed, step])`):
 
-`build_gsm8k(data_dir)` prepares the TFDS dataset `rlpt_gsm8k` (array_record files, original row
-order kept) and returns random-access `tfds` data sources. Neither building nor reading needs
-TensorFlow. The prepared copy records a fingerprint of its source files (`source_fingerprint`:
-the source directory, and each file's size and sha256) in `FINGERPRINT_FILE` beside it; it is
-reused only while the source files' contents match. A copy prepared from other or since-edited
-files (or with no fingerprint) is re-prepared with a warning, or with `on_stale="error"` refused
-with an error naming both the prepared copy and the source.
+    prompt        [B, W] int32  left-padded with the tokenizer's pad id; W = one of bucket_sizes
+    prompt_mask   [B, W] int32
+    target        [B, A] int32  the gold final answer's tokens (the text after `####`), right-
+                                padded; A = answer_width
+    target_len    [B]    int32
+    solution      [B, S] int32  " " + the worked solution, then eos, truncated to S = solution_len
+    solution_mask [B, S] int32
+
+Each step draws one bucket (with probability proportional to its rows, so every question is
+equally likely) and B rows of it, so a batch has one of `len(bucket_sizes)` static shapes (one
+compilation each); with one bucket every batch has the same shape (needed for
+`rl.iters_per_call > 1`, which stacks batches).
+
+Reward: the host math verifier. `host_reward(tokens, mask, target, target_len)` decodes each
+completion (model tokens up to the eos) and each gold answer to strings and returns
+`rlpt.rewards.math_answer.gsm8k_reward(response, gold)`; `reward` is the same function behind
+`rlpt.rewards.host_callback.host_reward_callback`, usable inside the jitted step (and by the
+trainer's evaluation). `eval_set(n)` is the first n test questions that fit the largest bucket,
+padded to the smallest bucket holding them all.
 """
-import functools
-import hashlib
-import json
 import os
-import shutil
-import warnings
-from pathlib import Path
-from typing import Dict, Iterator, List, Union
+from typing import Dict, Sequence
 
-from rlpt.rewards.math_answer import extract_hash
+import numpy as np
 
-ENV_VAR = "RLPT_GSM8K_DIR"
-FINGERPRINT_FILE = "rlpt_source_fingerprint.json"
-SPLITS = ("train", "test")
-_REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_DIR = _REPO_ROOT.parent / "shared" / "data" / "gsm8k"
+from rlpt.registry import register
+from rlpt.rewards import math_answer
+from rlpt.tasks.prompts import bucket_prompts, format_prompt
+
+EVAL_SEED = 10_000
 
 
-class Gsm8kFormatError(ValueError):
-    """A malformed GSM8K jsonl line; the message starts with `path:line:` (1-based)."""
+@register("task", "gsm8k")
+class Gsm8kTask:
+    name = "gsm8k"
 
+    def __init__(self, tokenizer_path: str = "", template: str = "plain",
+                 bucket_sizes: Sequence[int] = (256,), answer_width: int = 16,
+                 solution_len: int = 320, data_dir: str = "", source_dir: str = "",
+                 bos_token: str = "", eos_token: str = "", pad_token: str = "",
+                 add_bos: bool = False, max_rows: int = 0):
+        if not tokenizer_path:
+            raise ValueError("task gsm8k: tokenizer_path (a HF tokenizer.json) is required")
+        from rlpt.rewards.host_callback import host_reward_callback
+        from rlpt.tasks.gsm8k_data import build_gsm8k, decode_row
+        from rlpt.tokenizers import HFTokenizer
 
-def resolve_source_dir(source_dir: Union[str, Path, None] = None) -> Path:
-    """The GSM8K directory: the argument, else $RLPT_GSM8K_DIR, else ../shared/data/gsm8k."""
-    if source_dir is not None:
-        path, origin = Path(source_dir), "the source_dir argument"
-    elif os.environ.get(ENV_VAR):
-        path, origin = Path(os.environ[ENV_VAR]), f"${ENV_VAR}"
-    else:
-        path, origin = DEFAULT_DIR, "the default (../shared/data/gsm8k from the repository root)"
-    missing = [f"{s}.jsonl" for s in SPLITS if not (path / f"{s}.jsonl").is_file()]
-    if missing:
-        raise FileNotFoundError(
-            f"GSM8K directory {path} (from {origin}) lacks {', '.join(missing)}; pass source_dir "
-            f"or set ${ENV_VAR} to a directory holding train.jsonl and test.jsonl")
-    return path
+        self.tokenizer = HFTokenizer(tokenizer_path, bos_token or None, eos_token or None,
+                                     pad_token or None)
+        if self.tokenizer.eos_id is None:
+            raise ValueError("task gsm8k: eos_token is required (completions end with it)")
+        self.template, self.add_bos = template, add_bos
+        self.bucket_sizes = tuple(int(b) for b in bucket_sizes)
+        self.prompt_len, self.target_width, self.solution_len = (
+            self.bucket_sizes[-1], int(answer_width), int(solution_len))
+        data_dir = data_dir or os.path.expanduser("~/tensorflow_datasets")
+        sources = build_gsm8k(data_dir, source_dir or None)
+        self._sources, self._decode = sources, decode_row
+        n = len(sources["train"]) if not max_rows else min(max_rows, len(sources["train"]))
+        self.rows = [decode_row(sources["train"][i]) for i in range(n)]
+        packed = bucket_prompts([self._prompt_text(r) for r in self.rows], self.tokenizer,
+                                self.bucket_sizes, on_overflow="drop", add_bos=add_bos)
+        self.buckets = [b for b in packed.buckets.values() if len(b.index)]
+        self.num_dropped = packed.num_dropped
+        if not self.buckets:
+            raise ValueError(f"task gsm8k: no question fits bucket_sizes={self.bucket_sizes}")
+        self.reward = host_reward_callback(self.host_reward)
 
+    def _prompt_text(self, row) -> str:
+        return format_prompt(row["question"], self.template)
 
-def iter_jsonl(path: Union[str, Path]) -> Iterator[Dict[str, str]]:
-    """Yields `{"question", "solution", "answer"}` per non-blank line of a GSM8K jsonl file.
+    # -- batches ------------------------------------------------------------------------------
+    def _fill(self, rows, prompt, prompt_mask) -> Dict[str, np.ndarray]:
+        tok, b = self.tokenizer, len(rows)
+        out = {"prompt": prompt.astype(np.int32), "prompt_mask": prompt_mask.astype(np.int32),
+               "target": np.full((b, self.target_width), tok.pad_id, np.int32),
+               "target_len": np.zeros((b,), np.int32),
+               "solution": np.full((b, self.solution_len), tok.pad_id, np.int32),
+               "solution_mask": np.zeros((b, self.solution_len), np.int32)}
+        for i, row in enumerate(rows):
+            ans = tok.encode(row["answer"])
+            if not 0 < len(ans) <= self.target_width:
+                raise ValueError(f"task gsm8k: answer {row['answer']!r} is {len(ans)} tokens; "
+                                 f"answer_width={self.target_width}")
+            out["target"][i, :len(ans)], out["target_len"][i] = ans, len(ans)
+            sol = tok.encode(" " + row["solution"], eos=True)[: self.solution_len]
+            out["solution"][i, :len(sol)], out["solution_mask"][i, :len(sol)] = sol, 1
+        return out
 
-    Raises Gsm8kFormatError naming the file and 1-based line for invalid JSON, a missing or
-    non-string `question`/`answer` field, or a solution without a non-empty `####` line.
-    """
-    path = Path(path)
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise Gsm8kFormatError(
-                    f"{where}: invalid JSON ({e.msg} at column {e.colno})") from e
-            if not isinstance(obj, dict):
-                raise Gsm8kFormatError(f"{where}: expected a JSON object, got {type(obj).__name__}")
-            for key in ("question", "answer"):
-                if not isinstance(obj.get(key), str):
-                    raise Gsm8kFormatError(f"{where}: field {key!r} is missing or not a string")
-            answer = extract_hash(obj["answer"])
-            if not answer:
-                raise Gsm8kFormatError(
-                    f"{where}: the solution has no '#### <final answer>' line "
-                    f"(ends with {obj['answer'][-60:]!r})")
-            yield {"question": obj["question"], "solution": obj["answer"], "answer": answer}
+    def make_batch(self, seed: int, step: int, batch_size: int) -> Dict[str, np.ndarray]:
+        """B training rows from one bucket; see the module doc."""
+        rng = np.random.default_rng([seed, step])
+        sizes = np.array([len(b.index) for b in self.buckets], np.float64)
+        bucket = self.buckets[int(rng.choice(len(self.buckets), p=sizes / sizes.sum()))]
+        pick = rng.choice(len(bucket.index), size=batch_size,
+                          replace=len(bucket.index) < batch_size)
+        rows = [self.rows[int(bucket.index[j])] for j in pick]
+        return self._fill(rows, bucket.tokens[pick], bucket.mask[pick])
 
+    def eval_set(self, n: int, seed: int = EVAL_SEED) -> Dict[str, np.ndarray]:
+        """The first n test questions that fit the largest bucket (fixed; `seed` is unused)."""
+        del seed
+        rows, ids = [], []
+        test = self._sources["test"]
+        for i in range(len(test)):
+            if len(rows) == n:
+                break
+            row = self._decode(test[i])
+            x = (([self.tokenizer.bos_id] if self.add_bos else [])
+                 + self.tokenizer.encode(self._prompt_text(row)))
+            if len(x) <= self.bucket_sizes[-1]:
+                rows.append(row)
+                ids.append(x)
+        width = min(b for b in self.bucket_sizes if b >= max(map(len, ids)))
+        prompt = np.full((len(rows), width), self.tokenizer.pad_id, np.int32)
+        mask = np.zeros((len(rows), width), np.int32)
+        for i, x in enumerate(ids):
+            prompt[i, width - len(x):], mask[i, width - len(x):] = x, 1
+        return self._fill(rows, prompt, mask)
 
-def read_jsonl(path: Union[str, Path]) -> List[Dict[str, str]]:
-    """All rows of a GSM8K jsonl file (see `iter_jsonl`)."""
-    return list(iter_jsonl(path))
+    # -- reward -------------------------------------------------------------------------------
+    def completion_text(self, tokens, mask) -> str:
+        """The completion as the verifier reads it: model tokens (mask > 0) up to the eos."""
+        ids = np.asarray(tokens)[np.asarray(mask) > 0]
+        return self.tokenizer.decode(ids, stop_at_eos=True)
 
+    def host_reward(self, tokens, mask, target, target_len) -> np.ndarray:
+        """`gsm8k_reward(decoded completion, decoded gold answer)` per row, float32 [N]."""
+        out = np.zeros(tokens.shape[0], np.float32)
+        for i in range(tokens.shape[0]):
+            gold = self.tokenizer.decode(target[i][: int(target_len[i])], stop_at_eos=False)
+            out[i] = math_answer.gsm8k_reward(self.completion_text(tokens[i], mask[i]), gold)
+        return out
 
-def read_split(split: str, source_dir: Union[str, Path, None] = None) -> List[Dict[str, str]]:
-    """All rows of `train` or `test` from the resolved GSM8K directory."""
-    if split not in SPLITS:
-        raise ValueError(f"unknown GSM8K split {split!r}; known splits: {list(SPLITS)}")
-    return read_jsonl(resolve_source_dir(source_dir) / f"{split}.jsonl")
-
-
-@functools.lru_cache(maxsize=None)
-def _builder_class():
-    """Defines (once) and returns the TFDS builder; tfds is imported only when needed."""
-    import tensorflow_datasets as tfds  # optional extra: pip install -e .[tfds]
-
-    class RlptGsm8k(tfds.core.GeneratorBasedBuilder):
-        """GSM8K from local jsonl files: question, solution (worked), answer (after `####`)."""
-
-        VERSION = tfds.core.Version("1.0.0")
-        RELEASE_NOTES = {"1.0.0": "question/solution/answer from the original jsonl files."}
-        # No download checksums to look up next to the code. Left to tfds, the lookup imports the
-        # `importlib_resources` backport, which tfds only installs on Python < 3.9.
-        code_path = None
-
-        def __init__(self, *, source_dir=None, **kwargs):
-            self._source_dir = resolve_source_dir(source_dir)
-            kwargs.setdefault("file_format", "array_record")
-            super().__init__(**kwargs)
-
-        def _info(self):
-            text = tfds.features.Text
-            return tfds.core.DatasetInfo(
-                builder=self,
-                description=__doc__,
-                features=tfds.features.FeaturesDict(
-                    {"question": text(), "solution": text(), "answer": text()}),
-                homepage="https://github.com/openai/grade-school-math",
-                disable_shuffling=True,  # keep file order: row i of the source is record i
-            )
-
-        def _split_generators(self, dl_manager):
-            return {s: self._generate_examples(self._source_dir / f"{s}.jsonl") for s in SPLITS}
-
-        def _generate_examples(self, path):
-            for i, row in enumerate(iter_jsonl(path)):
-                yield i, row
-
-    return RlptGsm8k
-
-
-def source_fingerprint(source_dir: Union[str, Path]) -> Dict:
-    """`{"source_dir": absolute path, "files": {name: {"size", "sha256"}}}` of the split files.
-
-    Only `files` decides whether a prepared copy is current (the same bytes in another directory
-    are the same data); `source_dir` is kept to name where a copy came from.
-    """
-    files = {}
-    for split in SPLITS:
-        path = Path(source_dir) / f"{split}.jsonl"
-        digest = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        files[path.name] = {"size": path.stat().st_size, "sha256": digest.hexdigest()}
-    return {"source_dir": str(Path(source_dir).resolve()), "files": files}
-
-
-def _recorded_fingerprint(prepared: Path) -> Union[Dict, None]:
-    try:
-        with open(prepared / FINGERPRINT_FILE) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-
-def build_gsm8k(data_dir: Union[str, Path], source_dir: Union[str, Path, None] = None,
-                on_stale: str = "rebuild"):
-    """Prepares `rlpt_gsm8k` (array_record) under `data_dir`; returns {split: data source}.
-
-    Each source supports `len(src)` and `src[i]`, a dict of `question`, `solution`, `answer` as
-    utf-8 `bytes` (see `decode_row`), in the source files' row order. A prepared copy whose
-    recorded source fingerprint differs from the source files' (or that has none) is stale:
-    `on_stale="rebuild"` deletes and re-prepares it with a warning, `"error"` raises ValueError
-    naming the prepared copy, the source it came from and the source now given.
-    """
-    if on_stale not in ("rebuild", "error"):
-        raise ValueError(f"on_stale={on_stale!r}; expected 'rebuild' or 'error'")
-    builder = _builder_class()(data_dir=str(data_dir), source_dir=source_dir)
-    current = source_fingerprint(builder._source_dir)
-    prepared = Path(builder.data_dir)
-    if builder.is_prepared():
-        recorded = _recorded_fingerprint(prepared)
-        if recorded is None or recorded.get("files") != current["files"]:
-            origin = (f"from {recorded.get('source_dir')} with other file contents"
-                      if recorded is not None else "with no source fingerprint")
-            msg = (f"GSM8K prepared copy {prepared} was built {origin}; the source "
-                   f"{current['source_dir']} differs")
-            if on_stale == "error":
-                raise ValueError(f"{msg}. Use another data_dir, or on_stale='rebuild'")
-            warnings.warn(f"{msg}; re-preparing it")
-            shutil.rmtree(prepared)
-            builder = _builder_class()(data_dir=str(data_dir), source_dir=source_dir)
-    if not builder.is_prepared():
-        builder.download_and_prepare()
-        tmp = prepared / (FINGERPRINT_FILE + ".tmp")
-        tmp.write_text(json.dumps(current, indent=2))
-        os.replace(tmp, prepared / FINGERPRINT_FILE)
-    return {split: builder.as_data_source(split=split) for split in SPLITS}
-
-
-def decode_row(record) -> Dict[str, str]:
-    """A data-source record with `bytes` text fields as a dict of `str`."""
-    return {k: v.decode("utf-8") if isinstance(v, bytes) else v for k, v in record.items()}
+    def decode_prompt(self, prompt):
+        prompt = np.asarray(prompt)
+        if prompt.ndim == 2:
+            return [self.decode_prompt(p) for p in prompt]
+        return self.tokenizer.decode(prompt[prompt != self.tokenizer.pad_id], stop_at_eos=False)

@@ -8,7 +8,7 @@ the column's digits (those of the operands that still have one, then `1` when a 
 in), `=`, and the column sum; steps are separated by `,`; then the marker `#` and the answer.
 Its length therefore depends on the problem (number of columns, digits present per column,
 carries): 8 tokens for `3+4=` (`3+4=7#7` + eos), 32 for two 3-digit operands with carries, at
-most `10 n + 2` for n columns. The reward (`rlpt.rewards.scratchpad`, registered
+most `10 n + 2` for n columns. The reward (`rlpt.tasks.scratchpad_reward`, registered
 `scratchpad_answer`) reads only the digits after the last `#`, so a policy is free to shorten,
 pad or ramble in the chain.
 
@@ -37,7 +37,7 @@ from typing import Dict
 import numpy as np
 
 from rlpt.registry import register
-from rlpt.rewards import scratchpad as rw
+from rlpt.tasks import scratchpad_reward as rw
 from rlpt.tasks.synthetic import SyntheticTask, check_digits, sample_int
 
 

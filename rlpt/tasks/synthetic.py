@@ -1,6 +1,6 @@
 """Synthetic verifiable tasks whose rewards are computed on device from token arrays.
 
-Tasks (registered as `get("task", name)(**knobs)`; rewards in `rlpt.rewards.synthetic`):
+Tasks (registered as `get("task", name)(**knobs)`; rewards in `rlpt.tasks.synthetic_reward`):
 
 * `addition`       prompt `<bos>123+456=`  answer `579`. Knobs: `min_digits`, `max_digits`
                    (each operand independently gets a digit count in that range).
@@ -35,7 +35,7 @@ from typing import Dict, List, Sequence, Tuple, Union
 import numpy as np
 
 from rlpt.registry import get, register
-from rlpt.rewards import synthetic as rw
+from rlpt.tasks import synthetic_reward as rw
 from rlpt.tokenizers import CharTokenizer
 
 EVAL_SEED = 10_000
@@ -97,7 +97,7 @@ class SyntheticTask:
 
     # -- rewards ------------------------------------------------------------------------------
     def reward(self, completion, completion_mask, target, target_len):
-        """On-device reward -> (rewards [N] float32, aux dict); see `rlpt.rewards.synthetic`."""
+        """On-device reward -> (rewards [N] float32, aux dict); see rlpt.tasks.synthetic_reward."""
         return get("reward", self.reward_name)(completion, completion_mask, target, target_len)
 
     def reference_reward(self, completion_str: str, example: Dict[str, np.ndarray],

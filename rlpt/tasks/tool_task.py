@@ -32,8 +32,8 @@ import numpy as np
 
 from rlpt.envs.calculator import ERROR_MARK, RESULT_CLOSE, RESULT_OPEN
 from rlpt.registry import register
-from rlpt.rewards.synthetic import EOS_ID, is_digit
 from rlpt.tasks.synthetic import SyntheticTask, check_digits, sample_int
+from rlpt.tasks.synthetic_reward import EOS_ID, is_digit
 
 
 @register("reward", "tool_answer")

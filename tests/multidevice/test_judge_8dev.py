@@ -18,7 +18,7 @@ from rlpt.rewards.judge import judge_config  # noqa: E402
 from rlpt.rewards.prompt_target import prompt_as_target  # noqa: E402
 from rlpt.step import make_fused_step  # noqa: E402
 from rlpt.tasks.synthetic import AdditionTask  # noqa: E402
-from rlpt.train import build_rl, build_task  # noqa: E402
+from rlpt.build import build_rl, build_task  # noqa: E402
 
 TINY = get_model_config("tiny")
 TASK = AdditionTask(1, 2)

@@ -14,7 +14,7 @@ from rlpt import sharding  # noqa: E402
 from rlpt.config import validate  # noqa: E402
 from rlpt.models import get_model_config, init_params  # noqa: E402
 from rlpt.step import make_fused_step  # noqa: E402
-from rlpt.train import build_rl, build_task  # noqa: E402
+from rlpt.build import build_rl, build_task  # noqa: E402
 
 
 def _run(mesh_axes):

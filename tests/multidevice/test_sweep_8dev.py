@@ -13,9 +13,9 @@ from tqdm import tqdm  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from sweep_helpers import small_config  # noqa: E402
-from rlpt.run_io import MetricsLog  # noqa: E402
-from rlpt.sweep_points import axis, group_points, points_to_configs, product, seeds  # noqa: E402
-from rlpt.sweep_run import run_group, run_mesh  # noqa: E402
+from rlpt.io.metrics_log import MetricsLog  # noqa: E402
+from rlpt.sweep.points import axis, group_points, points_to_configs, product, seeds  # noqa: E402
+from rlpt.sweep.run import run_group, run_mesh  # noqa: E402
 
 
 @pytest.mark.slow

@@ -1,0 +1,334 @@
+"""Reading a finished sweep for an experiment's own analysis (experiments/*/analyze.py): the runs
+by arm and seed, window means of logged metrics, intervals over seeds, smoothed curves.
+
+A sweep directory holds `points/<name>/` per point (rlpt.sweep.run): `metrics.jsonl` (rows with
+`phase` sft | rl | eval and `step`), `summary.json` (held-out evaluation after SFT and after RL)
+and `config.json`. A point's arm is read from its name (by default the `algo.name=...` override;
+a sweep without one has the single arm "all") and its seed from `seed=N`.
+"""
+import argparse
+import glob
+import json
+import os
+import re
+import warnings
+from typing import Callable, Dict, Optional, Tuple
+
+import numpy as np
+
+from rlpt.sweep.report import INTERVAL, t_interval
+
+ARM_PATTERN = r"algo\.name=([A-Za-z0-9_]+)"
+
+
+def load_runs(sweep_dir: str, arm_pattern: str = ARM_PATTERN) -> Dict[str, Dict[int, Dict]]:
+    """{arm: {seed: run}}, run = {"rl": rows, "eval": rows, "summary": dict or None,
+    "cfg": dict or None}, from every point directory of `sweep_dir`."""
+    runs: Dict[str, Dict[int, Dict]] = {}
+    paths = sorted(glob.glob(os.path.join(sweep_dir, "points", "*")))
+    if not paths:
+        raise FileNotFoundError(f"{sweep_dir}: no points/* directories (not a finished sweep?)")
+    for d in paths:
+        name = os.path.basename(d)
+        arm = re.search(arm_pattern, name)
+        seed = re.search(r"seed=(\d+)", name)
+        if seed is None:
+            raise ValueError(f"{d}: the point name has no seed=N")
+        rows = [json.loads(line) for line in open(os.path.join(d, "metrics.jsonl"))]
+        run = {"rl": [r for r in rows if r["phase"] == "rl"],
+               "eval": [r for r in rows if r["phase"] == "eval"]}
+        for key in ("summary", "config"):
+            path = os.path.join(d, f"{key}.json")
+            run["cfg" if key == "config" else key] = (json.load(open(path))
+                                                      if os.path.exists(path) else None)
+        runs.setdefault(arm.group(1) if arm else "all", {})[int(seed.group(1))] = run
+    return runs
+
+
+def load_arms(sweep_dir: str, arm_of: Callable, known=None) -> Dict:
+    """Runs by `arm_of(overrides, cfg)`: `overrides` is a point's name without its seed, `cfg`
+    the config of its first run; an arm outside `known` (when given) or two settings mapping to
+    one arm is an error."""
+    runs: Dict = {}
+    for overrides, by_seed in load_runs(sweep_dir, arm_pattern=r"^(.*),seed=\d+$").items():
+        arm = arm_of(overrides, next(iter(by_seed.values()))["cfg"])
+        if known is not None and arm not in known:
+            raise ValueError(f"{sweep_dir}: points of an unknown arm {arm!r} ({overrides}); "
+                             f"known: {list(known)}")
+        if arm in runs:
+            raise ValueError(f"{sweep_dir}: two settings of arm {arm!r} ({overrides})")
+        runs[arm] = by_seed
+    return runs
+
+
+def early_late(steps: int) -> Tuple[Tuple[int, int], Tuple[int, int]]:
+    """The early window (the first 10% of `steps` RL steps) and the late one (the last 25%)."""
+    return (1, max(1, steps // 10)), (steps - steps // 4 + 1, steps)
+
+
+def window_mean(rows, key: str, lo: int, hi: int, keep=None) -> float:
+    """Mean of rl_value(row, key) over the rows with lo <= step <= hi that have a value (and
+    pass `keep(row)`); nan when none does."""
+    vals = [rl_value(r, key) for r in rows if lo <= r["step"] <= hi and (keep is None or keep(r))]
+    vals = [v for v in vals if np.isfinite(v)]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+def fmt_ci(ci: Dict, digits: int = 3) -> str:
+    """`mean [lo, hi]` of a t_interval, or `mean (n=1)`."""
+    if ci["n"] < 2:
+        return f"{ci['mean']:.{digits}f} (n=1)"
+    return f"{ci['mean']:.{digits}f} [{ci['lo']:.{digits}f}, {ci['hi']:.{digits}f}]"
+
+
+def paired(values: Dict[str, list], arm: str, baseline: str) -> Dict:
+    """t_interval of the per-seed difference values[arm] - values[baseline] (same seed order)."""
+    return t_interval([a - b for a, b in zip(values[arm], values[baseline])])
+
+
+def pass_ks(row: Dict) -> list:
+    """The k of every `pass@k` key of an evaluation row, ascending."""
+    return sorted(int(m.group(1)) for key in row for m in [re.fullmatch(r"pass@(\d+)", key)] if m)
+
+
+def smooth(x, k: int = 5) -> np.ndarray:
+    """Trailing moving average over the last k finite values (nan where there is none)."""
+    x = np.asarray(x, float)
+    out = np.full_like(x, np.nan)
+    for i in range(len(x)):
+        w = x[max(0, i - k + 1): i + 1]
+        w = w[np.isfinite(w)]
+        out[i] = w.mean() if len(w) else np.nan
+    return out
+
+
+SEED_CURVES_TITLE = ("Scratchpad addition, tiny model: thin = seeds (moving average of 5 logged "
+                     "steps), thick = mean")
+
+
+def save_figure(fig, title: str, path: str) -> None:
+    """The experiments' figure footer: a title over the panels, tight layout, 70 dpi PNG."""
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=70)
+
+
+def summary_value(run: Dict, which: str, key: str) -> float:
+    """run["summary"][which][key] ("after_sft" | "after_rl"), nan for an unfinished point."""
+    s: Optional[Dict] = run.get("summary")
+    return float(s[which][key]) if s and key in s.get(which, {}) else float("nan")
+
+
+def merge_runs(parts) -> Dict[str, Dict[int, Dict]]:
+    """One {arm: {seed: run}} from several sweeps' (a follow-up sweep started from another's SFT
+    models with `--sft_from`): an (arm, seed) in two of them is an error. Warns when the arms of
+    a seed were evaluated differently after SFT: then they did not share their SFT model and a
+    paired difference between them is not paired."""
+    runs: Dict[str, Dict[int, Dict]] = {}
+    for part in parts:
+        for arm, by_seed in part.items():
+            for seed, run in by_seed.items():
+                if seed in runs.get(arm, {}):
+                    raise ValueError(f"arm {arm!r} seed {seed} is in two of the sweeps")
+                runs.setdefault(arm, {})[seed] = run
+    for seed in sorted({s for by_seed in runs.values() for s in by_seed}):
+        after_sft = {arm: json.dumps(runs[arm][seed]["eval"][:1], sort_keys=True)
+                     for arm in runs if seed in runs[arm] and runs[arm][seed]["eval"]}
+        if len(set(after_sft.values())) > 1:
+            warnings.warn(f"seed {seed}: the arms' evaluations after SFT differ "
+                          f"({sorted(after_sft)}): they do not share their SFT model")
+    return runs
+
+
+def analysis_main(script_file: str, stem: str, analyze: Callable, plot: Callable,
+                  load: Callable = load_runs, argv=None) -> None:
+    """The command line of an experiment's analyze.py: `analyze.py SWEEP_DIR [MORE_DIRS]
+    [--out DIR] [--stem NAME]` (DIR defaults to the script's own directory, NAME to `stem`).
+    Prints `analyze(runs)`'s text, runs = `load(SWEEP_DIR)` merged with the follow-up sweeps'
+    (merge_runs), and writes it to `<NAME>.md`, its data to `<NAME>.json` and
+    `plot(runs, data, <NAME>.png)`."""
+    ap = argparse.ArgumentParser(description=f"writes {stem}.md, {stem}.json and {stem}.png")
+    ap.add_argument("sweep_dirs", nargs="+", metavar="sweep_dir",
+                    help="a sweep's workdir, then follow-up sweeps started from its SFT models")
+    ap.add_argument("--out", default=os.path.dirname(os.path.abspath(script_file)))
+    ap.add_argument("--stem", default=stem, help="the output files' name")
+    a = ap.parse_args(argv)
+    stem = a.stem
+    runs = merge_runs([load(d) for d in a.sweep_dirs])
+    text, data = analyze(runs)
+    print(text)
+    with open(os.path.join(a.out, f"{stem}.md"), "w") as f:
+        f.write(text)
+    with open(os.path.join(a.out, f"{stem}.json"), "w") as f:
+        json.dump(data, f, indent=1)
+    plot(runs, data, os.path.join(a.out, f"{stem}.png"))
+    print(f"wrote {a.out}/{stem}.md, {stem}.json, {stem}.png")
+
+
+def common_seeds(runs: Dict, arms) -> list:
+    """The seeds every arm has, ascending."""
+    return sorted(set.intersection(*[set(runs[a]) for a in arms]))
+
+
+def last_rl_step(runs: Dict, arms) -> int:
+    return max(r["rl"][-1]["step"] for a in arms for r in runs[a].values() if r["rl"])
+
+
+def comparison_table(runs: Dict, arms, labels: Dict[str, str], rows, baseline: str,
+                     note: str) -> Tuple[str, Dict]:
+    """A markdown table with a row per `(label, value_of(run) -> float, digits)` of `rows`, a
+    column per arm (mean and 95% t-interval over the seeds every arm has) and one per arm other
+    than `baseline` for the per-seed difference arm - baseline (the arms of a seed start from the
+    same SFT model); `note` opens it. -> (text, {"seeds", "rows": {label: {"per_seed", "ci",
+    "diff_vs_<baseline>"}}})."""
+    seeds = common_seeds(runs, arms)
+    others = [a for a in arms if a != baseline]
+    head = (["metric"] + [labels[a] for a in arms]
+            + [f"{labels[a]} - {labels[baseline]}" for a in others])
+    lines = [f"{note}seeds {seeds}; {INTERVAL}; differences paired by seed.", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    data = {"seeds": seeds, "rows": {}}
+    for label, value_of, digits in rows:
+        v = {a: [value_of(runs[a][s]) for s in seeds] for a in arms}
+        cis = {a: t_interval(v[a]) for a in arms}
+        diffs = {a: paired(v, a, baseline) for a in others}
+        data["rows"][label] = {"per_seed": v, "ci": cis, f"diff_vs_{baseline}": diffs}
+        lines.append("| " + " | ".join([label] + [fmt_ci(cis[a], digits) for a in arms]
+                                       + [fmt_ci(diffs[a], digits) for a in others]) + " |")
+    return "\n".join(lines) + "\n", data
+
+
+def plot_seed_curves(ax, runs: Dict, arms, seeds, value_of: Callable, labels: Dict[str, str],
+                     colors: Dict[str, str], title: str) -> None:
+    """One panel: per arm, each seed's RL curve of `value_of(row)` (nan = no value; smoothed,
+    thin) and their mean (thick)."""
+    for a in arms:
+        curves = []
+        for s in seeds:
+            rl = runs[a][s]["rl"]
+            steps, y = [r["step"] for r in rl], smooth([value_of(r) for r in rl])
+            ax.plot(steps, y, color=colors[a], alpha=0.35, lw=0.8)
+            curves.append((steps, y))
+        n = min(len(c[0]) for c in curves)
+        with warnings.catch_warnings():   # a step where no seed has a value is nan, as meant
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(np.stack([c[1][:n] for c in curves]), axis=0)
+        ax.plot(curves[0][0][:n], mean, color=colors[a], lw=2,
+                label=f"{labels[a]} (mean of {len(curves)})")
+    ax.set_title(title)
+    ax.set_xlabel("RL step")
+    ax.legend()
+
+
+def rl_value(row: Dict, key: str) -> float:
+    """A logged RL row's `key`, nan where it has none. The scratchpad reward's per-step length
+    metrics (`reward_response_len_correct` / `_wrong`, `reward_excess_len_*`) have no value at
+    a step whose responses are all wrong (`_correct`) or all correct (`_wrong`); `stopped_frac`
+    (responses that ended with eos) is returned as the truncated fraction 1 - stopped_frac."""
+    if key not in row or (key.endswith("_correct") and row["accuracy"] <= 0) or (
+            key.endswith("_wrong") and row["accuracy"] >= 1):
+        return float("nan")
+    return 1.0 - row[key] if key == "stopped_frac" else float(row[key])
+
+
+def windowed(key: str, window, steps: int) -> Callable:
+    """run -> the mean of rl_value(row, key) over the `window` ("early" | "late",
+    early_late(steps)) of the run's RL rows (nan when no row there has a value)."""
+    early, late = early_late(steps)
+    lo, hi = early if window == "early" else late
+    return lambda run: window_mean(run["rl"], key, lo, hi)
+
+
+LENGTH_METRICS = [  # (label, RL-row key) of the scratchpad reward's length metrics
+    ("length of incorrect responses", "reward_response_len_wrong"),
+    ("length of correct responses", "reward_response_len_correct"),
+    ("incorrect: length - own worked solution", "reward_excess_len_wrong"),
+    ("correct: length - own worked solution", "reward_excess_len_correct"),
+]
+
+
+def rl_window_rows(steps: int, metrics, windows=("early", "late")) -> list:
+    """comparison_table rows of RL-row metrics `(key, name, digits)`, each over the `windows`."""
+    return [(f"{name}, {w}", windowed(key, w, steps), digits) for key, name, digits in metrics
+            for w in windows]
+
+
+def length_rows(steps: int) -> list:
+    """comparison_table rows of LENGTH_METRICS, the truncated fraction and the train accuracy,
+    early and late (1 decimal for lengths)."""
+    return (rl_window_rows(steps, [(key, label, 1) for label, key in LENGTH_METRICS])
+            + rl_window_rows(steps, [("stopped_frac", "truncated (no eos) fraction", 3)],
+                             ["late"])
+            + rl_window_rows(steps, [("accuracy", "train accuracy (sampled)", 3)]))
+
+
+def arms_table(runs: Dict, arms, labels: Dict[str, str], baseline: str,
+               rl_rows_of: Callable) -> Tuple[str, Dict]:
+    """The experiments' usual comparison_table: the RL-row rows `rl_rows_of(steps)` (e.g.
+    rl_window_rows, length_rows), then the held-out greedy accuracy and pass@k (every k the
+    evaluation has) after SFT, greedy accuracy and pass@1 at each evaluation in between, and all
+    of them after RL; `data` also holds "steps" and "ks"."""
+    steps = last_rl_step(runs, arms)
+    first = next(iter(runs[arms[0]].values()))
+    ks = pass_ks(first["summary"]["after_rl"])
+    (e0, e1), (l0, l1) = early_late(steps)
+    keys = ["greedy_acc"] + [f"pass@{k}" for k in ks]
+    mids = sorted({r["step"] for r in first["eval"]} - {0, steps})
+    rows = (rl_rows_of(steps) + heldout_rows(keys, ["after_sft"])
+            + [(f"held-out {k} at RL step {m}", lambda run, m=m, k=k: eval_value(run, m, k), 3)
+               for m in mids for k in ("greedy_acc", "pass@1")]
+            + heldout_rows(keys, ["after_rl"]))
+    text, data = comparison_table(runs, arms, labels, rows, baseline, f"RL steps {steps}; early "
+                                  f"= steps {e0}-{e1}, late = steps {l0}-{l1}; ")
+    data.update(steps=steps, ks=ks)
+    return text, data
+
+
+def seed_curves_figure(runs: Dict, arms, seeds, panels, labels: Dict[str, str],
+                       colors: Dict[str, str], extra_panels: int = 0):
+    """A row of panels, one per `(RL-row key, title)` of `panels` (plot_seed_curves of
+    rl_value(row, key)), then `extra_panels` empty ones for the caller -> (fig, axes)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    n = len(panels) + extra_panels
+    fig, axes = plt.subplots(1, n, figsize=(4.75 * n, 4))
+    for ax, (key, title) in zip(axes, panels):
+        plot_seed_curves(ax, runs, arms, seeds, lambda r, k=key: rl_value(r, k), labels, colors,
+                         title)
+    return fig, axes
+
+
+def eval_value(run: Dict, step: int, key: str) -> float:
+    """The held-out `key` of the run's evaluation at RL step `step` (nan when there is none)."""
+    rows = [r for r in run["eval"] if r["step"] == step]
+    return float(rows[-1][key]) if rows and key in rows[-1] else float("nan")
+
+
+def heldout_rows(keys, which=("after_sft", "after_rl")) -> list:
+    """comparison_table rows of the held-out evaluation `keys` (greedy_acc, pass@k) after SFT
+    and after RL."""
+    return [(f"held-out {k} {w.replace('_', ' ')}", lambda run, w=w, k=k: summary_value(run, w, k),
+             3) for w in which for k in keys]
+
+
+def plot_pass_at_k(ax, data: Dict, arms, labels: Dict[str, str], colors: Dict[str, str],
+                   sft_arm: str) -> None:
+    """One panel: held-out pass@k against k (log 2), the mean over seeds with its 95% t-band,
+    after RL per arm and after SFT (from `sft_arm`: the arms of a seed share their SFT model);
+    `data` is comparison_table's with heldout_rows of pass@k for every k in data["ks"]."""
+    ks = data["ks"]
+    for which, style in (("after_sft", ":"), ("after_rl", "-")):
+        for a in ([sft_arm] if which == "after_sft" else arms):
+            ci = [data["rows"][f"held-out pass@{k} {which.replace('_', ' ')}"]["ci"][a]
+                  for k in ks]
+            color = "black" if which == "after_sft" else colors[a]
+            ax.plot(ks, [c["mean"] for c in ci], style, color=color, marker="o",
+                    label="SFT model" if which == "after_sft" else labels[a])
+            if all("lo" in c for c in ci):
+                ax.fill_between(ks, [c["lo"] for c in ci], [c["hi"] for c in ci], alpha=0.15,
+                                color=color)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("k")
+    ax.set_title("held-out pass@k (95% t-band over seeds)")
+    ax.legend()

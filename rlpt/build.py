@@ -1,0 +1,130 @@
+"""The builders every entry point calls (rlpt.train for one run, rlpt.sweep for a vmapped group,
+the preference trainer, the scripts): the model, the task, the reward, and each phase's pieces
+
+    step, state, hp, make_batch = build_sft(cfg, model_cfg, params, task, mesh)
+    spec, state, hp, make_batch = build_rl(cfg, model_cfg, params, task, mesh)
+
+(`step(state, batch, hp)` a pure SFT step; `spec` the static RL StepSpec of rlpt.step; `state`
+the step-0 TrainState, placed on `mesh` when given; `hp` the dynamic hyperparameters;
+`make_batch(step)` the host batch of a step, a function of (seed, step)). A single run jits
+them; a sweep group stacks R of them and vmaps (rlpt.sweep.run).
+"""
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rlpt import registry
+from rlpt.algorithms.base import chain_of, split_algo_config
+from rlpt.config import hparams
+from rlpt.envs.tool_rollout import ToolConfig, rollout_kind, tool_rollout
+from rlpt.loop import place_state
+from rlpt.models import get_model_config, init_params
+from rlpt.optim import make_optimizer, optim_hparams
+from rlpt.rewards.host_callback import host_reward_callback
+from rlpt.rewards.judge import build_judge, judge_batch
+from rlpt.sampling import PLAIN_ROLLOUT, SamplingConfig
+from rlpt.state import new_state
+from rlpt.step import StepSpec, sft_step
+from rlpt.tasks import sft_batch
+
+
+def build_model(cfg):
+    m = cfg.model
+    if m.checkpoint:  # a HF directory, a .gguf file or a llama2.c .bin (rlpt.models.checkpoints)
+        from rlpt.models import load_checkpoint
+        model_cfg, params = load_checkpoint(m.checkpoint, m.dtype, m.get("checkpoint_format", ""))
+        return model_cfg, jax.tree_util.tree_map(jnp.asarray, params)
+    extra = {"vocab_size": int(m.vocab_size)} if m.get("vocab_size") else {}
+    model_cfg = get_model_config(m.preset, dtype=m.dtype, **extra)
+    return model_cfg, init_params(model_cfg, jax.random.PRNGKey(cfg.seed))
+
+
+def build_task(cfg):
+    return registry.get("task", cfg.task.name)(**cfg.task.kwargs.to_dict())
+
+
+def host_reward_fn(task):
+    """The task's pure-Python reference reward over decoded strings (for the host boundary):
+    `task.host_reward` when the task has one (tool, GSM8K), else its `reference_reward`."""
+    if hasattr(task, "host_reward"):
+        return task.host_reward
+    from rlpt.tasks.synthetic_reward import completion_text
+
+    def fn(tokens, mask, target, target_len):
+        out = np.zeros(tokens.shape[0], np.float32)
+        for i in range(tokens.shape[0]):
+            text, terminated = completion_text(tokens[i], mask[i])
+            example = {"target": target[i], "target_len": target_len[i]}
+            out[i] = task.reference_reward(text, example, terminated)
+        return out
+    return fn
+
+
+def build_rl(cfg, model_cfg, params, task, mesh=None, reward=None, per_prompt_metrics=False):
+    """The RL phase of a validated config: `(spec, state, hp, make_batch)`: the static step
+    spec, the initial train state (placed on `mesh` when given), the dynamic `hp` and
+    `make_batch(step)`. `reward(frozen, tokens, mask, target, target_len) -> (r, aux)` replaces
+    the configured one (tests, scripts)."""
+    algorithm = registry.get("algorithm", cfg.algo.name)
+    s = cfg.sampling
+    scfg = SamplingConfig(
+        max_new_tokens=s.max_new_tokens, num_samples=s.num_samples, temperature=s.temperature,
+        top_k=s.top_k, top_p=s.top_p, greedy=False, stop_tokens=tuple(s.stop_tokens),
+        min_new_tokens=s.min_new_tokens, pad_id=s.pad_id, loop=s.loop)
+    make_batch, frozen, models = task.make_batch, {}, {}
+    kind = cfg.reward.kind
+    if kind == "judge":  # the judge reads the prompt from target (rlpt.rewards.judge)
+        models["judge"], frozen["judge"], judge = build_judge(cfg, task)
+        make_batch = lambda *a: judge_batch(task.make_batch(*a))
+    if reward is None:
+        reward = judge if kind == "judge" else task_reward(task, kind,
+                                                           cfg.nonfinite.reward_value, mesh)
+    static_algo, _ = split_algo_config(cfg.algo)
+    chain = chain_of(static_algo, algorithm)
+    for piece in chain:   # the reference, a teacher, ...
+        if piece.frozen_models:
+            for role, (m_cfg, m_params) in piece.frozen_models(cfg, model_cfg, params).items():
+                models[role], frozen[role] = m_cfg, m_params
+    rollout = (tool_rollout(ToolConfig.from_config(cfg.get("tool")))
+               if rollout_kind(cfg) == "tool" else PLAIN_ROLLOUT)
+    spec = StepSpec(model_cfg=model_cfg, scfg=scfg, algorithm=algorithm, algo=static_algo,
+                    advantage=registry.get("advantage", cfg.algo.advantage),
+                    optimizer=make_optimizer(cfg.optim), rollout=rollout, reward=reward,
+                    batch_size=cfg.rl.batch_size, ppo_epochs=cfg.rl.ppo_epochs,
+                    minibatches=cfg.rl.minibatches, models=models,
+                    per_prompt_metrics=per_prompt_metrics,
+                    nonfinite_reward=float(cfg.nonfinite.reward_value), chain=chain)
+    n_prompts = cfg.rl.batch_size * cfg.algo.oversample
+    algo_state = None
+    if algorithm.init:
+        params, algo_state = algorithm.init(spec, params, make_batch(cfg.seed + 1, 0, n_prompts),
+                                            cfg.seed)
+    state = new_state(params, spec.optimizer, cfg.seed, frozen, algo_state)
+    if mesh is not None:
+        state = place_state(state, spec.optimizer, mesh)
+    return spec, state, hparams(cfg), lambda step: make_batch(cfg.seed + 1, step, n_prompts)
+
+
+def task_reward(task, kind: str, on_error: float = 0.0, mesh=None):
+    """The step's reward `fn(frozen, tokens, mask, target, target_len)` of a task: its on-device
+    reward (`device`), or its host reward through `jax.pure_callback` (`host`; `split` calls
+    the host reward between two programs and never this one); a host row that raises scores
+    `on_error`; with a `mesh`, each process scores the rows its devices hold."""
+    if kind == "device":
+        return lambda frozen, *a: task.reward(*a)
+    host = host_reward_callback(host_reward_fn(task), on_error, mesh)
+    return lambda frozen, *a: host(*a)
+
+
+
+def build_sft(cfg, model_cfg, params, task, mesh=None):
+    """The SFT phase of a validated config: `(step, state, hp, make_batch)` (module doc). Tool
+    demonstrations are teacher-forced over the whole solution with the loss on model tokens."""
+    optimizer = make_optimizer(cfg.sft.optim)
+    state = new_state(params, optimizer, cfg.seed)
+    if mesh is not None:
+        state = place_state(state, optimizer, mesh)
+    loss_mask = "solution_loss_mask" if rollout_kind(cfg) == "tool" else "solution_mask"
+    return (sft_step(model_cfg, optimizer, loss_mask), state,
+            {"optim": optim_hparams(cfg.sft.optim)},
+            lambda step: sft_batch(task, cfg.seed, step, cfg.sft.batch_size))

@@ -1,0 +1,117 @@
+"""The held-out evaluation of one policy, in two parts shared by a single run
+(`evaluate`, below) and a sweep's R runs in one program (rlpt.sweep.run.make_group_eval,
+`jax.vmap` of the same function):
+
+- `eval_rewards_fn(model_cfg, reward, cfg)` -> the pure device part `fn(params, rng, batch)`:
+  the greedy answer's reward [B], the rewards of eval.n_samples samples at eval.temperature
+  [B * n] and, with `eval.self_correction`, the reward of a greedy second attempt after the
+  greedy answer and `algo.layer2_instruction_ids` [B] (rlpt.pieces.self_correction; the
+  prompt of MGRPO's layer 2). Both decodings use `rng`.
+- `eval_metrics(rewards, batch, cfg)` -> the numbers on the host: greedy_acc, unbiased pass@k
+  for eval.ks (rlpt.evaluation.metrics), per difficulty label when the batch has them, and the
+  self-correction rates `sc_*`.
+
+A run's rng is `PRNGKey(seed + 777)` (`eval_rng`) in both callers, so a run in a sweep is
+evaluated on the same samples as the same run alone.
+"""
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rlpt import distributed
+from rlpt.envs.tool_rollout import evaluate_tool, rollout_kind
+from rlpt.evaluation.metrics import by_difficulty, mean_pass_at_k, self_correction_rates
+from rlpt.pieces.self_correction import self_correction_rewards
+from rlpt.sampling import SamplingConfig, sample
+
+SC_BATCH_KEYS = ("prompt", "prompt_mask", "target", "target_len")  # what the sc_* rates read
+
+
+class EvalSettings(NamedTuple):
+    """What the device part reads from a config (hashable: the key of its compiled program)."""
+    n_samples: int
+    temperature: float
+    self_correction: bool
+    max_new_tokens: int
+    stop_tokens: tuple
+    pad_id: int
+    instruction_ids: tuple   # algo.layer2_instruction_ids: the second attempt's prompt
+
+
+def eval_settings(cfg) -> EvalSettings:
+    e, s = cfg.eval, cfg.sampling
+    return EvalSettings(e.n_samples, e.temperature, bool(e.get("self_correction", False)),
+                        s.max_new_tokens, tuple(s.stop_tokens), s.pad_id,
+                        tuple(int(i) for i in cfg.algo.get("layer2_instruction_ids", ())))
+
+
+def eval_rng(seed: int):
+    return jax.random.PRNGKey(seed + 777)
+
+
+def eval_rewards_fn(model_cfg, reward, cfg):
+    """`fn(params, rng, batch) -> (r_greedy [B], r_samples [B*n])` (+ `r_second [B]` with
+    eval.self_correction); `reward(tokens, mask, target, target_len) -> (r, aux)`. Pure."""
+    return _rewards_fn(model_cfg, reward, eval_settings(cfg))
+
+
+@functools.lru_cache(maxsize=8)
+def jitted_eval_rewards(model_cfg, reward, settings: EvalSettings):
+    """`jax.jit` of the device part, one per (model, reward, settings) in a process (a run
+    evaluates many times)."""
+    return jax.jit(_rewards_fn(model_cfg, reward, settings))
+
+
+def _rewards_fn(model_cfg, reward, st: EvalSettings):
+    greedy = SamplingConfig(max_new_tokens=st.max_new_tokens, greedy=True,
+                            stop_tokens=st.stop_tokens)
+    multi = SamplingConfig(max_new_tokens=st.max_new_tokens, num_samples=st.n_samples,
+                           temperature=st.temperature, stop_tokens=st.stop_tokens)
+    # the second attempt: greedy_acc's decoding, with sampling.pad_id, which the layer-2
+    # prompt's padding uses
+    second = SamplingConfig(max_new_tokens=st.max_new_tokens, greedy=True,
+                            stop_tokens=st.stop_tokens, pad_id=st.pad_id)
+
+    def fn(params, rng, b):
+        rep = lambda x: jnp.repeat(x, st.n_samples, axis=0)
+        first = sample(model_cfg, params, b["prompt"], b["prompt_mask"], rng, greedy)
+        r_g, _ = reward(first.tokens, first.mask, b["target"], b["target_len"])
+        out = sample(model_cfg, params, b["prompt"], b["prompt_mask"], rng, multi)
+        r_s, _ = reward(out.tokens, out.mask, rep(b["target"]), rep(b["target_len"]))
+        if not st.self_correction:
+            return r_g, r_s
+        sc_batch = {k: b[k] for k in SC_BATCH_KEYS}
+        r_2 = self_correction_rewards(model_cfg, params, sc_batch, reward, st.instruction_ids,
+                                      second, rng, first=first)[1]
+        return r_g, r_s, r_2
+    return fn
+
+
+def eval_metrics(rewards, batch, cfg) -> dict:
+    """The numbers (module doc) from one run's host copies of `fn`'s rewards."""
+    e = cfg.eval
+    r_g, r_s, *r_2 = (np.asarray(r) for r in rewards)
+    correct = r_s.reshape(-1, e.n_samples) > 0.5
+    res = {"greedy_acc": float(np.mean(r_g > 0.5))}
+    for k in e.ks:
+        res[f"pass@{k}"] = mean_pass_at_k(correct, k)
+    if "difficulty" in batch:  # tasks with difficulty labels (rlpt.tasks.scratchpad)
+        res.update(by_difficulty(r_g, correct, batch["difficulty"], max(e.ks)))
+    if r_2:
+        res.update(self_correction_rates(r_g, r_2[0]))
+    return res
+
+
+def evaluate(model_cfg, params, task, cfg, eval_batch) -> dict:
+    """One run's evaluation: greedy accuracy and unbiased pass@k (n = eval.n_samples at
+    eval.temperature), per difficulty label, and with `eval.self_correction` the greedy
+    self-correction rates `sc_*` (the same program a sweep vmaps); with the tool rollout the
+    call rates instead (rlpt.envs.tool_rollout.evaluate_tool)."""
+    if rollout_kind(cfg) == "tool":
+        return evaluate_tool(model_cfg, params, task, cfg, eval_batch)
+    fn = jitted_eval_rewards(model_cfg, task.reward, eval_settings(cfg))
+    rewards = fn(params, eval_rng(cfg.seed), eval_batch)
+    return eval_metrics([distributed.fetch(r) for r in rewards], eval_batch, cfg)

@@ -1,0 +1,110 @@
+"""Orbax checkpoints of a TrainState under workdir/ckpt/<phase>/<step>: `Checkpointer` (a
+non-finite state is never saved, `NonFiniteStateError`; a corrupt latest checkpoint falls back to
+the previous one) and `all_finite`.
+"""
+import os
+import shutil
+import warnings
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import orbax.checkpoint as ocp
+
+
+class NonFiniteStateError(RuntimeError):
+    """A state with NaN or infinite values was about to be checkpointed."""
+
+
+@jax.jit
+def _all_finite(leaves):
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
+def all_finite(tree) -> bool:
+    """Whether every floating-point leaf of `tree` is finite: on the host (numpy) when this
+    process holds every leaf whole, which the checkpoint's save reads anyway, else one small
+    compiled reduction (a state sharded over several processes)."""
+    leaves = [x for x in jax.tree_util.tree_leaves(tree)
+              if hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.inexact)]
+    if all(getattr(x, "is_fully_addressable", True) for x in leaves):
+        return all(bool(np.isfinite(np.asarray(x)).all()) for x in leaves)
+    return bool(_all_finite(leaves))
+
+
+class Checkpointer:
+    """Orbax checkpoints of a TrainState under workdir/ckpt/<phase>/<step>."""
+
+    def __init__(self, workdir: str, phase: str, max_to_keep: int = 2):
+        self.directory = os.path.abspath(os.path.join(workdir, "ckpt", phase))
+        self.max_to_keep = max_to_keep
+        self.mngr = self._manager()
+
+    def _manager(self) -> ocp.CheckpointManager:
+        return ocp.CheckpointManager(
+            self.directory,
+            options=ocp.CheckpointManagerOptions(max_to_keep=self.max_to_keep, create=True,
+                                                 enable_async_checkpointing=False))
+
+    def latest_step(self) -> Optional[int]:
+        return self.mngr.latest_step()
+
+    def save(self, step: int, state) -> None:
+        """Saves `state` as `step`; a state with a non-finite float is refused (NonFiniteState
+        error), so the newest checkpoint on disk is always one a run can continue from."""
+        if not all_finite(state):
+            raise NonFiniteStateError(f"{self.directory}: refusing to checkpoint step {step}: "
+                                      "the state holds NaN or infinite values")
+        self.mngr.save(step, args=ocp.args.StandardSave(state), force=True)
+        self.mngr.wait_until_finished()
+
+    def restore(self, state_like, step: Optional[int] = None):
+        """The state saved at `step`, or (None) at the newest step that reads back.
+
+        A corrupt newest checkpoint (unreadable files, garbled metadata) is not fatal: the
+        previous steps are tried in turn; the first that restores is returned, with a warning
+        naming the corrupt and the restored steps, and each corrupt newer step is moved to
+        ckpt/<phase>_corrupt/ (so that step can be saved again). If no step restores, raises
+        RuntimeError naming each step's error. An explicit `step` is restored or raises.
+        """
+        abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, state_like)
+        load = lambda s: self.mngr.restore(s, args=ocp.args.StandardRestore(abstract))
+        if step is not None:
+            return load(step)
+        errors = []
+        for s in sorted(self.mngr.all_steps(), reverse=True):
+            try:
+                state = load(s)
+            except Exception as e:  # noqa: BLE001 - orbax/tensorstore raise many kinds
+                errors.append((s, f"{type(e).__name__}: {str(e)[:200]}"))
+                self._reset()  # a failed restore can leave the manager confused
+                continue
+            if errors:
+                moved = [self._move_aside(bad) for bad, _ in errors]
+                warnings.warn(
+                    f"{self.directory}: checkpoint step {errors[0][0]} is corrupt "
+                    f"({errors[0][1]}); restored step {s} instead. Corrupt steps "
+                    f"{[bad for bad, _ in errors]} moved to {moved}")
+            return state
+        detail = "; ".join(f"step {s}: {e}" for s, e in errors) or "no checkpoints"
+        raise RuntimeError(f"{self.directory}: no checkpoint could be restored ({detail})")
+
+    def _move_aside(self, step: int) -> str:
+        """Moves the step's directory to ckpt/<phase>_corrupt/<step>[.<n>]; returns the path."""
+        dest_dir = self.directory + "_corrupt"
+        os.makedirs(dest_dir, exist_ok=True)
+        dest, n = os.path.join(dest_dir, str(step)), 1
+        while os.path.exists(dest):
+            dest, n = os.path.join(dest_dir, f"{step}.{n}"), n + 1
+        shutil.move(os.path.join(self.directory, str(step)), dest)
+        self._reset()
+        return dest
+
+    def _reset(self) -> None:
+        """Closes the orbax manager and opens a fresh one (re-reading the steps on disk)."""
+        try:
+            self.mngr.close()
+        except Exception:  # noqa: BLE001 - closing a manager that failed must not mask that
+            pass
+        self.mngr = self._manager()

@@ -1,0 +1,45 @@
+"""The command line of the trainers (`python -m rlpt.train`, `python -m rlpt.preference.train`):
+`--config=<file>[:args] --config.key=value --workdir=DIR`, an unknown key as one line."""
+import re
+import sys
+
+
+def cli_main(run_fn, argv=None):
+    """`--config=<file>[:args] --workdir=DIR` (absl + ml_collections config flags), then
+    `run_fn(config, workdir)`; orbax's per-save INFO logs are silenced."""
+    from absl import app, flags
+    from absl import logging as absl_logging
+    from ml_collections import config_flags
+
+    cfg_flag = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
+                                               lock_config=True)
+    flags.DEFINE_string("workdir", None, "Where the run writes (and resumes from).")
+    flags.DEFINE_bool("allow_config_change", False, "Resume in a workdir whose config.json "
+                      "differs from this config (the old one is kept as config.<time>.json).")
+    flags.mark_flags_as_required(["config", "workdir"])
+
+    def _main(_):
+        absl_logging.set_verbosity(absl_logging.WARNING)
+        kw = {"allow_config_change": True} if flags.FLAGS.allow_config_change else {}
+        run_fn(cfg_flag.value, flags.FLAGS.workdir, **kw)
+
+    def parse(args):  # absl's parser, but a bad override is one line, not a traceback
+        try:
+            return app.parse_flags_with_usage(args)
+        except (AttributeError, KeyError) as e:
+            sys.exit(unknown_key_message(args, e))
+
+    app.run(_main, argv=argv, flags_parser=parse)
+
+
+def unknown_key_message(argv, error) -> str:
+    """One line for an override of a key the config does not have (ml_collections raises an
+    AttributeError / KeyError whose text names the missing part and maybe a suggestion)."""
+    text = str(error).replace("\\n", "\n").replace("\\'", "'")
+    first, _, hint = text.partition("\n")
+    missing = set(re.findall(r"[A-Za-z0-9_]+", first))
+    keys = [a[len("--config."):].split("=", 1)[0] for a in argv if a.startswith("--config.")]
+    bad = [k for k in keys if missing & set(k.split("."))]
+    hint = hint.strip().strip("'\"")
+    return (f"error: unknown config key {bad[0] if bad else first.strip(chr(39))}"
+            + (f" ({hint})" if hint else ""))

@@ -1,0 +1,25 @@
+"""1-shot RLVR (rlpt/algorithms/one_shot_rlvr.py): the loss (k3 KL and entropy bonus, both
+1e-3, token mean) and the ranking of examples by the variance of their accuracy history."""
+import jax
+import numpy as np
+import pytest
+
+from loss_refs import make_batch, np_agg, np_clip_tok, np_k3, to_jax
+from rlpt.algorithms.one_shot_rlvr import rank_examples_by_accuracy_variance
+from rlpt.registry import get
+
+
+def test_one_shot_rlvr_value_and_ranking():
+    b = make_batch(16, N=8, T=5)
+    m = b["mask"]
+    tok = np_clip_tok(b["logp"], b["old_logp"], b["advantages"], 0.2, 0.2) + 1e-3 * np_k3(
+        b["logp"], b["ref_logp"])
+    expect = np_agg(tok, m, "token_mean") - 1e-3 * (b["entropy"] * m).sum() / m.sum()
+    with jax.enable_x64(True):
+        loss, _ = get("loss", "one_shot_rlvr")(to_jax(b), None)
+    np.testing.assert_allclose(float(loss), expect, rtol=1e-10)
+    with pytest.raises(KeyError, match="entropy"):
+        get("loss", "one_shot_rlvr")(to_jax({k: v for k, v in b.items() if k != "entropy"}), None)
+    hist = np.array([[1, 1, 1, 1], [0, 1, 0, 1], [0, 0, 1, 1], [0.5, 0.5, np.nan, 0.5]])
+    # variances (ddof=0): 0, 0.25, 0.25, 0 -> [1, 2, 0, 3]
+    np.testing.assert_array_equal(rank_examples_by_accuracy_variance(hist), [1, 2, 0, 3])
