@@ -18,7 +18,7 @@ component to the one before; every point sets all four keys):
 5. `dapo`: + dynamic sampling (`algo.dynamic_sampling`: groups whose 8 samples are all correct or
    all wrong are masked out of the loss and its token-mean denominator). Without over-sampling
    (`oversample` 1): the paper re-samples until the batch is full, which has no static shape
-   (rlpt/algorithms/dynamic_sampling.py), so every arm has the same budget of prompts and samples.
+   (rlpt/pieces/dynamic_sampling.py), so every arm has the same budget of prompts and samples.
 GRPO's advantage (group z-score) is the same in all arms (DAPO uses it too).
 
 Update schedule: 2 minibatches of 8 prompts per batch (`minibatches=2`), so the second update

@@ -8,7 +8,7 @@ The recipe of configs/dr_grpo_length.py (tiny model from scratch, 300 SFT steps 
 worked solutions, 16 prompts x 8 samples per RL step at temperature 1, no KL term), with
 rl.ppo_epochs=2 x rl.minibatches=2: each batch of samples is used for 4 optimizer updates, the
 last three off-policy, so the importance ratios move away from 1 and the clips can bind. The
-arms differ only in what their paper defaults differ in (rlpt.losses.defaults):
+arms differ only in what their paper defaults differ in (the DEFAULTS of each rlpt/algorithms/<name>.py):
 
 * grpo: token-level ratio, clip 1 +- 0.2, `seq_mean_token_mean`;
 * gspo: one sequence-level ratio (the geometric mean of the token ratios), clip

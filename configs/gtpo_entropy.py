@@ -6,7 +6,7 @@ scratchpad addition (experiments/gtpo_entropy/).
 The recipe is configs.recipes.scratchpad_run (the one of configs/dr_grpo_length.py: tiny model from
 scratch, 300 SFT steps, 200 RL steps of 16 prompts x 8 samples at temperature 1, lr 3e-4, no
 KL term), with a held-out evaluation of 128 prompts x 32 samples (pass@1..32) after SFT, half-way
-and at the end. The arms differ exactly in their paper defaults (rlpt.losses.defaults,
+and at the end. The arms differ exactly in their paper defaults (the DEFAULTS of each rlpt/algorithms/<name>.py,
 rlpt.sweep.points.algorithm_arms): GTPO and GRPO-S shape the advantage with the policy's entropy
 (token-level for GTPO, sequence-level for GRPO-S) and use clip-higher (eps_high 0.28) and the
 token-mean loss; GRPO has clip 0.2 and the per-response mean.

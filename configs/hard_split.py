@@ -16,7 +16,7 @@ after SFT). Worked solutions of n columns take <= 10 n + 2 tokens (42 for 4 digi
 `max_new` = 48. The held-out set's `difficulty` labels give per-difficulty keys
 (`pass@8_d4` etc., rlpt.evaluation.metrics.by_difficulty): the hard rows are those with d > max_digits.
 
-The arms differ exactly in their paper defaults (rlpt.losses.defaults,
+The arms differ exactly in their paper defaults (the DEFAULTS of each rlpt/algorithms/<name>.py,
 rlpt.sweep.points.algorithm_arms), except the uniform keys beta (0 in every arm: GRPO, ExPO and
 UFT default to beta 0.04, ReLIFT to 0) and group_size (8 = samples per prompt):
 - grpo: (r - mean) / std per group, clip 0.2, `seq_mean_token_mean`;
@@ -47,7 +47,7 @@ from configs.recipes import SCRATCHPAD_ARGS, comparison_config, scratchpad_run
 from rlpt.config import parse_arg
 from rlpt.tasks.scratchpad import max_solution_tokens
 
-UFT_HINT_STEPS = 300   # UFT's paper default (rlpt.losses.defaults)
+UFT_HINT_STEPS = 300   # UFT's paper default (the DEFAULTS of each rlpt/algorithms/<name>.py)
 ARGS = dict(SCRATCHPAD_ARGS, algo="grpo", seeds=3, arms="grpo/exp_grpo/relift/uft",
             hard_max_digits=4, hint_steps=UFT_HINT_STEPS)
 ALGOS = ("grpo", "exp_grpo", "relift", "uft")

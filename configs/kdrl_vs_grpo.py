@@ -10,13 +10,13 @@ worked solutions, 200 RL steps of 16 prompts x 8 samples at temperature 1, lr 3e
 held-out evaluation of 128 prompts x 8 samples after SFT, half-way and at the end); the arms of a
 seed share their SFT model (rlpt.sweep.sft_cache). Arms (`arms`, '/'-separated):
 
-  grpo  GRPO with its paper defaults (rlpt.losses.defaults; beta 0 as the recipe).
+  grpo  GRPO with its paper defaults (rlpt/algorithms/grpo.py DEFAULTS; beta 0 as the recipe).
   kdrl  rlpt.algorithms.kdrl with `teacher_source="checkpoint"`: the frozen teacher is the
         exported `teacher` directory (configs/kdrl_teacher.py: the `small` preset trained
         longer; same vocabulary and tokenizer as the student). Loss: GRPO's clipped surrogate
         plus `beta_t * k2(logp, teacher_logp)` per token, token_mean, beta_t 5e-3 annealed to
         1e-3 (delta 5e-5 per step), no KD term on correct responses (kd_mask
-        "incorrect_response"): the paper's defaults (rlpt.losses.defaults "kdrl").
+        "incorrect_response"): the paper's defaults (rlpt/algorithms/kdrl.py DEFAULTS).
   kd    KD alone: on-policy distillation from the same teacher with no reward signal. rlpt's
         kdrl_loss has no coefficient on its policy-gradient term (rlpt/losses/policy.py,
         kdrl_loss: `clip_objective(batch, c, beta_t * kd_NT)`), so the term is switched off

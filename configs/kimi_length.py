@@ -7,7 +7,7 @@ responses at little accuracy cost? (experiments/kimi_length/)
 The recipe is configs.recipes.scratchpad_run (tiny model from scratch, 300 SFT steps, 200 GRPO
 steps of 16 prompts x 8 samples at temperature 1, lr 3e-4, no KL term). The two arms differ in
 one thing: `grpo_len` adds the paper's length reward to the task reward before the group
-advantage (`algo.shaping=("kimi_length_penalty",)`, rlpt/algorithms/kimi.py, objectives.md §2:
+advantage (`algo.shaping=("kimi_length_penalty",)`, rlpt/algorithms/kimi_k15.py, objectives.md §2:
 lambda_i = 0.5 - (len_i - min_len) / (max_len - min_len) within the group; lambda_i if correct,
 min(0, lambda_i) if not; weight `length_penalty_weight` = 1). Everything else, including the
 loss (GRPO's clipped surrogate with seq_mean_token_mean), is the same. The paper pairs the

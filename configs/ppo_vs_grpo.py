@@ -9,7 +9,7 @@ Both arms: the recipe of configs/dr_grpo_length.py (tiny model from scratch, 300
 same steps and learning rate, no KL term (GRPO beta=0, PPO kl_coef=0), and the same update
 schedule: configs/algos.py's PPO knobs, rl.ppo_epochs=2 x rl.minibatches=2 (4 optimizer updates
 per batch of samples). The arms differ only in what the paper defaults of the two algorithms
-differ in (rlpt.losses.defaults): PPO adds a value head on the policy trunk (`value_trunk_grad`,
+differ in (the DEFAULTS of each rlpt/algorithms/<name>.py): PPO adds a value head on the policy trunk (`value_trunk_grad`,
 vf_coef 0.5, value clip 0.2), GAE advantages with gamma = lambda = 1 whitened over the batch,
 `token_mean` aggregation and the dual clip 3; GRPO uses (r - group mean) / group std per group of
 8 and `seq_mean_token_mean`. PPO ignores the grouping of the 8 samples per prompt. The learning

@@ -8,7 +8,7 @@ A 2 x 2 design on the recipe of configs.recipes.scratchpad_run (tiny model from 
 steps, 200 GRPO steps of 16 prompts x 8 samples at temperature 1, lr 3e-4, no KL term), with a
 held-out evaluation of 128 prompts x 32 samples (pass@1..32) after SFT, half-way and at the end:
 - reward: the task's 0/1 reward (`algo.shaping=()`) or the unlikeliness reward
-  (`("unlikeliness",)`, rlpt/algorithms/shaping.py, objectives.md §2: within each group of 8,
+  (`("unlikeliness",)`, rlpt/pieces/unlikeliness.py, objectives.md §2: within each group of 8,
   samples ranked by mean token log-prob, rank 0 = least likely, r *= 1 - 0.25 * rank / 8,
   then GRPO's z-score);
 - updates per batch: `rl.ppo_epochs` 1 or 2 (the paper's recipe is the unlikeliness reward

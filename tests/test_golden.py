@@ -31,7 +31,7 @@ SAMPLED = ("reward_mean", "reward_std", "accuracy", "response_len", "response_le
            "relift_buffer_count", "reward_format_ok")
 GOLDEN_DIR = os.path.join(REPO_ROOT, "tests", "golden")
 # The default recipe and PPO (value head, GAE, minibatches) run in the default suite; the other
-# four are slow-marked to keep the suite under 10 minutes (`-m slow`; tests/test_algorithm_zoo.py
+# four are slow-marked to keep the suite under 10 minutes (`-m slow`; tests/algorithms/test_zoo.py
 # smoke-tests every algorithm by default).
 slow = pytest.mark.slow
 CASES = [("grpo_arith.py", ""), ("algos.py", "algo=ppo,"),

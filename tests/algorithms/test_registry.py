@@ -20,7 +20,7 @@ from rlpt.losses.policy import SURROGATE_DEFAULTS, SURROGATE_DYNAMIC
 # below run over the registry)
 LOSS_NAMES = ["ppo", "grpo", "dr_grpo", "dapo", "gspo", "gspo_token", "gmpo", "gtpo", "grpo_s",
               "kimi_k15", "kdrl", "exp_grpo", "mgrpo", "uft", "relift", "one_shot_rlvr", "sft",
-              "relift_sft", "cispo"]
+              "relift_sft"]
 
 
 def pg_names():
