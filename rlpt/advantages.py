@@ -239,7 +239,8 @@ def cfg_group_size(cfg):
 
 @advantage("grpo", "the group std of one reward is 0: every advantage is 0, nothing is learned")
 def _grpo(rewards_N, mask_NT, cfg, **extras):
-    A_N = grpo_advantages(rewards_N, cfg_group_size(cfg), cfg_get(cfg, "ddof", 1), cfg_get(cfg, "eps", 1e-6))
+    A_N = grpo_advantages(rewards_N, cfg_group_size(cfg), cfg_get(cfg, "ddof", 1),
+                          cfg_get(cfg, "eps", 1e-6))
     return to_tokens(A_N, mask_NT)
 
 
@@ -255,7 +256,8 @@ def _rloo(rewards_N, mask_NT, cfg, **extras):
 
 @advantage("reinforce_pp", "reward minus the group mean is 0, nothing is learned")
 def _reinforce_pp(rewards_N, mask_NT, cfg, **extras):
-    return reinforce_pp_advantages(rewards_N, mask_NT, cfg_group_size(cfg), cfg_get(cfg, "whiten_eps", 1e-8))
+    return reinforce_pp_advantages(rewards_N, mask_NT, cfg_group_size(cfg),
+                                   cfg_get(cfg, "whiten_eps", 1e-8))
 
 
 @advantage("gae")
@@ -278,8 +280,9 @@ def _gae(rewards_N, mask_NT, cfg, *, values, old_logp=None, ref_logp=None, **ext
 def _grpo_process(rewards_N, mask_NT, cfg, *, step_rewards, step_ends, step_valid, **extras):
     """extras: `step_rewards [N,S]`, `step_ends [N,S]` (token index), `step_valid [N,S]`;
     rewards_N is unused (process rewards replace the outcome reward)."""
-    return grpo_process_advantages(step_rewards, step_ends, step_valid, mask_NT, cfg_group_size(cfg),
-                                   cfg_get(cfg, "ddof", 1), cfg_get(cfg, "eps", 1e-6))
+    return grpo_process_advantages(step_rewards, step_ends, step_valid, mask_NT,
+                                   cfg_group_size(cfg), cfg_get(cfg, "ddof", 1),
+                                   cfg_get(cfg, "eps", 1e-6))
 
 
 def _entropy_kwargs(cfg):
@@ -296,5 +299,6 @@ def _gtpo(rewards_N, mask_NT, cfg, *, entropy, **extras):
 
 @advantage("grpo_s", DEGENERATE)
 def _grpo_s(rewards_N, mask_NT, cfg, *, entropy, **extras):
-    A_N = grpo_s_advantages(rewards_N, entropy, mask_NT, cfg_group_size(cfg), **_entropy_kwargs(cfg))
+    A_N = grpo_s_advantages(rewards_N, entropy, mask_NT, cfg_group_size(cfg),
+                            **_entropy_kwargs(cfg))
     return to_tokens(A_N, mask_NT)

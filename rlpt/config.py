@@ -251,8 +251,9 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 
 
 def validate_self_correction(c):
-    """`eval.self_correction=True` (the `sc_*` rates of rlpt.evaluation.rollout.evaluate): a second greedy
-    attempt after `q + first answer + algo.layer2_instruction_ids`, so those ids must exist."""
+    """`eval.self_correction=True` (the `sc_*` rates of rlpt.evaluation.rollout.evaluate): a
+    second greedy attempt after `q + first answer + algo.layer2_instruction_ids`, so those ids
+    must exist."""
     if not tuple(c.algo.get("layer2_instruction_ids", ())):
         _fail("algo.layer2_instruction_ids", "empty (or absent), but eval.self_correction=True "
               "builds the second attempt's prompt as prompt + first answer + these ids: set "

@@ -236,7 +236,8 @@ def make_split_step(spec: StepSpec, host_reward: Callable):
     """The host boundary as two programs: rollout on device, reward in Python, update on device.
     `host_reward` takes numpy `(tokens [N,T], mask [N,T], target [N,A], target_len [N])` and
     returns rewards [N]; it runs behind `safe_host_reward` (a raising row or a non-finite reward
-    scores `spec.nonfinite_reward`, counted in `reward_errors`). Returns `step(state, batch, hp) -> (state, metrics)`."""
+    scores `spec.nonfinite_reward`, counted in `reward_errors`). Returns `step(state, batch, hp)
+    -> (state, metrics)`."""
     rollout = jax.jit(functools.partial(rollout_phase, spec))
     inputs = jax.jit(lambda batch, out, hp: (reward_inputs(spec, batch, out, hp),
                                              repeat_targets(spec, batch)))

@@ -167,7 +167,7 @@ def test_exported_tokenizer_reads_back_in_transformers(tok, tmp_path):
 @pytest.mark.slow
 def test_export_round_trips_through_transformers(rlpt_model, tok, tmp_path):
     """rlpt.export.export_hf of the loaded model and tokenizer (a 540 MB float32 safetensors
-    file): transformers runs it to rlpt's logits (1e-4); rlpt reads it back exactly."""
+    file): transformers runs it to rlpt's logits (2e-5 of the largest); rlpt reads it back exactly."""
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
     from rlpt.export import export_hf
@@ -179,9 +179,10 @@ def test_export_round_trips_through_transformers(rlpt_model, tok, tmp_path):
     with torch.no_grad():
         ref = model(torch.tensor([ids])).logits[0].numpy()
     got = np.asarray(jax.jit(lambda p, x: forward(cfg, p, x))(params, jnp.asarray([ids])))[0]
-    err = float(np.abs(got - ref).max())
-    print(f"SmolLM2 exported: max |logit difference| vs transformers {err:.2e}")
-    assert err < 1e-4
+    err, scale = float(np.abs(got - ref).max()), float(np.abs(ref).max())
+    print(f"SmolLM2 exported: max |logit difference| vs transformers {err:.2e} (logits up to "
+          f"{scale:.1f})")
+    assert err < 2e-5 * max(1.0, scale)  # float32 summation order, in proportion to the scale
     back_cfg, back = load_checkpoint(out)
     assert back_cfg.num_params() == cfg.num_params() and back_cfg.tied_embeddings
     np.testing.assert_array_equal(back["layer_7"]["attn"]["q"]["kernel"],

@@ -167,12 +167,16 @@ def test_sweep_resumes_after_sigkill_with_the_same_table(tmp_path):
     cmd = lambda wd: [sys.executable, "-m", "rlpt.sweep", f"--config={cfg}", f"--workdir={wd}"]
     ref, wd = tmp_path / "ref", tmp_path / "killed"
     subprocess.run(cmd(ref), env=env, check=True, capture_output=True)
-    proc = subprocess.Popen(cmd(wd), env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    err = open(tmp_path / "killed_stderr.txt", "w")
+    proc = subprocess.Popen(cmd(wd), env=env, stdout=subprocess.DEVNULL, stderr=err)
     g1_ckpt = wd / "groups" / "g001" / "ckpt" / "rl"
     deadline = time.time() + 300
     while not (g1_ckpt.exists() and any(g1_ckpt.iterdir())) and time.time() < deadline:
-        assert proc.poll() is None, "the sweep ended before it could be killed"
+        if proc.poll() is not None:
+            err.close()
+            raise AssertionError("the sweep ended before it could be killed (exit "
+                                 f"{proc.returncode}):\n"
+                                 + (tmp_path / "killed_stderr.txt").read_text()[-3000:])
         time.sleep(0.2)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()

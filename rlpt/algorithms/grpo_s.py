@@ -1,4 +1,5 @@
-"""GRPO-S (arXiv:2508.04349): sequence-level entropy-shaped advantages (rlpt.advantages "grpo_s")."""
+"""GRPO-S (arXiv:2508.04349): sequence-level entropy-shaped advantages (rlpt.advantages
+"grpo_s", shared with GTPO)."""
 from rlpt import registry
 from rlpt.algorithms.base import Algorithm
 from rlpt.losses.policy import clip_objective, gspo_token_objective, resolve

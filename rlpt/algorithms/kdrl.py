@@ -103,7 +103,8 @@ def frozen_models(cfg, model_cfg, params):
         return {"teacher": (t_cfg, jax.tree_util.tree_map(jnp.asarray, t_params))}
     from rlpt.models import get_model_config, init_params
     t_cfg = get_model_config(a.teacher_preset, dtype=cfg.model.dtype)
-    return {"teacher": (t_cfg, init_params(t_cfg, jax.random.PRNGKey(int(a.get("teacher_seed", 1)))))}
+    key = jax.random.PRNGKey(int(a.get("teacher_seed", 1)))
+    return {"teacher": (t_cfg, init_params(t_cfg, key))}
 
 
 def extras(spec, state, batch, out, data, raw_N, c, key):
@@ -115,4 +116,5 @@ def extras(spec, state, batch, out, data, raw_N, c, key):
 
 
 ALGORITHM = registry.register("algorithm", "kdrl")(Algorithm(
-    "kdrl", kdrl_loss, defaults=DEFAULTS, dynamic=DYNAMIC, validate=validate, preflight=preflight, frozen_models=frozen_models, extras=extras))
+    "kdrl", kdrl_loss, defaults=DEFAULTS, dynamic=DYNAMIC, validate=validate, preflight=preflight,
+    frozen_models=frozen_models, extras=extras))

@@ -15,9 +15,10 @@ right source; 0 when none) and `layer2_from_wrong_frac` (share of layer-2 sample
 source: the weight that pools the rates over steps without bias, e.g. `sum(w2r * frac) /
 sum(frac)`).
 
-`self_correction_rewards` is the evaluation-time version for any policy (rlpt.evaluation.rollout.evaluate and
-the sweep's evaluation with `eval.self_correction=True`): one greedy first attempt per prompt,
-the layer-2 prompt built by `layer2_prompts` (k = 1), one greedy second attempt.
+`rlpt.pieces.self_correction.self_correction_rewards` is the evaluation-time version for any
+policy (rlpt.evaluation.rollout.evaluate and the sweep's evaluation with
+`eval.self_correction=True`): one greedy first attempt per prompt, the layer-2 prompt built by
+`layer2_prompts` (k = 1), one greedy second attempt.
 """
 import jax
 import jax.numpy as jnp

@@ -115,4 +115,5 @@ def validate(cfg):
 
 
 ALGORITHM = registry.register("algorithm", "relift")(Algorithm(
-    "relift", relift_loss, defaults=DEFAULTS, dynamic=DYNAMIC, validate=validate, init=init, after_update=after_update))
+    "relift", relift_loss, defaults=DEFAULTS, dynamic=DYNAMIC, validate=validate, init=init,
+    after_update=after_update))

@@ -78,8 +78,8 @@ def by_difficulty(greedy_correct_B: np.ndarray, correct_BN: np.ndarray, difficul
 
 def self_correction_rates(first_correct_B: np.ndarray, second_correct_B: np.ndarray) -> dict:
     """Self-correction of a first attempt by a second one on the same B problems (MGRPO's layer 2
-    at evaluation; the attempts come from rlpt.pieces.self_correction.self_correction_rewards), each a
-    [B] 0/1 correctness (> 0.5 is correct): `sc_wrong_to_right` (share of the initially wrong
+    at evaluation; the attempts come from rlpt.pieces.self_correction.self_correction_rewards),
+    each a [B] 0/1 correctness (> 0.5 is correct): `sc_wrong_to_right` (share of the initially wrong
     problems the second attempt gets right; 0 when none was wrong), `sc_right_to_wrong` (share of
     the initially right ones it gets wrong; 0 when none was right) and `sc_acc_after` (accuracy of
     the second attempt)."""

@@ -17,8 +17,8 @@ Phases, each checkpointed under workdir/ckpt/<phase>:
   rm     reward_model mode: the reward model of `rm.kind`
   pref   policy mode: the preference step, from the SFT model (pre_dpo: ref := guide)
 Evaluation rows (phase "<phase>_eval"): policy -> greedy accuracy / pass@k on the task
-(rlpt.evaluation.rollout.evaluate) and held-out pair metrics (`pair_acc`: implicit-reward margin > 0);
-reward model -> held-out pairwise accuracy `rm_acc` (ties count 0).
+(rlpt.evaluation.rollout.evaluate) and held-out pair metrics (`pair_acc`: implicit-reward
+margin > 0); reward model -> held-out pairwise accuracy `rm_acc` (ties count 0).
 """
 import os
 import time

@@ -71,8 +71,8 @@ def vmapped(fn, sh, donate=True):
 
 
 def make_group_eval(model_cfg, task, cfg):
-    """`fn(params [R, ...], seeds, eval_batch) -> [dict per run]`: rlpt.evaluation.rollout.evaluate for R
-    runs in one program (`jax.vmap` of rlpt.evaluation.rollout.eval_rewards_fn, each run's rng
+    """`fn(params [R, ...], seeds, eval_batch) -> [dict per run]`: rlpt.evaluation.rollout.evaluate
+    for R runs in one program (`jax.vmap` of rlpt.evaluation.rollout.eval_rewards_fn, each run's rng
     `eval_rng(seed)`)."""
     fn = jax.jit(jax.vmap(eval_rewards_fn(model_cfg, task.reward, cfg), in_axes=(0, 0, None)))
 
