@@ -86,7 +86,12 @@ def dr_grpo_advantages(rewards_N, group_size):
 
 
 def rloo_advantages(rewards_N, group_size):
-    """RLOO (arXiv:2402.14740): `A_i = r_i - mean_{j != i} r_j` (requires G >= 2)."""
+    """RLOO (arXiv:2402.14740): `A_i = r_i - mean_{j != i} r_j`. A singleton group (G = 1) has
+    no leave-one-out baseline: its advantages are 0, no signal (configs refuse G = 1 for RLOO;
+    the function stays finite). verl's `compute_rloo_outcome_advantage` differs there: it keeps
+    the raw reward (a baseline of 0)."""
+    if group_size == 1:
+        return jnp.zeros_like(rewards_N)
     r_BG = group_rows(rewards_N, group_size)
     loo_BG = (jnp.sum(r_BG, axis=1, keepdims=True) - r_BG) / (group_size - 1)
     return (r_BG - loo_BG).reshape(-1)

@@ -19,6 +19,7 @@ from rlpt import registry
 from rlpt.algorithms.base import feature_pieces, split_algo_config
 from rlpt.distributed import DEFAULTS as DISTRIBUTED_DEFAULTS
 from rlpt.distributed import validate as validate_distributed
+from rlpt.errors import UserError
 from rlpt.losses.aggregation import AGG_MODES as LOSS_AGG_MODES
 from rlpt.losses.policy import SURROGATE_DEFAULTS
 from rlpt.models.config import PRESETS
@@ -54,7 +55,7 @@ def parse_arg(arg: str, **defaults) -> dict:
     out = dict(defaults)
     for part in filter(None, (arg or "").split(",")):
         if "=" not in part:
-            raise ValueError(f"config argument {part!r} is not key=value (in {arg!r})")
+            raise UserError(f"config argument {part!r} is not key=value (in {arg!r})")
         k, v = part.split("=", 1)
         if k not in defaults:
             raise ValueError(f"unknown config argument {k!r}; known: {sorted(defaults)}")
@@ -135,7 +136,7 @@ def base_config(algo: str = "grpo") -> ml_collections.ConfigDict:
 
 
 def _fail(key, msg):
-    raise ValueError(f"config {key}: {msg}")
+    raise UserError(f"config {key}: {msg}")
 
 
 def _validate_step_fields(c):
@@ -215,11 +216,8 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         if period % r.iters_per_call:
             _fail("rl.iters_per_call", f"{r.iters_per_call} does not divide {key}={period} (a "
                   "call runs that many steps; logs, checkpoints and evals fall between calls)")
-    for key, o in (("optim", c.optim), ("sft.optim", c.sft.optim)):
-        if o.lr <= 0:
-            _fail(f"{key}.lr", f"{o.lr} must be > 0")
-        if o.schedule not in SCHEDULES:
-            _fail(f"{key}.schedule", f"{o.schedule!r}; expected 'constant' or 'cosine'")
+    validate_optim(c.optim, "optim")
+    validate_optim(c.sft.optim, "sft.optim")
     if c.sft.steps < 0 or c.sft.batch_size < 1:
         _fail("sft", "steps must be >= 0 and batch_size >= 1")
     if c.eval.n_prompts < 1 or c.eval.n_samples < 1:
@@ -242,11 +240,7 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         _fail("log_every/ckpt_every/eval.every", "must be >= 1")
     validate_nonfinite(c)
     validate_distributed(c.get("distributed"))
-    for group in ("optim", "sft.optim", "algo"):   # the floats of hparams (no device touched)
-        section = c.sft.optim if group == "sft.optim" else c[group]
-        for k, v in section.items():
-            if isinstance(v, float) and not math.isfinite(v):
-                _fail(f"{group}.{k}", f"{v} is not finite")
+    validate_finite(c, ("algo",))
     return c
 
 
@@ -277,6 +271,46 @@ def validate_vocab(c, vocab_size: int, tokenizer_size: int = 0):
         bad = [int(i) for i in ids if not 0 <= int(i) < vocab_size]
         if bad:
             _fail(key, f"id(s) {bad} outside the model's vocabulary [0, {vocab_size})")
+
+
+OPTIM_RANGES = {   # field: (test, what it must be); NaN fails every test
+    "lr": (lambda v: v > 0, "> 0"),
+    "warmup_steps": (lambda v: v >= 0, ">= 0"),
+    "decay_steps": (lambda v: v >= 0, ">= 0"),
+    "final_lr_fraction": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "b1": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "b2": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "eps": (lambda v: v > 0, "> 0"),
+    "weight_decay": (lambda v: v >= 0, ">= 0"),
+    "max_grad_norm": (lambda v: v >= 0, ">= 0 (0 = no clipping; a negative norm flips the "
+                      "gradient: gradient ascent)"),
+}
+
+
+def validate_optim(o, key: str):
+    """The optimizer block `o` (at config key `key`): the schedule's name, and every numeric
+    field finite and in its range (OPTIM_RANGES); a cosine schedule decays after its warm-up."""
+    if o.schedule not in SCHEDULES:
+        _fail(f"{key}.schedule", f"{o.schedule!r}; expected 'constant' or 'cosine'")
+    for field, (ok, what) in OPTIM_RANGES.items():
+        v = float(o[field])
+        if not (math.isfinite(v) and ok(v)):
+            _fail(f"{key}.{field}", f"{o[field]} must be {what}")
+    if o.schedule == "cosine" and o.decay_steps <= o.warmup_steps:
+        _fail(f"{key}.decay_steps", f"{o.decay_steps} must be > {key}.warmup_steps="
+              f"{o.warmup_steps} with schedule='cosine' (the step where the decay ends)")
+
+
+def validate_finite(c, groups):
+    """Every float of the config blocks `groups` (dotted keys, e.g. "algo", "sft.optim") is
+    finite (the hyperparameters; no device touched)."""
+    for group in groups:
+        section = c
+        for part in group.split("."):
+            section = section[part]
+        for k, v in section.items():
+            if isinstance(v, float) and not math.isfinite(v):
+                _fail(f"{group}.{k}", f"{v} is not finite")
 
 
 def validate_nonfinite(c):

@@ -24,6 +24,8 @@ import os
 import jax
 import numpy as np
 
+from rlpt.errors import UserError
+
 ENV = {"coordinator": "RLPT_COORDINATOR", "num_processes": "RLPT_NUM_PROCESSES",
        "process_id": "RLPT_PROCESS_ID"}
 DEFAULTS = {"cluster": "", "coordinator": "", "num_processes": 0, "process_id": -1,
@@ -45,15 +47,15 @@ def validate(dcfg=None) -> dict:
     s = settings(dcfg)
     explicit = [k for k in ("coordinator", "num_processes") if s[k]]
     if s["cluster"] not in ("", "auto"):
-        raise ValueError(f"config distributed.cluster: {s['cluster']!r}; expected '' or 'auto'")
+        raise UserError(f"config distributed.cluster: {s['cluster']!r}; expected '' or 'auto'")
     if explicit and len(explicit) < 2:
-        raise ValueError("config distributed: coordinator and num_processes go together "
-                         f"(got {explicit[0]} only)")
+        raise UserError("config distributed: coordinator and num_processes go together "
+                        f"(got {explicit[0]} only)")
     if s["num_processes"] and not 0 <= s["process_id"] < s["num_processes"]:
-        raise ValueError(f"config distributed.process_id: {s['process_id']} is not in "
-                         f"[0, num_processes={s['num_processes']})")
+        raise UserError(f"config distributed.process_id: {s['process_id']} is not in "
+                        f"[0, num_processes={s['num_processes']})")
     if s["heartbeat_timeout_s"] < 1 or s["init_timeout_s"] < 1:
-        raise ValueError("config distributed.heartbeat_timeout_s / init_timeout_s: must be >= 1")
+        raise UserError("config distributed.heartbeat_timeout_s / init_timeout_s: must be >= 1")
     return s
 
 

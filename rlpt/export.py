@@ -1,6 +1,7 @@
 """Export a run's trained policy as a HF transformers directory.
 
     python -m rlpt.export --workdir=runs/grpo_arith --out=exported/grpo_arith [--phase=rl]
+                         [--step=N] [--overwrite]
 
 Reads the run's resolved config (workdir/config.json) for the model (a preset, or the checkpoint
 it started from), restores only the parameters of the newest readable checkpoint of the last
@@ -14,6 +15,14 @@ phase (ckpt/rl, else ckpt/sft; `--phase` and `--step=N` pick one), and writes:
                           with its special tokens and chat template; a run on the synthetic
                           character tokenizer gets none (transformers has no equivalent)
 
+The out directory is refused (UserError, before anything is read or written) when it is the
+workdir, inside it (its config.json would replace the run's, which could then not resume) or holds
+it, and when it is not empty, unless `--overwrite` is given. The export is written into a
+temporary sibling (`out.tmp-<pid>`) and renamed to `out` only when complete (with `--overwrite`
+the old `out` is renamed aside to `out.old-<pid>` and deleted after): a failed export leaves the
+previous `out` as it was, never a half-written or mixed directory (a killed one may leave its
+temporary sibling behind).
+
 `AutoModelForCausalLM.from_pretrained(out)` then computes rlpt's logits (tests/test_export.py).
 Parameters that are not the language model's (a PPO value head) are not exported.
 """
@@ -21,11 +30,14 @@ import argparse
 import dataclasses
 import json
 import os
+import shutil
 import warnings
 
 import jax
 import numpy as np
 
+from rlpt.errors import UserError
+from rlpt.io.cli import user_errors
 from rlpt.models import ModelConfig, checkpoint_kind, get_model_config, init_params
 from rlpt.models.checkpoints import checkpoint_config
 from rlpt.models.gguf import unpermute_qk
@@ -114,11 +126,12 @@ def restore_params(workdir: str, cfg: ModelConfig, phase: str = "", step: int | 
     root = os.path.join(os.path.abspath(workdir), "ckpt")
     phases = [phase] if phase else [p for p in ("rl", "sft") if _steps(os.path.join(root, p))]
     if not phases:
-        raise ValueError(f"{workdir}: no checkpoints under {root} (phases rl, sft)")
+        raise UserError(f"{workdir}: no checkpoints under {root} (phases rl, sft): export a run "
+                        "that saved checkpoints (its ckpt_every)")
     directory = os.path.join(root, phases[0])
     steps = [step] if step is not None else _steps(directory)
     if not steps:
-        raise ValueError(f"{directory}: no checkpoint steps")
+        raise UserError(f"{directory}: no checkpoint steps")
     shapes = jax.eval_shape(lambda: init_params(cfg, jax.random.PRNGKey(0)))
     target = {"params": jax.tree_util.tree_map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype),
                                                shapes)}
@@ -137,12 +150,57 @@ def restore_params(workdir: str, cfg: ModelConfig, phase: str = "", step: int | 
             warnings.warn(f"{directory}: newer checkpoints unreadable ({'; '.join(errors)}); "
                           f"exporting step {s}")
         return phases[0], s, out["params"]
-    raise ValueError(f"{directory}: no checkpoint restores the parameters of the run's model "
-                     f"({cfg.num_params():,} params; {'; '.join(errors)})")
+    raise UserError(f"{directory}: no checkpoint restores the parameters of the run's model "
+                    f"({cfg.num_params():,} params; {'; '.join(errors)})")
 
 
-def export_run(workdir: str, out_dir: str, phase: str = "", step: int | None = None) -> dict:
-    """Exports the run in `workdir` to `out_dir` (module doc); returns what was written."""
+def check_out_dir(workdir: str, out_dir: str, overwrite: bool = False) -> None:
+    """UserError naming the paths when `out_dir` may not receive the export (module doc)."""
+    run, out = os.path.realpath(workdir), os.path.realpath(out_dir)
+    inside = lambda a, b: a == b or a.startswith(b.rstrip(os.sep) + os.sep)
+    if inside(out, run) or inside(run, out):
+        where = "is" if out == run else "is inside" if inside(out, run) else "holds"
+        raise UserError(f"--out={out_dir} {where} the run's directory --workdir={workdir} "
+                        f"({out} vs {run}): the export would replace the run's files (its "
+                        "config.json); choose an out directory outside the run")
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UserError(f"--out={out_dir}: exists and is not a directory; choose another path")
+    if os.path.isdir(out) and os.listdir(out) and not overwrite:
+        raise UserError(f"--out={out_dir}: directory is not empty; pass --overwrite to replace "
+                        "it (its files are deleted) or choose another path")
+
+
+def write_dir_atomic(out_dir: str, write) -> None:
+    """`write(tmp)` fills a temporary sibling of `out_dir`, which then replaces `out_dir` (an old
+    one is renamed aside and deleted); on failure the temporary directory is removed and
+    `out_dir` is left as it was (module doc). A symlink `out_dir` keeps pointing at the export."""
+    out = os.path.realpath(out_dir)
+    tmp, old = f"{out}.tmp-{os.getpid()}", f"{out}.old-{os.getpid()}"
+    for stale in (tmp, old):  # this process's own leftovers only (same pid)
+        shutil.rmtree(stale, ignore_errors=True)
+    os.makedirs(tmp)
+    try:
+        write(tmp)
+        if os.path.exists(out):
+            os.rename(out, old)
+            try:
+                os.rename(tmp, out)
+            except BaseException:
+                os.rename(old, out)
+                raise
+        else:
+            os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def export_run(workdir: str, out_dir: str, phase: str = "", step: int | None = None,
+               overwrite: bool = False) -> dict:
+    """Exports the run in `workdir` to `out_dir` (module doc: refused out directories, atomic
+    replacement with `overwrite`); returns what was written."""
+    check_out_dir(workdir, out_dir, overwrite)
     run = read_json_file(os.path.join(workdir, "config.json"))
     cfg = run_model_config(run)
     tokenizer = run_tokenizer(run)
@@ -151,8 +209,9 @@ def export_run(workdir: str, out_dir: str, phase: str = "", step: int | None = N
                              run["model"].get("checkpoint") or f"preset {run['model']['preset']}")
     phase, step, params = restore_params(workdir, cfg, phase, step)
     sampling = run.get("sampling", {})
-    export_hf(out_dir, cfg, params, tokenizer, tuple(sampling.get("stop_tokens", ())),
-              sampling.get("pad_id"))
+    write_dir_atomic(out_dir, lambda tmp: export_hf(
+        tmp, cfg, params, tokenizer, tuple(sampling.get("stop_tokens", ())),
+        sampling.get("pad_id")))
     return {"phase": phase, "step": step, "out": out_dir, "params": cfg.num_params(),
             "tokenizer": tokenizer.source if tokenizer is not None else None}
 
@@ -163,12 +222,15 @@ def main(argv=None):
     p.add_argument("--out", required=True, help="the HF directory to write")
     p.add_argument("--phase", default="", help="rl | sft (default: the last one with checkpoints)")
     p.add_argument("--step", type=int, default=None, help="a checkpoint step (default: newest)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a non-empty --out directory (default: refuse it)")
     a = p.parse_args(argv)
-    res = export_run(a.workdir, a.out, a.phase, a.step)
+    res = export_run(a.workdir, a.out, a.phase, a.step, a.overwrite)
     tok = res["tokenizer"] or "none (the run used the character tokenizer)"
     print(f"rlpt.export: {a.workdir} ckpt/{res['phase']}/{res['step']} ({res['params']:,} "
           f"params) -> {a.out} (tokenizer: {tok})")
 
 
 if __name__ == "__main__":
-    main()
+    with user_errors("rlpt.export"):
+        main()

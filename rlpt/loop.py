@@ -150,14 +150,17 @@ def place_state(state: TrainState, optimizer, mesh) -> TrainState:
         algo_state=put(state.algo_state), step=put(state.step), rng=put(state.rng))
 
 
-def run_in_workdir(cfg, workdir: str, validate, body, allow_config_change: bool = False):
+def run_in_workdir(cfg, workdir: str, validate, body, allow_config_change: bool = False,
+                   defaults_of=None):
     """How every trainer starts: join the job's processes (rlpt.distributed, before anything
     touches a device), `cfg = validate(cfg)`, claim the workdir (rlpt.io.workdir.claimed_workdir:
-    lock, changed-config refusal unless `allow_config_change`, config.json), then return
-    `body(cfg, workdir)`."""
+    lock, changed-config refusal unless `allow_config_change`, a field newer code added at its
+    value in the code's default config `defaults_of(cfg)` being no change; config.json), then
+    return `body(cfg, workdir)`."""
     distributed.initialize(cfg.get("distributed"))
     cfg = validate(cfg)
-    with claimed_workdir(workdir, cfg, allow_config_change):
+    defaults = defaults_of(cfg) if defaults_of is not None else None
+    with claimed_workdir(workdir, cfg, allow_config_change, defaults):
         return body(cfg, workdir)
 
 

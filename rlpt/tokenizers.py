@@ -12,6 +12,8 @@ from typing import Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 
+from rlpt.errors import UserError
+
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 _CHARS = "0123456789" "+-*/=()., :;?<>#" "abcdefghijklmnopqrstuvwxyz" "[]_|\n!&%"
 
@@ -137,7 +139,7 @@ class HFTokenizer:
         token ids with `tokenize=True` (special tokens in the text map to their ids; no BOS is
         added beyond what the template writes). `kwargs` reach the template (e.g. tools)."""
         if self.chat_template is None:
-            raise ValueError(f"{self.source}: the tokenizer has no chat template")
+            raise UserError(f"{self.source}: the tokenizer has no chat template")
         text = render_chat_template(self.chat_template, messages, add_generation_prompt,
                                     self.source, **self.special_tokens, **kwargs)
         return self.encode(text) if tokenize else text
@@ -174,7 +176,7 @@ def _read_tokenizer_json(path: str):
         return Tokenizer.from_file(path)
     except Exception as e:  # noqa: BLE001 - the Rust parser raises a bare Exception
         why = (str(e).splitlines() or [type(e).__name__])[0]
-        raise ValueError(f"{path}: not a valid tokenizer.json ({why})") from None
+        raise UserError(f"{path}: not a valid tokenizer.json ({why})") from None
 
 
 def render_chat_template(template: str, messages: Sequence[Dict], add_generation_prompt: bool,
@@ -209,11 +211,11 @@ def render_chat_template(template: str, messages: Sequence[Dict], add_generation
     except jinja2.exceptions.TemplateError as e:
         what = "does not compile" if isinstance(e, jinja2.TemplateSyntaxError) else \
             "failed to render"
-        raise ValueError(f"{source}: chat template {what} ({type(e).__name__}: "
-                         f"{' '.join(str(e).split())})") from None
+        raise UserError(f"{source}: chat template {what} ({type(e).__name__}: "
+                        f"{' '.join(str(e).split())})") from None
     except Exception as e:  # noqa: BLE001 - a template may raise anything (KeyError, ...)
-        raise ValueError(f"{source}: chat template failed to render ({type(e).__name__}: "
-                         f"{' '.join(str(e).split())})") from None
+        raise UserError(f"{source}: chat template failed to render ({type(e).__name__}: "
+                        f"{' '.join(str(e).split())})") from None
 
 
 def _hf_token(value) -> Optional[str]:
@@ -281,9 +283,9 @@ def check_tokenizer_fits(tokenizer, vocab_size: int, tokenizer_path: str, model_
                 if (v := getattr(tokenizer, k, None)) is not None})
     for what, need in ids.items():
         if need > vocab_size:
-            raise ValueError(f"{tokenizer_path}: tokenizer does not match the model {model_path}: "
-                             f"its {what} needs {need} embedding rows, the model has "
-                             f"{vocab_size}")
+            raise UserError(f"{tokenizer_path}: tokenizer does not match the model {model_path}: "
+                            f"its {what} needs {need} embedding rows, the model has "
+                            f"{vocab_size}")
 
 
 def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int, path: str,

@@ -26,7 +26,7 @@ from tqdm import tqdm
 from rlpt import distributed, registry, sharding
 from rlpt.algorithms.base import check_files
 from rlpt.build import build_model, build_rl, build_sft, build_task, host_reward_fn
-from rlpt.config import validate, validate_vocab
+from rlpt.config import base_config, validate, validate_vocab
 from rlpt.evaluation.rollout import evaluate
 from rlpt.io.checkpoints import Checkpointer
 from rlpt.io.metrics_log import MetricsLog, WandbLogger
@@ -94,7 +94,8 @@ def run(cfg, workdir: str, allow_config_change: bool = False) -> Dict:
     if registry.get("algorithm", cfg.algo.name).kind != "policy_gradient":
         from rlpt.preference.train import run as run_preference
         return run_preference(cfg, workdir, allow_config_change)
-    return run_in_workdir(cfg, workdir, validate, _run_locked, allow_config_change)
+    return run_in_workdir(cfg, workdir, validate, _run_locked, allow_config_change,
+                          lambda c: base_config(c.algo.name))
 
 
 def _run_locked(cfg, workdir: str) -> Dict:

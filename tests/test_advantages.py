@@ -85,6 +85,13 @@ def test_grpo_bad_group_size():
         adv.grpo_advantages(jnp.ones(5), 4)
 
 
+def test_rloo_of_singleton_groups_is_zero_not_inf():
+    r = jnp.asarray([1.0, 0.0, 0.5])
+    a = adv.rloo_advantages(r, 1)
+    assert np.all(np.isfinite(np.asarray(a)))
+    np.testing.assert_array_equal(np.asarray(a), np.zeros(3))
+
+
 def test_dr_grpo_and_rloo_match_numpy():
     rng = np.random.default_rng(1)
     r = rng.normal(size=9)

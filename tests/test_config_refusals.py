@@ -39,10 +39,50 @@ def cfg_with(**overrides):
     ({"algo__beta": math.inf}, "algo.beta"),
     ({"nonfinite__stop_after": -1}, "nonfinite.stop_after"),
     ({"nonfinite__on_reward": "ignore"}, "nonfinite.on_reward"),
+    # every optimizer field's range (issue 29): a negative clip norm was gradient ascent
+    ({"sft__optim__max_grad_norm": -1.0}, "sft.optim.max_grad_norm"),
+    ({"optim__max_grad_norm": -0.5}, "optim.max_grad_norm"),
+    ({"optim__b2": 1.5}, "optim.b2"),
+    ({"optim__b2": 1.0}, "optim.b2"),
+    ({"sft__optim__b1": -0.1}, "sft.optim.b1"),
+    ({"optim__eps": 0.0}, "optim.eps"),
+    ({"optim__weight_decay": -1e-2}, "optim.weight_decay"),
+    ({"optim__warmup_steps": -1}, "optim.warmup_steps"),
+    ({"optim__decay_steps": -5}, "optim.decay_steps"),
+    ({"optim__final_lr_fraction": 1.5}, "optim.final_lr_fraction"),
+    ({"optim__b1": math.nan}, "optim.b1"),
+    ({"optim__schedule": "cosine", "optim__decay_steps": 0}, "optim.decay_steps"),
 ])
 def test_degenerate_config_is_refused_naming_the_key(overrides, key):
     with pytest.raises(ValueError, match="^config " + re.escape(key) + ": "):
         validate(cfg_with(**overrides))
+
+
+@pytest.mark.parametrize("overrides,key", [
+    ({"algo__beta": math.nan}, "algo.beta"),        # was accepted and the run went on
+    ({"algo__beta": -math.inf}, "algo.beta"),
+    ({"rm__optim__b2": 1.5}, "rm.optim.b2"),
+    ({"optim__max_grad_norm": -1.0}, "optim.max_grad_norm"),
+    ({"sft__optim__eps": -1e-8}, "sft.optim.eps"),
+])
+def test_preference_config_refuses_nonfinite_and_out_of_range_hyperparameters(overrides, key):
+    from configs import dpo_arith
+    from rlpt.preference.config import validate as validate_preference
+    cfg = dpo_arith.get_config("algo=dpo,size=nano")
+    for k, value in overrides.items():
+        *path, leaf = k.split("__")
+        target = cfg
+        for part in path:
+            target = target[part]
+        target[leaf] = value
+    with pytest.raises(ValueError, match="^config " + re.escape(key) + ": "):
+        validate_preference(cfg)
+
+
+def test_optimizer_ranges_accept_the_edges():
+    validate(cfg_with(optim__max_grad_norm=0.0, optim__b1=0.0, optim__weight_decay=0.0,
+                      optim__warmup_steps=0, optim__final_lr_fraction=1.0))
+    validate(cfg_with(optim__schedule="cosine", optim__warmup_steps=10, optim__decay_steps=11))
 
 
 def test_preference_algorithm_in_the_rl_trainer_points_to_the_preference_trainer():

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from rlpt.errors import UserError
 from rlpt.io.checkpoints import Checkpointer
 from rlpt.io.metrics_log import MetricsLog
 from rlpt.io.workdir import WorkdirLock, check_config_change, config_diff, write_json_atomic
@@ -53,6 +54,32 @@ def test_allowed_change_keeps_the_old_config(tmp_path):
     assert len(backups) == 1 and json.load(open(backups[0])) == OLD
     check_config_change(str(tmp_path), json.dumps(dict(OLD, seed=2)), allow=True)
     assert len(glob.glob(str(tmp_path / "config.*.json"))) == 2  # same second: no overwrite
+
+
+def test_a_key_newer_code_added_at_its_default_is_not_a_change(tmp_path):
+    """A workdir's config.json from before a field existed resumes when the field is at the
+    code's default, and is refused when it is not (issue 29)."""
+    from configs import grpo_arith
+    from rlpt.config import base_config, validate
+    from rlpt.io.workdir import claimed_workdir
+    cfg = validate(grpo_arith.get_config("size=nano,quick=1"))
+    workdir = str(tmp_path)
+    with claimed_workdir(workdir, cfg):
+        pass
+    old = json.load(open(tmp_path / "config.json"))
+    del old["model"]["checkpoint_format"], old["nonfinite"]     # added by newer code
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    with pytest.raises(ValueError, match=r"changed keys: model\.checkpoint_format: '<absent>' "
+                                         r"-> ''.*--allow_config_change"):
+        check_config_change(workdir, cfg.to_json_best_effort(), allow=False)  # no defaults
+    defaults = base_config(cfg.algo.name)
+    with claimed_workdir(workdir, cfg, defaults=defaults):
+        pass
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    cfg.nonfinite.stop_after = 9                                  # not the default (5)
+    with pytest.raises(ValueError, match=r"^[^\n]*nonfinite\.stop_after: '<absent>' -> 9[^\n]*$"):
+        with claimed_workdir(workdir, cfg, defaults=defaults):
+            pass
 
 
 def test_ignored_keys_and_unreadable_old_config(tmp_path):
@@ -200,7 +227,7 @@ def test_no_readable_checkpoint_is_an_error_naming_the_steps(tmp_path):
     ckpt = _saved(str(tmp_path))
     for s in ("1", "2"):
         _garble_metadata(os.path.join(ckpt.directory, s))
-    with pytest.raises(RuntimeError, match=r"no checkpoint could be restored.*step 2.*step 1"):
+    with pytest.raises(UserError, match=r"no checkpoint could be restored.*step 2.*step 1"):
         ckpt.restore(LIKE)
     assert sorted(os.listdir(ckpt.directory)) == ["1", "2"]  # nothing moved
 

@@ -3,7 +3,7 @@ below, and never a private (`_name`) name of another module. Every layer of DESI
 layer here, and the algorithm layer is split where an inversion could hide (records < pieces <
 algorithms); preference and reward-model training sit in the same layers as RL, not on top.
 
-     0 foundations  registry, state, optim, sharding, distributed, io/, report,
+     0 foundations  errors, registry, state, optim, sharding, distributed, io/, report,
                     evaluation/metrics, tokenizers, models/
      1 sampling     sampling, logprobs
      2 tasks        tasks/, rewards/, envs/
@@ -23,8 +23,9 @@ import os
 from conftest import REPO_ROOT
 
 LAYERS = [
-    ("rlpt.registry", "rlpt.state", "rlpt.optim", "rlpt.sharding", "rlpt.distributed",
-     "rlpt.io", "rlpt.report", "rlpt.evaluation.metrics", "rlpt.tokenizers", "rlpt.models"),
+    ("rlpt.errors", "rlpt.registry", "rlpt.state", "rlpt.optim", "rlpt.sharding",
+     "rlpt.distributed", "rlpt.io", "rlpt.report", "rlpt.evaluation.metrics", "rlpt.tokenizers",
+     "rlpt.models"),
     ("rlpt.sampling", "rlpt.logprobs"),
     ("rlpt.tasks", "rlpt.rewards", "rlpt.envs"),
     ("rlpt.advantages", "rlpt.losses"),

@@ -6,6 +6,7 @@ import jax
 import numpy as np
 import pytest
 
+from rlpt.errors import UserError
 from rlpt.models import ModelConfig, init_params
 from rlpt.models.loaders import (MissingFileError, load_hf_checkpoint, load_llama2c,
                                  save_hf_checkpoint)
@@ -108,6 +109,22 @@ def test_llama2c_bad_header_names_the_file(tmp_path, header):
     bad = tmp_path / "weights.bin"
     bad.write_bytes(np.array(header, "<i4").tobytes() + b"\0" * 400)
     _one_line_error(ValueError, load_llama2c, str(bad), match=r"weights\.bin: ")
+
+
+@pytest.mark.parametrize("cut", [1, 3, 4, 4000])
+def test_truncated_llama2c_names_the_file(tmp_path, cut):
+    """A file cut mid-float failed with numpy's "buffer size must be a multiple of element size",
+    naming nothing (issue 29)."""
+    dim, hidden, layers, heads, kv, vocab, seq = 8, 16, 1, 2, 2, 10, 4
+    hd = dim // heads
+    per_layer = 2 * dim + 2 * dim * dim + 2 * kv * hd * dim + 3 * hidden * dim
+    floats = vocab * dim + layers * per_layer + dim + seq * hd
+    good = np.array([dim, hidden, layers, heads, kv, vocab, seq], "<i4").tobytes() + \
+        np.zeros(floats, "<f4").tobytes()
+    (tmp_path / "good.bin").write_bytes(good)
+    load_llama2c(str(tmp_path / "good.bin"))
+    (tmp_path / "cut.bin").write_bytes(good[:-cut])
+    _one_line_error(UserError, load_llama2c, str(tmp_path / "cut.bin"), match=r"cut\.bin: ")
 
 
 # ----------------------------------------------------------------------------- tokenizer

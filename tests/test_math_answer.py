@@ -249,3 +249,15 @@ def test_over_long_numbers_are_not_numbers_but_normal_ones_are():
     assert parse_number("9" * math_answer.MAX_NUMBER_DIGITS) is not None
     assert parse_number("5   dollars") == parse_number("5 dollars")
     assert is_equivalent("50 \n %", "0.5")
+
+
+@pytest.mark.parametrize("digits", [400, 1000])
+def test_relative_tolerance_on_numbers_of_hundreds_of_digits_never_raises(digits):
+    """A float tolerance times a Fraction of a few hundred digits overflowed (issue 29): the
+    comparison is exact in fractions."""
+    big = "9" * digits
+    for pred, gold in ((big, "5"), ("5", big), (big, big), ("0." + "0" * (digits - 2) + "1", "5")):
+        assert is_equivalent(pred, gold, rel_tol=1e-6) == (pred == gold)
+        assert gsm8k_reward(f"#### {pred}", gold, rel_tol=1e-2) == float(pred == gold)
+    assert is_equivalent(big, "9" * (digits - 1) + "8", rel_tol=1e-6)   # within the tolerance
+    assert not is_equivalent(big, "9" * (digits - 1) + "8", rel_tol=0.0)

@@ -98,11 +98,13 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
                    "def get_sweep(arg): return [{'config.seed': 0}, {'config.rl.stepz': 3}]\n")
     with pytest.raises(SystemExit) as e:
         main([f"--config={cfg}", f"--workdir={tmp_path / 'w'}"])
-    assert str(e.value).count("\n") == 0
-    assert "sweep point 1" in str(e.value) and "config.rl.stepz" in str(e.value)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1 and err[0].startswith("rlpt.sweep: error: ")
+    assert "sweep point 1" in err[0] and "config.rl.stepz" in err[0]
     (tmp_path / "no_sweep.py").write_text("def get_config(arg): pass\n")
-    with pytest.raises(SystemExit, match="has no get_sweep"):
+    with pytest.raises(SystemExit):
         main([f"--config={tmp_path / 'no_sweep.py'}", f"--workdir={tmp_path / 'w'}"])
+    assert "has no get_sweep" in capsys.readouterr().err
     assert not (tmp_path / "w").exists()  # nothing written, nothing compiled
 
 

@@ -5,6 +5,7 @@ import jax
 
 from rlpt import registry
 from rlpt.algorithms.base import Algorithm
+from rlpt.errors import UserError
 from rlpt.losses.preference import margin_of, pairwise_result, resolve_config
 
 DEFAULTS = dict(beta=0.1, eps=0.1)
@@ -37,7 +38,7 @@ def validate_flip_rate(cfg):
     them as its loss)."""
     eps = cfg.algo.get("eps")
     if eps is not None and not 0 <= eps < 0.5:
-        raise ValueError(f"config algo.eps: {eps} must be in [0, 0.5)")
+        raise UserError(f"config algo.eps: {eps} must be in [0, 0.5)")
 
 
 ALGORITHM = registry.register("algorithm", "cdpo")(Algorithm(

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 from rlpt import registry
 from rlpt.algorithms.base import Algorithm
 from rlpt.algorithms.dpo import dpo_pair_metrics
+from rlpt.errors import UserError
 from rlpt.losses.aggregation import AGG_MODES, aggregate
 from rlpt.losses.kl import kl_k3
 from rlpt.losses.preference import masked_mean, resolve_config
@@ -203,11 +204,11 @@ def reward_model_phase(cfg, trainer):
 def validate(cfg):
     a = resolve_config(cfg.algo, DEFAULTS)
     if a.g not in G_KINDS:
-        raise ValueError(f"config algo.g: {a.g!r}; known: {G_KINDS}")
+        raise UserError(f"config algo.g: {a.g!r}; known: {G_KINDS}")
     if a.is_weight not in IS_WEIGHT_MODES:
-        raise ValueError(f"config algo.is_weight: {a.is_weight!r}; known: {IS_WEIGHT_MODES}")
+        raise UserError(f"config algo.is_weight: {a.is_weight!r}; known: {IS_WEIGHT_MODES}")
     if a.num_online < 1:
-        raise ValueError("config algo.num_online: must be >= 1")
+        raise UserError("config algo.num_online: must be >= 1")
 
 
 ALGORITHM = registry.register("algorithm", "drpo")(Algorithm(

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 
 from rlpt import registry
 from rlpt.algorithms.base import Algorithm
+from rlpt.errors import UserError
 from rlpt.logprobs import completion_logprobs
 from rlpt.losses.aggregation import completion_mask, masked_mean
 from rlpt.losses.kl import kl_k2
@@ -77,7 +78,7 @@ def kdrl_loss(batch, cfg):
 def validate(cfg):
     source = cfg.algo.get("teacher_source", "policy")
     if source not in TEACHER_SOURCES:
-        raise ValueError(f"config algo.teacher_source: {source!r}; known: {list(TEACHER_SOURCES)}")
+        raise UserError(f"config algo.teacher_source: {source!r}; known: {list(TEACHER_SOURCES)}")
 
 
 def preflight(cfg):
@@ -85,9 +86,9 @@ def preflight(cfg):
     a = cfg.algo
     path = a.get("teacher_checkpoint", "")
     if a.get("teacher_source", "policy") == "checkpoint" and not os.path.exists(path):
-        raise ValueError(f"config algo.teacher_checkpoint: {path!r} does not exist (cwd "
-                         f"{os.getcwd()}); teacher_source='checkpoint' loads the teacher from "
-                         "there (a HF directory, a .gguf or a llama2.c file)")
+        raise UserError(f"config algo.teacher_checkpoint: {path!r} does not exist (cwd "
+                        f"{os.getcwd()}); teacher_source='checkpoint' loads the teacher from "
+                        "there (a HF directory, a .gguf or a llama2.c file)")
 
 
 def frozen_models(cfg, model_cfg, params):

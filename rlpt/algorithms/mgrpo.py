@@ -25,6 +25,7 @@ import jax.numpy as jnp
 
 from rlpt import registry
 from rlpt.algorithms.base import Algorithm, flatten_prefixed, policy_loss_batch
+from rlpt.errors import UserError
 from rlpt.logprobs import completion_logprobs, rows_logprobs
 from rlpt.losses.aggregation import completion_mask
 from rlpt.losses.policy import clip_objective, resolve
@@ -126,7 +127,7 @@ def loss_batch(spec, params, mb, mbp, c):
 def validate(cfg):
     k = int(cfg.algo.get("layer2_per_prompt", 1))
     if not 1 <= k <= cfg.sampling.num_samples:
-        raise ValueError(f"config algo.layer2_per_prompt: {k} must be in [1, num_samples]")
+        raise UserError(f"config algo.layer2_per_prompt: {k} must be in [1, num_samples]")
 
 
 ALGORITHM = registry.register("algorithm", "mgrpo")(Algorithm(

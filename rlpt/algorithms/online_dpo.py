@@ -15,6 +15,7 @@ import numpy as np
 from rlpt import registry
 from rlpt.algorithms.base import Algorithm
 from rlpt.algorithms.dpo import dpo_pair_metrics
+from rlpt.errors import UserError
 from rlpt.losses.preference import best_worst_pairs, resolve_config, take_samples
 
 DEFAULTS = dict(beta=0.1, loss="dpo", sync_every=1, num_samples=8)
@@ -101,12 +102,12 @@ def validate(cfg):
     try:
         should_sync(0, a.sync_every)
     except ValueError as e:
-        raise ValueError(f"config algo.sync_every: {e}") from None
+        raise UserError(f"config algo.sync_every: {e}") from None
     if a.num_samples < 2:
-        raise ValueError("config algo.num_samples: online DPO needs >= 2 samples per prompt")
+        raise UserError("config algo.num_samples: online DPO needs >= 2 samples per prompt")
     if not (registry.has("algorithm", a.loss) and is_offline_pairwise(
             registry.get("algorithm", a.loss))):
-        raise ValueError(f"config algo.loss: {a.loss!r} is not a pairwise preference loss")
+        raise UserError(f"config algo.loss: {a.loss!r} is not a pairwise preference loss")
     pairwise = registry.get("algorithm", a.loss)
     if pairwise.validate is not None:
         pairwise.validate(cfg)

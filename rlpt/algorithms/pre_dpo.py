@@ -11,6 +11,7 @@ SFT it is exactly DPO.
 from rlpt import registry
 from rlpt.algorithms.base import Algorithm
 from rlpt.algorithms.dpo import dpo_loss
+from rlpt.errors import UserError
 from rlpt.losses.preference import resolve_config
 
 DEFAULTS = dict(beta=0.1, guide_loss="dpo", guide_steps=-1)
@@ -48,7 +49,7 @@ def train_guide(cfg, trainer):
 def validate(cfg):
     a = resolve_config(cfg.algo, DEFAULTS)
     if a.guide_loss not in GUIDE_LOSSES:
-        raise ValueError(f"config algo.guide_loss: {a.guide_loss!r}; expected 'dpo' or 'simpo'")
+        raise UserError(f"config algo.guide_loss: {a.guide_loss!r}; expected 'dpo' or 'simpo'")
 
 
 ALGORITHM = registry.register("algorithm", "pre_dpo")(Algorithm(

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 from rlpt import registry
 from rlpt.algorithms.base import Algorithm, correct_of
 from rlpt.algorithms.relift_sft import relift_sft_loss
+from rlpt.errors import UserError
 from rlpt.logprobs import rows_logprobs
 from rlpt.losses.policy import clip_objective, resolve
 from rlpt.optim import apply_update
@@ -111,7 +112,7 @@ def after_update(spec, params, opt_state, algo_state, batch, raw_N, c, hp):
 
 def validate(cfg):
     if int(cfg.algo.get("sft_buffer_size", 128)) < 1:
-        raise ValueError(f"config algo.sft_buffer_size: {cfg.algo.sft_buffer_size} must be >= 1")
+        raise UserError(f"config algo.sft_buffer_size: {cfg.algo.sft_buffer_size} must be >= 1")
 
 
 ALGORITHM = registry.register("algorithm", "relift")(Algorithm(

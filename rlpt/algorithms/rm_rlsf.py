@@ -13,6 +13,7 @@ import numpy as np
 
 from rlpt import registry
 from rlpt.algorithms.base import Algorithm
+from rlpt.errors import UserError
 from rlpt.losses.preference import resolve_config
 from rlpt.losses.reward_model import BT_DEFAULTS, bt_rm_loss
 from rlpt.models.transformer import forward
@@ -135,10 +136,10 @@ def pair_groups(spec, params, data, c):
 def validate(cfg):
     r = resolve_config(cfg.rm, DEFAULTS)
     if r.num_samples < 2:
-        raise ValueError("config rm.num_samples: rlsf needs >= 2 samples per prompt")
+        raise UserError("config rm.num_samples: rlsf needs >= 2 samples per prompt")
     if r.confidence_method not in CONFIDENCE_METHODS:
-        raise ValueError(f"config rm.confidence_method: {r.confidence_method!r}; known: "
-                         f"{CONFIDENCE_METHODS}")
+        raise UserError(f"config rm.confidence_method: {r.confidence_method!r}; known: "
+                        f"{CONFIDENCE_METHODS}")
 
 
 ALGORITHM = registry.register("algorithm", "rm_rlsf")(Algorithm(

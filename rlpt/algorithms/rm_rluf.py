@@ -7,6 +7,7 @@ import jax.numpy as jnp
 
 from rlpt import registry
 from rlpt.algorithms.base import Algorithm
+from rlpt.errors import UserError
 from rlpt.losses.preference import masked_mean, resolve_config
 from rlpt.losses.reward_model import logistic_loss
 
@@ -50,7 +51,7 @@ def response_logits(spec, params, data, c):
 def validate(cfg):
     r = resolve_config(cfg.rm, DEFAULTS)
     if not 0 <= r.love_wrong <= 1 or not 0 <= r.love_correct <= 1:
-        raise ValueError("config rm.love_correct/love_wrong: must be probabilities")
+        raise UserError("config rm.love_correct/love_wrong: must be probabilities")
 
 
 ALGORITHM = registry.register("algorithm", "rm_rluf")(Algorithm(

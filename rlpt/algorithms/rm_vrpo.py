@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from rlpt import registry
 from rlpt.algorithms.base import Algorithm
+from rlpt.errors import UserError
 from rlpt.losses.preference import best_worst_pairs, masked_mean, resolve_config, take_samples
 from rlpt.losses.reward_model import judge_probability, logistic_loss
 
@@ -93,7 +94,7 @@ def pair_rewards(spec, params, data, c):
 def validate(cfg):
     r = resolve_config(cfg.rm, DEFAULTS)
     if r.loss_type not in VRPO_LOSS_TYPES:
-        raise ValueError(f"config rm.loss_type: {r.loss_type!r}; known: {VRPO_LOSS_TYPES}")
+        raise UserError(f"config rm.loss_type: {r.loss_type!r}; known: {VRPO_LOSS_TYPES}")
 
 
 ALGORITHM = registry.register("algorithm", "rm_vrpo")(Algorithm(

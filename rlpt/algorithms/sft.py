@@ -6,6 +6,7 @@
 """
 from rlpt import registry
 from rlpt.algorithms.base import Algorithm, correct_of, gold_logprobs, solution_rows
+from rlpt.errors import UserError
 from rlpt.logprobs import completion_logprobs
 from rlpt.losses.aggregation import completion_mask
 from rlpt.losses.policy import resolve
@@ -26,8 +27,8 @@ def sft_loss(batch, cfg):
 
 def validate(cfg):
     if cfg.algo.get("sft_source", "gold") not in SOURCES:
-        raise ValueError(f"config algo.sft_source: {cfg.algo.sft_source!r}; expected one of "
-                         f"{list(SOURCES)}")
+        raise UserError(f"config algo.sft_source: {cfg.algo.sft_source!r}; expected one of "
+                        f"{list(SOURCES)}")
 
 
 def extras(spec, state, batch, out, data, raw_N, c, key):

@@ -41,6 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rlpt.envs.calculator import CALL_CLOSE, CALL_OPEN, RESULT_WIDTH, calculator
+from rlpt.errors import UserError
 from rlpt.models.config import ModelConfig
 from rlpt.sampling import Environment, Rollout, SamplingConfig, decode
 
@@ -188,19 +189,19 @@ def validate_rollout_config(c):
     reward that reads the rollout's (tokens, source) (device, host or split)."""
     kind = rollout_kind(c)
     if kind not in ROLLOUT_KINDS:
-        raise ValueError(f"config rollout.kind: {kind!r}; expected one of {list(ROLLOUT_KINDS)}")
+        raise UserError(f"config rollout.kind: {kind!r}; expected one of {list(ROLLOUT_KINDS)}")
     if kind != "tool":
         return
     if c.task.name not in TOOL_TASKS:
-        raise ValueError(f"config rollout.kind: 'tool' needs a tool task {list(TOOL_TASKS)}, "
-                         f"got task.name={c.task.name!r}")
+        raise UserError(f"config rollout.kind: 'tool' needs a tool task {list(TOOL_TASKS)}, "
+                        f"got task.name={c.task.name!r}")
     if c.reward.kind not in ("device", "host", "split"):
-        raise ValueError(f"config reward.kind: {c.reward.kind!r} is not available with "
-                         "rollout.kind='tool' (use 'device', 'host' or 'split')")
+        raise UserError(f"config reward.kind: {c.reward.kind!r} is not available with "
+                        "rollout.kind='tool' (use 'device', 'host' or 'split')")
     try:
         ToolConfig.from_config(c.get("tool"))
     except (TypeError, ValueError) as e:
-        raise ValueError(f"config tool: {e}") from e
+        raise UserError(f"config tool: {e}") from e
 
 
 def make_tool_eval_rows(model_cfg: ModelConfig, reward_fn, scfg: SamplingConfig,

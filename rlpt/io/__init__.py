@@ -8,5 +8,6 @@ checkpoints. Everything is keyed by (phase, step) so a resumed run continues the
                  WandbLogger
     checkpoints  Checkpointer (a corrupt latest checkpoint falls back to the previous one; a
                  non-finite state is never saved: NonFiniteStateError), all_finite
-    cli          cli_main (the trainers' --config / --workdir flags), unknown_key_message
+    cli          cli_main (the trainers' --config / --workdir flags), unknown_key_message,
+                 user_errors (a UserError or a full disk as one line, exit 2)
 """

@@ -12,6 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
+from rlpt.errors import DiskFullError, UserError, is_disk_full, quiet_absl_logs
+
 
 class NonFiniteStateError(RuntimeError):
     """A state with NaN or infinite values was about to be checkpointed."""
@@ -33,6 +35,19 @@ def all_finite(tree) -> bool:
     return bool(_all_finite(leaves))
 
 
+def last_complete_checkpoint(workdir: str) -> Optional[str]:
+    """The newest committed checkpoint directory under workdir/ckpt/<phase>/ (orbax writes a
+    step under a temporary name and renames it when complete), or None."""
+    root = os.path.join(workdir, "ckpt")
+    found = []
+    for phase in sorted(os.listdir(root)) if os.path.isdir(root) else ():
+        d = os.path.join(root, phase)
+        steps = [int(n) for n in os.listdir(d) if n.isdigit()] if os.path.isdir(d) else []
+        if steps and not phase.endswith("_corrupt"):
+            found.append(os.path.join(d, str(max(steps))))
+    return max(found, key=os.path.getmtime) if found else None
+
+
 class Checkpointer:
     """Orbax checkpoints of a TrainState under workdir/ckpt/<phase>/<step>."""
 
@@ -42,13 +57,15 @@ class Checkpointer:
         self.mngr = self._manager()
 
     def _manager(self) -> ocp.CheckpointManager:
-        return ocp.CheckpointManager(
-            self.directory,
-            options=ocp.CheckpointManagerOptions(max_to_keep=self.max_to_keep, create=True,
-                                                 enable_async_checkpointing=False))
+        with quiet_absl_logs():   # a garbled step's metadata: restore() reports it
+            return ocp.CheckpointManager(
+                self.directory,
+                options=ocp.CheckpointManagerOptions(max_to_keep=self.max_to_keep, create=True,
+                                                     enable_async_checkpointing=False))
 
     def latest_step(self) -> Optional[int]:
-        return self.mngr.latest_step()
+        with quiet_absl_logs():
+            return self.mngr.latest_step()
 
     def save(self, step: int, state) -> None:
         """Saves `state` as `step`; a state with a non-finite float is refused (NonFiniteState
@@ -56,8 +73,17 @@ class Checkpointer:
         if not all_finite(state):
             raise NonFiniteStateError(f"{self.directory}: refusing to checkpoint step {step}: "
                                       "the state holds NaN or infinite values")
-        self.mngr.save(step, args=ocp.args.StandardSave(state), force=True)
-        self.mngr.wait_until_finished()
+        try:
+            self.mngr.save(step, args=ocp.args.StandardSave(state), force=True)
+            self.mngr.wait_until_finished()
+        except Exception as e:  # noqa: BLE001 - tensorstore reports a full disk as a ValueError
+            if not is_disk_full(e):
+                raise
+            for name in os.listdir(self.directory):   # free what the failed save wrote
+                if name.startswith(f"{step}.") and "tmp" in name:
+                    shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
+            raise DiskFullError(f"disk full: could not write checkpoint step {step} under "
+                                f"{self.directory}") from e
 
     def restore(self, state_like, step: Optional[int] = None):
         """The state saved at `step`, or (None) at the newest step that reads back.
@@ -75,10 +101,12 @@ class Checkpointer:
         errors = []
         for s in sorted(self.mngr.all_steps(), reverse=True):
             try:
-                state = load(s)
+                with quiet_absl_logs():  # orbax logs each unreadable file; `errors` names them
+                    state = load(s)
             except Exception as e:  # noqa: BLE001 - orbax/tensorstore raise many kinds
                 errors.append((s, f"{type(e).__name__}: {str(e)[:200]}"))
-                self._reset()  # a failed restore can leave the manager confused
+                with quiet_absl_logs():
+                    self._reset()  # a failed restore can leave the manager confused
                 continue
             if errors:
                 moved = [self._move_aside(bad) for bad, _ in errors]
@@ -88,7 +116,8 @@ class Checkpointer:
                     f"{[bad for bad, _ in errors]} moved to {moved}")
             return state
         detail = "; ".join(f"step {s}: {e}" for s, e in errors) or "no checkpoints"
-        raise RuntimeError(f"{self.directory}: no checkpoint could be restored ({detail})")
+        raise UserError(f"{self.directory}: no checkpoint could be restored ({detail}); move "
+                        "that directory aside to start its phase over, or use another workdir")
 
     def _move_aside(self, step: int) -> str:
         """Moves the step's directory to ckpt/<phase>_corrupt/<step>[.<n>]; returns the path."""

@@ -1,12 +1,49 @@
 """The command line of the trainers (`python -m rlpt.train`, `python -m rlpt.preference.train`):
-`--config=<file>[:args] --config.key=value --workdir=DIR`, an unknown key as one line."""
+`--config=<file>[:args] --config.key=value --workdir=DIR`, an unknown key as one line, and
+`user_errors`: every entry point's report of a UserError (or a full disk) as one line, exit 2."""
+import contextlib
 import re
 import sys
 
+from rlpt.errors import DiskFullError, UserError, is_disk_full, one_line, quiet_absl_logs
+from rlpt.io.checkpoints import last_complete_checkpoint
 
-def cli_main(run_fn, argv=None):
+
+def _disk_full_record(record) -> bool:
+    return is_disk_full(record.getMessage()) or bool(
+        record.exc_info and is_disk_full(record.exc_info[1]))
+
+
+@contextlib.contextmanager
+def user_errors(prog: str, workdir: str = ""):
+    """Around an entry point's work: a UserError becomes one line on stderr, `<prog>: error:
+    <message>`, and exit status 2 (no traceback: the message names the field, file or line). A
+    full disk is reported the same way, naming what could not be written and the workdir's last
+    complete checkpoint (which the failed write never touches). Anything else keeps its
+    traceback."""
+    try:
+        with quiet_absl_logs(_disk_full_record):  # orbax logs a failed write with a traceback
+            yield
+        return
+    except UserError as e:
+        error = e
+    except Exception as e:  # noqa: BLE001 - a full disk surfaces as OSError or ValueError
+        if not is_disk_full(e):
+            raise
+        error = DiskFullError(f"disk full: {one_line(e)}")
+    message = one_line(error)
+    if isinstance(error, DiskFullError):
+        last = last_complete_checkpoint(workdir) if workdir else None
+        message += (f"; the last complete checkpoint, {last}, is intact: free space and rerun "
+                    "the same command to resume it" if last else
+                    "; no checkpoint was complete yet: free space and rerun the command")
+    print(f"{prog}: error: {message}", file=sys.stderr, flush=True)
+    sys.exit(2)
+
+
+def cli_main(run_fn, argv=None, prog: str = "rlpt.train"):
     """`--config=<file>[:args] --workdir=DIR` (absl + ml_collections config flags), then
-    `run_fn(config, workdir)`; orbax's per-save INFO logs are silenced."""
+    `run_fn(config, workdir)` under `user_errors`; orbax's per-save INFO logs are silenced."""
     from absl import app, flags
     from absl import logging as absl_logging
     from ml_collections import config_flags
@@ -21,7 +58,8 @@ def cli_main(run_fn, argv=None):
     def _main(_):
         absl_logging.set_verbosity(absl_logging.WARNING)
         kw = {"allow_config_change": True} if flags.FLAGS.allow_config_change else {}
-        run_fn(cfg_flag.value, flags.FLAGS.workdir, **kw)
+        with user_errors(prog, flags.FLAGS.workdir):
+            run_fn(cfg_flag.value, flags.FLAGS.workdir, **kw)
 
     def parse(args):  # absl's parser, but a bad override is one line, not a traceback
         try:

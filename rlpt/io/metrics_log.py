@@ -10,6 +10,7 @@ from typing import Dict, List
 import numpy as np
 
 from rlpt.distributed import is_main
+from rlpt.errors import DiskFullError, is_disk_full
 from rlpt.io.workdir import write_text_atomic
 
 
@@ -54,9 +55,14 @@ class MetricsLog:
         if not is_main():
             return
         self._repair_tail()
-        with open(self.path, "a") as f:
-            for r in rows:
-                f.write(json.dumps(r) + "\n")
+        try:
+            with open(self.path, "a") as f:
+                for r in rows:
+                    f.write(json.dumps(r) + "\n")
+        except OSError as e:   # a torn last line is cut off on the next start (_repair_tail)
+            if is_disk_full(e):
+                raise DiskFullError(f"disk full: could not append to {self.path}") from e
+            raise
 
     def read(self, drop_partial_tail: bool = True) -> List[Dict]:
         """All rows. A malformed last line (torn by a crash mid-write) is dropped with a warning

@@ -18,6 +18,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from rlpt.distributed import is_main
+from rlpt.errors import DiskFullError, UserError, is_disk_full
 
 
 def write_text_atomic(path: str, text: str) -> None:
@@ -32,9 +33,11 @@ def write_text_atomic(path: str, text: str) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.remove(tmp)
+        if is_disk_full(e):
+            raise DiskFullError(f"disk full: could not write {path}") from e
         raise
 
 
@@ -69,20 +72,25 @@ def write_config(workdir: str, cfg) -> None:
 
 
 @contextlib.contextmanager
-def claimed_workdir(workdir: str, cfg, allow_config_change: bool = False):
+def claimed_workdir(workdir: str, cfg, allow_config_change: bool = False, defaults=None):
     """The start of every run: creates `workdir`, holds its lock (WorkdirLock) for the block,
     refuses a config that differs from the workdir's config.json unless `allow_config_change`
-    (check_config_change; `distributed.*` may change: a resume on another cluster layout), and
-    writes the new config.json. With several processes only process 0 locks and writes."""
+    (check_config_change; `distributed.*` may change: a resume on another cluster layout; a key
+    the old config.json lacks is no change when `cfg` has it at its value in the code's
+    `defaults` config), and writes the new config.json. With several processes only process 0
+    locks and writes."""
     cfg_json = cfg.to_json_best_effort(indent=2, sort_keys=True)
+    defaults_json = defaults.to_json_best_effort() if defaults is not None else ""
+    check = lambda allow: check_config_change(workdir, cfg_json, allow=allow,
+                                              ignore=("distributed",), defaults_json=defaults_json)
     if not is_main():   # process 0 locks and writes; the others only refuse a changed config
         if not allow_config_change:
-            check_config_change(workdir, cfg_json, allow=False, ignore=("distributed",))
+            check(False)
         yield
         return
     os.makedirs(workdir, exist_ok=True)
     with WorkdirLock(workdir):
-        check_config_change(workdir, cfg_json, allow=allow_config_change, ignore=("distributed",))
+        check(allow_config_change)
         write_config(workdir, cfg)
         yield
 
@@ -100,17 +108,36 @@ def _flatten(obj: Any, prefix: str = "") -> Dict[str, Any]:
 _MISSING = "<absent>"
 
 
-def config_diff(old: Dict, new: Dict, ignore: Sequence[str] = ()) -> Dict[str, Tuple]:
+def config_diff(old: Dict, new: Dict, ignore: Sequence[str] = (),
+                defaults: Optional[Dict] = None) -> Dict[str, Tuple]:
     """{dotted key: (old value, new value)} for every leaf that differs (`<absent>` for a key on
-    one side only); keys equal to or under an `ignore` prefix are left out."""
+    one side only); keys equal to or under an `ignore` prefix are left out, and so is a key the
+    old config lacks whose new value is its value in `defaults` (the code's default config):
+    a field that newer code added at its default is not a change."""
     a, b = _flatten(old), _flatten(new)
-    skip = lambda k: any(k == p or k.startswith(p + ".") for p in ignore)
+    d = _flatten(defaults) if defaults is not None else {}
+    skip = lambda k: any(k == p or k.startswith(p + ".") for p in ignore) or (
+        k not in a and k in d and d[k] == b.get(k, _MISSING))
     return {k: (a.get(k, _MISSING), b.get(k, _MISSING)) for k in sorted(set(a) | set(b))
             if not skip(k) and a.get(k, _MISSING) != b.get(k, _MISSING)}
 
 
+class ConfigChangedError(UserError):
+    """A resumed run's config differs from its workdir's config.json; `.changes` as
+    config_diff returns them."""
+
+    def __init__(self, message: str, changes: Dict[str, Tuple]):
+        super().__init__(message)
+        self.changes = changes
+
+
+def listed_changes(changes: Dict[str, Tuple]) -> str:
+    """`key: old -> new; ...` of config_diff's changes, on one line."""
+    return "; ".join(f"{k}: {o!r} -> {n!r}" for k, (o, n) in changes.items())
+
+
 def check_config_change(workdir: str, cfg_json_str: str, allow: bool,
-                        ignore: Sequence[str] = ()) -> Dict[str, Tuple]:
+                        ignore: Sequence[str] = (), defaults_json: str = "") -> Dict[str, Tuple]:
     """Guards a resumed run against a changed config; call it before `write_config`:
 
         check_config_change(workdir, cfg.to_json_best_effort(indent=2, sort_keys=True),
@@ -118,9 +145,10 @@ def check_config_change(workdir: str, cfg_json_str: str, allow: bool,
         write_config(workdir, cfg)
 
     When workdir/config.json exists and differs from `cfg_json_str` (leaves compared by dotted
-    key path, `ignore` prefixes skipped), raises ValueError listing each changed key as
-    `key: old -> new`; with `allow=True` it instead copies the old file to
-    workdir/config.<YYYYmmdd-HHMMSS>.json, so the caller's overwrite loses nothing. An unreadable
+    key path, `ignore` prefixes skipped, a key added at its value in `defaults_json` skipped:
+    config_diff), raises a one-line ConfigChangedError listing each changed key as `key: old ->
+    new`; with `allow=True` it instead copies the old file to workdir/config.<YYYYmmdd-HHMMSS>
+    .json, so the caller's overwrite loses nothing. An unreadable
     old config.json counts as changed. Returns the changes ({} for a new or unchanged run).
     """
     path = os.path.join(workdir, "config.json")
@@ -130,16 +158,17 @@ def check_config_change(workdir: str, cfg_json_str: str, allow: bool,
     try:
         with open(path) as f:
             old = json.load(f)
-        changes = config_diff(old, new, ignore)
+        changes = config_diff(old, new, ignore,
+                              json.loads(defaults_json) if defaults_json else None)
     except (OSError, ValueError) as e:
         changes = {"<config.json>": (f"unreadable ({e})", "the new config")}
     if not changes:
         return {}
     if not allow:
-        lines = "\n".join(f"  {k}: {o!r} -> {n!r}" for k, (o, n) in changes.items())
-        raise ValueError(
-            f"{path}: this workdir was started with a different config; changed keys:\n{lines}\n"
-            "Use a new workdir, or allow the change (the old config is kept beside it).")
+        raise ConfigChangedError(
+            f"{path}: this workdir was started with a different config (changed keys: "
+            f"{listed_changes(changes)}). Use a new workdir, or rerun with --allow_config_change "
+            "(the old config is kept beside it as config.<time>.json)", changes)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     backup, i = os.path.join(workdir, f"config.{stamp}.json"), 1
     while os.path.exists(backup):

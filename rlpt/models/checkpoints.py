@@ -8,6 +8,7 @@ Anything else is a one-line ValueError naming the path and the kinds it could ha
 """
 import os
 
+from rlpt.errors import UserError
 from rlpt.models.config import ModelConfig
 from rlpt.models.gguf import GGUFFile, gguf_model_config, load_gguf
 from rlpt.models.loaders import (
@@ -34,11 +35,11 @@ def checkpoint_kind(path: str) -> str:
     if magic == b"GGUF":
         return "gguf"
     if path.endswith(".gguf"):
-        raise ValueError(f"{path}: not a GGUF file (starts with {magic!r}, not b'GGUF')")
+        raise UserError(f"{path}: not a GGUF file (starts with {magic!r}, not b'GGUF')")
     if path.endswith(".bin"):
         return "llama2c"
-    raise ValueError(f"{path}: not a recognised checkpoint: expected a HF directory "
-                     "(config.json + *.safetensors), a .gguf file or a llama2.c .bin file")
+    raise UserError(f"{path}: not a recognised checkpoint: expected a HF directory "
+                    "(config.json + *.safetensors), a .gguf file or a llama2.c .bin file")
 
 
 def checkpoint_config(path: str, dtype: str = "float32") -> ModelConfig:
@@ -60,7 +61,7 @@ def load_checkpoint(path: str, dtype: str = "float32", kind: str = "") -> tuple[
     kind the path is. Bad files raise a one-line ValueError naming the file."""
     found = checkpoint_kind(path)
     if kind and kind != found:
-        raise ValueError(f"{path}: the config says a {kind!r} checkpoint, but this is a "
-                         f"{found!r} one (leave the format empty: it is detected)")
+        raise UserError(f"{path}: the config says a {kind!r} checkpoint, but this is a "
+                        f"{found!r} one (leave the format empty: it is detected)")
     load = {"hf": load_hf_checkpoint, "gguf": load_gguf, "llama2c": load_llama2c}
     return load[found](path, dtype=dtype)

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from rlpt.errors import UserError
 from rlpt.models.config import ModelConfig
 
 ARCHITECTURES = {"llama": {"permuted_qk": True, "qkv_bias": False},
@@ -60,8 +61,8 @@ class GGUFFile:
                               ) from None
         except Exception as e:  # noqa: BLE001 - numpy/struct errors from a garbled file
             why = (str(e).splitlines() or [type(e).__name__])[0]
-            raise ValueError(f"{path}: not a readable GGUF file ({os.path.getsize(path)} bytes; "
-                             f"{type(e).__name__}: {why}); truncated or corrupt?") from None
+            raise UserError(f"{path}: not a readable GGUF file ({os.path.getsize(path)} bytes; "
+                            f"{type(e).__name__}: {why}); truncated or corrupt?") from None
         self.tensors = {t.name: t for t in self.reader.tensors}
 
     def get(self, key: str, default: Any = _REQUIRED) -> Any:
@@ -70,17 +71,17 @@ class GGUFFile:
         field = self.reader.fields.get(key)
         if field is None:
             if default is _REQUIRED:
-                raise ValueError(f"{self.path}: metadata key {key!r} missing")
+                raise UserError(f"{self.path}: metadata key {key!r} missing")
             return default
         try:
             return field.contents()
         except (UnicodeDecodeError, IndexError, ValueError) as e:
-            raise ValueError(f"{self.path}: metadata key {key!r} is corrupt ({e})") from None
+            raise UserError(f"{self.path}: metadata key {key!r} is corrupt ({e})") from None
 
     def positive_int(self, key: str, default: Any = _REQUIRED) -> int:
         v = self.get(key, default)
         if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-            raise ValueError(f"{self.path}: metadata {key}={v!r} is not a positive integer")
+            raise UserError(f"{self.path}: metadata {key}={v!r} is not a positive integer")
         return v
 
     def tensor(self, name: str) -> np.ndarray:
@@ -90,11 +91,11 @@ class GGUFFile:
         try:
             out = quants.dequantize(t.data, t.tensor_type)
         except NotImplementedError:
-            raise ValueError(f"{self.path}: tensor {name!r} has type {t.tensor_type.name}, which "
-                             "the gguf package cannot de-quantise") from None
+            raise UserError(f"{self.path}: tensor {name!r} has type {t.tensor_type.name}, which "
+                            "the gguf package cannot de-quantise") from None
         if not np.issubdtype(out.dtype, np.floating):
-            raise ValueError(f"{self.path}: tensor {name!r} has integer type "
-                             f"{t.tensor_type.name}; expected float or quantised weights")
+            raise UserError(f"{self.path}: tensor {name!r} has integer type "
+                            f"{t.tensor_type.name}; expected float or quantised weights")
         return np.array(out, np.float32)  # a copy: never a view of the memory-mapped file
 
 
@@ -102,34 +103,34 @@ def gguf_model_config(f: GGUFFile, dtype: str = "float32") -> ModelConfig:
     """ModelConfig from the metadata of an open GGUF file (module doc for what is supported)."""
     arch = f.get("general.architecture")
     if arch not in ARCHITECTURES:
-        raise ValueError(f"{f.path}: architecture {arch!r} is not supported; known: "
-                         f"{sorted(ARCHITECTURES)}")
+        raise UserError(f"{f.path}: architecture {arch!r} is not supported; known: "
+                        f"{sorted(ARCHITECTURES)}")
     k = lambda name: f"{arch}.{name}"
     d_model = f.positive_int(k("embedding_length"))
     n_heads = f.positive_int(k("attention.head_count"))
     n_kv = f.positive_int(k("attention.head_count_kv"), n_heads)
     head_dim = f.positive_int(k("attention.key_length"), d_model // n_heads)
     if f.get(k("attention.value_length"), head_dim) != head_dim:
-        raise ValueError(f"{f.path}: attention.value_length differs from key_length {head_dim}")
+        raise UserError(f"{f.path}: attention.value_length differs from key_length {head_dim}")
     if f.get(k("rope.dimension_count"), head_dim) != head_dim:
-        raise ValueError(f"{f.path}: rope.dimension_count={f.get(k('rope.dimension_count'))} "
-                         f"differs from the head size {head_dim} (partial rotary is not supported)")
+        raise UserError(f"{f.path}: rope.dimension_count={f.get(k('rope.dimension_count'))} "
+                        f"differs from the head size {head_dim} (partial rotary is not supported)")
     scaling = f.get(k("rope.scaling.type"), "none")
     if scaling != "none" or "rope_freqs.weight" in f.tensors:
-        raise ValueError(f"{f.path}: RoPE scaling ({scaling!r}, rope_freqs tensor: "
-                         f"{'rope_freqs.weight' in f.tensors}) is not supported for GGUF files")
+        raise UserError(f"{f.path}: RoPE scaling ({scaling!r}, rope_freqs tensor: "
+                        f"{'rope_freqs.weight' in f.tensors}) is not supported for GGUF files")
     if "token_embd.weight" not in f.tensors:
-        raise ValueError(f"{f.path}: tensor 'token_embd.weight' missing")
+        raise UserError(f"{f.path}: tensor 'token_embd.weight' missing")
     rows = int(f.tensors["token_embd.weight"].shape[-1])  # GGUF shape: innermost first
     vocab = f.positive_int(k("vocab_size"), rows)
     if vocab != rows:
-        raise ValueError(f"{f.path}: {arch}.vocab_size={vocab} but token_embd.weight has {rows} "
-                         "rows")
+        raise UserError(f"{f.path}: {arch}.vocab_size={vocab} but token_embd.weight has {rows} "
+                        "rows")
     n_tokens = len(f.reader.fields["tokenizer.ggml.tokens"].data) \
         if "tokenizer.ggml.tokens" in f.reader.fields else 0
     if n_tokens > vocab:
-        raise ValueError(f"{f.path}: the tokenizer has {n_tokens} tokens but the model's "
-                         f"vocabulary has {vocab} rows: tokenizer and model do not match")
+        raise UserError(f"{f.path}: the tokenizer has {n_tokens} tokens but the model's "
+                        f"vocabulary has {vocab} rows: tokenizer and model do not match")
     try:
         return ModelConfig(
             vocab_size=vocab, d_model=d_model, n_layers=f.positive_int(k("block_count")),
@@ -141,7 +142,7 @@ def gguf_model_config(f: GGUFFile, dtype: str = "float32") -> ModelConfig:
             tied_embeddings="output.weight" not in f.tensors, dtype=dtype,
             max_seq_len=f.positive_int(k("context_length"), 2048))
     except (TypeError, ValueError) as e:
-        raise ValueError(f"{f.path}: {e}") from None
+        raise UserError(f"{f.path}: {e}") from None
 
 
 def _f32(v) -> float:
@@ -188,12 +189,12 @@ def load_gguf(path: str, dtype: str = "float32") -> tuple[ModelConfig, dict]:
 
     def take(name, heads=None):
         if name not in f.tensors:
-            raise ValueError(f"{path}: tensor {name!r} missing (metadata says "
-                             f"{cfg.n_layers} layers, qkv bias {cfg.qkv_bias})")
+            raise UserError(f"{path}: tensor {name!r} missing (metadata says "
+                            f"{cfg.n_layers} layers, qkv bias {cfg.qkv_bias})")
         w = f.tensor(name)
         if w.shape != shapes[name]:
-            raise ValueError(f"{path}: tensor {name!r} has shape {w.shape}, but the metadata "
-                             f"implies {shapes[name]}")
+            raise UserError(f"{path}: tensor {name!r} has shape {w.shape}, but the metadata "
+                            f"implies {shapes[name]}")
         left.discard(name)
         return unpermute_qk(w, heads) if heads and permuted else w
 
@@ -214,6 +215,6 @@ def load_gguf(path: str, dtype: str = "float32") -> tuple[ModelConfig, dict]:
     if not cfg.tied_embeddings:
         params["lm_head"] = {"kernel": take("output.weight").T}
     if left:
-        raise ValueError(f"{path}: unused tensors {sorted(left)[:5]} (an architecture variant "
-                         f"rlpt does not implement?)")
+        raise UserError(f"{path}: unused tensors {sorted(left)[:5]} (an architecture variant "
+                        f"rlpt does not implement?)")
     return cfg, params

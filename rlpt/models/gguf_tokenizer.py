@@ -18,6 +18,7 @@ split with GPT-2's regex; "smollm" (and llama.cpp's group with the same rule) fi
 every numeric character, then applies GPT-2's regex, as llama.cpp does.
 """
 
+from rlpt.errors import UserError
 from rlpt.models.gguf import GGUFFile
 
 CONTROL, USER_DEFINED = 3, 4
@@ -45,8 +46,8 @@ def _pre_tokenizer(pre: str, path: str):
         return pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
     if pre in PRE_TOKENIZERS:
         return byte_level
-    raise ValueError(f"{path}: tokenizer.ggml.pre={pre!r} is not supported; known: "
-                     f"{list(PRE_TOKENIZERS)} (use the model's HF tokenizer.json instead)")
+    raise UserError(f"{path}: tokenizer.ggml.pre={pre!r} is not supported; known: "
+                    f"{list(PRE_TOKENIZERS)} (use the model's HF tokenizer.json instead)")
 
 
 def gguf_tokenizer(f: GGUFFile):
@@ -56,15 +57,15 @@ def gguf_tokenizer(f: GGUFFile):
 
     kind = f.get("tokenizer.ggml.model", None)
     if kind != "gpt2":
-        raise ValueError(f"{f.path}: tokenizer.ggml.model={kind!r} is not supported (only 'gpt2', "
-                         "byte-level BPE)")
+        raise UserError(f"{f.path}: tokenizer.ggml.model={kind!r} is not supported (only 'gpt2', "
+                        "byte-level BPE)")
     pre = f.get("tokenizer.ggml.pre", "default")
     tokens: list[str] = f.get("tokenizer.ggml.tokens")
     types: list[int] = f.get("tokenizer.ggml.token_type", [1] * len(tokens))
     merges = [tuple(m.split(" ", 1)) for m in f.get("tokenizer.ggml.merges")]
     if len(types) != len(tokens) or any(len(m) != 2 for m in merges):
-        raise ValueError(f"{f.path}: corrupt tokenizer metadata ({len(tokens)} tokens, "
-                         f"{len(types)} token types, merges without a space)")
+        raise UserError(f"{f.path}: corrupt tokenizer metadata ({len(tokens)} tokens, "
+                        f"{len(types)} token types, merges without a space)")
     alphabet = byte_alphabet()
     spelled = set(alphabet.values())
     respell = lambda t: t if set(t) <= spelled else "".join(alphabet[b] for b in t.encode())
@@ -84,8 +85,8 @@ def gguf_tokenizer(f: GGUFFile):
         if i is None:
             return None
         if not 0 <= i < len(tokens):
-            raise ValueError(f"{f.path}: tokenizer.ggml.{name}_token_id={i} is outside the "
-                             f"vocabulary of {len(tokens)} tokens")
+            raise UserError(f"{f.path}: tokenizer.ggml.{name}_token_id={i} is outside the "
+                            f"vocabulary of {len(tokens)} tokens")
         return respell(tokens[i])
 
     specials = {"bos": special("bos"), "eos": special("eos"), "pad": special("padding"),

@@ -7,6 +7,11 @@ Bad files fail at load time with a one-line ValueError that names the file and w
 a truncated or garbled safetensors / llama2.c file, a config.json that is not JSON, lacks a
 field or holds a non-positive size, and tensors whose shapes disagree with config.json. A
 missing file raises MissingFileError (both a FileNotFoundError and a ValueError).
+
+A HF directory's weights are the files its checkpoint names, as transformers reads them: the
+shards in `model.safetensors.index.json`'s weight_map, else `model.safetensors`, else its only
+`*.safetensors` file; several other `*.safetensors` files and no index are refused (a ValueError
+naming the directory), never merged, so a stale file beside the checkpoint is not read.
 """
 import glob
 import json
@@ -16,6 +21,7 @@ from typing import Dict, Tuple
 
 import numpy as np
 
+from rlpt.errors import UserError
 from rlpt.models.config import ModelConfig
 
 _HF_ARCHS = {"qwen2": True, "llama": False}  # model_type -> default QKV bias
@@ -23,7 +29,7 @@ _HF_SIZES = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_he
              "intermediate_size")  # required positive ints of config.json
 
 
-class MissingFileError(FileNotFoundError, ValueError):
+class MissingFileError(FileNotFoundError, UserError):
     """A file a loader needs does not exist (catchable as either error)."""
 
 
@@ -35,19 +41,19 @@ def read_json_file(path: str) -> dict:
         with open(path, encoding="utf-8") as f:
             obj = json.load(f)
     except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: invalid JSON ({e.msg} at line {e.lineno} column {e.colno})"
-                         ) from None
+        raise UserError(f"{path}: invalid JSON ({e.msg} at line {e.lineno} column {e.colno})"
+                        ) from None
     except UnicodeDecodeError as e:
-        raise ValueError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+        raise UserError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     if not isinstance(obj, dict):
-        raise ValueError(f"{path}: expected a JSON object, got {type(obj).__name__}")
+        raise UserError(f"{path}: expected a JSON object, got {type(obj).__name__}")
     return obj
 
 
 def _positive_int(hf: dict, key: str, path: str) -> int:
     v = hf[key]
     if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-        raise ValueError(f"{path}: {key}={v!r} is not a positive integer")
+        raise UserError(f"{path}: {key}={v!r} is not a positive integer")
     return v
 
 
@@ -65,18 +71,19 @@ def hf_model_config(hf: dict, dtype: str = "float32", path: str = "config.json")
     missing field, a non-positive size or a combination ModelConfig rejects."""
     mtype = hf.get("model_type")
     if mtype not in _HF_ARCHS:
-        raise ValueError(f"{path}: model_type={mtype!r} is not supported; known: {sorted(_HF_ARCHS)}")
+        raise UserError(f"{path}: model_type={mtype!r} is not supported; known: "
+                        f"{sorted(_HF_ARCHS)}")
     missing = [k for k in _HF_SIZES + ("rms_norm_eps",) if k not in hf]
     if missing:
-        raise ValueError(f"{path}: missing field(s) {missing}")
+        raise UserError(f"{path}: missing field(s) {missing}")
     sizes = {k: _positive_int(hf, k, path) for k in _HF_SIZES}
     n_heads = sizes["num_attention_heads"]
     n_kv = _positive_int(hf, "num_key_value_heads", path) if "num_key_value_heads" in hf \
         else n_heads
     head_dim = _positive_int(hf, "head_dim", path) if hf.get("head_dim") is not None else None
     if head_dim is None and sizes["hidden_size"] % n_heads:
-        raise ValueError(f"{path}: hidden_size={sizes['hidden_size']} is not a multiple of "
-                         f"num_attention_heads={n_heads} (and no head_dim is given)")
+        raise UserError(f"{path}: hidden_size={sizes['hidden_size']} is not a multiple of "
+                        f"num_attention_heads={n_heads} (and no head_dim is given)")
     scaling = hf.get("rope_scaling") or (hf.get("rope_parameters") or {})
     rope_type = scaling.get("rope_type", scaling.get("type", "default"))
     rope_scaling = None
@@ -86,8 +93,8 @@ def hf_model_config(hf: dict, dtype: str = "float32", path: str = "config.json")
                             float(scaling["high_freq_factor"]),
                             int(scaling["original_max_position_embeddings"]))
         except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"{path}: llama3 rope_scaling {scaling!r} is incomplete or not "
-                             f"numeric ({type(e).__name__}: {e})") from None
+            raise UserError(f"{path}: llama3 rope_scaling {scaling!r} is incomplete or not "
+                            f"numeric ({type(e).__name__}: {e})") from None
     elif rope_type not in ("default", None):
         raise NotImplementedError(f"{path}: rope scaling {scaling!r} is not implemented "
                                   "(supported: default, llama3)")
@@ -102,7 +109,7 @@ def hf_model_config(hf: dict, dtype: str = "float32", path: str = "config.json")
             tied_embeddings=bool(hf.get("tie_word_embeddings", False)), dtype=dtype,
             max_seq_len=hf.get("max_position_embeddings", 2048))
     except (TypeError, ValueError) as e:
-        raise ValueError(f"{path}: {e}") from None
+        raise UserError(f"{path}: {e}") from None
 
 
 def _expected_shapes(cfg: ModelConfig) -> Dict[str, Tuple[int, ...]]:
@@ -129,12 +136,42 @@ def _load_safetensors(fn: str) -> Dict[str, np.ndarray]:
         return load_file(fn)
     except Exception as e:  # noqa: BLE001 - SafetensorError and friends: name the file
         why = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ValueError(f"{fn}: not a readable safetensors file "
-                         f"({os.path.getsize(fn)} bytes; {why})") from None
+        raise UserError(f"{fn}: not a readable safetensors file "
+                        f"({os.path.getsize(fn)} bytes; {why})") from None
+
+
+def hf_weight_files(directory: str) -> list:
+    """The safetensors files of the HF checkpoint in `directory` (module doc); MissingFileError
+    for a missing one, ValueError naming the index or directory when they are ambiguous."""
+    index = os.path.join(directory, "model.safetensors.index.json")
+    if os.path.exists(index):
+        weight_map = read_json_file(index).get("weight_map")
+        if not isinstance(weight_map, dict) or not weight_map:
+            raise UserError(f"{index}: no weight_map (expected {{tensor name: shard file}})")
+        bad = [n for n in weight_map.values() if not isinstance(n, str) or os.path.basename(n) != n]
+        if bad:
+            raise UserError(f"{index}: weight_map names {bad[0]!r}, not a file in {directory}")
+        files = [os.path.join(directory, n) for n in sorted(set(weight_map.values()))]
+        for fn in files:
+            if not os.path.isfile(fn):
+                raise MissingFileError(f"{fn}: file not found (a shard named in {index})")
+        return files
+    if os.path.isfile(os.path.join(directory, "model.safetensors")):
+        return [os.path.join(directory, "model.safetensors")]
+    files = sorted(glob.glob(os.path.join(directory, "*.safetensors")))
+    if not files:
+        raise MissingFileError(f"no *.safetensors files in {directory}")
+    if len(files) > 1:
+        names = [os.path.basename(f) for f in files]
+        raise UserError(f"{directory}: {len(files)} *.safetensors files {names[:5]} and no "
+                        "model.safetensors.index.json naming the checkpoint's shards; add the "
+                        "index or remove the files that are not this checkpoint's")
+    return files
 
 
 def load_hf_checkpoint(directory: str, dtype: str = "float32") -> Tuple[ModelConfig, Dict]:
-    """Loads a HF directory holding config.json and *.safetensors (Qwen2 or Llama).
+    """Loads a HF directory holding config.json and safetensors weights (Qwen2 or Llama): only
+    the files `hf_weight_files` names (the index's shards, else model.safetensors).
 
     Every file is checked at load time (see the module docstring): each tensor's shape must be
     the one config.json implies, and no tensor may be missing or left over.
@@ -143,9 +180,7 @@ def load_hf_checkpoint(directory: str, dtype: str = "float32") -> Tuple[ModelCon
     if not os.path.exists(cfg_path):
         raise MissingFileError(f"{cfg_path} not found (expected a HF checkpoint directory)")
     cfg = hf_model_config(read_json_file(cfg_path), dtype, cfg_path)
-    files = sorted(glob.glob(os.path.join(directory, "*.safetensors")))
-    if not files:
-        raise MissingFileError(f"no *.safetensors files in {directory}")
+    files = hf_weight_files(directory)
     w, where = {}, {}
     for fn in files:
         for k, v in _load_safetensors(fn).items():
@@ -154,11 +189,11 @@ def load_hf_checkpoint(directory: str, dtype: str = "float32") -> Tuple[ModelCon
 
     def take(name):
         if name not in w:
-            raise ValueError(f"{directory}: tensor {name!r} missing from the safetensors files "
-                             f"(does {cfg_path} match this checkpoint?)")
+            raise UserError(f"{directory}: tensor {name!r} missing from the safetensors files "
+                            f"(does {cfg_path} match this checkpoint?)")
         if w[name].shape != shapes[name]:
-            raise ValueError(f"{where[name]}: tensor {name!r} has shape {w[name].shape}, but "
-                             f"{cfg_path} implies {shapes[name]}")
+            raise UserError(f"{where[name]}: tensor {name!r} has shape {w[name].shape}, but "
+                            f"{cfg_path} implies {shapes[name]}")
         return w.pop(name)
 
     params = {"embed": {"embedding": take("model.embed_tokens.weight")},
@@ -183,8 +218,8 @@ def load_hf_checkpoint(directory: str, dtype: str = "float32") -> Tuple[ModelCon
         params["lm_head"] = {"kernel": take("lm_head.weight").T}
     w = {k: v for k, v in w.items() if "rotary_emb" not in k}
     if w:
-        raise ValueError(f"{directory}: unused tensors {sorted(w)[:5]} (architecture mismatch "
-                         f"with {cfg_path}?)")
+        raise UserError(f"{directory}: unused tensors {sorted(w)[:5]} (architecture mismatch "
+                        f"with {cfg_path}?)")
     return cfg, params
 
 
@@ -198,18 +233,21 @@ def load_llama2c(path: str, dtype: str = "float32") -> Tuple[ModelConfig, Dict]:
         raise MissingFileError(f"{path}: file not found")
     raw = open(path, "rb").read()
     if len(raw) < 28:
-        raise ValueError(f"{path}: too short for a llama2.c header ({len(raw)} bytes)")
+        raise UserError(f"{path}: too short for a llama2.c header ({len(raw)} bytes)")
     header = np.frombuffer(raw[:28], "<i4").tolist()
     dim, hidden, n_layers, n_heads, n_kv, vocab, seq_len = header
     shared = vocab > 0
     vocab = abs(vocab)
     if min(dim, hidden, n_layers, n_heads, n_kv, vocab, seq_len) <= 0 or dim % n_heads \
             or n_heads % n_kv or (dim // n_heads) % 2:
-        raise ValueError(f"{path}: not a llama2.c checkpoint: header (dim, hidden_dim, n_layers, "
-                         f"n_heads, n_kv_heads, vocab_size, seq_len) = {tuple(header)} is not a "
-                         "consistent set of positive sizes")
+        raise UserError(f"{path}: not a llama2.c checkpoint: header (dim, hidden_dim, n_layers, "
+                        f"n_heads, n_kv_heads, vocab_size, seq_len) = {tuple(header)} is not a "
+                        "consistent set of positive sizes")
     hd = dim // n_heads
     kv_dim = n_kv * hd
+    if (len(raw) - 28) % 4:
+        raise UserError(f"{path}: truncated llama2.c checkpoint: {len(raw) - 28} bytes of "
+                        "weights after the header, not a whole number of float32 values")
     data = np.frombuffer(raw[28:], "<f4")
     sizes = [("emb", (vocab, dim)), ("attn_norm", (n_layers, dim)),
              ("wq", (n_layers, dim, dim)), ("wk", (n_layers, kv_dim, dim)),
@@ -222,7 +260,7 @@ def load_llama2c(path: str, dtype: str = "float32") -> Tuple[ModelConfig, Dict]:
         sizes.append(("cls", (vocab, dim)))
     need = sum(math.prod(s) for _, s in sizes)  # Python ints: a garbage header cannot overflow
     if data.size < need:
-        raise ValueError(f"{path}: header says {need} floats of weights, file holds {data.size}")
+        raise UserError(f"{path}: header says {need} floats of weights, file holds {data.size}")
     arrs, off = {}, 0
     for name, shape in sizes:
         n = int(np.prod(shape))

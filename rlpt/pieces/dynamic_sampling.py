@@ -19,6 +19,7 @@ import jax.numpy as jnp
 from rlpt import registry
 from rlpt.advantages import group_rows
 from rlpt.algorithms.base import Piece, correct_of
+from rlpt.errors import UserError
 
 METRICS = ("correct", "raw", "shaped")
 
@@ -62,17 +63,17 @@ def select_groups(batch, out, raw_N, shaped_N, algo, group_size, n_groups):
 def validate(cfg):
     a = cfg.algo
     if a.get("dynamic_sampling_metric", "correct") not in METRICS:
-        raise ValueError(f"config algo.dynamic_sampling_metric: {a.dynamic_sampling_metric!r}; "
-                         f"known: {list(METRICS)}")
+        raise UserError(f"config algo.dynamic_sampling_metric: {a.dynamic_sampling_metric!r}; "
+                        f"known: {list(METRICS)}")
 
 
 def validate_oversample(cfg):
     a = cfg.algo
     if int(a.get("oversample", 1)) < 1:
-        raise ValueError(f"config algo.oversample: {a.oversample} must be >= 1")
+        raise UserError(f"config algo.oversample: {a.oversample} must be >= 1")
     if int(a.get("oversample", 1)) > 1 and not a.get("dynamic_sampling", False):
-        raise ValueError("config algo.oversample: over-sampling needs "
-                         "algo.dynamic_sampling=True")
+        raise UserError("config algo.oversample: over-sampling needs "
+                        "algo.dynamic_sampling=True")
 
 
 def keep_extras(spec, state, batch, out, data, raw_N, c, key):

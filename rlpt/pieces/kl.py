@@ -6,6 +6,7 @@ Whether the term exists is the static `algo.kl_term`; left at None, `validate` s
 coefficients (`beta`, PPO's `kl_coef`), so a zero coefficient costs no reference forward."""
 from rlpt import registry
 from rlpt.algorithms.base import Piece, rollout_logprobs
+from rlpt.errors import UserError
 from rlpt.state import frozen_copy
 
 
@@ -17,9 +18,9 @@ def resolve_term_flag(cfg, flag: str, coefs) -> None:
     if a.get(flag) is None:
         a[flag] = bool(nonzero)
     elif not a[flag] and nonzero:
-        raise ValueError(f"config algo.{flag}: False, but algo.{nonzero[0]}={a[nonzero[0]]} is "
-                         f"non-zero: set algo.{flag}=True to keep the term (or the coefficient "
-                         "to 0)")
+        raise UserError(f"config algo.{flag}: False, but algo.{nonzero[0]}={a[nonzero[0]]} is "
+                        f"non-zero: set algo.{flag}=True to keep the term (or the coefficient "
+                        "to 0)")
 
 
 def validate(cfg):

@@ -3,13 +3,14 @@
 set from `sft_term_coef` by `validate`."""
 from rlpt import registry
 from rlpt.algorithms.base import Piece, gold_logprobs, solution_rows
+from rlpt.errors import UserError
 from rlpt.losses.supervised import sft_nll
 from rlpt.pieces.kl import resolve_term_flag
 
 
 def validate(cfg):
     if float(cfg.algo.get("sft_term_coef", 0.0)) < 0:
-        raise ValueError(f"config algo.sft_term_coef: {cfg.algo.sft_term_coef} must be >= 0")
+        raise UserError(f"config algo.sft_term_coef: {cfg.algo.sft_term_coef} must be >= 0")
     resolve_term_flag(cfg, "sft_term", ("sft_term_coef",))
 
 

@@ -27,7 +27,9 @@ import os
 import ml_collections
 
 from rlpt import registry
-from rlpt.config import base_config, optim_config, validate_nonfinite
+from rlpt.config import (base_config, optim_config, validate_finite, validate_nonfinite,
+                         validate_optim)
+from rlpt.errors import UserError
 from rlpt.models.config import PRESETS
 from rlpt.optim import optim_hparams
 from rlpt.preference.records import (PREFERENCE, REWARD_MODEL, dynamic_hparams, is_of_kind,
@@ -39,7 +41,7 @@ MODES = ("policy", "reward_model")
 
 
 def _fail(key, msg):
-    raise ValueError(f"config {key}: {msg}")
+    raise UserError(f"config {key}: {msg}")
 
 
 def preference_algorithm(name: str):
@@ -84,6 +86,12 @@ def preference_config(mode: str = "policy", algo: str = "dpo", rm_kind: str = "b
     return c
 
 
+def default_config(c) -> ml_collections.ConfigDict:
+    """The code's default config for the mode, algorithm and reward-model kind of `c`."""
+    policy = c.mode == "policy"
+    return preference_config(c.mode, c.algo.name if policy else "dpo", c.rm.kind)
+
+
 def algo_hparams(algo) -> dict:
     """The declared dynamic fields of a preference algorithm config `algo` (`hp["algo"]`)."""
     return dynamic_hparams(preference_algorithm(algo.name), algo)
@@ -110,8 +118,8 @@ def validate(c) -> ml_collections.ConfigDict:
     if c.task.name not in registry.names("task"):
         _fail("task.name", f"unknown task {c.task.name!r}; known: {registry.names('task')}")
     for key, o in (("optim", c.optim), ("sft.optim", c.sft.optim), ("rm.optim", c.rm.optim)):
-        if o.lr <= 0:
-            _fail(f"{key}.lr", f"{o.lr} must be > 0")
+        validate_optim(o, key)
+    validate_finite(c, ("algo", "rm"))
     if c.sft.steps < 0 or c.pref.steps < 0 or c.rm.steps < 0:
         _fail("sft.steps/pref.steps/rm.steps", "must be >= 0")
     if c.pref.batch_size < 1 or c.rm.batch_size < 1:

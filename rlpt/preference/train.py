@@ -34,8 +34,8 @@ from rlpt.io.metrics_log import MetricsLog, WandbLogger
 from rlpt.io.workdir import write_json_atomic
 from rlpt.loop import Runs, place_state, raise_if_stopped, resume, run_in_workdir, run_phase
 from rlpt.optim import make_optimizer, optim_hparams
-from rlpt.preference.config import (algo_config, algo_hparams, hparams, preference_algorithm,
-                                    rm_hparams, validate)
+from rlpt.preference.config import (algo_config, algo_hparams, default_config, hparams,
+                                    preference_algorithm, rm_hparams, validate)
 from rlpt.preference.reward_model import init_reward_model
 from rlpt.preference.reward_model_step import RewardModelStep
 from rlpt.preference.step import PreferenceStep, fresh_state, hook_of, jit_step
@@ -162,10 +162,9 @@ class Trainer:
                                   self.ctx)
 
 
-def train_policy(cfg, model_cfg, sft_params, task, ctx, eval_batch):
-    """The phases the algorithm's `models` hook runs (guide, rm), then pref: returns the final
-    policy params."""
-    src = pair_source(cfg, task)
+def train_policy(cfg, model_cfg, sft_params, task, ctx, eval_batch, src):
+    """The phases the algorithm's `models` hook runs (guide, rm), then pref on the pairs of
+    `src` (pair_source): returns the final policy params."""
     batch_fn = lambda s: src.make_batch(cfg.seed + 3, s, cfg.pref.batch_size)
     held = (src.eval_batch() if cfg.pref.source == "jsonl"
             else src.make_batch(EVAL_SEED + 2, 0, cfg.pref.eval_pairs))
@@ -191,7 +190,8 @@ def run(cfg, workdir: str, allow_config_change: bool = False) -> Dict:
     """Runs (or resumes) the configured experiment in `workdir`; returns the summary. As
     rlpt.train.run: a lock against a second live run, a changed config refused unless
     `allow_config_change`."""
-    return run_in_workdir(cfg, workdir, validate, _run_locked, allow_config_change)
+    return run_in_workdir(cfg, workdir, validate, _run_locked, allow_config_change,
+                          default_config)
 
 
 def _run_locked(cfg, workdir: str) -> Dict:
@@ -208,6 +208,9 @@ def _run_locked(cfg, workdir: str) -> Dict:
               f"{cfg.task.name}, {what}, devices {jax.device_count()} "
               f"({jax.devices()[0].platform}) in {jax.process_count()} process(es), "
               f"workdir {workdir}")
+    # the pairs are read and tokenized before anything trains: a bad row fails now, naming
+    # its file and line, not after the SFT phase
+    pairs = pair_source(cfg, task) if cfg.mode == "policy" else None
     t0 = time.time()
     if cfg.sft.steps:
         params = run_sft(cfg, model_cfg, params, task, mesh, workdir, runs)
@@ -220,7 +223,7 @@ def _run_locked(cfg, workdir: str) -> Dict:
         eval_batch = None  # task evaluation needs the task's prompts; eval.n_prompts=0 skips it
         if cfg.pref.source == "synthetic" and cfg.eval.n_prompts > 0:
             eval_batch = task.eval_set(cfg.eval.n_prompts)
-        train_policy(cfg, model_cfg, params, task, ctx, eval_batch)
+        train_policy(cfg, model_cfg, params, task, ctx, eval_batch, pairs)
         main = "pref"
     wb.finish()
     distributed.barrier("rows written")
@@ -250,7 +253,7 @@ def results_table(evals, phase) -> str:
 
 def main(argv=None):
     from rlpt.io.cli import cli_main
-    cli_main(run, argv)
+    cli_main(run, argv, prog="rlpt.preference.train")
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from rlpt.errors import UserError
 from rlpt.models.config import PRESETS, ModelConfig
 from rlpt.models.transformer import forward
 from rlpt.rewards.prompt_target import prompt_as_target
@@ -78,11 +79,11 @@ def validate_judge_config(c):
     j = c.reward.get("judge")
 
     def fail(key, msg):
-        raise ValueError(f"config reward.judge.{key}: {msg}")
+        raise UserError(f"config reward.judge.{key}: {msg}")
 
     if j is None:
-        raise ValueError("config reward.judge: reward.kind='judge' needs a reward.judge section "
-                         "(rlpt.rewards.judge.judge_config())")
+        raise UserError("config reward.judge: reward.kind='judge' needs a reward.judge section "
+                        "(rlpt.rewards.judge.judge_config())")
     if bool(j.preset) == bool(j.checkpoint):
         fail("preset", "set exactly one of reward.judge.preset and reward.judge.checkpoint")
     if j.preset and j.preset not in PRESETS:
@@ -116,16 +117,16 @@ def judge_ids(j, tokenizer) -> JudgeIds:
     def one(text, key):
         ids = tokenizer.encode(text)
         if len(ids) != 1:
-            raise ValueError(f"config reward.judge.{key}: {text!r} encodes to {len(ids)} tokens "
-                             f"{ids}; a verdict must be exactly one token")
+            raise UserError(f"config reward.judge.{key}: {text!r} encodes to {len(ids)} tokens "
+                            f"{ids}; a verdict must be exactly one token")
         return ids[0]
     verdict = ((one(j.yes, "yes"), one(j.no, "no")) if j.mode == "yes_no"
                else tuple(one(ch, "score_tokens") for ch in j.score_tokens))
     if len(set(verdict)) != len(verdict):
-        raise ValueError(f"config reward.judge: verdict tokens {verdict} are not distinct")
+        raise UserError(f"config reward.judge: verdict tokens {verdict} are not distinct")
     bos = getattr(tokenizer, "bos_id", None) if j.bos else None
     if j.bos and bos is None:
-        raise ValueError("config reward.judge.bos: the tokenizer has no bos token")
+        raise UserError("config reward.judge.bos: the tokenizer has no bos token")
     enc = lambda t: tuple(tokenizer.encode(t)) if t else ()
     return JudgeIds(enc(j.prefix), enc(j.middle), enc(j.suffix), verdict, bos)
 
@@ -202,8 +203,8 @@ def build_judge(cfg, task):
         params = init_params(model_cfg, jax.random.PRNGKey(int(j.seed)))
     vocab = int(getattr(task.tokenizer, "vocab_size", 0))
     if model_cfg.vocab_size < vocab:
-        raise ValueError(f"config reward.judge: judge vocabulary {model_cfg.vocab_size} is smaller "
-                         f"than the tokenizer's {vocab}; the judge must share the policy's tokens")
+        raise UserError(f"config reward.judge: judge vocabulary {model_cfg.vocab_size} is smaller "
+                        f"than the tokenizer's {vocab}; the judge must share the policy's tokens")
     params = jax.tree_util.tree_map(jnp.asarray, params)
     return model_cfg, params, judge_reward(model_cfg, ids, j.mode, tuple(cfg.sampling.stop_tokens))
 

@@ -226,7 +226,8 @@ def _math_verify_equal(mv, pred: str, gold: str) -> bool:
 def _numbers_equal(a: Set[Fraction], b: Set[Fraction], rel_tol: float) -> bool:
     if rel_tol <= 0:
         return bool(a & b)
-    return any(abs(x - y) <= rel_tol * max(abs(x), abs(y)) for x in a for y in b)
+    tol = Fraction(rel_tol)  # exact: a float times a Fraction of hundreds of digits overflows
+    return any(abs(x - y) <= tol * max(abs(x), abs(y)) for x in a for y in b)
 
 
 def is_equivalent(pred: Optional[str], gold: str, *, backend: str = "auto",

@@ -30,7 +30,9 @@ from tqdm import tqdm
 
 from rlpt.algorithms.base import check_files
 from rlpt.config import config_file
-from rlpt.io.workdir import WorkdirLock, check_config_change, write_json_atomic
+from rlpt.io.cli import user_errors
+from rlpt.io.workdir import (ConfigChangedError, WorkdirLock, check_config_change,
+                              listed_changes, write_json_atomic)
 from rlpt.sweep.points import SweepError, group_points, points_to_configs
 from rlpt.sweep.report import write_results
 from rlpt.sweep.run import group_dir, point_dir, run_group
@@ -72,10 +74,9 @@ def _claim(workdir: str, base, points) -> None:
     text = json.dumps(spec, indent=2, sort_keys=True, default=repr)
     try:
         check_config_change(workdir, text, allow=False)
-    except ValueError as e:
-        changed = "; ".join(line.strip() for line in str(e).splitlines()[1:-1])
+    except ConfigChangedError as e:
         raise SweepError(f"{workdir} holds a sweep with another config or other points "
-                         f"({changed}); use a new workdir") from None
+                         f"({listed_changes(e.changes)}); use a new workdir") from None
     write_json_atomic(os.path.join(workdir, "config.json"), json.loads(text))
 
 
@@ -147,10 +148,8 @@ def main(argv=None):
                     help="another sweep's workdir (repeatable): runs whose SFT warm-up it "
                     "cached start RL from those params (rlpt.sweep.sft_cache)")
     a = ap.parse_args(argv)
-    try:
+    with user_errors("rlpt.sweep", a.workdir):
         base, points = load_sweep(a.config)
         if a.only:
             points = select_points(base, points, a.only)
         run_sweep(base, points, a.workdir, sft_from=a.sft_from)
-    except SweepError as e:
-        sys.exit(f"error: {e}")

@@ -24,12 +24,13 @@ from typing import Any, Dict, List, Sequence
 import ml_collections
 
 from rlpt.config import default_algo, hparams, validate
+from rlpt.errors import UserError
 from rlpt.optim import DYNAMIC_FIELDS, optim_spec
 
 PREFIX = "config."
 
 
-class SweepError(ValueError):
+class SweepError(UserError):
     """A sweep that cannot run as declared (one line naming the point and the key)."""
 
 

@@ -29,6 +29,7 @@ import warnings
 from pathlib import Path
 from typing import Dict, Iterator, List, Union
 
+from rlpt.errors import UserError
 from rlpt.rewards.math_answer import extract_hash
 
 ENV_VAR = "RLPT_GSM8K_DIR"
@@ -38,7 +39,7 @@ _REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DIR = _REPO_ROOT.parent / "shared" / "data" / "gsm8k"
 
 
-class Gsm8kFormatError(ValueError):
+class Gsm8kFormatError(UserError):
     """A malformed GSM8K jsonl line; the message starts with `path:line:` (1-based)."""
 
 

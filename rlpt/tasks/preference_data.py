@@ -15,10 +15,12 @@ from typing import Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 
+from rlpt.errors import UserError
+
 FIELDS = ("prompt", "chosen", "rejected")
 
 
-class PreferenceDataError(ValueError):
+class PreferenceDataError(UserError):
     """A malformed or unusable preference pair; the message names file and line."""
 
 

@@ -18,6 +18,7 @@ from typing import Dict, List
 
 import numpy as np
 
+from rlpt.errors import UserError
 from rlpt.tasks.preference_data import read_preference_jsonl, tokenize_pairs
 
 DIGITS = "0123456789"
@@ -111,7 +112,8 @@ class JsonlPairs:
                  n_eval: int = 0, truncate: bool = False):
         pairs = read_preference_jsonl(path)
         if not 0 <= n_eval < len(pairs):
-            raise ValueError(f"{path}: n_eval={n_eval} leaves no training pairs of {len(pairs)}")
+            raise UserError(f"config pref.jsonl_eval_pairs: {n_eval} leaves no training pairs "
+                            f"of the {len(pairs)} in {path}")
         arrays = tokenize_pairs(pairs, tokenizer, max_prompt_len=max_prompt_len,
                                 max_response_len=max_response_len, truncate=truncate,
                                 bos_id=tokenizer.bos_id)
