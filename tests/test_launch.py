@@ -82,7 +82,7 @@ def _command(piddir, roles):
     return [sys.executable, "-c", CHILD, piddir, ",".join(roles)]
 
 
-def test_a_failure_stops_the_others(piddir):
+def test_one_failure_stops_the_others_at_once(piddir):
     """Process 0 exits 3 while process 1 (and its grandchild) sleep: launch returns 3 at once
     and the sleepers are gone."""
     t0 = time.monotonic()
@@ -95,7 +95,7 @@ def test_a_failure_stops_the_others(piddir):
 
 
 @pytest.mark.parametrize("sig,status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_b_signal_is_forwarded(piddir, sig, status):
+def test_a_signal_to_the_launcher_is_forwarded_and_its_processes_reaped(piddir, sig, status):
     """A SIGTERM / SIGINT to `python -m rlpt.launch` stops and reaps its processes (and their
     groups), then the launcher exits with 128 + the signal number and says so on stderr."""
     proc = subprocess.Popen([sys.executable, "-m", "rlpt.launch", "--processes=2", "--",
@@ -120,7 +120,7 @@ def test_b_signal_is_forwarded(piddir, sig, status):
     assert _dead_within(_pids(piddir)) == []
 
 
-def test_c_sigterm_ignored_means_sigkill_after_grace(piddir):
+def test_a_process_ignoring_sigterm_is_killed_after_the_grace(piddir):
     """A process that ignores SIGTERM is SIGKILLed once the grace period (1 s) is over."""
     t0 = time.monotonic()
     code = within(20, launch, _command(piddir, ["ignore_term", "fail"]), 2, 0, 0, None,
@@ -131,7 +131,7 @@ def test_c_sigterm_ignored_means_sigkill_after_grace(piddir):
     assert _dead_within(_pids(piddir)) == []
 
 
-def test_d_success_returns_0_with_prefixed_output(piddir):
+def test_success_returns_0_with_prefixed_output(piddir):
     out = io.StringIO()
     assert within(20, launch, _command(piddir, ["ok", "ok"]), 2, 0, 0, None, out) == 0
     assert sorted(out.getvalue().splitlines()) == ["[0] hello from 0 of 2",

@@ -2,8 +2,11 @@
 non-finite state is never saved, `NonFiniteStateError`; a corrupt latest checkpoint falls back to
 the previous one) and `all_finite`.
 """
+import contextlib
+import io
 import os
 import shutil
+import sys
 import warnings
 from typing import Optional
 
@@ -73,17 +76,23 @@ class Checkpointer:
         if not all_finite(state):
             raise NonFiniteStateError(f"{self.directory}: refusing to checkpoint step {step}: "
                                       "the state holds NaN or infinite values")
+        held = io.StringIO()   # what the save prints: shown unless it failed on a full disk
         try:
-            self.mngr.save(step, args=ocp.args.StandardSave(state), force=True)
-            self.mngr.wait_until_finished()
+            with contextlib.redirect_stderr(held):
+                self.mngr.save(step, args=ocp.args.StandardSave(state), force=True)
+                self.mngr.wait_until_finished()
         except Exception as e:  # noqa: BLE001 - tensorstore reports a full disk as a ValueError
             if not is_disk_full(e):
+                sys.stderr.write(held.getvalue())
                 raise
+            # a full disk: tensorstore's callbacks into orbax's closed event loop printed one
+            # "Event loop is closed" traceback per pending write; DiskFullError says it all
             for name in os.listdir(self.directory):   # free what the failed save wrote
                 if name.startswith(f"{step}.") and "tmp" in name:
                     shutil.rmtree(os.path.join(self.directory, name), ignore_errors=True)
             raise DiskFullError(f"disk full: could not write checkpoint step {step} under "
                                 f"{self.directory}") from e
+        sys.stderr.write(held.getvalue())
 
     def restore(self, state_like, step: Optional[int] = None):
         """The state saved at `step`, or (None) at the newest step that reads back.
