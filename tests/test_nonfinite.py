@@ -120,15 +120,16 @@ def test_sft_step_skips_a_nonfinite_update():
 
 
 def test_preference_and_reward_model_steps_skip_a_nonfinite_update():
-    from test_preference_step import dpo_config
-    from test_reward_model_training import rm_config
+    from configs import dpo_arith, rm_arith
     from rlpt.preference.config import validate as validate_pref
     from rlpt.preference.step import jit_step
     from rlpt.preference.train import pair_source, policy_state, policy_step, rm_state, rm_step
     from rlpt.tasks.synthetic_pairs import SyntheticPairs
     from rlpt.build import build_model
 
-    cfg = validate_pref(dpo_config("dpo"))
+    cfg = dpo_arith.get_config("algo=dpo,size=nano,quick=1")
+    cfg.pref.batch_size = 8
+    cfg = validate_pref(cfg)
     task = build_task(cfg)
     model_cfg, params = build_model(cfg)
     step = policy_step(cfg, model_cfg, task)
@@ -137,7 +138,7 @@ def test_preference_and_reward_model_steps_skip_a_nonfinite_update():
     new, m = jit_step(step, donate=False)(state, pair_source(cfg, task).make_batch(0, 0, 8), hp)
     assert float(m["nonfinite_updates"]) == 1.0 and same(new.params, state.params)
 
-    cfg = validate_pref(rm_config("bt", ",quick=1"))
+    cfg = validate_pref(rm_arith.get_config("kind=bt,size=nano,quick=1"))
     step = rm_step(cfg, model_cfg, task)
     state = rm_state(cfg, model_cfg, step, params)
     hp = {"optim": dict(optim_hparams(cfg.rm.optim), lr=jnp.float32(NAN))}
