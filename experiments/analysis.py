@@ -113,6 +113,53 @@ def save_figure(fig, title: str, path: str) -> None:
     fig.savefig(path, dpi=70)
 
 
+FRACTION = (0.0, 1.0)          # the range of an accuracy, pass@k or rate
+DIFFERENCE = (-1.0, 1.0)       # the range of a difference of two of them
+BAND = "95% t-band over seeds"   # a band's name in a plot: "(BAND, clipped to [0, 1])"
+
+
+def clipped_band(cis, bounds=FRACTION) -> Tuple[np.ndarray, np.ndarray]:
+    """The (lo, hi) arrays of t_intervals `cis` to draw as a band, clipped to `bounds` (the
+    metric's range: FRACTION for accuracies, pass@k and rates, DIFFERENCE for a difference of
+    two; None = unbounded): a t-interval over a few seeds of a value near 0 or 1 can leave the
+    range the value lives in, and the part outside it is no possible value."""
+    lo = np.array([c["lo"] for c in cis], float)
+    hi = np.array([c["hi"] for c in cis], float)
+    if bounds is not None:
+        lo, hi = np.clip(lo, *bounds), np.clip(hi, *bounds)
+    return lo, hi
+
+
+def fill_band(ax, x, cis, bounds=FRACTION, **kw) -> None:
+    """ax.fill_between of clipped_band(cis, bounds) (nothing for intervals of one seed)."""
+    if cis and all(c["n"] > 1 for c in cis):
+        ax.fill_between(x, *clipped_band(cis, bounds), **kw)
+
+
+AXIS_LABELS = {  # y-axis label (with its unit) of an RL-row metric's curve
+    "accuracy": "accuracy (fraction)",
+    "layer2_accuracy": "accuracy (fraction)",
+    "layer2_wrong_to_right": "rate (fraction)",
+    "layer2_right_to_wrong": "rate (fraction)",
+    "entropy_sampled": "entropy (nats per token)",
+    "response_len": "tokens",
+    "reward_response_len_correct": "tokens",
+    "reward_response_len_wrong": "tokens",
+    "reward_excess_len_correct": "tokens beyond the worked solution",
+    "reward_excess_len_wrong": "tokens beyond the worked solution",
+    "clip_frac": "fraction of tokens",
+    "zero_adv_group_frac": "fraction of groups",
+    "stopped_frac": "fraction of responses",
+    "kd_k2": "k2 per token",
+    "kd_frac": "fraction of tokens",
+}
+
+
+def axis_label(key: str) -> str:
+    """The y-axis label of the curve of RL-row metric `key` (AXIS_LABELS, else the key)."""
+    return AXIS_LABELS.get(key, key)
+
+
 def summary_value(run: Dict, which: str, key: str) -> float:
     """run["summary"][which][key] ("after_sft" | "after_rl"), nan for an unfinished point."""
     s: Optional[Dict] = run.get("summary")
@@ -140,29 +187,40 @@ def merge_runs(parts) -> Dict[str, Dict[int, Dict]]:
     return runs
 
 
+def default_out(sweep_dirs) -> str:
+    """Where an analysis writes without `--out`: `<first sweep_dir>/analysis/`, beside the runs
+    it reads, never an experiment's directory (whose tables and plots are committed results)."""
+    return os.path.join(sweep_dirs[0], "analysis")
+
+
 def analysis_main(script_file: str, stem: str, analyze: Callable, plot: Callable,
                   load: Callable = load_runs, argv=None) -> None:
-    """The command line of an experiment's analyze.py: `analyze.py SWEEP_DIR [MORE_DIRS]
-    [--out DIR] [--stem NAME]` (DIR defaults to the script's own directory, NAME to `stem`).
-    Prints `analyze(runs)`'s text, runs = `load(SWEEP_DIR)` merged with the follow-up sweeps'
-    (merge_runs), and writes it to `<NAME>.md`, its data to `<NAME>.json` and
-    `plot(runs, data, <NAME>.png)`."""
-    ap = argparse.ArgumentParser(description=f"writes {stem}.md, {stem}.json and {stem}.png")
+    """The command line of an experiment's analyze.py (`script_file`): `analyze.py SWEEP_DIR
+    [MORE_DIRS] [--out DIR] [--stem NAME]` (DIR defaults to default_out: SWEEP_DIR/analysis/,
+    created; NAME to `stem`). Prints `analyze(runs)`'s text, runs = `load(SWEEP_DIR)` merged with
+    the follow-up sweeps' (merge_runs), and writes it to `<NAME>.md`, its data to `<NAME>.json`
+    and `plot(runs, data, <NAME>.png)`."""
+    experiment = os.path.basename(os.path.dirname(os.path.abspath(script_file)))
+    ap = argparse.ArgumentParser(description=f"{experiment}: writes {stem}.md, {stem}.json and "
+                                 f"{stem}.png")
     ap.add_argument("sweep_dirs", nargs="+", metavar="sweep_dir",
                     help="a sweep's workdir, then follow-up sweeps started from its SFT models")
-    ap.add_argument("--out", default=os.path.dirname(os.path.abspath(script_file)))
+    ap.add_argument("--out", help="the output directory (created); default: "
+                    "<first sweep_dir>/analysis. The experiment's own directory holds the "
+                    "committed results: name it only to replace them")
     ap.add_argument("--stem", default=stem, help="the output files' name")
     a = ap.parse_args(argv)
-    stem = a.stem
+    stem, out = a.stem, a.out or default_out(a.sweep_dirs)
     runs = merge_runs([load(d) for d in a.sweep_dirs])
     text, data = analyze(runs)
     print(text)
-    with open(os.path.join(a.out, f"{stem}.md"), "w") as f:
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, f"{stem}.md"), "w") as f:
         f.write(text)
-    with open(os.path.join(a.out, f"{stem}.json"), "w") as f:
+    with open(os.path.join(out, f"{stem}.json"), "w") as f:
         json.dump(data, f, indent=1)
-    plot(runs, data, os.path.join(a.out, f"{stem}.png"))
-    print(f"wrote {a.out}/{stem}.md, {stem}.json, {stem}.png")
+    plot(runs, data, os.path.join(out, f"{stem}.png"))
+    print(f"wrote {out}/{stem}.md, {stem}.json, {stem}.png")
 
 
 def common_seeds(runs: Dict, arms) -> list:
@@ -199,9 +257,9 @@ def comparison_table(runs: Dict, arms, labels: Dict[str, str], rows, baseline: s
 
 
 def plot_seed_curves(ax, runs: Dict, arms, seeds, value_of: Callable, labels: Dict[str, str],
-                     colors: Dict[str, str], title: str) -> None:
+                     colors: Dict[str, str], title: str, ylabel: str) -> None:
     """One panel: per arm, each seed's RL curve of `value_of(row)` (nan = no value; smoothed,
-    thin) and their mean (thick)."""
+    thin) and their mean (thick); y axis `ylabel`, x axis the RL step."""
     for a in arms:
         curves = []
         for s in seeds:
@@ -217,6 +275,7 @@ def plot_seed_curves(ax, runs: Dict, arms, seeds, value_of: Callable, labels: Di
                 label=f"{labels[a]} (mean of {len(curves)})")
     ax.set_title(title)
     ax.set_xlabel("RL step")
+    ax.set_ylabel(ylabel)
     ax.legend()
 
 
@@ -287,7 +346,8 @@ def arms_table(runs: Dict, arms, labels: Dict[str, str], baseline: str,
 def seed_curves_figure(runs: Dict, arms, seeds, panels, labels: Dict[str, str],
                        colors: Dict[str, str], extra_panels: int = 0):
     """A row of panels, one per `(RL-row key, title)` of `panels` (plot_seed_curves of
-    rl_value(row, key)), then `extra_panels` empty ones for the caller -> (fig, axes)."""
+    rl_value(row, key), y axis axis_label(key)), then `extra_panels` empty ones for the caller
+    -> (fig, axes)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -295,7 +355,7 @@ def seed_curves_figure(runs: Dict, arms, seeds, panels, labels: Dict[str, str],
     fig, axes = plt.subplots(1, n, figsize=(4.75 * n, 4))
     for ax, (key, title) in zip(axes, panels):
         plot_seed_curves(ax, runs, arms, seeds, lambda r, k=key: rl_value(r, k), labels, colors,
-                         title)
+                         title, axis_label(key))
     return fig, axes
 
 
@@ -314,9 +374,10 @@ def heldout_rows(keys, which=("after_sft", "after_rl")) -> list:
 
 def plot_pass_at_k(ax, data: Dict, arms, labels: Dict[str, str], colors: Dict[str, str],
                    sft_arm: str) -> None:
-    """One panel: held-out pass@k against k (log 2), the mean over seeds with its 95% t-band,
-    after RL per arm and after SFT (from `sft_arm`: the arms of a seed share their SFT model);
-    `data` is comparison_table's with heldout_rows of pass@k for every k in data["ks"]."""
+    """One panel: held-out pass@k against k (log 2), the mean over seeds with its 95% t-band
+    (clipped to [0, 1], clipped_band), after RL per arm and after SFT (from `sft_arm`: the arms
+    of a seed share their SFT model); `data` is comparison_table's with heldout_rows of pass@k
+    for every k in data["ks"]."""
     ks = data["ks"]
     for which, style in (("after_sft", ":"), ("after_rl", "-")):
         for a in ([sft_arm] if which == "after_sft" else arms):
@@ -325,10 +386,9 @@ def plot_pass_at_k(ax, data: Dict, arms, labels: Dict[str, str], colors: Dict[st
             color = "black" if which == "after_sft" else colors[a]
             ax.plot(ks, [c["mean"] for c in ci], style, color=color, marker="o",
                     label="SFT model" if which == "after_sft" else labels[a])
-            if all("lo" in c for c in ci):
-                ax.fill_between(ks, [c["lo"] for c in ci], [c["hi"] for c in ci], alpha=0.15,
-                                color=color)
+            fill_band(ax, ks, ci, FRACTION, alpha=0.15, color=color)
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("k")
-    ax.set_title("held-out pass@k (95% t-band over seeds)")
+    ax.set_xlabel("k (samples per prompt, log2 scale)")
+    ax.set_ylabel("held-out pass@k (fraction)")
+    ax.set_title(f"held-out pass@k\n({BAND}, clipped to [0, 1])")
     ax.legend()

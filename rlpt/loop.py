@@ -21,7 +21,7 @@ from tqdm import tqdm
 from rlpt import distributed, sharding
 from rlpt.distributed import barrier, is_main
 from rlpt.io.metrics_log import to_python
-from rlpt.io.workdir import claimed_workdir
+from rlpt.io.workdir import claimed_workdir, finished_summary
 from rlpt.state import TrainState
 
 NONFINITE_DEFAULTS = {"stop_after": 5, "reward_value": 0.0, "on_reward": "replace"}
@@ -97,6 +97,15 @@ def _progress(total, start, desc):
                 disable=os.environ.get("RLPT_NO_PROGRESS") == "1" or not is_main())
 
 
+def _restart_clock(bar):
+    """The bar's rate and ETA from now on (keeping its count): the first call of a phase
+    includes compiling, which made the ETA of a fresh or resumed phase many times too long."""
+    n = bar.n
+    bar.reset()
+    bar.n = bar.last_print_n = bar.initial = n
+    bar.refresh()
+
+
 def _rows(pending, phase, runs: Runs, K: int) -> List[List[Dict]]:
     """Per run, the metric rows of the pending calls `(first step, metrics)` (K steps each)."""
     got = jax.device_get(pending)
@@ -160,6 +169,13 @@ def run_in_workdir(cfg, workdir: str, validate, body, allow_config_change: bool 
     distributed.initialize(cfg.get("distributed"))
     cfg = validate(cfg)
     defaults = defaults_of(cfg) if defaults_of is not None else None
+    done = finished_summary(workdir, cfg, defaults)
+    if done is not None:
+        if is_main():
+            print(f"{workdir}: this run has already finished (summary.json; results.md has its "
+                  "table); nothing to do. Train again in another workdir, or continue it with a "
+                  "larger step count and --allow_config_change", flush=True)
+        return done
     with claimed_workdir(workdir, cfg, allow_config_change, defaults):
         return body(cfg, workdir)
 
@@ -171,6 +187,9 @@ def resume(state: TrainState, ckpt, runs: Runs, phases) -> TrainState:
     duplicates rows."""
     if ckpt.latest_step() is not None:
         state = ckpt.restore(state)
+        if is_main():
+            tqdm.write(f"resuming {phases[0]} from its checkpoint at step {start_step(state)} "
+                       f"({ckpt.directory})")
     for log in runs.logs:
         for phase in phases:
             log.truncate_after(phase, start_step(state))
@@ -212,6 +231,8 @@ def run_phase(phase, state, step_fn, batch_of, total, iters, cfg, ckpt, runs: Ru
         state, m = step_fn(state, batch_of(step))
         pending.append((step, m))
         bar.update(iters * runs.R)
+        if step == start and runs.bar is None:
+            _restart_clock(bar)   # the first call compiled: its time is no rate
         done = step + iters
         save = done % cfg.ckpt_every < iters or done == total
         if save or done % cfg.log_every < iters:

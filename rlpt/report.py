@@ -2,6 +2,12 @@
 import os
 from typing import Dict, List
 
+# y-axis labels: the SFT loss is the token-mean NLL (rlpt.step.sft_loss_and_grads); reward_mean
+# the mean reward over the step's samples; every eval metric (greedy_acc, pass@k, rates) a fraction
+LOSS_LABEL = "loss (nats/token)"
+REWARD_LABEL = "reward (mean over samples)"
+EVAL_LABEL = "accuracy / rate (fraction of prompts)"
+
 
 def results_table(rows: List[Dict]) -> str:
     evals = [r for r in rows if r["phase"] == "eval"]
@@ -16,35 +22,41 @@ def results_table(rows: List[Dict]) -> str:
     return "\n".join(lines)
 
 
-def plot_curves(rows: List[Dict], path: str) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+def curves_figure(rows: List[Dict], title: str = "run"):
+    """The Figure (not saved): SFT loss, RL train reward and the held-out evaluation over steps,
+    each panel titled and both axes labelled, under the suptitle `title`."""
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(14, 4.2))
+    axes = fig.subplots(1, 3)
     sft = [r for r in rows if r["phase"] == "sft"]
     rl = [r for r in rows if r["phase"] == "rl"]
     ev = [r for r in rows if r["phase"] == "eval"]
     if sft:
         axes[0].plot([r["step"] for r in sft], [r["loss"] for r in sft])
-    axes[0].set(title="SFT loss", xlabel="sft step")
     if rl:
-        axes[1].plot([r["step"] for r in rl], [r["reward_mean"] for r in rl], label="train reward")
+        axes[1].plot([r["step"] for r in rl], [r["reward_mean"] for r in rl])
     for k in [k for k in (ev[0] if ev else {}) if k not in ("phase", "step")]:
         axes[2].plot([r["step"] for r in ev], [r[k] for r in ev], marker="o", label=k)
-    axes[1].set(title="RL train reward", xlabel="rl step")
-    axes[2].set(title="held-out eval", xlabel="rl step")
-    axes[2].legend(fontsize=8)
+    axes[0].set(title="SFT loss (token-mean NLL)", xlabel="SFT step", ylabel=LOSS_LABEL)
+    axes[1].set(title="RL train reward", xlabel="RL step", ylabel=REWARD_LABEL)
+    axes[2].set(title="held-out eval", xlabel="RL step", ylabel=EVAL_LABEL)
+    if ev:
+        axes[2].legend(fontsize=8)
     for a in axes:
         a.grid(alpha=0.3)
+    fig.suptitle(f"{title}: SFT loss, RL train reward, held-out eval")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig
+
+
+def plot_curves(rows: List[Dict], path: str, title: str = "run") -> None:
+    curves_figure(rows, title).savefig(path, dpi=110)
 
 
 def write_report(workdir: str, rows: List[Dict], cfg) -> str:
     table = results_table(rows)
+    title = f"{cfg.algo.name} on {cfg.task.name} (seed {cfg.seed})"
     with open(os.path.join(workdir, "results.md"), "w") as f:
-        f.write(f"# {cfg.algo.name} on {cfg.task.name} (seed {cfg.seed})\n\n{table}\n")
-    plot_curves(rows, os.path.join(workdir, "curves.png"))
+        f.write(f"# {title}\n\n{table}\n")
+    plot_curves(rows, os.path.join(workdir, "curves.png"), title)
     return table + f"\n(table: {workdir}/results.md, plot: {workdir}/curves.png)"

@@ -120,10 +120,42 @@ def test_unknown_config_key_is_one_line():
         [sys.executable, "-m", "rlpt.train", "--config=configs/grpo_arith.py:quick=1",
          "--config.sampling.topk=3", "--workdir=/tmp/rlpt_never_written"],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
-    assert out.returncode != 0
+    assert out.returncode == 2
     lines = [l for l in (out.stdout + out.stderr).splitlines() if l.strip()]
-    assert lines == ['error: unknown config key sampling.topk (Did you mean "top_k" instead '
-                     'of "topk"?)'], lines
+    assert lines == ['rlpt.train: error: unknown config key sampling.topk (Did you mean "top_k" '
+                     'instead of "topk"?) (--help lists the flags)'], lines
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--config=configs/grpo_arith.py:sizee=nano", "--workdir=W"],
+     "rlpt.train: error: --config=configs/grpo_arith.py:sizee=nano: ValueError: unknown config "
+     "argument 'sizee'; known: ['lrs', 'quick', 'seed', 'seeds', 'size']"),
+    (["--config=configs/nope.py", "--workdir=W"], "rlpt.train: error: --config: no such file "
+                                                  "'configs/nope.py'"),
+    (["--config", "configs/grpo_arith.py"], "rlpt.train: error: --workdir=... is required"),
+    (["--config=configs/grpo_arith.py", "--config.rl.steps=abc", "--workdir", "W"],
+     "rlpt.train: error: flag --config.rl.steps=abc: invalid literal for int() with base 10: "
+     "'abc'"),
+])
+def test_command_line_mistakes_are_one_line_with_status_2(args, message, tmp_path):
+    """absl printed `FATAL Flags parsing error` with a nested traceback (exit 1) for a bad
+    argument of the config file, and a 30-line traceback for a missing config file."""
+    args = [a.replace("W", str(tmp_path / "w")) if a in ("W", "--workdir=W") else a
+            for a in args]
+    out = subprocess.run([sys.executable, "-m", "rlpt.train", *args], cwd=REPO_ROOT,
+                         capture_output=True, text=True, timeout=120)
+    lines = [l for l in (out.stdout + out.stderr).splitlines() if l.strip()]
+    assert out.returncode == 2 and lines == [message + " (--help lists the flags)"], lines
+    assert not (tmp_path / "w").exists()
+
+
+def test_help_lists_the_flags_and_exits_0():
+    out = subprocess.run([sys.executable, "-m", "rlpt.train", "--help"], cwd=REPO_ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    for flag in ("--config=FILE[:ARGS]", "--config.KEY=VALUE", "--workdir=DIR",
+                 "--allow_config_change"):
+        assert flag in out.stdout
 
 
 def test_a_missing_teacher_checkpoint_is_refused_before_training(tmp_path):

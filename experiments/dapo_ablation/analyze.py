@@ -1,6 +1,8 @@
 """GRPO built up to DAPO one component at a time, from a sweep of configs/dapo_ablation.py:
 
-    python experiments/dapo_ablation/analyze.py runs/dapo_ablation [--out experiments/dapo_ablation]
+    python experiments/dapo_ablation/analyze.py runs/dapo_ablation [--out DIR]
+
+(DIR defaults to runs/dapo_ablation/analysis/.)
 
 Per seed (experiments.analysis): the RL rows' train accuracy, entropy of the sampled tokens,
 response length, clipped-token fraction (`clip_frac`), the share of groups whose rewards are all

@@ -1,7 +1,9 @@
 """Length of correct vs incorrect responses over RL training, GRPO vs Dr. GRPO, from a sweep of
 configs/dr_grpo_length.py:
 
-    python experiments/dr_grpo_length/analyze.py runs/dr_grpo_length [--out experiments/dr_grpo_length]
+    python experiments/dr_grpo_length/analyze.py runs/dr_grpo_length [--out DIR]
+
+(DIR defaults to runs/dr_grpo_length/analysis/.)
 
 Reads points/*/metrics.jsonl (the RL rows' `reward_response_len_correct` / `_wrong`: the mean
 length, eos included, of the step's correct / incorrect sampled responses;

@@ -1,7 +1,10 @@
 """Collapse counts and final accuracy per arm (and learning rate), from a sweep of
 configs/gspo_gmpo_stability.py (the pilots too):
 
-    python experiments/gspo_gmpo_stability/analyze.py runs/gspo_gmpo_stability [--out DIR] [--stem NAME]
+    python experiments/gspo_gmpo_stability/analyze.py runs/gspo_gmpo_stability [--out DIR] \
+        [--stem NAME]
+
+(DIR defaults to runs/gspo_gmpo_stability/analysis/, NAME to `stability`.)
 
 Collapse (defined before any run, README): a seed collapses when its held-out greedy accuracy
 at any evaluation during RL (every rl_steps / evals steps, 128 prompts) falls below half its own
@@ -123,15 +126,16 @@ def plot(runs, data, path):
     fig, axes = plt.subplots(1, len(settings), figsize=(4.6 * len(settings), 4), squeeze=False)
     for ax, k in zip(axes[0], settings):
         for s, r in sorted(runs[k].items()):
-            g0 = r["eval"][0]["greedy_acc"]
-            ax.plot([e["step"] for e in r["eval"]], [e["greedy_acc"] / g0 for e in r["eval"]],
+            g0 = r["eval"][0]["greedy_acc"]   # 0: no ratio (per_seed's min_rel_greedy is nan)
+            ax.plot([e["step"] for e in r["eval"]],
+                    [e["greedy_acc"] / g0 if g0 > 0 else np.nan for e in r["eval"]],
                     "o-", ms=3, label=f"seed {s}")
         ax.axhline(0.5, color="black", ls="--", lw=1)
         ax.set_ylim(0, 1.6)
         ax.set_title(f"{NAMES.get(k[0], k[0])}, lr {k[1]:g}")
-        ax.set_xlabel("RL step")
+        ax.set_xlabel("RL step (0 = after SFT)")
+        ax.set_ylabel("held-out greedy acc / after-SFT value (ratio)")
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("held-out greedy acc / after SFT")
     axes[0][0].legend(fontsize=7)
     save_figure(fig, "Collapse = below the dashed line (half the after-SFT greedy accuracy)", path)
 

@@ -1,9 +1,10 @@
 """Entropy and pass@k of GTPO and GRPO-S against GRPO, from a sweep of configs/gtpo_entropy.py:
 
     python experiments/gtpo_entropy/analyze.py runs/gtpo_entropy runs/gtpo_entropy_joint \
-        [--out experiments/gtpo_entropy]
+        [--out DIR]
 
-(the second sweep, `norm=joint`, adds the arms "GTPO joint" and "GRPO-S joint").
+(the second sweep, `norm=joint`, adds the arms "GTPO joint" and "GRPO-S joint"; DIR defaults
+to runs/gtpo_entropy/analysis/, under the first sweep).
 
 Per seed: the RL rows' `entropy_sampled` (mean entropy, in nats, of the policy's distribution at
 each sampled response token), train `accuracy` and `response_len` averaged over an early window

@@ -1,11 +1,11 @@
 """ExPO, ReLIFT and UFT against GRPO on the hard split of scratchpad addition, from a sweep of
 configs/hard_split.py:
 
-    python experiments/hard_split/analyze.py runs/hard_split [runs/hard_split_uft100] \
-        [--out experiments/hard_split]
+    python experiments/hard_split/analyze.py runs/hard_split [runs/hard_split_uft100] [--out DIR]
 
 (runs/hard_split_uft100: the follow-up UFT arm with hint_steps 100, started from the first
-sweep's SFT models with `--sft_from`; its arm is `uft_h100`.)
+sweep's SFT models with `--sft_from`; its arm is `uft_h100`. DIR defaults to
+runs/hard_split/analysis/, under the first sweep.)
 
 Per seed, from points/*/summary.json and the eval rows of metrics.jsonl: the held-out greedy
 accuracy, pass@1 and pass@8 overall, on the hard rows (difficulty d > max_digits: no worked
@@ -45,8 +45,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from experiments.analysis import (  # noqa: E402
-    SEED_CURVES_TITLE, analysis_main, comparison_table, early_late, last_rl_step, load_arms,
-    plot_seed_curves, rl_value, save_figure, windowed)
+    SEED_CURVES_TITLE, analysis_main, axis_label, comparison_table, early_late, last_rl_step,
+    load_arms, plot_seed_curves, rl_value, save_figure, windowed)
 
 ARMS = ("grpo", "exp_grpo", "relift", "uft", "uft_h100")
 LABEL = {"grpo": "GRPO", "exp_grpo": "ExPO", "relift": "ReLIFT", "uft": "UFT",
@@ -188,7 +188,7 @@ def plot(runs, data, path):
     for ax, key, title in ((axes[0], "accuracy", "train accuracy (sampled; UFT: hinted)"),
                            (axes[1], "zero_adv_group_frac", "groups with no signal")):
         plot_seed_curves(ax, runs, arms, seeds, lambda r, k=key: rl_value(r, k), LABEL, COLOR,
-                         title)
+                         title, axis_label(key))
     for ax, key in ((axes[2], "pass@8"), (axes[3], "pass@1")):
         for a in arms:
             per_seed = []
@@ -202,6 +202,7 @@ def plot(runs, data, path):
                     color=COLOR[a], lw=2, marker="o", label=f"{LABEL[a]} (mean of {len(seeds)})")
         ax.set_title(f"held-out {key} on hard rows (d in {data['hard_levels']})")
         ax.set_xlabel("RL step (0 = after SFT)")
+        ax.set_ylabel(f"held-out {key} (fraction)")
         ax.legend()
     save_figure(fig, SEED_CURVES_TITLE, path)
 

@@ -1,9 +1,10 @@
 """KDRL vs GRPO vs KD alone (arXiv 2506.02208) from a sweep of configs/kdrl_vs_grpo.py:
 
-    python experiments/kdrl/analyze.py runs/kdrl_vs_grpo [runs/kdrl_kd1] [--out experiments/kdrl]
+    python experiments/kdrl/analyze.py runs/kdrl_vs_grpo [runs/kdrl_kd1] [--out DIR]
 
 (runs/kdrl_kd1: the follow-up arm kdrl_kd1, KDRL with KD alone's KD term, started from the first
-sweep's SFT models with `--sft_from`.)
+sweep's SFT models with `--sft_from`. DIR defaults to runs/kdrl_vs_grpo/analysis/, under the
+first sweep.)
 
 Per seed (experiments.analysis), GRPO as the baseline: the RL rows' train accuracy (sampled), the
 entropy of the sampled tokens, the response length, the token efficiency (the length of the

@@ -1,14 +1,15 @@
 """Response length and accuracy of GRPO with and without the Kimi k1.5 length reward, from a
 sweep of configs/kimi_length.py:
 
-    python experiments/kimi_length/analyze.py runs/kimi_length [--out experiments/kimi_length]
+    python experiments/kimi_length/analyze.py runs/kimi_length [--out DIR]
     python experiments/kimi_length/analyze.py runs/kimi_length_k15 --stem results_k15
     python experiments/kimi_length/analyze.py runs/kimi_length_k15 runs/kimi_length_k15_warmup \
         --stem results_k15_warmup
 
 (runs/kimi_length_k15_warmup: the paper's warm-up, the length reward switched on at RL step
 `length_penalty_start`, started from the first sweep's SFT models with `--sft_from`; its arm is
-`kimi_length_penalty_from<start>`.)
+`kimi_length_penalty_from<start>`. DIR defaults to <first sweep>/analysis/, e.g.
+runs/kimi_length/analysis/.)
 
 Per seed (experiments.analysis): the RL rows' mean response length, the length of correct and of
 incorrect responses and each minus its problem's own worked-solution length (negative = a chain

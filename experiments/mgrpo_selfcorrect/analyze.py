@@ -1,6 +1,9 @@
 """Self-correction of MGRPO against GRPO, from a sweep of configs/mgrpo_selfcorrect.py:
 
-    python experiments/mgrpo_selfcorrect/analyze.py runs/mgrpo_selfcorrect [--out DIR]
+    python experiments/mgrpo_selfcorrect/analyze.py runs/mgrpo_selfcorrect [MORE_SWEEPS] [--out DIR]
+
+(DIR defaults to runs/mgrpo_selfcorrect/analysis/; MORE_SWEEPS: more seeds, e.g.
+runs/mgrpo_selfcorrect_s34.)
 
 Per seed (experiments.analysis): the RL rows' train accuracy and, for MGRPO, its layer-2
 (self-correction) accuracy and training-time wrong -> right / right -> wrong rates, early (the
@@ -68,6 +71,7 @@ def plot(runs, data, path):
                     color=COLORS[a], alpha=0.6, label=LABELS[a] if i == 0 else None)
     ax.set_title("held-out greedy self-correction: wrong -> right")
     ax.set_xlabel("RL step (0 = after SFT)")
+    ax.set_ylabel("rate (fraction of the wrong first answers)")
     ax.legend()
     save_figure(fig, SEED_CURVES_TITLE, path)
 

@@ -1,6 +1,8 @@
 """1-shot RLVR against full-data RL, from a sweep of configs/one_shot_rlvr.py:
 
-    python experiments/one_shot_rlvr/analyze.py runs/one_shot_rlvr [--out experiments/one_shot_rlvr]
+    python experiments/one_shot_rlvr/analyze.py runs/one_shot_rlvr [--out DIR]
+
+(DIR defaults to runs/one_shot_rlvr/analysis/.)
 
 Per seed (experiments.analysis): the RL rows' train accuracy (for the 1-shot arm, on its one
 example) and entropy of the sampled tokens, early (the first 10% of RL steps) and late (the last
@@ -51,7 +53,8 @@ def plot(runs, data, path):
             ax.plot([r["step"] for r in ev], [r["greedy_acc"] for r in ev], "o-",
                     color=colors[a], alpha=0.6, label=labels(runs)[a] if i == 0 else None)
     ax.set_title("held-out greedy accuracy (each line a seed)")
-    ax.set_xlabel("RL step")
+    ax.set_xlabel("RL step (0 = after SFT)")
+    ax.set_ylabel("accuracy (fraction)")
     ax.legend()
     save_figure(fig, SEED_CURVES_TITLE, path)
 

@@ -1,6 +1,8 @@
 """PPO vs GRPO at an equal number of sampled responses, from a sweep of configs/ppo_vs_grpo.py:
 
-    python experiments/ppo_vs_grpo/analyze.py runs/ppo_vs_grpo [--out experiments/ppo_vs_grpo]
+    python experiments/ppo_vs_grpo/analyze.py runs/ppo_vs_grpo [--out DIR]
+
+(DIR defaults to runs/ppo_vs_grpo/analysis/.)
 
 Reads points/*/metrics.jsonl (RL rows: `accuracy` = the step's sampled-response accuracy,
 `clip_frac`, `value_mean`, `grad_norm`; eval rows: held-out greedy accuracy and pass@k) and
@@ -9,7 +11,8 @@ number of responses per step (batch x samples), so RL step s is the same budget 
 Prints and writes `compare.md` / `compare.json` (mean and 95% Student-t interval over seeds per
 arm, and of the paired per-seed difference PPO - GRPO: both arms of a seed start from the same
 SFT model) and `compare.png` (train accuracy and held-out greedy accuracy against the number of
-sampled responses).
+sampled responses; 95% t-bands clipped to the metric's range, [0, 1] or [-1, 1] for a
+difference).
 """
 import os
 import sys
@@ -19,7 +22,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from experiments.analysis import (  # noqa: E402
-    analysis_main, early_late, fmt_ci, paired, pass_ks, save_figure, smooth, window_mean)
+    BAND, DIFFERENCE, FRACTION, analysis_main, early_late, fill_band, fmt_ci, paired, pass_ks,
+    save_figure, smooth, window_mean)
 from rlpt.sweep.report import INTERVAL, t_interval  # noqa: E402
 
 ARMS = ("grpo", "ppo")
@@ -38,7 +42,8 @@ def table(runs):
     per_step = responses_per_step(runs)
     early, late = early_late(steps)
     ks = pass_ks(runs["grpo"][seeds[0]]["summary"]["after_rl"])
-    metrics = [("held-out greedy acc after SFT", lambda r: r["summary"]["after_sft"]["greedy_acc"]),
+    metrics = [("held-out greedy acc after SFT",
+                lambda r: r["summary"]["after_sft"]["greedy_acc"]),
                ("held-out greedy acc after RL", lambda r: r["summary"]["after_rl"]["greedy_acc"])]
     for k in ks:
         metrics.append((f"held-out pass@{k} after RL",
@@ -53,7 +58,8 @@ def table(runs):
          lambda r: window_mean(r["rl"], "accuracy", *late)),
         ("clip fraction, late", lambda r: window_mean(r["rl"], "clip_frac", *late)),
         ("grad norm, late", lambda r: window_mean(r["rl"], "grad_norm", *late)),
-        ("entropy of sampled tokens, late", lambda r: window_mean(r["rl"], "entropy_sampled", *late)),
+        ("entropy of sampled tokens, late",
+         lambda r: window_mean(r["rl"], "entropy_sampled", *late)),
         ("PPO value loss, early", lambda r: window_mean(r["rl"], "vf_loss", *early)),
         ("PPO value loss, late", lambda r: window_mean(r["rl"], "vf_loss", *late)),
         ("PPO mean value, late", lambda r: window_mean(r["rl"], "value_mean", *late)),
@@ -109,8 +115,7 @@ def plot(runs, data, path):
         x = np.array(ev_steps) * per_step
         axes[1].plot(x, [c["mean"] for c in cis], "o-", color=colors[arm], lw=2,
                      label=NAMES[arm])
-        axes[1].fill_between(x, [c["lo"] for c in cis], [c["hi"] for c in cis],
-                             color=colors[arm], alpha=0.2)
+        fill_band(axes[1], x, cis, FRACTION, color=colors[arm], alpha=0.2)
     seeds = sorted(set(runs["grpo"]) & set(runs["ppo"]))
     ev_steps = sorted(set.intersection(*[{r["step"] for r in runs[a][s]["eval"]}
                                          for a in ARMS for s in seeds]))
@@ -120,12 +125,14 @@ def plot(runs, data, path):
                for st in ev_steps]
         x = np.array(ev_steps) * per_step
         axes[2].plot(x, [c["mean"] for c in cis], "o-", color=col, lw=2, label=key)
-        axes[2].fill_between(x, [c["lo"] for c in cis], [c["hi"] for c in cis], color=col,
-                             alpha=0.2)
+        fill_band(axes[2], x, cis, DIFFERENCE, color=col, alpha=0.2)
     axes[2].axhline(0, color="black", lw=1)
-    axes[2].set_title("held-out, PPO - GRPO paired by seed (95% t band)")
-    axes[0].set_title("train accuracy of sampled responses (moving avg of 5 logged steps)")
-    axes[1].set_title("held-out greedy accuracy, mean and 95% t band")
+    axes[2].set_title(f"held-out, PPO - GRPO paired by seed\n({BAND}, clipped to [-1, 1])")
+    axes[2].set_ylabel("difference PPO - GRPO (fraction)")
+    axes[0].set_title("train accuracy of sampled responses\n(moving average of 5 logged steps)")
+    axes[0].set_ylabel("accuracy (fraction)")
+    axes[1].set_title(f"held-out greedy accuracy, mean\n({BAND}, clipped to [0, 1])")
+    axes[1].set_ylabel("accuracy (fraction)")
     for ax in axes:
         ax.set_xlabel("sampled responses per run")
         ax.legend()

@@ -1,13 +1,13 @@
 """pass@k, entropy and accuracy of GRPO with and without the unlikeliness reward, with 1 and 2
 PPO epochs, from a sweep of configs/unlikely_passk.py:
 
-    python experiments/unlikely_passk/analyze.py runs/unlikely_passk [--out experiments/unlikely_passk]
+    python experiments/unlikely_passk/analyze.py runs/unlikely_passk [--out DIR]
     python experiments/unlikely_passk/analyze.py runs/unlikely_passk runs/unlikely_passk_lr \
         --stem results_lr
 
 (runs/unlikely_passk_lr: the 2-epoch arms at RL lr 1.5e-4, started from the first sweep's SFT
 models with `--sft_from`; their arms are `<shaping>/2@lr1.5e-04`; GRPO with 1 epoch at that lr
-is `none/1@lr1.5e-04`.)
+is `none/1@lr1.5e-04`. DIR defaults to runs/unlikely_passk/analysis/, under the first sweep.)
 
 Per seed (experiments.analysis): the RL rows' train accuracy and entropy of the sampled tokens
 over an early window (the first 10% of RL steps) and a late one (the last 25%); held-out greedy
@@ -66,13 +66,15 @@ def table(runs):
         pair = [f"none/{schedule}", f"unlikeliness/{schedule}"]
         if all(a in runs for a in pair):
             t, d = arms_table(runs, pair, LABELS, pair[0], lambda steps: [])
-            text += f"\nThe two rewards on one schedule: {LABELS[pair[0]]} vs {LABELS[pair[1]]}.\n\n{t}"
+            text += (f"\nThe two rewards on one schedule: {LABELS[pair[0]]} vs "
+                     f"{LABELS[pair[1]]}.\n\n{t}")
             data["same_schedule"][schedule] = d
     for lr in ("", HALF):   # 1 vs 2 epochs of GRPO at the same learning rate
         pair = [f"none/1{lr}", f"none/2{lr}"]
         if all(a in runs for a in pair):
             t, d = arms_table(runs, pair, LABELS, pair[0], lambda steps: [])
-            text += f"\nEpochs at one learning rate: {LABELS[pair[0]]} vs {LABELS[pair[1]]}.\n\n{t}"
+            text += (f"\nEpochs at one learning rate: {LABELS[pair[0]]} vs "
+                     f"{LABELS[pair[1]]}.\n\n{t}")
             data["epochs_at_one_lr"][lr or "recipe"] = d
     return text, data
 

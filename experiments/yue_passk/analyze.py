@@ -1,6 +1,9 @@
 """pass@k curves before and after RL (GRPO), from a sweep of configs/yue_passk.py:
 
-    python experiments/yue_passk/analyze.py runs/yue_passk [--out experiments/yue_passk]
+    python experiments/yue_passk/analyze.py runs/yue_passk [MORE_SWEEPS] [--out DIR]
+
+(DIR defaults to runs/yue_passk/analysis/; MORE_SWEEPS: more seeds of the same recipe, e.g. a
+sweep with `--only='seed=(5|6)$'`.)
 
 Reads points/*/metrics.jsonl (the `eval` rows: greedy accuracy and unbiased pass@k from
 eval.n_samples samples per held-out prompt, after SFT at RL step 0, at any intermediate RL step
@@ -8,7 +11,8 @@ and after RL; per difficulty `greedy_acc_d{d}`, `pass@1_d{d}`, `pass@{max k}_d{d
 writes `passk.md` / `passk.json` (mean and 95% Student-t interval over seeds of pass@k after
 SFT and after RL and of the paired per-seed difference RL - SFT: both come from the same run;
 the crossing point: per seed, the smallest k of the grid at which pass@k after SFT is >= pass@k
-after RL) and `passk.png` (pass@k against log2 k with bands; the difference).
+after RL) and `passk.png` (pass@k against log2 k with 95% t-bands, clipped to [0, 1]; the
+difference, its band clipped to [-1, 1]).
 """
 import os
 import re
@@ -19,14 +23,17 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from experiments.analysis import (  # noqa: E402
-    analysis_main, fmt_ci, load_runs, pass_ks, save_figure)
+    BAND, DIFFERENCE, FRACTION, analysis_main, fill_band, fmt_ci, pass_ks, save_figure)
 from rlpt.sweep.report import INTERVAL, t_interval  # noqa: E402
 
 
-def load(sweep_dir):
-    """{seed: {RL step: evaluation row}} (step 0 = after SFT)."""
-    return {seed: {r["step"]: r for r in run["eval"]}
-            for seed, run in load_runs(sweep_dir)["all"].items()}
+def by_seed(runs):
+    """{seed: {RL step: evaluation row}} (step 0 = after SFT) of experiments.analysis.load_runs'
+    {arm: {seed: run}}: the sweep has one arm, "all" (its points are named `seed=N`)."""
+    if list(runs) != ["all"]:
+        raise ValueError(f"a sweep of configs/yue_passk.py has the single arm 'all' (points "
+                         f"named seed=N), not {sorted(runs)}")
+    return {seed: {r["step"]: r for r in run["eval"]} for seed, run in runs["all"].items()}
 
 
 def crossing(sft, rl, ks):
@@ -38,6 +45,7 @@ def crossing(sft, rl, ks):
 
 
 def analyze(runs):
+    runs = by_seed(runs)
     seeds = sorted(runs)
     steps = sorted(set.intersection(*[set(runs[s]) for s in seeds]))
     first, last = steps[0], steps[-1]
@@ -116,6 +124,7 @@ def plot(runs, data, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    runs = by_seed(runs)
     seeds, ks, steps = data["seeds"], data["ks"], data["eval_steps"]
     x = np.log2(ks)
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
@@ -127,12 +136,11 @@ def plot(runs, data, path):
         col = "tab:blue" if st == steps[0] else ("tab:red" if st == steps[-1] else col)
         axes[0].plot(x, [c["mean"] for c in cis], "o-", color=col, lw=2,
                      label=f"{label} (step {st})")
-        axes[0].fill_between(x, [c["lo"] for c in cis], [c["hi"] for c in cis], color=col,
-                             alpha=0.2)
+        fill_band(axes[0], x, cis, FRACTION, color=col, alpha=0.2)
     axes[0].set_xticks(x, [str(k) for k in ks])
-    axes[0].set_xlabel("k (log2 scale)")
-    axes[0].set_ylabel("held-out pass@k")
-    axes[0].set_title(f"pass@k, mean of {len(seeds)} seeds, 95% t band")
+    axes[0].set_xlabel("k (samples per prompt, log2 scale)")
+    axes[0].set_ylabel("held-out pass@k (fraction)")
+    axes[0].set_title(f"pass@k, mean of {len(seeds)} seeds\n({BAND}, clipped to [0, 1])")
     axes[0].legend()
     axes[0].grid(alpha=0.3)
     d = [data["pass_at_k"][str(k)]["diff"] for k in ks]
@@ -140,11 +148,13 @@ def plot(runs, data, path):
         axes[1].plot(x, [runs[s][steps[-1]][f"pass@{k}"] - runs[s][steps[0]][f"pass@{k}"]
                          for k in ks], color="gray", alpha=0.4, lw=0.8)
     axes[1].plot(x, [c["mean"] for c in d], "o-", color="black", lw=2, label="mean (thin: seeds)")
-    axes[1].fill_between(x, [c["lo"] for c in d], [c["hi"] for c in d], color="black", alpha=0.15)
+    fill_band(axes[1], x, d, DIFFERENCE, color="black", alpha=0.15)
     axes[1].axhline(0, color="tab:blue", lw=1)
     axes[1].set_xticks(x, [str(k) for k in ks])
-    axes[1].set_xlabel("k (log2 scale)")
-    axes[1].set_title("pass@k after RL - after SFT (paired by seed)")
+    axes[1].set_xlabel("k (samples per prompt, log2 scale)")
+    axes[1].set_ylabel("pass@k difference (RL - SFT)")
+    axes[1].set_title(f"pass@k after RL - after SFT, paired by seed\n({BAND}, clipped to "
+                      "[-1, 1])")
     axes[1].legend()
     axes[1].grid(alpha=0.3)
     save_figure(fig, "Scratchpad addition (1-3 digits), tiny model, GRPO: pass@k before / after "
@@ -152,4 +162,4 @@ def plot(runs, data, path):
 
 
 if __name__ == "__main__":
-    analysis_main(__file__, "passk", analyze, plot, load=load)
+    analysis_main(__file__, "passk", analyze, plot)

@@ -6,7 +6,9 @@ import contextlib
 import io
 import os
 import shutil
+import signal
 import sys
+import threading
 import warnings
 from typing import Optional
 
@@ -51,6 +53,24 @@ def last_complete_checkpoint(workdir: str) -> Optional[str]:
     return max(found, key=os.path.getmtime) if found else None
 
 
+@contextlib.contextmanager
+def interrupt_after():
+    """Ctrl-C (SIGINT) within the block is held until the block ends, then raised: a checkpoint
+    being written is finished first (an interrupted orbax save leaves its threads printing
+    tracebacks at exit, and no checkpoint)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got = []
+    old = signal.signal(signal.SIGINT, lambda *_: got.append(True))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+    if got:
+        raise KeyboardInterrupt
+
+
 class Checkpointer:
     """Orbax checkpoints of a TrainState under workdir/ckpt/<phase>/<step>."""
 
@@ -78,7 +98,7 @@ class Checkpointer:
                                       "the state holds NaN or infinite values")
         held = io.StringIO()   # what the save prints: shown unless it failed on a full disk
         try:
-            with contextlib.redirect_stderr(held):
+            with contextlib.redirect_stderr(held), interrupt_after():
                 self.mngr.save(step, args=ocp.args.StandardSave(state), force=True)
                 self.mngr.wait_until_finished()
         except Exception as e:  # noqa: BLE001 - tensorstore reports a full disk as a ValueError

@@ -77,8 +77,11 @@ def claimed_workdir(workdir: str, cfg, allow_config_change: bool = False, defaul
     refuses a config that differs from the workdir's config.json unless `allow_config_change`
     (check_config_change; `distributed.*` may change: a resume on another cluster layout; a key
     the old config.json lacks is no change when `cfg` has it at its value in the code's
-    `defaults` config), and writes the new config.json. With several processes only process 0
-    locks and writes."""
+    `defaults` config), and writes the new config.json. A start that fails with a UserError
+    before writing metrics, checkpoints or a summary leaves the workdir as it was (its
+    config.json restored or removed; a workdir it created removed when empty), so the corrected
+    command is not refused as a changed config. With several processes only process 0 locks and
+    writes."""
     cfg_json = cfg.to_json_best_effort(indent=2, sort_keys=True)
     defaults_json = defaults.to_json_best_effort() if defaults is not None else ""
     check = lambda allow: check_config_change(workdir, cfg_json, allow=allow,
@@ -88,11 +91,50 @@ def claimed_workdir(workdir: str, cfg, allow_config_change: bool = False, defaul
             check(False)
         yield
         return
+    created = not os.path.exists(workdir)
     os.makedirs(workdir, exist_ok=True)
-    with WorkdirLock(workdir):
-        check(allow_config_change)
-        write_config(workdir, cfg)
-        yield
+    try:
+        with WorkdirLock(workdir):
+            check(allow_config_change)
+            config_path = os.path.join(workdir, "config.json")
+            old_config = open(config_path).read() if os.path.exists(config_path) else None
+            write_config(workdir, cfg)
+            try:
+                yield
+            except UserError:   # a start that failed before writing anything leaves no trace
+                if _nothing_written(workdir):
+                    if old_config is None:
+                        os.remove(config_path)
+                    else:
+                        write_text_atomic(config_path, old_config)
+                raise
+    finally:
+        if created and os.path.isdir(workdir) and not os.listdir(workdir):
+            os.rmdir(workdir)
+
+
+def finished_summary(workdir: str, cfg, defaults=None) -> Optional[Dict]:
+    """The summary.json of a run that finished in `workdir` with this config (the same as its
+    config.json up to `distributed.*` and keys added at their defaults), else None: a rerun of
+    a finished run changes nothing."""
+    path = os.path.join(workdir, "summary.json")
+    if not os.path.exists(path):
+        return None
+    try:
+        check_config_change(workdir, cfg.to_json_best_effort(), allow=False,
+                            ignore=("distributed",),
+                            defaults_json=defaults.to_json_best_effort() if defaults else "")
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):   # a changed config (ConfigChangedError) or a torn summary
+        return None
+
+
+def _nothing_written(workdir: str) -> bool:
+    """Whether a run wrote nothing in `workdir` besides config.json (and its lock): no metrics,
+    no checkpoint, no summary."""
+    return not any(os.path.exists(os.path.join(workdir, n))
+                   for n in ("metrics.jsonl", "ckpt", "summary.json"))
 
 
 def _flatten(obj: Any, prefix: str = "") -> Dict[str, Any]:

@@ -197,6 +197,9 @@ def run(cfg, workdir: str, allow_config_change: bool = False) -> Dict:
 def _run_locked(cfg, workdir: str) -> Dict:
     task = build_task(cfg)
     model_cfg, params = build_model(cfg)
+    # the pairs are read and tokenized before anything trains: a bad row fails now, naming
+    # its file and line, not after the SFT phase
+    pairs = pair_source(cfg, task) if cfg.mode == "policy" else None
     mesh = sharding.make_mesh(dict(cfg.mesh))
     log = MetricsLog(os.path.join(workdir, "metrics.jsonl"))
     wb = WandbLogger(cfg, workdir)
@@ -208,9 +211,6 @@ def _run_locked(cfg, workdir: str) -> Dict:
               f"{cfg.task.name}, {what}, devices {jax.device_count()} "
               f"({jax.devices()[0].platform}) in {jax.process_count()} process(es), "
               f"workdir {workdir}")
-    # the pairs are read and tokenized before anything trains: a bad row fails now, naming
-    # its file and line, not after the SFT phase
-    pairs = pair_source(cfg, task) if cfg.mode == "policy" else None
     t0 = time.time()
     if cfg.sft.steps:
         params = run_sft(cfg, model_cfg, params, task, mesh, workdir, runs)

@@ -1,5 +1,5 @@
 """Sweep results: one table over settings with a 95% Student-t interval over seeds, curves with
-bands, and `sweep.json` (what a notebook reads).
+bands (clipped to the metric's range: `band_range`), and `sweep.json` (what a notebook reads).
 
 A setting is a point's overrides without the seed; its n seeds give mean and the two-sided 95%
 t-interval `mean +- t(0.975, n-1) * sd / sqrt(n)` (sd with ddof 1; no interval for n = 1). A
@@ -8,7 +8,7 @@ point marked `stopped` (non-finite updates) is listed but left out of the means.
 import json
 import math
 import os
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -77,44 +77,107 @@ def table(settings: List[Dict], points, summaries) -> str:
     return "\n".join(lines)
 
 
-def _band(ax, rows_per_seed: List[List[Dict]], key: str, label: str):
-    """Mean curve over seeds with its 95% t band, on the steps every seed logged."""
+def band_range(key: str, values: Sequence[float]) -> Optional[Tuple[float, float]]:
+    """The range a band of metric `key` is clipped to, given every per-seed value of the run
+    group: [0, 1] for a fraction (greedy_acc*, pass@*, sc_*, *accuracy*, *_acc, *_frac, *_rate);
+    for a reward [0, 1] when every value lies in [0, 1] (the default tasks' 0/1 rewards), else the
+    observed [min, max] (a shaped reward, e.g. an overlong penalty, can go below 0); None (not
+    clipped) otherwise (a loss)."""
+    k = key.rsplit("/", 1)[-1]
+    if (k.startswith(("greedy_acc", "pass@", "sc_")) or "accuracy" in k
+            or k.endswith(("_acc", "_frac", "_rate"))):
+        return 0.0, 1.0
+    if "reward" in k and len(values):
+        lo, hi = float(np.min(values)), float(np.max(values))
+        return (0.0, 1.0) if 0.0 <= lo and hi <= 1.0 else (lo, hi)
+    return None
+
+
+def band(key: str, per_seed: Sequence[Sequence[float]]) -> Dict:
+    """Mean and 95% t band over seeds, step by step: per_seed[i][j] is seed i's value of `key` at
+    step j -> {'mean', 'lo', 'hi' (lists over steps; lo and hi clipped to 'range'), 'n' (seeds),
+    'range' (band_range of all the values; None: not clipped)}."""
+    v = np.asarray(per_seed, np.float64)
+    rng = band_range(key, v.ravel())
+    cis = [t_interval(v[:, j]) for j in range(v.shape[1])]
+    lo, hi = (np.array([c[side] for c in cis]) for side in ("lo", "hi"))
+    if rng is not None:
+        lo, hi = np.clip(lo, *rng), np.clip(hi, *rng)
+    return {"mean": [c["mean"] for c in cis], "lo": lo.tolist(), "hi": hi.tolist(),
+            "n": len(v), "range": rng}
+
+
+def band_note(bands: List[Dict]) -> str:
+    """What a panel's bands are, e.g. '95% t-interval over 3 seeds, clipped to [0, 1]'."""
+    ns = sorted({b["n"] for b in bands})
+    if not ns:
+        return "no data"
+    if ns[-1] < 2:
+        return "1 seed: no band"
+    seeds = f"{ns[0]}" if len(ns) == 1 else f"{ns[0]}-{ns[-1]}"
+    ranges = {b["range"] for b in bands if b["n"] > 1}
+    if ranges == {None}:
+        clip = "not clipped"
+    elif ranges == {(0.0, 1.0)}:
+        clip = "clipped to [0, 1]"
+    elif len(ranges) == 1:
+        clip = "clipped to the observed range [{:.3g}, {:.3g}]".format(*ranges.pop())
+    else:
+        clip = "clipped to [0, 1] or each setting's observed range"
+    return f"95% t-interval over {seeds} seeds, {clip}"
+
+
+def _draw(ax, rows_per_seed: List[List[Dict]], key: str, label: str) -> Optional[Dict]:
+    """Mean curve over seeds with its band (`band`), on the steps every seed logged."""
     common = sorted(set.intersection(*[{r["step"] for r in rows if key in r}
                                        for rows in rows_per_seed]))
     if not common:
-        return
+        return None
     by = [{r["step"]: r[key] for r in rows if key in r} for rows in rows_per_seed]
-    cis = [t_interval([b[s] for b in by]) for s in common]
-    line, = ax.plot(common, [c["mean"] for c in cis], label=label)
-    if len(rows_per_seed) > 1:
-        ax.fill_between(common, [c["lo"] for c in cis], [c["hi"] for c in cis], alpha=0.2,
-                        color=line.get_color())
+    b = band(key, [[d[s] for s in common] for d in by])
+    line, = ax.plot(common, b["mean"], label=label)
+    if b["n"] > 1:
+        ax.fill_between(common, b["lo"], b["hi"], alpha=0.2, color=line.get_color())
+    return b
 
 
-def plot(settings: List[Dict], rows: Dict[str, List[Dict]], path: str) -> None:
-    """SFT loss, RL train reward and held-out greedy accuracy / pass@1: one line per setting
-    (mean over seeds) with a 95% t band."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    panels = [("sft", "loss", "SFT loss", "sft step"), ("rl", "reward_mean", "RL train reward",
-                                                         "rl step"),
-              ("eval", "greedy_acc", "held-out greedy accuracy", "rl step"),
-              ("eval", "pass@1", "held-out pass@1", "rl step")]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8))
-    for ax, (phase, key, title, xlabel) in zip(axes, panels):
+# (phase, key, panel title, x label, y label); units: the SFT loss is the token-mean NLL
+# (rlpt.step.sft_loss_and_grads), reward_mean the mean reward over a step's samples
+PANELS = [("sft", "loss", "SFT loss", "SFT step", "loss (nats/token)"),
+          ("rl", "reward_mean", "RL train reward", "RL step", "reward (mean over samples)"),
+          ("eval", "greedy_acc", "held-out greedy accuracy", "RL step",
+           "accuracy (fraction of prompts)"),
+          ("eval", "pass@1", "held-out pass@1", "RL step", "accuracy (fraction of prompts)")]
+
+
+def curves_figure(settings: List[Dict], rows: Dict[str, List[Dict]], title: str = "sweep"):
+    """The Figure (not saved): one panel per PANELS entry, one line per setting (mean over its
+    seeds) with a clipped 95% t band (`band`, described in the panel title)."""
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(4.6 * len(PANELS), 4.2))
+    axes = fig.subplots(1, len(PANELS))
+    for ax, (phase, key, name, xlabel, ylabel) in zip(axes, PANELS):
+        bands = []
         for s in settings:
             per_seed = [[r for r in rows[n] if r["phase"] == phase] for n in s["points"]
                         if n not in s["stopped"]]
             if per_seed and all(per_seed):
-                _band(ax, per_seed, key, s["label"])
-        ax.set(title=title, xlabel=xlabel)
+                bands.append(_draw(ax, per_seed, key, s["label"]))
+        bands = [b for b in bands if b is not None]
+        ax.set_title(f"{name}\nband: {band_note(bands)}", fontsize=9)
+        ax.set(xlabel=xlabel, ylabel=ylabel)
         ax.grid(alpha=0.3)
-    axes[-1].legend(fontsize=7)
-    fig.suptitle("mean over seeds, band: 95% t-interval", fontsize=9)
+    if axes[-1].get_legend_handles_labels()[0]:
+        axes[-1].legend(fontsize=7)
+    fig.suptitle(f"{title}: SFT loss, RL train reward, held-out greedy accuracy and pass@1 "
+                 "(mean over seeds per setting)")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig
+
+
+def plot(settings: List[Dict], rows: Dict[str, List[Dict]], path: str,
+         title: str = "sweep") -> None:
+    curves_figure(settings, rows, title).savefig(path, dpi=110)
 
 
 def write_results(sweep_dir: str, points, groups, point_dir) -> Dict:
@@ -129,7 +192,8 @@ def write_results(sweep_dir: str, points, groups, point_dir) -> Dict:
     text = table(settings, points, summaries)
     with open(os.path.join(sweep_dir, "table.md"), "w") as f:
         f.write(text + "\n")
-    plot(settings, rows, os.path.join(sweep_dir, "curves.png"))
+    name = os.path.basename(os.path.normpath(sweep_dir))
+    plot(settings, rows, os.path.join(sweep_dir, "curves.png"), f"sweep {name}")
     group_of = {p.name: g for g in groups for p in g.points}
     result = {
         "interval": INTERVAL,
