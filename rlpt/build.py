@@ -17,8 +17,9 @@ from rlpt import registry
 from rlpt.algorithms.base import chain_of, split_algo_config
 from rlpt.config import hparams
 from rlpt.envs.tool_rollout import ToolConfig, rollout_kind, tool_rollout
+from rlpt.errors import UserError
 from rlpt.loop import place_state
-from rlpt.models import get_model_config, init_params
+from rlpt.models import get_model_config, has_own_tokenizer, init_params
 from rlpt.optim import make_optimizer, optim_hparams
 from rlpt.rewards.host_callback import host_reward_callback
 from rlpt.rewards.judge import build_judge, judge_batch
@@ -26,6 +27,7 @@ from rlpt.sampling import PLAIN_ROLLOUT, SamplingConfig
 from rlpt.state import new_state
 from rlpt.step import StepSpec, sft_step
 from rlpt.tasks import sft_batch
+from rlpt.tokenizers import HFTokenizer
 
 
 def build_model(cfg):
@@ -40,7 +42,31 @@ def build_model(cfg):
 
 
 def build_task(cfg):
-    return registry.get("task", cfg.task.name)(**cfg.task.kwargs.to_dict())
+    """The task of `cfg.task`, refused (check_task_fits_checkpoint) when it cannot read the
+    text of `cfg.model.checkpoint`."""
+    task = registry.get("task", cfg.task.name)(**cfg.task.kwargs.to_dict())
+    check_task_fits_checkpoint(cfg, task)
+    return task
+
+
+def check_task_fits_checkpoint(cfg, task) -> None:
+    """A checkpoint that comes with its own tokenizer (a GGUF file, a HF directory holding
+    tokenizer.json) trains only on a task that encodes text with a real tokenizer: on the
+    character tokenizer of the synthetic tasks its ids would mean other tokens to the model
+    (a run that trains and learns nothing, silently). Refused naming both, before the model
+    is loaded."""
+    ckpt = cfg.model.checkpoint
+    if not ckpt or isinstance(getattr(task, "tokenizer", None), HFTokenizer):
+        return
+    if has_own_tokenizer(ckpt):
+        tok = getattr(task, "tokenizer", None)
+        what = (f"the {type(tok).__name__} ({tok.vocab_size} ids)" if tok is not None
+                else "no real tokenizer")
+        raise UserError(
+            f"config model.checkpoint: {ckpt} comes with its own tokenizer, but task "
+            f"{cfg.task.name!r} encodes text with {what}: the model would read other tokens. "
+            "Use a task that reads the checkpoint's tokenizer (task.kwargs.tokenizer_path; "
+            "configs/smollm2_rlvr.py), or a checkpoint trained on this task's tokenizer")
 
 
 def host_reward_fn(task):

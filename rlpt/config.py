@@ -58,9 +58,39 @@ def parse_arg(arg: str, **defaults) -> dict:
             raise UserError(f"config argument {part!r} is not key=value (in {arg!r})")
         k, v = part.split("=", 1)
         if k not in defaults:
-            raise ValueError(f"unknown config argument {k!r}; known: {sorted(defaults)}")
+            raise UserError(f"unknown config argument {k!r}; known: {sorted(defaults)}")
         out[k] = type(defaults[k])(v) if defaults[k] is not None else v
     return out
+
+
+def override(c: ml_collections.ConfigDict, key: str, text: str) -> None:
+    """Sets the field at dotted `key` of `c` from the command-line text `text`, as
+    `--config.<key>=<text>` does for rlpt.train: parsed as the field's type (a bool from
+    true/false/1/0, a number, a string; a Python literal for a tuple, list or None field). An
+    unknown key or an unparsable value is a UserError naming the key."""
+    import ast
+    *path, leaf = key.split(".")
+    node = c
+    for part in path:
+        if not isinstance(node.get(part), ml_collections.ConfigDict):
+            raise UserError(f"unknown config key {key} (no {part!r} there)")
+        node = node[part]
+    if leaf not in node:
+        raise UserError(f"unknown config key {key}; known there: {sorted(node.keys())}")
+    old = node[leaf]
+    try:
+        if isinstance(old, bool):
+            if text.lower() not in ("true", "false", "1", "0"):
+                raise ValueError("expected true or false")
+            value = text.lower() in ("true", "1")
+        elif isinstance(old, (int, float, str)):
+            value = type(old)(text)
+        else:
+            value = ast.literal_eval(text)
+    except (ValueError, SyntaxError) as e:
+        raise UserError(f"--config.{key}={text}: the field is of type {type(old).__name__} "
+                        f"({e})") from None
+    node[leaf] = value
 
 
 def optim_config(lr: float, warmup_steps: int = 10, schedule: str = "constant"):

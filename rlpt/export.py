@@ -38,7 +38,7 @@ import numpy as np
 
 from rlpt.errors import UserError
 from rlpt.io.cli import user_errors
-from rlpt.models import ModelConfig, checkpoint_kind, get_model_config, init_params
+from rlpt.models import ModelConfig, get_model_config, has_own_tokenizer, init_params
 from rlpt.models.checkpoints import checkpoint_config
 from rlpt.models.gguf import unpermute_qk
 from rlpt.models.loaders import read_json_file, save_hf_checkpoint
@@ -106,8 +106,7 @@ def run_tokenizer(run: dict) -> HFTokenizer | None:
             tok = HFTokenizer(tok.source, special["bos"], special["eos"], special["pad"],
                               tok.chat_template, special["unk"], backend=tok.backend)
         return tok
-    if ckpt and (checkpoint_kind(ckpt) == "gguf"
-                 or os.path.isfile(os.path.join(ckpt, "tokenizer.json"))):
+    if ckpt and has_own_tokenizer(ckpt):
         return load_tokenizer(ckpt)
     return None
 

@@ -11,6 +11,7 @@ import pytest
 
 from conftest import SHARED_DATA
 from gguf_writer import tiny_vocab, write_gguf
+from rlpt.errors import UserError
 from rlpt.models import ModelConfig, checkpoint_kind, forward, init_params, load_checkpoint
 from rlpt.models.gguf import permute_qk, unpermute_qk
 from rlpt.models.loaders import MissingFileError, save_hf_checkpoint
@@ -120,6 +121,27 @@ def test_trainer_builds_the_model_from_a_gguf_path(tmp_path):
     c.model.checkpoint = write_gguf(tmp_path / "m.gguf", cfg, params)
     model_cfg, got = build_model(validate(c))
     assert model_cfg == cfg and isinstance(got["embed"]["embedding"], jax.Array)
+
+
+def test_a_checkpoint_with_its_own_tokenizer_on_a_character_task_is_refused(tmp_path):
+    """`--config.model.checkpoint=<a GGUF>` on configs/grpo_arith.py trained the model on the
+    character tokenizer's ids, silently (issue 30): refused before the model is loaded, naming
+    the checkpoint and the task; a checkpoint without a tokenizer (a HF directory of weights
+    only, as rlpt's own exports of character-tokenizer runs) still trains on the task."""
+    from configs import grpo_arith
+    from rlpt.build import build_task
+    from rlpt.config import validate
+    from rlpt.models.loaders import save_hf_checkpoint
+    cfg, params = tiny()
+    c = grpo_arith.get_config("size=nano")
+    c.model.preset, c.model.checkpoint = "tiny", write_gguf(tmp_path / "m.gguf", cfg, params)
+    with pytest.raises(UserError, match=r"config model.checkpoint: .*m\.gguf comes with its own "
+                                        r"tokenizer, but task 'addition' encodes text with the "
+                                        r"CharTokenizer \(64 ids\)"):
+        build_task(validate(c))
+    save_hf_checkpoint(str(tmp_path / "hf"), cfg, params)
+    c.model.checkpoint = str(tmp_path / "hf")
+    assert build_task(validate(c)).tokenizer.vocab_size == 64
 
 
 def test_bfloat16_compute_keeps_float32_params(tmp_path):

@@ -91,6 +91,34 @@ def test_bad_points_fail_before_compiling_naming_point_and_key(points, message):
         points_to_configs(small_config(), points)
 
 
+def test_config_overrides_reach_the_base_and_bad_ones_are_one_line(tmp_path, capsys,
+                                                                     monkeypatch):
+    """`rlpt.sweep` took no --config.X= overrides (issue 30): they are applied to the base
+    config as rlpt.train applies them; a key the points set, an unknown key or a bad value is
+    one line."""
+    import rlpt.sweep.main as sweep_main
+    seen = {}
+    monkeypatch.setattr(sweep_main, "run_sweep", lambda base, points, workdir, sft_from:
+                        seen.update(base=base, points=points))
+    cfg = tmp_path / "s.py"
+    cfg.write_text("from sweep_helpers import small_config\n"
+                   "def get_config(arg): return small_config()\n"
+                   "def get_sweep(arg): return [{'config.seed': 0}, {'config.seed': 1}]\n")
+    run = lambda *extra: main([f"--config={cfg}", f"--workdir={tmp_path / 'w'}", *extra])
+    run("--config.rl.steps=30", "--config.optim.lr=3e-4", "--config.algo.loss_agg=seq_mean",
+        "--config.eval.ks=(1, 2)", "--config.sampling.top_k=5")
+    b = seen["base"]
+    assert (b.rl.steps, b.optim.lr, b.algo.loss_agg, tuple(b.eval.ks), b.sampling.top_k) == \
+        (30, 3e-4, "seq_mean", (1, 2), 5)
+    for extra, message in ((["--config.seed=3"], "the sweep's points set config.seed"),
+                           (["--config.rl.stepz=3"], "unknown config key rl.stepz"),
+                           (["--config.rl.steps=abc"], "--config.rl.steps=abc: the field is of type int")):
+        with pytest.raises(SystemExit) as e:
+            run(*extra)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert e.value.code == 2 and len(err) == 1 and message in err[0], err
+
+
 def test_cli_errors_are_one_line(tmp_path, capsys):
     cfg = tmp_path / "bad_sweep.py"
     cfg.write_text("from sweep_helpers import small_config\n"

@@ -42,6 +42,15 @@ def checkpoint_kind(path: str) -> str:
                     "(config.json + *.safetensors), a .gguf file or a llama2.c .bin file")
 
 
+def has_own_tokenizer(path: str) -> bool:
+    """Whether the checkpoint at `path` carries its tokenizer: GGUF tokenizer metadata, or a HF
+    directory holding tokenizer.json (a llama2.c file never does)."""
+    kind = checkpoint_kind(path)
+    if kind == "gguf":
+        return GGUFFile(path).get("tokenizer.ggml.tokens", None) is not None
+    return kind == "hf" and os.path.isfile(os.path.join(path, "tokenizer.json"))
+
+
 def checkpoint_config(path: str, dtype: str = "float32") -> ModelConfig:
     """The ModelConfig of the checkpoint at `path` without reading (de-quantising) its weights
     where the format allows it (HF config.json, GGUF metadata)."""

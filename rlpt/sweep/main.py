@@ -1,6 +1,7 @@
 """Sweeps: every point of a config's `get_sweep(arg)`, vmappable groups as one compiled program.
 
-    python -m rlpt.sweep --config=configs/grpo_arith.py:seeds=3 --workdir=runs/sweep_arith
+    python -m rlpt.sweep --config=configs/grpo_arith.py:seeds=3 --workdir=runs/sweep_arith \
+        [--config.rl.steps=100 ...]
 
 The config file gives `get_config(arg)` (the base) and `get_sweep(arg)` (the points: override
 dicts, built with rlpt.sweep.points.axis / product / seeds). Points are checked before
@@ -18,6 +19,8 @@ with the same command, a sweep skips its finished groups, resumes the others fro
 checkpoint and ends with the same table. `--sft_from=DIR` (repeatable) lets a follow-up sweep
 start from the SFT warm-ups another sweep cached (rlpt.sweep.sft_cache); `--only=REGEX` runs
 the points whose name matches (e.g. more seeds of a finished sweep, in a new workdir).
+`--config.KEY=VALUE` overrides a field of the base config, as for rlpt.train (not a field the
+points set).
 """
 import argparse
 import json
@@ -29,7 +32,7 @@ import time
 from tqdm import tqdm
 
 from rlpt.algorithms.base import check_files
-from rlpt.config import config_file
+from rlpt.config import config_file, override
 from rlpt.io.cli import user_errors
 from rlpt.io.workdir import (ConfigChangedError, WorkdirLock, check_config_change,
                               listed_changes, write_json_atomic)
@@ -51,6 +54,22 @@ def load_sweep(spec: str):
         return module.get_config(arg), module.get_sweep(arg)
     except ValueError as e:  # e.g. an unknown argument after ':'
         raise SweepError(f"--config={spec}: {e}") from None
+
+
+def apply_overrides(base, points, overrides) -> None:
+    """`--config.KEY=VALUE` arguments applied to the base config (rlpt.config.override); a key
+    that a point sets (or a part of one) is refused: the points would overwrite it."""
+    for arg in overrides:
+        key, _, text = arg[len("--config."):].partition("=")
+        set_by = [k for p in points for k in p if k.startswith("config.") and
+                  (k[7:] == key or k[7:].startswith(key + ".") or key.startswith(k[7:] + "."))]
+        if set_by:
+            raise SweepError(f"--config.{key}: the sweep's points set {set_by[0]}; change it "
+                             "through the config file's arguments instead")
+        try:
+            override(base, key, text)
+        except ValueError as e:
+            raise SweepError(f"--config.{key}: {e}") from None
 
 
 def select_points(base, points, pattern: str):
@@ -147,9 +166,16 @@ def main(argv=None):
     ap.add_argument("--sft_from", action="append", default=[], metavar="DIR",
                     help="another sweep's workdir (repeatable): runs whose SFT warm-up it "
                     "cached start RL from those params (rlpt.sweep.sft_cache)")
-    a = ap.parse_args(argv)
+    ap.add_argument("--config.KEY", dest="_", metavar="VALUE", help="override a field of the "
+                    "base config, as rlpt.train does (e.g. --config.rl.steps=200); not one a "
+                    "point sets")
+    a, rest = ap.parse_known_args(argv)
+    overrides = [r for r in rest if r.startswith("--config.") and "=" in r]
+    if len(overrides) < len(rest):
+        ap.error(f"unrecognized arguments: {' '.join(r for r in rest if r not in overrides)}")
     with user_errors("rlpt.sweep", a.workdir):
         base, points = load_sweep(a.config)
+        apply_overrides(base, points, overrides)
         if a.only:
             points = select_points(base, points, a.only)
         run_sweep(base, points, a.workdir, sft_from=a.sft_from)
