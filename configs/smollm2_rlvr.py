@@ -1,30 +1,38 @@
 """GRPO with a verifiable reward on SmolLM2-135M-Instruct (issue 14; experiments/smollm2_rlvr).
 
-    python experiments/smollm2_rlvr/run.py --config=configs/smollm2_rlvr.py --workdir=runs/smollm2_rlvr
-    python experiments/smollm2_rlvr/run.py --config=configs/smollm2_rlvr.py:seed=1 --workdir=...
+    python -m rlpt.train --config=configs/smollm2_rlvr.py --workdir=runs/smollm2_rlvr
+    python -m rlpt.train --config=configs/smollm2_rlvr.py:quick=1 --workdir=runs/smollm2_quick
+    python -m rlpt.export --workdir=runs/smollm2_quick --out=exported/smollm2_quick
 
 The policy is a pretrained chat model read with `rlpt.models.load_checkpoint` (a GGUF file, a HF
-directory or a llama2.c .bin); prompts are rendered with the checkpoint's OWN chat template
-(`rlpt.tokenizers.load_tokenizer(...).apply_chat_template`); completions end at the tokenizer's
-eos; the reward is 1 when `rlpt.rewards.math_answer.gsm8k_reward` finds the gold number in the
-completion (\\boxed{}, `####`, "the answer is", else the last number).
+directory or a llama2.c .bin); the task is rlpt.tasks.word_arith (one-step word problems) with
+the checkpoint's own tokenizer and chat template (`task.kwargs.tokenizer_path` = the checkpoint);
+completions end at its eos; the reward is 1 when `rlpt.rewards.math_answer.gsm8k_reward` finds
+the gold number in the completion (\\boxed{}, `####`, "the answer is", else the last number),
+computed on the host between the rollout and the update (`reward.kind="split"`). The held-out
+evaluation (greedy accuracy, pass@k) runs before the first and after the last step.
 
-For Qwen2.5-0.5B-Instruct on a GPU copy this file and change only `model.checkpoint` (a HF
-directory) and the batch sizes (`rl.batch_size`, `eval.chunk`, `eval.gsm8k_chunk`): the
-tokenizer, chat template, eos and pad come from the checkpoint.
+For Qwen2.5-0.5B-Instruct on a GPU pass `checkpoint=<its HF directory>` and change the batch sizes
+(`rl.batch_size`, `eval.n_prompts`): the tokenizer, chat template, eos and pad come from the
+checkpoint.
 
-Arguments (after ':'): seed, steps, checkpoint, quick (1 = a smoke run: 2 steps, tiny evals).
+Arguments (after ':'): seed, steps, checkpoint, quick (1 = a smoke run: 2 steps of 2 prompts x 4
+samples, 16 new tokens, 4 held-out questions x 2 samples). A checkpoint is saved every
+ckpt_every steps and after the last one (what rlpt.export reads).
 """
 import os
 
 from rlpt.config import base_config, parse_arg
 
-SMOLLM2 = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..",
-                       "shared", "data", "smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
+SMOLLM2 = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                        "shared", "data", "smollm2",
+                                        "SmolLM2-135M-Instruct.Q4_1.gguf"))
 
 
 def get_config(arg: str = ""):
     a = parse_arg(arg, seed=0, steps=40, checkpoint=SMOLLM2, quick=0)
+    from rlpt.tokenizers import load_tokenizer
+    tok = load_tokenizer(a["checkpoint"])  # its eos ends completions, its pad pads prompts
     c = base_config("grpo")
     c.seed = a["seed"]
     c.model.checkpoint = a["checkpoint"]
@@ -33,10 +41,14 @@ def get_config(arg: str = ""):
     # shells does Leo have now?"), chosen because the base model's pass@8 on them is 41%
     # (greedy 16%; experiments/smollm2_rlvr/select.jsonl)
     c.task.name = "word_arith"
-    c.task.kwargs = dict(kind="add_small", n_train=4000, instruction="")
+    c.task.kwargs = dict(tokenizer_path=a["checkpoint"], kind="add_small", n_train=4000,
+                         instruction="")
+    c.sampling.stop_tokens = (tok.eos_id,)
+    c.sampling.pad_id = tok.pad_id
     c.sampling.max_new_tokens = 64
     c.sampling.num_samples = 8          # G
     c.sampling.temperature = 1.0
+    c.reward.kind = "split"             # the verifier on the host between rollout and update
     c.algo.beta = 0.0                   # no reference model (as DAPO / Dr. GRPO)
     c.rl.steps = a["steps"]
     c.rl.batch_size = 4                 # prompts per step (x G completions)
@@ -45,13 +57,12 @@ def get_config(arg: str = ""):
     c.optim.max_grad_norm = 1.0
     c.eval.n_prompts = 64               # held-out word problems (disjoint seed)
     c.eval.n_samples = 8                # pass@8
-    c.eval.chunk = 16                   # prompts per sampling call
-    c.eval.gsm8k_n = 200                # GSM8K test problems (transfer / harm)
-    c.eval.gsm8k_max_new_tokens = 256
-    c.eval.gsm8k_chunk = 50
+    c.eval.ks = (1, 2, 4, 8)
     c.eval.every = 10 ** 9              # evaluations only before and after training
+    c.log_every = 1
+    c.ckpt_every = 10                   # and after the last step (2 kept, 1.6 GB each)
     if a["quick"]:
-        c.rl.steps, c.sampling.max_new_tokens = 2, 16
-        c.eval.n_prompts, c.eval.chunk, c.eval.gsm8k_n, c.eval.gsm8k_chunk = 4, 4, 4, 4
-        c.eval.gsm8k_max_new_tokens = 16
+        c.rl.steps, c.rl.batch_size, c.sampling.num_samples = 2, 2, 4
+        c.sampling.max_new_tokens = 16
+        c.eval.n_prompts, c.eval.n_samples, c.eval.ks = 4, 2, (1, 2)
     return c

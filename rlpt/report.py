@@ -1,4 +1,5 @@
-"""Results a user can look at: a markdown table (after SFT vs after RL) and a PNG of the curves."""
+"""Results a user can look at: a markdown table (after SFT, or before RL, vs after RL) and a PNG
+of the curves."""
 import os
 from typing import Dict, List
 
@@ -10,6 +11,8 @@ EVAL_LABEL = "accuracy / rate (fraction of prompts)"
 
 
 def results_table(rows: List[Dict]) -> str:
+    """The first and last evaluation of the RL phase; the first is "after SFT" when the run had
+    an SFT phase (rows of phase "sft"), else "before RL"."""
     evals = [r for r in rows if r["phase"] == "eval"]
     if not evals:
         return "(no evaluation rows)"
@@ -17,7 +20,8 @@ def results_table(rows: List[Dict]) -> str:
     keys = [k for k in first if k not in ("phase", "step")]
     lines = ["| checkpoint | rl step | " + " | ".join(keys) + " |",
              "|---|---:|" + "---:|" * len(keys)]
-    for name, r in (("after SFT", first), ("after RL", last)):
+    start = "after SFT" if any(r["phase"] == "sft" for r in rows) else "before RL"
+    for name, r in ((start, first), ("after RL", last)):
         lines.append(f"| {name} | {r['step']} | " + " | ".join(f"{r[k]:.3f}" for k in keys) + " |")
     return "\n".join(lines)
 

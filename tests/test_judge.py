@@ -27,9 +27,14 @@ T = 4  # completion width of the hand-built responses
 
 @pytest.fixture(scope="module")
 def judge_params():
-    """A tiny judge trained for 200 steps on yes/no verdicts (gold vs gold +- 1..10)."""
+    """A tiny judge trained for 400 steps on yes/no verdicts (gold vs gold +- 1..10).
+
+    After 200 steps the held-out ranking depended on the run's rounding: 0.62-0.86 over four
+    init keys here, and 0.734 (< 0.75) on a machine with another CPU (issue 30). After 400 steps
+    it was 0.87-0.96 over the same four keys (0.93 for key 1), so the 0.75 bar holds with a
+    margin larger than the spread between inits, not only between CPUs."""
     params = init_params(TINY, jax.random.PRNGKey(1))
-    params, losses = train_verifier(TINY, params, TASK, IDS, steps=200, batch_size=128, lr=1e-3,
+    params, losses = train_verifier(TINY, params, TASK, IDS, steps=400, batch_size=128, lr=1e-3,
                                     negatives=("near",))
     assert losses[-20:].mean() < losses[:20].mean() - 0.3
     return params

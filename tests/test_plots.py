@@ -80,3 +80,12 @@ def test_run_figure_has_titles_and_labels(tmp_path):
     write_report(str(tmp_path), _rows(0, 0.5), cfg)
     assert open(tmp_path / "results.md").read().startswith("# grpo on add (seed 3)")
     assert os.path.getsize(tmp_path / "curves.png") > 10_000
+
+
+def test_results_table_names_the_first_evaluation_by_what_came_before_it():
+    from rlpt.report import results_table
+    evals = [{"phase": "eval", "step": 0, "greedy_acc": 0.25},
+             {"phase": "eval", "step": 2, "greedy_acc": 0.5}]
+    assert "| after SFT | 0 | 0.250 |" in results_table([{"phase": "sft", "step": 1}] + evals)
+    no_sft = results_table([{"phase": "rl", "step": 1}] + evals)
+    assert "| before RL | 0 | 0.250 |" in no_sft and "| after RL | 2 | 0.500 |" in no_sft

@@ -189,3 +189,111 @@ def test_export_round_trips_through_transformers(rlpt_model, tok, tmp_path):
                                   params["layer_7"]["attn"]["q"]["kernel"])
     assert load_tokenizer(out).apply_chat_template(CONVERSATIONS[0]) == \
         tok.apply_chat_template(CONVERSATIONS[0])
+
+
+# -- the word_arith task and configs/smollm2_rlvr.py (the README's "SmolLM2 in and out") ------
+
+CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs",
+                      "smollm2_rlvr.py")
+
+
+@pytest.fixture(scope="module")
+def quick_cfg():
+    from rlpt.config import load_config, validate
+    return validate(load_config(f"{CONFIG}:quick=1,checkpoint={GGUF}"))
+
+
+@pytest.fixture(scope="module")
+def word_task(quick_cfg):
+    from rlpt.build import build_task
+    return build_task(quick_cfg)
+
+
+def test_word_arith_prompts_are_chat_template_renderings(word_task, tok):
+    """The task's tokenizer is the GGUF's; each prompt is the question as one user message in
+    the chat template (left-padded with pad); held-out questions are not trained on."""
+    assert word_task.tokenizer.eos_id == tok.eos_id == 2
+    head = tok.encode("<|im_start|>system\nYou are a helpful AI assistant named SmolLM")
+    tail = tok.encode("<|im_end|>\n<|im_start|>assistant\n")
+    train = {q for q, _ in word_task.rows}
+    for batch, must_be_train in ((word_task.make_batch(1, 0, 3), True),
+                                 (word_task.eval_set(4), False)):
+        for x, m in zip(batch["prompt"], batch["prompt_mask"]):
+            ids = x[m > 0].tolist()
+            assert m[-1] and np.all(x[m == 0] == tok.pad_id)
+            assert ids[:len(head)] == head and ids[-len(tail):] == tail
+            text = tok.decode(ids, stop_at_eos=False)
+            q = text.split("user\n")[1].split("\nassistant")[0]  # special tokens are skipped
+            assert ids == tok.apply_chat_template([{"role": "user", "content": q}],
+                                                  tokenize=True)
+            assert (q in train) == must_be_train, q
+
+
+def test_word_arith_reward_reads_the_decoded_completion(word_task, tok):
+    """1 when gsm8k_reward finds the gold number in the completion up to the eos, else 0."""
+    gold = tok.encode("15")
+    texts = ["Leo has 9 + 6 = 15 shells.", "Leo has 9 + 6 = 14 shells.", "#### 15"]
+    rows = [tok.encode(t, eos=True) + tok.encode(" 99") for t in texts]  # after eos: ignored
+    width = max(map(len, rows))
+    tokens = np.array([r + [tok.pad_id] * (width - len(r)) for r in rows], np.int32)
+    mask = np.array([[1] * len(r) + [0] * (width - len(r)) for r in rows], np.int32)
+    target = np.full((3, word_task.target_width), tok.pad_id, np.int32)
+    target[:, :len(gold)] = gold
+    target_len = np.full((3,), len(gold), np.int32)
+    np.testing.assert_array_equal(word_task.host_reward(tokens, mask, target, target_len),
+                                  [1, 0, 1])
+    r, aux = word_task.reward(tokens, mask, target, target_len)  # the evaluation's callback
+    np.testing.assert_array_equal(np.asarray(r), [1, 0, 1])
+
+
+def test_smollm2_rlvr_quick_config_builds(quick_cfg, word_task, rlpt_model, tok):
+    """configs/smollm2_rlvr.py:quick=1 validates and builds through rlpt.build (nothing is
+    compiled): the checkpoint's eos ends completions, the task reads the checkpoint's tokenizer
+    (rlpt.export writes it), checkpoints are saved."""
+    from rlpt.build import build_rl
+    from rlpt.config import validate_vocab
+    from rlpt.export import run_tokenizer
+    c = quick_cfg
+    assert (c.task.name, c.reward.kind, c.model.checkpoint) == ("word_arith", "split", GGUF)
+    assert tuple(c.sampling.stop_tokens) == (tok.eos_id,) and c.sampling.pad_id == tok.pad_id
+    assert c.ckpt_every >= 1 and c.rl.steps == 2
+    assert run_tokenizer(c.to_dict()).source == GGUF
+    model_cfg, params = rlpt_model
+    validate_vocab(c, model_cfg.vocab_size, word_task.tokenizer.vocab_size)
+    spec, state, hp, make_batch = build_rl(c, model_cfg, params, word_task)
+    b = make_batch(0)
+    assert b["prompt"].shape == (c.rl.batch_size, word_task.prompt_len)
+    assert spec.scfg.stop_tokens == (tok.eos_id,) and spec.batch_size == c.rl.batch_size
+    assert word_task.eval_set(c.eval.n_prompts)["prompt"].shape[0] == c.eval.n_prompts
+
+
+@pytest.mark.slow
+def test_quick_run_exports_to_transformers(quick_cfg, rlpt_model, tok, tmp_path, capsys):
+    """The README's "SmolLM2 in and out": rlpt.train of configs/smollm2_rlvr.py:quick=1 (here 1
+    RL step, 2 held-out questions), rlpt.export of the run, then transformers'
+    AutoModelForCausalLM and AutoTokenizer read the export: same chat-prompt ids, logits of the
+    trained parameters within 2e-5 of the largest (tests/test_export.py)."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    from rlpt.export import main as export_main, restore_params
+    from rlpt.train import run
+    cfg = quick_cfg.copy_and_resolve_references()
+    cfg.rl.steps, cfg.eval.n_prompts, cfg.sampling.max_new_tokens = 1, 2, 8
+    workdir, out = str(tmp_path / "run"), str(tmp_path / "hf")
+    run(cfg, workdir)
+    export_main([f"--workdir={workdir}", f"--out={out}"])
+    assert "ckpt/rl/1" in capsys.readouterr().out
+    hf_tok = transformers.AutoTokenizer.from_pretrained(out)
+    model = transformers.AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32).eval()
+    ids = tok.apply_chat_template(CONVERSATIONS[0], tokenize=True)
+    assert hf_tok.apply_chat_template(CONVERSATIONS[0], tokenize=True, return_dict=True,
+                                      add_generation_prompt=True)["input_ids"] == ids
+    model_cfg = rlpt_model[0]
+    _, step, params = restore_params(workdir, model_cfg)
+    assert step == 1
+    with torch.no_grad():
+        ref = model(torch.tensor([ids])).logits[0].numpy()
+    got = np.asarray(jax.jit(lambda p, x: forward(model_cfg, p, x))(params, jnp.asarray([ids])))[0]
+    err, scale = float(np.abs(got - ref).max()), float(np.abs(ref).max())
+    print(f"SmolLM2 quick run exported: max |logit difference| vs transformers {err:.2e}")
+    assert err < 2e-5 * max(1.0, scale)

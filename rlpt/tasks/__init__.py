@@ -7,6 +7,7 @@ and `<task>_reward.py` (its on-device reward, registered):
     scratchpad.py  scratchpad_addition                      scratchpad_reward.py
     tool_task.py   tool_multiplication (calculator calls)   tool_answer, in the same file
     gsm8k.py       gsm8k (gsm8k_data.py: reader, TFDS)      rlpt.rewards.math_answer (host)
+    word_arith.py  word_arith (chat-template word problems) rlpt.rewards.math_answer (host)
     one_shot.py    one example of a base task               the base task's reward
 
 Reward machinery any task can use (host callback, judge, math verifier) is in rlpt/rewards/.
