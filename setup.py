@@ -34,5 +34,8 @@ setup(
         "wandb": ["wandb"],
         "math": ["math-verify"],
         "trl": ["torch==2.13.0", "transformers>=4.40", "trl"],
+        # re-executing notebooks/ to refresh their saved outputs (`jupyter execute --inplace
+        # notebooks/quickstart.ipynb`); the tests run the notebooks without these
+        "notebook": ["nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6"],
     },
 )
