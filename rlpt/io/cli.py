@@ -126,7 +126,7 @@ def flag_error_message(text: str) -> str:
     unknown argument after ':'), the flag and the exception's last line."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     flag = lines[0].split(": ", 1)[0] if lines[0].startswith("flag --") else ""
-    last = lines[-1]
+    last = re.sub(r"^(?:[\w.]+\.)?UserError: ", "", lines[-1])   # its message says it all
     return f"error: {flag[len('flag '):]}: {last}" if flag and len(lines) > 1 else \
         f"error: {lines[0]}"
 
