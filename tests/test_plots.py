@@ -89,3 +89,12 @@ def test_results_table_names_the_first_evaluation_by_what_came_before_it():
     assert "| after SFT | 0 | 0.250 |" in results_table([{"phase": "sft", "step": 1}] + evals)
     no_sft = results_table([{"phase": "rl", "step": 1}] + evals)
     assert "| before RL | 0 | 0.250 |" in no_sft and "| after RL | 2 | 0.500 |" in no_sft
+
+
+def test_sweep_table_intervals_stay_within_the_metrics_range():
+    """The table printed `0.960 [0.829, 1.091]` for seeds at 0.98, 1.0, 0.9 (issue 30)."""
+    from rlpt.sweep.report import _fmt, t_interval
+    ci = t_interval([0.98, 1.0, 0.9])
+    assert ci["hi"] > 1.0                                   # the raw interval leaves [0, 1]
+    assert _fmt(ci, "greedy_acc") == f"{ci['mean']:.3f} [{ci['lo']:.3f}, 1.000]"
+    assert _fmt(ci, "loss") == f"{ci['mean']:.3f} [{ci['lo']:.3f}, {ci['hi']:.3f}]"

@@ -1,6 +1,8 @@
 """The command line of the trainers (`python -m rlpt.train`, `python -m rlpt.preference.train`):
-`--config=<file>[:args] --config.key=value --workdir=DIR`, an unknown key as one line, and
-`user_errors`: every entry point's report of a UserError (or a full disk) as one line, exit 2."""
+`--config=<file>[:args] --config.key=value --workdir=DIR` (`--help`: USAGE, exit 0; a mistake in
+the command line: one line, exit 2), and `user_errors`: every entry point's report of a
+UserError or a full disk as one line (exit 2) and of Ctrl-C with the checkpoint a rerun resumes
+from (exit 130)."""
 import contextlib
 import os
 import re

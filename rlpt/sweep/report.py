@@ -28,10 +28,16 @@ def t_interval(values: Sequence[float]) -> Dict:
             "values": [float(x) for x in v]}
 
 
-def _fmt(ci: Dict) -> str:
+def _fmt(ci: Dict, key: str = "") -> str:
+    """`mean [lo, hi]`, the interval clipped to the metric's range (band_range: an accuracy's
+    t-interval over 3 seeds can leave [0, 1]); sweep.json keeps the unclipped interval."""
     if ci["n"] < 2:
         return f"{ci['mean']:.3f}"
-    return f"{ci['mean']:.3f} [{ci['lo']:.3f}, {ci['hi']:.3f}]"
+    lo, hi = ci["lo"], ci["hi"]
+    rng = band_range(key, ci["values"]) if key else None
+    if rng is not None:
+        lo, hi = max(lo, rng[0]), min(hi, rng[1])
+    return f"{ci['mean']:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
 def setting_label(setting: Dict) -> str:
@@ -58,13 +64,14 @@ def settings_of(points, summaries: Dict[str, Dict]) -> List[Dict]:
 
 def table(settings: List[Dict], points, summaries) -> str:
     keys = list(settings[0]["metrics"]["after_rl"])
-    lines = [f"Mean over seeds [{INTERVAL}]; each cell: after SFT -> after RL.", "",
+    lines = [f"Mean over seeds [{INTERVAL}, clipped to the metric's range]; each cell: after "
+             "SFT -> after RL.", "",
              "| setting | seeds | " + " | ".join(keys) + " |",
              "|---|---:|" + "---|" * len(keys)]
     for s in settings:
         m = s["metrics"]
         n = m["after_rl"][keys[0]]["n"] if keys and m["after_rl"] else 0
-        cells = [f"{_fmt(m['after_sft'][k])} -> {_fmt(m['after_rl'][k])}" for k in keys
+        cells = [f"{_fmt(m['after_sft'][k], k)} -> {_fmt(m['after_rl'][k], k)}" for k in keys
                  if k in m["after_rl"]]
         lines.append(f"| {s['label']} | {n} | " + " | ".join(cells) + " |")
     lines += ["", "Per point (after SFT -> after RL):", "",
