@@ -13,8 +13,9 @@ from conftest import REPO_ROOT
 from rlpt.config import default_algo, validate, validate_vocab
 
 
-def cfg_with(**overrides):
-    cfg = grpo_arith.get_config("size=nano")
+def cfg_with(base=None, **overrides):
+    """`base` (default: configs/grpo_arith.py at size nano) with `a__b=v` setting field a.b."""
+    cfg = grpo_arith.get_config("size=nano") if base is None else base
     for key, value in overrides.items():
         *path, leaf = key.split("__")
         target = cfg
@@ -68,13 +69,7 @@ def test_degenerate_config_is_refused_naming_the_key(overrides, key):
 def test_preference_config_refuses_nonfinite_and_out_of_range_hyperparameters(overrides, key):
     from configs import dpo_arith
     from rlpt.preference.config import validate as validate_preference
-    cfg = dpo_arith.get_config("algo=dpo,size=nano")
-    for k, value in overrides.items():
-        *path, leaf = k.split("__")
-        target = cfg
-        for part in path:
-            target = target[part]
-        target[leaf] = value
+    cfg = cfg_with(dpo_arith.get_config("algo=dpo,size=nano"), **overrides)
     with pytest.raises(ValueError, match="^config " + re.escape(key) + ": "):
         validate_preference(cfg)
 

@@ -38,14 +38,14 @@ from typing import Dict, Sequence
 import numpy as np
 
 from rlpt.registry import register
-from rlpt.rewards import math_answer
+from rlpt.tasks.decoded_answer import DecodedAnswerReward
 from rlpt.tasks.prompts import bucket_prompts, format_prompt
 
 EVAL_SEED = 10_000
 
 
 @register("task", "gsm8k")
-class Gsm8kTask:
+class Gsm8kTask(DecodedAnswerReward):
     name = "gsm8k"
 
     def __init__(self, tokenizer_path: str = "", template: str = "plain",
@@ -132,19 +132,7 @@ class Gsm8kTask:
             prompt[i, width - len(x):], mask[i, width - len(x):] = x, 1
         return self._fill(rows, prompt, mask)
 
-    # -- reward -------------------------------------------------------------------------------
-    def completion_text(self, tokens, mask) -> str:
-        """The completion as the verifier reads it: model tokens (mask > 0) up to the eos."""
-        ids = np.asarray(tokens)[np.asarray(mask) > 0]
-        return self.tokenizer.decode(ids, stop_at_eos=True)
-
-    def host_reward(self, tokens, mask, target, target_len) -> np.ndarray:
-        """`gsm8k_reward(decoded completion, decoded gold answer)` per row, float32 [N]."""
-        out = np.zeros(tokens.shape[0], np.float32)
-        for i in range(tokens.shape[0]):
-            gold = self.tokenizer.decode(target[i][: int(target_len[i])], stop_at_eos=False)
-            out[i] = math_answer.gsm8k_reward(self.completion_text(tokens[i], mask[i]), gold)
-        return out
+    # -- reward (host_reward: DecodedAnswerReward) --------------------------------------------
 
     def decode_prompt(self, prompt):
         prompt = np.asarray(prompt)

@@ -31,8 +31,8 @@ the last number); `reward` is the same through `host_reward_callback` (the train
 import numpy as np
 
 from rlpt.registry import register
-from rlpt.rewards import math_answer
 from rlpt.rewards.host_callback import host_reward_callback
+from rlpt.tasks.decoded_answer import DecodedAnswerReward
 from rlpt.tokenizers import load_tokenizer
 
 NAMES = ["Tom", "Anna", "Ben", "Lucy", "Sam", "Mia", "Leo", "Emma", "Max", "Zoe", "Jack", "Lily"]
@@ -52,7 +52,7 @@ def word_problem(rng, kind: str):
 
 
 @register("task", "word_arith")
-class WordArithTask:
+class WordArithTask(DecodedAnswerReward):
     name = "word_arith"
 
     def __init__(self, tokenizer_path: str = "", kind: str = "add_small", n_train: int = 4000,
@@ -115,14 +115,3 @@ class WordArithTask:
                              f"{len(self.heldout)}")
         return self._batch(self.heldout[:n])
 
-    def completion_text(self, tokens, mask) -> str:
-        """The completion as the verifier reads it: model tokens (mask > 0) up to the eos."""
-        return self.tokenizer.decode(np.asarray(tokens)[np.asarray(mask) > 0], stop_at_eos=True)
-
-    def host_reward(self, tokens, mask, target, target_len) -> np.ndarray:
-        """`gsm8k_reward(decoded completion, decoded gold number)` per row, float32 [N]."""
-        out = np.zeros(tokens.shape[0], np.float32)
-        for i in range(tokens.shape[0]):
-            gold = self.tokenizer.decode(target[i][: int(target_len[i])], stop_at_eos=False)
-            out[i] = math_answer.gsm8k_reward(self.completion_text(tokens[i], mask[i]), gold)
-        return out
