@@ -97,14 +97,17 @@ def test_quickstart_shows_learning(tmp_path):
     """SFT takes held-out greedy accuracy off 0, then GRPO raises held-out greedy accuracy,
     held-out pass@1 and the training reward. With seed 0 on the 2-core CPU of this repository
     the notebook prints (twice, identically): greedy accuracy 0.340 -> 0.445, pass@1
-    0.175 -> 0.312, reward_mean (25-step mean) 0.171 -> 0.301; the margins below are about
-    half of those gains."""
+    0.175 -> 0.312, reward_mean (25-step mean) 0.171 -> 0.301. Another CPU rounds differently
+    and this training amplifies last-bit differences (docs/sweeps.md, "Why a seed's numbers
+    differ"), so the bars are set from the spread over seeds 0-3 of the same notebook (a larger
+    perturbation than a CPU's rounding): gains of greedy +0.027..+0.144, pass@1 +0.086..+0.155,
+    reward +0.071..+0.168; each bar is about half of the smallest gain."""
     rec = run_as_jupyter(QUICKSTART, tmp_path)
     sft, h = rec["sft_log"], rec["history"]
     assert sft and h and len(h) >= 3, rec
     assert sft[0]["accuracy"] == 0.0 and sft[-1]["accuracy"] >= 0.2, sft
     first, last = h[0], h[-1]
-    assert last["accuracy"] >= first["accuracy"] + 0.05, h
-    assert last["pass1"] >= first["pass1"] + 0.08, h
+    assert last["accuracy"] >= first["accuracy"] + 0.01, h
+    assert last["pass1"] >= first["pass1"] + 0.04, h
     assert first["reward_mean"] is None   # no GRPO step before the first row
-    assert last["reward_mean"] >= h[1]["reward_mean"] + 0.08, h
+    assert last["reward_mean"] >= h[1]["reward_mean"] + 0.035, h
