@@ -37,6 +37,7 @@ import jax
 import numpy as np
 
 from rlpt.errors import UserError
+from rlpt.io.checkpoints import checkpoint_steps
 from rlpt.io.cli import user_errors
 from rlpt.models import ModelConfig, get_model_config, has_own_tokenizer, init_params
 from rlpt.models.checkpoints import checkpoint_config
@@ -111,24 +112,19 @@ def run_tokenizer(run: dict) -> HFTokenizer | None:
     return None
 
 
-def _steps(directory: str):
-    if not os.path.isdir(directory):
-        return []
-    return sorted((int(d) for d in os.listdir(directory) if d.isdigit()), reverse=True)
-
-
 def restore_params(workdir: str, cfg: ModelConfig, phase: str = "", step: int | None = None):
     """(phase, step, params) of the newest readable checkpoint (module doc): only the `params`
     subtree is read (not the optimizer state or frozen models), as float32 numpy arrays."""
     import orbax.checkpoint as ocp
 
     root = os.path.join(os.path.abspath(workdir), "ckpt")
-    phases = [phase] if phase else [p for p in ("rl", "sft") if _steps(os.path.join(root, p))]
+    phases = [phase] if phase else [p for p in ("rl", "sft")
+                                    if checkpoint_steps(os.path.join(root, p))]
     if not phases:
         raise UserError(f"{workdir}: no checkpoints under {root} (phases rl, sft): export a run "
                         "that saved checkpoints (its ckpt_every)")
     directory = os.path.join(root, phases[0])
-    steps = [step] if step is not None else _steps(directory)
+    steps = [step] if step is not None else checkpoint_steps(directory)
     if not steps:
         raise UserError(f"{directory}: no checkpoint steps")
     shapes = jax.eval_shape(lambda: init_params(cfg, jax.random.PRNGKey(0)))

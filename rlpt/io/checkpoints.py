@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 import warnings
-from typing import Optional
+from typing import List, Optional
 
 import jax
 import jax.numpy as jnp
@@ -40,16 +40,23 @@ def all_finite(tree) -> bool:
     return bool(_all_finite(leaves))
 
 
+def checkpoint_steps(directory: str) -> List[int]:
+    """The committed steps under a phase's checkpoint `directory`, newest first (orbax writes a
+    step under a temporary name and renames it to the step number when complete)."""
+    if not os.path.isdir(directory):
+        return []
+    return sorted((int(n) for n in os.listdir(directory) if n.isdigit()), reverse=True)
+
+
 def last_complete_checkpoint(workdir: str) -> Optional[str]:
-    """The newest committed checkpoint directory under workdir/ckpt/<phase>/ (orbax writes a
-    step under a temporary name and renames it when complete), or None."""
+    """The newest committed checkpoint directory under workdir/ckpt/<phase>/, or None."""
     root = os.path.join(workdir, "ckpt")
     found = []
     for phase in sorted(os.listdir(root)) if os.path.isdir(root) else ():
         d = os.path.join(root, phase)
-        steps = [int(n) for n in os.listdir(d) if n.isdigit()] if os.path.isdir(d) else []
+        steps = checkpoint_steps(d)
         if steps and not phase.endswith("_corrupt"):
-            found.append(os.path.join(d, str(max(steps))))
+            found.append(os.path.join(d, str(steps[0])))
     return max(found, key=os.path.getmtime) if found else None
 
 
