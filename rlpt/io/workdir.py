@@ -188,10 +188,10 @@ def check_config_change(workdir: str, cfg_json_str: str, allow: bool,
 
     When workdir/config.json exists and differs from `cfg_json_str` (leaves compared by dotted
     key path, `ignore` prefixes skipped, a key added at its value in `defaults_json` skipped:
-    config_diff), raises a one-line ConfigChangedError listing each changed key as `key: old ->
-    new`; with `allow=True` it instead copies the old file to workdir/config.<YYYYmmdd-HHMMSS>
-    .json, so the caller's overwrite loses nothing. An unreadable
-    old config.json counts as changed. Returns the changes ({} for a new or unchanged run).
+    config_diff), raises a one-line ConfigChangedError listing each changed key as
+    `key: old -> new`; with `allow=True` it instead copies the old file to
+    workdir/config.<YYYYmmdd-HHMMSS>.json, so the caller's overwrite loses nothing. An
+    unreadable old config.json counts as changed. Returns the changes ({} for a new or unchanged run).
     """
     path = os.path.join(workdir, "config.json")
     if not os.path.exists(path):
