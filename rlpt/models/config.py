@@ -27,6 +27,7 @@ class ModelConfig:
     tied_embeddings: bool = True
     dtype: str = "float32"  # compute dtype: "float32" or "bfloat16"; params stay float32
     max_seq_len: int = 2048
+    lora_scale: float = 1.0  # alpha / rank of LoRA adapters, when the params hold any
 
     def __post_init__(self):
         if self.rope_layout not in ("half", "interleaved"):

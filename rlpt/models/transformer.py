@@ -90,6 +90,39 @@ def rope(x_BTHD: jax.Array, cos_sin, layout: str) -> jax.Array:
     return out.astype(x_BTHD.dtype)
 
 
+class Linear(nn.Module):
+    """`y = x W (+ b)` exactly as `nn.Dense` computes it (same parameter names, initialisers
+    and creation order, so checkpoints, loaders and `init_params` are unchanged), plus the LoRA
+    term `(x A) B * cfg.lora_scale` (Hu et al., arXiv 2106.09685) when this layer's parameters
+    also hold adapters `lora_a` [in, r] and `lora_b` [r, out] (rlpt.models.lora attaches them
+    to the frozen base; without them the layer is the plain projection)."""
+    features: int
+    use_bias: bool
+    dtype: Any
+    lora_scale: float = 1.0
+
+    @nn.compact
+    def __call__(self, x):
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), (x.shape[-1], self.features),
+                            jnp.float32)
+        bias = (self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32)
+                if self.use_bias else None)
+        x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
+        y = jax.lax.dot_general(x, kernel, (((x.ndim - 1,), (0,)), ((), ())))
+        if bias is not None:
+            y += jnp.reshape(bias, (1,) * (y.ndim - 1) + (-1,))
+        if self.has_variable("params", "lora_a"):
+            a = self.get_variable("params", "lora_a").astype(self.dtype)
+            b = self.get_variable("params", "lora_b").astype(self.dtype)
+            y = y + jnp.dot(jnp.dot(x, a), b) * jnp.asarray(self.lora_scale, self.dtype)
+        return y
+
+
+def dense(cfg: ModelConfig, features: int, name: str, use_bias: bool = False) -> Linear:
+    """A projection of the model (LoRA-capable `Linear`) in the compute dtype."""
+    return Linear(features, use_bias, compute_dtype(cfg), cfg.lora_scale, name=name)
+
+
 class Attention(nn.Module):
     cfg: ModelConfig
 
@@ -101,9 +134,7 @@ class Attention(nn.Module):
         H, KVH, hd = cfg.n_heads, cfg.n_kv_heads, cfg.hd
 
         def proj(name, n_heads):
-            dense = nn.Dense(n_heads * hd, use_bias=cfg.qkv_bias, dtype=dt,
-                             param_dtype=jnp.float32, name=name)
-            return dense(x_ND).reshape(B, T, n_heads, hd)
+            return dense(cfg, n_heads * hd, name, cfg.qkv_bias)(x_ND).reshape(B, T, n_heads, hd)
 
         q = rope(proj("q", H), cos_sin, cfg.rope_layout)
         k = rope(proj("k", KVH), cos_sin, cfg.rope_layout)
@@ -134,8 +165,7 @@ class Attention(nn.Module):
             out = out.astype(dt).reshape(B * T, H * hd)       # [B, KVH, R, hd] -> [B*1, H*hd]
         else:
             out = jnp.einsum("bgrts,bgsd->btgrd", probs.astype(dt), v).reshape(B * T, H * hd)
-        out = nn.Dense(cfg.d_model, use_bias=False, dtype=dt, param_dtype=jnp.float32,
-                       name="o")(out)
+        out = dense(cfg, cfg.d_model, "o")(out)
         return out, new_kv
 
 
@@ -144,11 +174,9 @@ class MLP(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        dt = compute_dtype(self.cfg)
-        dense = lambda n, name: nn.Dense(n, use_bias=False, dtype=dt, param_dtype=jnp.float32,
-                                         name=name)
-        h = nn.silu(dense(self.cfg.d_ff, "gate")(x)) * dense(self.cfg.d_ff, "up")(x)
-        return dense(self.cfg.d_model, "down")(h)
+        c = self.cfg
+        h = nn.silu(dense(c, c.d_ff, "gate")(x)) * dense(c, c.d_ff, "up")(x)
+        return dense(c, c.d_model, "down")(h)
 
 
 class Block(nn.Module):
