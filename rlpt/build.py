@@ -8,7 +8,14 @@ the preference trainer, the scripts): the model, the task, the reward, and each 
 the step-0 TrainState, placed on `mesh` when given; `hp` the dynamic hyperparameters;
 `make_batch(step)` the host batch of a step, a function of (seed, step)). A single run jits
 them; a sweep group stacks R of them and vmaps (rlpt.sweep.run).
+
+`params` is always the full model. With LoRA (`cfg.lora.rank > 0`, rlpt.models.lora) each phase's
+state trains fresh adapters on it (`lora_params`: `state.params` the adapters, `frozen["base"]`
+the model); the next phase starts from the merged result (rlpt.state.trained_params), so RL after
+an SFT warm-up trains new adapters whose base, and KL reference, is the SFT model.
 """
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -19,7 +26,9 @@ from rlpt.config import hparams
 from rlpt.envs.tool_rollout import ToolConfig, rollout_kind, tool_rollout
 from rlpt.errors import UserError
 from rlpt.loop import place_state
-from rlpt.models import get_model_config, has_own_tokenizer, init_params
+from rlpt.models import get_model_config, has_own_tokenizer, init_params, lora
+from rlpt.models.config import memory_options
+from rlpt.models.transformer import compute_dtype
 from rlpt.optim import make_optimizer, optim_hparams
 from rlpt.rewards.host_callback import host_reward_callback
 from rlpt.rewards.judge import build_judge, judge_batch
@@ -31,14 +40,88 @@ from rlpt.tokenizers import HFTokenizer
 
 
 def build_model(cfg):
+    """`(model_cfg, params)`: the checkpoint or preset of `cfg.model` (the full model; with LoRA
+    its `lora_scale` is alpha / rank, `cfg.lora.rank` checked against the model's layers here,
+    before anything compiles, and build_sft / build_rl split off the adapters)."""
     m = cfg.model
     if m.checkpoint:  # a HF directory, a .gguf file or a llama2.c .bin (rlpt.models.checkpoints)
         from rlpt.models import load_checkpoint
         model_cfg, params = load_checkpoint(m.checkpoint, m.dtype, m.get("checkpoint_format", ""))
-        return model_cfg, jax.tree_util.tree_map(jnp.asarray, params)
+        model_cfg = with_memory_options(cfg, model_cfg)
+        return lora_model(cfg, model_cfg, jax.tree_util.tree_map(jnp.asarray, params))
     extra = {"vocab_size": int(m.vocab_size)} if m.get("vocab_size") else {}
-    model_cfg = get_model_config(m.preset, dtype=m.dtype, **extra)
-    return model_cfg, init_params(model_cfg, jax.random.PRNGKey(cfg.seed))
+    model_cfg = with_memory_options(cfg, get_model_config(m.preset, dtype=m.dtype, **extra))
+    return lora_model(cfg, model_cfg, init_params(model_cfg, jax.random.PRNGKey(cfg.seed)))
+
+
+def with_memory_options(cfg, model_cfg):
+    """`model_cfg` with the memory fields of `cfg.model` (rlpt.models.config.memory_options:
+    remat, attention, attention_block, logits_chunk, vocab_chunk; a config saved before them
+    gets the defaults). A `model.vocab_chunk` that does not divide the model's vocabulary is
+    refused (UserError naming the key and both numbers), not padded: the chunks stay views of
+    the unembedding matrix."""
+    options = memory_options(cfg.model)
+    vocab, chunk = model_cfg.vocab_size, int(options["vocab_chunk"])
+    if chunk and vocab % chunk:
+        near = sorted((d for d in range(1, vocab + 1) if vocab % d == 0),
+                      key=lambda d: abs(d - chunk))[:3]
+        raise UserError(f"config model.vocab_chunk: {chunk} does not divide the model's "
+                        f"vocabulary ({vocab}); use a divisor of {vocab} (e.g. {near}) or 0 "
+                        "(the whole vocabulary)")
+    warn_remat_on_cpu(options["remat"])
+    try:
+        return dataclasses.replace(model_cfg, **options)
+    except ValueError as e:   # a value validate() would refuse, from a config it never saw
+        raise UserError(f"config {e}") from None
+
+
+CPU_REMAT_FLAG = "--xla_disable_hlo_passes=cse_barrier_expander"
+
+
+def warn_remat_on_cpu(remat: str) -> None:
+    """XLA:CPU's `cse_barrier_expander` pass removes the optimisation barriers jax.checkpoint
+    puts around a recomputation, and common-subexpression elimination then merges the
+    recomputation back into the forward: `model.remat` saves (almost) nothing on CPU unless the
+    pass is disabled (tests/test_memory_features.py measures both). Said once, on stderr, when
+    remat is asked for on CPU without the flag; GPU and TPU are unaffected."""
+    import os
+    import sys
+    if (remat != "none" and jax.default_backend() == "cpu"
+            and CPU_REMAT_FLAG not in os.environ.get("XLA_FLAGS", "")):
+        print(f"rlpt: model.remat={remat!r} on XLA:CPU saves almost no memory unless XLA_FLAGS "
+              f"has {CPU_REMAT_FLAG} (set it before starting Python)", file=sys.stderr)
+
+
+LORA_RNG = 0x10A   # the adapters' init key: fold_in(PRNGKey(seed), LORA_RNG)
+
+
+def lora_model(cfg, model_cfg, params):
+    """`(with_lora(cfg, model_cfg), params)`, refused (UserError naming `lora.rank` or
+    `lora.targets`) when the adapters of `cfg.lora` do not fit the model's layers."""
+    if lora.enabled(cfg):
+        lora.check_rank(params, int(cfg.lora.rank), tuple(cfg.lora.targets))
+    return with_lora(cfg, model_cfg), params
+
+
+def with_lora(cfg, model_cfg):
+    """`model_cfg` with `lora_scale` = alpha / rank of `cfg.lora` (unchanged when LoRA is off)."""
+    if not lora.enabled(cfg):
+        return model_cfg
+    return dataclasses.replace(model_cfg, lora_scale=lora.config_scale(cfg))
+
+
+def lora_params(cfg, model_cfg, params, trainable=()):
+    """The trainable params and the frozen models a phase's state starts from: with LoRA on
+    (`cfg.lora.rank > 0`), `(adapters, {"base": base})` (rlpt.models.lora.split: fresh adapters
+    of `cfg.lora` on every targeted projection, B = 0, plus the top-level subtrees named in
+    `trainable`; the base in the compute dtype, refused naming `lora.rank` when a layer is too
+    small), else `(params, {})`."""
+    if not lora.enabled(cfg):
+        return params, {}
+    rng = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), LORA_RNG)
+    adapters, base = lora.split(params, int(cfg.lora.rank), tuple(cfg.lora.targets), rng,
+                                compute_dtype(model_cfg), trainable)
+    return adapters, {"base": base}
 
 
 def build_task(cfg):
@@ -107,10 +190,13 @@ def build_rl(cfg, model_cfg, params, task, mesh=None, reward=None, per_prompt_me
                                                            cfg.nonfinite.reward_value, mesh)
     static_algo, _ = split_algo_config(cfg.algo)
     chain = chain_of(static_algo, algorithm)
-    for piece in chain:   # the reference, a teacher, ...
+    model_cfg = with_lora(cfg, model_cfg)
+    for piece in chain:   # the reference (none with LoRA: the base), a teacher, ...
         if piece.frozen_models:
             for role, (m_cfg, m_params) in piece.frozen_models(cfg, model_cfg, params).items():
                 models[role], frozen[role] = m_cfg, m_params
+    params, base = lora_params(cfg, model_cfg, params)   # LoRA: the adapters train
+    frozen.update(base)
     rollout = (tool_rollout(ToolConfig.from_config(cfg.get("tool")))
                if rollout_kind(cfg) == "tool" else PLAIN_ROLLOUT)
     spec = StepSpec(model_cfg=model_cfg, scfg=scfg, algorithm=algorithm, algo=static_algo,
@@ -147,7 +233,9 @@ def build_sft(cfg, model_cfg, params, task, mesh=None):
     """The SFT phase of a validated config: `(step, state, hp, make_batch)` (module doc). Tool
     demonstrations are teacher-forced over the whole solution with the loss on model tokens."""
     optimizer = make_optimizer(cfg.sft.optim)
-    state = new_state(params, optimizer, cfg.seed)
+    model_cfg = with_lora(cfg, model_cfg)
+    params, frozen = lora_params(cfg, model_cfg, params)   # LoRA: the adapters train
+    state = new_state(params, optimizer, cfg.seed, frozen)
     if mesh is not None:
         state = place_state(state, optimizer, mesh)
     loss_mask = "solution_loss_mask" if rollout_kind(cfg) == "tool" else "solution_mask"

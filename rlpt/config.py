@@ -22,8 +22,9 @@ from rlpt.distributed import validate as validate_distributed
 from rlpt.errors import UserError
 from rlpt.losses.aggregation import AGG_MODES as LOSS_AGG_MODES
 from rlpt.losses.policy import SURROGATE_DEFAULTS
-from rlpt.models.config import PRESETS
-from rlpt.optim import SCHEDULES, optim_hparams
+from rlpt.models import lora
+from rlpt.models.config import ATTENTION_CHOICES, PRESETS, REMAT_CHOICES, memory_options
+from rlpt.optim import MASTER_DTYPES, SCHEDULES, master_dtype_error, optim_hparams
 
 
 def config_file(path: str):
@@ -94,9 +95,13 @@ def override(c: ml_collections.ConfigDict, key: str, text: str) -> None:
 
 
 def optim_config(lr: float, warmup_steps: int = 10, schedule: str = "constant"):
+    """An optimizer block (rlpt.optim). `master_dtype`: the dtype of the trained parameters,
+    "float32" (float32 master weights and moments whatever model.dtype) or "bfloat16", which
+    needs `stochastic_rounding=True` (float32 update, stochastically rounded write-back)."""
     return ml_collections.ConfigDict(dict(
         lr=lr, schedule=schedule, warmup_steps=warmup_steps, decay_steps=0,
-        final_lr_fraction=0.1, b1=0.9, b2=0.99, eps=1e-8, weight_decay=0.0, max_grad_norm=1.0))
+        final_lr_fraction=0.1, b1=0.9, b2=0.99, eps=1e-8, weight_decay=0.0, max_grad_norm=1.0,
+        master_dtype="float32", stochastic_rounding=False))
 
 
 def default_algo(name: str) -> ml_collections.ConfigDict:
@@ -119,7 +124,13 @@ def base_config(algo: str = "grpo") -> ml_collections.ConfigDict:
     c.model = ml_collections.ConfigDict(dict(
         preset="tiny", dtype="float32", checkpoint="",  # HF dir, .gguf or llama2.c .bin
         checkpoint_format="",  # optional: "" detects the kind; "hf" | "gguf" | "llama2c" asserts it
-        vocab_size=0))  # > 0: the preset's shape with this vocabulary (a real tokenizer's)
+        vocab_size=0,  # > 0: the preset's shape with this vocabulary (a real tokenizer's)
+        # memory of the forward (rlpt.models.config; every choice computes the same numbers):
+        remat="none",  # "none" | "block" (recompute each block in the backward) | a policy name
+        attention="plain",  # "plain" | "blockwise" (online softmax, no [T, S]) | "dot_product"
+        attention_block=512,  # blockwise: query/key block size; keys up to this long run plain
+        logits_chunk=0,  # > 0: completion log-probs this many columns at a time (0 = off)
+        vocab_chunk=0))  # > 0 (with logits_chunk): this many vocabulary columns at a time
     # task: a registered prompt source and its knobs
     c.task = ml_collections.ConfigDict(dict(
         name="addition", kwargs=ml_collections.ConfigDict(dict(min_digits=1, max_digits=2))))
@@ -144,6 +155,9 @@ def base_config(algo: str = "grpo") -> ml_collections.ConfigDict:
     # MGRPO's layer 2, built with algo.layer2_instruction_ids; rlpt.evaluation.rollout.evaluate)
     c.eval = ml_collections.ConfigDict(dict(
         every=50, n_prompts=256, n_samples=8, ks=(1, 4, 8), temperature=1.0))
+    # LoRA (rlpt.models.lora): rank > 0 trains low-rank adapters of the named projections
+    # (scale alpha / rank) on a frozen base, which is also the KL reference; 0 = full model
+    c.lora = ml_collections.ConfigDict(dict(rank=0, alpha=16.0, targets=lora.TARGETS))
     c.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1, tensor=1))
     # "device" | "host" | "split" | "judge" (a frozen LM as the reward: cfg.reward.judge, see
     # rlpt.rewards.judge.judge_config)
@@ -199,6 +213,7 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         _fail("model.vocab_size", "must be >= 0, and 0 with a checkpoint (it has its own)")
     if c.model.dtype not in ("float32", "bfloat16"):
         _fail("model.dtype", f"{c.model.dtype!r}; expected 'float32' or 'bfloat16'")
+    validate_model_memory(c.model, c.sampling.max_new_tokens)
     if _is_preference_algo(c.algo.name):
         _fail("algo.name", f"{c.algo.name!r} is a preference / reward-model algorithm: its "
               "config is a preference config (configs/dpo_arith.py, configs/rm_arith.py), "
@@ -271,6 +286,7 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     validate_nonfinite(c)
     validate_distributed(c.get("distributed"))
     validate_finite(c, ("algo",))
+    lora.validate_config(c)
     return c
 
 
@@ -285,6 +301,33 @@ def validate_self_correction(c):
     if c.rollout.get("kind", "plain") != "plain":
         _fail("eval.self_correction", f"True needs rollout.kind='plain' (got "
               f"{c.rollout.kind!r}: the tool rollout's evaluation has no second attempt)")
+
+
+def validate_model_memory(m, completion_length: int):
+    """The memory fields of the `model` section `m` (rlpt.models.config.memory_options: absent
+    in configs saved before them, read at their defaults); `completion_length` is
+    sampling.max_new_tokens, which model.logits_chunk must divide. model.vocab_chunk must also
+    divide the vocabulary, known once the model is built (rlpt.build.build_model refuses it)."""
+    o = memory_options(m)
+    if o["remat"] not in REMAT_CHOICES:
+        _fail("model.remat", f"{o['remat']!r}; known: {list(REMAT_CHOICES)}")
+    if o["attention"] not in ATTENTION_CHOICES:
+        _fail("model.attention", f"{o['attention']!r}; known: {list(ATTENTION_CHOICES)}")
+    if int(o["attention_block"]) <= 0:
+        _fail("model.attention_block", f"{o['attention_block']} must be > 0 (the key and query "
+              "block of blockwise attention)")
+    for key in ("logits_chunk", "vocab_chunk"):
+        if int(o[key]) < 0:
+            _fail(f"model.{key}", f"{o[key]} must be >= 0 (0 = off)")
+    chunk = int(o["logits_chunk"])
+    if chunk and completion_length % chunk:
+        divisors = [d for d in range(1, completion_length + 1) if completion_length % d == 0]
+        _fail("model.logits_chunk", f"{chunk} does not divide the completion length "
+              f"sampling.max_new_tokens={completion_length}: set it to one of {divisors} "
+              "(or 0 = off)")
+    if int(o["vocab_chunk"]) and not chunk:
+        _fail("model.vocab_chunk", f"{o['vocab_chunk']} chunks the vocabulary of the chunked "
+              "log-probs: set model.logits_chunk > 0 as well (or vocab_chunk=0)")
 
 
 def validate_vocab(c, vocab_size: int, tokenizer_size: int = 0):
@@ -329,6 +372,18 @@ def validate_optim(o, key: str):
     if o.schedule == "cosine" and o.decay_steps <= o.warmup_steps:
         _fail(f"{key}.decay_steps", f"{o.decay_steps} must be > {key}.warmup_steps="
               f"{o.warmup_steps} with schedule='cosine' (the step where the decay ends)")
+    master = o.get("master_dtype", "float32")   # configs saved before the field: float32
+    sr = o.get("stochastic_rounding", False)
+    if master not in MASTER_DTYPES:
+        _fail(f"{key}.master_dtype", f"{master!r}; expected one of {list(MASTER_DTYPES)}")
+    if not isinstance(sr, bool):
+        _fail(f"{key}.stochastic_rounding", f"{sr!r} must be True or False")
+    if master == "bfloat16" and not sr:
+        _fail(f"{key}.master_dtype", master_dtype_error(key))
+    if sr and master == "float32":
+        _fail(f"{key}.stochastic_rounding", f"True has no effect with {key}.master_dtype="
+              "'float32' (float32 weights take the update exactly): set master_dtype="
+              "'bfloat16' or stochastic_rounding=False")
 
 
 def validate_finite(c, groups):

@@ -25,6 +25,11 @@ temporary sibling behind).
 
 `AutoModelForCausalLM.from_pretrained(out)` then computes rlpt's logits (tests/test_export.py).
 Parameters that are not the language model's (a PPO value head) are not exported.
+
+A LoRA run (`lora.rank > 0` in its config.json) checkpoints only the adapters: the export rebuilds
+the base the phase trained on (the run's initial model, as rlpt.build builds it, and for a phase
+after SFT with the SFT phase's final adapters merged in) and writes the merged weights
+(rlpt.models.lora.merge), a plain HF checkpoint (`lora_export_params`).
 """
 import argparse
 import dataclasses
@@ -39,10 +44,11 @@ import numpy as np
 from rlpt.errors import UserError
 from rlpt.io.checkpoints import checkpoint_steps
 from rlpt.io.cli import user_errors
-from rlpt.models import ModelConfig, get_model_config, has_own_tokenizer, init_params
+from rlpt.models import ModelConfig, get_model_config, has_own_tokenizer, init_params, lora
 from rlpt.models.checkpoints import checkpoint_config
 from rlpt.models.gguf import unpermute_qk
 from rlpt.models.loaders import read_json_file, save_hf_checkpoint
+from rlpt.models.transformer import compute_dtype
 from rlpt.tokenizers import HFTokenizer, check_tokenizer_fits, load_tokenizer
 
 
@@ -112,9 +118,11 @@ def run_tokenizer(run: dict) -> HFTokenizer | None:
     return None
 
 
-def restore_params(workdir: str, cfg: ModelConfig, phase: str = "", step: int | None = None):
+def restore_params(workdir: str, cfg: ModelConfig, phase: str = "", step: int | None = None,
+                   shapes=None):
     """(phase, step, params) of the newest readable checkpoint (module doc): only the `params`
-    subtree is read (not the optimizer state or frozen models), as float32 numpy arrays."""
+    subtree is read (not the optimizer state or frozen models), as float32 numpy arrays;
+    `shapes` (default: the model's parameters) says which leaves (a LoRA run's adapters)."""
     import orbax.checkpoint as ocp
 
     root = os.path.join(os.path.abspath(workdir), "ckpt")
@@ -127,7 +135,8 @@ def restore_params(workdir: str, cfg: ModelConfig, phase: str = "", step: int | 
     steps = [step] if step is not None else checkpoint_steps(directory)
     if not steps:
         raise UserError(f"{directory}: no checkpoint steps")
-    shapes = jax.eval_shape(lambda: init_params(cfg, jax.random.PRNGKey(0)))
+    if shapes is None:
+        shapes = jax.eval_shape(lambda: init_params(cfg, jax.random.PRNGKey(0)))
     target = {"params": jax.tree_util.tree_map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype),
                                                shapes)}
     restore_args = jax.tree_util.tree_map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray),
@@ -147,6 +156,33 @@ def restore_params(workdir: str, cfg: ModelConfig, phase: str = "", step: int | 
         return phases[0], s, out["params"]
     raise UserError(f"{directory}: no checkpoint restores the parameters of the run's model "
                     f"({cfg.num_params():,} params; {'; '.join(errors)})")
+
+
+def lora_export_params(workdir: str, run: dict, cfg: ModelConfig, phase: str = "",
+                       step: int | None = None):
+    """(phase, step, merged params) of a LoRA run (module doc). The base of a phase is rebuilt as
+    training built it: `rlpt.build.build_model` of the run's config, held in the compute dtype
+    (lora.base_weights), and for any phase but "sft" of a run with SFT steps, that base merged
+    with the SFT phase's final adapters (the model RL or preference training started from)."""
+    import ml_collections
+
+    from rlpt.build import build_model
+    run_cfg = ml_collections.ConfigDict(run)
+    rank, targets = int(run_cfg.lora.rank), tuple(run_cfg.lora.get("targets", lora.TARGETS))
+    s = lora.config_scale(run_cfg)
+    _, params = build_model(run_cfg)
+    dtype = compute_dtype(cfg)
+    shapes = jax.eval_shape(lambda: lora.init_adapters(params, rank, targets))
+    phase, step, adapters = restore_params(workdir, cfg, phase, step, shapes)
+    base = lora.base_weights(params, dtype)
+    sft_steps = int(run.get("sft", {}).get("steps", 0))
+    if phase != "sft" and sft_steps:
+        if sft_steps not in checkpoint_steps(os.path.join(workdir, "ckpt", "sft")):
+            raise UserError(f"{workdir}: a LoRA run's {phase} phase trained on the SFT model, "
+                            f"but ckpt/sft has no final step {sft_steps} to rebuild it from")
+        _, _, sft = restore_params(workdir, cfg, "sft", sft_steps, shapes)
+        base = lora.base_weights(lora.merge(base, sft, s), dtype)
+    return phase, step, jax.device_get(lora.merge(base, adapters, s))
 
 
 def check_out_dir(workdir: str, out_dir: str, overwrite: bool = False) -> None:
@@ -202,7 +238,10 @@ def export_run(workdir: str, out_dir: str, phase: str = "", step: int | None = N
     if tokenizer is not None:
         check_tokenizer_fits(tokenizer, cfg.vocab_size, tokenizer.source,
                              run["model"].get("checkpoint") or f"preset {run['model']['preset']}")
-    phase, step, params = restore_params(workdir, cfg, phase, step)
+    if lora.enabled(run):
+        phase, step, params = lora_export_params(workdir, run, cfg, phase, step)
+    else:
+        phase, step, params = restore_params(workdir, cfg, phase, step)
     sampling = run.get("sampling", {})
     write_dir_atomic(out_dir, lambda tmp: export_hf(
         tmp, cfg, params, tokenizer, tuple(sampling.get("stop_tokens", ())),

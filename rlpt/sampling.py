@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from rlpt.models.config import ModelConfig
-from rlpt.models.transformer import Transformer, init_cache, positions_from_mask
+from rlpt.models.transformer import KeyMask, Transformer, init_cache, positions_from_mask
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,14 +126,16 @@ def prefill(model_cfg: ModelConfig, apply_fn, params, prompt_BP, prompt_mask_BP,
     """Runs the prompts once into slots [0, P) of a cache with room for T new tokens, then
     repeats the cache and the last logits G times (rows i*G .. i*G+G-1 belong to prompt i).
 
-    `apply_fn(params, tokens, positions, mask, cache, cache_index) -> (logits, cache)`.
+    `apply_fn(params, tokens, positions, mask, cache, cache_index) -> (logits, cache)`, `mask`
+    a KeyMask (rlpt.models.transformer: causal over key slots, the prompt's pads masked; the
+    model's attention builds it per block). An `apply_fn` returning other per-column outputs
+    (hidden states: rlpt.logprobs) gets those of the last column instead of the last logits.
     Returns (last logits [N, V], cache, prompt lengths [N], prompt key validity [N, P]).
     """
     B, P = prompt_BP.shape
     valid_BP = prompt_mask_BP.astype(bool)
     cache = init_cache(model_cfg, B, P + T)
-    tri = jnp.tril(jnp.ones((P, P + T), bool))  # key slot s <= query column t
-    mask = tri[None] & jnp.pad(valid_BP, ((0, 0), (0, T)))[:, None, :]
+    mask = KeyMask(jnp.pad(valid_BP, ((0, 0), (0, T))), 0)  # key slot s <= query column t
     logits, cache = apply_fn(params, prompt_BP, positions_from_mask(valid_BP), mask, cache, 0)
     last_NV = jnp.repeat(logits[:, -1], G, axis=0)
     cache = jax.tree_util.tree_map(lambda c: jnp.repeat(c, G, axis=0), cache)
@@ -176,7 +178,8 @@ def decode(model_cfg: ModelConfig, params, prompt_BP: jax.Array, prompt_mask_BP:
     `mask` and `lengths` then count policy tokens only (the loss mask), `EnvDecode.valid` every
     token (what teacher forcing must use); the stop token ends a row only when the policy drew it.
     `apply_fn(params, tokens, positions, mask, cache, index) -> (logits, cache)` replaces the
-    policy's forward (tests pass a scripted policy).
+    policy's forward (tests pass a scripted policy); `mask` is the prefill's KeyMask, then a
+    `[N, 1, S]` bool array per decode step.
     """
     if apply_fn is None:
         model = Transformer(model_cfg)

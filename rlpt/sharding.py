@@ -38,6 +38,17 @@ PARAM_LOGICAL_AXES = {
     ("lm_head", "kernel"): ("embed", "vocab"),
     ("value_head", "kernel"): ("embed", None), ("value_head", "bias"): (None,),
 }
+# LoRA adapters (rlpt.models.lora) of each projection: A [in, r] shards `in` as the kernel's first
+# axis, B [r, out] `out` as its second; the rank r is never sharded.
+PARAM_LOGICAL_AXES.update({
+    ("q", "lora_a"): ("embed", None), ("q", "lora_b"): (None, "heads"),
+    ("k", "lora_a"): ("embed", None), ("k", "lora_b"): (None, "kv_heads"),
+    ("v", "lora_a"): ("embed", None), ("v", "lora_b"): (None, "kv_heads"),
+    ("o", "lora_a"): ("heads", None), ("o", "lora_b"): (None, "embed"),
+    ("gate", "lora_a"): ("embed", None), ("gate", "lora_b"): (None, "mlp"),
+    ("up", "lora_a"): ("embed", None), ("up", "lora_b"): (None, "mlp"),
+    ("down", "lora_a"): ("mlp", None), ("down", "lora_b"): (None, "embed"),
+})
 
 
 def make_mesh(axes: Dict[str, int], devices: Optional[Sequence] = None) -> Mesh:

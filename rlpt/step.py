@@ -12,9 +12,16 @@ rng is `fold_in(state.rng, state.step)`: sub-key 0 samples, 1 draws the minibatc
 2 extra rollouts, 3 the pre-rollout hook. With one epoch and one minibatch old_logp is
 `stop_gradient(logp)` (ratio exactly 1), otherwise it is computed once with the pre-update params.
 Minibatches hold whole groups, so each prompt is computed once per group.
+
+Every step logs the sampler/trainer mismatch (rlpt.losses.mismatch: `mismatch_logp_abs_mean`,
+`mismatch_logp_abs_max`, `mismatch_kl`) between the sampler's log-probs (`out.logprobs`, in the
+loss inputs as `sampler_logp`) and the trainer's under the pre-update params over the mask's
+tokens: the loss's own `old_logp` with one epoch and one minibatch, else `data["old_logp"]`. The
+chain's `token_weight` hooks (e.g. rlpt.pieces.mismatch) multiply into `lb["token_weight"]`.
 """
 import dataclasses
 import functools
+import operator
 from typing import Any, Callable, Dict
 
 import jax
@@ -23,12 +30,13 @@ import jax.numpy as jnp
 from rlpt.algorithms.base import (AlgoConfig, Algorithm, chain_of, iteration_key,
                                   policy_loss_batch, rollout_logprobs)
 from rlpt.logprobs import completion_logprobs
+from rlpt.losses.mismatch import mismatch_metrics
 from rlpt.losses.supervised import nll_minus_entropy
 from rlpt.models.config import ModelConfig
 from rlpt.optim import Optimizer, apply_update
 from rlpt.rewards.host_guard import safe_host_reward
 from rlpt.sampling import Rollout, SamplingConfig
-from rlpt.state import TrainState
+from rlpt.state import TrainState, model_params
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -81,8 +89,8 @@ def rollout_phase(spec: StepSpec, state: TrainState, batch, hp):
     """The pre-rollout hook and the rollout: -> (batch, out)."""
     for hook in spec.hooks("before_rollout"):
         batch = hook(spec, state, batch, spec.config(hp))
-    out = spec.rollout.sample(spec.model_cfg, state.params, batch, iteration_key(state, 0),
-                              spec.scfg)
+    out = spec.rollout.sample(spec.model_cfg, model_params(state.params, state.frozen), batch,
+                              iteration_key(state, 0), spec.scfg)
     return batch, out
 
 
@@ -118,7 +126,16 @@ def _minibatch_loss(spec: StepSpec, c, step, params, mb, mbp):
     lb = {"step": step}
     lb.update(A.loss_batch(spec, params, mb, mbp, c) if A.loss_batch
               else policy_loss_batch(spec, params, mb, c))
+    pre = {}
+    if not spec.multi_update and "sampler_logp" in lb:   # old_logp = sg(logp): pre-update
+        pre = mismatch_metrics(lb["old_logp"], lb["sampler_logp"], lb["mask"])
+    weights = [hook(spec, lb, c) for hook in spec.hooks("token_weight")]
+    if weights:
+        lb["token_weight"] = functools.reduce(operator.mul, [w for w, _ in weights])
+        for _, m in weights:
+            pre.update(m)
     loss, metrics = A.loss(lb, c)
+    metrics = dict(pre, **metrics)
     for hook in spec.hooks("loss_term"):
         term, m = hook(spec, params, mb, mbp, c)
         loss = loss + term
@@ -140,7 +157,8 @@ def update_phase(spec: StepSpec, state: TrainState, batch, out, raw_N, hp):
     P = batch["prompt"].shape[1]
     tokens, valid = spec.rollout.teacher_inputs(batch, out, G)
     mask = out.mask
-    data = {"tokens": tokens, "valid": valid, "mask": mask, "rewards": rewards_N}
+    data = {"tokens": tokens, "valid": valid, "mask": mask, "rewards": rewards_N,
+            "sampler_logp": out.logprobs}
     per_prompt = {}   # arrays with the prompt on axis 0 (minibatched by group)
     adv_extras = dict(lengths=out.lengths, entropy=out.entropies, old_logp=out.logprobs,
                       correct=rewards_N)
@@ -151,7 +169,9 @@ def update_phase(spec: StepSpec, state: TrainState, batch, out, raw_N, hp):
     adv = spec.advantage(rewards_N, mask, c, **adv_extras)
     data["advantages"] = adv[:, None] * mask if adv.ndim == 1 else adv
     if spec.multi_update:
-        data["old_logp"] = rollout_logprobs(spec, state.params, tokens, valid, P)
+        data["old_logp"] = rollout_logprobs(spec, model_params(state.params, state.frozen),
+                                            tokens, valid, P)
+        step_metrics.update(mismatch_metrics(data["old_logp"], out.logprobs, mask))
     for hook in spec.hooks("extras"):
         data, more, m = hook(spec, state, batch, out, data, raw_N, c, iteration_key(state, 2))
         per_prompt.update(more)
@@ -163,7 +183,9 @@ def update_phase(spec: StepSpec, state: TrainState, batch, out, raw_N, hp):
     perms = jnp.stack([jax.random.permutation(jax.random.fold_in(key, e), B) for e in range(E)])
     groups = perms.reshape(E * M, B // M)                     # group-preserving minibatches
     rows = (groups[:, :, None] * G + jnp.arange(G)).reshape(E * M, -1)
-    loss_of = functools.partial(_minibatch_loss, spec, c, state.step)
+    # the trainable params (LoRA: the adapters) are the argument; the loss runs on them attached
+    loss_of = lambda p, mb, mbp: _minibatch_loss(spec, c, state.step,
+                                                 model_params(p, state.frozen), mb, mbp)
 
     def one_update(carry, idx):
         params, opt_state = carry
@@ -181,7 +203,7 @@ def update_phase(spec: StepSpec, state: TrainState, batch, out, raw_N, hp):
     algo_state = state.algo_state
     for hook in spec.hooks("after_update"):
         params, opt_state, algo_state, m = hook(spec, params, opt_state, algo_state, batch,
-                                                raw_N, c, hp)
+                                                raw_N, c, hp, state.frozen)
         metrics.update(m)
     lengths = out.lengths.astype(jnp.float32)
     rows_N = rewards_N.reshape(-1, G)
@@ -255,16 +277,18 @@ def make_split_step(spec: StepSpec, host_reward: Callable):
     return step
 
 
-def sft_loss_and_grads(model_cfg: ModelConfig, params, batch, loss_mask: str = "solution_mask"):
+def sft_loss_and_grads(model_cfg: ModelConfig, params, batch, loss_mask: str = "solution_mask",
+                       frozen=None):
     """SFT on (prompt, solution): token-mean NLL of the tokens in `batch[loss_mask]`, teacher
-    forcing over the whole solution (`solution_mask`)."""
+    forcing over the whole solution (`solution_mask`); gradients with respect to `params` (with a
+    LoRA base in `frozen`: the adapters, attached inside)."""
     P = batch["prompt"].shape[1]
     tokens = jnp.concatenate([batch["prompt"], batch["solution"]], axis=1)
     valid = jnp.concatenate([batch["prompt_mask"], batch["solution_mask"]], axis=1).astype(bool)
     mask = batch[loss_mask].astype(jnp.float32)
 
     def loss_of(p):
-        logp, _ = completion_logprobs(model_cfg, p, tokens, valid, P, 1.0)
+        logp, _ = completion_logprobs(model_cfg, model_params(p, frozen), tokens, valid, P, 1.0)
         return nll_minus_entropy(logp, mask, None, 0.0)
 
     return jax.value_and_grad(loss_of, has_aux=True)(params)
@@ -274,7 +298,8 @@ def sft_step(model_cfg: ModelConfig, optimizer: Optimizer, loss_mask="solution_m
     """The pure `step(state, batch, hp) -> (state, metrics)` of supervised fine-tuning; tool
     demonstrations put the loss on `solution_loss_mask` (model tokens only)."""
     def step(state: TrainState, batch, hp):
-        (loss, m), grads = sft_loss_and_grads(model_cfg, state.params, batch, loss_mask)
+        (loss, m), grads = sft_loss_and_grads(model_cfg, state.params, batch, loss_mask,
+                                              state.frozen)
         params, opt_state, guard = apply_update(optimizer, loss, grads, state.opt_state,
                                                 state.params, hp["optim"])
         m = dict(m, loss=loss, **guard)

@@ -33,11 +33,13 @@ from rlpt.io.metrics_log import MetricsLog, WandbLogger
 from rlpt.io.workdir import write_json_atomic
 from rlpt.loop import Runs, raise_if_stopped, resume, run_in_workdir, run_phase
 from rlpt.rewards.judge import judge_ids
+from rlpt.state import model_params, trained_params
 from rlpt.step import make_fused_step, make_split_step
 
 
 def run_sft(cfg, model_cfg, params, task, mesh, workdir, runs: Runs):
-    """The SFT phase of one run (rlpt.build.build_sft in rlpt.loop.run_phase): -> params."""
+    """The SFT phase of one run (rlpt.build.build_sft in rlpt.loop.run_phase): -> params (the
+    full model; with LoRA the trained adapters merged into the base)."""
     step, state, hp, make_batch = build_sft(cfg, model_cfg, params, task, mesh)
     ckpt = Checkpointer(workdir, "sft")
     state = resume(state, ckpt, runs, ("sft",))
@@ -46,7 +48,7 @@ def run_sft(cfg, model_cfg, params, task, mesh, workdir, runs: Runs):
                       lambda i: sharding.shard_batch(make_batch(i), mesh), cfg.sft.steps, 1, cfg,
                       ckpt, runs)
     raise_if_stopped(runs)
-    return state.params
+    return trained_params(state, model_cfg.lora_scale)
 
 
 def run_rl(cfg, model_cfg, params, task, mesh, workdir, runs: Runs, eval_batch):
@@ -64,7 +66,8 @@ def run_rl(cfg, model_cfg, params, task, mesh, workdir, runs: Runs, eval_batch):
     log = runs.logs[0]
 
     def run_eval(step, state, which):
-        res = evaluate(model_cfg, state.params, task, cfg, eval_batch)
+        res = evaluate(model_cfg, model_params(state.params, state.frozen), task, cfg,
+                       eval_batch)
         row = dict(phase="eval", step=step, **res)
         log.write([row])
         runs.wb.log("eval", [row])

@@ -19,9 +19,19 @@ features exist. Every hook is optional; in the order the step calls them:
         per-row inputs of the loss after the advantages (keep mask, teacher log-probs, layer 2)
   loss_batch(spec, params, mb, mbp, c) -> dict     the loss's inputs on one minibatch (the
         algorithm's own only; default `policy_loss_batch`)
+  token_weight(spec, lb, c) -> (weight [N, T], metrics)   a stop-gradient per-token weight of
+        the policy-gradient term from the loss inputs `lb` (pieces only; the step multiplies
+        the chain's weights into `lb["token_weight"]`, rlpt.losses.policy: e.g. the sampler/
+        trainer mismatch corrections of rlpt.pieces.mismatch)
   loss_term(spec, params, mb, mbp, c) -> (loss_add, metrics)              e.g. the SFT term
-  after_update(spec, params, opt_state, algo_state, batch, raw_N, c, hp)
+  after_update(spec, params, opt_state, algo_state, batch, raw_N, c, hp, frozen)
         -> (params, opt_state, algo_state, metrics)                        e.g. ReLIFT's SFT
+
+`params` are the trainable parameters (with LoRA, rlpt.models.lora: the adapters, and the base in
+`frozen["base"]`). The loss hooks (`loss_batch`, `loss_term`) receive them already attached to
+the base; a hook that runs the policy from `state` (or, in `after_update`, from `params` and
+`frozen`) attaches them itself with `rlpt.state.model_params(params, frozen)`, and reads the
+reference with `rlpt.state.reference_params(frozen)`.
 
 and on the host, once: `validate(cfg)` (config errors "config algo.<key>: ..." before
 compiling), `preflight(cfg)` (files a run needs), `frozen_models(cfg, model_cfg, params) ->
@@ -62,6 +72,7 @@ class Piece(NamedTuple):
     extras: Optional[Callable] = None
     loss_term: Optional[Callable] = None
     after_update: Optional[Callable] = None
+    token_weight: Optional[Callable] = None
 
 
 class Algorithm(NamedTuple):
@@ -178,7 +189,8 @@ class AlgoConfig:
 def policy_loss_batch(spec, params, mb, c, logp=None, entropy=None) -> dict:
     """The policy-gradient loss inputs of minibatch rows `mb`: current log-probs (each prompt
     computed once per group, unless `logp` is given), old log-probs, mask, advantages, rewards,
-    and the optional ref/teacher log-probs, keep mask and entropy (when a piece needs it)."""
+    and the optional ref/teacher log-probs, keep mask, the sampler's log-probs `sampler_logp`
+    and entropy (when a piece needs it)."""
     if logp is None:
         width = mb["tokens"].shape[1] - mb["mask"].shape[1]
         logp, entropy = completion_logprobs(spec.model_cfg, params, mb["tokens"], mb["valid"],
@@ -187,7 +199,7 @@ def policy_loss_batch(spec, params, mb, c, logp=None, entropy=None) -> dict:
                                             group_size=spec.G)
     lb = dict(logp=logp, mask=mb["mask"], advantages=mb["advantages"], rewards=mb["rewards"],
               old_logp=mb["old_logp"] if spec.multi_update else jax.lax.stop_gradient(logp))
-    for k in ("ref_logp", "teacher_logp", "keep"):
+    for k in ("ref_logp", "teacher_logp", "keep", "sampler_logp"):
         if k in mb:
             lb[k] = mb[k]
     if spec.needs("entropy"):

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 from rlpt import registry
 from rlpt.algorithms.base import Algorithm
 from rlpt.losses.aggregation import completion_mask, masked_mean
-from rlpt.losses.policy import add_kl_and_entropy, resolve
+from rlpt.losses.policy import add_kl_and_entropy, resolve, token_weighted
 
 DEFAULTS = dict(eps_low=1.0, eps_high=0.28, loss_agg="token_mean", advantage="grpo", beta=0.0)
 
@@ -39,6 +39,7 @@ def cispo_loss(batch, cfg):
     adv_NT = adv[:, None] * mask_NT if adv.ndim == 1 else adv
     pg_NT, ratio_NT, clipped_NT = cispo_token_loss(batch["logp"], batch["old_logp"], adv_NT,
                                                    c.eps_low, c.eps_high, c.log_ratio_clamp)
+    pg_NT = token_weighted(pg_NT, batch)
     metrics = {"clip_frac": masked_mean(clipped_NT.astype(pg_NT.dtype), mask_NT),
                "ratio_mean": masked_mean(ratio_NT, mask_NT)}
     loss = add_kl_and_entropy(pg_NT, batch, c, mask_NT, metrics)

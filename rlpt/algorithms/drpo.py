@@ -18,6 +18,7 @@ from rlpt.errors import UserError
 from rlpt.losses.aggregation import AGG_MODES, aggregate
 from rlpt.losses.kl import kl_k3
 from rlpt.losses.preference import masked_mean, resolve_config
+from rlpt.state import model_params, reference_params
 
 DEFAULTS = dict(beta=0.04, c=2.5, b=0.5, is_weight="clip", kl_agg="seq_mean_token_sum",
                 l_norm=None, num_online=2, g="task_reward")
@@ -147,8 +148,8 @@ def drpo_data(spec, state, batch, c, key):
                                                                batch["rejected_mask"])
     y2, y2m = pick(batch["rejected"], batch["chosen"]), pick(batch["rejected_mask"],
                                                                batch["chosen_mask"])
-    out = spec.sample(state.params, batch["prompt"], batch["prompt_mask"],
-                      jax.random.fold_in(key, 0))
+    out = spec.sample(model_params(state.params, state.frozen), batch["prompt"],
+                      batch["prompt_mask"], jax.random.fold_in(key, 0))
     rep = lambda x: jnp.repeat(x, m, axis=0)
     online, online_mask = out.tokens, out.mask.astype(jnp.int32)
     r_y = r_y2 = r_1 = r_2 = None
@@ -160,7 +161,7 @@ def drpo_data(spec, state, batch, c, key):
     g_online = preference(spec, state, batch, c, online, online_mask, rep(y2), rep(y2m), r_y,
                           r_y2)
     g_y1 = preference(spec, state, batch, c, y1, y1m, y2, y2m, r_1, r_2)
-    ref = state.frozen["reference"]
+    ref = reference_params(state.frozen)
     ref_y1, _ = spec.sequence_logprobs(ref, batch["prompt"], batch["prompt_mask"], y1, y1m)
     _, ref_tok = spec.sequence_logprobs(ref, rep(batch["prompt"]), rep(batch["prompt_mask"]),
                                         online, online_mask)

@@ -22,6 +22,7 @@ from rlpt.logprobs import rows_logprobs
 from rlpt.losses.policy import clip_objective, resolve
 from rlpt.losses.supervised import sft_nll
 from rlpt.sampling import sample
+from rlpt.state import model_params
 
 
 DEFAULTS = dict(beta=0.04, sft_coef=0.1,  # sft_coef (the ExPO beta): not in spec
@@ -88,7 +89,8 @@ def extras(spec, state, batch, out, data, raw_N, c, key):
     prompt, pmask = answer_conditioned_prompt(
         batch["prompt"], batch["prompt_mask"], batch["solution"], batch["solution_mask"],
         c.get("expl_prefix_ids", ()), c.get("expl_suffix_ids", ()), stop, pad)
-    eo = sample(spec.model_cfg, state.params, prompt, pmask, jax.random.fold_in(key, 1), scfg)
+    eo = sample(spec.model_cfg, model_params(state.params, state.frozen), prompt, pmask,
+                jax.random.fold_in(key, 1), scfg)
     tokens, valid, smask = scored_explanations(
         batch["prompt"], batch["prompt_mask"], eo.tokens, eo.mask, batch["solution"],
         batch["solution_mask"], E, stop, pad)

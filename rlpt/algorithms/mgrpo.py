@@ -31,6 +31,7 @@ from rlpt.losses.aggregation import completion_mask
 from rlpt.losses.policy import clip_objective, resolve
 from rlpt.pieces.self_correction import layer2_prompts
 from rlpt.sampling import completion_inputs, sample
+from rlpt.state import model_params, reference_params
 
 
 DEFAULTS = dict(beta=0.04, layer2_coef=1.0, layer2_instruction_ids=(), layer2_per_prompt=1)
@@ -82,7 +83,8 @@ def extras(spec, state, batch, out, data, raw_N, c, key):
     prompt2, pmask2 = layer2_prompts(
         batch["prompt"], batch["prompt_mask"], out.tokens, out.mask, G, k,
         c.get("layer2_instruction_ids", ()), spec.scfg.stop_tokens, spec.scfg.pad_id)
-    out2 = sample(spec.model_cfg, state.params, prompt2, pmask2, jax.random.fold_in(key, 0),
+    policy = model_params(state.params, state.frozen)
+    out2 = sample(spec.model_cfg, policy, prompt2, pmask2, jax.random.fold_in(key, 0),
                   spec.scfg)
     rep = lambda x: jnp.repeat(x, k * G, axis=0)
     r2, _ = spec.reward(state.frozen, out2.tokens, out2.mask, rep(batch["target"]),
@@ -98,9 +100,9 @@ def extras(spec, state, batch, out, data, raw_N, c, key):
     lp = lambda p: jax.lax.stop_gradient(completion_logprobs(
         spec.model_cfg, p, tokens2, valid2, P2, spec.scfg.temperature)[0])
     if "ref_logp" in data:   # the KL piece ran (rlpt.pieces.kl)
-        d["ref_logp"] = lp(state.frozen["reference"])
+        d["ref_logp"] = lp(reference_params(state.frozen))
     if spec.multi_update:
-        d["old_logp"] = lp(state.params)
+        d["old_logp"] = lp(policy)
     per_prompt = {f"l2_{n}": v.reshape((B, k * G) + v.shape[1:]) for n, v in d.items()}
     src_correct = raw_N.reshape(B, G)[:, :k].reshape(B * k) > 0.5
     return data, per_prompt, dict(

@@ -17,6 +17,7 @@ from rlpt.algorithms.base import Algorithm
 from rlpt.algorithms.dpo import dpo_pair_metrics
 from rlpt.errors import UserError
 from rlpt.losses.preference import best_worst_pairs, resolve_config, take_samples
+from rlpt.state import model_params
 
 DEFAULTS = dict(beta=0.1, loss="dpo", sync_every=1, num_samples=8)
 DYNAMIC = frozenset({"beta", "tau", "eps", "gamma"})   # those of the pairwise losses
@@ -76,7 +77,9 @@ def online_pairs(spec, state, batch, c, key):
         sync = should_sync(state.step, s)
         gen = jax.tree_util.tree_map(lambda p, g: jnp.where(sync, p, g), state.params, gen)
     n = spec.scfg.num_samples
-    out = spec.sample(gen, batch["prompt"], batch["prompt_mask"], jax.random.fold_in(key, 0))
+    # the generator copy is of the trainable params (LoRA: the adapters), run on the base
+    out = spec.sample(model_params(gen, state.frozen), batch["prompt"], batch["prompt_mask"],
+                      jax.random.fold_in(key, 0))
     rep = lambda x: jnp.repeat(x, n, axis=0)
     r, _ = spec.task_reward(out.tokens, out.mask, rep(batch["target"]), rep(batch["target_len"]))
     b = batch["prompt"].shape[0]

@@ -20,6 +20,7 @@ from rlpt.algorithms.base import Algorithm, policy_loss_batch
 from rlpt.logprobs import sequence_outputs
 from rlpt.losses.aggregation import aggregate, completion_mask, masked_mean
 from rlpt.losses.policy import clip_objective, clipped_value_token_loss, resolve
+from rlpt.state import model_params
 
 
 # vf_coef / cliprange_value 0.5 / 0.2: not in spec (baselines)
@@ -80,8 +81,9 @@ def _width(rows):
 
 def before_advantages(spec, state, batch, out, data, c):
     """Old values from the pre-update params, GAE returns; the advantage reads the values."""
-    hidden = sequence_outputs(spec.model_cfg, state.params, data["tokens"], data["valid"],
-                              _width(data), spec.scfg.temperature, with_hidden=True)["hidden"]
+    hidden = sequence_outputs(spec.model_cfg, model_params(state.params, state.frozen),
+                              data["tokens"], data["valid"], _width(data), spec.scfg.temperature,
+                              with_hidden=True)["hidden"]
     old_values = jax.lax.stop_gradient(value_apply(state.params["value_head"], hidden))
     ref = data.get("ref_logp")
     returns = jax.lax.stop_gradient(gae_returns(data["rewards"], old_values, data["mask"], c,

@@ -18,6 +18,7 @@ from rlpt.errors import UserError
 from rlpt.logprobs import rows_logprobs
 from rlpt.losses.policy import clip_objective, resolve
 from rlpt.optim import apply_update
+from rlpt.state import model_params
 
 KEYS = ("prompt", "prompt_mask", "solution", "solution_mask")
 
@@ -74,7 +75,7 @@ def init(spec, params, example_batch, seed):
                                           example_batch)}
 
 
-def after_update(spec, params, opt_state, algo_state, batch, raw_N, c, hp):
+def after_update(spec, params, opt_state, algo_state, batch, raw_N, c, hp, frozen=None):
     """Push the all-failed prompts; one SFT update on the buffer when it holds S rows."""
     G, size = spec.G, int(c.get("sft_buffer_size", 128))
     failed_B = ~jnp.any(correct_of(raw_N, c).reshape(-1, G), axis=1)
@@ -90,7 +91,8 @@ def after_update(spec, params, opt_state, algo_state, batch, raw_N, c, hp):
                 "mask": b["solution_mask"].astype(jnp.float32)}
 
         def loss_of(p):
-            logp, ent = rows_logprobs(spec.model_cfg, p, rows, 1.0, with_entropy=True)
+            logp, ent = rows_logprobs(spec.model_cfg, model_params(p, frozen), rows, 1.0,
+                                      with_entropy=True)
             return relift_sft_loss({"logp": logp, "mask": rows["mask"], "entropy": ent}, sft_cfg)
 
         (loss, _), grads = jax.value_and_grad(loss_of, has_aux=True)(params)

@@ -1,6 +1,12 @@
 """Orbax checkpoints of a TrainState under workdir/ckpt/<phase>/<step>: `Checkpointer` (a
 non-finite state is never saved, `NonFiniteStateError`; a corrupt latest checkpoint falls back to
 the previous one) and `all_finite`.
+
+The frozen models named in `REBUILT` (the LoRA base, `frozen["base"]`) are not written: every
+start rebuilds them from the config before restoring (rlpt.build), so a checkpoint holds the
+adapters, the optimizer state and the rest, and `restore` takes the rebuilt ones from the state
+it is given. (Other frozen models, e.g. the KL piece's full `frozen["reference"]` copy, are
+saved with the state as before.)
 """
 import contextlib
 import io
@@ -78,8 +84,29 @@ def interrupt_after():
         raise KeyboardInterrupt
 
 
+REBUILT = ("base",)   # frozen roles rebuilt from the config at every start: never saved
+
+
+def saved_part(state):
+    """`state` without the frozen models of `REBUILT` (what a checkpoint holds)."""
+    frozen = getattr(state, "frozen", None)
+    if not isinstance(frozen, dict) or not any(r in frozen for r in REBUILT):
+        return state
+    return state.replace(frozen={k: v for k, v in frozen.items() if k not in REBUILT})
+
+
+def with_rebuilt(restored, state_like):
+    """A restored state with the `REBUILT` frozen models of `state_like` put back."""
+    frozen = getattr(state_like, "frozen", None)
+    if not isinstance(frozen, dict) or not any(r in frozen for r in REBUILT):
+        return restored
+    return restored.replace(frozen=dict(restored.frozen,
+                                        **{r: frozen[r] for r in REBUILT if r in frozen}))
+
+
 class Checkpointer:
-    """Orbax checkpoints of a TrainState under workdir/ckpt/<phase>/<step>."""
+    """Orbax checkpoints of a TrainState under workdir/ckpt/<phase>/<step> (without the frozen
+    models that every start rebuilds, `REBUILT`)."""
 
     def __init__(self, workdir: str, phase: str, max_to_keep: int = 2):
         self.directory = os.path.abspath(os.path.join(workdir, "ckpt", phase))
@@ -100,6 +127,7 @@ class Checkpointer:
     def save(self, step: int, state) -> None:
         """Saves `state` as `step`; a state with a non-finite float is refused (NonFiniteState
         error), so the newest checkpoint on disk is always one a run can continue from."""
+        state = saved_part(state)
         if not all_finite(state):
             raise NonFiniteStateError(f"{self.directory}: refusing to checkpoint step {step}: "
                                       "the state holds NaN or infinite values")
@@ -130,8 +158,10 @@ class Checkpointer:
         ckpt/<phase>_corrupt/ (so that step can be saved again). If no step restores, raises
         RuntimeError naming each step's error. An explicit `step` is restored or raises.
         """
-        abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, state_like)
-        load = lambda s: self.mngr.restore(s, args=ocp.args.StandardRestore(abstract))
+        abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct,
+                                          saved_part(state_like))
+        load = lambda s: with_rebuilt(
+            self.mngr.restore(s, args=ocp.args.StandardRestore(abstract)), state_like)
         if step is not None:
             return load(step)
         errors = []

@@ -11,6 +11,12 @@ Losses have the signature `loss_fn(batch, cfg) -> (loss_scalar, metrics)` and ar
   advantages [N,T] | [N] per-token or per-sequence advantages (an [N] array is broadcast)
   mask [N,T]             float 0/1 completion mask
   keep [N]               optional dynamic-sampling keep mask (multiplies the mask, every loss)
+  token_weight [N,T]     optional stop-gradient per-token weight of the policy-gradient term
+                         (the sampler/trainer mismatch corrections, rlpt.pieces.mismatch): the
+                         token-level surrogates (`clip_objective`, `gspo_token_objective`,
+                         CISPO) multiply their per-token surrogate by it before aggregating; the
+                         mask, and so every normaliser, the KL and the entropy terms are unchanged
+  sampler_logp [N,T]     optional: the sampler's log-probs of the tokens (what the weights read)
   entropy [N,T]          optional; required when the entropy term exists
   rewards [N], step      what some algorithms read (Kimi k1.5, KDRL, annealing schedules)
 
@@ -173,6 +179,14 @@ def add_kl_and_entropy(tok_loss_NT, batch, c, mask_NT, metrics):
     return loss
 
 
+def token_weighted(pg_NT, batch):
+    """The per-token policy-gradient loss times `batch["token_weight"]` when the batch has one
+    (module doc: the normalisers stay those of the mask), else `pg_NT` itself."""
+    if "token_weight" not in batch:
+        return pg_NT
+    return pg_NT * jax.lax.stop_gradient(batch["token_weight"]).astype(pg_NT.dtype)
+
+
 def clip_objective(batch, c, extra_token_loss_NT=None):
     """Token-level clipped surrogate + beta*KL + optional extra per-token term, aggregated by
     `c.loss_agg`, minus the entropy bonus. The shared core of PPO/GRPO/Dr.GRPO/DAPO/GTPO/...
@@ -182,6 +196,7 @@ def clip_objective(batch, c, extra_token_loss_NT=None):
     pg_NT, ratio_NT, clipped_NT, dual_NT = clipped_pg_token_loss(
         batch["logp"], batch["old_logp"], adv_NT, c.eps_low, c.eps_high, c.dual_clip,
         c.log_ratio_clamp)
+    pg_NT = token_weighted(pg_NT, batch)
     metrics = {
         "pg_loss": aggregate(pg_NT, mask_NT, c.loss_agg, c.l_norm),
         "clip_frac": masked_mean(clipped_NT.astype(pg_NT.dtype), mask_NT),
@@ -206,7 +221,7 @@ def gspo_token_objective(batch, c):
     adv_NT = token_advantages(batch["advantages"], mask_NT)
     unclipped = -adv_NT * s_NT
     clipped = -adv_NT * jnp.clip(s_NT, 1.0 - c.eps_low, 1.0 + c.eps_high)
-    pg_NT = jnp.maximum(unclipped, clipped)
+    pg_NT = token_weighted(jnp.maximum(unclipped, clipped), batch)
     metrics = {"pg_loss": aggregate(pg_NT, mask_NT, c.loss_agg, c.l_norm),
                "clip_frac": masked_mean((clipped > unclipped).astype(pg_NT.dtype), mask_NT),
                "ratio_mean": masked_mean(s_NT, mask_NT)}

@@ -2,6 +2,18 @@
 import dataclasses
 from typing import Optional, Tuple
 
+import jax
+
+# `ModelConfig.remat`: "none", "block" (each block under jax.checkpoint, saving only its input),
+# or a policy of jax.checkpoint_policies that is itself a policy (not a factory taking names).
+REMAT_POLICIES = tuple(name for name in (
+    "nothing_saveable", "dots_saveable", "checkpoint_dots", "dots_with_no_batch_dims_saveable",
+    "checkpoint_dots_with_no_batch_dims", "everything_saveable")
+    if hasattr(jax.checkpoint_policies, name))
+REMAT_CHOICES = ("none", "block") + REMAT_POLICIES
+ATTENTION_CHOICES = ("plain", "blockwise", "dot_product")
+MEMORY_FIELDS = ("remat", "attention", "attention_block", "logits_chunk", "vocab_chunk")
+
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
@@ -28,8 +40,15 @@ class ModelConfig:
     dtype: str = "float32"  # compute dtype: "float32" or "bfloat16"; params stay float32
     max_seq_len: int = 2048
     lora_scale: float = 1.0  # alpha / rank of LoRA adapters, when the params hold any
+    # Memory of the forward (none changes a parameter; the defaults are the plain path):
+    remat: str = "none"          # per-block activation checkpointing: REMAT_CHOICES
+    attention: str = "plain"     # "plain" | "blockwise" (online softmax) | "dot_product"
+    attention_block: int = 512   # blockwise: query/key block; plain attention up to this length
+    logits_chunk: int = 0        # rlpt.logprobs: completion columns per logits chunk (0 = off)
+    vocab_chunk: int = 0         # ... and vocabulary columns per chunk (0 = whole vocabulary)
 
     def __post_init__(self):
+        self._check_memory_fields()
         if self.rope_layout not in ("half", "interleaved"):
             raise ValueError(f"model.rope_layout={self.rope_layout!r}; expected 'half' or 'interleaved'")
         if self.dtype not in ("float32", "bfloat16"):
@@ -42,6 +61,21 @@ class ModelConfig:
                              f"{self.n_heads}; set model.head_dim explicitly")
         if self.hd % 2:
             raise ValueError(f"head_dim={self.hd} must be even for RoPE")
+
+    def _check_memory_fields(self):
+        if self.remat not in REMAT_CHOICES:
+            raise ValueError(f"model.remat={self.remat!r}; known: {list(REMAT_CHOICES)}")
+        if self.attention not in ATTENTION_CHOICES:
+            raise ValueError(f"model.attention={self.attention!r}; known: "
+                             f"{list(ATTENTION_CHOICES)}")
+        if self.attention_block <= 0:
+            raise ValueError(f"model.attention_block={self.attention_block} must be > 0")
+        if self.logits_chunk < 0 or self.vocab_chunk < 0:
+            raise ValueError(f"model.logits_chunk={self.logits_chunk} and model.vocab_chunk="
+                             f"{self.vocab_chunk} must be >= 0 (0 = off)")
+        if self.vocab_chunk and self.vocab_size % self.vocab_chunk:
+            raise ValueError(f"model.vocab_chunk={self.vocab_chunk} does not divide the "
+                             f"vocabulary ({self.vocab_size}); use a divisor of it, or 0")
 
     @property
     def hd(self) -> int:
@@ -95,3 +129,11 @@ def get_model_config(name: str, **overrides) -> ModelConfig:
     if name not in PRESETS:
         raise KeyError(f"unknown model preset {name!r}; known presets: {sorted(PRESETS)}")
     return dataclasses.replace(PRESETS[name], **overrides)
+
+
+def memory_options(model_section) -> dict:
+    """The memory fields (MEMORY_FIELDS) of a run config's `model` section (a ConfigDict or the
+    dict of a saved config.json), each at ModelConfig's default when absent (a config saved
+    before the field existed), for `dataclasses.replace(model_cfg, **options)`."""
+    defaults = {f.name: f.default for f in dataclasses.fields(ModelConfig)}
+    return {k: model_section.get(k, defaults[k]) for k in MEMORY_FIELDS}

@@ -12,4 +12,5 @@ here; a piece only one algorithm uses lives in that algorithm's file.
     dynamic_sampling  DAPO's keep mask over degenerate groups; `oversample`: keep B of k*B
     unlikeliness      "Rewarding the Unlikely" rank shaping (and its advantage variant)
     self_correction   MGRPO's layer-2 prompts (used by mgrpo and by the evaluation)
+    mismatch          sampler/trainer mismatch corrections: `tis`, `icepop`, `seq_mis` weights
 """

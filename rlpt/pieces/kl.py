@@ -3,11 +3,15 @@ log-probs of the sampled tokens as `data["ref_logp"]`; the loss adds `beta * KL`
 policy.add_kl_and_entropy, estimators in rlpt.losses.kl).
 
 Whether the term exists is the static `algo.kl_term`; left at None, `validate` sets it from the
-coefficients (`beta`, PPO's `kl_coef`), so a zero coefficient costs no reference forward."""
+coefficients (`beta`, PPO's `kl_coef`), so a zero coefficient costs no reference forward.
+
+With LoRA (`cfg.lora.rank > 0`) the reference is the frozen base with the adapters off,
+`frozen["base"]`, already in the state: no copy is made (rlpt.state.reference_params)."""
 from rlpt import registry
 from rlpt.algorithms.base import Piece, rollout_logprobs
 from rlpt.errors import UserError
-from rlpt.state import frozen_copy
+from rlpt.models import lora
+from rlpt.state import frozen_copy, reference_params
 
 
 def resolve_term_flag(cfg, flag: str, coefs) -> None:
@@ -28,12 +32,15 @@ def validate(cfg):
 
 
 def frozen_models(cfg, model_cfg, params):
+    if lora.enabled(cfg):   # the reference is the LoRA base (module doc)
+        return {}
     return {"reference": (model_cfg, frozen_copy(params))}
 
 
 def before_advantages(spec, state, batch, out, data, c):
     width = data["tokens"].shape[1] - data["mask"].shape[1]
-    ref = rollout_logprobs(spec, state.frozen["reference"], data["tokens"], data["valid"], width)
+    ref = rollout_logprobs(spec, reference_params(state.frozen), data["tokens"], data["valid"],
+                           width)
     return dict(data, ref_logp=ref), {}, {}
 
 

@@ -30,6 +30,7 @@ from rlpt import registry
 from rlpt.config import (base_config, optim_config, validate_finite, validate_nonfinite,
                          validate_optim)
 from rlpt.errors import UserError
+from rlpt.models import lora
 from rlpt.models.config import PRESETS
 from rlpt.optim import optim_hparams
 from rlpt.preference.records import (PREFERENCE, REWARD_MODEL, dynamic_hparams, is_of_kind,
@@ -127,6 +128,7 @@ def validate(c) -> ml_collections.ConfigDict:
     if c.log_every < 1 or c.ckpt_every < 1 or c.eval.every < 1:
         _fail("log_every/ckpt_every/eval.every", "must be >= 1")
     validate_nonfinite(c)
+    lora.validate_config(c)
     if c.sampling.temperature <= 0:
         _fail("sampling.temperature", f"{c.sampling.temperature} must be > 0")
     if c.mode == "reward_model":

@@ -38,7 +38,7 @@ from rlpt.optim import apply_update
 from rlpt.preference.records import REWARD_MODEL, algorithm_of, rm_name, view
 from rlpt.preference.reward_model import score_groups
 from rlpt.sampling import SamplingConfig, sample
-from rlpt.state import TrainState
+from rlpt.state import TrainState, model_params
 
 GROUP_KEYS = ("prompt", "prompt_mask", "responses", "response_mask", "scores")
 
@@ -126,8 +126,9 @@ class RewardModelStep:
         c = self.config(hp.get("algo"))
         key = jax.random.fold_in(state.rng, state.step)
         data, metrics = self.prepare(state, batch, key, c)
-        (loss, m), grads = jax.value_and_grad(lambda p: self.loss(p, data, c), has_aux=True)(
-            state.params)
+        # the trainable params (LoRA: the backbone's adapters and the head), attached inside
+        loss_of = lambda p: self.loss(model_params(p, state.frozen), data, c)
+        (loss, m), grads = jax.value_and_grad(loss_of, has_aux=True)(state.params)
         params, opt_state, guard = apply_update(self.optimizer, loss, grads, state.opt_state,
                                                 state.params, hp["optim"])
         metrics.update(m, loss=loss, **guard)

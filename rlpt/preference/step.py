@@ -53,7 +53,7 @@ from rlpt.optim import apply_update
 from rlpt.preference.records import PREFERENCE, algorithm_of, view
 from rlpt.preference.reward_model import score as rm_score
 from rlpt.sampling import SamplingConfig, sample
-from rlpt.state import TrainState, frozen_copy, new_state
+from rlpt.state import TrainState, frozen_copy, model_params, new_state, reference_params
 
 PAIR_KEYS = ("prompt", "prompt_mask", "chosen", "chosen_mask", "rejected", "rejected_mask")
 LOSS_KEYS = ("ref_w", "ref_l", "guide_w", "guide_l", "len_w", "len_l", "mask")
@@ -205,7 +205,7 @@ class PreferenceStep:
         if "mask" in batch:
             data["mask"] = batch["mask"].astype(jnp.float32)
         if self.ref_keys is not None:
-            ref = jax.lax.stop_gradient(self.pair_logprobs(frozen["reference"], data))
+            ref = jax.lax.stop_gradient(self.pair_logprobs(reference_params(frozen), data))
             data[self.ref_keys[0]], data[self.ref_keys[1]] = ref
         return data
 
@@ -227,8 +227,9 @@ class PreferenceStep:
         c = self.config(hp.get("algo"))
         key = jax.random.fold_in(state.rng, state.step)
         data, metrics, frozen = self.prepare(state, batch, key, c)
-        (loss, m), grads = jax.value_and_grad(lambda p: self.loss(p, data, c), has_aux=True)(
-            state.params)
+        # the trainable params (LoRA: the adapters) are the argument, attached inside
+        loss_of = lambda p: self.loss(model_params(p, state.frozen), data, c)
+        (loss, m), grads = jax.value_and_grad(loss_of, has_aux=True)(state.params)
         params, opt_state, guard = apply_update(self.optimizer, loss, grads, state.opt_state,
                                                 state.params, hp["optim"])
         metrics.update(m, loss=loss, **guard)

@@ -40,8 +40,11 @@ from rlpt.preference.reward_model import init_reward_model
 from rlpt.preference.reward_model_step import RewardModelStep
 from rlpt.preference.step import PreferenceStep, fresh_state, hook_of, jit_step
 from rlpt.tasks.synthetic_pairs import JsonlPairs, SyntheticPairs
-from rlpt.build import build_model, build_task
+from rlpt.build import build_model, build_task, lora_params
 from rlpt.evaluation.rollout import evaluate
+from rlpt.models import lora
+from rlpt.models.transformer import compute_dtype
+from rlpt.state import model_params, trained_params
 from rlpt.train import run_sft
 
 EVAL_SEED = 10_000
@@ -53,7 +56,7 @@ def train_phase(name, step_obj, state, batch_fn, steps, hp, cfg, ctx, eval_fn=No
 
     `batch_fn(step)` is deterministic, so a resumed phase reproduces the uninterrupted one.
     `eval_fn(params) -> dict` runs at step 0, every eval.every and at the end (rows of phase
-    `<name>_eval`).
+    `<name>_eval`) on the model's parameters (with LoRA the adapters attached to the base).
     """
     mesh, runs = ctx["mesh"], ctx["runs"]
     state = place_state(state, step_obj.optimizer, mesh)
@@ -62,7 +65,8 @@ def train_phase(name, step_obj, state, batch_fn, steps, hp, cfg, ctx, eval_fn=No
     step_fn = jit_step(step_obj, state, batch_fn(0), mesh)
 
     def on_eval(step, state, which):
-        row = dict(phase=f"{name}_eval", step=step, **eval_fn(state.params))
+        row = dict(phase=f"{name}_eval", step=step,
+                   **eval_fn(model_params(state.params, state.frozen)))
         runs.logs[0].write([row])
         runs.wb.log(row["phase"], [row])
         if distributed.is_main():
@@ -95,16 +99,18 @@ def rm_step(cfg, model_cfg, task) -> RewardModelStep:
 
 def rm_state(cfg, model_cfg, step, sft_params):
     """Initial RM state: backbone from the SFT model (rm.init="sft") or random, plus a value
-    head; for kinds that sample, the policy (the SFT model) is the frozen model "policy"."""
+    head; for kinds that sample, the policy (the SFT model) is the frozen model "policy". With
+    LoRA the backbone's adapters and the head train, the backbone is `frozen["base"]`."""
     r = cfg.rm
     rm_params = init_reward_model(model_cfg, jax.random.PRNGKey(cfg.seed + 1),
                                   sft_params if r.init == "sft" else None)
     policy = sft_params if step.samples_policy else None
-    return fresh_state(rm_params, step.optimizer, cfg.seed + 1, policy=policy)
+    rm_params, base = lora_params(cfg, model_cfg, rm_params, trainable=("value_head",))
+    return fresh_state(rm_params, step.optimizer, cfg.seed + 1, policy=policy, **base)
 
 
 def train_reward_model(cfg, model_cfg, sft_params, task, ctx):
-    """The `rm` phase: returns the RM params."""
+    """The `rm` phase: returns the RM params (with LoRA merged)."""
     r = cfg.rm
     step = rm_step(cfg, model_cfg, task)
     state = rm_state(cfg, model_cfg, step, sft_params)
@@ -113,8 +119,8 @@ def train_reward_model(cfg, model_cfg, sft_params, task, ctx):
     acc = jax.jit(step.eval_accuracy)
     eval_fn = lambda params: {k: float(v) for k, v in acc(params, held).items()}
     batch_fn = lambda s: src.make_groups(cfg.seed + 2, s, r.batch_size, r.group_size)
-    return train_phase("rm", step, state, batch_fn, r.steps, rm_hparams(cfg), cfg, ctx,
-                       eval_fn).params
+    state = train_phase("rm", step, state, batch_fn, r.steps, rm_hparams(cfg), cfg, ctx, eval_fn)
+    return trained_params(state, model_cfg.lora_scale)
 
 
 def policy_step(cfg, model_cfg, task, rm_model_cfg=None, algo=None) -> PreferenceStep:
@@ -126,12 +132,18 @@ def policy_step(cfg, model_cfg, task, rm_model_cfg=None, algo=None) -> Preferenc
 
 def policy_state(cfg, step, params, ref, rm=None):
     """Initial policy state with the frozen models the step reads (`step.roles`): "reference"
-    `ref`, "generator" (a copy of `params`), "reward_model" `rm`."""
-    available = {"reference": ref, "generator": params, "reward_model": rm}
-    missing = [r for r in step.roles if available.get(r) is None]
+    `ref`, "generator" (a copy of the trainable params), "reward_model" `rm`. With LoRA the
+    adapters train on `frozen["base"]` = `params`; when `ref` is `params` itself (the SFT model)
+    the base is the reference and no copy is made (rlpt.state.reference_params)."""
+    trainable, base = lora_params(cfg, step.model_cfg, params)
+    base_is_ref = bool(base) and ref is params
+    roles = [r for r in step.roles if not (r == "reference" and base_is_ref)]
+    available = {"reference": ref, "generator": trainable, "reward_model": rm}
+    missing = [r for r in roles if available.get(r) is None]
     if missing:
         raise ValueError(f"{step.algo.name} reads the frozen model(s) {missing}: none given")
-    return fresh_state(params, step.optimizer, cfg.seed, **{r: available[r] for r in step.roles})
+    return fresh_state(trainable, step.optimizer, cfg.seed, **{r: available[r] for r in roles},
+                       **base)
 
 
 class Trainer:
@@ -149,12 +161,13 @@ class Trainer:
     def train_pairs(self, phase, algo, steps):
         """`steps` updates of the pairwise algorithm `algo` (a config like `cfg.algo`) from the
         SFT model with the SFT model as reference, on the run's pairs, as phase `phase`:
-        returns the trained params."""
+        returns the trained params (with LoRA merged)."""
         cfg = self.cfg
         step = policy_step(cfg, self.model_cfg, self.task, algo=algo)
         state = policy_state(cfg, step, self.sft_params, self.sft_params)
         hp = {"optim": optim_hparams(cfg.optim), "algo": algo_hparams(algo)}
-        return train_phase(phase, step, state, self.batch_fn, steps, hp, cfg, self.ctx).params
+        state = train_phase(phase, step, state, self.batch_fn, steps, hp, cfg, self.ctx)
+        return trained_params(state, self.model_cfg.lora_scale)
 
     def train_reward_model(self):
         """The reward model of `cfg.rm` (phase "rm"): returns its params."""
@@ -174,14 +187,17 @@ def train_policy(cfg, model_cfg, sft_params, task, ctx, eval_batch, src):
     step = policy_step(cfg, model_cfg, task, model_cfg if rm is not None else None)
     state = policy_state(cfg, step, sft_params, ref, rm)
     pair_metrics = jax.jit(step.eval_metrics)
+    if lora.enabled(cfg) and ref is sft_params:   # the state's reference: the base as held
+        ref = lora.base_weights(ref, compute_dtype(model_cfg))
 
     def eval_fn(params):
         res = {} if eval_batch is None else evaluate(model_cfg, params, task, cfg, eval_batch)
         m = pair_metrics(params, ref, held)
         return dict(res, pair_acc=float(m["accuracy"]), pair_loss=float(m["loss"]))
 
-    return train_phase("pref", step, state, batch_fn, cfg.pref.steps, hparams(cfg), cfg, ctx,
-                       eval_fn).params
+    state = train_phase("pref", step, state, batch_fn, cfg.pref.steps, hparams(cfg), cfg, ctx,
+                        eval_fn)
+    return trained_params(state, model_cfg.lora_scale)
 
 
 # ------------------------------------------------------------------------------- run

@@ -39,6 +39,7 @@ from rlpt.io.checkpoints import Checkpointer
 from rlpt.io.metrics_log import MetricsLog
 from rlpt.io.workdir import write_config, write_json_atomic
 from rlpt.loop import Runs, resume, run_phase
+from rlpt.state import model_params, trained_params
 from rlpt.step import fused_step
 from rlpt.sweep import sft_cache
 from rlpt.sweep.points import Group, Point
@@ -127,7 +128,8 @@ def _sft(pts, task, model_cfg, params, gdir, runs, sh):
     state = resume(state, ckpt, runs, ("sft",))
     state = run_phase("sft", state, step_fn, batch_of, pts[0].cfg.sft.steps, 1, pts[0].cfg, ckpt,
                       runs)
-    params = jax.device_get(state.params)   # one transfer; each run's rows sliced on the host
+    # one transfer (LoRA: the adapters merged first); each run's rows sliced on the host
+    params = jax.device_get(trained_params(state, model_cfg.lora_scale))
     return [jax.tree_util.tree_map(lambda x: x[i], params) for i in range(len(pts))]
 
 
@@ -141,7 +143,7 @@ def _rl(pts, task, model_cfg, params, gdir, runs, sh):
     seeds = [p.seed for p in pts]
 
     def run_eval(step, state, which):
-        res = evaluate_runs(state.params, seeds, eval_batch)
+        res = evaluate_runs(model_params(state.params, state.frozen), seeds, eval_batch)
         for i in which:
             runs.logs[i].write([dict(phase="eval", step=step, **res[i])])
         mean = {k: np.mean([r[k] for r in res]) for k in res[0]}

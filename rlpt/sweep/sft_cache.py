@@ -13,7 +13,7 @@ The key is a hash of everything the sweep's SFT phase reads (rlpt.sweep.run._sft
 section (preset, dtype, checkpoint; the initial params are a function of it and the seed), the
 task section (the data; a task whose warm-up reads another task's data names that task,
 rlpt.tasks.sft_source: the one_shot task names its base task), the sft section (steps, batch
-size, optimizer) and the seed. A run marked stopped during SFT is never cached.
+size, optimizer), the LoRA section when LoRA is on, and the seed. A run marked stopped during SFT is never cached.
 """
 import hashlib
 import json
@@ -24,6 +24,7 @@ import jax
 import numpy as np
 
 from rlpt.io.metrics_log import MetricsLog
+from rlpt.models import lora
 from rlpt.io.workdir import write_json_atomic
 from rlpt.tasks import sft_source
 
@@ -34,8 +35,11 @@ def sft_inputs(cfg) -> dict:
     source = sft_source(task["name"], task["kwargs"])   # e.g. one_shot: its base task
     if source is not None:
         task = {"name": source[0], "kwargs": source[1]}
-    return {"model": cfg.model.to_dict(), "task": task, "sft": cfg.sft.to_dict(),
-            "seed": int(cfg.seed)}
+    out = {"model": cfg.model.to_dict(), "task": task, "sft": cfg.sft.to_dict(),
+           "seed": int(cfg.seed)}
+    if lora.enabled(cfg):   # LoRA SFT (only then, so the keys of full-model warm-ups stay)
+        out["lora"] = cfg.lora.to_dict()
+    return out
 
 
 def sft_key(cfg) -> str:
