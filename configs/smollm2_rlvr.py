@@ -17,7 +17,10 @@ For Qwen2.5-0.5B-Instruct on a GPU pass `checkpoint=<its HF directory>` and chan
 checkpoint.
 
 Arguments (after ':'): seed, steps, checkpoint, quick (1 = a smoke run: 2 steps of 2 prompts x 4
-samples, 16 new tokens, 4 held-out questions x 2 samples). A checkpoint is saved every
+samples, 16 new tokens, 4 held-out questions x 2 samples), lora (a rank > 0 trains LoRA adapters
+of rank `lora` on every projection instead of the full model: alpha = 2 x rank and a learning
+rate 10x the full fine-tune's, the usual LoRA rule (Schulman et al., "LoRA Without Regret",
+Thinking Machines 2025), not tuned here). A checkpoint is saved every
 ckpt_every steps and after the last one (what rlpt.export reads).
 """
 import os
@@ -30,7 +33,7 @@ SMOLLM2 = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__
 
 
 def get_config(arg: str = ""):
-    a = parse_arg(arg, seed=0, steps=40, checkpoint=SMOLLM2, quick=0)
+    a = parse_arg(arg, seed=0, steps=40, checkpoint=SMOLLM2, quick=0, lora=0)
     from rlpt.tokenizers import load_tokenizer
     tok = load_tokenizer(a["checkpoint"])  # its eos ends completions, its pad pads prompts
     c = base_config("grpo")
@@ -61,6 +64,9 @@ def get_config(arg: str = ""):
     c.eval.every = 10 ** 9              # evaluations only before and after training
     c.log_every = 1
     c.ckpt_every = 10                   # and after the last step (2 kept, 1.6 GB each)
+    if a["lora"]:
+        c.lora.rank, c.lora.alpha = a["lora"], 2.0 * a["lora"]
+        c.optim.lr = 10 * c.optim.lr
     if a["quick"]:
         c.rl.steps, c.rl.batch_size, c.sampling.num_samples = 2, 2, 4
         c.sampling.max_new_tokens = 16

@@ -32,6 +32,7 @@ from rlpt.io.checkpoints import Checkpointer
 from rlpt.io.metrics_log import MetricsLog, WandbLogger
 from rlpt.io.workdir import write_json_atomic
 from rlpt.loop import Runs, raise_if_stopped, resume, run_in_workdir, run_phase
+from rlpt.models import lora
 from rlpt.rewards.judge import judge_ids
 from rlpt.state import model_params, trained_params
 from rlpt.step import make_fused_step, make_split_step
@@ -115,7 +116,9 @@ def _run_locked(cfg, workdir: str) -> Dict:
     runs = Runs([log], wb=wb)
     eval_batch = task.eval_set(cfg.eval.n_prompts)
     if distributed.is_main():
-        print(f"rlpt: model {model_cfg.num_params():,} params, task {cfg.task.name}, algo "
+        trains = (f" (LoRA rank {cfg.lora.rank} on {','.join(cfg.lora.targets)}: the base "
+                  "frozen)" if lora.enabled(cfg) else "")
+        print(f"rlpt: model {model_cfg.num_params():,} params{trains}, task {cfg.task.name}, algo "
               f"{cfg.algo.name}, devices {jax.device_count()} ({jax.devices()[0].platform}) in "
               f"{jax.process_count()} process(es), workdir {workdir}")
     t0 = time.time()

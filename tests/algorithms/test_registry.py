@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from loss_refs import cfg, make_batch, sft_part, to_jax
+from loss_refs import cfg, every_loss_batch, make_batch, to_jax
 from rlpt import registry
 from rlpt.algorithms.base import split_algo_config
 from rlpt.config import base_config, default_algo
@@ -166,14 +166,7 @@ def test_config_errors():
 
 def test_every_loss_builds_default_config_and_is_finite():
     assert set(LOSS_NAMES) <= set(registry.names("loss"))
-    b = make_batch(19, N=8, T=4, spread=0.5)
-    rng = np.random.default_rng(19)
-    b.update(values=rng.normal(size=(8, 4)), old_values=rng.normal(size=(8, 4)),
-             returns=rng.normal(size=(8, 4)), keep=np.ones(8), step=np.array(3))
-    b.update(sft_part(19))
-    b.update({f"layer2_{k}": v for k, v in make_batch(20, N=8, T=3).items()})
-    jb = {k: jnp.asarray(v, jnp.float32) if np.asarray(v).dtype.kind == "f" else jnp.asarray(v)
-          for k, v in b.items()}
+    jb = every_loss_batch()
     for name in pg_names():
         c = default_algo(name)
         c.group_size = 4

@@ -1,5 +1,5 @@
-"""The fused RL step on 8 fake CPU devices equals the single-device step (run in its own process,
-see tests/test_sharding.py)."""
+"""The fused RL step on 8 fake CPU devices equals the single-device step, full fine-tuning and LoRA
+(run in its own process, see tests/test_sharding.py)."""
 import os
 
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
@@ -8,28 +8,30 @@ os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from jax.sharding import PartitionSpec as P  # noqa: E402
 
 from configs import grpo_arith  # noqa: E402
 from rlpt import sharding  # noqa: E402
 from rlpt.config import validate  # noqa: E402
-from rlpt.models import get_model_config, init_params  # noqa: E402
 from rlpt.step import make_fused_step  # noqa: E402
-from rlpt.build import build_rl, build_task  # noqa: E402
+from rlpt.build import build_model, build_rl, build_task  # noqa: E402
 
 
-def _run(mesh_axes):
-    cfg = grpo_arith.get_config("size=tiny")
+def _run(mesh_axes, size="tiny", **overrides):
+    """Two fused steps of grpo_arith (`size`, 8 prompts x G=4, `overrides` of the config) on
+    one device (mesh_axes None) or the mesh; -> (state, metrics of each step)."""
+    cfg = grpo_arith.get_config(f"size={size}")
     cfg.rl.batch_size, cfg.sampling.num_samples = 8, 4
+    cfg.update_from_flattened_dict(overrides)
     cfg = validate(cfg)
     task = build_task(cfg)
-    mcfg = get_model_config("tiny")
+    mcfg, params = build_model(cfg)
     toy = lambda frozen, tokens, mask, target, target_len: (
         ((tokens % 2 == 1) * mask).sum(1) / jax.numpy.maximum(mask.sum(1), 1), {})
     mesh = None if mesh_axes is None else sharding.make_mesh(mesh_axes)
     # with a mesh, build_rl places the state (rlpt.loop.place_state: params and the frozen
     # reference with the parameter rules, the optimizer state from the placed params)
-    spec, state, hp, _ = build_rl(cfg, mcfg, init_params(mcfg, jax.random.PRNGKey(0)), task,
-                                  mesh=mesh, reward=toy)
+    spec, state, hp, _ = build_rl(cfg, mcfg, params, task, mesh=mesh, reward=toy)
     if mesh is None:
         step = make_fused_step(spec, donate=False)
         put = lambda b: b
@@ -52,13 +54,33 @@ def test_fused_rl_step_sharded_equals_single_device(axes):
     q = state.params["layer_0"]["attn"]["q"]["kernel"]
     assert len(q.sharding.device_set) == 8
     if axes.get("tensor", 1) > 1:
-        assert q.sharding.spec == jax.sharding.PartitionSpec("fsdp", "tensor")
+        assert q.sharding.spec == P("fsdp", "tensor")
     for a, b in zip(jax.tree_util.tree_leaves(state.params),
                     jax.tree_util.tree_leaves(ref_state.params)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=2e-5)
     for k in ("reward_mean", "kl", "loss", "response_len"):
         np.testing.assert_allclose(m[-1][k], ref_m[-1][k], rtol=1e-4, atol=1e-6)
     assert ref_m[-1]["reward_std"] > 0  # a real update happened
+
+
+def test_lora_rl_step_sharded_equals_single_device():
+    """The adapters are placed by the sharding rules (lora_a [in, r]: `in` as the kernel's first
+    axis; lora_b [r, out]: `out` as its second; r unsharded), the frozen base like the model."""
+    lora = {"algo.beta": 0.1, "optim.lr": 1e-2, "lora.rank": 4}
+    ref_state, ref_m = _run(None, "nano", **lora)
+    state, m = _run({"data": 2, "fsdp": 2, "tensor": 2}, "nano", **lora)
+    q = state.params["layer_0"]["attn"]["q"]
+    assert q["lora_a"].sharding.spec == P("fsdp", None)
+    assert q["lora_b"].sharding.spec == P(None, "tensor")
+    assert state.params["layer_0"]["mlp"]["down"]["lora_a"].sharding.spec == P("tensor", None)
+    assert state.frozen["base"]["layer_0"]["attn"]["q"]["kernel"].sharding.spec == \
+        P("fsdp", "tensor")
+    assert np.abs(np.asarray(ref_state.params["layer_0"]["attn"]["q"]["lora_b"])).max() > 0
+    for a, b in zip(jax.tree_util.tree_leaves(state.params),
+                    jax.tree_util.tree_leaves(ref_state.params)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=2e-5)
+    for k in ("reward_mean", "kl", "loss", "response_len"):
+        np.testing.assert_allclose(m[-1][k], ref_m[-1][k], rtol=1e-4, atol=1e-6)
 
 
 def test_host_reward_runs_per_batch_shard_and_equals_the_device_reward():

@@ -5,7 +5,6 @@ numpy; every token-level policy-gradient loss reads the weight; through the fuse
 mismatch is ~0 in float32 (plain rollout at temperature 0.7, several updates, and a tool rollout
 whose environment tokens stay out of the comparison) and each correction is a no-op there, while
 bfloat16 compute shows a mismatch; config refusals name the key."""
-import functools
 import math
 
 import jax
@@ -14,7 +13,7 @@ import numpy as np
 import pytest
 
 from configs import grpo_arith, tool_calc
-from loss_refs import cfg, make_batch, np_agg, np_clip_tok, sft_part, to_jax
+from loss_refs import cfg, every_loss_batch, make_batch, np_agg, np_clip_tok, to_jax
 from rlpt import registry
 from rlpt.algorithms.base import rollout_logprobs
 from rlpt.build import build_rl, build_task
@@ -139,22 +138,10 @@ def test_weighted_surrogate_matches_numpy_and_keeps_the_normaliser():
     np.testing.assert_allclose(np.asarray(prod), w, rtol=1e-5)
 
 
-def _registry_batch():
-    """The batch tests/algorithms/test_registry.py builds every loss from."""
-    b = make_batch(19, N=8, T=4, spread=0.5)
-    rng = np.random.default_rng(19)
-    b.update(values=rng.normal(size=(8, 4)), old_values=rng.normal(size=(8, 4)),
-             returns=rng.normal(size=(8, 4)), keep=np.ones(8), step=np.array(3))
-    b.update(sft_part(19))
-    b.update({f"layer2_{k}": v for k, v in make_batch(20, N=8, T=3).items()})
-    return {k: jnp.asarray(v, jnp.float32) if np.asarray(v).dtype.kind == "f" else jnp.asarray(v)
-            for k, v in b.items()}
-
-
 def test_every_token_level_pg_loss_reads_the_weight():
     """Each policy-gradient algorithm outside UNWEIGHTED: weight 1 leaves loss and gradient
     as they are; weight 0 removes the policy-gradient term (the loss changes)."""
-    jb = _registry_batch()
+    jb = every_loss_batch()
     names = [n for n in registry.names("algorithm")
              if registry.get("algorithm", n).kind == "policy_gradient"]
     assert set(UNWEIGHTED) < set(names)
