@@ -19,8 +19,8 @@ fsdp axes, KV heads over tensor. Terms, in bytes per device:
   * c / 2 / n; with full per-layer remat  S * rows_mb * d * (2 L + 34 + 5 a S / d) * c / 2 / n
   (each layer's input kept, one layer recomputed at a time).
 
-rlpt itself does not rematerialise yet (issue: memory features); the "remat" column is what a
-per-layer checkpoint would give. n = all devices of the mesh (the row split and the parameter
+The "remat" column is what per-layer checkpointing (`model.remat=block`) gives by this
+formula; scripts/bench_memory.py measures the compiled step instead (docs/memory.md). n = all devices of the mesh (the row split and the parameter
 split both use them); a pure data-parallel mesh replicates params/grads/adam instead.
 """
 import argparse

@@ -32,9 +32,9 @@ _CACHE_ENV = "JAX_COMPILATION_CACHE_DIR"
 # The longest test files (CPU seconds, most first; measured with `--durations=0`), run first: with
 # `--dist loadfile --no-loadscope-reorder` (pytest.ini) xdist hands out files in this order, so
 # the two subprocess-heavy files start at once instead of finishing alone at the end of the run.
-LONGEST_FIRST = ("test_sharding.py", "test_notebooks.py", "test_multiprocess.py", "test_step.py",
-                 "test_preference_step.py", "test_nonfinite.py", "test_trainer.py",
-                 "test_zoo.py", "test_sampling.py")
+LONGEST_FIRST = ("test_sharding.py", "test_notebooks.py", "test_multiprocess.py", "test_lora.py",
+                 "test_memory_features.py", "test_step.py", "test_preference_step.py",
+                 "test_nonfinite.py", "test_trainer.py", "test_zoo.py", "test_sampling.py")
 
 
 def pytest_collection_modifyitems(items):

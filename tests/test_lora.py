@@ -408,7 +408,7 @@ def test_gguf_base_trains_a_lora_step(tmp_path):
         np.testing.assert_array_equal(x, y)
 
 
-@pytest.mark.parametrize("algo", ["ppo", "relift"])
+@pytest.mark.parametrize("algo", ["ppo", pytest.param("relift", marks=pytest.mark.slow)])
 def test_algorithms_with_their_own_trainables_and_updates_run_on_lora(algo):
     """PPO's value head trains beside the adapters (carried over by attach); ReLIFT's SFT update
     in `after_update` runs on the attached adapters."""
@@ -437,6 +437,7 @@ def test_algorithms_with_their_own_trainables_and_updates_run_on_lora(algo):
         np.testing.assert_array_equal(x, y)
 
 
+@pytest.mark.slow   # 13 s; the sweep machinery itself is in the default suite (test_sweep.py)
 def test_a_vmapped_sweep_group_trains_lora(tmp_path):
     """Two LoRA runs (seeds 0, 1) in one vmapped program: the SFT adapters merged per run, RL on
     each run's own base, evaluations on the attached adapters; the SFT cache key covers LoRA.

@@ -99,7 +99,7 @@ def plain_forward():
 
 # ----------------------------------------------------------------------------- remat
 
-@pytest.mark.parametrize("remat", ["block", "dots_saveable", "dots_with_no_batch_dims_saveable"])
+@pytest.mark.parametrize("remat", ["block", pytest.param("dots_saveable", marks=pytest.mark.slow)])
 def test_remat_equals_the_plain_path(remat):
     """Loss, log-probs, entropies and gradients, through the full forward (group 1) and the
     shared-prompt prefill + cached pass (group 4)."""
@@ -219,6 +219,7 @@ def test_chunked_logprobs_equal_the_unchunked_path(chunks, group_size):
     assert_close(logprob_loss(with_(**chunks), group_size), plain_logprob_loss(group_size))
 
 
+@pytest.mark.slow   # each feature alone is in the default suite
 def test_chunked_logprobs_with_an_untied_head_and_remat_and_blockwise():
     """The lm_head kernel as the unembedding, with the other two options on."""
     untied = dataclasses.replace(CFG, tied_embeddings=False)
