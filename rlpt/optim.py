@@ -102,8 +102,9 @@ def _cast_floats(tree, dtype):
         else x, tree)
 
 
-def _master_float32(params):
-    return _cast_floats(params, jnp.float32)
+def _to_float32(tree):
+    """Every floating leaf in float32 (float32 leaves are the same objects)."""
+    return _cast_floats(tree, jnp.float32)
 
 
 def stochastic_round(x, key, dtype=jnp.bfloat16):
@@ -137,7 +138,7 @@ class Optimizer(NamedTuple):
     init: callable
     update: callable
     apply: callable = _apply_plain
-    master: callable = _master_float32
+    master: callable = _to_float32
 
 
 def make_optimizer(o) -> Optimizer:
@@ -163,7 +164,7 @@ def make_optimizer(o) -> Optimizer:
     if spec.master_dtype == "float32":
         return Optimizer(spec, inner.init, update)
     low = MASTER_DTYPES[spec.master_dtype]
-    f32 = lambda tree: _cast_floats(tree, jnp.float32)
+    f32 = _to_float32
 
     def apply(params, updates, opt_state):
         key = jax.random.fold_in(jax.random.PRNGKey(SR_KEY), opt_state.count)
@@ -182,7 +183,7 @@ def apply_update(optimizer: Optimizer, loss, grads, opt_state, params, hp):
     The check is on scalars (the loss, the gradient norm, the hyperparameters), and the update
     runs under `lax.cond`: a finite step costs what the plain optax update costs, with no extra
     pass over the parameters and moments (under `vmap` the cond becomes a select)."""
-    grad_norm = optax.tree.norm(_cast_floats(grads, jnp.float32))   # bf16 master: f32 norm
+    grad_norm = optax.tree.norm(_to_float32(grads))   # bf16 master: f32 norm
     finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
     for v in jax.tree_util.tree_leaves(hp):
         finite = finite & jnp.all(jnp.isfinite(v))
