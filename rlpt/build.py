@@ -203,7 +203,8 @@ def build_rl(cfg, model_cfg, params, task, mesh=None, reward=None, per_prompt_me
                     advantage=registry.get("advantage", cfg.algo.advantage),
                     optimizer=make_optimizer(cfg.optim), rollout=rollout, reward=reward,
                     batch_size=cfg.rl.batch_size, ppo_epochs=cfg.rl.ppo_epochs,
-                    minibatches=cfg.rl.minibatches, models=models,
+                    minibatches=cfg.rl.minibatches, grad_accum=cfg.rl.get("grad_accum", 1),
+                    models=models,
                     per_prompt_metrics=per_prompt_metrics,
                     nonfinite_reward=float(cfg.nonfinite.reward_value), chain=chain)
     n_prompts = cfg.rl.batch_size * cfg.algo.oversample

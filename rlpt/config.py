@@ -16,7 +16,7 @@ import sys
 import ml_collections
 
 from rlpt import registry
-from rlpt.algorithms.base import feature_pieces, split_algo_config
+from rlpt.algorithms.base import accumulation_blocker, chain_of, feature_pieces, split_algo_config
 from rlpt.distributed import DEFAULTS as DISTRIBUTED_DEFAULTS
 from rlpt.distributed import validate as validate_distributed
 from rlpt.errors import UserError
@@ -146,7 +146,11 @@ def base_config(algo: str = "grpo") -> ml_collections.ConfigDict:
     if "temperature" in c.algo:  # the paper's sampling temperature (1-shot RLVR: 0.6)
         c.sampling.temperature = c.algo.temperature
     c.rl = ml_collections.ConfigDict(dict(
-        steps=100, batch_size=16, ppo_epochs=1, minibatches=1, iters_per_call=1))
+        steps=100, batch_size=16, ppo_epochs=1, minibatches=1, iters_per_call=1,
+        # > 1: each minibatch's gradient accumulated over this many microbatches of whole groups
+        # (rlpt.step.accumulated_loss_and_grads: the same gradient, 1/grad_accum of the update's
+        # activations, one extra forward)
+        grad_accum=1))
     c.optim = optim_config(1e-4)
     # supervised warm-up on the task's worked solutions (steps=0 to skip)
     c.sft = ml_collections.ConfigDict(dict(steps=0, batch_size=64, optim=optim_config(1e-3)))
@@ -202,6 +206,22 @@ def _validate_step_fields(c):
         validate_algorithm(c)
 
 
+def validate_grad_accum(c):
+    """`rl.grad_accum` splits each minibatch's prompts (groups) evenly, and the step can
+    accumulate (rlpt.algorithms.base.accumulation_blocker)."""
+    k, groups = c.rl.get("grad_accum", 1), c.rl.batch_size // c.rl.minibatches
+    if k == 1:
+        return
+    if groups % k:
+        _fail("rl.grad_accum", f"{k} does not divide the {groups} prompts of a minibatch "
+              f"(rl.batch_size={c.rl.batch_size} / rl.minibatches={c.rl.minibatches}); "
+              "microbatches hold whole groups")
+    algorithm = registry.get("algorithm", c.algo.name)
+    why = accumulation_blocker(algorithm, chain_of(split_algo_config(c.algo)[0], algorithm))
+    if why:
+        _fail("rl.grad_accum", f"{k} > 1 is not supported here: {why}; use rl.grad_accum=1")
+
+
 def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """Checks the config and fills derived fields (algo.group_size). Returns the config."""
     if not c.model.checkpoint and c.model.preset not in PRESETS:
@@ -248,14 +268,15 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         _fail("algo.group_size", f"{c.algo.group_size} != sampling.num_samples={s.num_samples}; "
               "leave it at -1 to follow num_samples")
     r = c.rl
-    for k in ("steps", "batch_size", "ppo_epochs", "minibatches", "iters_per_call"):
-        if r[k] < (0 if k == "steps" else 1):
+    for k in ("steps", "batch_size", "ppo_epochs", "minibatches", "iters_per_call", "grad_accum"):
+        if r.get(k, 1) < (0 if k == "steps" else 1):
             _fail(f"rl.{k}", f"{r[k]} is out of range")
     if r.iters_per_call > 1 and len(c.task.kwargs.get("bucket_sizes", ())) > 1:
         _fail("rl.iters_per_call", "stacks batches of one shape; task.kwargs.bucket_sizes has "
               "several prompt widths (use one bucket or iters_per_call=1)")
     if r.batch_size % r.minibatches:
         _fail("rl.minibatches", f"{r.minibatches} does not divide rl.batch_size={r.batch_size}")
+    validate_grad_accum(c)
     for key, period in (("rl.steps", r.steps), ("log_every", c.log_every),
                         ("ckpt_every", c.ckpt_every), ("eval.every", c.eval.every)):
         if period % r.iters_per_call:

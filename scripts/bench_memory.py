@@ -23,8 +23,9 @@ and last one line `W3-long compiled memory: plain X.XX GB, all features Y.YY GB 
 **--shapes** lowers the same step for the Qwen2.5-0.5B, 1.5B and 7B presets at 1,024 and 4,096
 new tokens, 8 prompts x G=8 (prompt width 256), from `jax.ShapeDtypeStruct`s only (no weight is
 allocated: the state's shapes come from `jax.eval_shape` over the builders), on one device and on
-an 8-device FSDP mesh (fake CPU devices), plain and with the features on, and prints the markdown
-table of docs/memory.md. XLA:CPU's buffer assignment is what is measured; a GPU or TPU compiler
+an 8-device FSDP mesh (fake CPU devices), plain, with the features on, and with them on and the
+update's gradient accumulated over 8 microbatches (`rl.grad_accum=8`: one prompt group of 8
+rows at a time), and prints the markdown table of docs/memory.md. XLA:CPU's buffer assignment is what is measured; a GPU or TPU compiler
 assigns buffers differently (and fuses attention in its own kernels), so read it as an estimate
 of the shape of the costs, not as a promise for another backend.
 """
@@ -81,6 +82,8 @@ SHAPE_FEATURES = {
     "LoRA r=16": {"lora.rank": 16},
     "bf16 compute": {"model.dtype": "bfloat16"},
 }
+
+ACCUMULATED = "all features + rl.grad_accum=8"   # --shapes: one prompt group per microbatch
 
 
 def with_all(features):
@@ -275,13 +278,14 @@ def main():
     ap.add_argument("--presets", default="qwen2.5-0.5b,qwen2.5-1.5b,qwen2.5-7b")
     ap.add_argument("--lengths", default="1024,4096")
     ap.add_argument("--devices", default="1,8")
-    ap.add_argument("--features", default="plain,all features",
+    ap.add_argument("--features", default=f"plain,all features,{ACCUMULATED}",
                     help="which rows of --shapes (comma-separated; 'every' = each alone too)")
     a = ap.parse_args()
     print(f"jax {jax.__version__}, backend {jax.default_backend()}, {os.cpu_count()} CPUs; load "
           f"average {os.getloadavg()[0]:.2f}", flush=True)
     if a.shapes:
         feats = with_all(dict({"plain": {}}, **SHAPE_FEATURES))
+        feats[ACCUMULATED] = dict(feats["all features"], **{"rl.grad_accum": 8})
         if a.features != "every":
             feats = {k: v for k, v in feats.items() if k in a.features.split(",")}
         bench_shapes(a.presets.split(","), [int(x) for x in a.lengths.split(",")],

@@ -9,11 +9,14 @@ kernel, not the test session's level 0), so the quickstart computes the numbers 
 
 The committed .ipynb must hold the outputs of a full run (every code cell, the plot as an image),
 and the quickstart's demo must show learning: its `history` (one row every EVERY GRPO steps)
-rises from the first row to the last.
+rises from the first row to the last, in the saved outputs (default suite) and in a fresh full
+run (`-m slow`: about 90 s). The default suite runs the quickstart from its folder with its step
+counts cut (QUICK_STEPS, substituted in its source), which exercises every cell and every path.
 """
 import glob
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -24,13 +27,24 @@ from conftest import REPO_ROOT
 NOTEBOOKS = sorted(glob.glob(os.path.join(REPO_ROOT, "notebooks", "*.ipynb")))
 QUICKSTART = os.path.join(REPO_ROOT, "notebooks", "quickstart.ipynb")
 
-# argv: notebook, output json. Runs the code cells; saves the namespace's learning records.
+# The quickstart's step counts, and what the default suite runs instead (about 20 s, not 90)
+FULL_STEPS, QUICK_STEPS = "c.sft.steps, c.rl.steps = 300, 300", "c.sft.steps, c.rl.steps = 20, 25"
+
+# argv: notebook, output json, json {old: new} source substitutions (each must occur once). Runs
+# the code cells; saves the namespace's learning records.
 RUNNER = r"""
 import json, sys, traceback
 ns = {"__name__": "__main__"}
 cells = [c for c in json.load(open(sys.argv[1]))["cells"] if c["cell_type"] == "code"]
+subs = json.loads(sys.argv[3])
+for old in subs:
+    found = sum("".join(c["source"]).count(old) for c in cells)
+    if found != 1:
+        sys.exit(f"the notebook has {found} copies of {old!r}, where the test substitutes one")
 for i, cell in enumerate(cells):
     src = "".join(cell["source"])
+    for old, new in subs.items():
+        src = src.replace(old, new)
     try:
         exec(compile(src, f"<code cell {i}>", "exec"), ns)
     except BaseException:
@@ -42,11 +56,14 @@ json.dump({k: ns.get(k) for k in ("history", "sft_log")}, open(sys.argv[2], "w")
 _runs = {}
 
 
-def run_as_jupyter(path, out_dir):
-    """Runs the notebook at `path` from its own folder (module doc) -> the saved records. The
-    result is kept for the other tests of this session."""
-    if path in _runs:
-        return _runs[path]
+def run_as_jupyter(path, out_dir, subs=None):
+    """Runs the notebook at `path` from its own folder (module doc), its source changed by
+    `subs` {old: new} -> the saved records. The result is kept for the other tests of this
+    session."""
+    subs = subs or {}
+    key = (path, json.dumps(subs, sort_keys=True))
+    if key in _runs:
+        return _runs[key]
     env = dict(os.environ, MPLBACKEND="Agg")   # a kernel shows figures inline; here no display
     env["XLA_FLAGS"] = " ".join(f for f in env.get("XLA_FLAGS", "").split()
                                 if not f.startswith("--xla_backend_optimization_level"))
@@ -54,13 +71,14 @@ def run_as_jupyter(path, out_dir):
         p for p in env.get("PYTHONPATH", "").split(os.pathsep)
         if p and os.path.abspath(p) != REPO_ROOT)
     out = os.path.join(str(out_dir), os.path.basename(path) + ".json")
-    proc = subprocess.run([sys.executable, "-c", RUNNER, path, out], cwd=os.path.dirname(path),
+    proc = subprocess.run([sys.executable, "-c", RUNNER, path, out, json.dumps(subs)],
+                          cwd=os.path.dirname(path),
                           env=env, capture_output=True, text=True, timeout=600)
     if proc.returncode:
         pytest.fail(f"{path} failed, run from {os.path.dirname(path)}:\n{proc.stderr[-4000:]}",
                     pytrace=False)
-    _runs[path] = json.load(open(out))
-    return _runs[path]
+    _runs[key] = json.load(open(out))
+    return _runs[key]
 
 
 def test_notebooks_exist():
@@ -70,7 +88,12 @@ def test_notebooks_exist():
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=os.path.basename)
 def test_notebook_runs_from_its_folder(path, tmp_path):
-    run_as_jupyter(path, tmp_path)
+    """Every cell runs from notebooks/ (the quickstart with QUICK_STEPS: its loops, evaluations,
+    plot and table at a few steps)."""
+    rec = run_as_jupyter(path, tmp_path, {FULL_STEPS: QUICK_STEPS} if path == QUICKSTART else {})
+    if path == QUICKSTART:
+        assert [h["step"] for h in rec["sft_log"]] == [0, 20], rec
+        assert [h["step"] for h in rec["history"]] == [0, 25], rec
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=os.path.basename)
@@ -93,6 +116,24 @@ def test_notebook_is_saved_with_its_outputs(path):
         assert plots, "the quickstart has no plot"
 
 
+SAVED_SUMMARY = re.compile(
+    r"GRPO step 0 -> (\d+): greedy accuracy ([\d.]+) -> ([\d.]+), held-out pass@1 ([\d.]+) -> "
+    r"([\d.]+), reward_mean \(mean of \d+ steps\) ([\d.]+) -> ([\d.]+)")
+
+
+def test_saved_quickstart_shows_learning():
+    """The committed outputs of the full run show what test_quickstart_shows_learning checks of
+    a fresh one: its summary line (the last cell's), read back, clears the same bars."""
+    cells = [c for c in json.load(open(QUICKSTART))["cells"] if c["cell_type"] == "code"]
+    text = "".join("".join(o.get("text", "")) for o in cells[-1]["outputs"])
+    m = SAVED_SUMMARY.search(text)
+    assert m, f"no summary line in the quickstart's last cell output:\n{text[-600:]}"
+    steps, acc0, acc1, p0, p1, r0, r1 = int(m[1]), *map(float, m.groups()[1:])
+    assert FULL_STEPS.endswith(f"{steps}, {steps}"), (FULL_STEPS, steps)
+    assert acc1 >= acc0 + 0.01 and p1 >= p0 + 0.04 and r1 >= r0 + 0.035, m[0]
+
+
+@pytest.mark.slow
 def test_quickstart_shows_learning(tmp_path):
     """SFT takes held-out greedy accuracy off 0, then GRPO raises held-out greedy accuracy,
     held-out pass@1 and the training reward. With seed 0 on the 2-core CPU of this repository

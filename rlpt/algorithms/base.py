@@ -122,6 +122,17 @@ def chain_of(static_algo, algorithm: Algorithm) -> Tuple[Piece, ...]:
     return tuple(shapings + features + list(algorithm.pieces) + [own_piece(algorithm)])
 
 
+def accumulation_blocker(algorithm: Algorithm, chain) -> str:
+    """Why a step cannot accumulate gradients over row microbatches ("" when it can): the
+    accumulation differentiates through the default loss inputs (the rows' completion log-probs
+    and entropies), so an algorithm with its own `loss_batch` or a piece with a `loss_term`
+    (another forward inside the loss) is out of its reach."""
+    if algorithm.loss_batch is not None:
+        return f"algorithm {algorithm.name!r} builds its own loss inputs (loss_batch)"
+    terms = [p.name for p in chain if p.loss_term is not None]
+    return f"piece(s) {terms} add a loss term with its own forward" if terms else ""
+
+
 def check_files(cfg) -> None:
     """What a run needs from outside its config, checked before anything compiles or trains:
     the algorithm's `preflight(cfg)` (e.g. KDRL's teacher checkpoint). `rlpt.config.validate`
@@ -186,17 +197,22 @@ class AlgoConfig:
 
 # ------------------------------------------------------------------ pieces hooks build on
 
+def policy_outputs(spec, params, tokens, valid, completion_len: int):
+    """(logp, entropy or None) of the completion tokens of rollout rows at the sampling
+    temperature, each prompt computed once per group: what the default loss differentiates."""
+    return completion_logprobs(spec.model_cfg, params, tokens, valid,
+                               tokens.shape[1] - completion_len, spec.scfg.temperature,
+                               with_entropy=spec.needs("entropy"), group_size=spec.G)
+
+
 def policy_loss_batch(spec, params, mb, c, logp=None, entropy=None) -> dict:
     """The policy-gradient loss inputs of minibatch rows `mb`: current log-probs (each prompt
     computed once per group, unless `logp` is given), old log-probs, mask, advantages, rewards,
     and the optional ref/teacher log-probs, keep mask, the sampler's log-probs `sampler_logp`
     and entropy (when a piece needs it)."""
     if logp is None:
-        width = mb["tokens"].shape[1] - mb["mask"].shape[1]
-        logp, entropy = completion_logprobs(spec.model_cfg, params, mb["tokens"], mb["valid"],
-                                            width, spec.scfg.temperature,
-                                            with_entropy=spec.needs("entropy"),
-                                            group_size=spec.G)
+        logp, entropy = policy_outputs(spec, params, mb["tokens"], mb["valid"],
+                                       mb["mask"].shape[1])
     lb = dict(logp=logp, mask=mb["mask"], advantages=mb["advantages"], rewards=mb["rewards"],
               old_logp=mb["old_logp"] if spec.multi_update else jax.lax.stop_gradient(logp))
     for k in ("ref_logp", "teacher_logp", "keep", "sampler_logp"):
