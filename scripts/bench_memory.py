@@ -19,6 +19,9 @@ trainer's own builders (rlpt.build: `build_model`, `build_rl`), lowers and compi
   relative difference of the policy-gradient's gradient.
 
 and last one line `W3-long compiled memory: plain X.XX GB, all features Y.YY GB (Z.ZZx less)`.
+A last row, not in the union, adds `rl.grad_accum=4` (one prompt group per microbatch) to all
+features: the accumulation's memory and its extra forward's time. `--w3_features` runs only the
+named rows (and plain).
 
 **--shapes** lowers the same step for the Qwen2.5-0.5B, 1.5B and 7B presets at 1,024 and 4,096
 new tokens, 8 prompts x G=8 (prompt width 256), from `jax.ShapeDtypeStruct`s only (no weight is
@@ -150,14 +153,20 @@ def policy_logp(spec, params, frozen, tokens, valid, P):
     return logp, grads
 
 
-def bench_w3(steps: int, T: int):
+def bench_w3(steps: int, T: int, only=None):
+    """The W3-long rows (`only`: the names to run; plain always runs, it is the reference)."""
     task, tok = w3_task()
     G = 4
     plain_cfg = validate(grpo_config(G, T, {"model.checkpoint": SMOLLM2_GGUF}, (tok.eos_id,),
                                      tok.pad_id))
     loaded_cfg, base = build_model(plain_cfg)
     results, reference = {}, None
-    for name, feats in with_all(W3_FEATURES).items():
+    features = with_all(W3_FEATURES)
+    features["all features + rl.grad_accum=4"] = dict(features["all features"],
+                                                       **{"rl.grad_accum": 4})
+    for name, feats in features.items():
+        if only and name != "plain" and name not in only:
+            continue
         cfg = validate(grpo_config(G, T, dict(feats, **{"model.checkpoint": SMOLLM2_GGUF}),
                                    (tok.eos_id,), tok.pad_id))
         model_cfg = with_memory_options(cfg, dataclasses.replace(loaded_cfg,
@@ -192,15 +201,16 @@ def bench_w3(steps: int, T: int):
             den = max(float(jnp.max(jnp.abs(b))) for b in jax.tree_util.tree_leaves(plain["grads"]))
             row["grad_diff"] = num / den
         results[name] = row
-        print(f"{name:22s} temp {mem['temp'] / GB:6.2f} GB + argument {mem['argument'] / GB:5.2f} "
+        print(f"{name:30s} temp {mem['temp'] / GB:6.2f} GB + argument {mem['argument'] / GB:5.2f} "
               f"GB = {mem['total'] / GB:6.2f} GB | step {row['time']:6.2f} s (compile "
               f"{compile_s:5.1f} s) | max |dlogp| {row['logp_diff']:.2e}"
               + ("" if row["grad_diff"] is None else f", grad rel. diff {row['grad_diff']:.2e}")
               + f" | trainable {row['trainable'] / 1e6:.2f}M", flush=True)
         del state, compiled, step
-    plain, every = results["plain"]["total"], results["all features"]["total"]
-    print(f"W3-long compiled memory: plain {plain / GB:.2f} GB, all features {every / GB:.2f} GB "
-          f"({plain / every:.2f}x less)")
+    if "all features" in results:
+        plain, every = results["plain"]["total"], results["all features"]["total"]
+        print(f"W3-long compiled memory: plain {plain / GB:.2f} GB, all features "
+              f"{every / GB:.2f} GB ({plain / every:.2f}x less)")
     return results
 
 
@@ -280,6 +290,8 @@ def main():
     ap.add_argument("--devices", default="1,8")
     ap.add_argument("--features", default=f"plain,all features,{ACCUMULATED}",
                     help="which rows of --shapes (comma-separated; 'every' = each alone too)")
+    ap.add_argument("--w3_features", default="",
+                    help="W3-long: only these rows (comma-separated; plain always runs)")
     a = ap.parse_args()
     print(f"jax {jax.__version__}, backend {jax.default_backend()}, {os.cpu_count()} CPUs; load "
           f"average {os.getloadavg()[0]:.2f}", flush=True)
@@ -291,7 +303,7 @@ def main():
         bench_shapes(a.presets.split(","), [int(x) for x in a.lengths.split(",")],
                      [int(x) for x in a.devices.split(",")], feats)
     else:
-        bench_w3(a.steps, a.new_tokens)
+        bench_w3(a.steps, a.new_tokens, [f for f in a.w3_features.split(",") if f])
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 

@@ -49,11 +49,14 @@ def fake_devices_env(n: int) -> dict:
 
 
 def pytest_configure(config):
-    """XLA at backend optimization level 0 (RLPT_TEST_XLA_OPT=1 keeps the default level): most
-    of the suite's time is compiling programs that then run for milliseconds, and level 0
-    compiles them in about half the time (test_step.py + test_preference_step.py: 207 -> 112
-    CPU seconds). It changes code generation, not semantics: the golden test's recorded metrics
-    of the default-level code still match at their tolerances.
+    """XLA at backend optimization level 0 without LLVM's expensive passes (RLPT_TEST_XLA_OPT=1
+    keeps the defaults): most of the suite's time is compiling programs that then run for
+    milliseconds, and level 0 compiles them in about half the time (test_step.py +
+    test_preference_step.py: 207 -> 112 CPU seconds); `--xla_llvm_disable_expensive_passes`
+    (what `jax_disable_most_optimizations` also sets) takes about 10% more off
+    (tests/algorithms/test_zoo.py, A/B twice in both orders: 66/63 s -> 56/58 s). Both change
+    code generation, not semantics: the golden test's recorded metrics of the default-level code
+    still match at their tolerances.
 
     One persistent XLA compilation cache per test session, so a program compiled once is
     loaded, not recompiled, by the other tests, the xdist workers and the subprocesses the tests
@@ -68,7 +71,8 @@ def pytest_configure(config):
     os.environ["_RLPT_TEST_ENV"] = "1"
     if os.environ.get("RLPT_TEST_XLA_OPT", "0") == "0":
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
-                                   + " --xla_backend_optimization_level=0").strip()
+                                   + " --xla_backend_optimization_level=0"
+                                   + " --xla_llvm_disable_expensive_passes=true").strip()
     if _CACHE_ENV in os.environ:
         return
     os.environ[_CACHE_ENV] = tempfile.mkdtemp(prefix="rlpt-tests-xla-cache-")

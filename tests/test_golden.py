@@ -34,7 +34,7 @@ GOLDEN_DIR = os.path.join(REPO_ROOT, "tests", "golden")
 # four are slow-marked to keep the suite under 10 minutes (`-m slow`; tests/algorithms/test_zoo.py
 # smoke-tests every algorithm by default).
 slow = pytest.mark.slow
-CASES = [("grpo_arith.py", ""), ("algos.py", "algo=ppo,"),
+CASES = [("grpo_arith.py", ""), pytest.param("algos.py", "algo=ppo,", marks=slow),
          pytest.param("algos.py", "algo=dapo,", marks=slow),
          pytest.param("algos.py", "algo=kdrl,", marks=slow),
          pytest.param("algos.py", "algo=mgrpo,", marks=slow),

@@ -68,7 +68,7 @@ CASES = {   # name: (algorithm, overrides); the default suite runs DEFAULT_CASES
     "epochs_minibatches": (None, {"rl.ppo_epochs": 2, "rl.minibatches": 2}),
     "lora": (None, {"lora.rank": 4}),
 }
-DEFAULT_CASES = ("dapo_token_mean", "epochs_minibatches")
+DEFAULT_CASES = ("dapo_token_mean",)
 
 
 @pytest.mark.parametrize("case", [c if c in DEFAULT_CASES else pytest.param(c, marks=pytest.mark.slow)
@@ -93,6 +93,7 @@ def test_accumulated_step_equals_plain_step(case):
                                            err_msg=f"{case} K={k} {name}")
 
 
+@pytest.mark.slow   # the default suite's time (README, Tests); -m slow runs it
 def test_accumulation_lowers_the_update_memory():
     """The compiled update (everything after the reward) of 8 prompts x G=4 with 24 new tokens:
     4 microbatches hold fewer temporary bytes than one."""

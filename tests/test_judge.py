@@ -90,6 +90,7 @@ def test_prompt_layout_is_exact():
                                ref[:, 0] / ref.sum(1), rtol=1e-4)
 
 
+@pytest.mark.slow   # the default suite's time (README, Tests); -m slow runs it
 def test_trained_judge_ranks_correct_above_incorrect(judge_params):
     b, gold, wrong = _answer_pairs(128)
     reward = _scorer(TINY, judge_params, stop_tokens=(TOK.eos_id,))
@@ -105,10 +106,13 @@ def test_trained_judge_ranks_correct_above_incorrect(judge_params):
     assert ranked > np.mean(u_gold > u_wrong) + 0.2  # the ranking comes from training
 
 
-def test_two_fused_rl_steps_with_the_judge_reward(judge_params, tmp_path):
-    """The trainer's path: the trained judge written as a HF checkpoint, loaded by `build_rl`
-    into `state.frozen["judge"]`, and 2 fused RL steps scored by it."""
+def test_two_fused_rl_steps_with_the_judge_reward(tmp_path):
+    """The trainer's path: a judge written as a HF checkpoint, loaded by `build_rl` into
+    `state.frozen["judge"]`, and 2 fused RL steps scored by it. The judge is untrained (a
+    trained one's ranking is test_trained_judge_ranks_correct_above_incorrect, slow: its 400
+    training steps take most of this file's time); the path is the same."""
     from rlpt.models.loaders import save_hf_checkpoint
+    judge_params = init_params(TINY, jax.random.PRNGKey(3))
     save_hf_checkpoint(str(tmp_path / "judge"), TINY, jax.device_get(judge_params))
     cfg = grpo_arith.get_config("size=nano")
     cfg.task.kwargs = dict(min_digits=1, max_digits=1)

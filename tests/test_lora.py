@@ -158,6 +158,7 @@ def test_sft_with_lora_lowers_the_loss_and_keeps_the_base():
     assert jax.tree_util.tree_structure(full) == jax.tree_util.tree_structure(params)
 
 
+@pytest.mark.slow   # the default suite's time (README, Tests); -m slow runs it
 def test_bfloat16_base_is_held_in_the_compute_dtype():
     cfg = nano_cfg(rank=2)
     cfg.model.dtype = "bfloat16"
@@ -237,6 +238,7 @@ def test_grpo_run_with_lora_trains_adapters_and_checkpoints_no_base(lora_run):
     assert size(saved) < 4 * adapters   # adapters, Adam's moments, counters: no model copy
 
 
+@pytest.mark.slow   # the default suite's time (README, Tests); -m slow runs it
 def test_resumed_lora_run_equals_the_uninterrupted_one(lora_run, tmp_path, monkeypatch):
     """Killed (KeyboardInterrupt) right after the RL checkpoint at step 2, then restarted: the
     base is rebuilt (initial model + the SFT adapters, merged), the adapters restored."""
@@ -319,6 +321,7 @@ def test_dpo_run_with_lora(tmp_path, monkeypatch):
     assert summary["final"]["pair_acc"] > 0.5
 
 
+@pytest.mark.slow   # the default suite's time (README, Tests); -m slow runs it
 def test_online_dpo_generator_is_a_copy_of_the_adapters():
     from rlpt.preference.config import hparams, validate as validate_pref
     from rlpt.preference.step import jit_step
@@ -346,6 +349,7 @@ def test_online_dpo_generator_is_a_copy_of_the_adapters():
     assert max(np.abs(x - y).max() for x, y in zip(leaves(s.params), leaves(state.params))) > 0
 
 
+@pytest.mark.slow   # the default suite's time (README, Tests); -m slow runs it
 def test_reward_model_with_lora_trains_backbone_adapters_and_head():
     from conftest import REPO_ROOT
     from rlpt.config import config_file
@@ -408,7 +412,8 @@ def test_gguf_base_trains_a_lora_step(tmp_path):
         np.testing.assert_array_equal(x, y)
 
 
-@pytest.mark.parametrize("algo", ["ppo", pytest.param("relift", marks=pytest.mark.slow)])
+@pytest.mark.slow   # the default suite's time (README, Tests); -m slow runs it
+@pytest.mark.parametrize("algo", ["ppo", "relift"])
 def test_algorithms_with_their_own_trainables_and_updates_run_on_lora(algo):
     """PPO's value head trains beside the adapters (carried over by attach); ReLIFT's SFT update
     in `after_update` runs on the attached adapters."""

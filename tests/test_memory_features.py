@@ -121,6 +121,7 @@ print(temp("none"), temp("block"))
 """
 
 
+@pytest.mark.slow   # the default suite's time (README, Tests); -m slow runs it
 def test_remat_block_cuts_the_compiled_temp_memory():
     """4 layers, 2 x 256 tokens: the backward pass of `remat="block"` keeps each block's input
     instead of its activations. XLA:CPU removes the optimization barriers that keep the
@@ -160,8 +161,8 @@ def test_attention_equals_plain_in_the_full_forward(attention, block):
     assert_close(got, plain_forward())
 
 
-@pytest.mark.parametrize("attention,block", [("blockwise", 7), ("blockwise", 4),
-                                             ("dot_product", 512)])
+@pytest.mark.parametrize("attention,block", [("blockwise", 7), ("blockwise", 4), pytest.param(
+    "dot_product", 512, marks=pytest.mark.slow)])
 def test_attention_equals_plain_in_the_shared_prompt_pass(attention, block):
     """The prefill (6 queries on 14 cache slots) and the completion pass (8 queries after 6
     cached keys: causal offset 6) of `completion_logprobs(group_size=4)`."""
@@ -169,7 +170,8 @@ def test_attention_equals_plain_in_the_shared_prompt_pass(attention, block):
     assert_close(logprob_loss(cfg, G), plain_logprob_loss(G))
 
 
-@pytest.mark.parametrize("attention", ["blockwise", "dot_product"])
+@pytest.mark.parametrize("attention", ["blockwise", pytest.param("dot_product",
+                                                                 marks=pytest.mark.slow)])
 def test_sampler_unchanged_with_blockwise_prefill(attention):
     """Greedy tokens and log-probs, and a tempered draw (tokens, log-probs, entropies), of the
     sampler with the prefill (6 prompt tokens into a 16-slot cache) in blocks of 4."""

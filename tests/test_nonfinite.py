@@ -178,6 +178,7 @@ def test_checkpointer_refuses_a_nonfinite_state(tmp_path):
     assert ckpt.latest_step() == 1
 
 
+@pytest.mark.slow   # the default suite's time (README, Tests); -m slow runs it
 def test_diverging_run_stops_keeps_finite_checkpoints_and_no_duplicate_rows(tmp_path,
                                                                                monkeypatch):
     """The trainer end to end with beta = NaN injected into the dynamic hyperparameters (the

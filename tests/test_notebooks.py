@@ -4,7 +4,7 @@ Each notebook's code cells run in order, in one namespace, in a fresh Python pro
 interpreter running the tests) whose working directory is notebooks/, as a Jupyter kernel started
 from there has it. Nothing is added to sys.path: `rlpt` must import because it is installed, and
 anything else (the repository's `configs/`) the notebook must reach by itself. No Jupyter
-packages are needed. The process runs at XLA's default optimization level (the level of a Jupyter
+packages are needed. The full run is at XLA's default optimization level (the level of a Jupyter
 kernel, not the test session's level 0), so the quickstart computes the numbers saved in it.
 
 The committed .ipynb must hold the outputs of a full run (every code cell, the plot as an image),
@@ -65,8 +65,10 @@ def run_as_jupyter(path, out_dir, subs=None):
     if key in _runs:
         return _runs[key]
     env = dict(os.environ, MPLBACKEND="Agg")   # a kernel shows figures inline; here no display
-    env["XLA_FLAGS"] = " ".join(f for f in env.get("XLA_FLAGS", "").split()
-                                if not f.startswith("--xla_backend_optimization_level"))
+    if not subs:   # the full run at a kernel's XLA level; a cut run keeps the session's level 0
+        env["XLA_FLAGS"] = " ".join(f for f in env.get("XLA_FLAGS", "").split()
+                                    if not f.startswith(("--xla_backend_optimization_level",
+                                                         "--xla_llvm_disable_expensive_passes")))
     env["PYTHONPATH"] = os.pathsep.join(   # nor the repository root through the environment
         p for p in env.get("PYTHONPATH", "").split(os.pathsep)
         if p and os.path.abspath(p) != REPO_ROOT)

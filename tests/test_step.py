@@ -142,6 +142,7 @@ def test_task_host_reward_matches_device_reward():
     assert 0 < got.mean() < 1
 
 
+@pytest.mark.slow   # the default suite's time (README, Tests); -m slow runs it
 def test_multi_step_equals_k_single_steps():
     cfg, task, params, spec, state, hp = _setup(device_count_reward)
     single = make_fused_step(spec, donate=False)

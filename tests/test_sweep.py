@@ -283,6 +283,7 @@ def test_the_sft_cache_key_follows_the_data_the_warm_up_reads():
     assert len({keys["base"], keys["other"], keys["seed1"]}) == 3
 
 
+@pytest.mark.slow   # the default suite's time (README, Tests); -m slow runs it
 def test_a_seeds_sft_warm_up_is_trained_once_per_sweep(tmp_path):
     """Arms that differ only in RL settings reuse each seed's SFT params from the first group
     (rlpt.sweep.sft_cache): same SFT rows, same evaluation after SFT; an arm with other SFT

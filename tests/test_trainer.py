@@ -48,6 +48,7 @@ def test_bad_config_fails_before_compiling(tmp_path, args, needle):
     assert time.time() - t0 < 60
 
 
+@pytest.mark.slow   # the default suite's time (README, Tests); -m slow runs it
 def test_outputs_and_exact_resume_after_sigkill(tmp_path):
     # Uninterrupted reference run.
     ref = str(tmp_path / "ref")

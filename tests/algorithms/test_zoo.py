@@ -190,6 +190,7 @@ def test_kdrl_with_teacher_equal_to_student_is_grpo_token_mean():
     assert changed(kd["states"][3].params, grpo["states"][3].params)
 
 
+@pytest.mark.slow   # the default suite's time (README, Tests); -m slow runs it
 def test_kdrl_teacher_with_a_different_model_config():
     r = run("kdrl", teacher="other")
     assert r["spec"].models["teacher"].n_layers == 2

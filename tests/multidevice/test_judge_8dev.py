@@ -9,6 +9,7 @@ os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 from configs import grpo_arith  # noqa: E402
 from rlpt import sharding  # noqa: E402
@@ -42,6 +43,7 @@ def _scores(spec):
                                                  b["target_len"]))
 
 
+@pytest.mark.slow   # ~30 s: tests/test_sharding.py::test_multidevice_slow_suite
 def test_judge_params_sharded_and_scores_equal_single_device():
     params = init_params(TINY, jax.random.PRNGKey(1))  # what the preset judge (seed 1) is
     b = prompt_as_target(TASK.make_batch(0, 0, 8))

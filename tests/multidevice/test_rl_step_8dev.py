@@ -63,6 +63,7 @@ def test_fused_rl_step_sharded_equals_single_device(axes):
     assert ref_m[-1]["reward_std"] > 0  # a real update happened
 
 
+@pytest.mark.slow   # ~15 s: tests/test_sharding.py::test_multidevice_slow_suite
 def test_lora_rl_step_sharded_equals_single_device():
     """The adapters are placed by the sharding rules (lora_a [in, r]: `in` as the kernel's first
     axis; lora_b [r, out]: `out` as its second; r unsharded), the frozen base like the model."""

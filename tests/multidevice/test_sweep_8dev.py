@@ -23,7 +23,7 @@ def test_eight_runs_on_eight_devices_equal_one_device(tmp_path):
     """8 points (4 seeds x 2 learning rates; SFT, RL, evaluation): metrics on a run mesh of 8
     devices equal those on 1 device to rtol 1e-5 (atol 1e-7 for near-zero values): not bitwise,
     since a device holding 8 runs reduces over 8x the rows (docs/sweeps.md). ~50 s, hence slow:
-    `XLA_FLAGS=--xla_force_host_platform_device_count=8 pytest -m slow tests/multidevice/`."""
+    tests/test_sharding.py::test_multidevice_slow_suite (`pytest -m slow tests/test_sharding.py`)."""
     assert jax.device_count() == 8
     assert run_mesh(8).devices.size == 8 and run_mesh(6).devices.size == 6
     assert run_mesh(5).devices.size == 5 and run_mesh(7, jax.devices()[:4]).devices.size == 1
@@ -41,6 +41,9 @@ def test_eight_runs_on_eight_devices_equal_one_device(tmp_path):
         for a, b in zip(got, want):
             for k in a:
                 if k not in ("phase", "step"):
-                    np.testing.assert_allclose(a[k], b[k], rtol=1e-5, atol=1e-7,
+                    # the sampler/trainer mismatch is a difference of two O(1) log-probs:
+                    # rounding-sized in float32 (~1e-7), so held to an absolute 1e-5
+                    atol = 1e-5 if k.startswith("mismatch_") else 1e-7
+                    np.testing.assert_allclose(a[k], b[k], rtol=1e-5, atol=atol,
                                                err_msg=f"{p.name} {a['phase']} {a['step']} {k}")
     assert len({r[0]["loss"] for r in rows[8]}) == 4  # 4 seeds: 4 different first SFT losses

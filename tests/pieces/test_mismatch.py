@@ -221,6 +221,7 @@ def test_float32_corrections_are_no_ops(float32_run):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=1e-7)
 
 
+@pytest.mark.slow   # the default suite's time (README, Tests); -m slow runs it
 def test_several_updates_compare_with_the_pre_update_old_logp():
     _, m = _run(**{"rl.ppo_epochs": 2, "rl.minibatches": 2, "algo.tis": True})
     for k in MISMATCH:
@@ -249,6 +250,7 @@ def test_bfloat16_compute_shows_a_mismatch_and_the_corrections_run():
     assert mt["mismatch_logp_abs_mean"] == m["mismatch_logp_abs_mean"]   # same rollout
 
 
+@pytest.mark.slow   # the default suite's time (README, Tests); -m slow runs it
 def test_tool_rollout_compares_model_tokens_only():
     """Tokens turned into environment tokens (mask 0, sampler log-prob 0, still in the
     teacher-forced rows, as a tool result is) stay out of the comparison."""

@@ -113,6 +113,7 @@ def _by_hand(model_cfg, params, task, batch, cfg):
     return np.array(r1), np.array(r2), seconds, prompts
 
 
+@pytest.mark.slow   # the default suite's time (README, Tests); -m slow runs it
 def test_eval_self_correction_equals_a_loop_by_hand(setup):
     cfg, model_cfg, params, task, batch = setup
     r1, r2, seconds, prompts = _by_hand(model_cfg, params, task, batch, cfg)

@@ -80,7 +80,8 @@ def smoke(algo, g="task_reward"):
 
 @pytest.mark.parametrize("algo,g", [("dpo", None), ("ipo", None), ("cdpo", None),
                                     ("rdpo", None), ("simpo", None), ("pre_dpo", None),
-                                    ("drpo", "task_reward"), ("drpo", "reward_model")])
+                                    pytest.param("drpo", "task_reward", marks=pytest.mark.slow),
+                                    ("drpo", "reward_model")])
 def test_smoke_from_config(algo, g):
     p0, p1, rows = smoke(algo, g or "task_reward")  # the same cache key as below
     for r in rows:
@@ -210,6 +211,7 @@ def test_cli_jsonl_dpo_outputs_and_exact_resume(tmp_path):
         [r for r in rows(resumed) if r["phase"] == "pref"]
 
 
+@pytest.mark.slow   # the default suite's time (README, Tests); -m slow runs it
 def test_preference_entry_point_on_the_command_line(tmp_path):
     """`run(cfg, workdir, allow_config_change)` has rlpt.train.run's signature (rlpt.train hands
     it preference configs); `python -m rlpt.preference.train` runs a config from the CLI."""
@@ -300,6 +302,7 @@ print("MESH_OK")
 """
 
 
+@pytest.mark.slow   # the default suite's time (README, Tests); -m slow runs it
 def test_step_on_two_device_mesh_matches_one_device():
     env = dict(fake_devices_env(2), JAX_PLATFORMS="cpu")
     proc = subprocess.run([sys.executable, "-c", MESH_SCRIPT], cwd=REPO_ROOT, env=env,

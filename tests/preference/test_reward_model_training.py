@@ -104,6 +104,7 @@ def test_bt_reward_model_heldout_accuracy(tmp_path):
     assert summary["final"]["rm_acc"] >= summary["initial"]["rm_acc"] + 0.2
 
 
+@pytest.mark.slow   # the default suite's time (README, Tests); -m slow runs it
 def test_reward_model_as_rl_reward():
     """The RM reward has the RL step's reward signature and plugs into the fused RL step with
     the RM as the frozen model "reward_model"; the prompt travels in `target`
