@@ -27,8 +27,9 @@ from typing import Any, Callable, Dict
 import jax
 import jax.numpy as jnp
 
-from rlpt.algorithms.base import (AlgoConfig, Algorithm, chain_of, iteration_key,
-                                  policy_loss_batch, policy_outputs, rollout_logprobs)
+from rlpt.algorithms.base import (AlgoConfig, Algorithm, accumulation_blocker, chain_of,
+                                  iteration_key, policy_loss_batch, policy_outputs,
+                                  rollout_logprobs)
 from rlpt.logprobs import completion_logprobs
 from rlpt.losses.mismatch import mismatch_metrics
 from rlpt.losses.supervised import nll_minus_entropy
@@ -65,6 +66,9 @@ class StepSpec:
     def __post_init__(self):
         if self.chain is None:
             object.__setattr__(self, "chain", chain_of(self.algo, self.algorithm))
+        why = self.grad_accum > 1 and accumulation_blocker(self.algorithm, self.chain)
+        if why:   # rlpt.config.validate_grad_accum says so first, naming the key
+            raise ValueError(f"grad_accum={self.grad_accum}: {why}")
 
     @property
     def G(self) -> int:
