@@ -12,9 +12,8 @@ the gold number in the completion (\\boxed{}, `####`, "the answer is", else the 
 computed on the host between the rollout and the update (`reward.kind="split"`). The held-out
 evaluation (greedy accuracy, pass@k) runs before the first and after the last step.
 
-For Qwen2.5-0.5B-Instruct on a GPU pass `checkpoint=<its HF directory>` and change the batch sizes
-(`rl.batch_size`, `eval.n_prompts`): the tokenizer, chat template, eos and pad come from the
-checkpoint.
+The same run for Qwen2.5-Instruct at real lengths, with the memory features on, is
+configs/qwen_rlvr.py (one command on a GPU; `python -m rlpt.shapes` compiles it on a CPU first).
 
 Arguments (after ':'): seed, steps, checkpoint, quick (1 = a smoke run: 2 steps of 2 prompts x 4
 samples, 16 new tokens, 4 held-out questions x 2 samples), lora (a rank > 0 trains LoRA adapters

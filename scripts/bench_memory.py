@@ -57,9 +57,9 @@ from rlpt import sharding  # noqa: E402
 from rlpt.build import build_model, build_rl, with_memory_options  # noqa: E402
 from rlpt.config import base_config, override, validate  # noqa: E402
 from rlpt.logprobs import completion_logprobs  # noqa: E402
-from rlpt.models import get_model_config, init_params  # noqa: E402
 from rlpt.sampling import completion_inputs  # noqa: E402
-from rlpt.state import TrainState, model_params  # noqa: E402
+from rlpt.state import model_params  # noqa: E402
+from rlpt.shapes import PromptTask, compile_from_shapes, memory_of, zero_reward  # noqa: E402
 from rlpt.step import fused_step, rollout_phase  # noqa: E402
 
 GB = 1e9
@@ -95,22 +95,6 @@ def with_all(features):
     return out
 
 
-def zero_reward(frozen, tokens, mask, target, target_len):
-    return jnp.zeros(tokens.shape[0], jnp.float32), {}
-
-
-class PromptTask:
-    """A fixed prompt batch as a task (`make_batch(seed, step, n)`: the same rows every step)."""
-
-    def __init__(self, prompt, prompt_mask):
-        n = prompt.shape[0]
-        self.batch = {"prompt": prompt, "prompt_mask": prompt_mask,
-                      "target": np.zeros((n, 4), np.int32), "target_len": np.full(n, 3, np.int32)}
-
-    def make_batch(self, seed, step, n):
-        return self.batch
-
-
 def grpo_config(G, T, overrides, stop_tokens=(2,), pad_id=0):
     c = base_config("grpo")
     c.sampling.num_samples, c.sampling.max_new_tokens, c.sampling.min_new_tokens = G, T, T
@@ -120,13 +104,6 @@ def grpo_config(G, T, overrides, stop_tokens=(2,), pad_id=0):
     for key, value in overrides.items():
         override(c, key, str(value))
     return c
-
-
-def memory(compiled) -> dict:
-    m = compiled.memory_analysis()
-    return {"temp": m.temp_size_in_bytes, "argument": m.argument_size_in_bytes,
-            "output": m.output_size_in_bytes,
-            "total": m.temp_size_in_bytes + m.argument_size_in_bytes}
 
 
 # ------------------------------------------------------------------------------ W3-long
@@ -177,7 +154,7 @@ def bench_w3(steps: int, T: int, only=None):
         t0 = time.perf_counter()
         compiled = step.lower(state, batch, hp).compile()
         compile_s = time.perf_counter() - t0
-        mem = memory(compiled)
+        mem = memory_of(compiled)
         times = []
         for _ in range(steps + 1):
             t0 = time.perf_counter()
@@ -216,39 +193,6 @@ def bench_w3(steps: int, T: int, only=None):
 
 # ------------------------------------------------------------------------ real shapes
 
-def abstract_step(cfg, mesh):
-    """The fused step of `cfg` lowered and compiled from shapes alone (no weights allocated);
-    on `mesh` with rlpt's parameter and batch shardings. -> compiled."""
-    model_cfg = with_memory_options(cfg, get_model_config(cfg.model.preset,
-                                                          dtype=cfg.model.dtype))
-    key = jax.random.PRNGKey(0)
-    params = jax.eval_shape(functools.partial(init_params, model_cfg), key)
-    B, P = cfg.rl.batch_size, 256
-    prompt = jax.ShapeDtypeStruct((B, P), jnp.int32)
-    task = PromptTask(np.zeros((B, P), np.int32), np.ones((B, P), np.int32))
-    built = {}
-
-    def state_of(p):
-        spec, state, hp, _ = build_rl(cfg, model_cfg, p, task, reward=zero_reward)
-        built.update(spec=spec, hp=hp)
-        return state
-    state = jax.eval_shape(state_of, params)
-    spec, hp = built["spec"], built["hp"]
-    batch = {"prompt": prompt, "prompt_mask": prompt,
-             "target": jax.ShapeDtypeStruct((B, 4), jnp.int32),
-             "target_len": jax.ShapeDtypeStruct((B,), jnp.int32)}
-    rep = sharding.replicated(mesh)
-    state_sh = TrainState(params=sharding.param_shardings(state.params, mesh),
-                          opt_state=sharding.param_shardings(state.opt_state, mesh),
-                          frozen=sharding.param_shardings(state.frozen, mesh),
-                          algo_state=None if state.algo_state is None else rep, step=rep, rng=rep)
-    batch_sh = {k: sharding.batch_sharding(mesh, len(v.shape), v.shape[0]) for k, v in
-                batch.items()}
-    step = jax.jit(functools.partial(fused_step, spec), in_shardings=(state_sh, batch_sh, rep),
-                   out_shardings=(state_sh, rep), donate_argnums=(0,))
-    return step.lower(state, batch, hp).compile()
-
-
 def bench_shapes(presets, lengths, meshes, features):
     rows = []
     print("| model | new tokens | devices | features | temp GB | arguments GB | temp + arguments "
@@ -266,7 +210,7 @@ def bench_shapes(presets, lengths, meshes, features):
                     cfg = validate(cfg)
                     t0 = time.perf_counter()
                     try:
-                        mem = memory(abstract_step(cfg, mesh))
+                        mem = memory_of(compile_from_shapes(cfg, mesh))
                     except Exception as e:   # a combination XLA cannot compile is a row too
                         print(f"| {preset} | {T} | {n_dev} | {name} | failed: "
                               f"{type(e).__name__}: {str(e).splitlines()[0][:120]} |||||",

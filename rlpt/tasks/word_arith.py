@@ -30,6 +30,7 @@ the last number); `reward` is the same through `host_reward_callback` (the train
 """
 import numpy as np
 
+from rlpt.errors import UserError
 from rlpt.registry import register
 from rlpt.rewards.host_callback import host_reward_callback
 from rlpt.tasks.decoded_answer import DecodedAnswerReward
@@ -59,7 +60,9 @@ class WordArithTask(DecodedAnswerReward):
                  n_heldout: int = 256, instruction: str = "", data_seed: int = 0,
                  answer_width: int = 8):
         if not tokenizer_path:
-            raise ValueError("task word_arith: tokenizer_path (a GGUF file or HF dir) is required")
+            raise UserError("config task.kwargs.tokenizer_path: task word_arith needs the "
+                            "checkpoint's tokenizer (a GGUF file or HF directory); for "
+                            "configs/qwen_rlvr.py pass checkpoint=<the model's HF directory>")
         if kind not in RANGES:
             raise ValueError(f"task word_arith: kind={kind!r}; known: {sorted(RANGES)}")
         self.tokenizer = tok = load_tokenizer(tokenizer_path)
