@@ -116,7 +116,7 @@ def test_entry_points_sit_above_the_step_and_every_module_has_a_layer():
     assert layer_of("rlpt.build") > layer_of("rlpt.step") > layer_of("rlpt.algorithms.grpo")
     assert layer_of("rlpt.algorithms.grpo") > layer_of("rlpt.pieces.kl") > layer_of(
         "rlpt.algorithms.base")
-    entry = {"rlpt.train", "rlpt.export", "rlpt.launch"}
+    entry = {"rlpt.train", "rlpt.export", "rlpt.launch", "rlpt.shapes"}
     unplaced = [m for m, path in rlpt_modules() if layer_of(m) == TOP and m not in entry
                 and not path.endswith("__init__.py")
                 and not m.startswith(("rlpt.sweep", "rlpt.preference.train"))
