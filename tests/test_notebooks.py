@@ -27,7 +27,7 @@ from conftest import REPO_ROOT
 NOTEBOOKS = sorted(glob.glob(os.path.join(REPO_ROOT, "notebooks", "*.ipynb")))
 QUICKSTART = os.path.join(REPO_ROOT, "notebooks", "quickstart.ipynb")
 
-# The quickstart's step counts, and what the default suite runs instead (about 20 s, not 90)
+# The quickstart's step counts, and the cut ones the default suite runs instead
 FULL_STEPS, QUICK_STEPS = "c.sft.steps, c.rl.steps = 300, 300", "c.sft.steps, c.rl.steps = 20, 25"
 
 # argv: notebook, output json, json {old: new} source substitutions (each must occur once). Runs
