@@ -21,6 +21,7 @@ group per microbatch), lora (16; 0 = full fine-tune), steps, seed. With the defa
 7.14 GB (XLA:CPU's buffer assignment, compiled in 101 s on a 2-core CPU). The learning rates
 follow the SmolLM2 run's rule (LoRA 10x full) and are not tuned for Qwen.
 """
+from configs.recipes import lora_run
 from rlpt.config import base_config, parse_arg
 
 # Qwen2.5-Instruct's chat turns end with <|im_end|>; <|endoftext|> pads (its tokenizer_config)
@@ -52,9 +53,7 @@ def get_config(arg: str = ""):
     c.rl.grad_accum = a["grad_accum"]
     c.optim.lr = 1e-6
     c.optim.warmup_steps = 10
-    if a["lora"]:
-        c.lora.rank, c.lora.alpha = a["lora"], 2.0 * a["lora"]
-        c.optim.lr = 10 * c.optim.lr
+    lora_run(c, a["lora"])
     c.eval.n_prompts, c.eval.n_samples, c.eval.ks = 128, 8, (1, 2, 4, 8)
     c.eval.every = 50
     c.log_every = 1

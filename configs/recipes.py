@@ -5,6 +5,7 @@ the defaults, parsing and validation):
     SCRATCHPAD_ARGS    the arguments of scratchpad_run, with their defaults
     scratchpad_run     the scratchpad-addition recipe of the experiments' configs
     comparison_config  the base config of a sweep comparing algorithms (one arm per algorithm)
+    lora_run           LoRA adapters in place of the full fine-tune (the LoRA learning-rate rule)
 
 A config file imports them as `from configs.recipes import ...` (configs/ is a package; run from
 the repository root, as every command in the README is).
@@ -89,3 +90,12 @@ def comparison_config(first: str, algos) -> ml_collections.ConfigDict:
     c.algo = union_algo(first_then(first, algos))
     c.algo.group_size = -1
     return c
+
+
+def lora_run(c, rank: int):
+    """LoRA adapters of rank `rank` on every projection in place of the full fine-tune: alpha =
+    2 x rank and a learning rate 10x the config's, the usual LoRA rule (Schulman et al., "LoRA
+    Without Regret", Thinking Machines 2025; not tuned here). Rank 0 leaves `c` as it is."""
+    if rank:
+        c.lora.rank, c.lora.alpha = rank, 2.0 * rank
+        c.optim.lr = 10 * c.optim.lr

@@ -24,6 +24,7 @@ ckpt_every steps and after the last one (what rlpt.export reads).
 """
 import os
 
+from configs.recipes import lora_run
 from rlpt.config import base_config, parse_arg
 
 SMOLLM2 = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
@@ -63,9 +64,7 @@ def get_config(arg: str = ""):
     c.eval.every = 10 ** 9              # evaluations only before and after training
     c.log_every = 1
     c.ckpt_every = 10                   # and after the last step (2 kept, 1.6 GB each)
-    if a["lora"]:
-        c.lora.rank, c.lora.alpha = a["lora"], 2.0 * a["lora"]
-        c.optim.lr = 10 * c.optim.lr
+    lora_run(c, a["lora"])
     if a["quick"]:
         c.rl.steps, c.rl.batch_size, c.sampling.num_samples = 2, 2, 4
         c.sampling.max_new_tokens = 16

@@ -41,6 +41,7 @@ from rlpt.sampling import PLAIN_ROLLOUT, SamplingConfig  # noqa: E402
 from rlpt.state import frozen_copy, new_state  # noqa: E402
 from rlpt.step import StepSpec, fused_step, rollout_phase, update_phase  # noqa: E402
 from rlpt.sampling import completion_inputs  # noqa: E402
+from rlpt.shapes import zero_reward  # noqa: E402
 from rlpt import sampling  # noqa: E402
 from rlpt.tokenizers import CharTokenizer  # noqa: E402
 
@@ -166,8 +167,6 @@ def bench_rlpt(name, loop, steps):
              "prompt_mask": jnp.asarray([[0] * (P - len(i)) + [1] * len(i) for i in ids],
                                         jnp.int32),
              "target": jnp.zeros((B, 4), jnp.int32), "target_len": jnp.full((B,), 3, jnp.int32)}
-    zero_reward = lambda frozen, tokens, mask, target, target_len: (
-        jnp.zeros(tokens.shape[0]), {})
     s = cfg.sampling
     scfg = SamplingConfig(max_new_tokens=s.max_new_tokens, num_samples=s.num_samples,
                           temperature=s.temperature, stop_tokens=stop_tokens,

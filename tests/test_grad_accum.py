@@ -6,11 +6,11 @@ for losses with global denominators (token mean over the minibatch, Dr. GRPO's c
 sequence ratio), the KL and entropy terms, several minibatches and epochs, and LoRA; the
 compiled update holds fewer temporary bytes; configs it cannot serve are refused naming the key."""
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from configs import grpo_arith
+from loss_refs import odd_token_reward
 from rlpt.build import build_rl, build_task
 from rlpt.config import default_algo, validate
 from rlpt.errors import UserError
@@ -39,13 +39,6 @@ def config(algo=None, **overrides):
             node = node[part]
         node[leaf] = v
     return validate(c)
-
-
-def odd_token_reward(frozen, tokens, mask, target, target_len):
-    """The share of odd tokens: graded rewards that differ within every group (an untrained
-    model scores 0 on arithmetic, which leaves no advantage and no gradient)."""
-    hits = ((tokens % 2 == 1) * mask).sum(1)
-    return (hits / jnp.maximum(mask.sum(1), 1)).astype(jnp.float32), {}
 
 
 def one_step(algo=None, **overrides):

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from configs import grpo_arith, tool_calc
-from loss_refs import cfg, every_loss_batch, make_batch, np_agg, np_clip_tok, to_jax
+from loss_refs import (cfg, every_loss_batch, make_batch, np_agg, np_clip_tok, odd_token_reward,
+                       to_jax)
 from rlpt import registry
 from rlpt.algorithms.base import rollout_logprobs
 from rlpt.build import build_rl, build_task
@@ -166,11 +167,6 @@ def test_every_token_level_pg_loss_reads_the_weight():
 
 # ------------------------------------------------------------------ through the fused step
 
-def _reward(frozen, tokens, mask, target, target_len):
-    hits = ((tokens % 2 == 1) * mask).sum(1)
-    return (hits / jnp.maximum(mask.sum(1), 1)).astype(jnp.float32), {}
-
-
 def _setup(base=None, **overrides):
     c = grpo_arith.get_config("size=nano") if base is None else base
     c.rl.batch_size, c.sampling.num_samples = 4, 4
@@ -184,7 +180,7 @@ def _setup(base=None, **overrides):
     task = build_task(c)
     model_cfg = get_model_config("nano", dtype=c.model.dtype)
     params = init_params(model_cfg, jax.random.PRNGKey(0))
-    spec, state, hp, _ = build_rl(c, model_cfg, params, task, reward=_reward)
+    spec, state, hp, _ = build_rl(c, model_cfg, params, task, reward=odd_token_reward)
     return spec, state, hp, task
 
 
