@@ -1,0 +1,127 @@
+"""A Python environment: a dataset, a rubric and an interaction protocol (the `verifiers` shape).
+
+    env = Environment(dataset=[{"prompt": "What is 2+3?", "answer": "5"}, ...],
+                      rubric=Rubric([correct]), system_prompt="Answer with a number.")
+    env = Environment(..., env_response=respond, max_turns=6)      # multi-turn
+
+- **dataset**: rows (dicts) with `prompt` (a string, the user's message, or a list of chat
+  messages), optional `answer` and `info` (a dict). A row without a prompt is refused naming
+  its index.
+- **rubric**: `rlpt.envs.rubric.Rubric`, scored on the finished episodes.
+- **protocol**: single-turn without `env_response`; multi-turn with
+  `env_response(state, messages) -> (new_messages, done)`, called in Python after each policy
+  turn with the conversation so far (prompt + completion messages); its messages are appended
+  (as `user` or `tool` turns) and the policy's next turn continues the same KV cache
+  (rlpt.envs.turns). `state` is the episode's dict (`answer`, `info`, `turn`, plus whatever the
+  environment keeps in it, from `setup_state(row)`), the rubric sees it as `state`.
+
+An episode ends when `env_response` says done, after `max_turns` policy turns, or when the
+token buffer (`sampling.max_new_tokens` columns) is full. An `env_response` that raises or
+returns something else than `(list of messages, bool)` ends the episode and is counted in
+`env/errors`; it never stops training.
+
+`Chat` renders conversations with the tokenizer's own chat template: the prompt with the
+generation prompt, and each environment reply as the text the template adds after the
+assistant's turn (`reply_ids`).
+"""
+import dataclasses
+from typing import Callable, Dict, List, Optional, Sequence
+
+from rlpt.errors import UserError
+from rlpt.envs.rubric import Rubric
+
+
+@dataclasses.dataclass
+class Environment:
+    dataset: Sequence[Dict]
+    rubric: Rubric
+    env_response: Optional[Callable] = None
+    system_prompt: Optional[str] = None
+    max_turns: int = 1
+    setup_state: Optional[Callable] = None
+    name: str = "env"
+
+    def __post_init__(self):
+        if self.env_response is None and self.max_turns != 1:
+            raise UserError(f"environment {self.name}: max_turns={self.max_turns} needs an "
+                            "env_response (a single-turn environment has max_turns=1)")
+        if self.max_turns < 1:
+            raise UserError(f"environment {self.name}: max_turns={self.max_turns} must be >= 1")
+        if not len(self.dataset):
+            raise UserError(f"environment {self.name}: the dataset is empty")
+        for i, row in enumerate(self.dataset):
+            if not isinstance(row, dict) or "prompt" not in row:
+                raise UserError(f"environment {self.name}: dataset row {i} has no 'prompt' "
+                                f"(got {type(row).__name__} {str(row)[:60]!r})")
+
+    def prompt_messages(self, row: Dict) -> List[Dict]:
+        p = row["prompt"]
+        msgs = [{"role": "user", "content": p}] if isinstance(p, str) else [dict(m) for m in p]
+        if self.system_prompt and not (msgs and msgs[0].get("role") == "system"):
+            msgs = [{"role": "system", "content": self.system_prompt}] + msgs
+        return msgs
+
+    def initial_state(self, row: Dict) -> Dict:
+        state = {"answer": row.get("answer"), "info": dict(row.get("info") or {}), "turn": 0}
+        if self.setup_state is not None:
+            state.update(self.setup_state(row) or {})
+        return state
+
+
+class Chat:
+    """Conversations to token ids with `tokenizer.apply_chat_template` (an rlpt HFTokenizer, or
+    anything with `apply_chat_template(messages, add_generation_prompt, tokenize, **kw)`,
+    `encode`, `decode`); `end_of_turn` is the text of the token that ends an assistant turn
+    (default: the tokenizer's eos token, `<|im_end|>` for SmolLM2 and Qwen)."""
+
+    def __init__(self, tokenizer, end_of_turn: Optional[str] = None):
+        self.tok = tokenizer
+        self.end_of_turn = end_of_turn or getattr(tokenizer, "special_tokens", {}).get(
+            "eos_token") or ""
+
+    def render(self, messages, generation_prompt: bool, **kw) -> str:
+        return self.tok.apply_chat_template(messages, add_generation_prompt=generation_prompt,
+                                            **kw)
+
+    def prompt_ids(self, messages, **kw) -> List[int]:
+        return self.tok.encode(self.render(messages, True, **kw))
+
+    def text(self, ids) -> str:
+        """A policy turn's text (special tokens dropped, up to the end-of-turn token)."""
+        return self.tok.decode(list(ids), stop_at_eos=True)
+
+    def reply_ids(self, history: List[Dict], new: List[Dict], turn_closed: bool,
+                  **kw) -> List[int]:
+        """The ids that follow the policy's last turn (already in the cache, up to its stop token
+        when `turn_closed`) so that the conversation reads as the template renders `history +
+        new` with the generation prompt: the template's text after the assistant's end-of-turn
+        token (e.g. the newline after `<|im_end|>`; the token itself too when the turn was cut
+        at the cap), then the new messages and the next assistant header."""
+        base = self.render(history, False, **kw)
+        full = self.render(list(history) + list(new), True, **kw)
+        if not full.startswith(base):
+            raise ValueError("the chat template renders a conversation differently once "
+                             "messages are appended; multi-turn rollouts need a template that "
+                             "extends the history as it is")
+        eot = self.end_of_turn
+        cut = base.rfind(eot) if eot else -1
+        tail = base[cut + len(eot):] if cut >= 0 else ""
+        tail = tail if tail.strip() == "" else ""   # only what follows the assistant's own eot
+        return self.tok.encode(("" if turn_closed or not eot else eot) + tail + full[len(base):])
+
+
+def prompt_batch(env: Environment, chat: Chat, row_ids, width: int, pad_id: int) -> Dict:
+    """Rows `row_ids` of `env.dataset` as a batch: `prompt`, `prompt_mask` int32 [B, width]
+    (the chat-template prompt, left-padded) and `row` [B] (their dataset indices, which the
+    host rollout reads). A prompt longer than `width` is refused naming its row."""
+    import numpy as np
+    row_ids = np.asarray(row_ids, np.int32)
+    prompt = np.full((len(row_ids), width), pad_id, np.int32)
+    mask = np.zeros((len(row_ids), width), np.int32)
+    for b, i in enumerate(row_ids):
+        ids = chat.prompt_ids(env.prompt_messages(env.dataset[int(i)]))
+        if len(ids) > width:
+            raise UserError(f"environment {env.name}: dataset row {int(i)}'s prompt is "
+                            f"{len(ids)} tokens, more than the prompt width {width}")
+        prompt[b, width - len(ids):], mask[b, width - len(ids):] = ids, 1
+    return {"prompt": prompt, "prompt_mask": mask, "row": row_ids}
