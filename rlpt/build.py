@@ -199,6 +199,9 @@ def build_rl(cfg, model_cfg, params, task, mesh=None, reward=None, per_prompt_me
     frozen.update(base)
     rollout = (tool_rollout(ToolConfig.from_config(cfg.get("tool")))
                if rollout_kind(cfg) == "tool" else PLAIN_ROLLOUT)
+    if hasattr(task, "environment"):   # a Python environment (rlpt.envs.multiturn)
+        from rlpt.envs.multiturn import ENV_ROLLOUT
+        rollout = ENV_ROLLOUT
     spec = StepSpec(model_cfg=model_cfg, scfg=scfg, algorithm=algorithm, algo=static_algo,
                     advantage=registry.get("advantage", cfg.algo.advantage),
                     optimizer=make_optimizer(cfg.optim), rollout=rollout, reward=reward,

@@ -35,6 +35,8 @@ from rlpt.loop import Runs, raise_if_stopped, resume, run_in_workdir, run_phase
 from rlpt.models import lora
 from rlpt.rewards.judge import judge_ids
 from rlpt.state import model_params, trained_params
+from rlpt.env_step import make_env_step
+from rlpt.envs.multiturn import task_runner
 from rlpt.step import make_fused_step, make_split_step
 
 
@@ -59,7 +61,9 @@ def run_rl(cfg, model_cfg, params, task, mesh, workdir, runs: Runs, eval_batch):
     ckpt = Checkpointer(workdir, "rl")
     state = resume(state, ckpt, runs, ("rl", "eval"))
     K = cfg.rl.iters_per_call
-    if cfg.reward.kind == "split":
+    if hasattr(task, "environment"):   # a Python environment: rollouts on the host
+        step_fn = make_env_step(spec, task_runner(task, spec.model_cfg, spec.scfg))
+    elif cfg.reward.kind == "split":
         step_fn = make_split_step(spec, host_reward_fn(task))
     else:
         st_sh = jax.tree_util.tree_map(lambda x: x.sharding, state) if K == 1 else None

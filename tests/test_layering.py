@@ -11,7 +11,7 @@ algorithms); preference and reward-model training sit in the same layers as RL, 
      4 records      algorithms/base, algorithms/common (the Algorithm and Piece records)
      5 pieces       pieces/ (features several algorithms chain)
      6 algorithms   algorithms/<name> (one file each: policy gradient, preference, RM)
-     7 steps        step, preference/{records,reward_model,step,reward_model_step}
+     7 steps        step, env_step, preference/{records,reward_model,step,reward_model_step}
      8 config       config, preference/config
      9 build, loop  build, loop, evaluation/rollout
     10 entry points train, sweep/, preference/train, export, launch, __main__ modules
@@ -32,7 +32,7 @@ LAYERS = [
     ("rlpt.algorithms.base", "rlpt.algorithms.common"),
     ("rlpt.pieces",),
     ("rlpt.algorithms",),
-    ("rlpt.step", "rlpt.preference.records", "rlpt.preference.reward_model",
+    ("rlpt.step", "rlpt.env_step", "rlpt.preference.records", "rlpt.preference.reward_model",
      "rlpt.preference.step", "rlpt.preference.reward_model_step"),
     ("rlpt.config", "rlpt.preference.config"),
     ("rlpt.build", "rlpt.loop", "rlpt.evaluation.rollout"),

@@ -19,23 +19,22 @@ longer than the largest bucket, cut), `env/out_of_room` (an episode ended becaus
 buffer was full), `env/host_ms_per_turn` and `env/host_frac` (the share of the rollout's wall
 time spent in Python between device programs: the time the device waits on the host).
 
-`make_env_step(spec, runner)` is the RL step on top: the rollout above, the rubric in Python,
-then the same compiled update as every other path (`rlpt.step.update_phase`).
+`rlpt.env_step.make_env_step(spec, runner)` is the RL step on top: the rollout above, the rubric
+in Python, then the same compiled update as every other path (`rlpt.step.update_phase`);
+`rlpt.evaluation.rollout.evaluate_env` the held-out evaluation.
 """
 import math
 import time
-from typing import Dict, List, NamedTuple, Sequence
+from typing import NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rlpt.algorithms.base import iteration_key
 from rlpt.envs.environment import Chat, Environment
-from rlpt.envs.turns import TurnPrograms
+from rlpt.envs.turns import TurnPrograms, turn_programs
 from rlpt.errors import UserError
 from rlpt.sampling import Rollout
-from rlpt.state import model_params
 
 
 class EnvSampleOutput(NamedTuple):
@@ -62,7 +61,7 @@ def env_teacher_inputs(batch, out, G: int):
 
 def _no_device_sample(*_):
     raise UserError("a Python environment's rollout runs on the host between device programs; "
-                    "train it with rlpt.envs.multiturn.make_env_step (rlpt.train does so for "
+                    "train it with rlpt.env_step.make_env_step (rlpt.train does so for "
                     "an environment task), not the fused step")
 
 
@@ -96,7 +95,8 @@ class EnvRunner:
         self.env, self.chat, self.scfg = env, chat, scfg
         self.buckets = env_buckets(max_reply)
         self.max_reply = self.buckets[-1]
-        self.programs = TurnPrograms(model_cfg, scfg, turn_tokens, apply_fn)
+        self.programs = (turn_programs(model_cfg, scfg, int(turn_tokens)) if apply_fn is None
+                         else TurnPrograms(model_cfg, scfg, turn_tokens, apply_fn))
 
     def _respond(self, ep, counts) -> tuple:
         """`env_response` behind its guard: -> (new messages, done)."""
@@ -197,27 +197,22 @@ class EnvRunner:
         return out, eps, metrics
 
 
-def make_env_step(spec, runner: EnvRunner):
-    """The RL step of a Python environment: `step(state, batch, hp) -> (state, metrics)` with
-    the host rollout (`runner`), the rubric, then the compiled `rlpt.step.update_phase`."""
-    from rlpt.step import outcome_metrics, update_phase   # the step imports envs' layer
-    if spec.hooks("before_rollout") or spec.hooks("reward_inputs"):
-        raise UserError(f"algo.name={spec.algo.get('name')!r}: its rollout or reward-input "
-                        "pieces act inside the fused step and do not apply to a Python "
-                        "environment's rollout")
-    update = jax.jit(lambda state, batch, out, r, hp: update_phase(spec, state, batch, out, r,
-                                                                   hp), donate_argnums=(0,))
-    params_of = jax.jit(model_params)
+def task_runner(task, model_cfg, scfg) -> EnvRunner:
+    """The task's runner for (model, sampling config), built once (its programs compile once)."""
+    runners = task.__dict__.setdefault("_runners", {})
+    key = (model_cfg, scfg)
+    if key not in runners:
+        runners[key] = EnvRunner(task.environment, task.chat, model_cfg, scfg,
+                                 task.turn_tokens, task.max_reply)
+    return runners[key]
 
-    def step(state, batch, hp):
-        out, eps, m_env = runner.rollout(params_of(state.params, state.frozen), batch,
-                                         iteration_key(state, 0))
-        r, m_rubric = runner.env.rubric.score(eps, spec.G)
-        r = jnp.asarray(r)
-        state, metrics = update(state, {k: batch[k] for k in ("prompt", "prompt_mask")}, out,
-                                r, hp)
-        metrics.update(outcome_metrics(spec, r, {}, out))
-        metrics.update(m_env)
-        metrics.update(m_rubric)
-        return state, metrics
-    return step
+
+def sampling_config(cfg, **over):
+    """The run's SamplingConfig (cfg.sampling) with `over` replaced."""
+    from rlpt.sampling import SamplingConfig
+    s = cfg.sampling
+    kw = dict(max_new_tokens=s.max_new_tokens, num_samples=s.num_samples,
+              temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
+              stop_tokens=tuple(s.stop_tokens), pad_id=s.pad_id)
+    kw.update(over)
+    return SamplingConfig(**kw)

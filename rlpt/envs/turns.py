@@ -156,3 +156,10 @@ class TurnPrograms:
         self.env = jax.jit(functools.partial(env_block, model_cfg, apply_fn=apply_fn),
                            donate_argnums=(1,))
         self.compact = jax.jit(functools.partial(compact, pad_id=scfg.pad_id))
+
+
+@functools.lru_cache(maxsize=16)
+def turn_programs(model_cfg: ModelConfig, scfg: SamplingConfig, turn_tokens: int) -> TurnPrograms:
+    """The programs of the policy's own forward, shared by every runner in the process (a
+    training run's and its evaluation's runners with the same shapes compile once)."""
+    return TurnPrograms(model_cfg, scfg, turn_tokens)

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rlpt import distributed
+from rlpt.envs.multiturn import sampling_config, task_runner
 from rlpt.envs.tool_rollout import evaluate_tool, rollout_kind
 from rlpt.evaluation.metrics import by_difficulty, mean_pass_at_k, self_correction_rates
 from rlpt.pieces.self_correction import self_correction_rewards
@@ -109,9 +110,34 @@ def evaluate(model_cfg, params, task, cfg, eval_batch) -> dict:
     """One run's evaluation: greedy accuracy and unbiased pass@k (n = eval.n_samples at
     eval.temperature), per difficulty label, and with `eval.self_correction` the greedy
     self-correction rates `sc_*` (the same program a sweep vmaps); with the tool rollout the
-    call rates instead (rlpt.envs.tool_rollout.evaluate_tool)."""
+    call rates instead (rlpt.envs.tool_rollout.evaluate_tool); a Python environment's held-out
+    episodes with its rubric (`evaluate_env`)."""
     if rollout_kind(cfg) == "tool":
         return evaluate_tool(model_cfg, params, task, cfg, eval_batch)
+    if hasattr(task, "environment"):   # a Python environment (rlpt.tasks.env_task)
+        return evaluate_env(model_cfg, params, task, cfg, eval_batch)
     fn = jitted_eval_rewards(model_cfg, task.reward, eval_settings(cfg))
     rewards = fn(params, eval_rng(cfg.seed), eval_batch)
     return eval_metrics([distributed.fetch(r) for r in rewards], eval_batch, cfg)
+
+
+def evaluate_env(model_cfg, params, task, cfg, eval_batch) -> dict:
+    """Held-out episodes: greedy (`greedy_acc` = share of episodes with reward > 0.5,
+    `greedy_reward` the mean reward, `greedy_turns`) and eval.n_samples sampled episodes per
+    prompt at eval.temperature (unbiased pass@k over reward > 0.5)."""
+    e, rng = cfg.eval, eval_rng(cfg.seed)
+    res = {}
+    greedy = task_runner(task, model_cfg, sampling_config(cfg, num_samples=1, greedy=True))
+    _, eps, m = greedy.rollout(params, eval_batch, rng)
+    r, _ = task.environment.rubric.score(eps, 1)
+    res.update(greedy_acc=float(np.mean(r > 0.5)), greedy_reward=float(np.mean(r)),
+               greedy_turns=m["env/turns"])
+    if e.n_samples > 0:
+        multi = task_runner(task, model_cfg, sampling_config(cfg, num_samples=e.n_samples,
+                                                         temperature=e.temperature))
+        _, eps, _ = multi.rollout(params, eval_batch, rng)
+        r, _ = task.environment.rubric.score(eps, e.n_samples)
+        correct = r.reshape(-1, e.n_samples) > 0.5
+        for k in e.ks:
+            res[f"pass@{k}"] = mean_pass_at_k(correct, k)
+    return res

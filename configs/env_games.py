@@ -1,0 +1,63 @@
+"""GRPO on a multi-turn Python environment (rlpt.envs.examples) with SmolLM2-135M-Instruct through
+its chat template: every policy turn continues the conversation's KV cache, the environment's
+replies are rendered by the template and excluded from the loss (issue 26; docs/environments.md).
+
+    python -m rlpt.train --config=configs/env_games.py:game=guess_number --workdir=runs/guess
+    python -m rlpt.train --config=configs/env_games.py:game=wordle,quick=1 --workdir=runs/w_q
+
+Arguments (after ':'): game (guess_number | wordle), seed, steps, checkpoint (a GGUF file or HF
+directory with a chat template), lora (rank; 0 = full fine-tune), quick (1 = a smoke run: 2 steps
+of 2 prompts x 2 samples, 4 held-out games), preset (a model preset name: a random model of that
+shape over the checkpoint's tokenizer instead of the checkpoint's weights, for tests).
+"""
+from configs.recipes import lora_run
+from configs.smollm2_rlvr import SMOLLM2
+from rlpt.config import base_config, parse_arg
+
+GAMES = {"guess_number": dict(turns=4, turn_tokens=12, max_reply=32),
+         "wordle": dict(turns=6, turn_tokens=12, max_reply=32)}
+
+
+def get_config(arg: str = ""):
+    a = parse_arg(arg, game="guess_number", seed=0, steps=200, checkpoint=SMOLLM2, lora=16,
+                  quick=0, preset="")
+    if a["game"] not in GAMES:
+        raise ValueError(f"env_games: game={a['game']!r}; known: {sorted(GAMES)}")
+    g = GAMES[a["game"]]
+    from rlpt.tokenizers import load_tokenizer
+    tok = load_tokenizer(a["checkpoint"])
+    c = base_config("grpo")
+    c.seed = a["seed"]
+    if a["preset"]:
+        c.model.preset, c.model.vocab_size = a["preset"], tok.vocab_size
+    else:
+        c.model.checkpoint = a["checkpoint"]
+    c.model.dtype = "float32"
+    c.task.name = "env"
+    c.task.kwargs = dict(env=f"rlpt.envs.examples.{a['game']}:load_environment", env_kwargs={},
+                         tokenizer_path=a["checkpoint"], prompt_len=96,
+                         turn_tokens=g["turn_tokens"], max_reply=g["max_reply"], n_heldout=64)
+    c.sampling.stop_tokens = (tok.eos_id,)
+    c.sampling.pad_id = tok.pad_id
+    # room for every turn and every reply (a reply block is a power of two >= max_reply)
+    c.sampling.max_new_tokens = g["turns"] * g["turn_tokens"] + (g["turns"] - 1) * g["max_reply"]
+    c.sampling.num_samples = 8          # G episodes per prompt
+    c.sampling.temperature = 1.0
+    c.algo.beta = 0.0
+    c.sft.steps = 0                     # an environment has no gold solutions
+    c.rl.steps = a["steps"]
+    c.rl.batch_size = 4
+    c.optim.lr = 5e-6
+    c.optim.warmup_steps = 5
+    c.optim.max_grad_norm = 1.0
+    c.eval.n_prompts = 64
+    c.eval.n_samples = 4
+    c.eval.ks = (1, 4)
+    c.eval.every = 50
+    c.log_every = 1
+    c.ckpt_every = 25
+    lora_run(c, a["lora"])
+    if a["quick"]:
+        c.rl.steps, c.rl.batch_size, c.sampling.num_samples = 2, 2, 2
+        c.eval.n_prompts, c.eval.n_samples, c.eval.ks, c.eval.every = 4, 2, (1, 2), 10 ** 9
+    return c
