@@ -29,7 +29,9 @@ setup(
             "torch==2.13.0",  # CPU build on local disk; never an unpinned torch.
             "transformers>=4.40",
             "accelerate",  # transformers reads GGUF files only with it (tests/test_smollm2.py)
+            "reasoning-gym>=0.1.19,<0.2",   # tests/test_env_tasks.py (the envs extra)
         ],
+        "envs": ["reasoning-gym>=0.1.19,<0.2"],   # rlpt.envs.reasoning_gym
         "tfds": ["tensorflow-datasets", "array-record"],
         "wandb": ["wandb"],
         "math": ["math-verify"],

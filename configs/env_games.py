@@ -5,7 +5,11 @@ replies are rendered by the template and excluded from the loss (issue 26; docs/
     python -m rlpt.train --config=configs/env_games.py:game=guess_number --workdir=runs/guess
     python -m rlpt.train --config=configs/env_games.py:game=wordle,quick=1 --workdir=runs/w_q
 
-Arguments (after ':'): game (guess_number | wordle), seed, steps, checkpoint (a GGUF file or HF
+    python -m rlpt.train --config=configs/env_games.py:game=reasoning_gym,dataset=chain_sum ...
+
+Arguments (after ':'): game (guess_number | wordle | reasoning_gym: any reasoning-gym dataset,
+single turn, its score_answer as the reward; needs `pip install rlpt[envs]`), dataset (the
+reasoning-gym dataset name), seed, steps, checkpoint (a GGUF file or HF
 directory with a chat template), lora (rank; 0 = full fine-tune), quick (1 = a smoke run: 2 steps
 of 2 prompts x 2 samples, 4 held-out games), preset (a model preset name: a random model of that
 shape over the checkpoint's tokenizer instead of the checkpoint's weights, for tests).
@@ -15,12 +19,13 @@ from configs.smollm2_rlvr import SMOLLM2
 from rlpt.config import base_config, parse_arg
 
 GAMES = {"guess_number": dict(turns=4, turn_tokens=12, max_reply=32),
-         "wordle": dict(turns=6, turn_tokens=12, max_reply=32)}
+         "wordle": dict(turns=6, turn_tokens=12, max_reply=32),
+         "reasoning_gym": dict(turns=1, turn_tokens=48, max_reply=16)}   # single turn
 
 
 def get_config(arg: str = ""):
     a = parse_arg(arg, game="guess_number", seed=0, steps=200, checkpoint=SMOLLM2, lora=16,
-                  quick=0, preset="")
+                  quick=0, preset="", dataset="chain_sum")
     if a["game"] not in GAMES:
         raise ValueError(f"env_games: game={a['game']!r}; known: {sorted(GAMES)}")
     g = GAMES[a["game"]]
@@ -34,7 +39,11 @@ def get_config(arg: str = ""):
         c.model.checkpoint = a["checkpoint"]
     c.model.dtype = "float32"
     c.task.name = "env"
-    c.task.kwargs = dict(env=f"rlpt.envs.examples.{a['game']}:load_environment", env_kwargs={},
+    env, env_kwargs = f"rlpt.envs.examples.{a['game']}:load_environment", {}
+    if a["game"] == "reasoning_gym":
+        env = "rlpt.envs.reasoning_gym:load_environment"
+        env_kwargs = dict(dataset=a["dataset"], size=2000, seed=0, system="direct")
+    c.task.kwargs = dict(env=env, env_kwargs=env_kwargs,
                          tokenizer_path=a["checkpoint"], prompt_len=96,
                          turn_tokens=g["turn_tokens"], max_reply=g["max_reply"], n_heldout=64)
     c.sampling.stop_tokens = (tok.eos_id,)

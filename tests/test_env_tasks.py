@@ -1,0 +1,92 @@
+"""Environment tasks through the trainer (rlpt.tasks.env_task, rlpt.env_step): reasoning-gym
+datasets with their own `score_answer`, and the example games, each a real `rlpt.train` run
+(a tiny random model over SmolLM2-135M-Instruct's tokenizer and chat template)."""
+import json
+import os
+
+import pytest
+
+from conftest import SHARED_DATA
+from rlpt.envs.environment import Chat
+from rlpt.errors import UserError
+
+GGUF = os.path.join(SHARED_DATA, "smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
+pytestmark = pytest.mark.skipif(not os.path.isfile(GGUF), reason=f"{GGUF} not present")
+
+
+def quick_cfg(game, **over):
+    from configs.env_games import get_config
+    c = get_config(f"game={game},quick=1,preset=tiny,lora=0" + "".join(
+        f",{k}={v}" for k, v in over.items()))
+    c.rl.steps, c.eval.n_prompts, c.eval.n_samples, c.eval.ks = 1, 2, 2, (1, 2)
+    return c
+
+
+@pytest.mark.parametrize("dataset", ["chain_sum", "basic_arithmetic"])
+def test_reasoning_gym_dataset_scores_with_its_own_verifier(dataset):
+    pytest.importorskip("reasoning_gym")
+    from rlpt.envs.reasoning_gym import load_environment
+    env = load_environment(dataset=dataset, size=20, seed=3)
+    rows = env.dataset[:4]
+    def rollout(text, row):
+        return {"prompt": env.prompt_messages(row), "answer": row["answer"], "state": {},
+                "info": row["info"],
+                "completion": [{"role": "assistant", "content": text}]}
+    right = [rollout(f"<answer>{r['answer']}</answer>", r) for r in rows]
+    wrong = [rollout(f"<answer>{r['answer']}1</answer>", r) for r in rows]
+    untagged = [rollout(r["answer"], r) for r in rows]
+    assert list(env.rubric.score(right, 1)[0]) == [1.0] * 4
+    import reasoning_gym
+    data = reasoning_gym.create_dataset(dataset, size=20, seed=3)
+    own = [data.score_answer(f"{r['answer']}1", data[i]) for i, r in enumerate(rows)]
+    assert list(env.rubric.score(wrong, 1)[0]) == pytest.approx(own) and max(own) < 1
+    assert list(env.rubric.score(untagged, 1)[0]) == [0.0] * 4
+    assert "<answer>" in env.prompt_messages(rows[0])[0]["content"]   # the system prompt
+
+
+@pytest.mark.parametrize("game,over", [
+    ("reasoning_gym", {"dataset": "chain_sum"}),
+    pytest.param("reasoning_gym", {"dataset": "basic_arithmetic"}, marks=pytest.mark.slow),
+    pytest.param("guess_number", {}, marks=pytest.mark.slow)])   # multi-turn: test_env_multiturn
+def test_one_rl_step_through_rlpt_train(tmp_path, game, over):
+    if game == "reasoning_gym":
+        pytest.importorskip("reasoning_gym")
+    from rlpt.train import run
+    summary = run(quick_cfg(game, **over), str(tmp_path))
+    rows = [json.loads(l) for l in open(tmp_path / "metrics.jsonl")]
+    rl = [r for r in rows if r["phase"] == "rl"]
+    assert len(rl) == 1 and "pass@2" in summary["after_rl"]
+    m = rl[0]
+    first = "rubric/score_answer" if game == "reasoning_gym" else "rubric/solved"
+    assert first in m and m[f"{first}_errors"] == 0 and m["env/errors"] == 0
+    assert m["turns"] == (1.0 if game == "reasoning_gym" else m["env/turns"])
+    assert m["grad_norm"] >= 0 and m["response_len"] > 0
+
+
+def test_bad_env_task_configs(tmp_path):
+    from rlpt.tasks.env_task import EnvTask
+    with pytest.raises(UserError, match="expected 'module:function'"):
+        EnvTask(env="rlpt.envs.examples.guess_number", tokenizer_path=GGUF)
+    with pytest.raises(UserError, match="task.kwargs.env=.*AttributeError"):
+        EnvTask(env="rlpt.envs.examples.guess_number:nope", tokenizer_path=GGUF)
+    with pytest.raises(UserError, match="n_heldout=600"):
+        EnvTask(env="rlpt.envs.examples.guess_number:load_environment", tokenizer_path=GGUF,
+                n_heldout=600)
+    pytest.importorskip("reasoning_gym")
+    with pytest.raises(UserError, match="reasoning-gym dataset 'no_such_set'"):
+        EnvTask(env="rlpt.envs.reasoning_gym:load_environment", tokenizer_path=GGUF,
+                env_kwargs=dict(dataset="no_such_set"))
+
+
+def test_wordle_feedback():
+    from rlpt.envs.examples.wordle import feedback, load_environment
+    assert feedback("crane", "crane") == "GGGGG"
+    assert feedback("apple", "grape") == "YY..G"   # 'grape' has one p: the second p is '.'
+    assert feedback("eerie", "there") == "Y.Y.G"
+    assert feedback("zzzzz", "apple") == "....."
+    env = load_environment(n_rows=3)
+    state = env.initial_state(env.dataset[0])
+    msgs, done = env.env_response(state, [{"role": "assistant", "content": "crane"}])
+    assert not done and msgs[0]["content"].startswith("crane -> ")
+    msgs, done = env.env_response(state, [{"role": "assistant", "content": state["answer"]}])
+    assert done
