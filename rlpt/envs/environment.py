@@ -14,6 +14,8 @@
   (as `user` or `tool` turns) and the policy's next turn continues the same KV cache
   (rlpt.envs.turns). `state` is the episode's dict (`answer`, `info`, `turn`, plus whatever the
   environment keeps in it, from `setup_state(row)`), the rubric sees it as `state`.
+- **tools** (optional): function schemas the prompt declares (rlpt.envs.tools builds a tool
+  environment from plain Python functions).
 
 An episode ends when `env_response` says done, after `max_turns` policy turns, or when the
 token buffer (`sampling.max_new_tokens` columns) is full. An `env_response` that raises or
@@ -39,6 +41,7 @@ class Environment:
     system_prompt: Optional[str] = None
     max_turns: int = 1
     setup_state: Optional[Callable] = None
+    tools: Sequence[Dict] = ()   # function schemas (rlpt.envs.tools), rendered by Chat
     name: str = "env"
 
     def __post_init__(self):
@@ -79,26 +82,37 @@ class Chat:
         self.end_of_turn = end_of_turn or getattr(tokenizer, "special_tokens", {}).get(
             "eos_token") or ""
 
-    def render(self, messages, generation_prompt: bool, **kw) -> str:
+    def render(self, messages, generation_prompt: bool, tools: Sequence[Dict] = ()) -> str:
+        """The template's text; `tools` (function schemas) go to a template that reads them,
+        else into the system message as Hermes instructions (rlpt.envs.tools)."""
+        kw = {}
+        if tools and "tools" in (getattr(self.tok, "chat_template", None) or ""):
+            kw["tools"] = list(tools)
+        elif tools:
+            from rlpt.envs.tools import hermes_system_prompt
+            messages = list(messages)
+            has_system = bool(messages) and messages[0].get("role") == "system"
+            system = hermes_system_prompt(tools, messages[0]["content"] if has_system else "")
+            messages = [{"role": "system", "content": system}] + messages[int(has_system):]
         return self.tok.apply_chat_template(messages, add_generation_prompt=generation_prompt,
                                             **kw)
 
-    def prompt_ids(self, messages, **kw) -> List[int]:
-        return self.tok.encode(self.render(messages, True, **kw))
+    def prompt_ids(self, messages, tools: Sequence[Dict] = ()) -> List[int]:
+        return self.tok.encode(self.render(messages, True, tools))
 
     def text(self, ids) -> str:
         """A policy turn's text (special tokens dropped, up to the end-of-turn token)."""
         return self.tok.decode(list(ids), stop_at_eos=True)
 
     def reply_ids(self, history: List[Dict], new: List[Dict], turn_closed: bool,
-                  **kw) -> List[int]:
+                  tools: Sequence[Dict] = ()) -> List[int]:
         """The ids that follow the policy's last turn (already in the cache, up to its stop token
         when `turn_closed`) so that the conversation reads as the template renders `history +
         new` with the generation prompt: the template's text after the assistant's end-of-turn
         token (e.g. the newline after `<|im_end|>`; the token itself too when the turn was cut
         at the cap), then the new messages and the next assistant header."""
-        base = self.render(history, False, **kw)
-        full = self.render(list(history) + list(new), True, **kw)
+        base = self.render(history, False, tools)
+        full = self.render(list(history) + list(new), True, tools)
         if not full.startswith(base):
             raise ValueError("the chat template renders a conversation differently once "
                              "messages are appended; multi-turn rollouts need a template that "
@@ -119,7 +133,7 @@ def prompt_batch(env: Environment, chat: Chat, row_ids, width: int, pad_id: int)
     prompt = np.full((len(row_ids), width), pad_id, np.int32)
     mask = np.zeros((len(row_ids), width), np.int32)
     for b, i in enumerate(row_ids):
-        ids = chat.prompt_ids(env.prompt_messages(env.dataset[int(i)]))
+        ids = chat.prompt_ids(env.prompt_messages(env.dataset[int(i)]), env.tools)
         if len(ids) > width:
             raise UserError(f"environment {env.name}: dataset row {int(i)}'s prompt is "
                             f"{len(ids)} tokens, more than the prompt width {width}")

@@ -157,7 +157,7 @@ class EnvRunner:
                     active[n] = False
                     continue
                 try:
-                    ids = chat.reply_ids(history, new, bool(stop_N[n]))
+                    ids = chat.reply_ids(history, new, bool(stop_N[n]), env.tools)
                 except Exception as e:   # a message the template cannot render
                     counts["errors"] += 1
                     ep["state"].setdefault("errors", []).append(f"{type(e).__name__}: {e}")
