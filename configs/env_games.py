@@ -7,7 +7,8 @@ replies are rendered by the template and excluded from the loss (issue 26; docs/
 
     python -m rlpt.train --config=configs/env_games.py:game=reasoning_gym,dataset=chain_sum ...
 
-Arguments (after ':'): game (guess_number | wordle | reasoning_gym: any reasoning-gym dataset,
+Arguments (after ':'): game (guess_number (1..10, 4 guesses) | wordle | two_tools |
+reasoning_gym: any reasoning-gym dataset,
 single turn, its score_answer as the reward; needs `pip install rlpt[envs]`), dataset (the
 reasoning-gym dataset name), seed, steps, checkpoint (a GGUF file or HF
 directory with a chat template), lora (rank; 0 = full fine-tune), quick (1 = a smoke run: 2 steps
@@ -18,9 +19,10 @@ from configs.recipes import lora_run
 from configs.smollm2_rlvr import SMOLLM2
 from rlpt.config import base_config, parse_arg
 
-GAMES = {"guess_number": dict(turns=4, turn_tokens=12, max_reply=32),
-         "wordle": dict(turns=6, turn_tokens=12, max_reply=32),
-         "reasoning_gym": dict(turns=1, turn_tokens=48, max_reply=16)}   # single turn
+GAMES = {"guess_number": dict(turns=4, turn_tokens=10, max_reply=32, env_kwargs=dict(high=10)),
+         "wordle": dict(turns=6, turn_tokens=10, max_reply=32, env_kwargs={}),
+         "two_tools": dict(turns=3, turn_tokens=48, max_reply=32, env_kwargs={}),
+         "reasoning_gym": dict(turns=1, turn_tokens=48, max_reply=16, env_kwargs={})}
 
 
 def get_config(arg: str = ""):
@@ -39,7 +41,7 @@ def get_config(arg: str = ""):
         c.model.checkpoint = a["checkpoint"]
     c.model.dtype = "float32"
     c.task.name = "env"
-    env, env_kwargs = f"rlpt.envs.examples.{a['game']}:load_environment", {}
+    env, env_kwargs = f"rlpt.envs.examples.{a['game']}:load_environment", g["env_kwargs"]
     if a["game"] == "reasoning_gym":
         env = "rlpt.envs.reasoning_gym:load_environment"
         env_kwargs = dict(dataset=a["dataset"], size=2000, seed=0, system="direct")
@@ -56,13 +58,13 @@ def get_config(arg: str = ""):
     c.sft.steps = 0                     # an environment has no gold solutions
     c.rl.steps = a["steps"]
     c.rl.batch_size = 4
-    c.optim.lr = 5e-6
+    c.optim.lr = 1e-5                   # LoRA: 10x (lora_run); a guess, not tuned
     c.optim.warmup_steps = 5
     c.optim.max_grad_norm = 1.0
-    c.eval.n_prompts = 64
+    c.eval.n_prompts = 32
     c.eval.n_samples = 4
     c.eval.ks = (1, 4)
-    c.eval.every = 50
+    c.eval.every = 25
     c.log_every = 1
     c.ckpt_every = 25
     lora_run(c, a["lora"])

@@ -139,3 +139,22 @@ def prompt_batch(env: Environment, chat: Chat, row_ids, width: int, pad_id: int)
                             f"{len(ids)} tokens, more than the prompt width {width}")
         prompt[b, width - len(ids):], mask[b, width - len(ids):] = ids, 1
     return {"prompt": prompt, "prompt_mask": mask, "row": row_ids}
+
+
+class PlainChat:
+    """A `Chat` for a tokenizer without a chat template (the character tokenizer of the
+    synthetic tasks): the prompt is its messages' text joined (system messages dropped), each
+    reply its new messages' text as is, with no roles or headers (a raw-text protocol, e.g. a
+    tool result `<5535>` written right after the call)."""
+
+    def __init__(self, tokenizer):
+        self.tok = tokenizer
+
+    def prompt_ids(self, messages, tools: Sequence[Dict] = ()) -> List[int]:
+        return self.tok.encode("".join(m["content"] for m in messages if m["role"] != "system"))
+
+    def text(self, ids) -> str:
+        return self.tok.decode(list(ids), stop_at_eos=True)
+
+    def reply_ids(self, history, new, turn_closed: bool, tools: Sequence[Dict] = ()) -> List[int]:
+        return self.tok.encode("".join(m["content"] for m in new))

@@ -16,8 +16,9 @@ the episodes as the rubric reads them (`prompt`, `completion` as chat messages, 
 `state`, `info`), and the rollout's metrics: `env/turns`, `env/errors` (env_response raised or
 returned a bad value), `env/capped_turns` (a turn cut at `turn_tokens`), `env/reply_cut` (a reply
 longer than the largest bucket, cut), `env/out_of_room` (an episode ended because the token
-buffer was full), `env/host_ms_per_turn` and `env/host_frac` (the share of the rollout's wall
-time spent in Python between device programs: the time the device waits on the host).
+buffer was full), `env/host_ms_per_turn` (Python time between two device programs, for the
+whole batch's turn: decoding, env_response, rendering) and `env/host_frac` (the share of the
+rollout's wall time spent there: the time the device waits on the host).
 
 `rlpt.env_step.make_env_step(spec, runner)` is the RL step on top: the rollout above, the rubric
 in Python, then the same compiled update as every other path (`rlpt.step.update_phase`);
@@ -132,7 +133,9 @@ class EnvRunner:
         active = np.ones(N, bool)
         stopped = np.zeros(N, bool)
         cache, st = progs.start(params, batch["prompt"], batch["prompt_mask"])
+        rounds = 0
         for turn in range(env.max_turns):
+            rounds += 1
             col0 = int(st.col)
             cache, st, stop_N = progs.turn(params, cache, st, jax.random.fold_in(rng, turn))
             toks, msk, stop_N, col1 = jax.device_get((st.tokens[:, col0:col0 + progs.turn_tokens],
@@ -189,10 +192,9 @@ class EnvRunner:
                               c["mask"].sum(axis=1).astype(jnp.int32), jnp.asarray(stopped),
                               c["valid"], c["env_mask"], jnp.asarray(turns))
         wall = time.perf_counter() - t_start
-        n_turns = max(int(turns.sum()), 1)
         metrics = {f"env/{k}": float(v) for k, v in counts.items()}
         metrics.update({"env/turns": float(turns.mean()),
-                        "env/host_ms_per_turn": 1e3 * host / n_turns,
+                        "env/host_ms_per_turn": 1e3 * host / rounds,
                         "env/host_frac": host / max(wall, 1e-9)})
         return out, eps, metrics
 
