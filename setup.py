@@ -30,8 +30,10 @@ setup(
             "transformers>=4.40",
             "accelerate",  # transformers reads GGUF files only with it (tests/test_smollm2.py)
             "reasoning-gym>=0.1.19,<0.2",   # tests/test_env_tasks.py (the envs extra)
+            "verifiers==0.4.0",   # tests/test_env_verifiers.py (the verifiers extra)
         ],
         "envs": ["reasoning-gym>=0.1.19,<0.2"],   # rlpt.envs.reasoning_gym
+        "verifiers": ["verifiers==0.4.0"],   # rlpt.envs.verifiers_env (semi-internal API: pinned)
         "tfds": ["tensorflow-datasets", "array-record"],
         "wandb": ["wandb"],
         "math": ["math-verify"],
