@@ -1,10 +1,13 @@
 """Rubrics (rlpt.envs.rubric) and parsers (rlpt.envs.parsers): weights, named arguments, group
-functions, and every way a reward function can fail scoring 0, counted, never raised."""
+functions, every way a reward function can fail scoring 0, counted, never raised; the judge
+rubric (rlpt.envs.judge_rubric)."""
 import math
+import os
 
 import numpy as np
 import pytest
 
+from conftest import SHARED_DATA
 from rlpt.envs.parsers import ThinkParser, XMLParser, last_assistant_text
 from rlpt.envs.rubric import RewardFunc, Rubric
 from rlpt.errors import UserError
@@ -114,3 +117,33 @@ def test_think_parser():
     assert p.format_reward("<think>hmm</think>") == 0.0
     assert p.format_reward("42 <think>hmm</think> 42") == 0.0
     assert last_assistant_text([{"role": "user", "content": "q"}]) == ""
+
+
+GGUF = os.path.join(SHARED_DATA, "smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+@pytest.mark.skipif(not os.path.isfile(GGUF), reason=f"{GGUF} not present")
+def test_judge_rubric_is_the_judges_yes_probability_per_episode():
+    """Batched and padded, the judge scores each episode as the unpadded forward of its own
+    prompt does (a tiny random judge over SmolLM2's tokenizer and template)."""
+    import jax
+    from rlpt.envs.environment import Chat
+    from rlpt.envs.judge_rubric import DEFAULT_TEMPLATE, judge_reward
+    from rlpt.models import forward, get_model_config, init_params
+    from rlpt.tokenizers import load_tokenizer
+    chat = Chat(load_tokenizer(GGUF))
+    cfg = get_model_config("tiny", vocab_size=49152, d_model=32, n_heads=2, n_kv_heads=1,
+                           d_ff=64)
+    params = jax.tree_util.tree_map(lambda x: 3 * x, init_params(cfg, jax.random.PRNGKey(1)))
+    judge = judge_reward(cfg, params, chat, weight=0.5)
+    eps = rollouts(["It is 4.", "Five, I think, after a long calculation of many steps."],
+                   ["4", "4"])
+    r, m = Rubric([judge]).score(eps, group_size=2)
+    yes, no = chat.tok.encode("Yes")[0], chat.tok.encode("No")[0]
+    for i, ep in enumerate(eps):
+        text = DEFAULT_TEMPLATE.format(question="q", response=ep["completion"], answer="4")
+        ids = np.array([chat.prompt_ids([{"role": "user", "content": text}])])
+        lp = jax.nn.log_softmax(forward(cfg, params, ids)[0, -1])
+        want = float(np.exp(lp[yes]) / (np.exp(lp[yes]) + np.exp(lp[no])))
+        assert r[i] == pytest.approx(0.5 * want, abs=1e-5)
+    assert 0 < m["rubric/judge"] < 1 and m["rubric/judge_errors"] == 0
