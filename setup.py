@@ -31,9 +31,11 @@ setup(
             "accelerate",  # transformers reads GGUF files only with it (tests/test_smollm2.py)
             "reasoning-gym>=0.1.19,<0.2",   # tests/test_env_tasks.py (the envs extra)
             "verifiers==0.4.0",   # tests/test_env_verifiers.py (the verifiers extra)
+            "textarena>=0.7,<0.8",   # tests/test_env_tasks.py (the textarena extra)
         ],
         "envs": ["reasoning-gym>=0.1.19,<0.2"],   # rlpt.envs.reasoning_gym
-        "verifiers": ["verifiers==0.4.0"],   # rlpt.envs.verifiers_env (semi-internal API: pinned)
+        "verifiers": ["verifiers==0.4.0"],
+        "textarena": ["textarena>=0.7,<0.8"],   # rlpt.envs.textarena_env   # rlpt.envs.verifiers_env (semi-internal API: pinned)
         "tfds": ["tensorflow-datasets", "array-record"],
         "wandb": ["wandb"],
         "math": ["math-verify"],

@@ -90,3 +90,32 @@ def test_wordle_feedback():
     assert not done and msgs[0]["content"].startswith("crane -> ")
     msgs, done = env.env_response(state, [{"role": "assistant", "content": state["answer"]}])
     assert done
+
+
+def test_textarena_game_as_an_environment():
+    pytest.importorskip("textarena")
+    from rlpt.envs.textarena_env import load_environment
+    env = load_environment("GuessTheNumber-v0", n_rows=3, seed=1, max_turns=10)
+    assert "Guess The Number" in env.dataset[0]["prompt"]
+    state = env.initial_state(env.dataset[0])
+    lo, hi, completion = 1, 20, []
+    for _ in range(10):   # binary search through the environment's protocol
+        guess = (lo + hi) // 2
+        completion.append({"role": "assistant", "content": f"I guess [{guess}]"})
+        msgs, done = env.env_response(state, completion)
+        completion += msgs
+        if done:
+            break
+        assert msgs[0]["content"].startswith("[GAME] The target number is")
+        assert "[Player]" not in msgs[0]["content"]
+        lo, hi = (guess + 1, hi) if "higher" in msgs[0]["content"] else (lo, guess - 1)
+    assert done and state["reward"] == 1.0
+    other = env.initial_state(env.dataset[0])   # every episode plays its own game
+    for _ in range(3):   # the game warns once, then ends on a second unreadable move
+        _, done = env.env_response(other, [{"role": "assistant", "content": "no number"}])
+        if done:
+            break
+    assert done and other["invalid"] and other["reward"] == 0.0
+    r, m = env.rubric.score([{"prompt": [], "completion": completion, "answer": None,
+                              "state": s, "info": {}} for s in (state, other)], 1)
+    assert list(r) == [1.0, 0.0] and m["rubric/invalid_move"] == 0.5

@@ -10,7 +10,9 @@
         the replies, right-padded to a bucket width       (device, rlpt.envs.turns.env_block)
     compact each row's tokens to the left                 (device)
 
-and returns an `EnvSampleOutput` (the fields the update reads: environment tokens are in `tokens`
+`env_response` also runs after the last policy turn (so that a game applies the final move); its
+messages then end the episode in `completion`, for the rubric, and never reach the model.
+Returns an `EnvSampleOutput` (the fields the update reads: environment tokens are in `tokens`
 and `valid`, never in `mask`, so they are excluded from the loss and from its normalisation),
 the episodes as the rubric reads them (`prompt`, `completion` as chat messages, `answer`,
 `state`, `info`), and the rollout's metrics: `env/turns`, `env/errors` (env_response raised or
@@ -151,12 +153,13 @@ class EnvRunner:
                 ep["state"]["turn"] = turn + 1
                 turns[n], stopped[n] = turn + 1, bool(stop_N[n])
                 counts["capped_turns"] += int(not stop_N[n])
-                if last_turn or env.env_response is None:
+                if env.env_response is None:
                     active[n] = False
                     continue
                 history = ep["prompt"] + ep["completion"]
                 new, done = self._respond(ep, counts)
-                if done or not new:
+                if done or not new or last_turn:   # the last reply is for the rubric only
+                    ep["completion"].extend(new)
                     active[n] = False
                     continue
                 try:
