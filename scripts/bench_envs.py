@@ -141,6 +141,9 @@ def main():
           f"{m['env/host_frac']:.3f} | {t_py / (t_py + t_upd):.2f} |")
     print(f"update (compiled, same batch): {1e3 * t_upd:.1f} ms; python / device rollout: "
           f"{t_py / t_dev:.2f}x")
+    print(f"decode columns: device {scfg.max_new_tokens} at most (one per token, tool tokens "
+          f"included); python {m['env/columns']:.0f} (turns padded to the batch's longest, "
+          f"replies to a {runner.buckets[0]}+ bucket)")
     print(f"load average after: {os.getloadavg()}")
 
 

@@ -17,7 +17,8 @@ and `valid`, never in `mask`, so they are excluded from the loss and from its no
 the episodes as the rubric reads them (`prompt`, `completion` as chat messages, `answer`,
 `state`, `info`), and the rollout's metrics: `env/turns`, `env/errors` (env_response raised or
 returned a bad value), `env/capped_turns` (a turn cut at `turn_tokens`), `env/reply_cut` (a reply
-longer than the largest bucket, cut), `env/out_of_room` (an episode ended because the token
+longer than the largest bucket, cut), `env/columns` (cache columns the batch used, gaps
+included, of sampling.max_new_tokens), `env/out_of_room` (an episode ended because the token
 buffer was full), `env/host_ms_per_turn` (Python time between two device programs, for the
 whole batch's turn: decoding, env_response, rendering) and `env/host_frac` (the share of the
 rollout's wall time spent there: the time the device waits on the host).
@@ -196,7 +197,7 @@ class EnvRunner:
                               c["valid"], c["env_mask"], jnp.asarray(turns))
         wall = time.perf_counter() - t_start
         metrics = {f"env/{k}": float(v) for k, v in counts.items()}
-        metrics.update({"env/turns": float(turns.mean()),
+        metrics.update({"env/turns": float(turns.mean()), "env/columns": float(st.col),
                         "env/host_ms_per_turn": 1e3 * host / rounds,
                         "env/host_frac": host / max(wall, 1e-9)})
         return out, eps, metrics
