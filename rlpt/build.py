@@ -126,9 +126,17 @@ def lora_params(cfg, model_cfg, params, trainable=()):
 
 def build_task(cfg):
     """The task of `cfg.task`, refused (check_task_fits_checkpoint) when it cannot read the
-    text of `cfg.model.checkpoint`."""
+    text of `cfg.model.checkpoint`, or, for an environment, with an SFT warm-up or another
+    rollout kind."""
     task = registry.get("task", cfg.task.name)(**cfg.task.kwargs.to_dict())
     check_task_fits_checkpoint(cfg, task)
+    if hasattr(task, "environment"):   # a Python environment (rlpt.tasks.env_task)
+        if cfg.sft.steps:
+            raise UserError(f"config sft.steps={cfg.sft.steps}: task 'env' has no gold "
+                            "solutions to warm up on; set --config.sft.steps=0")
+        if rollout_kind(cfg) != "plain":
+            raise UserError(f"config rollout.kind={rollout_kind(cfg)!r}: task 'env' plays its "
+                            "own protocol; leave rollout.kind at 'plain'")
     return task
 
 

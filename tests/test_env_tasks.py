@@ -64,7 +64,12 @@ def test_one_rl_step_through_rlpt_train(tmp_path, game, over):
 
 
 def test_bad_env_task_configs(tmp_path):
+    from rlpt.build import build_task
     from rlpt.tasks.env_task import EnvTask
+    cfg = quick_cfg("guess_number")
+    cfg.sft.steps = 10
+    with pytest.raises(UserError, match="sft.steps=10: task 'env' has no gold solutions"):
+        build_task(cfg)
     with pytest.raises(UserError, match="expected 'module:function'"):
         EnvTask(env="rlpt.envs.examples.guess_number", tokenizer_path=GGUF)
     with pytest.raises(UserError, match="task.kwargs.env=.*AttributeError"):
