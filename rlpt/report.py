@@ -26,9 +26,16 @@ def results_table(rows: List[Dict]) -> str:
     return "\n".join(lines)
 
 
+def is_rate(key: str) -> bool:
+    """Whether an eval metric is a fraction (the eval panel's axis): not a count of turns nor a
+    mean reward (an environment's rubric is not bounded by 1); those stay in the table."""
+    return key not in ("phase", "step") and not key.endswith(("_turns", "_reward"))
+
+
 def curves_figure(rows: List[Dict], title: str = "run"):
-    """The Figure (not saved): SFT loss, RL train reward and the held-out evaluation over steps,
-    each panel titled and both axes labelled, under the suptitle `title`."""
+    """The Figure (not saved): SFT loss, RL train reward and the held-out evaluation's rates
+    (`is_rate`) over steps, each panel titled and both axes labelled, under the suptitle
+    `title`."""
     from matplotlib.figure import Figure
     fig = Figure(figsize=(14, 4.2))
     axes = fig.subplots(1, 3)
@@ -37,9 +44,12 @@ def curves_figure(rows: List[Dict], title: str = "run"):
     ev = [r for r in rows if r["phase"] == "eval"]
     if sft:
         axes[0].plot([r["step"] for r in sft], [r["loss"] for r in sft])
+    else:
+        axes[0].text(0.5, 0.5, "no SFT phase in this run", ha="center", va="center",
+                     transform=axes[0].transAxes)
     if rl:
         axes[1].plot([r["step"] for r in rl], [r["reward_mean"] for r in rl])
-    for k in [k for k in (ev[0] if ev else {}) if k not in ("phase", "step")]:
+    for k in [k for k in (ev[0] if ev else {}) if is_rate(k)]:
         axes[2].plot([r["step"] for r in ev], [r[k] for r in ev], marker="o", label=k)
     axes[0].set(title="SFT loss (token-mean NLL)", xlabel="SFT step", ylabel=LOSS_LABEL)
     axes[1].set(title="RL train reward", xlabel="RL step", ylabel=REWARD_LABEL)

@@ -98,3 +98,16 @@ def test_sweep_table_intervals_stay_within_the_metrics_range():
     assert ci["hi"] > 1.0                                   # the raw interval leaves [0, 1]
     assert _fmt(ci, "greedy_acc") == f"{ci['mean']:.3f} [{ci['lo']:.3f}, 1.000]"
     assert _fmt(ci, "loss") == f"{ci['mean']:.3f} [{ci['lo']:.3f}, {ci['hi']:.3f}]"
+
+
+def test_run_figure_plots_only_rates_on_the_eval_axis():
+    """An environment's eval rows hold a mean reward and a turn count beside its rates: only
+    the rates share the 'fraction of prompts' axis; a run without SFT says so."""
+    rows = [{"phase": "eval", "step": s, "greedy_acc": 0.1 * s, "greedy_reward": 1.5,
+             "greedy_turns": 4.0, "pass@4": 0.2} for s in (0, 1)]
+    rows += [{"phase": "rl", "step": 1, "reward_mean": 0.3}]
+    fig = run_figure(rows, "env demo")
+    _labelled(fig)
+    labels = [l.get_label() for l in fig.axes[2].get_lines()]
+    assert labels == ["greedy_acc", "pass@4"]
+    assert "no SFT phase" in fig.axes[0].texts[0].get_text()
