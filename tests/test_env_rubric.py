@@ -3,6 +3,7 @@ functions, every way a reward function can fail scoring 0, counted, never raised
 rubric (rlpt.envs.judge_rubric)."""
 import math
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -75,8 +76,11 @@ def test_failures_score_zero_and_are_counted():
 
     rub = Rubric([raises, nan, text, fine, RewardFunc(group_wrong_length, group=True),
                   RewardFunc(group_partly_bad, group=True)])
-    with pytest.warns(UserWarning, match="rubric function 'raises' failed"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         r, m = rub.score(rollouts(["a", "b"], ["x", "y"]), group_size=2)
+    said = [str(w.message) for w in caught]
+    assert len(said) == 5 and "rubric function 'raises' failed (KeyError" in said[0]  # once each
     np.testing.assert_array_equal(r, [2.0, 1.0])   # fine + the good value of the partly bad one
     for name in ("raises", "nan", "text", "group_wrong_length"):
         assert m[f"rubric/{name}_errors"] == 2, name
