@@ -130,8 +130,8 @@ def main():
 
     print(f"\n{B} prompts x G={G} episodes, tiny model ({model_cfg.num_params():,} params), "
           f"median of {a.reps}")
-    print(f"| path | rollout ms | accuracy | policy turns/episode | host ms/turn | host_frac | "
-          f"rollout share of rollout+update |")
+    print("| path | rollout ms | accuracy | policy turns/episode | host ms/turn | host_frac | "
+          "rollout share of rollout+update |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     calls = float(np.mean(np.asarray(out.num_calls)))
     print(f"| device (calculator in the decode loop) | {1e3 * t_dev:.1f} | {np.mean(r_dev):.3f} "

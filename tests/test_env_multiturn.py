@@ -5,7 +5,6 @@ template (../shared/data/smollm2)."""
 import os
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 

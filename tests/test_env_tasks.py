@@ -7,7 +7,6 @@ import os
 import pytest
 
 from conftest import SHARED_DATA
-from rlpt.envs.environment import Chat
 from rlpt.errors import UserError
 
 GGUF = os.path.join(SHARED_DATA, "smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")

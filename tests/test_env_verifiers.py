@@ -132,18 +132,16 @@ def test_tool_taskset_runs_its_tools_and_scores_the_trace():
 @pytest.mark.skipif(not os.path.isfile(GGUF), reason=f"{GGUF} not present")
 def test_a_verifiers_tool_taskset_trains_one_step():
     """The environment through rlpt's env step: a tiny random model over SmolLM2's template."""
-    from rlpt.build import build_rl
+    from rlpt.build import build_model, build_rl
     from rlpt.config import validate
     from rlpt.env_step import make_env_step
     from rlpt.envs.environment import Chat, prompt_batch
     from rlpt.envs.multiturn import EnvRunner
-    from rlpt.models import init_params
     from rlpt.tokenizers import load_tokenizer
     from configs.env_games import get_config
     env = from_verifiers(CalcTaskset(CalcConfig()), max_turns=2)
     cfg = validate(get_config("game=guess_number,quick=1,preset=tiny,lora=0"))
     chat = Chat(load_tokenizer(GGUF))
-    from rlpt.build import build_model
 
     class Task:   # build_rl reads make_batch and marks an environment by this attribute
         environment = env
