@@ -29,6 +29,8 @@ assistant's turn (`reply_ids`).
 import dataclasses
 from typing import Callable, Dict, List, Optional, Sequence
 
+import numpy as np
+
 from rlpt.errors import UserError
 from rlpt.envs.rubric import Rubric
 
@@ -128,7 +130,6 @@ def prompt_batch(env: Environment, chat: Chat, row_ids, width: int, pad_id: int)
     """Rows `row_ids` of `env.dataset` as a batch: `prompt`, `prompt_mask` int32 [B, width]
     (the chat-template prompt, left-padded) and `row` [B] (their dataset indices, which the
     host rollout reads). A prompt longer than `width` is refused naming its row."""
-    import numpy as np
     row_ids = np.asarray(row_ids, np.int32)
     prompt = np.full((len(row_ids), width), pad_id, np.int32)
     mask = np.zeros((len(row_ids), width), np.int32)
