@@ -123,3 +123,5 @@ def test_textarena_game_as_an_environment():
     r, m = env.rubric.score([{"prompt": [], "completion": completion, "answer": None,
                               "state": s, "info": {}} for s in (state, other)], 1)
     assert list(r) == [1.0, 0.0] and m["rubric/invalid_move"] == 0.5
+    with pytest.raises(UserError, match="env_id='no-such-game'"):
+        load_environment("no-such-game", n_rows=1)

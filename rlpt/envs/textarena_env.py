@@ -12,8 +12,8 @@ next user message. When the game ends, `game.close()` gives player 0's reward an
 
 Rubric: `game_reward` (textarena's reward for player 0: 1 for a win, 0 for a loss or an invalid
 move, as the game defines it), and, weight 0 for the logs, `invalid_move` (the game ended on a
-move it could not read). Games whose observation depends on files downloaded at run time (e.g.
-nltk word lists for Wordle-v0) do not work without internet.
+move it could not read). A game that needs data downloaded at run time is refused naming it
+(Wordle-v0 here: nltk's `words` corpus is not found without internet).
 """
 from rlpt.envs.environment import Environment
 from rlpt.envs.rubric import RewardFunc, Rubric
@@ -52,7 +52,12 @@ def load_environment(env_id: str = "GuessTheNumber-v0", n_rows: int = 600, seed:
                         "environment id")
     rows = []
     for i in range(n_rows):
-        _, obs = new_game(env_id, seed * 10 ** 6 + i)
+        try:
+            _, obs = new_game(env_id, seed * 10 ** 6 + i)
+        except LookupError as e:   # nltk data textarena fetches at run time (Wordle-v0)
+            first = next((l.strip() for l in str(e).splitlines() if "not found" in l), str(e))
+            raise UserError(f"config task.kwargs.env_kwargs.env_id={env_id!r}: the game needs "
+                            f"data it downloads at run time ({first})") from None
         rows.append({"prompt": obs.strip(), "info": {"seed": seed * 10 ** 6 + i}})
 
     def setup_state(row):
