@@ -183,11 +183,7 @@ def build_rl(cfg, model_cfg, params, task, mesh=None, reward=None, per_prompt_me
     `make_batch(step)`. `reward(frozen, tokens, mask, target, target_len) -> (r, aux)` replaces
     the configured one (tests, scripts)."""
     algorithm = registry.get("algorithm", cfg.algo.name)
-    s = cfg.sampling
-    scfg = SamplingConfig(
-        max_new_tokens=s.max_new_tokens, num_samples=s.num_samples, temperature=s.temperature,
-        top_k=s.top_k, top_p=s.top_p, greedy=False, stop_tokens=tuple(s.stop_tokens),
-        min_new_tokens=s.min_new_tokens, pad_id=s.pad_id, loop=s.loop)
+    scfg = SamplingConfig.from_config(cfg.sampling)
     make_batch, frozen, models = task.make_batch, {}, {}
     kind = cfg.reward.kind
     if kind == "judge":  # the judge reads the prompt from target (rlpt.rewards.judge)

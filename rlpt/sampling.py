@@ -52,6 +52,17 @@ class SamplingConfig:
         if self.top_k < 0 or self.max_new_tokens < 1 or self.num_samples < 1:
             raise ValueError("sampling.top_k must be >= 0, max_new_tokens and num_samples >= 1")
 
+    @classmethod
+    def from_config(cls, s, **over) -> "SamplingConfig":
+        """The config section `s` (cfg.sampling) as a SamplingConfig, `over` replacing fields
+        (e.g. `num_samples=1, greedy=True` for a greedy evaluation)."""
+        kw = dict(max_new_tokens=s.max_new_tokens, num_samples=s.num_samples,
+                  temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
+                  stop_tokens=tuple(s.stop_tokens), min_new_tokens=s.min_new_tokens,
+                  pad_id=s.pad_id, loop=s.loop)
+        kw.update(over)
+        return cls(**kw)
+
     @property
     def logprob_temperature(self) -> float:
         return 1.0 if self.greedy else self.temperature

@@ -13,8 +13,6 @@ prompts left-padded to a multiple of 64 tokens (one compiled forward per width).
 tokens are the first ids of `yes` and `no` as the tokenizer encodes them. The model is the
 caller's: a checkpoint from `rlpt.models.load_checkpoint`, never trained here.
 """
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -40,7 +38,7 @@ def judge_reward(model_cfg, params, chat, template: str = DEFAULT_TEMPLATE, yes:
         raise ValueError(f"judge: {yes!r} and {no!r} start with the same token")
     pad = chat.tok.pad_id
 
-    @functools.partial(jax.jit)
+    @jax.jit
     def verdict(params, tokens, valid):
         last = forward(model_cfg, params, tokens, valid)[:, -1]
         lp = jax.nn.log_softmax(last.astype(jnp.float32), axis=-1)

@@ -36,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rlpt.envs.environment import Chat, Environment
+from rlpt.envs.tool_rollout import tool_completion_inputs
 from rlpt.envs.turns import TurnPrograms, turn_programs
 from rlpt.errors import UserError
 from rlpt.sampling import Rollout
@@ -56,11 +57,9 @@ class EnvSampleOutput(NamedTuple):
 
 
 def env_teacher_inputs(batch, out, G: int):
-    """Teacher forcing over every real token (policy and environment): `out.valid`."""
-    prompt = jnp.repeat(batch["prompt"], G, axis=0)
-    pmask = jnp.repeat(batch["prompt_mask"], G, axis=0).astype(bool)
-    return (jnp.concatenate([prompt, out.tokens], axis=1),
-            jnp.concatenate([pmask, out.valid.astype(bool)], axis=1))
+    """Teacher forcing over every real token (policy and environment): `out.valid`, as for the
+    calculator's rollout (`tool_completion_inputs`)."""
+    return tool_completion_inputs(batch["prompt"], batch["prompt_mask"], out, G)
 
 
 def _no_device_sample(*_):
@@ -85,6 +84,12 @@ def env_buckets(max_reply: int) -> tuple:
     """Powers of two from 16 up to `max_reply` (rounded up): one compiled env block each."""
     top = max(16, 1 << math.ceil(math.log2(max(max_reply, 1))))
     return tuple(1 << k for k in range(4, int(math.log2(top)) + 1))
+
+
+def failed(ep, counts, e: Exception) -> None:
+    """An environment error that ends episode `ep`: kept in its state, counted in env/errors."""
+    counts["errors"] += 1
+    ep["state"].setdefault("errors", []).append(f"{type(e).__name__}: {e}")
 
 
 class EnvRunner:
@@ -113,8 +118,7 @@ class EnvRunner:
                                 f"{str(new)[:80]}")
             return [dict(m) for m in new], bool(done)
         except Exception as e:   # an environment's bug ends its episode, never the run
-            counts["errors"] += 1
-            ep["state"].setdefault("errors", []).append(f"{type(e).__name__}: {e}")
+            failed(ep, counts, e)
             return [], True
 
     def rollout(self, params, batch, rng):
@@ -136,14 +140,13 @@ class EnvRunner:
         active = np.ones(N, bool)
         stopped = np.zeros(N, bool)
         cache, st = progs.start(params, batch["prompt"], batch["prompt_mask"])
-        rounds = 0
+        col = 0   # st.col, kept on the host
         for turn in range(env.max_turns):
-            rounds += 1
-            col0 = int(st.col)
             cache, st, stop_N = progs.turn(params, cache, st, jax.random.fold_in(rng, turn))
-            toks, msk, stop_N, col1 = jax.device_get((st.tokens[:, col0:col0 + progs.turn_tokens],
-                                                      st.mask[:, col0:col0 + progs.turn_tokens],
-                                                      stop_N, st.col))
+            toks, msk, stop_N, end = jax.device_get((st.tokens[:, col:col + progs.turn_tokens],
+                                                     st.mask[:, col:col + progs.turn_tokens],
+                                                     stop_N, st.col))
+            col = int(end)
             t_host = time.perf_counter()
             last_turn = turn == env.max_turns - 1
             replies = {}
@@ -166,8 +169,7 @@ class EnvRunner:
                 try:
                     ids = chat.reply_ids(history, new, bool(stop_N[n]), env.tools)
                 except Exception as e:   # a message the template cannot render
-                    counts["errors"] += 1
-                    ep["state"].setdefault("errors", []).append(f"{type(e).__name__}: {e}")
+                    failed(ep, counts, e)
                     active[n] = False
                     continue
                 ep["completion"].extend(new)
@@ -179,7 +181,7 @@ class EnvRunner:
                 host += time.perf_counter() - t_host
                 break
             E = bucket_width(max(len(v) for v in replies.values()), self.buckets)
-            if int(col1) + E > T:   # no room for the replies and another turn
+            if col + E > T:   # no room for the replies and another turn
                 counts["out_of_room"] += len(replies)
                 active[:] = False
                 host += time.perf_counter() - t_host
@@ -191,34 +193,21 @@ class EnvRunner:
             st = st._replace(active=jnp.asarray(active))
             host += time.perf_counter() - t_host
             cache, st = progs.env(params, cache, st, jnp.asarray(env_NE), jnp.asarray(env_len))
+            col += E
         c = progs.compact(st)
         out = EnvSampleOutput(c["tokens"], c["logprobs"], c["entropies"], c["mask"],
                               c["mask"].sum(axis=1).astype(jnp.int32), jnp.asarray(stopped),
                               c["valid"], c["env_mask"], jnp.asarray(turns))
         wall = time.perf_counter() - t_start
         metrics = {f"env/{k}": float(v) for k, v in counts.items()}
-        metrics.update({"env/turns": float(turns.mean()), "env/columns": float(st.col),
-                        "env/host_ms_per_turn": 1e3 * host / rounds,
+        metrics.update({"env/turns": float(turns.mean()), "env/columns": float(col),
+                        "env/host_ms_per_turn": 1e3 * host / (turn + 1),
                         "env/host_frac": host / max(wall, 1e-9)})
         return out, eps, metrics
 
 
 def task_runner(task, model_cfg, scfg) -> EnvRunner:
-    """The task's runner for (model, sampling config), built once (its programs compile once)."""
-    runners = task.__dict__.setdefault("_runners", {})
-    key = (model_cfg, scfg)
-    if key not in runners:
-        runners[key] = EnvRunner(task.environment, task.chat, model_cfg, scfg,
-                                 task.turn_tokens, task.max_reply)
-    return runners[key]
-
-
-def sampling_config(cfg, **over):
-    """The run's SamplingConfig (cfg.sampling) with `over` replaced."""
-    from rlpt.sampling import SamplingConfig
-    s = cfg.sampling
-    kw = dict(max_new_tokens=s.max_new_tokens, num_samples=s.num_samples,
-              temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
-              stop_tokens=tuple(s.stop_tokens), pad_id=s.pad_id)
-    kw.update(over)
-    return SamplingConfig(**kw)
+    """The runner of an environment task (rlpt.tasks.env_task) for (model, sampling config);
+    its programs compile once per shape in the process (`turn_programs`)."""
+    return EnvRunner(task.environment, task.chat, model_cfg, scfg, task.turn_tokens,
+                     task.max_reply)

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rlpt import distributed
-from rlpt.envs.multiturn import sampling_config, task_runner
+from rlpt.envs.multiturn import task_runner
 from rlpt.envs.tool_rollout import evaluate_tool, rollout_kind
 from rlpt.evaluation.metrics import by_difficulty, mean_pass_at_k, self_correction_rates
 from rlpt.pieces.self_correction import self_correction_rewards
@@ -127,14 +127,15 @@ def evaluate_env(model_cfg, params, task, cfg, eval_batch) -> dict:
     prompt at eval.temperature (unbiased pass@k over reward > 0.5)."""
     e, rng = cfg.eval, eval_rng(cfg.seed)
     res = {}
-    greedy = task_runner(task, model_cfg, sampling_config(cfg, num_samples=1, greedy=True))
+    greedy = task_runner(task, model_cfg,
+                         SamplingConfig.from_config(cfg.sampling, num_samples=1, greedy=True))
     _, eps, m = greedy.rollout(params, eval_batch, rng)
     r, _ = task.environment.rubric.score(eps, 1)
     res.update(greedy_acc=float(np.mean(r > 0.5)), greedy_reward=float(np.mean(r)),
                greedy_turns=m["env/turns"])
     if e.n_samples > 0:
-        multi = task_runner(task, model_cfg, sampling_config(cfg, num_samples=e.n_samples,
-                                                         temperature=e.temperature))
+        multi = task_runner(task, model_cfg, SamplingConfig.from_config(
+            cfg.sampling, num_samples=e.n_samples, temperature=e.temperature))
         _, eps, _ = multi.rollout(params, eval_batch, rng)
         r, _ = task.environment.rubric.score(eps, e.n_samples)
         correct = r.reshape(-1, e.n_samples) > 0.5
