@@ -130,6 +130,7 @@ def test_tool_taskset_runs_its_tools_and_scores_the_trace():
 
 
 @pytest.mark.skipif(not os.path.isfile(GGUF), reason=f"{GGUF} not present")
+@pytest.mark.slow   # the default suite's time (README, Tests); -m slow runs it
 def test_a_verifiers_tool_taskset_trains_one_step():
     """The environment through rlpt's env step: a tiny random model over SmolLM2's template."""
     from rlpt.build import build_model, build_rl

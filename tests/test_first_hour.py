@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from conftest import REPO_ROOT
 
 QUICK = ["-m", "rlpt.train", "--config=configs/grpo_arith.py:size=nano,quick=1",
@@ -36,6 +38,7 @@ def test_a_failed_start_leaves_the_workdir_as_it_was(tmp_path):
     assert code == 2 and (workdir / "config.json").read_text() == '{"seed": 7}', err
 
 
+@pytest.mark.slow   # the default suite's time (README, Tests); -m slow runs it
 def test_interrupt_resume_and_a_finished_rerun(tmp_path):
     workdir = tmp_path / "run"
     cmd = [*QUICK, "--config.rl.steps=60", f"--workdir={workdir}"]

@@ -106,6 +106,7 @@ def test_trained_judge_ranks_correct_above_incorrect(judge_params):
     assert ranked > np.mean(u_gold > u_wrong) + 0.2  # the ranking comes from training
 
 
+@pytest.mark.slow   # the default suite's time (README, Tests); -m slow runs it
 def test_two_fused_rl_steps_with_the_judge_reward(tmp_path):
     """The trainer's path: a judge written as a HF checkpoint, loaded by `build_rl` into
     `state.frozen["judge"]`, and 2 fused RL steps scored by it. The judge is untrained (a

@@ -290,6 +290,7 @@ def pref_cfg(algo, rank=4):
     return cfg
 
 
+@pytest.mark.slow   # the default suite's time (README, Tests); -m slow runs it
 def test_dpo_run_with_lora(tmp_path, monkeypatch):
     """rlpt.preference.train end to end (LoRA SFT merged, then DPO): the pref state holds the
     adapters on the SFT model as base and reference (no copy); step 0 is policy == reference

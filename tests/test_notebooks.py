@@ -88,6 +88,7 @@ def test_notebooks_exist():
     assert QUICKSTART in NOTEBOOKS
 
 
+@pytest.mark.slow   # the default suite's time (README, Tests); -m slow runs it
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=os.path.basename)
 def test_notebook_runs_from_its_folder(path, tmp_path):
     """Every cell runs from notebooks/ (the quickstart with QUICK_STEPS: its loops, evaluations,

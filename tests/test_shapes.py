@@ -31,6 +31,7 @@ def test_qwen_config_validates_with_every_feature_on(preset):
     assert c.sampling.max_new_tokens == 1024 and c.sampling.stop_tokens == (151645,)
 
 
+@pytest.mark.slow   # the default suite's time (README, Tests); -m slow runs it
 def test_a_nano_model_compiles_from_shapes_and_writes_its_memory(tmp_path):
     proc = _shapes("preset=nano,new_tokens=16,prompts=2,samples=2,grad_accum=2", tmp_path,
                    "--config.model.logits_chunk=8")

@@ -109,6 +109,7 @@ def _left_pad(rows, pad_id):
     return jnp.asarray(ids), jnp.asarray(mask)
 
 
+@pytest.mark.slow   # the default suite's time (README, Tests); -m slow runs it
 def test_logits_of_chat_prompts_match_hf(rlpt_model, tok, hf_model):
     """float32 logits of chat-formatted prompts, one left-padded batch, agree to 1e-3."""
     torch, model = hf_model

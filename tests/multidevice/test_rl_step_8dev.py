@@ -46,7 +46,8 @@ def _run(mesh_axes, size="tiny", **overrides):
     return state, metrics
 
 
-@pytest.mark.parametrize("axes", [{"data": 8}, {"data": 2, "fsdp": 2, "tensor": 2}],
+@pytest.mark.parametrize("axes", [pytest.param({"data": 8}, marks=pytest.mark.slow),
+                                  {"data": 2, "fsdp": 2, "tensor": 2}],
                          ids=["data8", "data2_fsdp2_tensor2"])
 def test_fused_rl_step_sharded_equals_single_device(axes):
     ref_state, ref_m = _run(None)
@@ -84,6 +85,7 @@ def test_lora_rl_step_sharded_equals_single_device():
         np.testing.assert_allclose(m[-1][k], ref_m[-1][k], rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.slow   # the default suite's time (README, Tests); -m slow runs it
 def test_host_reward_runs_per_batch_shard_and_equals_the_device_reward():
     """With a mesh, the host reward is called once per device shard (so in a multi-process run
     each process scores its own rows) and gives the same rewards as the JAX reward."""

@@ -19,7 +19,7 @@ from rlpt.models import forward, get_model_config, init_params, token_logprobs  
 from rlpt.sampling import SamplingConfig, sample  # noqa: E402
 
 CFG = get_model_config("tiny")  # d_model 128, 4 heads, 2 kv heads, d_ff 344, vocab 64
-MESHES = [{"data": 8}, {"data": 2, "fsdp": 2, "tensor": 2},
+MESHES = [pytest.param({"data": 8}, marks=pytest.mark.slow), {"data": 2, "fsdp": 2, "tensor": 2},
           pytest.param({"data": 1, "fsdp": 4, "tensor": 2}, marks=pytest.mark.slow)]
 
 

@@ -231,6 +231,7 @@ def test_preference_entry_point_on_the_command_line(tmp_path):
     assert summary["algo"] == "simpo" and summary["final"]["step"] == 3
 
 
+@pytest.mark.slow   # the default suite's time (README, Tests); -m slow runs it
 def test_cli_pre_dpo_two_stages(tmp_path):
     """SFT (rlpt.train.run_sft) -> guide (DPO from SFT) -> DPO from SFT with ref := guide."""
     c = load_config("dpo_arith", "algo=pre_dpo,size=nano,quick=1")
