@@ -23,7 +23,7 @@ import numpy as np
 from rlpt import registry
 from rlpt.algorithms.base import chain_of, split_algo_config
 from rlpt.config import hparams
-from rlpt.envs.tool_rollout import ToolConfig, rollout_kind, tool_rollout
+from rlpt.envs.tool_rollout import ToolConfig, rollout_kind
 from rlpt.errors import UserError
 from rlpt.loop import place_state
 from rlpt.models import get_model_config, has_own_tokenizer, init_params, lora
@@ -201,8 +201,9 @@ def build_rl(cfg, model_cfg, params, task, mesh=None, reward=None, per_prompt_me
                 models[role], frozen[role] = m_cfg, m_params
     params, base = lora_params(cfg, model_cfg, params)   # LoRA: the adapters train
     frozen.update(base)
-    rollout = (tool_rollout(ToolConfig.from_config(cfg.get("tool")))
-               if rollout_kind(cfg) == "tool" else PLAIN_ROLLOUT)
+    rollout = PLAIN_ROLLOUT
+    if rollout_kind(cfg) == "tool":   # the calculator game's compiled protocol
+        rollout = task.calculator_environment(ToolConfig.from_config(cfg.get("tool"))).compiled
     if hasattr(task, "environment"):   # a Python environment (rlpt.envs.multiturn)
         from rlpt.envs.multiturn import ENV_ROLLOUT
         rollout = ENV_ROLLOUT

@@ -6,12 +6,13 @@ Task: tool_multiplication (3-digit x 2-digit products, rlpt.tasks.tool_task) wit
 SFT-trained on calculator demos that always call (`[123*45]<5535>5535`), so its rollouts call
 the tool. The same B x G episodes are rolled out two ways:
 
-- **device**: the on-device calculator inside the decode loop (rlpt.envs.tool_rollout,
-  `tool_sample`): one compiled program, the call evaluated in JAX;
-- **python**: the same protocol as a Python environment (rlpt.envs.multiturn.EnvRunner): a policy
-  turn ends at `]` (or eos), `env_response` evaluates the call body with the calculator's Python
-  reference (`rlpt.envs.calculator.reference_eval`) and replies `<5535>`, the policy continues
-  the same KV cache; at most 3 policy turns (the device path's max_calls=2 + the answer).
+- **device**: the environment's compiled protocol (`env.compiled`, the calculator inside the
+  decode loop, rlpt.envs.tool_rollout): one compiled program, the call evaluated in JAX;
+- **python**: the same environment's Python protocol (`task.calculator_environment`,
+  rlpt.envs.calculator_env) played by rlpt.envs.multiturn.EnvRunner: a policy turn ends at `]`
+  (or eos), `env_response` evaluates the call body with the calculator's Python reference
+  (`rlpt.envs.calculator.reference_eval`) and replies `<5535>`, the policy continues the same
+  KV cache; at most 3 policy turns (the device path's max_calls=2 + the answer).
 
 Printed per path: the median rollout wall time over --reps (after a compiling call), accuracy
 (the answer after the last call equals the product: a check that both paths play the same game),
@@ -23,7 +24,6 @@ after: a figure taken under load is not a result.
 """
 import argparse
 import os
-import re
 import sys
 import time
 
@@ -35,11 +35,9 @@ import numpy as np  # noqa: E402
 from configs.tool_calc import get_config  # noqa: E402
 from rlpt.build import build_model, build_rl, build_sft, build_task  # noqa: E402
 from rlpt.config import validate  # noqa: E402
-from rlpt.envs.calculator import reference_eval, reference_render  # noqa: E402
-from rlpt.envs.environment import Environment, PlainChat  # noqa: E402
+from rlpt.envs.environment import PlainChat  # noqa: E402
 from rlpt.envs.multiturn import EnvRunner  # noqa: E402
-from rlpt.envs.rubric import Rubric  # noqa: E402
-from rlpt.envs.tool_rollout import ToolConfig, tool_sample  # noqa: E402
+from rlpt.envs.tool_rollout import ToolConfig  # noqa: E402
 from rlpt.sampling import SamplingConfig  # noqa: E402
 from rlpt.state import trained_params  # noqa: E402
 from rlpt.step import update_phase  # noqa: E402
@@ -53,24 +51,6 @@ def sft_policy(cfg, steps):
     for i in range(steps):
         state, _ = step(state, make_batch(i), hp)
     return task, model_cfg, trained_params(state, model_cfg.lora_scale)
-
-
-def calculator_env(questions, answers):
-    """The calculator protocol as a Python environment (module doc)."""
-    def env_response(state, messages):
-        text = messages[-1]["content"]
-        if not text.endswith("]") or "[" not in text:
-            return [], True   # the answer (no open call): done
-        value, _ = reference_eval(text[text.rindex("[") + 1:-1])
-        return [{"role": "tool", "content": reference_render(value)}], False
-
-    def correct(completion, answer):
-        final = completion[-1]["content"] if completion else ""
-        return float(re.sub(r"\[.*?\]|<.*?>", "", final).strip() == answer)
-
-    rows = [{"prompt": q, "answer": a} for q, a in zip(questions, answers)]
-    return Environment(dataset=rows, rubric=Rubric([correct]), env_response=env_response,
-                       max_turns=3, name="calculator_python")
 
 
 def median_time(fn, reps):
@@ -97,23 +77,19 @@ def main():
     tok = task.tokenizer
     batch = task.make_batch(123, 0, a.prompts)
     B, G = a.prompts, a.samples
-    questions = [tok.decode(r[m > 0]) for r, m in zip(batch["prompt"], batch["prompt_mask"])]
-    answers = [tok.decode(t[:n]) for t, n in zip(batch["target"], batch["target_len"])]
     rng = jax.random.PRNGKey(0)
 
     # device: the calculator inside the decode loop
     scfg = SamplingConfig(max_new_tokens=cfg.sampling.max_new_tokens, num_samples=G,
                           stop_tokens=(tok.eos_id,), pad_id=tok.pad_id)
-    tcfg = ToolConfig(max_calls=2, max_call_len=24)
-    dev = jax.jit(lambda p, r: tool_sample(model_cfg, p, batch["prompt"], batch["prompt_mask"], r,
-                                           scfg, tcfg))
+    env = task.calculator_environment(ToolConfig(max_calls=2, max_call_len=24), batch)
+    dev = jax.jit(lambda p, r: env.compiled.sample(model_cfg, p, batch, r, scfg))
     t_dev, out = median_time(lambda: dev(params, rng), a.reps)
     r_dev = task.host_reward(*jax.device_get((out.tokens, (out.valid + out.tool_mask)
                                               .astype(np.int32))),
                              np.repeat(batch["target"], G, 0), np.repeat(batch["target_len"], G))
 
-    # python: the same protocol between device programs
-    env = calculator_env(questions, answers)
+    # python: the same environment's Python protocol between device programs
     turn_tokens, max_reply = cfg.sampling.max_new_tokens, 16
     scfg_py = SamplingConfig(max_new_tokens=3 * turn_tokens + 2 * max_reply, num_samples=G,
                              stop_tokens=(tok.eos_id, tok.stoi["]"]), pad_id=tok.pad_id)

@@ -8,6 +8,7 @@ temperature 1 with PRNGKey(--seed); environments from rlpt.envs.examples (their 
 """
 import argparse
 import importlib
+import json
 import os
 import sys
 
@@ -33,8 +34,10 @@ def main():
     ap.add_argument("--samples", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--show", type=int, default=6, help="episodes printed in full")
+    ap.add_argument("--env_kwargs", default="{}", help="JSON: load_environment's arguments")
     a = ap.parse_args()
-    env = importlib.import_module(f"rlpt.envs.examples.{a.game}").load_environment()
+    env = importlib.import_module(f"rlpt.envs.examples.{a.game}").load_environment(
+        **json.loads(a.env_kwargs))
     tok = load_tokenizer(a.checkpoint)
     chat = Chat(tok)
     model_cfg, params = load_checkpoint(a.checkpoint)

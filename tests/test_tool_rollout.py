@@ -241,11 +241,13 @@ def _tool_cfg():
 
 
 def _build(cfg, params, task, monkeypatch, reward=None):
-    """`build_rl` of a tool config, recording the ToolConfig its tool rollout was built with."""
-    from rlpt import build
+    """`build_rl` of a tool config, recording the ToolConfig its tool rollout was built with
+    (the compiled protocol of the task's calculator environment)."""
+    from rlpt.envs import calculator_env
     built = []
-    real = build.tool_rollout
-    monkeypatch.setattr(build, "tool_rollout", lambda tcfg: built.append(tcfg) or real(tcfg))
+    real = calculator_env.tool_rollout
+    monkeypatch.setattr(calculator_env, "tool_rollout",
+                        lambda tcfg: built.append(tcfg) or real(tcfg))
     spec, state, hp, _ = build_rl(cfg, NANO, params, task, reward=reward)
     assert len(built) == 1
     return spec, state, hp, built[0]
@@ -300,3 +302,71 @@ def test_tool_rl_step_two_steps(sft_params, monkeypatch):
     changed = [not np.array_equal(a, b) for a, b in zip(jax.tree_util.tree_leaves(sft_params),
                                                         jax.tree_util.tree_leaves(state.params))]
     assert any(changed)
+
+
+# ------------------------------------------------------------------ one game, two protocols
+
+def _turns(tokens, tool_mask, n):
+    """A compiled episode's first n tokens as (policy turn ids, the tool reply ids after it)."""
+    turns, i = [], 0
+    while i < n:
+        j = i
+        while j < n and not tool_mask[j]:
+            j += 1
+        k = j
+        while k < n and tool_mask[k]:
+            k += 1
+        turns.append((list(tokens[i:j]), list(tokens[j:k])))
+        i = k
+    return turns
+
+
+def test_python_and_compiled_protocols_of_the_calculator_play_the_same_game():
+    """`ToolMultiplicationTask.calculator_environment`: for sampled compiled episodes (a random
+    policy biased to calls, digits and eos), the Python `env_response` fed the same policy
+    turns answers each call with the tokens the device injected, and the rubric's `correct`
+    equals the device reward's, on every episode both protocols define alike (every `]` closes
+    an answered call, the episode ends at eos, no special token: rlpt.envs.calculator_env)."""
+    from rlpt.envs.calculator_env import calculator_environment
+    from rlpt.tasks.tool_task import tool_answer_reward
+    rng = np.random.default_rng(4)
+    table = rng.normal(0, 1, (64, 64)).astype(np.float32)
+    table[:, TOK.ids_of("[]0123456789+*")] += 3.0
+    table[:, TOK.ids_of("6")] += 2.0
+    table[TOK.ids_of("6>"), EOS] += 6.0
+    table[:, TOK.ids_of("[")] += 1.0
+    out = run_scripted(table, "2*3=", T=48, max_calls=2, G=256, seed=2)
+    env = calculator_environment([{"prompt": "2*3=", "answer": "6"}], ToolConfig(max_calls=2))
+    assert env.compiled is not None and env.max_turns == 3
+    _, aux = tool_answer_reward(out.tokens, completion_source(out), np.full((256, 1), TOK.stoi["6"]),
+                                np.ones(256, np.int32))
+    compared, calls, errors, right = 0, 0, 0, 0
+    for i in range(256):
+        n = int(out.valid[i].sum())
+        toks = out.tokens[i, :n]
+        turns = _turns(toks, out.tool_mask[i, :n], n)
+        policy = [t for turn, _ in turns for t in turn]
+        closes = sum(t == TOK.stoi["]"] for t in policy)
+        if (toks[-1] != EOS or closes != out.num_calls[i] or out.unanswered[i]
+                or any(t <= 3 for t in policy[:-1])):
+            continue   # outside what both protocols define alike
+        state = env.initial_state(env.dataset[0])
+        messages = env.prompt_messages(env.dataset[0])
+        for turn, reply in turns:
+            messages.append({"role": "assistant", "content": TOK.decode(turn)})
+            new, done = env.env_response(state, messages)
+            if reply:
+                assert (new, done) == ([{"role": "tool", "content": TOK.decode(reply)}], False)
+                messages += new
+                errors += TOK.decode(reply) == "<?>"
+            else:
+                assert (new, done) == ([], True)
+        state["stopped"] = True
+        r, _ = env.rubric.score([{"prompt": messages[:1], "completion": messages[1:],
+                                  "answer": "6", "state": state, "info": {}}], 1)
+        r = float(r[0])
+        assert r == float(aux["correct"][i]), (TOK.decode(toks), r)
+        compared, calls, right = compared + 1, calls + len(turns) - 1, right + r
+    # the comparison covers answered calls, error results and both rubric outcomes
+    assert compared >= 40 and calls >= 20 and errors >= 3 and 3 <= right < compared, \
+        (compared, calls, errors, right)

@@ -12,10 +12,15 @@
   `env_response(state, messages) -> (new_messages, done)`, called in Python after each policy
   turn with the conversation so far (prompt + completion messages); its messages are appended
   (as `user` or `tool` turns) and the policy's next turn continues the same KV cache
-  (rlpt.envs.turns). `state` is the episode's dict (`answer`, `info`, `turn`, plus whatever the
-  environment keeps in it, from `setup_state(row)`), the rubric sees it as `state`.
+  (rlpt.envs.turns). `state` is the episode's dict (`answer`, `info`, `turn`, `stopped`: the last policy
+  turn ended at a stop token rather than the turn cap; plus whatever the environment keeps in
+  it, from `setup_state(row)`), the rubric sees it as `state`.
 - **tools** (optional): function schemas the prompt declares (rlpt.envs.tools builds a tool
   environment from plain Python functions).
+- **compiled** (optional): the same protocol as one compiled program, an `rlpt.sampling.Rollout`
+  whose decode loop runs the environment's step on device (the calculator:
+  rlpt.envs.calculator_env); the fused step plays it, `env_response` is then the Python
+  implementation of the same game (the host loop, for comparison and debugging).
 
 An episode ends when `env_response` says done, after `max_turns` policy turns, or when the
 token buffer (`sampling.max_new_tokens` columns) is full. An `env_response` that raises or
@@ -33,6 +38,7 @@ import numpy as np
 
 from rlpt.errors import UserError
 from rlpt.envs.rubric import Rubric
+from rlpt.sampling import Rollout
 
 
 @dataclasses.dataclass
@@ -45,6 +51,7 @@ class Environment:
     setup_state: Optional[Callable] = None
     tools: Sequence[Dict] = ()   # function schemas (rlpt.envs.tools), rendered by Chat
     name: str = "env"
+    compiled: Optional[Rollout] = None   # the protocol inside the decode loop (module doc)
 
     def __post_init__(self):
         if self.env_response is None and self.max_turns != 1:

@@ -156,6 +156,7 @@ class EnvRunner:
                                          "content": chat.text(toks[n][msk[n] > 0])})
                 ep["state"]["turn"] = turn + 1
                 turns[n], stopped[n] = turn + 1, bool(stop_N[n])
+                ep["state"]["stopped"] = bool(stop_N[n])   # at a stop token, not the cap
                 counts["capped_turns"] += int(not stop_N[n])
                 if env.env_response is None:
                     active[n] = False

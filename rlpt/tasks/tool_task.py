@@ -145,6 +145,17 @@ class ToolMultiplicationTask(SyntheticTask):
         out["solution_loss_mask"] = (out["solution_mask"] * ~(opened & ~closed)).astype(np.int32)
         return out
 
+    def calculator_environment(self, tcfg, batch: Dict[str, np.ndarray] = None):
+        """This game as an `Environment` with its Python and its compiled protocol
+        (rlpt.envs.calculator_env) over the prompts of `batch` (default `make_batch(0, 0, 64)`);
+        the trainer plays its `compiled` rollout."""
+        from rlpt.envs.calculator_env import calculator_environment
+        b = self.make_batch(0, 0, 64) if batch is None else batch
+        dec = self.tokenizer.decode
+        rows = [{"prompt": dec(p[m > 0]), "answer": dec(t[:n])} for p, m, t, n in
+                zip(b["prompt"], b["prompt_mask"], b["target"], b["target_len"])]
+        return calculator_environment(rows, tcfg)
+
     def reward(self, completion, source, target, target_len):
         """On-device reward over (tokens, source) with this task's weights."""
         return tool_answer_reward(completion, source, target, target_len, **self.weights)

@@ -37,7 +37,16 @@ def final_number(completion):
     return int(found[-1]) if found else None
 
 
-def load_environment(n_rows: int = 600, max_turns: int = 4, seed: int = 0):
+EXAMPLE = ("Example.\nUser: What is 21 * 43 + 5? Use the tools, then give the answer.\n"
+           "Assistant: <tool_call>\n{\"name\": \"multiply\", \"arguments\": {\"a\": 21, "
+           "\"b\": 43}}\n</tool_call>\nTool: 903\nAssistant: <tool_call>\n{\"name\": \"add\", "
+           "\"arguments\": {\"a\": 903, \"b\": 5}}\n</tool_call>\nTool: 908\n"
+           "Assistant: The answer is 908.")
+
+
+def load_environment(n_rows: int = 600, max_turns: int = 4, seed: int = 0,
+                     example: bool = False):
+    """`example`: a worked episode (two calls, then the answer) in the system message."""
     rng = np.random.default_rng(seed)
     rows = []
     for _ in range(n_rows):
@@ -53,4 +62,5 @@ def load_environment(n_rows: int = 600, max_turns: int = 4, seed: int = 0):
 
     return tool_environment(rows, tools=[multiply, add],
                             rubric=Rubric([correct, used_tools], [1.0, 0.2]),
-                            max_turns=max_turns, name="two_tools")
+                            max_turns=max_turns, system_prompt=EXAMPLE if example else "",
+                            name="two_tools")
