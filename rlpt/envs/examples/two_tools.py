@@ -2,6 +2,7 @@
 for questions "What is a * b + c?" with 2-3 digit numbers (hard to do in one's head, two calls
 with the tools). Rubric: `correct` (the final answer's last number equals a*b+c) plus 0.2 x
 `used_tools` (1 when the episode made at least one call that returned a result)."""
+import json
 import re
 
 import numpy as np
@@ -37,21 +38,30 @@ def final_number(completion):
     return int(found[-1]) if found else None
 
 
-EXAMPLE = ("Example.\nUser: What is 21 * 43 + 5? Use the tools, then give the answer.\n"
-           "Assistant: <tool_call>\n{\"name\": \"multiply\", \"arguments\": {\"a\": 21, "
-           "\"b\": 43}}\n</tool_call>\nTool: 903\nAssistant: <tool_call>\n{\"name\": \"add\", "
-           "\"arguments\": {\"a\": 903, \"b\": 5}}\n</tool_call>\nTool: 908\n"
-           "Assistant: The answer is 908.")
+def _call(name, a, b):
+    return ("<tool_call>\n" + json.dumps({"name": name, "arguments": {"a": a, "b": b}})
+            + "\n</tool_call>")
+
+
+QUESTION = "What is {} * {} + {}? Use the tools, then give the answer."
+# a worked episode (two calls, then the answer) as chat turns before the question
+EXAMPLE = [{"role": "user", "content": QUESTION.format(21, 43, 5)},
+           {"role": "assistant", "content": _call("multiply", 21, 43)},
+           {"role": "tool", "content": "903"},
+           {"role": "assistant", "content": _call("add", 903, 5)},
+           {"role": "tool", "content": "908"},
+           {"role": "assistant", "content": "The answer is 908."}]
 
 
 def load_environment(n_rows: int = 600, max_turns: int = 4, seed: int = 0,
                      example: bool = False):
-    """`example`: a worked episode (two calls, then the answer) in the system message."""
+    """`example`: the prompt starts with a worked episode (`EXAMPLE`, as chat turns)."""
     rng = np.random.default_rng(seed)
     rows = []
     for _ in range(n_rows):
         a, b, c = (int(x) for x in rng.integers(12, 999, size=3))
-        rows.append({"prompt": f"What is {a} * {b} + {c}? Use the tools, then give the answer.",
+        question = {"role": "user", "content": QUESTION.format(a, b, c)}
+        rows.append({"prompt": (EXAMPLE if example else []) + [question],
                      "answer": str(a * b + c)})
 
     def correct(completion, answer):
@@ -62,5 +72,4 @@ def load_environment(n_rows: int = 600, max_turns: int = 4, seed: int = 0,
 
     return tool_environment(rows, tools=[multiply, add],
                             rubric=Rubric([correct, used_tools], [1.0, 0.2]),
-                            max_turns=max_turns, system_prompt=EXAMPLE if example else "",
-                            name="two_tools")
+                            max_turns=max_turns, name="two_tools")
