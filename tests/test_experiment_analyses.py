@@ -252,3 +252,57 @@ def test_a_band_near_the_end_of_the_range_stays_inside_it():
     assert diff["lo"] < -1.0 and lo[0] == -1.0 and hi[0] == pytest.approx(diff["hi"])
     lo, hi = clipped_band([diff], None)   # an unbounded metric (a length, a loss): as is
     assert lo[0] == diff["lo"]
+
+
+# ------------------------------------------------------------------ archives (experiments/archive.py)
+
+def regenerate_main(argv):
+    """scripts/regenerate_experiments.py's main(argv) -> (identical, experiments)."""
+    return runpy.run_path(os.path.join(REPO, "scripts", "regenerate_experiments.py"))["main"](argv)
+
+
+def test_an_archived_sweep_regenerates_its_tables_identically(make_sweep, tmp_path, capsys):
+    """A sweep archived, then deleted: scripts/regenerate_experiments.py rebuilds the analysis
+    table and the sweep table byte for byte from the archive; a committed table that no longer
+    matches is reported; the archive's bytes depend only on the runs."""
+    import shutil
+    import subprocess
+    from experiments.archive import archive_experiment
+    sweep = make_sweep("yue_passk", "")
+    exp = tmp_path / "experiments" / "yue_passk"
+    exp.mkdir(parents=True)
+    shutil.copy(os.path.join(EXPERIMENTS_DIR, "yue_passk", "analyze.py"), exp)
+    # the "committed" results, made from the sweep itself as an experiment's README does
+    subprocess.run([sys.executable, str(exp / "analyze.py"), sweep, "--out", str(exp)],
+                   check=True, cwd=REPO, capture_output=True, env=dict(os.environ, PYTHONPATH=REPO))
+    shutil.copy(os.path.join(sweep, "table.md"), exp)
+    (exp / "regenerate.json").write_text(json.dumps(
+        {"sweeps": {"main": sweep}, "analyses": [{"sweeps": ["main"], "argv": []}],
+         "table": "main"}))
+    [path] = archive_experiment("yue_passk", str(exp.parent))
+    first = open(path, "rb").read()
+    assert archive_experiment("yue_passk", str(exp.parent)) == [path]
+    assert open(path, "rb").read() == first
+    shutil.rmtree(sweep)
+
+    args = ["--experiments", str(exp.parent)]
+    assert regenerate_main(["--out", str(tmp_path / "a")] + args) == (1, 1)
+    out = capsys.readouterr().out
+    assert "yue_passk: identical (passk.md identical, table.md identical)" in out
+    assert out.rstrip().endswith("1 of 1 experiments regenerate identically")
+    assert (tmp_path / "a" / "yue_passk" / "passk.png").exists()
+
+    (exp / "table.md").write_text((exp / "table.md").read_text().replace("0.", "1.", 1))
+    assert regenerate_main(["--out", str(tmp_path / "b")] + args) == (0, 1)
+    assert "yue_passk: differs (passk.md identical, table.md differs)" in capsys.readouterr().out
+
+
+def test_every_committed_archive_regenerates_identically(tmp_path, capsys):
+    """The repository's own archives: every experiment that has one regenerates identically;
+    the others are counted as not regenerating."""
+    from experiments.archive import manifest
+    names = {os.path.basename(os.path.dirname(p))
+             for p in glob.glob(os.path.join(EXPERIMENTS_DIR, "*", "analyze.py"))}
+    archived = {n for n in names if manifest(n) is not None}
+    same, total = regenerate_main(["--out", str(tmp_path)])
+    assert total == len(names) and same == len(archived), capsys.readouterr().out

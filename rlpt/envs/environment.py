@@ -12,9 +12,9 @@
   `env_response(state, messages) -> (new_messages, done)`, called in Python after each policy
   turn with the conversation so far (prompt + completion messages); its messages are appended
   (as `user` or `tool` turns) and the policy's next turn continues the same KV cache
-  (rlpt.envs.turns). `state` is the episode's dict (`answer`, `info`, `turn`, `stopped`: the last policy
-  turn ended at a stop token rather than the turn cap; plus whatever the environment keeps in
-  it, from `setup_state(row)`), the rubric sees it as `state`.
+  (rlpt.envs.turns). `state` is the episode's dict (`answer`, `info`, `turn`, `stopped`: the
+  last policy turn ended at a stop token rather than the turn cap; plus whatever the
+  environment keeps in it, from `setup_state(row)`), the rubric sees it as `state`.
 - **tools** (optional): function schemas the prompt declares (rlpt.envs.tools builds a tool
   environment from plain Python functions).
 - **compiled** (optional): the same protocol as one compiled program, an `rlpt.sampling.Rollout`
