@@ -23,8 +23,11 @@ GAMES = {"guess_number": dict(turns=4, turn_tokens=10, max_reply=32, env_kwargs=
          "wordle": dict(turns=6, turn_tokens=10, max_reply=32, env_kwargs={}),
          # a worked episode before the question: without it SmolLM2 made no successful tool
          # call in 32 episodes, with it 9 of 32 did (docs/environments.md)
+         # 672-token rows x 32 episodes: the update without these asked for 36 GB
          "two_tools": dict(turns=3, turn_tokens=48, max_reply=32, prompt_len=464,
-                           env_kwargs=dict(max_turns=3, example=True)),
+                           env_kwargs=dict(max_turns=3, example=True),
+                           memory=dict(logits_chunk=52, attention="blockwise",
+                                       attention_block=128, grad_accum=4)),
          "reasoning_gym": dict(turns=1, turn_tokens=48, max_reply=16, env_kwargs={})}
 
 
@@ -61,6 +64,11 @@ def get_config(arg: str = ""):
     c.sft.steps = 0                     # an environment has no gold solutions
     c.rl.steps = a["steps"]
     c.rl.batch_size = 4
+    mem = g.get("memory", {})
+    c.rl.grad_accum = mem.get("grad_accum", 1)   # the update over 4 microbatches of 8 episodes
+    c.model.logits_chunk = mem.get("logits_chunk", 0)
+    c.model.attention = mem.get("attention", "plain")
+    c.model.attention_block = mem.get("attention_block", 512)
     c.optim.lr = 1e-5                   # LoRA: 10x (lora_run); a guess, not tuned
     c.optim.warmup_steps = 5
     c.optim.max_grad_norm = 1.0
