@@ -126,14 +126,15 @@ def lora_params(cfg, model_cfg, params, trainable=()):
 
 def build_task(cfg):
     """The task of `cfg.task`, refused (check_task_fits_checkpoint) when it cannot read the
-    text of `cfg.model.checkpoint`, or, for an environment, with an SFT warm-up or another
-    rollout kind."""
+    text of `cfg.model.checkpoint`, or, for an environment, with an SFT warm-up and no
+    demonstrations, or another rollout kind."""
     task = registry.get("task", cfg.task.name)(**cfg.task.kwargs.to_dict())
     check_task_fits_checkpoint(cfg, task)
     if hasattr(task, "environment"):   # a Python environment (rlpt.tasks.env_task)
-        if cfg.sft.steps:
-            raise UserError(f"config sft.steps={cfg.sft.steps}: task 'env' has no gold "
-                            "solutions to warm up on; set --config.sft.steps=0")
+        if cfg.sft.steps and task.environment.demonstration is None:
+            raise UserError(f"config sft.steps={cfg.sft.steps}: environment "
+                            f"{task.environment.name!r} has no demonstration (gold completions) "
+                            "to warm up on; set --config.sft.steps=0")
         if rollout_kind(cfg) != "plain":
             raise UserError(f"config rollout.kind={rollout_kind(cfg)!r}: task 'env' plays its "
                             "own protocol; leave rollout.kind at 'plain'")
@@ -240,14 +241,16 @@ def task_reward(task, kind: str, on_error: float = 0.0, mesh=None):
 
 def build_sft(cfg, model_cfg, params, task, mesh=None):
     """The SFT phase of a validated config: `(step, state, hp, make_batch)` (module doc). Tool
-    demonstrations are teacher-forced over the whole solution with the loss on model tokens."""
+    and environment demonstrations are teacher-forced over the whole solution with the loss on
+    the model's tokens (`solution_loss_mask`), not the tool's or the environment's."""
     optimizer = make_optimizer(cfg.sft.optim)
     model_cfg = with_lora(cfg, model_cfg)
     params, frozen = lora_params(cfg, model_cfg, params)   # LoRA: the adapters train
     state = new_state(params, optimizer, cfg.seed, frozen)
     if mesh is not None:
         state = place_state(state, optimizer, mesh)
-    loss_mask = "solution_loss_mask" if rollout_kind(cfg) == "tool" else "solution_mask"
+    with_env = rollout_kind(cfg) == "tool" or hasattr(task, "environment")
+    loss_mask = "solution_loss_mask" if with_env else "solution_mask"
     return (sft_step(model_cfg, optimizer, loss_mask), state,
             {"optim": optim_hparams(cfg.sft.optim)},
             lambda step: sft_batch(task, cfg.seed, step, cfg.sft.batch_size))

@@ -13,6 +13,11 @@ GGUF = os.path.join(SHARED_DATA, "smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
 pytestmark = pytest.mark.skipif(not os.path.isfile(GGUF), reason=f"{GGUF} not present")
 
 
+def _has(module):
+    import importlib.util
+    return importlib.util.find_spec(module) is not None
+
+
 def quick_cfg(game, **over):
     from configs.env_games import get_config
     c = get_config(f"game={game},quick=1,preset=tiny,lora=0" + "".join(
@@ -65,10 +70,12 @@ def test_one_rl_step_through_rlpt_train(tmp_path, game, over):
 def test_bad_env_task_configs(tmp_path):
     from rlpt.build import build_task
     from rlpt.tasks.env_task import EnvTask
-    cfg = quick_cfg("guess_number")
-    cfg.sft.steps = 10
-    with pytest.raises(UserError, match="sft.steps=10: task 'env' has no gold solutions"):
-        build_task(cfg)
+    cfg = quick_cfg("reasoning_gym") if _has("reasoning_gym") else None
+    if cfg is not None:   # reasoning-gym environments have no demonstrations
+        cfg.sft.steps = 10
+        with pytest.raises(UserError, match="sft.steps=10: environment 'reasoning_gym/chain_sum' "
+                                            "has no demonstration"):
+            build_task(cfg)
     with pytest.raises(UserError, match="expected 'module:function'"):
         EnvTask(env="rlpt.envs.examples.guess_number", tokenizer_path=GGUF)
     with pytest.raises(UserError, match="task.kwargs.env=.*AttributeError"):
@@ -125,3 +132,52 @@ def test_textarena_game_as_an_environment():
     assert list(r) == [1.0, 0.0] and m["rubric/invalid_move"] == 0.5
     with pytest.raises(UserError, match="env_id='no-such-game'"):
         load_environment("no-such-game", n_rows=1)
+
+
+@pytest.mark.parametrize("game", ["guess_number", "two_tools"])
+def test_demonstrations_are_what_the_template_renders(game):
+    """`demonstration_ids`: the prompt's ids then the demonstration's are the template's rendering
+    of the whole conversation (up to the text after the last end-of-turn); the loss mask is 1 on
+    exactly the assistant turns' ids (text and end-of-turn token), 0 on the replies."""
+    import importlib
+    from rlpt.envs.environment import Chat, demonstration_ids
+    from rlpt.tokenizers import load_tokenizer
+    tok = load_tokenizer(GGUF)
+    chat = Chat(tok)
+    env = importlib.import_module(f"rlpt.envs.examples.{game}").load_environment(n_rows=6)
+    for row in env.dataset:
+        ids, mask = demonstration_ids(env, chat, row)
+        demo = env.demonstration(row)
+        last = max(i for i, m in enumerate(demo) if m["role"] == "assistant")
+        prompt = chat.prompt_ids(env.prompt_messages(row), env.tools)
+        full = tok.encode(chat.render(env.prompt_messages(row) + demo[:last + 1], False,
+                                      env.tools))
+        assert full[:len(prompt) + len(ids)] == prompt + ids
+        assert tok.decode(full[len(prompt) + len(ids):]).strip() == ""
+        turns = [chat.assistant_ids(m["content"], i == last) for i, m in enumerate(demo)
+                 if m["role"] == "assistant"]
+        assert [t for t, m in zip(ids, mask) if m] == [t for turn in turns for t in turn]
+        assert 0 < sum(mask) < len(mask) and len(turns) >= 2
+
+
+def test_sft_batch_and_a_warm_up_then_rl_through_rlpt_train(tmp_path):
+    """guess_number's demonstrations (binary search) as the SFT warm-up of `rlpt.train`: the
+    batch's loss mask is a subset of its valid mask; 3 SFT steps lower nothing to NaN and hand
+    over to an RL step; a demonstration longer than solution_len is refused naming its row."""
+    from rlpt.build import build_task
+    from rlpt.train import run
+    cfg = quick_cfg("guess_number")
+    cfg.sft.steps, cfg.sft.batch_size = 3, 4
+    task = build_task(cfg)
+    b = task.sft_batch(0, 0, 4)
+    assert b["solution"].shape == (4, task.solution_len)
+    assert (b["solution_loss_mask"] <= b["solution_mask"]).all() and b["solution_loss_mask"].any()
+    run(cfg, str(tmp_path))
+    rows = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
+    sft = [r for r in rows if r["phase"] == "sft"]
+    assert len(sft) == 3 and all(r["loss"] > 0 for r in sft)
+    assert [r["phase"] for r in rows].count("rl") == 1
+    cfg.task.kwargs.solution_len = 8
+    with pytest.raises(UserError, match="demonstration of dataset row .* more than task.kwargs."
+                                        "solution_len=8"):
+        build_task(cfg).sft_batch(0, 0, 4)

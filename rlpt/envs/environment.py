@@ -17,6 +17,9 @@
   environment keeps in it, from `setup_state(row)`), the rubric sees it as `state`.
 - **tools** (optional): function schemas the prompt declares (rlpt.envs.tools builds a tool
   environment from plain Python functions).
+- **demonstration** (optional): `demonstration(row) -> messages`, a gold completion of the row
+  (assistant turns, each followed by the messages `env_response` would answer with): what an SFT
+  warm-up teacher-forces (`demonstration_ids`: the loss on the assistant turns only).
 - **compiled** (optional): the same protocol as one compiled program, an `rlpt.sampling.Rollout`
   whose decode loop runs the environment's step on device (the calculator:
   rlpt.envs.calculator_env); the fused step plays it, `env_response` is then the Python
@@ -52,6 +55,7 @@ class Environment:
     tools: Sequence[Dict] = ()   # function schemas (rlpt.envs.tools), rendered by Chat
     name: str = "env"
     compiled: Optional[Rollout] = None   # the protocol inside the decode loop (module doc)
+    demonstration: Optional[Callable] = None   # row -> gold completion messages (module doc)
 
     def __post_init__(self):
         if self.env_response is None and self.max_turns != 1:
@@ -109,6 +113,11 @@ class Chat:
     def prompt_ids(self, messages, tools: Sequence[Dict] = ()) -> List[int]:
         return self.tok.encode(self.render(messages, True, tools))
 
+    def assistant_ids(self, content: str, last: bool) -> List[int]:
+        """The ids a policy turn writing `content` samples: the text, then the end-of-turn
+        token (its stop token)."""
+        return self.tok.encode(content + self.end_of_turn)
+
     def text(self, ids) -> str:
         """A policy turn's text (special tokens dropped, up to the end-of-turn token)."""
         return self.tok.decode(list(ids), stop_at_eos=True)
@@ -164,5 +173,40 @@ class PlainChat:
     def text(self, ids) -> str:
         return self.tok.decode(list(ids), stop_at_eos=True)
 
+    def assistant_ids(self, content: str, last: bool) -> List[int]:
+        """A turn's ids: its text (a turn before a reply ends at a stop character of its own,
+        e.g. the calculator's `]`), then eos on the last turn."""
+        return self.tok.encode(content) + ([self.tok.eos_id] if last else [])
+
     def reply_ids(self, history, new, turn_closed: bool, tools: Sequence[Dict] = ()) -> List[int]:
         return self.tok.encode("".join(m["content"] for m in new))
+
+
+def demonstration_ids(env: Environment, chat, row: Dict) -> tuple:
+    """`(ids, loss_mask)` of `env.demonstration(row)` after the row's prompt, as a rollout would
+    hold them: each assistant turn's ids (`chat.assistant_ids`, loss 1), then the environment's
+    messages that follow it as `chat.reply_ids` renders them (loss 0); messages after the last
+    assistant turn end the episode and are not model input (dropped). A demonstration that does
+    not start with an assistant turn is refused naming the row."""
+    demo = list(env.demonstration(row))
+    history = env.prompt_messages(row)
+    if not demo or demo[0].get("role") != "assistant":
+        raise UserError(f"environment {env.name}: the demonstration of row {row.get('prompt')!r:.60} "
+                        "must start with an assistant turn")
+    last = max(i for i, m in enumerate(demo) if m["role"] == "assistant")
+    ids, mask = [], []
+    for i, m in enumerate(demo[:last + 1]):
+        if m["role"] == "assistant":
+            a = chat.assistant_ids(m["content"], i == last)
+            ids, mask = ids + a, mask + [1] * len(a)
+            history.append(m)
+            new = []
+            for n in demo[i + 1:last + 1]:
+                if n["role"] == "assistant":
+                    break
+                new.append(n)
+            if new:
+                r = chat.reply_ids(history, new, True, env.tools)
+                ids, mask = ids + r, mask + [0] * len(r)
+                history += new
+    return ids, mask

@@ -135,7 +135,8 @@ def run_call(tools: Dict[str, Callable], call) -> Tuple[str, bool]:
 
 
 def tool_environment(dataset, tools: Sequence[Callable], rubric: Rubric, max_turns: int = 4,
-                     system_prompt: str = "", name: str = "tools") -> Environment:
+                     system_prompt: str = "", name: str = "tools",
+                     demonstration: Callable = None) -> Environment:
     """An Environment whose protocol runs the model's tool calls (module doc)."""
     by_name = {f.__name__: f for f in tools}
     schemas = [tool_schema(f) for f in tools]
@@ -162,4 +163,4 @@ def tool_environment(dataset, tools: Sequence[Callable], rubric: Rubric, max_tur
                                           RewardFunc(tool_errors, weight=0.0)])
     return Environment(dataset=dataset, rubric=logged, env_response=env_response,
                        system_prompt=system_prompt or None, max_turns=max_turns, tools=schemas,
-                       name=name)
+                       name=name, demonstration=demonstration)

@@ -13,13 +13,16 @@ checkpoint's chat template (`tokenizer_path`) and left-padded to `prompt_len`. T
 
 rlpt.train trains it with `rlpt.envs.multiturn.make_env_step` (rollouts on the host between
 device programs, the rubric in Python, the compiled update) and evaluates it with
-`rlpt.envs.multiturn.evaluate_env`. There are no gold solutions, so no SFT warm-up (refused).
+`rlpt.envs.multiturn.evaluate_env`. An SFT warm-up (`sft.steps`) needs the environment's
+`demonstration` (gold completions): `sft_batch` teacher-forces them after the prompts, the loss on
+the assistant turns only (`solution_loss_mask`), `solution_len` columns wide (default: room for
+max_turns turns and the replies between them).
 """
 import importlib
 
 import numpy as np
 
-from rlpt.envs.environment import Chat, Environment, prompt_batch
+from rlpt.envs.environment import Chat, Environment, demonstration_ids, prompt_batch
 from rlpt.errors import UserError
 from rlpt.registry import register
 from rlpt.tokenizers import load_tokenizer
@@ -47,7 +50,7 @@ class EnvTask:
 
     def __init__(self, env: str = "", env_kwargs: dict = None, tokenizer_path: str = "",
                  prompt_len: int = 128, turn_tokens: int = 64, max_reply: int = 64,
-                 n_heldout: int = 64):
+                 n_heldout: int = 64, solution_len: int = 0):
         if not env or not tokenizer_path:
             raise UserError("config task.kwargs: task 'env' needs env='module:function' and "
                             "tokenizer_path (the checkpoint's tokenizer)")
@@ -61,6 +64,8 @@ class EnvTask:
                             f"dataset has {n} rows; hold out between 1 and {n - 1}")
         self.train_rows = np.arange(n - n_heldout)
         self.heldout_rows = np.arange(n - n_heldout, n)
+        turns = self.environment.max_turns
+        self.solution_len = solution_len or turns * turn_tokens + (turns - 1) * max_reply
 
     def _batch(self, rows):
         return prompt_batch(self.environment, self.chat, rows, self.prompt_len,
@@ -76,3 +81,28 @@ class EnvTask:
             raise UserError(f"config eval.n_prompts={n} > task.kwargs.n_heldout="
                             f"{len(self.heldout_rows)}")
         return self._batch(self.heldout_rows[:n])
+
+    def sft_batch(self, seed: int, step: int, batch_size: int):
+        """The SFT warm-up's batch: training rows' prompts and their demonstrations
+        (`solution`, `solution_mask` the demonstration's tokens, `solution_loss_mask` its
+        assistant turns); a demonstration longer than `solution_len` is refused naming its row."""
+        env = self.environment
+        if env.demonstration is None:
+            raise UserError(f"environment {env.name} has no demonstration (gold completions) to "
+                            "warm up on; set --config.sft.steps=0")
+        rng = np.random.default_rng([seed, step, 1])
+        rows = rng.choice(self.train_rows, size=batch_size,
+                          replace=len(self.train_rows) < batch_size)
+        batch = self._batch(rows)
+        W = self.solution_len
+        sol = np.full((batch_size, W), self.tokenizer.pad_id, np.int32)
+        valid, loss = np.zeros((batch_size, W), np.int32), np.zeros((batch_size, W), np.int32)
+        for b, i in enumerate(rows):
+            ids, mask = demonstration_ids(env, self.chat, env.dataset[int(i)])
+            if len(ids) > W:
+                raise UserError(f"environment {env.name}: the demonstration of dataset row "
+                                f"{int(i)} is {len(ids)} tokens, more than task.kwargs."
+                                f"solution_len={W}")
+            sol[b, :len(ids)], valid[b, :len(ids)], loss[b, :len(ids)] = ids, 1, mask
+        batch.update(solution=sol, solution_mask=valid, solution_loss_mask=loss)
+        return batch

@@ -4,7 +4,8 @@ small model can learn: binary search).
 The user thinks of a whole number in [low, high]; the model replies with a guess; the
 environment answers "Higher." or "Lower." (or asks again for one number) until the guess is
 right or the turns run out. Rubric: `solved` (1 when some guess is right) plus 0.5 x
-`fewer_guesses` ((max_turns - guesses used) / max_turns when solved, else 0).
+`fewer_guesses` ((max_turns - guesses used) / max_turns when solved, else 0). Demonstration:
+binary search (an SFT warm-up's gold episodes).
 """
 import re
 
@@ -52,5 +53,19 @@ def load_environment(n_rows: int = 600, low: int = 1, high: int = 16, max_turns:
             return 0.0
         return (max_turns - g.index(int(answer))) / max_turns
 
+    def binary_search(row):
+        """The demonstration: guess the middle of what is left, until right or out of turns."""
+        lo, hi, secret, out = low, high, int(row["answer"]), []
+        for _ in range(max_turns):
+            guess = (lo + hi) // 2
+            out.append({"role": "assistant", "content": str(guess)})
+            if guess == secret:
+                out.append({"role": "user", "content": "Correct!"})
+                break
+            out.append({"role": "user", "content": "Higher." if guess < secret else "Lower."})
+            lo, hi = (guess + 1, hi) if guess < secret else (lo, guess - 1)
+        return out
+
     return Environment(dataset=dataset, rubric=Rubric([solved, fewer_guesses], [1.0, 0.5]),
-                       env_response=env_response, max_turns=max_turns, name="guess_number")
+                       env_response=env_response, max_turns=max_turns, name="guess_number",
+                       demonstration=binary_search)

@@ -1,7 +1,8 @@
 """A two-tool environment from plain Python functions (rlpt.envs.tools): `multiply` and `add`,
 for questions "What is a * b + c?" with 2-3 digit numbers (hard to do in one's head, two calls
 with the tools). Rubric: `correct` (the final answer's last number equals a*b+c) plus 0.2 x
-`used_tools` (1 when the episode made at least one call that returned a result)."""
+`used_tools` (1 when the episode made at least one call that returned a result). Demonstration:
+the two calls and the answer (an SFT warm-up's gold episodes)."""
 import json
 import re
 
@@ -62,7 +63,7 @@ def load_environment(n_rows: int = 600, max_turns: int = 4, seed: int = 0,
         a, b, c = (int(x) for x in rng.integers(12, 999, size=3))
         question = {"role": "user", "content": QUESTION.format(a, b, c)}
         rows.append({"prompt": (EXAMPLE if example else []) + [question],
-                     "answer": str(a * b + c)})
+                     "answer": str(a * b + c), "info": {"a": a, "b": b, "c": c}})
 
     def correct(completion, answer):
         return float(final_number(completion) == int(answer))
@@ -70,6 +71,15 @@ def load_environment(n_rows: int = 600, max_turns: int = 4, seed: int = 0,
     def used_tools(state):
         return float(state.get("tool_calls", 0) > state.get("tool_errors", 0))
 
+    def two_calls(row):
+        """The demonstration: multiply, add, then the answer (EXAMPLE's shape)."""
+        a, b, c = (row["info"][k] for k in "abc")
+        return [{"role": "assistant", "content": _call("multiply", a, b)},
+                {"role": "tool", "content": str(a * b)},
+                {"role": "assistant", "content": _call("add", a * b, c)},
+                {"role": "tool", "content": str(a * b + c)},
+                {"role": "assistant", "content": f"The answer is {a * b + c}."}]
+
     return tool_environment(rows, tools=[multiply, add],
                             rubric=Rubric([correct, used_tools], [1.0, 0.2]),
-                            max_turns=max_turns, name="two_tools")
+                            max_turns=max_turns, name="two_tools", demonstration=two_calls)
