@@ -13,7 +13,9 @@ single turn, its score_answer as the reward; needs `pip install rlpt[envs]`), da
 reasoning-gym dataset name), seed, steps, checkpoint (a GGUF file or HF
 directory with a chat template), lora (rank; 0 = full fine-tune), quick (1 = a smoke run: 2 steps
 of 2 prompts x 2 samples, 4 held-out games), preset (a model preset name: a random model of that
-shape over the checkpoint's tokenizer instead of the checkpoint's weights, for tests).
+shape over the checkpoint's tokenizer instead of the checkpoint's weights, for tests), sft
+(SFT steps on the environment's demonstrations before RL, batch 8; 0 = none), example
+(two_tools: 1 = a worked episode before the question, 0 = the question alone).
 """
 from configs.recipes import lora_run
 from configs.smollm2_rlvr import SMOLLM2
@@ -33,7 +35,7 @@ GAMES = {"guess_number": dict(turns=4, turn_tokens=10, max_reply=32, env_kwargs=
 
 def get_config(arg: str = ""):
     a = parse_arg(arg, game="guess_number", seed=0, steps=200, checkpoint=SMOLLM2, lora=16,
-                  quick=0, preset="", dataset="chain_sum")
+                  quick=0, preset="", dataset="chain_sum", sft=0, example=1)
     if a["game"] not in GAMES:
         raise ValueError(f"env_games: game={a['game']!r}; known: {sorted(GAMES)}")
     g = GAMES[a["game"]]
@@ -47,12 +49,15 @@ def get_config(arg: str = ""):
         c.model.checkpoint = a["checkpoint"]
     c.model.dtype = "float32"
     c.task.name = "env"
-    env, env_kwargs = f"rlpt.envs.examples.{a['game']}:load_environment", g["env_kwargs"]
+    env, env_kwargs = f"rlpt.envs.examples.{a['game']}:load_environment", dict(g["env_kwargs"])
+    prompt_len = g.get("prompt_len", 96)
+    if a["game"] == "two_tools" and not a["example"]:   # the prompt without the worked example
+        env_kwargs["example"], prompt_len = False, 320
     if a["game"] == "reasoning_gym":
         env = "rlpt.envs.reasoning_gym:load_environment"
         env_kwargs = dict(dataset=a["dataset"], size=2000, seed=0, system="direct")
     c.task.kwargs = dict(env=env, env_kwargs=env_kwargs,
-                         tokenizer_path=a["checkpoint"], prompt_len=g.get("prompt_len", 96),
+                         tokenizer_path=a["checkpoint"], prompt_len=prompt_len,
                          turn_tokens=g["turn_tokens"], max_reply=g["max_reply"], n_heldout=64)
     c.sampling.stop_tokens = (tok.eos_id,)
     c.sampling.pad_id = tok.pad_id
@@ -61,7 +66,10 @@ def get_config(arg: str = ""):
     c.sampling.num_samples = 8          # G episodes per prompt
     c.sampling.temperature = 1.0
     c.algo.beta = 0.0
-    c.sft.steps = 0                     # RL from the checkpoint (a warm-up needs demonstrations)
+    c.sft.steps = a["sft"]   # > 0: a warm-up on the environment's demonstrations first
+    if a["sft"]:
+        c.sft.batch_size = 8
+        c.sft.optim.lr, c.sft.optim.warmup_steps = 1e-4, 5   # LoRA's rate; a guess, not tuned
     c.rl.steps = a["steps"]
     c.rl.batch_size = 4
     mem = g.get("memory", {})
