@@ -115,7 +115,7 @@ class Chat:
 
     def assistant_ids(self, content: str, last: bool) -> List[int]:
         """The ids a policy turn writing `content` samples: the text, then the end-of-turn
-        token (its stop token)."""
+        token (its stop token), on every turn (`last` matters to `PlainChat` only)."""
         return self.tok.encode(content + self.end_of_turn)
 
     def text(self, ids) -> str:
@@ -191,8 +191,8 @@ def demonstration_ids(env: Environment, chat, row: Dict) -> tuple:
     demo = list(env.demonstration(row))
     history = env.prompt_messages(row)
     if not demo or demo[0].get("role") != "assistant":
-        raise UserError(f"environment {env.name}: the demonstration of row {row.get('prompt')!r:.60} "
-                        "must start with an assistant turn")
+        raise UserError(f"environment {env.name}: the demonstration of row "
+                        f"{row.get('prompt')!r:.60} must start with an assistant turn")
     last = max(i for i, m in enumerate(demo) if m["role"] == "assistant")
     ids, mask = [], []
     for i, m in enumerate(demo[:last + 1]):
