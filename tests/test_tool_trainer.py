@@ -24,10 +24,11 @@ def _quick_cfg():
 def test_trainer_runs_tool_rl_and_reports_call_rate(tmp_path, monkeypatch):
     monkeypatch.setenv("RLPT_NO_PROGRESS", "1")
     from rlpt import build, train
+    from rlpt.envs import calculator_env
     from rlpt.evaluation import rollout as evaluation
-    built = []  # the ToolConfig of every tool rollout the trainer builds
-    real_rollout = build.tool_rollout
-    monkeypatch.setattr(build, "tool_rollout",
+    built = []  # the ToolConfig of every tool rollout the trainer builds (the calculator
+    real_rollout = calculator_env.tool_rollout   # environment's compiled protocol)
+    monkeypatch.setattr(calculator_env, "tool_rollout",
                         lambda tcfg: built.append(tcfg) or real_rollout(tcfg))
     used, sft_masks = [], []
     real_eval, real_sft = evaluation.evaluate_tool, build.sft_step
