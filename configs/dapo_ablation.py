@@ -32,9 +32,11 @@ arm.
 
 Arguments (after ':'): arm (for get_config), seeds (get_sweep: 0 .. seeds-1), arms ('/'-separated),
 epochs (rl.ppo_epochs), minibatches (rl.minibatches), and SCRATCHPAD_ARGS (seed, size, quick,
-rl_steps, sft_steps, batch, max_new, lr, max_digits, hard_max_digits, evals).
+rl_steps, sft_steps, batch, max_new, lr, max_digits, hard_max_digits, evals,
+lrs: get_sweep's '/'-separated rates, every arm at each, val_prompts: validation prompts;
+experiments/lr_grid.py).
 """
-from configs.recipes import SCRATCHPAD_ARGS, scratchpad_run
+from configs.recipes import SCRATCHPAD_ARGS, lr_axis, scratchpad_run
 from rlpt.config import base_config, parse_arg
 
 ARGS = dict(SCRATCHPAD_ARGS, arm="grpo", seeds=3, epochs=1, minibatches=2, lr=1.5e-4,
@@ -75,4 +77,5 @@ def get_sweep(arg: str = ""):
     """The arms in order x seeds 0..seeds-1: one vmapped group per arm."""
     from rlpt.sweep.points import product, seeds
     a = parse_arg(arg, **ARGS)
-    return product([arms()[x] for x in a["arms"].split("/") if x], seeds(a["seeds"]))
+    return product([arms()[x] for x in a["arms"].split("/") if x], lr_axis(a),
+                   seeds(a["seeds"]))

@@ -14,9 +14,11 @@ default 0.04 is switched off so the KL is not a third difference).
 Arguments (after ':'): algo (grpo | dr_grpo, for get_config), seed, size, seeds (get_sweep:
 how many, from 0), arms (get_sweep: '/'-separated, for pilots), quick (1 = a seconds-long smoke
 version), and the sizes rl_steps, sft_steps, batch (prompts per RL step), max_digits and
-hard_max_digits (the task's knobs), max_new (new-token budget), lr (RL learning rate).
+hard_max_digits (the task's knobs), max_new (new-token budget), lr (RL learning rate), lrs
+(get_sweep: '/'-separated rates, every arm at each: experiments/lr_grid.py) and val_prompts
+(validation prompts, rlpt.evaluation.validation).
 """
-from configs.recipes import SCRATCHPAD_ARGS, scratchpad_run
+from configs.recipes import SCRATCHPAD_ARGS, lr_axis, scratchpad_run
 from rlpt.config import base_config, parse_arg
 
 ARGS = dict(SCRATCHPAD_ARGS, algo="grpo", seeds=5, arms="grpo/dr_grpo")
@@ -40,4 +42,4 @@ def get_sweep(arg: str = ""):
     """algo in {grpo, dr_grpo} x seeds 0..seeds-1: two vmapped groups (one per algorithm)."""
     from rlpt.sweep.points import product, seeds
     a = parse_arg(arg, **ARGS)
-    return product([ARMS[x] for x in a["arms"].split("/") if x], seeds(a["seeds"]))
+    return product([ARMS[x] for x in a["arms"].split("/") if x], lr_axis(a), seeds(a["seeds"]))

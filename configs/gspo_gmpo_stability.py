@@ -25,7 +25,7 @@ seeds seed_start .. seed_start + seeds - 1), arms ('/'-separated), lrs ('/'-sepa
 rates, an axis), quick (1 = a seconds-long smoke version), rl_steps, sft_steps, batch, max_new,
 epochs (rl.ppo_epochs), minibatches, evals.
 """
-from configs.recipes import SCRATCHPAD_ARGS, comparison_config, scratchpad_run
+from configs.recipes import SCRATCHPAD_ARGS, comparison_config, lr_axis, scratchpad_run
 from rlpt.config import parse_arg
 
 ARGS = dict({k: v for k, v in SCRATCHPAD_ARGS.items() if k != "lr"},  # `lrs` sets it
@@ -49,8 +49,7 @@ def get_config(arg: str = ""):
 def get_sweep(arg: str = ""):
     """arms x learning rates x seeds: one vmapped group per algorithm (the learning rate is a
     dynamic hyperparameter, so every lr of an arm shares its program)."""
-    from rlpt.sweep.points import chosen_algorithm_arms, axis, product, seeds
+    from rlpt.sweep.points import chosen_algorithm_arms, product, seeds
     a = parse_arg(arg, **ARGS)
     arms = chosen_algorithm_arms(a["algo"], ALGOS, a["arms"])
-    lrs = [float(x) for x in a["lrs"].split("/") if x]
-    return product(arms, axis("config.optim.lr", lrs), seeds(a["seeds"], a["seed_start"]))
+    return product(arms, lr_axis(a), seeds(a["seeds"], a["seed_start"]))

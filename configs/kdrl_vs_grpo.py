@@ -51,14 +51,16 @@ Arguments (after ':'): algo (grpo | kdrl | kd | kdrl_kd1, for get_config; the sw
 kdrl), seeds (get_sweep: 0 .. seeds-1), arms ('/'-separated, default grpo/kdrl/kd), teacher (the
 exported teacher: a HF directory, GGUF or llama2.c file; default runs/kdrl_teacher_hf, relative
 to the working directory), and SCRATCHPAD_ARGS (seed, size, quick, rl_steps, sft_steps, batch,
-max_new, lr, max_digits, hard_max_digits, evals). Smoke (seconds per arm):
+max_new, lr, max_digits, hard_max_digits, evals,
+lrs: get_sweep's '/'-separated rates, every arm at each, val_prompts: validation prompts;
+experiments/lr_grid.py). Smoke (seconds per arm):
 
     python -m rlpt.sweep --config=configs/kdrl_vs_grpo.py:quick=1,seeds=1,teacher=DIR \
         --workdir=/tmp/kd_quick
 """
 import os
 
-from configs.recipes import SCRATCHPAD_ARGS, comparison_config, scratchpad_run
+from configs.recipes import SCRATCHPAD_ARGS, comparison_config, lr_axis, scratchpad_run
 from rlpt.config import parse_arg
 
 TEACHER = os.path.join("runs", "kdrl_teacher_hf")
@@ -117,4 +119,4 @@ def get_sweep(arg: str = ""):
                          **{k: v for k, v in kdrl.items() if k != "config.algo.name"}})
         else:
             arms.append(algo_arms[x])
-    return product(arms, seeds(a["seeds"]))
+    return product(arms, lr_axis(a), seeds(a["seeds"]))

@@ -3,6 +3,7 @@ the defaults, parsing and validation):
 
     arithmetic_run     the 1-2 digit addition setup of configs/grpo_arith.py and configs/algos.py
     SCRATCHPAD_ARGS    the arguments of scratchpad_run, with their defaults
+    lr_axis            the learning-rate axis of a grid sweep (SCRATCHPAD_ARGS' `lrs`)
     scratchpad_run     the scratchpad-addition recipe of the experiments' configs
     comparison_config  the base config of a sweep comparing algorithms (one arm per algorithm)
     lora_run           LoRA adapters in place of the full fine-tune (the LoRA learning-rate rule)
@@ -41,7 +42,16 @@ def arithmetic_run(c, a: dict, rl_steps: int, rl_batch_size: int, eval_every: in
 
 
 SCRATCHPAD_ARGS = dict(seed=0, size="tiny", quick=0, rl_steps=200, sft_steps=300, batch=16,
-                       max_new=48, lr=3e-4, max_digits=3, hard_max_digits=0, evals=2)
+                       max_new=48, lr=3e-4, max_digits=3, hard_max_digits=0, evals=2,
+                       val_prompts=0, lrs="")
+
+
+def lr_axis(a: dict) -> list:
+    """The sweep axis of the '/'-separated learning rates `a["lrs"]` (`[{}]`: no axis when
+    empty), for a grid with every arm at each rate (experiments/lr_grid.py)."""
+    from rlpt.sweep.points import axis
+    lrs = [float(x) for x in str(a["lrs"]).split("/") if x]
+    return axis("config.optim.lr", lrs) if lrs else [{}]
 
 
 def scratchpad_run(c, a: dict):
@@ -52,7 +62,8 @@ def scratchpad_run(c, a: dict):
     `rl_steps` RL steps of `batch`
     prompts x 8 samples at temperature 1 with `max_new` new tokens and RL learning rate `lr`, no KL
     term (beta = 0); held-out evaluation of 128 prompts x 8 samples after SFT and every
-    rl_steps // `evals` steps. `a` holds SCRATCHPAD_ARGS (parsed); quick=1 is a seconds-long
+    rl_steps // `evals` steps, and `val_prompts` validation prompts beside them when > 0
+    (rlpt.evaluation.validation). `a` holds SCRATCHPAD_ARGS (parsed); quick=1 is a seconds-long
     smoke version."""
     c.algo.beta = 0.0
     c.seed = a["seed"]
@@ -73,6 +84,8 @@ def scratchpad_run(c, a: dict):
     c.eval.every = max(1, a["rl_steps"] // max(1, a["evals"]))
     c.eval.n_prompts = 128
     c.eval.n_samples = 8
+    if a["val_prompts"]:
+        c.eval.validation_prompts = a["val_prompts"]
     c.log_every = 5
     c.ckpt_every = max(1, a["rl_steps"] // 4)
     c.wandb.mode = "disabled"

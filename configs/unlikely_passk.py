@@ -19,9 +19,11 @@ prompts and samples).
 Arguments (after ':'): arm (grpo | unlikely, for get_config), epochs (for get_config), seeds
 (get_sweep: 0 .. seeds-1), arms ('/'-separated of grpo, unlikely), epoch_list ('/'-separated),
 n_samples (evaluation samples per prompt), beta_rank, and SCRATCHPAD_ARGS (seed, size, quick,
-rl_steps, sft_steps, batch, max_new, lr, max_digits, hard_max_digits, evals).
+rl_steps, sft_steps, batch, max_new, lr, max_digits, hard_max_digits, evals,
+lrs: get_sweep's '/'-separated rates, every arm at each, val_prompts: validation prompts;
+experiments/lr_grid.py).
 """
-from configs.recipes import SCRATCHPAD_ARGS, scratchpad_run
+from configs.recipes import SCRATCHPAD_ARGS, lr_axis, scratchpad_run
 from rlpt.config import base_config, parse_arg
 
 ARGS = dict(SCRATCHPAD_ARGS, arm="grpo", epochs=1, seeds=3, arms="grpo/unlikely",
@@ -47,4 +49,4 @@ def get_sweep(arg: str = ""):
     a = parse_arg(arg, **ARGS)
     arms = [{"config.algo.shaping": SHAPING[x], "config.rl.ppo_epochs": int(e)}
             for x in a["arms"].split("/") if x for e in str(a["epoch_list"]).split("/") if e]
-    return product(arms, seeds(a["seeds"]))
+    return product(arms, lr_axis(a), seeds(a["seeds"]))

@@ -14,14 +14,16 @@ after SFT, optionally at intermediate RL steps (`evals` > 1: evaluations at rl_s
 
 Arguments (after ':'): seed, size, seeds (get_sweep: how many, from 0), quick (1 = a
 seconds-long smoke version), and the sizes rl_steps, sft_steps, batch (prompts per RL step),
-max_new (new-token budget), lr (RL learning rate), max_digits and hard_max_digits (the task's
-knobs), n_prompts and n_samples (the held-out evaluation), evals (evaluations during RL).
+max_new (new-token budget), lr (RL learning rate), lrs (get_sweep: '/'-separated rates,
+experiments/lr_grid.py), val_prompts (validation prompts, rlpt.evaluation.validation),
+max_digits and hard_max_digits (the task's knobs), n_prompts and n_samples (the held-out
+evaluation), evals (evaluations during RL).
 
 Memory: the sweep evaluates all seeds of a group in one program, n_prompts x n_samples sequences
 per seed at once. One seed at 128 prompts x 256 samples peaked at 5.9 GB resident (measured),
 so 5 seeds use 48 prompts (about 10 GB expected) on this shared 23 GB machine.
 """
-from configs.recipes import SCRATCHPAD_ARGS, scratchpad_run
+from configs.recipes import SCRATCHPAD_ARGS, lr_axis, scratchpad_run
 from rlpt.config import base_config, parse_arg
 
 ARGS = dict(SCRATCHPAD_ARGS, seeds=5, n_prompts=48, n_samples=256)
@@ -50,6 +52,6 @@ def get_config(arg: str = ""):
 
 def get_sweep(arg: str = ""):
     """GRPO x seeds 0..seeds-1: one vmapped group."""
-    from rlpt.sweep.points import seeds
+    from rlpt.sweep.points import product, seeds
     a = parse_arg(arg, **ARGS)
-    return seeds(a["seeds"])
+    return product(lr_axis(a), seeds(a["seeds"]))

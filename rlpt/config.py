@@ -156,7 +156,9 @@ def base_config(algo: str = "grpo") -> ml_collections.ConfigDict:
     c.sft = ml_collections.ConfigDict(dict(steps=0, batch_size=64, optim=optim_config(1e-3)))
     # (optional key, not set here so that existing run directories keep their config:
     # eval.self_correction=True adds the greedy second-attempt rates sc_* after the prompt of
-    # MGRPO's layer 2, built with algo.layer2_instruction_ids; rlpt.evaluation.rollout.evaluate)
+    # MGRPO's layer 2, built with algo.layer2_instruction_ids; rlpt.evaluation.rollout.evaluate;
+    # eval.validation_prompts=n evaluates n validation prompts too, rows with phase "validation",
+    # for choosing hyperparameters apart from the held-out prompts: rlpt.evaluation.validation)
     c.eval = ml_collections.ConfigDict(dict(
         every=50, n_prompts=256, n_samples=8, ks=(1, 4, 8), temperature=1.0))
     # LoRA (rlpt.models.lora): rank > 0 trains low-rank adapters of the named projections
@@ -289,6 +291,10 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     if c.eval.n_prompts < 1 or c.eval.n_samples < 1:
         _fail("eval.n_prompts" if c.eval.n_prompts < 1 else "eval.n_samples",
               f"{c.eval.n_prompts if c.eval.n_prompts < 1 else c.eval.n_samples} must be >= 1")
+    n_val = c.eval.get("validation_prompts", 0)
+    if not isinstance(n_val, int) or isinstance(n_val, bool) or n_val < 0:
+        _fail("eval.validation_prompts", f"{n_val!r} must be an integer >= 0 (0 = no validation "
+              "split; rlpt.evaluation.validation)")
     if any(k > c.eval.n_samples or k < 1 for k in c.eval.ks):
         _fail("eval.ks", f"{tuple(c.eval.ks)} must lie in [1, eval.n_samples={c.eval.n_samples}]")
     if c.eval.get("self_correction", False):

@@ -28,6 +28,7 @@ from rlpt.algorithms.base import check_files
 from rlpt.build import build_model, build_rl, build_sft, build_task, host_reward_fn
 from rlpt.config import base_config, validate, validate_vocab
 from rlpt.evaluation.rollout import evaluate
+from rlpt.evaluation.validation import validation_prompts, validation_set, validation_summary
 from rlpt.io.checkpoints import Checkpointer
 from rlpt.io.metrics_log import MetricsLog, WandbLogger
 from rlpt.io.workdir import write_json_atomic
@@ -59,7 +60,7 @@ def run_rl(cfg, model_cfg, params, task, mesh, workdir, runs: Runs, eval_batch):
     eval.every steps): -> (state, seconds)."""
     spec, state, hp, make_batch = build_rl(cfg, model_cfg, params, task, mesh)
     ckpt = Checkpointer(workdir, "rl")
-    state = resume(state, ckpt, runs, ("rl", "eval"))
+    state = resume(state, ckpt, runs, ("rl", "eval", "validation"))
     K = cfg.rl.iters_per_call
     if hasattr(task, "environment"):   # a Python environment: rollouts on the host
         step_fn = make_env_step(spec, task_runner(task, spec.model_cfg, spec.scfg))
@@ -69,16 +70,20 @@ def run_rl(cfg, model_cfg, params, task, mesh, workdir, runs: Runs, eval_batch):
         st_sh = jax.tree_util.tree_map(lambda x: x.sharding, state) if K == 1 else None
         step_fn = make_fused_step(spec, st_sh, iters_per_call=K)
     log = runs.logs[0]
+    n_val = validation_prompts(cfg)
+    splits = [("eval", eval_batch)] + (
+        [("validation", validation_set(task, n_val, eval_batch))] if n_val else [])
 
     def run_eval(step, state, which):
-        res = evaluate(model_cfg, model_params(state.params, state.frozen), task, cfg,
-                       eval_batch)
-        row = dict(phase="eval", step=step, **res)
-        log.write([row])
-        runs.wb.log("eval", [row])
-        if distributed.is_main():
-            tqdm.write("eval @ rl step %d: %s" % (step, " ".join(f"{k}={v:.3f}"
-                                                               for k, v in res.items())))
+        params = model_params(state.params, state.frozen)
+        rows = [dict(phase=phase, step=step, **evaluate(model_cfg, params, task, cfg, batch))
+                for phase, batch in splits]
+        log.write(rows)   # one write: a step has both rows or neither (run_phase's resume)
+        for row in rows:
+            runs.wb.log(row["phase"], [row])
+            if distributed.is_main():
+                tqdm.write("%s @ rl step %d: %s" % (row["phase"], step, " ".join(
+                    f"{k}={v:.3f}" for k, v in row.items() if k not in ("phase", "step"))))
 
     def batch_of(step):
         if K == 1:
@@ -137,6 +142,7 @@ def _run_locked(cfg, workdir: str) -> Dict:
     summary = {"after_sft": evals[0], "after_rl": evals[-1], "rl_steps": cfg.rl.steps,
                "sft_steps": cfg.sft.steps, "sft_seconds": round(sft_time, 1),
                "rl_seconds_this_session": round(rl_time, 1)}
+    summary.update(validation_summary(rows))
     if distributed.is_main():
         write_json_atomic(os.path.join(workdir, "summary.json"), summary)
         from rlpt.report import write_report

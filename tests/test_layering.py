@@ -4,7 +4,7 @@ layer here, and the algorithm layer is split where an inversion could hide (reco
 algorithms); preference and reward-model training sit in the same layers as RL, not on top.
 
      0 foundations  errors, registry, state, optim, sharding, distributed, io/, report,
-                    evaluation/metrics, tokenizers, models/
+                    evaluation/{metrics,validation}, tokenizers, models/
      1 sampling     sampling, logprobs
      2 tasks        tasks/, rewards/, envs/
      3 math         advantages, losses/
@@ -24,8 +24,8 @@ from conftest import REPO_ROOT
 
 LAYERS = [
     ("rlpt.errors", "rlpt.registry", "rlpt.state", "rlpt.optim", "rlpt.sharding",
-     "rlpt.distributed", "rlpt.io", "rlpt.report", "rlpt.evaluation.metrics", "rlpt.tokenizers",
-     "rlpt.models"),
+     "rlpt.distributed", "rlpt.io", "rlpt.report", "rlpt.evaluation.metrics",
+     "rlpt.evaluation.validation", "rlpt.tokenizers", "rlpt.models"),
     ("rlpt.sampling", "rlpt.logprobs"),
     ("rlpt.tasks", "rlpt.rewards", "rlpt.envs"),
     ("rlpt.advantages", "rlpt.losses"),

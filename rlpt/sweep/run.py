@@ -35,6 +35,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from rlpt.build import build_model, build_rl, build_sft, build_task
 from rlpt.config import validate_vocab
 from rlpt.evaluation.rollout import eval_metrics, eval_rewards_fn, eval_rng
+from rlpt.evaluation.validation import validation_prompts, validation_set, validation_summary
 from rlpt.io.checkpoints import Checkpointer
 from rlpt.io.metrics_log import MetricsLog
 from rlpt.io.workdir import write_config, write_json_atomic
@@ -137,18 +138,24 @@ def _rl(pts, task, model_cfg, params, gdir, runs, sh):
     cfg, R = pts[0].cfg, len(pts)
     step_fn, state, batch_of = rl_phase(pts, task, model_cfg, params, sh)
     ckpt = Checkpointer(gdir, "rl")
-    state = resume(state, ckpt, runs, ("rl", "eval"))
+    state = resume(state, ckpt, runs, ("rl", "eval", "validation"))
     evaluate_runs = make_group_eval(model_cfg, task, cfg)
     eval_batch = task.eval_set(cfg.eval.n_prompts)
+    n_val = validation_prompts(cfg)
+    splits = [("eval", eval_batch)] + (
+        [("validation", validation_set(task, n_val, eval_batch))] if n_val else [])
     seeds = [p.seed for p in pts]
 
     def run_eval(step, state, which):
-        res = evaluate_runs(model_params(state.params, state.frozen), seeds, eval_batch)
-        for i in which:
-            runs.logs[i].write([dict(phase="eval", step=step, **res[i])])
-        mean = {k: np.mean([r[k] for r in res]) for k in res[0]}
-        runs.bar.write(f"eval @ rl step {step} (mean of {R} runs): "
-                       + " ".join(f"{k}={v:.3f}" for k, v in mean.items()))
+        params = model_params(state.params, state.frozen)
+        res = {phase: evaluate_runs(params, seeds, batch) for phase, batch in splits}
+        for i in which:   # one write per run: a step has both rows or neither
+            runs.logs[i].write([dict(phase=phase, step=step, **res[phase][i])
+                                for phase, _ in splits])
+        for phase, _ in splits:
+            mean = {k: np.mean([r[k] for r in res[phase]]) for k in res[phase][0]}
+            runs.bar.write(f"{phase} @ rl step {step} (mean of {R} runs): "
+                           + " ".join(f"{k}={v:.3f}" for k, v in mean.items()))
 
     return run_phase("rl", state, step_fn, batch_of, cfg.rl.steps, cfg.rl.iters_per_call, cfg,
                      ckpt, runs, on_eval=run_eval)
@@ -199,6 +206,7 @@ def run_group(group: Group, sweep_dir: str, bar, devices=None, sft_from=()) -> L
                    "sft_steps": cfg.sft.steps, "group": group.index, "runs_in_program": R,
                    "sft_seconds_group": round(sft_time, 1),
                    "rl_seconds_group_this_session": round(rl_time, 1)}
+        summary.update(validation_summary(log.read()))
         if reused:
             summary["sft_reused_from"] = names[i]
         if i in runs.stopped:

@@ -1,0 +1,142 @@
+"""Every arm at its best learning rate of one grid, chosen on validation prompts (issue 27,
+part 3: the learning rate must not be an arm's hidden advantage).
+
+A grid sweep crosses the arms with one axis `config.optim.lr` (the same values for every arm)
+and the seeds, and sets `eval.validation_prompts` (rlpt.evaluation.validation), so each point's
+summary holds `validation_after_rl` (prompts apart from the held-out ones) and `after_rl`
+(held-out). For each arm, its *best rate* is the one whose mean over seeds of the selection
+metric on the validation prompts after RL is highest (a tie goes to the lower rate); the
+held-out prompts play no part in the choice. The report gives
+
+* per arm and rate: the validation metric and the held-out metrics (mean, 95% t-interval over
+  seeds), the best rate marked;
+* per arm other than the baseline and held-out metric: the difference arm - baseline paired by
+  seed (every point of a seed starts from the same SFT model) at the *matched* rate (the rate the
+  experiment used for every arm before) and with each arm at its own best rate.
+
+A verdict that holds at both is not the learning rate's doing; one that flips between them is
+reported as such (experiments/README.md, "Learning rates").
+"""
+import re
+from typing import Callable, Dict, Sequence, Tuple
+
+import numpy as np
+
+from experiments.analysis import ARM_PATTERN, fmt_ci, load_runs, save_figure, summary_value
+from rlpt.sweep.report import INTERVAL, t_interval
+
+LR = re.compile(r"(?:^|,)optim\.lr=([^,]+)")
+
+
+def arm_from_name(overrides: str) -> str:
+    """The arm of a point's overrides (without lr and seed): its algo.name, else "all"."""
+    m = re.search(ARM_PATTERN, overrides)
+    return m.group(1) if m else "all"
+
+
+def load_grid(sweep_dir: str, arm_of: Callable[[str], str] = arm_from_name) -> Dict:
+    """{arm: {lr: {seed: run}}} (runs as experiments.analysis.load_runs) of a grid sweep."""
+    grid: Dict = {}
+    for overrides, by_seed in load_runs(sweep_dir, arm_pattern=r"^(.*),seed=\d+$").items():
+        m = LR.search(overrides)
+        if m is None:
+            raise ValueError(f"{sweep_dir}: point {overrides!r} has no optim.lr= (not a "
+                             "learning-rate grid)")
+        arm = arm_of(LR.sub("", overrides).strip(","))
+        lr = float(m.group(1))
+        if lr in grid.get(arm, {}):
+            raise ValueError(f"{sweep_dir}: two settings of arm {arm!r} at lr {lr:g}")
+        grid.setdefault(arm, {})[lr] = by_seed
+    rates = {arm: sorted(by_lr) for arm, by_lr in grid.items()}
+    if len({tuple(r) for r in rates.values()}) > 1:
+        raise ValueError(f"{sweep_dir}: the arms have different rate grids: {rates}")
+    return grid
+
+
+def grid_seeds(grid: Dict) -> list:
+    """The seeds every (arm, rate) has, ascending."""
+    return sorted(set.intersection(*[set(by_seed) for by_lr in grid.values()
+                                     for by_seed in by_lr.values()]))
+
+
+def best_rate(by_lr: Dict, metric: str, seeds: Sequence[int]) -> float:
+    """The rate with the highest mean `validation_after_rl[metric]` over `seeds` (ties: the
+    lower rate); a point without validation rows is an error."""
+    means = {}
+    for lr, by_seed in sorted(by_lr.items()):
+        vals = [summary_value(by_seed[s], "validation_after_rl", metric) for s in seeds]
+        if not np.all(np.isfinite(vals)):
+            raise ValueError(f"lr {lr:g}: no validation_after_rl[{metric!r}] (run the grid with "
+                             "eval.validation_prompts > 0)")
+        means[lr] = float(np.mean(vals))
+    return max(means, key=lambda lr: (means[lr], -lr))
+
+
+def grid_report(grid: Dict, baseline: str, select: str, metrics: Sequence[str],
+                matched_lr: float, labels: Dict[str, str]) -> Tuple[str, Dict]:
+    """The two tables of the module doc -> (markdown, data)."""
+    seeds, arms = grid_seeds(grid), list(labels)
+    rates = sorted(grid[baseline])
+    if matched_lr not in rates:
+        raise ValueError(f"the matched rate {matched_lr:g} is not on the grid {rates}")
+    best = {a: best_rate(grid[a], select, seeds) for a in arms}
+    held = lambda a, lr, k: [summary_value(grid[a][lr][s], "after_rl", k) for s in seeds]
+    val = lambda a, lr: [summary_value(grid[a][lr][s], "validation_after_rl", select)
+                         for s in seeds]
+    head = ["arm", "lr", f"validation {select}"] + [f"held-out {k}" for k in metrics]
+    lines = [f"Seeds {seeds}; {INTERVAL}. The best rate of each arm (**bold**) has the highest "
+             f"mean validation {select} after RL; held-out prompts play no part in the choice.",
+             "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    data = {"seeds": seeds, "rates": rates, "select": select, "matched_lr": matched_lr,
+            "best": best, "points": {}, "diffs": {}}
+    for a in arms:
+        for lr in rates:
+            cis = {"validation": t_interval(val(a, lr)),
+                   **{k: t_interval(held(a, lr, k)) for k in metrics}}
+            data["points"][f"{a}@{lr:g}"] = cis
+            mark = (lambda s: f"**{s}**") if lr == best[a] else (lambda s: s)
+            lines.append("| " + " | ".join([labels[a], mark(f"{lr:g}")] + [
+                fmt_ci(cis[k]) for k in ["validation", *metrics]]) + " |")
+    others = [a for a in arms if a != baseline]
+    head = ["held-out metric"] + [
+        f"{labels[a]} - {labels[baseline]}, {which}" for a in others
+        for which in (f"both at {matched_lr:g}", "each at its best")]
+    lines += ["", f"Differences paired by seed: at the matched rate {matched_lr:g}, and with "
+              "each arm at its best rate (" + ", ".join(f"{labels[a]} {best[a]:g}" for a in arms)
+              + ").", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for k in metrics:
+        cells = [k]
+        for a in others:
+            pairs = ((matched_lr, matched_lr), (best[a], best[baseline]))
+            for which, (lr_a, lr_b) in zip(("matched", "best"), pairs):
+                ci = t_interval([x - y for x, y in zip(held(a, lr_a, k), held(baseline, lr_b, k))])
+                data["diffs"][f"{a}-{baseline}/{k}/{which}"] = ci
+                cells.append(fmt_ci(ci))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n", data
+
+
+def plot_grid(data: Dict, labels: Dict[str, str], metric: str, path: str, title: str) -> None:
+    """Held-out `metric` (solid, 95% t-interval bars) and the validation selection metric
+    (dashed) against the learning rate, one colour per arm; the best rates circled."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 4))
+    rates = data["rates"]
+    for i, a in enumerate(labels):
+        color = f"C{i}"
+        cis = [data["points"][f"{a}@{lr:g}"][metric] for lr in rates]
+        mean = np.array([c["mean"] for c in cis])
+        err = np.array([[c["mean"] - c["lo"] for c in cis], [c["hi"] - c["mean"] for c in cis]])
+        ax.errorbar(rates, mean, yerr=err, color=color, marker="o", capsize=3,
+                    label=f"{labels[a]}, held-out {metric}")
+        v = [data["points"][f"{a}@{lr:g}"]["validation"]["mean"] for lr in rates]
+        ax.plot(rates, v, color=color, ls="--", label=f"{labels[a]}, validation {data['select']}")
+        b = data["best"][a]
+        ax.plot([b], [v[rates.index(b)]], "o", mfc="none", ms=12, color=color)
+    ax.set_xscale("log")
+    ax.set_xlabel("RL learning rate")
+    ax.set_ylabel(f"{metric} after RL (mean over seeds)")
+    ax.legend(fontsize=7)
+    save_figure(fig, title, path)

@@ -1,0 +1,68 @@
+"""experiments.lr_grid on a hand-made grid sweep: each arm's best rate follows the validation
+prompts and never the held-out ones, the paired differences at the matched and the best rates
+(checked by hand), and the refusals."""
+import json
+import os
+
+import pytest
+
+from experiments.lr_grid import best_rate, grid_report, grid_seeds, load_grid, plot_grid
+
+ARMS = {"grpo": "algo.name=grpo", "dr_grpo": "algo.name=dr_grpo"}
+RATES = (1e-4, 3e-4)
+# (arm, lr) -> per seed (validation pass@1, held-out pass@1); held-out favours the rate that
+# validation does not for grpo, so a selection that read it would pick the other rate
+VALUES = {("grpo", 1e-4): [(0.5, 0.9), (0.6, 0.8)], ("grpo", 3e-4): [(0.7, 0.4), (0.7, 0.5)],
+          ("dr_grpo", 1e-4): [(0.6, 0.6), (0.6, 0.7)], ("dr_grpo", 3e-4): [(0.6, 0.2),
+                                                                          (0.6, 0.3)]}
+
+
+def _grid(root, values=VALUES, rates=RATES):
+    for (arm, lr), per_seed in values.items():
+        if lr not in rates:
+            continue
+        for seed, (v, h) in enumerate(per_seed):
+            d = os.path.join(root, "points", f"{ARMS[arm]},optim.lr={lr},seed={seed}")
+            os.makedirs(d)
+            open(os.path.join(d, "metrics.jsonl"), "w").write(
+                json.dumps({"phase": "eval", "step": 0, "pass@1": 0.1}) + "\n")
+            json.dump({"after_sft": {"pass@1": 0.1}, "after_rl": {"pass@1": h},
+                       "validation_after_rl": {"pass@1": v}},
+                      open(os.path.join(d, "summary.json"), "w"))
+    return load_grid(root)
+
+
+def test_best_rates_follow_validation_and_differences_are_paired(tmp_path):
+    grid = _grid(str(tmp_path))
+    assert sorted(grid) == ["dr_grpo", "grpo"] and sorted(grid["grpo"]) == list(RATES)
+    assert grid_seeds(grid) == [0, 1]
+    assert best_rate(grid["grpo"], "pass@1", [0, 1]) == 3e-4     # validation 0.70 > 0.55
+    assert best_rate(grid["dr_grpo"], "pass@1", [0, 1]) == 1e-4  # a tie: the lower rate
+    labels = {"grpo": "GRPO", "dr_grpo": "Dr. GRPO"}
+    text, data = grid_report(grid, "grpo", "pass@1", ["pass@1"], 1e-4, labels)
+    # matched (both at 1e-4): dr_grpo - grpo = (0.6-0.9, 0.7-0.8) -> mean -0.2
+    # best (dr_grpo at 1e-4, grpo at 3e-4): (0.6-0.4, 0.7-0.5) -> mean +0.2
+    matched = data["diffs"]["dr_grpo-grpo/pass@1/matched"]
+    best = data["diffs"]["dr_grpo-grpo/pass@1/best"]
+    assert matched["values"] == pytest.approx([-0.3, -0.1])
+    assert best["values"] == pytest.approx([0.2, 0.2])
+    assert data["best"] == {"grpo": 3e-4, "dr_grpo": 1e-4}
+    assert "| GRPO | **0.0003** | 0.700 [0.700, 0.700] | 0.450 [" in text
+    assert "| Dr. GRPO - GRPO, both at 0.0001 | Dr. GRPO - GRPO, each at its best |" in text
+    plot_grid(data, labels, "pass@1", str(tmp_path / "grid.png"), "test")
+    assert os.path.getsize(tmp_path / "grid.png") > 10_000
+
+
+def test_grid_refusals(tmp_path):
+    grid = _grid(str(tmp_path / "a"))
+    with pytest.raises(ValueError, match="matched rate 0.001 is not on the grid"):
+        grid_report(grid, "grpo", "pass@1", ["pass@1"], 1e-3, {"grpo": "G", "dr_grpo": "D"})
+    values = dict(VALUES)
+    values[("dr_grpo", 1e-3)] = [(0.1, 0.1), (0.1, 0.1)]
+    with pytest.raises(ValueError, match="different rate grids"):
+        _grid(str(tmp_path / "b"), values, RATES + (1e-3,))
+    d = tmp_path / "c" / "points" / "algo.name=grpo,seed=0"
+    d.mkdir(parents=True)
+    (d / "metrics.jsonl").write_text("")
+    with pytest.raises(ValueError, match="has no optim.lr="):
+        load_grid(str(tmp_path / "c"))
