@@ -306,3 +306,15 @@ def test_every_committed_archive_regenerates_identically(tmp_path, capsys):
     archived = {n for n in names if manifest(n) is not None}
     same, total = regenerate_main(["--out", str(tmp_path)])
     assert total == len(names) and same == len(archived), capsys.readouterr().out
+
+
+def test_gtpo_one_group_demonstration_is_the_committed_output():
+    """experiments/gtpo_entropy/one_group.txt (quoted in its README) is what one_group.py
+    prints: the separate z-score leaves successes and failures each at mean advantage 0, the
+    joint one keeps them apart."""
+    from experiments.gtpo_entropy.one_group import one_group_lines
+    d = os.path.join(os.path.dirname(analysis.__file__), "gtpo_entropy")
+    lines = one_group_lines()
+    assert open(os.path.join(d, "one_group.txt")).read() == "\n".join(lines) + "\n"
+    assert all(line in open(os.path.join(d, "README.md")).read() for line in lines)
+    assert "success tokens 0.000, failure tokens 0.000" in lines[0]
