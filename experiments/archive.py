@@ -3,7 +3,7 @@
 Every table and plot of `experiments/<name>/` is computed from sweep directories (`runs/...`,
 not committed). The archive keeps what the analyses read, per point of each sweep: its
 `config.json`, `summary.json` and `metrics.jsonl` (which holds the evaluation rows), plus the
-sweep's `sweep.json`; one gzip file of JSON lines per sweep, `experiments/<name>/runs/<sweep>.jsonl.gz`
+sweep's `sweep.json` (a single `rlpt.train` run, such as a teacher, is archived as one point); one gzip file of JSON lines per sweep, `experiments/<name>/runs/<sweep>.jsonl.gz`
 (first line `{"sweep": <sweep.json>}`, then `{"point", "config", "summary", "metrics"}` per
 point, in name order; gzip without a timestamp, so the same runs give the same bytes).
 
@@ -43,14 +43,22 @@ def _read_json(path):
 
 
 def write_archive(sweep_dir: str, path: str) -> int:
-    """Archives `sweep_dir` (a finished `rlpt.sweep` workdir) into `path`; -> points archived."""
+    """Archives `sweep_dir` (a finished `rlpt.sweep` workdir, or a finished `rlpt.train`
+    workdir: then one point named after it and the sweep line `{"single_run": true}`) into
+    `path`; -> points archived."""
     points_dir = os.path.join(sweep_dir, "points")
     names = sorted(os.listdir(points_dir)) if os.path.isdir(points_dir) else []
-    if not names:
-        raise FileNotFoundError(f"{sweep_dir}: no points/* (not a finished sweep?)")
-    lines = [{"sweep": _read_json(os.path.join(sweep_dir, "sweep.json"))}]
+    single = not names and os.path.exists(os.path.join(sweep_dir, "summary.json"))
+    if not names and not single:
+        raise FileNotFoundError(f"{sweep_dir}: no points/* and no summary.json (not a finished "
+                                "sweep or run?)")
+    if single:
+        names = [os.path.basename(os.path.normpath(sweep_dir))]
+        lines = [{"sweep": {"single_run": True}}]
+    else:
+        lines = [{"sweep": _read_json(os.path.join(sweep_dir, "sweep.json"))}]
     for name in names:
-        d = os.path.join(points_dir, name)
+        d = sweep_dir if single else os.path.join(points_dir, name)
         with open(os.path.join(d, "metrics.jsonl")) as f:
             metrics = [json.loads(line) for line in f if line.strip()]
         lines.append({"point": name, "metrics": metrics,

@@ -34,22 +34,26 @@ def arm_from_name(overrides: str) -> str:
     return m.group(1) if m else "all"
 
 
-def load_grid(sweep_dir: str, arm_of: Callable[[str], str] = arm_from_name) -> Dict:
-    """{arm: {lr: {seed: run}}} (runs as experiments.analysis.load_runs) of a grid sweep."""
+def load_grid(sweep_dirs, arm_of: Callable[[str], str] = arm_from_name) -> Dict:
+    """{arm: {lr: {seed: run}}} (runs as experiments.analysis.load_runs) of a grid sweep, or of
+    several sweeps that together make the grid (one workdir per rate, run with `--only` and
+    `--sft_from` the first: every rate then starts from the same SFT models)."""
     grid: Dict = {}
-    for overrides, by_seed in load_runs(sweep_dir, arm_pattern=r"^(.*),seed=\d+$").items():
-        m = LR.search(overrides)
-        if m is None:
-            raise ValueError(f"{sweep_dir}: point {overrides!r} has no optim.lr= (not a "
-                             "learning-rate grid)")
-        arm = arm_of(LR.sub("", overrides).strip(","))
-        lr = float(m.group(1))
-        if lr in grid.get(arm, {}):
-            raise ValueError(f"{sweep_dir}: two settings of arm {arm!r} at lr {lr:g}")
-        grid.setdefault(arm, {})[lr] = by_seed
+    for sweep_dir in [sweep_dirs] if isinstance(sweep_dirs, str) else sweep_dirs:
+        for overrides, by_seed in load_runs(sweep_dir, arm_pattern=r"^(.*),seed=\d+$").items():
+            m = LR.search(overrides)
+            if m is None:
+                raise ValueError(f"{sweep_dir}: point {overrides!r} has no optim.lr= (not a "
+                                 "learning-rate grid)")
+            arm = arm_of(LR.sub("", overrides).strip(","))
+            lr = float(m.group(1))
+            if lr in grid.get(arm, {}):
+                raise ValueError(f"{sweep_dir}: arm {arm!r} at lr {lr:g} is in two settings or "
+                                 "sweeps")
+            grid.setdefault(arm, {})[lr] = by_seed
     rates = {arm: sorted(by_lr) for arm, by_lr in grid.items()}
     if len({tuple(r) for r in rates.values()}) > 1:
-        raise ValueError(f"{sweep_dir}: the arms have different rate grids: {rates}")
+        raise ValueError(f"{sweep_dirs}: the arms have different rate grids: {rates}")
     return grid
 
 

@@ -297,6 +297,27 @@ def test_an_archived_sweep_regenerates_its_tables_identically(make_sweep, tmp_pa
     assert "yue_passk: differs (passk.md identical, table.md differs)" in capsys.readouterr().out
 
 
+def test_a_single_run_archives_as_one_point(tmp_path):
+    """An rlpt.train workdir (e.g. the KDRL teacher) archives as one point named after it and
+    extracts to points/<name>/ with the same files; a directory with neither points/ nor a
+    summary is refused."""
+    from experiments.archive import extract_archive, write_archive
+    run = tmp_path / "kdrl_teacher"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"seed": 0}))
+    (run / "summary.json").write_text(json.dumps({"after_rl": {"greedy_acc": 0.99}}))
+    rows = [{"phase": "eval", "step": 0, "greedy_acc": 0.5}, {"phase": "rl", "step": 1}]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert write_archive(str(run), str(tmp_path / "teacher.jsonl.gz")) == 1
+    sweep = extract_archive(str(tmp_path / "teacher.jsonl.gz"), str(tmp_path / "x"))
+    assert sweep == {"single_run": True}
+    got = tmp_path / "x" / "points" / "kdrl_teacher"
+    assert json.loads((got / "summary.json").read_text())["after_rl"]["greedy_acc"] == 0.99
+    assert [json.loads(x) for x in (got / "metrics.jsonl").read_text().splitlines()] == rows
+    with pytest.raises(FileNotFoundError, match="no points/\\* and no summary.json"):
+        write_archive(str(tmp_path / "x" / "points"), str(tmp_path / "y.jsonl.gz"))
+
+
 def test_every_committed_archive_regenerates_identically(tmp_path, capsys):
     """The repository's own archives: every experiment that has one regenerates identically;
     the others are counted as not regenerating."""

@@ -66,3 +66,15 @@ def test_grid_refusals(tmp_path):
     (d / "metrics.jsonl").write_text("")
     with pytest.raises(ValueError, match="has no optim.lr="):
         load_grid(str(tmp_path / "c"))
+
+
+def test_a_grid_split_over_sweeps_loads_as_one(tmp_path):
+    """One workdir per rate (`--only`), loaded together, equals the one-workdir grid; the same
+    (arm, rate) in two of them is an error."""
+    one = _grid(str(tmp_path / "one"))
+    parts = [str(tmp_path / f"lr{lr}") for lr in RATES]
+    for d, lr in zip(parts, RATES):
+        _grid(d, rates=(lr,))
+    assert load_grid(parts) == one
+    with pytest.raises(ValueError, match="in two settings or sweeps"):
+        load_grid(parts + [parts[0]])
