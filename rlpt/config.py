@@ -107,8 +107,11 @@ def optim_config(lr: float, warmup_steps: int = 10, schedule: str = "constant"):
 def default_algo(name: str) -> ml_collections.ConfigDict:
     """The defaults of algorithm `name`: the shared surrogate's (rlpt.losses.policy), those of
     every feature piece (rlpt/pieces/: off by default), the shaping list, and the algorithm's
-    own paper defaults (its file's DEFAULTS), later ones winning."""
+    own paper defaults (its file's DEFAULTS), later ones winning. A preference or reward-model
+    algorithm has only its own DEFAULTS (rlpt.preference.config.algo_config)."""
     algorithm = registry.get("algorithm", name)
+    if algorithm.kind != "policy_gradient":
+        return ml_collections.ConfigDict(dict(name=name, **algorithm.defaults))
     fields = dict(SURROGATE_DEFAULTS, name=name)
     for piece in feature_pieces():
         fields.update(piece.defaults)

@@ -12,7 +12,9 @@ and replaces `algo` / `rl` with:
           online_dpo: loss, sync_every, num_samples; drpo: num_online, g). Reward-model mode:
           `name` = "rm_<rm.kind>", the record of the reward-model kind.
     pref  steps, batch_size, source ("synthetic" | "jsonl"), jsonl_path, jsonl_eval_pairs,
-          max_prompt_len / max_response_len (jsonl), eval_pairs (held-out synthetic pairs)
+          max_prompt_len / max_response_len (jsonl), eval_pairs (held-out synthetic pairs);
+          optional flip_rate (training pairs' labels swapped with that probability:
+          rlpt.tasks.label_noise; rm.flip_rate likewise for reward-model groups)
     rm    reward models (also DRPO's with g="reward_model"): kind k (the record rm_<k>,
           rlpt/algorithms/rm_<k>.py: bt vrpo rlaif_soft rluf rlsf), steps, batch_size,
           group_size K, eval_prompts, init ("sft" | "random"), optim, and the kind's DEFAULTS
@@ -127,6 +129,11 @@ def validate(c) -> ml_collections.ConfigDict:
         _fail("pref.batch_size/rm.batch_size", "must be >= 1")
     if c.log_every < 1 or c.ckpt_every < 1 or c.eval.every < 1:
         _fail("log_every/ckpt_every/eval.every", "must be >= 1")
+    for key, rate in (("pref.flip_rate", c.pref.get("flip_rate", 0.0)),
+                      ("rm.flip_rate", c.rm.get("flip_rate", 0.0))):
+        if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0 <= rate < 1:
+            _fail(key, f"{rate!r} must be a number in [0, 1) (the share of training labels "
+                  "flipped: rlpt.tasks.label_noise)")
     validate_nonfinite(c)
     lora.validate_config(c)
     if c.sampling.temperature <= 0:

@@ -39,6 +39,7 @@ from rlpt.preference.config import (algo_config, algo_hparams, default_config, h
 from rlpt.preference.reward_model import init_reward_model
 from rlpt.preference.reward_model_step import RewardModelStep
 from rlpt.preference.step import PreferenceStep, fresh_state, hook_of, jit_step
+from rlpt.tasks.label_noise import flip_group_scores, flip_pairs
 from rlpt.tasks.synthetic_pairs import JsonlPairs, SyntheticPairs
 from rlpt.build import build_model, build_task, lora_params
 from rlpt.evaluation.rollout import evaluate
@@ -118,7 +119,9 @@ def train_reward_model(cfg, model_cfg, sft_params, task, ctx):
     held = src.make_groups(EVAL_SEED + 1, 0, r.eval_prompts, r.group_size)
     acc = jax.jit(step.eval_accuracy)
     eval_fn = lambda params: {k: float(v) for k, v in acc(params, held).items()}
-    batch_fn = lambda s: src.make_groups(cfg.seed + 2, s, r.batch_size, r.group_size)
+    batch_fn = lambda s: flip_group_scores(src.make_groups(cfg.seed + 2, s, r.batch_size,
+                                                           r.group_size),
+                                           r.get("flip_rate", 0.0), cfg.seed + 2, s)
     state = train_phase("rm", step, state, batch_fn, r.steps, rm_hparams(cfg), cfg, ctx, eval_fn)
     return trained_params(state, model_cfg.lora_scale)
 
@@ -178,7 +181,8 @@ class Trainer:
 def train_policy(cfg, model_cfg, sft_params, task, ctx, eval_batch, src):
     """The phases the algorithm's `models` hook runs (guide, rm), then pref on the pairs of
     `src` (pair_source): returns the final policy params."""
-    batch_fn = lambda s: src.make_batch(cfg.seed + 3, s, cfg.pref.batch_size)
+    batch_fn = lambda s: flip_pairs(src.make_batch(cfg.seed + 3, s, cfg.pref.batch_size),
+                                    cfg.pref.get("flip_rate", 0.0), cfg.seed + 3, s)
     held = (src.eval_batch() if cfg.pref.source == "jsonl"
             else src.make_batch(EVAL_SEED + 2, 0, cfg.pref.eval_pairs))
     models_hook = hook_of(preference_algorithm(cfg.algo.name), "models")

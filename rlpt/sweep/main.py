@@ -36,7 +36,7 @@ from rlpt.config import config_file, override
 from rlpt.io.cli import user_errors
 from rlpt.io.workdir import (ConfigChangedError, WorkdirLock, check_config_change,
                               listed_changes, write_json_atomic)
-from rlpt.sweep.points import SweepError, group_points, points_to_configs
+from rlpt.sweep.points import SweepError, group_points, points_to_configs, run_steps
 from rlpt.sweep.report import write_results
 from rlpt.sweep.run import group_dir, point_dir, run_group
 
@@ -121,14 +121,14 @@ def run_sweep(base, points, workdir: str, devices=None, progress: bool = True,
     os.makedirs(workdir, exist_ok=True)
     with WorkdirLock(workdir):
         _claim(workdir, base, points)
-        total = sum(p.cfg.sft.steps + p.cfg.rl.steps for p in pts)
+        total = sum(run_steps(p.cfg) for p in pts)
         bar = tqdm(total=total, desc="sweep", unit="run-step", dynamic_ncols=True,
                    mininterval=1.0, file=sys.stdout,
                    disable=not progress or os.environ.get("RLPT_NO_PROGRESS") == "1")
         bar.write(f"sweep: {len(pts)} points in {len(groups)} group(s), workdir {workdir}")
         t0 = time.time()
         for g in groups:
-            steps = sum(p.cfg.sft.steps + p.cfg.rl.steps for p in g.points)
+            steps = sum(run_steps(p.cfg) for p in g.points)
             done = os.path.join(group_dir(workdir, g), "done.json")
             if os.path.exists(done):
                 bar.write(f"sweep: group g{g.index:03d} ({len(g.points)} points) finished "
@@ -142,7 +142,7 @@ def run_sweep(base, points, workdir: str, devices=None, progress: bool = True,
                           f"another, not vmapped: {g.reason}")
                 for p in g.points:
                     _run_alone(p, workdir)
-                    bar.update(p.cfg.sft.steps + p.cfg.rl.steps)
+                    bar.update(run_steps(p.cfg))
             write_json_atomic(done, {"points": [p.name for p in g.points],
                                      "seconds_last_session": round(time.time() - t0, 1)})
         bar.close()

@@ -23,6 +23,7 @@ from typing import Any, Dict, List, Sequence
 
 import ml_collections
 
+from rlpt import registry
 from rlpt.config import default_algo, hparams, validate
 from rlpt.errors import UserError
 from rlpt.optim import DYNAMIC_FIELDS, optim_spec
@@ -159,6 +160,22 @@ def _set(cfg, key: str, value, where: str) -> None:
                          f"the config holds {type(old).__name__} {old!r}): {e}") from None
 
 
+def run_steps(cfg) -> int:
+    """A point's steps for the progress bar: SFT plus RL, or plus its preference or
+    reward-model phase for a preference config."""
+    if "mode" not in cfg:
+        return cfg.sft.steps + cfg.rl.steps
+    return cfg.sft.steps + (cfg.pref.steps if cfg.mode == "policy" else cfg.rm.steps)
+
+
+def validate_any(cfg) -> ml_collections.ConfigDict:
+    """rlpt.config.validate, or rlpt.preference.config.validate for a preference config."""
+    if "mode" in cfg:   # preference configs (rlpt.preference.config.preference_config)
+        from rlpt.preference.config import validate as validate_preference
+        return validate_preference(cfg)
+    return validate(cfg)
+
+
 def points_to_configs(base: ml_collections.ConfigDict, points) -> List[Point]:
     """Each point applied to a copy of `base` and validated (module doc: the errors)."""
     if not isinstance(points, (list, tuple)):
@@ -175,7 +192,7 @@ def points_to_configs(base: ml_collections.ConfigDict, points) -> List[Point]:
         for key, value in overrides.items():
             _set(cfg, key, value, where)
         try:
-            cfg = validate(cfg)
+            cfg = validate_any(cfg)
         except ValueError as e:
             raise SweepError(f"{where}: {e}") from None
         name = point_name(overrides)
@@ -205,6 +222,9 @@ def static_key(cfg) -> str:
 
 def not_vmappable(cfg) -> str:
     """Why a config's runs cannot share a vmapped program ('' when they can)."""
+    if registry.get("algorithm", cfg.algo.name).kind != "policy_gradient":
+        return (f"algo.name={cfg.algo.name!r} trains in the preference trainer "
+                "(rlpt.preference.train), one run at a time")
     if cfg.reward.kind != "device":
         return f"reward.kind={cfg.reward.kind!r} leaves the device (host reward)"
     if cfg.rollout.get("kind", "plain") != "plain":

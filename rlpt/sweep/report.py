@@ -44,6 +44,16 @@ def setting_label(setting: Dict) -> str:
     return ", ".join(f"{k.removeprefix('config.')}={v}" for k, v in setting.items()) or "(base)"
 
 
+# a preference run's summary (rlpt.preference.train) names its two evaluations "initial" (after
+# SFT) and "final" (after the preference or reward-model phase)
+STAGE_ALIASES = {"after_sft": "initial", "after_rl": "final"}
+
+
+def stage(summary: Dict, which: str) -> Dict:
+    """summary["after_sft" | "after_rl"], or a preference summary's "initial" | "final"."""
+    return summary[which] if which in summary else summary[STAGE_ALIASES[which]]
+
+
 def settings_of(points, summaries: Dict[str, Dict]) -> List[Dict]:
     """[{setting, label, points, metrics: {'after_sft'|'after_rl': {key: interval}}}] in sweep
     order; stopped points are excluded from the intervals."""
@@ -57,15 +67,17 @@ def settings_of(points, summaries: Dict[str, Dict]) -> List[Dict]:
         s["stopped"] = [n for n in s["points"] if "stopped" in summaries[n]]
         s["metrics"] = {}
         for which in ("after_sft", "after_rl"):
-            keys = [k for k in (ok[0][which] if ok else {}) if k not in ("phase", "step")]
-            s["metrics"][which] = {k: t_interval([x[which][k] for x in ok]) for k in keys}
+            keys = [k for k in (stage(ok[0], which) if ok else {}) if k not in ("phase", "step")]
+            s["metrics"][which] = {k: t_interval([stage(x, which)[k] for x in ok]) for k in keys}
     return list(out.values())
 
 
 def table(settings: List[Dict], points, summaries) -> str:
     keys = list(settings[0]["metrics"]["after_rl"])
+    after = ("after RL" if all("after_rl" in sm for sm in summaries.values())
+             else "after training")
     lines = [f"Mean over seeds [{INTERVAL}, clipped to the metric's range]; each cell: after "
-             "SFT -> after RL.", "",
+             f"SFT -> {after}.", "",
              "| setting | seeds | " + " | ".join(keys) + " |",
              "|---|---:|" + "---|" * len(keys)]
     for s in settings:
@@ -74,13 +86,14 @@ def table(settings: List[Dict], points, summaries) -> str:
         cells = [f"{_fmt(m['after_sft'][k], k)} -> {_fmt(m['after_rl'][k], k)}" for k in keys
                  if k in m["after_rl"]]
         lines.append(f"| {s['label']} | {n} | " + " | ".join(cells) + " |")
-    lines += ["", "Per point (after SFT -> after RL):", "",
+    lines += ["", f"Per point (after SFT -> {after}):", "",
               "| point | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
     for p in points:
         sm = summaries[p.name]
         note = " (stopped: non-finite)" if "stopped" in sm else ""
         lines.append(f"| {p.name}{note} | " + " | ".join(
-            f"{sm['after_sft'][k]:.3f} -> {sm['after_rl'][k]:.3f}" for k in keys) + " |")
+            f"{stage(sm, 'after_sft')[k]:.3f} -> {stage(sm, 'after_rl')[k]:.3f}" for k in keys)
+            + " |")
     return "\n".join(lines)
 
 
