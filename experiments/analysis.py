@@ -19,11 +19,15 @@ import numpy as np
 from rlpt.sweep.report import INTERVAL, t_interval
 
 ARM_PATTERN = r"algo\.name=([A-Za-z0-9_]+)"
+# a run's training rows ("rl") and evaluation rows ("eval"): an RL run's, or the main phase of a
+# preference run (rlpt.preference.train: "pref" / "pref_eval") or a reward-model run ("rm")
+TRAIN_PHASES = ("rl", "pref", "rm")
+EVAL_PHASES = ("eval", "pref_eval", "rm_eval")
 
 
 def load_runs(sweep_dir: str, arm_pattern: str = ARM_PATTERN) -> Dict[str, Dict[int, Dict]]:
-    """{arm: {seed: run}}, run = {"rl": rows, "eval": rows, "summary": dict or None,
-    "cfg": dict or None}, from every point directory of `sweep_dir`."""
+    """{arm: {seed: run}}, run = {"rl": rows, "eval": rows (TRAIN_PHASES / EVAL_PHASES),
+    "summary": dict or None, "cfg": dict or None}, from every point directory of `sweep_dir`."""
     runs: Dict[str, Dict[int, Dict]] = {}
     paths = sorted(glob.glob(os.path.join(sweep_dir, "points", "*")))
     if not paths:
@@ -35,8 +39,8 @@ def load_runs(sweep_dir: str, arm_pattern: str = ARM_PATTERN) -> Dict[str, Dict[
         if seed is None:
             raise ValueError(f"{d}: the point name has no seed=N")
         rows = [json.loads(line) for line in open(os.path.join(d, "metrics.jsonl"))]
-        run = {"rl": [r for r in rows if r["phase"] == "rl"],
-               "eval": [r for r in rows if r["phase"] == "eval"]}
+        run = {"rl": [r for r in rows if r["phase"] in TRAIN_PHASES],
+               "eval": [r for r in rows if r["phase"] in EVAL_PHASES]}
         for key in ("summary", "config"):
             path = os.path.join(d, f"{key}.json")
             run["cfg" if key == "config" else key] = (json.load(open(path))

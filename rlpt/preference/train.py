@@ -18,7 +18,8 @@ Phases, each checkpointed under workdir/ckpt/<phase>:
   pref   policy mode: the preference step, from the SFT model (pre_dpo: ref := guide)
 Evaluation rows (phase "<phase>_eval"): policy -> greedy accuracy / pass@k on the task
 (rlpt.evaluation.rollout.evaluate) and held-out pair metrics (`pair_acc`: implicit-reward
-margin > 0); reward model -> held-out pairwise accuracy `rm_acc` (ties count 0).
+margin > 0 against the run's reference; `policy_pair_acc`: the policy's own sequence log-prob of
+the chosen response above the rejected one's, comparable across references); reward model -> held-out pairwise accuracy `rm_acc` (ties count 0).
 """
 import os
 import time
@@ -191,13 +192,19 @@ def train_policy(cfg, model_cfg, sft_params, task, ctx, eval_batch, src):
     step = policy_step(cfg, model_cfg, task, model_cfg if rm is not None else None)
     state = policy_state(cfg, step, sft_params, ref, rm)
     pair_metrics = jax.jit(step.eval_metrics)
+    own_logprobs = jax.jit(step.pair_logprobs)
     if lora.enabled(cfg) and ref is sft_params:   # the state's reference: the base as held
         ref = lora.base_weights(ref, compute_dtype(model_cfg))
 
     def eval_fn(params):
         res = {} if eval_batch is None else evaluate(model_cfg, params, task, cfg, eval_batch)
         m = pair_metrics(params, ref, held)
-        return dict(res, pair_acc=float(m["accuracy"]), pair_loss=float(m["loss"]))
+        lw, ll = own_logprobs(params, held)
+        # pair_acc: the implicit reward against the run's reference (for Pre-DPO its guide);
+        # policy_pair_acc: the policy's own log-probs, chosen above rejected (no reference:
+        # comparable across algorithms and references)
+        return dict(res, pair_acc=float(m["accuracy"]), pair_loss=float(m["loss"]),
+                    policy_pair_acc=float(jnp.mean(lw > ll)))
 
     state = train_phase("pref", step, state, batch_fn, cfg.pref.steps, hparams(cfg), cfg, ctx,
                         eval_fn)

@@ -241,7 +241,7 @@ def test_cli_pre_dpo_two_stages(tmp_path):
     sft, guide = _final(str(tmp_path / "w"), "sft", 2), _final(str(tmp_path / "w"), "guide", 2)
     final = _final(str(tmp_path / "w"), "pref", 2)
     assert max_diff(sft, guide) > 1e-5 and max_diff(sft, final) > 1e-5
-    assert set(summary["final"]) == {"step", "pair_acc", "pair_loss"}
+    assert set(summary["final"]) == {"step", "pair_acc", "pair_loss", "policy_pair_acc"}
     rows = [json.loads(l) for l in open(tmp_path / "w" / "metrics.jsonl")]
     assert {r["phase"] for r in rows} == {"sft", "guide", "pref", "pref_eval"}
 
