@@ -59,7 +59,11 @@ CASES = [  # (experiment, configs/<file>.py, its sweeps' arguments as in the REA
     ("unlikely_passk", "unlikely_passk", ["", "epoch_list=2,lr=1.5e-4"],
      ["--stem", "results_lr"], "results_lr"),
     ("yue_passk", "yue_passk", [""], [], "passk"),
+    ("pre_dpo_vs_dpo", "pre_dpo_vs_dpo", [""], [], "results"),
+    ("label_noise", "label_noise", ["what=policy"], [], "results"),
+    ("label_noise", "label_noise", ["what=rm"], ["--stem", "results_rm"], "results_rm"),
 ]
+SMALL_OF = {"pre_dpo_vs_dpo": "seeds=3,steps=20", "label_noise": "seeds=3"}   # no rl_steps
 ALGO_RL_KEYS = {  # RL-row keys an algorithm logs besides the common ones (rlpt/algorithms/)
     "ppo": ("value_mean", "vf_loss", "vf_clip_frac", "dual_clip_frac"),
     "kdrl": ("kd_beta", "kd_k2", "kd_frac"),
@@ -149,18 +153,51 @@ def _fake_run_group(group, sweep_dir, bar, devices=None, sft_from=()):
     return summaries
 
 
+def _fake_run_alone(p, sweep_dir):
+    """rlpt.preference.train.run's files for a preference point (policy or reward-model mode),
+    synthetic numbers: SFT rows, evaluation rows every eval.every steps and summary.json."""
+    cfg, wd = p.cfg, point_dir(sweep_dir, p)
+    os.makedirs(wd, exist_ok=True)
+    write_config(wd, cfg)
+    effect = (zlib.crc32(json.dumps(p.setting, sort_keys=True).encode()) % 8) / 100
+    policy = cfg.mode == "policy"
+    steps = cfg.pref.steps if policy else cfg.rm.steps
+    phase = "pref" if policy else "rm"
+
+    def row(step):
+        g = float(np.clip(0.6 + 0.03 * p.seed + (0.1 + effect) * step / steps, 0, 1))
+        if not policy:
+            return {"rm_acc": g, "rm_acc_same_len": g - 0.1, "same_len_pairs": 100.0}
+        out = {"greedy_acc": g, **{f"pass@{k}": 1 - (1 - 0.9 * g) ** k for k in cfg.eval.ks}}
+        return dict(out, pair_acc=g, pair_loss=0.5, policy_pair_acc=g - 0.05)
+    rows = [dict(phase="sft", step=s, loss=2.0 / s) for s in range(1, cfg.sft.steps + 1)]
+    evals = [dict(phase=f"{phase}_eval", step=st, **row(st))
+             for st in sorted({0, steps, *range(0, steps, cfg.eval.every)})]
+    for st in range(1, steps + 1):
+        rows.append(dict(phase=phase, step=st, loss=1.0 / st))
+        rows += [e for e in evals if e["step"] == st]
+    MetricsLog(os.path.join(wd, "metrics.jsonl")).write(rows[:cfg.sft.steps] + evals[:1]
+                                                        + rows[cfg.sft.steps:])
+    strip = lambda r: {k: v for k, v in r.items() if k != "phase"}
+    write_json_atomic(os.path.join(wd, "summary.json"), {
+        "mode": cfg.mode, "algo": cfg.algo.name, "initial": strip(evals[0]),
+        "final": strip(evals[-1]), "sft_steps": cfg.sft.steps})
+
+
 @pytest.fixture
 def make_sweep(monkeypatch, tmp_path):
     """`make_sweep(config, arg) -> workdir`: rlpt.sweep.main.run_sweep of configs/<config>.py
     with the training faked (module doc); the teacher file of configs/kdrl_vs_grpo.py is not
     checked, the sweep's own curves.png not drawn."""
     monkeypatch.setattr(sweep_main, "run_group", _fake_run_group)
+    monkeypatch.setattr(sweep_main, "_run_alone", _fake_run_alone)
     monkeypatch.setattr(sweep_main, "check_files", lambda cfg: None)
     monkeypatch.setattr(sweep_report, "plot", lambda *args, **kwargs: None, raising=False)
     monkeypatch.setenv("RLPT_NO_PROGRESS", "1")
 
     def make(config, arg):
-        spec = f"{os.path.join(REPO, 'configs', config + '.py')}:{SMALL}" + (f",{arg}" if arg
+        small = SMALL_OF.get(config, SMALL)
+        spec = f"{os.path.join(REPO, 'configs', config + '.py')}:{small}" + (f",{arg}" if arg
                                                                             else "")
         base, points = sweep_main.load_sweep(spec)
         workdir = str(tmp_path / f"{config}_{len(os.listdir(tmp_path))}")
@@ -218,8 +255,9 @@ def test_analysis_writes_its_outputs(name, config, args, argv, stem, make_sweep,
     # the baseline arm: the first setting of the first sweep (every config lists it first)
     first = json.load(open(os.path.join(sweeps[0], "sweep.json")))
     baseline = first["settings"][0]["points"]
-    planted = [p["summary"]["after_rl"]["greedy_acc"] for p in first["points"]
-               if p["name"] in baseline]
+    final = [sweep_report.stage(p["summary"], "after_rl") for p in first["points"]
+             if p["name"] in baseline]
+    planted = [f["greedy_acc"] if "greedy_acc" in f else f["rm_acc"] for f in final]
     assert len(planted) >= 2 and fmt_ci(t_interval(planted)) in text
     assert len(figures) == 1
     _check_figure(figures[0])
