@@ -19,8 +19,9 @@ import numpy as np
 from rlpt.sweep.report import INTERVAL, t_interval
 
 ARM_PATTERN = r"algo\.name=([A-Za-z0-9_]+)"
-# a run's training rows ("rl") and evaluation rows ("eval"): an RL run's, or the main phase of a
-# preference run (rlpt.preference.train: "pref" / "pref_eval") or a reward-model run ("rm")
+# a run's training rows ("rl") and evaluation rows ("eval"): an RL run's, or those of the main
+# phase of a preference run (rlpt.preference.train: "pref" / "pref_eval", also when a reward
+# model trained first in the run, as DRPO's) or of a reward-model run ("rm" / "rm_eval")
 TRAIN_PHASES = ("rl", "pref", "rm")
 EVAL_PHASES = ("eval", "pref_eval", "rm_eval")
 
@@ -39,8 +40,10 @@ def load_runs(sweep_dir: str, arm_pattern: str = ARM_PATTERN) -> Dict[str, Dict[
         if seed is None:
             raise ValueError(f"{d}: the point name has no seed=N")
         rows = [json.loads(line) for line in open(os.path.join(d, "metrics.jsonl"))]
-        run = {"rl": [r for r in rows if r["phase"] in TRAIN_PHASES],
-               "eval": [r for r in rows if r["phase"] in EVAL_PHASES]}
+        phases = {r["phase"] for r in rows}
+        main = next((i for i, p in enumerate(EVAL_PHASES) if p in phases), 0)
+        run = {"rl": [r for r in rows if r["phase"] == TRAIN_PHASES[main]],
+               "eval": [r for r in rows if r["phase"] == EVAL_PHASES[main]]}
         for key in ("summary", "config"):
             path = os.path.join(d, f"{key}.json")
             run["cfg" if key == "config" else key] = (json.load(open(path))
@@ -396,3 +399,26 @@ def plot_pass_at_k(ax, data: Dict, arms, labels: Dict[str, str], colors: Dict[st
     ax.set_ylabel("held-out pass@k (fraction)")
     ax.set_title(f"held-out pass@k\n({BAND}, clipped to [0, 1])")
     ax.legend()
+
+
+def plot_eval_curves(runs: Dict, arms, panels, labels: Dict[str, str], colors: Dict[str, str],
+                     xlabel: str, title: str, path: str) -> None:
+    """One panel per `(evaluation key, panel title)` of `panels`: per arm, each seed's held-out
+    curve over the evaluation steps (thin) and their mean (thick, markers); saved to `path`."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    seeds = common_seeds(runs, arms)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+    for ax, (key, name) in zip(axes[0], panels):
+        for a in arms:
+            curves = [([r["step"] for r in runs[a][s]["eval"]],
+                       [r[key] for r in runs[a][s]["eval"]]) for s in seeds]
+            for x, y in curves:
+                ax.plot(x, y, color=colors[a], alpha=0.35, lw=0.8)
+            n = min(len(x) for x, _ in curves)
+            ax.plot(curves[0][0][:n], np.mean([y[:n] for _, y in curves], axis=0), lw=2,
+                    color=colors[a], marker="o", label=f"{labels[a]} (mean of {len(seeds)})")
+        ax.set(title=f"{name} (thin: seeds)", xlabel=xlabel, ylabel="fraction")
+        ax.legend(fontsize=8)
+    save_figure(fig, title, path)

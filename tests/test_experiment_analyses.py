@@ -62,8 +62,13 @@ CASES = [  # (experiment, configs/<file>.py, its sweeps' arguments as in the REA
     ("pre_dpo_vs_dpo", "pre_dpo_vs_dpo", [""], [], "results"),
     ("label_noise", "label_noise", ["what=policy"], [], "results"),
     ("label_noise", "label_noise", ["what=rm"], ["--stem", "results_rm"], "results_rm"),
+    ("drpo_robustness", "drpo_robustness", ["case=noisy"], ["--stem", "results_noisy"],
+     "results_noisy"),
+    ("drpo_robustness", "drpo_robustness", ["case=wrong_ref"], ["--stem", "results_wrong_ref"],
+     "results_wrong_ref"),
 ]
-SMALL_OF = {"pre_dpo_vs_dpo": "seeds=3,steps=20", "label_noise": "seeds=3"}   # no rl_steps
+SMALL_OF = {"pre_dpo_vs_dpo": "seeds=3,steps=20", "label_noise": "seeds=3",   # no rl_steps
+            "drpo_robustness": "seeds=3"}
 ALGO_RL_KEYS = {  # RL-row keys an algorithm logs besides the common ones (rlpt/algorithms/)
     "ppo": ("value_mean", "vf_loss", "vf_clip_frac", "dual_clip_frac"),
     "kdrl": ("kd_beta", "kd_k2", "kd_frac"),

@@ -1,6 +1,7 @@
-"""Label noise (rlpt.tasks.label_noise): flipped pairs and group scores at the configured rate,
-deterministic, clean held-out data; the config refuses bad rates; a preference sweep (one run
-per point, in the preference trainer) runs Pre-DPO and DPO on flipped pairs."""
+"""Robustness experiments' data (rlpt.tasks.label_noise): flipped pairs and group scores at the
+configured rate, deterministic, clean held-out data; the config refuses bad rates; a preference
+sweep (one run per point, in the preference trainer) runs Pre-DPO and DPO on flipped pairs; a
+deliberately wrong reference (pref.reference="init")."""
 import json
 
 import numpy as np
@@ -76,3 +77,29 @@ def test_a_preference_sweep_runs_each_point_in_the_preference_trainer(tmp_path):
     cfg = json.loads((tmp_path / "sw" / "points" / "algo.name=dpo,seed=0" / "config.json")
                      .read_text())
     assert cfg["pref"]["flip_rate"] == 0.2
+
+
+def test_a_wrong_reference_is_the_model_before_sft(tmp_path):
+    """pref.reference="init": the reference is the model before SFT. At the first evaluation
+    the policy is the SFT model, so against the SFT reference every implicit margin is 0
+    (pair_acc 0), against the untrained one it is not; the policy's own pair accuracy does not
+    depend on the reference. Pre-DPO (whose reference is its guide) refuses it."""
+    from configs import dpo_arith
+    from rlpt.preference.config import validate
+    from rlpt.preference.train import run
+    first = {}
+    for ref in ("sft", "init"):
+        c = dpo_arith.get_config("quick=1")
+        c.pref.reference = ref
+        run(c, str(tmp_path / ref))
+        rows = [json.loads(x) for x in open(tmp_path / ref / "metrics.jsonl")]
+        first[ref] = [r for r in rows if r["phase"] == "pref_eval"][0]
+    assert first["sft"]["pair_acc"] == 0.0 and first["init"]["pair_acc"] > 0.0
+    assert first["sft"]["policy_pair_acc"] == first["init"]["policy_pair_acc"]
+    c = dpo_arith.get_config("algo=pre_dpo,quick=1")
+    c.pref.reference = "init"
+    with pytest.raises(UserError, match="config pref.reference: 'init' with pre_dpo"):
+        validate(c)
+    c.pref.reference = "guide"
+    with pytest.raises(UserError, match="config pref.reference: 'guide'; expected"):
+        validate(c)

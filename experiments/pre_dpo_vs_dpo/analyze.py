@@ -19,7 +19,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from experiments.analysis import (  # noqa: E402
-    analysis_main, comparison_table, common_seeds, heldout_rows, load_arms, save_figure)
+    analysis_main, comparison_table, heldout_rows, load_arms, plot_eval_curves)
 
 ARMS = ("dpo", "dpo2x", "pre_dpo")
 LABELS = {"dpo": "DPO", "dpo2x": "DPO, 2x steps", "pre_dpo": "Pre-DPO"}
@@ -53,27 +53,11 @@ def table(runs):
 
 
 def plot(runs, data, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-    arms = [a for a in ARMS if a in runs]
-    seeds = common_seeds(runs, arms)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, key, name in ((axes[0], "policy_pair_acc", "held-out pair accuracy (policy)"),
-                          (axes[1], "greedy_acc", "held-out greedy accuracy")):
-        for a in arms:
-            curves = [([r["step"] for r in runs[a][s]["eval"]],
-                       [r[key] for r in runs[a][s]["eval"]]) for s in seeds]
-            for x, y in curves:
-                ax.plot(x, y, color=COLORS[a], alpha=0.35, lw=0.8)
-            n = min(len(x) for x, _ in curves)
-            ax.plot(curves[0][0][:n], np.mean([y[:n] for _, y in curves], axis=0), lw=2,
-                    color=COLORS[a], marker="o", label=f"{LABELS[a]} (mean of {len(seeds)})")
-        ax.set(title=f"{name} (thin: seeds)", xlabel="preference step (Pre-DPO: its final "
-               "phase)", ylabel="fraction")
-        ax.legend(fontsize=8)
-    save_figure(fig, "Pre-DPO vs DPO on 1-2 digit addition pairs", path)
+    plot_eval_curves(runs, [a for a in ARMS if a in runs],
+                     [("policy_pair_acc", "held-out pair accuracy (policy)"),
+                      ("greedy_acc", "held-out greedy accuracy")], LABELS, COLORS,
+                     "preference step (Pre-DPO: its final phase)",
+                     "Pre-DPO vs DPO on 1-2 digit addition pairs", path)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ and replaces `algo` / `rl` with:
     pref  steps, batch_size, source ("synthetic" | "jsonl"), jsonl_path, jsonl_eval_pairs,
           max_prompt_len / max_response_len (jsonl), eval_pairs (held-out synthetic pairs);
           optional flip_rate (training pairs' labels swapped with that probability:
-          rlpt.tasks.label_noise; rm.flip_rate likewise for reward-model groups)
+          rlpt.tasks.label_noise; rm.flip_rate likewise for reward-model groups) and reference
+          ("sft", default: the SFT model is the reference; "init": the model before SFT)
     rm    reward models (also DRPO's with g="reward_model"): kind k (the record rm_<k>,
           rlpt/algorithms/rm_<k>.py: bt vrpo rlaif_soft rluf rlsf), steps, batch_size,
           group_size K, eval_prompts, init ("sft" | "random"), optim, and the kind's DEFAULTS
@@ -134,6 +135,12 @@ def validate(c) -> ml_collections.ConfigDict:
         if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0 <= rate < 1:
             _fail(key, f"{rate!r} must be a number in [0, 1) (the share of training labels "
                   "flipped: rlpt.tasks.label_noise)")
+    reference = c.pref.get("reference", "sft")
+    if reference not in ("sft", "init"):
+        _fail("pref.reference", f"{reference!r}; expected 'sft' (the SFT model) or 'init' (the "
+              "model before SFT: a deliberately wrong reference)")
+    if reference == "init" and c.mode == "policy" and c.algo.name == "pre_dpo":
+        _fail("pref.reference", "'init' with pre_dpo: Pre-DPO's reference is its guide")
     validate_nonfinite(c)
     lora.validate_config(c)
     if c.sampling.temperature <= 0:

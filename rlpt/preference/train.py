@@ -15,11 +15,14 @@ Phases, each checkpointed under workdir/ckpt/<phase>:
          "guide" (DPO or SimPO from the SFT model, arXiv 2504.15843), drpo's "rm" (g =
          "reward_model")
   rm     reward_model mode: the reward model of `rm.kind`
-  pref   policy mode: the preference step, from the SFT model (pre_dpo: ref := guide)
+  pref   policy mode: the preference step, from the SFT model (pre_dpo: ref := guide; with
+         `pref.reference="init"` the reference is the model before SFT, a deliberately wrong
+         one for robustness experiments)
 Evaluation rows (phase "<phase>_eval"): policy -> greedy accuracy / pass@k on the task
 (rlpt.evaluation.rollout.evaluate) and held-out pair metrics (`pair_acc`: implicit-reward
 margin > 0 against the run's reference; `policy_pair_acc`: the policy's own sequence log-prob of
-the chosen response above the rejected one's, comparable across references); reward model -> held-out pairwise accuracy `rm_acc` (ties count 0).
+the chosen response above the rejected one's, comparable across references); reward model ->
+held-out pairwise accuracy `rm_acc` (ties count 0).
 """
 import os
 import time
@@ -188,7 +191,8 @@ def train_policy(cfg, model_cfg, sft_params, task, ctx, eval_batch, src):
             else src.make_batch(EVAL_SEED + 2, 0, cfg.pref.eval_pairs))
     models_hook = hook_of(preference_algorithm(cfg.algo.name), "models")
     models = models_hook(cfg, Trainer(cfg, model_cfg, sft_params, task, ctx, batch_fn))
-    ref, rm = models.get("reference", sft_params), models.get("reward_model")
+    ref, rm = models.get("reference", ctx.get("init_params", sft_params)), models.get(
+        "reward_model")
     step = policy_step(cfg, model_cfg, task, model_cfg if rm is not None else None)
     state = policy_state(cfg, step, sft_params, ref, rm)
     pair_metrics = jax.jit(step.eval_metrics)
@@ -239,6 +243,8 @@ def _run_locked(cfg, workdir: str) -> Dict:
               f"({jax.devices()[0].platform}) in {jax.process_count()} process(es), "
               f"workdir {workdir}")
     t0 = time.time()
+    if cfg.mode == "policy" and cfg.pref.get("reference", "sft") == "init":
+        ctx["init_params"] = jax.tree_util.tree_map(jnp.array, params)   # a copy: SFT donates
     if cfg.sft.steps:
         params = run_sft(cfg, model_cfg, params, task, mesh, workdir, runs)
     params = jax.tree_util.tree_map(jnp.array, params)
