@@ -17,24 +17,28 @@ held-out prompts play no part in the choice. The report gives
 A verdict that holds at both is not the learning rate's doing; one that flips between them is
 reported as such (experiments/README.md, "Learning rates").
 """
+import argparse
+import json
+import os
 import re
+import runpy
 from typing import Callable, Dict, Sequence, Tuple
 
 import numpy as np
 
-from experiments.analysis import ARM_PATTERN, fmt_ci, load_runs, save_figure, summary_value
+from experiments.analysis import fmt_ci, load_runs, save_figure, summary_value
 from rlpt.sweep.report import INTERVAL, t_interval
 
 LR = re.compile(r"(?:^|,)optim\.lr=([^,]+)")
 
 
-def arm_from_name(overrides: str) -> str:
-    """The arm of a point's overrides (without lr and seed): its algo.name, else "all"."""
-    m = re.search(ARM_PATTERN, overrides)
-    return m.group(1) if m else "all"
+def algo_arm(overrides: str, cfg: Dict) -> str:
+    """The default arm of a point (its overrides without lr and seed, its config): the
+    algorithm's name."""
+    return cfg["algo"]["name"]
 
 
-def load_grid(sweep_dirs, arm_of: Callable[[str], str] = arm_from_name) -> Dict:
+def load_grid(sweep_dirs, arm_of: Callable[[str, Dict], str] = algo_arm) -> Dict:
     """{arm: {lr: {seed: run}}} (runs as experiments.analysis.load_runs) of a grid sweep, or of
     several sweeps that together make the grid (one workdir per rate, run with `--only` and
     `--sft_from` the first: every rate then starts from the same SFT models)."""
@@ -45,7 +49,7 @@ def load_grid(sweep_dirs, arm_of: Callable[[str], str] = arm_from_name) -> Dict:
             if m is None:
                 raise ValueError(f"{sweep_dir}: point {overrides!r} has no optim.lr= (not a "
                                  "learning-rate grid)")
-            arm = arm_of(LR.sub("", overrides).strip(","))
+            arm = arm_of(LR.sub("", overrides).strip(","), next(iter(by_seed.values()))["cfg"])
             lr = float(m.group(1))
             if lr in grid.get(arm, {}):
                 raise ValueError(f"{sweep_dir}: arm {arm!r} at lr {lr:g} is in two settings or "
@@ -144,3 +148,39 @@ def plot_grid(data: Dict, labels: Dict[str, str], metric: str, path: str, title:
     ax.set_ylabel(f"{metric} after RL (mean over seeds)")
     ax.legend(fontsize=7)
     save_figure(fig, title, path)
+
+
+def main(argv=None) -> None:
+    """`python -m experiments.lr_grid SWEEP_DIR... --experiment NAME --baseline ARM --matched LR
+    [--select KEY] [--metrics K1,K2] [--out DIR] [--stem NAME]`: the report of the grid made by
+    the sweeps (one per rate, or one for all) into DIR/NAME.md, .json and .png. The arms are
+    named by experiments/NAME/analyze.py's `grid_arm(overrides, cfg)` when it has one, else by
+    the algorithm's name, and labelled by its LABELS."""
+    ap = argparse.ArgumentParser(description=main.__doc__.split("\n")[0])
+    ap.add_argument("sweep_dirs", nargs="+")
+    ap.add_argument("--experiment", required=True)
+    ap.add_argument("--baseline", required=True)
+    ap.add_argument("--matched", type=float, required=True)
+    ap.add_argument("--select", default="pass@1")
+    ap.add_argument("--metrics", default="greedy_acc,pass@1")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--stem", default="lr_grid")
+    a = ap.parse_args(argv)
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), a.experiment, "analyze.py")
+    mod = runpy.run_path(script) if os.path.exists(script) else {}
+    grid = load_grid(a.sweep_dirs, mod.get("grid_arm", algo_arm))
+    labels = {arm: mod.get("LABELS", {}).get(arm, arm)
+              for arm in [a.baseline] + sorted(set(grid) - {a.baseline})}
+    text, data = grid_report(grid, a.baseline, a.select, a.metrics.split(","), a.matched, labels)
+    print(text)
+    os.makedirs(a.out, exist_ok=True)
+    with open(os.path.join(a.out, f"{a.stem}.md"), "w") as f:
+        f.write(text)
+    with open(os.path.join(a.out, f"{a.stem}.json"), "w") as f:
+        json.dump(data, f, indent=1)
+    plot_grid(data, labels, a.metrics.split(",")[-1], os.path.join(a.out, f"{a.stem}.png"),
+              f"{a.experiment}: every arm at every rate of the grid")
+
+
+if __name__ == "__main__":
+    main()

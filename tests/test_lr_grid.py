@@ -24,6 +24,7 @@ def _grid(root, values=VALUES, rates=RATES):
         for seed, (v, h) in enumerate(per_seed):
             d = os.path.join(root, "points", f"{ARMS[arm]},optim.lr={lr},seed={seed}")
             os.makedirs(d)
+            json.dump({"algo": {"name": arm}}, open(os.path.join(d, "config.json"), "w"))
             open(os.path.join(d, "metrics.jsonl"), "w").write(
                 json.dumps({"phase": "eval", "step": 0, "pass@1": 0.1}) + "\n")
             json.dump({"after_sft": {"pass@1": 0.1}, "after_rl": {"pass@1": h},
@@ -64,6 +65,7 @@ def test_grid_refusals(tmp_path):
     d = tmp_path / "c" / "points" / "algo.name=grpo,seed=0"
     d.mkdir(parents=True)
     (d / "metrics.jsonl").write_text("")
+    (d / "config.json").write_text(json.dumps({"algo": {"name": "grpo"}}))
     with pytest.raises(ValueError, match="has no optim.lr="):
         load_grid(str(tmp_path / "c"))
 
@@ -78,3 +80,17 @@ def test_a_grid_split_over_sweeps_loads_as_one(tmp_path):
     assert load_grid(parts) == one
     with pytest.raises(ValueError, match="in two settings or sweeps"):
         load_grid(parts + [parts[0]])
+
+
+def test_the_command_line_writes_the_report_with_the_experiments_labels(tmp_path, capsys):
+    """`python -m experiments.lr_grid DIRS --experiment dr_grpo_length ...`: the arms labelled by
+    that experiment's LABELS, the three files written."""
+    from experiments.lr_grid import main
+    parts = [str(tmp_path / f"lr{lr}") for lr in RATES]
+    for d, lr in zip(parts, RATES):
+        _grid(d, rates=(lr,))
+    main(parts + ["--experiment", "dr_grpo_length", "--baseline", "grpo", "--matched", "1e-4",
+                  "--metrics", "pass@1", "--out", str(tmp_path / "out")])
+    text = (tmp_path / "out" / "lr_grid.md").read_text()
+    assert "| Dr. GRPO | **0.0001** |" in text and text in capsys.readouterr().out
+    assert sorted(os.listdir(tmp_path / "out")) == ["lr_grid.json", "lr_grid.md", "lr_grid.png"]
