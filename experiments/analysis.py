@@ -23,6 +23,7 @@ ARM_PATTERN = r"algo\.name=([A-Za-z0-9_]+)"
 # phase of a preference run (rlpt.preference.train: "pref" / "pref_eval", also when a reward
 # model trained first in the run, as DRPO's) or of a reward-model run ("rm" / "rm_eval")
 TRAIN_PHASES = ("rl", "pref", "rm")
+REFERENCE_KEYS = ("pair_acc", "pair_loss")
 EVAL_PHASES = ("eval", "pref_eval", "rm_eval")
 
 
@@ -186,7 +187,11 @@ def merge_runs(parts) -> Dict[str, Dict[int, Dict]]:
                     raise ValueError(f"arm {arm!r} seed {seed} is in two of the sweeps")
                 runs.setdefault(arm, {})[seed] = run
     for seed in sorted({s for by_seed in runs.values() for s in by_seed}):
-        after_sft = {arm: json.dumps(runs[arm][seed]["eval"][:1], sort_keys=True)
+        # reference-dependent keys (a preference run's implicit-reward pair metrics: Pre-DPO's
+        # reference is its guide) differ between arms that share their SFT model
+        own = lambda rows: [{k: v for k, v in r.items() if k not in REFERENCE_KEYS}
+                            for r in rows[:1]]
+        after_sft = {arm: json.dumps(own(runs[arm][seed]["eval"]), sort_keys=True)
                      for arm in runs if seed in runs[arm] and runs[arm][seed]["eval"]}
         if len(set(after_sft.values())) > 1:
             warnings.warn(f"seed {seed}: the arms' evaluations after SFT differ "

@@ -7,7 +7,10 @@ Pre-DPO's guide phase plus its final phase) and `pre_dpo`. Per seed, Pre-DPO as 
 with each DPO arm, after SFT and after the preference phase, on held-out data: the policy's own
 pair accuracy (`policy_pair_acc`: log pi(chosen) > log pi(rejected), no reference), the implicit
 reward's (`pair_acc`: each arm against its own reference, for Pre-DPO its guide, so it is not
-comparable across the arms), and the greedy accuracy and pass@k on addition problems.
+comparable across the arms), and the greedy accuracy and pass@k on addition problems; from the
+training rows, the mean pair weight of the loss's gradient (`grad_weight`: DPO's
+sigmoid(-beta h), Pre-DPO's with the guide as reference) and the train pair accuracy over the
+last quarter of each run's own steps.
 Writes `results.md` (mean and 95% Student-t interval over seeds per arm, and of the per-seed
 difference arm - DPO; every arm of a seed starts from the same SFT model), `results.json` and
 `results.png` (the held-out curves over the preference steps, one thin line per seed).
@@ -15,6 +18,8 @@ difference arm - DPO; every arm of a seed starts from the same SFT model), `resu
 import functools
 import os
 import sys
+
+import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
@@ -37,9 +42,19 @@ def arm_of(overrides, cfg):
 load = functools.partial(load_arms, arm_of=arm_of, known=ARMS)
 
 
+def late_mean(key):
+    """run -> the mean of its training rows' `key` over the last 25% of its own steps."""
+    def value(run):
+        rows = run["rl"]
+        return float(np.mean([r[key] for r in rows[len(rows) - len(rows) // 4:]]))
+    return value
+
+
 def table(runs):
     arms = [a for a in ARMS if a in runs]
-    rows = heldout_rows(KEYS, ["initial", "final"])
+    rows = [("pair weight (grad_weight), last 25% of each run's steps", late_mean("grad_weight"),
+             3), ("train pair accuracy, last 25% of each run's steps", late_mean("accuracy"), 3)]
+    rows += heldout_rows(KEYS, ["initial", "final"])
     text, data = comparison_table(runs, arms, LABELS, rows, "dpo",
                                   "Held-out after SFT (initial) and after the preference phase "
                                   "(final); ")
