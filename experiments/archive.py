@@ -11,6 +11,7 @@ point, in name order; gzip without a timestamp, so the same runs give the same b
 
     {"sweeps": {"main": "runs/yue_passk"},               # archive name -> where it ran
      "analyses": [{"sweeps": ["main"], "argv": []}],    # analyze.py SWEEPS ARGV, in order
+                                                        # ("script": "lr_grid": lr_grid.py)
      "table": "main"}                                   # table.md: that sweep's report
 
     python -m experiments.archive yue_passk       # archive the sweeps named there
@@ -144,7 +145,10 @@ def regenerate(name: str, out: str, experiments: str = EXPERIMENTS) -> Dict:
             sweeps[s] = extract_archive(os.path.join(experiments, name, "runs",
                                                      f"{s}.jsonl.gz"), dirs[s])
         for a in m["analyses"]:
-            cmd = [sys.executable, os.path.join(experiments, name, "analyze.py"),
+            script = os.path.join(experiments, name, "analyze.py")
+            if a.get("script") == "lr_grid":   # experiments/lr_grid.py (its own command line)
+                script = os.path.join(EXPERIMENTS, "lr_grid.py")
+            cmd = [sys.executable, script,
                    *[dirs[s] for s in a["sweeps"]], *a.get("argv", []), "--out", out]
             env = dict(os.environ, PYTHONPATH=os.pathsep.join(
                 [REPO] + [p for p in [os.environ.get("PYTHONPATH")] if p]))

@@ -94,3 +94,26 @@ def test_the_command_line_writes_the_report_with_the_experiments_labels(tmp_path
     text = (tmp_path / "out" / "lr_grid.md").read_text()
     assert "| Dr. GRPO | **0.0001** |" in text and text in capsys.readouterr().out
     assert sorted(os.listdir(tmp_path / "out")) == ["lr_grid.json", "lr_grid.md", "lr_grid.png"]
+
+
+def test_an_archived_grid_regenerates_its_report(tmp_path):
+    """A regenerate.json analysis with "script": "lr_grid" runs experiments/lr_grid.py on the
+    extracted archives and rebuilds lr_grid.md byte for byte."""
+    from experiments.archive import archive_experiment, regenerate
+    from experiments.lr_grid import main
+    parts = []
+    for lr in RATES:
+        d = tmp_path / f"lr{lr}"
+        _grid(str(d), rates=(lr,))
+        (d / "sweep.json").write_text("{}")
+        parts.append(str(d))
+    exp = tmp_path / "experiments" / "dr_grpo_length"
+    argv = ["--experiment", "dr_grpo_length", "--baseline", "grpo", "--matched", "1e-4",
+            "--metrics", "pass@1"]
+    main(parts + argv + ["--out", str(exp)])
+    (exp / "regenerate.json").write_text(json.dumps(
+        {"sweeps": {"a": parts[0], "b": parts[1]},
+         "analyses": [{"script": "lr_grid", "sweeps": ["a", "b"], "argv": argv}]}))
+    archive_experiment("dr_grpo_length", str(exp.parent))
+    got = regenerate("dr_grpo_length", str(tmp_path / "out"), str(exp.parent))
+    assert got == {"status": "identical", "files": {"lr_grid.md": "identical"}}
