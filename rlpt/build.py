@@ -15,6 +15,7 @@ the model); the next phase starts from the merged result (rlpt.state.trained_par
 an SFT warm-up trains new adapters whose base, and KL reference, is the SFT model.
 """
 import dataclasses
+import os
 
 import jax
 import jax.numpy as jnp
@@ -32,6 +33,7 @@ from rlpt.models.transformer import compute_dtype
 from rlpt.optim import make_optimizer, optim_hparams
 from rlpt.rewards.host_callback import host_reward_callback
 from rlpt.rewards.judge import build_judge, judge_batch
+from rlpt.rewards.prompt_target import prompt_with_target
 from rlpt.sampling import PLAIN_ROLLOUT, SamplingConfig
 from rlpt.state import new_state
 from rlpt.step import StepSpec, sft_step
@@ -178,6 +180,31 @@ def host_reward_fn(task):
     return fn
 
 
+def learned_reward_model(cfg, task):
+    """The reward model trained in `cfg.reward.rm_workdir` (an rlpt.preference.train run in mode
+    reward_model: its config.json and newest `rm` checkpoint) as `(model_cfg, params, reward)`:
+    the RM's scores are the reward, the task's own reward rides along in aux
+    (rlpt.preference.reward_model.reward_model_and_task_reward)."""
+    from rlpt.io.checkpoints import restore_params, run_model_config
+    from rlpt.models.loaders import read_json_file
+    from rlpt.preference.reward_model import init_reward_model, reward_model_and_task_reward
+    workdir = cfg.reward.rm_workdir
+    path = os.path.join(workdir, "config.json")
+    if not os.path.exists(path):
+        raise UserError(f"config reward.rm_workdir: {path} does not exist (train the reward "
+                        "model first: python -m rlpt.train --config=configs/rm_arith.py ...)")
+    rm_cfg = run_model_config(read_json_file(path))
+    shapes = jax.eval_shape(lambda: init_reward_model(rm_cfg, jax.random.PRNGKey(0)))
+    _, _, params = restore_params(workdir, rm_cfg, "rm", shapes=shapes)
+    vocab = int(getattr(task.tokenizer, "vocab_size", 0))
+    if rm_cfg.vocab_size < vocab:
+        raise UserError(f"config reward.rm_workdir: the reward model's vocabulary "
+                        f"({rm_cfg.vocab_size}) is smaller than the task tokenizer's ({vocab})")
+    params = jax.tree_util.tree_map(jnp.asarray, params)
+    return rm_cfg, params, reward_model_and_task_reward(
+        rm_cfg, task.reward, int(task.prompt_len), int(task.tokenizer.pad_id))
+
+
 def build_rl(cfg, model_cfg, params, task, mesh=None, reward=None, per_prompt_metrics=False):
     """The RL phase of a validated config: `(spec, state, hp, make_batch)`: the static step
     spec, the initial train state (placed on `mesh` when given), the dynamic `hp` and
@@ -190,9 +217,12 @@ def build_rl(cfg, model_cfg, params, task, mesh=None, reward=None, per_prompt_me
     if kind == "judge":  # the judge reads the prompt from target (rlpt.rewards.judge)
         models["judge"], frozen["judge"], judge = build_judge(cfg, task)
         make_batch = lambda *a: judge_batch(task.make_batch(*a))
+    if kind == "reward_model":  # the RM reads [prompt | gold target] from target
+        models["reward_model"], frozen["reward_model"], judge = learned_reward_model(cfg, task)
+        make_batch = lambda *a: prompt_with_target(task.make_batch(*a))
     if reward is None:
-        reward = judge if kind == "judge" else task_reward(task, kind,
-                                                           cfg.nonfinite.reward_value, mesh)
+        reward = judge if kind in ("judge", "reward_model") else task_reward(
+            task, kind, cfg.nonfinite.reward_value, mesh)
     static_algo, _ = split_algo_config(cfg.algo)
     chain = chain_of(static_algo, algorithm)
     model_cfg = with_lora(cfg, model_cfg)

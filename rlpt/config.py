@@ -169,7 +169,8 @@ def base_config(algo: str = "grpo") -> ml_collections.ConfigDict:
     c.lora = ml_collections.ConfigDict(dict(rank=0, alpha=16.0, targets=lora.TARGETS))
     c.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1, tensor=1))
     # "device" | "host" | "split" | "judge" (a frozen LM as the reward: cfg.reward.judge, see
-    # rlpt.rewards.judge.judge_config)
+    # rlpt.rewards.judge.judge_config) | "reward_model" (a trained reward model, the workdir of
+    # its rlpt.preference.train run in the optional key reward.rm_workdir: rlpt.build)
     c.reward = ml_collections.ConfigDict(dict(kind="device"))
     c.log_every = 10
     c.ckpt_every = 50
@@ -302,8 +303,12 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         _fail("eval.ks", f"{tuple(c.eval.ks)} must lie in [1, eval.n_samples={c.eval.n_samples}]")
     if c.eval.get("self_correction", False):
         validate_self_correction(c)
-    if c.reward.kind not in ("device", "host", "split", "judge"):
-        _fail("reward.kind", f"{c.reward.kind!r}; expected 'device', 'host', 'split' or 'judge'")
+    if c.reward.kind not in ("device", "host", "split", "judge", "reward_model"):
+        _fail("reward.kind", f"{c.reward.kind!r}; expected 'device', 'host', 'split', 'judge' or "
+              "'reward_model'")
+    if c.reward.kind == "reward_model" and not c.reward.get("rm_workdir", ""):
+        _fail("reward.rm_workdir", "reward.kind='reward_model' needs the workdir of a trained "
+              "reward model (an rlpt.preference.train run in mode reward_model)")
     if c.reward.kind == "judge":
         from rlpt.rewards.judge import validate_judge_config
         validate_judge_config(c)

@@ -36,16 +36,14 @@ import dataclasses
 import json
 import os
 import shutil
-import warnings
 
 import jax
 import numpy as np
 
 from rlpt.errors import UserError
-from rlpt.io.checkpoints import checkpoint_steps
+from rlpt.io.checkpoints import checkpoint_steps, restore_params, run_model_config
 from rlpt.io.cli import user_errors
-from rlpt.models import ModelConfig, get_model_config, has_own_tokenizer, init_params, lora
-from rlpt.models.checkpoints import checkpoint_config
+from rlpt.models import ModelConfig, has_own_tokenizer, init_params, lora
 from rlpt.models.gguf import unpermute_qk
 from rlpt.models.loaders import read_json_file, save_hf_checkpoint
 from rlpt.models.transformer import compute_dtype
@@ -91,15 +89,6 @@ def _model_keys(cfg: ModelConfig):
 
 # ------------------------------------------------------------------------------- a run
 
-def run_model_config(run: dict) -> ModelConfig:
-    """The ModelConfig a run trained (its config.json: a preset or a checkpoint)."""
-    m = run["model"]
-    if m.get("checkpoint"):
-        return checkpoint_config(m["checkpoint"], m.get("dtype", "float32"))
-    extra = {"vocab_size": int(m["vocab_size"])} if m.get("vocab_size") else {}
-    return get_model_config(m["preset"], dtype=m.get("dtype", "float32"), **extra)
-
-
 def run_tokenizer(run: dict) -> HFTokenizer | None:
     """The run's real tokenizer (module doc), or None for the character tokenizer."""
     kwargs = run.get("task", {}).get("kwargs", {}) or {}
@@ -116,46 +105,6 @@ def run_tokenizer(run: dict) -> HFTokenizer | None:
     if ckpt and has_own_tokenizer(ckpt):
         return load_tokenizer(ckpt)
     return None
-
-
-def restore_params(workdir: str, cfg: ModelConfig, phase: str = "", step: int | None = None,
-                   shapes=None):
-    """(phase, step, params) of the newest readable checkpoint (module doc): only the `params`
-    subtree is read (not the optimizer state or frozen models), as float32 numpy arrays;
-    `shapes` (default: the model's parameters) says which leaves (a LoRA run's adapters)."""
-    import orbax.checkpoint as ocp
-
-    root = os.path.join(os.path.abspath(workdir), "ckpt")
-    phases = [phase] if phase else [p for p in ("rl", "sft")
-                                    if checkpoint_steps(os.path.join(root, p))]
-    if not phases:
-        raise UserError(f"{workdir}: no checkpoints under {root} (phases rl, sft): export a run "
-                        "that saved checkpoints (its ckpt_every)")
-    directory = os.path.join(root, phases[0])
-    steps = [step] if step is not None else checkpoint_steps(directory)
-    if not steps:
-        raise UserError(f"{directory}: no checkpoint steps")
-    if shapes is None:
-        shapes = jax.eval_shape(lambda: init_params(cfg, jax.random.PRNGKey(0)))
-    target = {"params": jax.tree_util.tree_map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype),
-                                               shapes)}
-    restore_args = jax.tree_util.tree_map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray),
-                                          target)
-    errors = []
-    for s in steps:
-        path = os.path.join(directory, str(s), "default")
-        try:
-            out = ocp.PyTreeCheckpointer().restore(path, args=ocp.args.PyTreeRestore(
-                item=target, restore_args=restore_args, partial_restore=True))
-        except Exception as e:  # noqa: BLE001 - orbax/tensorstore raise many kinds
-            errors.append(f"step {s}: {type(e).__name__}: {' '.join(str(e).split())[:300]}")
-            continue
-        if errors:
-            warnings.warn(f"{directory}: newer checkpoints unreadable ({'; '.join(errors)}); "
-                          f"exporting step {s}")
-        return phases[0], s, out["params"]
-    raise UserError(f"{directory}: no checkpoint restores the parameters of the run's model "
-                    f"({cfg.num_params():,} params; {'; '.join(errors)})")
 
 
 def lora_export_params(workdir: str, run: dict, cfg: ModelConfig, phase: str = "",

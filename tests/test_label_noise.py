@@ -79,6 +79,7 @@ def test_a_preference_sweep_runs_each_point_in_the_preference_trainer(tmp_path):
     assert cfg["pref"]["flip_rate"] == 0.2
 
 
+@pytest.mark.slow   # two short runs (~40 s): the default suite's time (README, Tests)
 def test_a_wrong_reference_is_the_model_before_sft(tmp_path):
     """pref.reference="init": the reference is the model before SFT. At the first evaluation
     the policy is the SFT model, so against the SFT reference every implicit margin is 0

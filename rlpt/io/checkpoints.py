@@ -1,6 +1,8 @@
 """Orbax checkpoints of a TrainState under workdir/ckpt/<phase>/<step>: `Checkpointer` (a
 non-finite state is never saved, `NonFiniteStateError`; a corrupt latest checkpoint falls back to
-the previous one) and `all_finite`.
+the previous one) and `all_finite`; a finished run's parameters read back on their own
+(`restore_params`, with `run_model_config` from its config.json: rlpt.export, a learned reward
+model in rlpt.build).
 
 The frozen models named in `REBUILT` (the LoRA base, `frozen["base"]`) are not written: every
 start rebuilds them from the config before restoring (rlpt.build), so a checkpoint holds the
@@ -203,3 +205,56 @@ class Checkpointer:
         except Exception:  # noqa: BLE001 - closing a manager that failed must not mask that
             pass
         self.mngr = self._manager()
+
+
+def run_model_config(run: dict):
+    """The ModelConfig a run trained (its config.json: a preset or a checkpoint)."""
+    from rlpt.models import get_model_config
+    from rlpt.models.checkpoints import checkpoint_config
+    m = run["model"]
+    if m.get("checkpoint"):
+        return checkpoint_config(m["checkpoint"], m.get("dtype", "float32"))
+    extra = {"vocab_size": int(m["vocab_size"])} if m.get("vocab_size") else {}
+    return get_model_config(m["preset"], dtype=m.get("dtype", "float32"), **extra)
+
+
+def restore_params(workdir: str, cfg, phase: str = "", step: int | None = None,
+                   shapes=None):
+    """(phase, step, params) of the newest readable checkpoint of a run's `phase` (default: the
+    last of rl, sft that has one; `step`: that step): only the `params` subtree is read (not the
+    optimizer state or frozen models), as float32 numpy arrays; `shapes` (default: the model's
+    parameters) says which leaves (a LoRA run's adapters, a reward model's backbone and head).
+    rlpt.export writes them out; a learned reward model is read with it (rlpt.build)."""
+    from rlpt.models import init_params
+
+    root = os.path.join(os.path.abspath(workdir), "ckpt")
+    phases = [phase] if phase else [p for p in ("rl", "sft")
+                                    if checkpoint_steps(os.path.join(root, p))]
+    if not phases:
+        raise UserError(f"{workdir}: no checkpoints under {root} (phases rl, sft): use a run "
+                        "that saved checkpoints (its ckpt_every)")
+    directory = os.path.join(root, phases[0])
+    steps = [step] if step is not None else checkpoint_steps(directory)
+    if not steps:
+        raise UserError(f"{directory}: no checkpoint steps")
+    if shapes is None:
+        shapes = jax.eval_shape(lambda: init_params(cfg, jax.random.PRNGKey(0)))
+    target = {"params": jax.tree_util.tree_map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype),
+                                               shapes)}
+    restore_args = jax.tree_util.tree_map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray),
+                                          target)
+    errors = []
+    for s in steps:
+        path = os.path.join(directory, str(s), "default")
+        try:
+            out = ocp.PyTreeCheckpointer().restore(path, args=ocp.args.PyTreeRestore(
+                item=target, restore_args=restore_args, partial_restore=True))
+        except Exception as e:  # noqa: BLE001 - orbax/tensorstore raise many kinds
+            errors.append(f"step {s}: {type(e).__name__}: {' '.join(str(e).split())[:300]}")
+            continue
+        if errors:
+            warnings.warn(f"{directory}: newer checkpoints unreadable ({'; '.join(errors)}); "
+                          f"reading step {s}")
+        return phases[0], s, out["params"]
+    raise UserError(f"{directory}: no checkpoint restores the parameters of the run's model "
+                    f"({cfg.num_params():,} params; {'; '.join(errors)})")

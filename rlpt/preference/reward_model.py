@@ -19,7 +19,7 @@ import jax.numpy as jnp
 
 from rlpt.models.config import ModelConfig
 from rlpt.models.transformer import forward, init_params
-from rlpt.rewards.prompt_target import prompt_from_target
+from rlpt.rewards.prompt_target import prompt_from_target, split_prompt_target
 
 
 def init_reward_model(model_cfg: ModelConfig, rng: jax.Array, backbone=None) -> Dict:
@@ -84,5 +84,25 @@ def reward_model_reward(model_cfg: ModelConfig, role: str = "reward_model",
             pmask = jnp.ones_like(prompt)
         r = score(model_cfg, frozen[role], prompt, pmask, tokens, (mask > 0).astype(jnp.int32))
         return r.astype(jnp.float32), {"rm_score": r}
+
+    return reward
+
+
+def reward_model_and_task_reward(model_cfg: ModelConfig, task_reward, prompt_width: int,
+                                 pad_id: int, role: str = "reward_model"):
+    """A trained RM as the RL reward, with the task's own reward beside it: the batch carries
+    `[prompt | gold target]` in `target` (rlpt.rewards.prompt_target.prompt_with_target). The
+    rewards are the RM's scores of `[prompt | completion]`; aux: `rm_score`, `true_reward` (the
+    task reward, not optimised) and `correct` (true reward > 0.5, so the step's logged
+    `accuracy` is the task's accuracy): a proxy reward and the truth side by side, as reward
+    over-optimisation studies need (Gao et al., arXiv 2210.10760)."""
+    def reward(frozen, tokens, mask, target, target_len):
+        prompt, pmask, gold = split_prompt_target(jnp.asarray(target, jnp.int32), prompt_width,
+                                                  pad_id)
+        r = score(model_cfg, frozen[role], prompt, pmask, tokens, (mask > 0).astype(jnp.int32))
+        true, _ = task_reward(tokens, mask, gold, target_len)
+        true = jnp.asarray(true, jnp.float32)
+        return r.astype(jnp.float32), {"rm_score": r, "true_reward": true,
+                                       "correct": (true > 0.5).astype(jnp.float32)}
 
     return reward

@@ -30,3 +30,21 @@ def prompt_from_target(target, target_len):
     width = target.shape[1]
     mask = (jnp.arange(width)[None, :] >= width - target_len[:, None]).astype(jnp.int32)
     return target, mask
+
+
+def prompt_with_target(batch: Dict) -> Dict:
+    """A task batch whose `target` holds the LEFT-padded prompt followed by the task's gold
+    target (`[prompt (P) | target (A)]`), `target_len` still the gold target's length: for a
+    reward that scores (prompt, completion) and also reports the task's own reward (a learned
+    reward model next to the true one; `split_prompt_target`)."""
+    out = dict(batch)
+    out["target"] = np.concatenate([np.asarray(batch["prompt"], np.int32),
+                                    np.asarray(batch["target"], np.int32)], axis=1)
+    return out
+
+
+def split_prompt_target(target, prompt_width: int, pad_id: int):
+    """(prompt, prompt_mask, gold target) of a `prompt_with_target` row block; the prompt's
+    mask is its non-pad tokens (left padding with `pad_id`, which no prompt token is)."""
+    prompt, gold = target[:, :prompt_width], target[:, prompt_width:]
+    return prompt, (prompt != pad_id).astype(jnp.int32), gold

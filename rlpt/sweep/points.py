@@ -225,7 +225,7 @@ def not_vmappable(cfg) -> str:
     if registry.get("algorithm", cfg.algo.name).kind != "policy_gradient":
         return (f"algo.name={cfg.algo.name!r} trains in the preference trainer "
                 "(rlpt.preference.train), one run at a time")
-    if cfg.reward.kind != "device":
+    if cfg.reward.kind not in ("device", "reward_model"):   # both computed on the device
         return f"reward.kind={cfg.reward.kind!r} leaves the device (host reward)"
     if cfg.rollout.get("kind", "plain") != "plain":
         return f"rollout.kind={cfg.rollout.kind!r} (the tool rollout's evaluation is host-side)"
