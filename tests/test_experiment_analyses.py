@@ -66,9 +66,10 @@ CASES = [  # (experiment, configs/<file>.py, its sweeps' arguments as in the REA
      "results_noisy"),
     ("drpo_robustness", "drpo_robustness", ["case=wrong_ref"], ["--stem", "results_wrong_ref"],
      "results_wrong_ref"),
+    ("rm_overoptimization", "rm_overoptimization", [""], [], "results"),
 ]
 SMALL_OF = {"pre_dpo_vs_dpo": "seeds=3,steps=20", "label_noise": "seeds=3",   # no rl_steps
-            "drpo_robustness": "seeds=3"}
+            "drpo_robustness": "seeds=3", "rm_overoptimization": "seeds=3,steps=20"}
 ALGO_RL_KEYS = {  # RL-row keys an algorithm logs besides the common ones (rlpt/algorithms/)
     "ppo": ("value_mean", "vf_loss", "vf_clip_frac", "dual_clip_frac"),
     "kdrl": ("kd_beta", "kd_k2", "kd_frac"),
