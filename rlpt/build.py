@@ -215,13 +215,14 @@ def build_rl(cfg, model_cfg, params, task, mesh=None, reward=None, per_prompt_me
     make_batch, frozen, models = task.make_batch, {}, {}
     kind = cfg.reward.kind
     if kind == "judge":  # the judge reads the prompt from target (rlpt.rewards.judge)
-        models["judge"], frozen["judge"], judge = build_judge(cfg, task)
+        models["judge"], frozen["judge"], model_reward = build_judge(cfg, task)
         make_batch = lambda *a: judge_batch(task.make_batch(*a))
     if kind == "reward_model":  # the RM reads [prompt | gold target] from target
-        models["reward_model"], frozen["reward_model"], judge = learned_reward_model(cfg, task)
+        models["reward_model"], frozen["reward_model"], model_reward = learned_reward_model(
+            cfg, task)
         make_batch = lambda *a: prompt_with_target(task.make_batch(*a))
-    if reward is None:
-        reward = judge if kind in ("judge", "reward_model") else task_reward(
+    if reward is None:   # a frozen model's score, or the task's own reward
+        reward = model_reward if kind in ("judge", "reward_model") else task_reward(
             task, kind, cfg.nonfinite.reward_value, mesh)
     static_algo, _ = split_algo_config(cfg.algo)
     chain = chain_of(static_algo, algorithm)
