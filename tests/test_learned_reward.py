@@ -43,3 +43,21 @@ def test_grpo_against_a_trained_reward_model_logs_the_proxy_and_the_truth(tmp_pa
         assert 0.0 <= r["reward_true_reward"] <= 1.0
     assert any(abs(r["reward_rm_score"] - r["reward_true_reward"]) > 1e-3 for r in rl)
     assert {"greedy_acc", "pass@1"} <= set(summary["after_rl"])
+
+
+def test_prompt_and_target_travel_together_and_split_back():
+    """prompt_with_target packs [prompt | gold target] into `target`; split_prompt_target gives
+    back the left-padded prompt, its mask (the non-pad tokens) and the gold target exactly."""
+    import numpy as np
+    from rlpt.rewards.prompt_target import prompt_with_target, split_prompt_target
+    from rlpt.tasks.synthetic import AdditionTask
+    task = AdditionTask(min_digits=1, max_digits=2)
+    b = task.make_batch(0, 0, 64)
+    packed = prompt_with_target(b)
+    assert packed["target"].shape == (64, b["prompt"].shape[1] + b["target"].shape[1])
+    prompt, mask, gold = split_prompt_target(packed["target"], task.prompt_len,
+                                             task.tokenizer.pad_id)
+    np.testing.assert_array_equal(prompt, b["prompt"])
+    np.testing.assert_array_equal(mask, b["prompt_mask"])
+    np.testing.assert_array_equal(gold, b["target"])
+    assert packed["target_len"] is b["target_len"]
