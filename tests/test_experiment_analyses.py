@@ -62,10 +62,8 @@ CASES = [  # (experiment, configs/<file>.py, its sweeps' arguments as in the REA
     ("pre_dpo_vs_dpo", "pre_dpo_vs_dpo", [""], [], "results"),
     ("label_noise", "label_noise", ["what=policy"], [], "results"),
     ("label_noise", "label_noise", ["what=rm"], ["--stem", "results_rm"], "results_rm"),
-    ("drpo_robustness", "drpo_robustness", ["case=noisy"], ["--stem", "results_noisy"],
-     "results_noisy"),
-    ("drpo_robustness", "drpo_robustness", ["case=wrong_ref"], ["--stem", "results_wrong_ref"],
-     "results_wrong_ref"),
+    ("drpo_robustness", "drpo_robustness", ["case=clean", "case=noisy", "case=wrong_ref"], [],
+     "results"),
     ("rm_overoptimization", "rm_overoptimization", [""], [], "results"),
 ]
 SMALL_OF = {"pre_dpo_vs_dpo": "seeds=3,steps=20", "label_noise": "seeds=3",   # no rl_steps
