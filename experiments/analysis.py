@@ -427,3 +427,10 @@ def plot_eval_curves(runs: Dict, arms, panels, labels: Dict[str, str], colors: D
         ax.set(title=f"{name} (thin: seeds)", xlabel=xlabel, ylabel="fraction")
         ax.legend(fontsize=8)
     save_figure(fig, title, path)
+
+
+def late_mean(run: Dict, key: str) -> float:
+    """The mean of the run's training rows' `key` over the last 25% of its own steps (nan where
+    no row has it)."""
+    rows = run["rl"][len(run["rl"]) - len(run["rl"]) // 4:]
+    return float(np.mean([r.get(key, np.nan) for r in rows])) if rows else float("nan")

@@ -84,7 +84,8 @@ def test_a_wrong_reference_is_the_model_before_sft(tmp_path):
     """pref.reference="init": the reference is the model before SFT. At the first evaluation
     the policy is the SFT model, so against the SFT reference every implicit margin is 0
     (pair_acc 0), against the untrained one it is not; the policy's own pair accuracy does not
-    depend on the reference. Pre-DPO (whose reference is its guide) refuses it."""
+    depend on the reference. Pre-DPO (whose reference is its guide) refuses it once its guide
+    is trained."""
     from configs import dpo_arith
     from rlpt.preference.config import validate
     from rlpt.preference.train import run
@@ -99,8 +100,8 @@ def test_a_wrong_reference_is_the_model_before_sft(tmp_path):
     assert first["sft"]["policy_pair_acc"] == first["init"]["policy_pair_acc"]
     c = dpo_arith.get_config("algo=pre_dpo,quick=1")
     c.pref.reference = "init"
-    with pytest.raises(UserError, match="config pref.reference: 'init' with pre_dpo"):
-        validate(c)
+    with pytest.raises(UserError, match="config pref.reference: 'init' with algo.name='pre_dpo'"):
+        run(c, str(tmp_path / "pre_dpo"))
     c.pref.reference = "guide"
     with pytest.raises(UserError, match="config pref.reference: 'guide'; expected"):
         validate(c)

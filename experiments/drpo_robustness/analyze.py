@@ -20,12 +20,10 @@ import functools
 import os
 import sys
 
-import numpy as np
-
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from experiments.analysis import (  # noqa: E402
-    analysis_main, common_seeds, comparison_table, fmt_ci, heldout_rows, load_arms,
+    analysis_main, common_seeds, comparison_table, fmt_ci, heldout_rows, late_mean, load_arms,
     plot_eval_curves, summary_value)
 from rlpt.sweep.report import INTERVAL, t_interval  # noqa: E402
 
@@ -99,12 +97,6 @@ def table(runs):
             lines.append("| " + " | ".join(cells) + " |")
         text += "\n".join(lines) + "\n"
     return text, data
-
-
-def late_mean(run, key):
-    """The mean of the run's training rows' `key` over the last 25% of its steps."""
-    rows = run["rl"][len(run["rl"]) - len(run["rl"]) // 4:]
-    return float(np.mean([r.get(key, np.nan) for r in rows])) if rows else float("nan")
 
 
 def drpo_terms(runs, data) -> str:

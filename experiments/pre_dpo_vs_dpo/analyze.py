@@ -19,12 +19,10 @@ import functools
 import os
 import sys
 
-import numpy as np
-
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from experiments.analysis import (  # noqa: E402
-    analysis_main, comparison_table, heldout_rows, load_arms, plot_eval_curves)
+    analysis_main, comparison_table, heldout_rows, late_mean, load_arms, plot_eval_curves)
 
 ARMS = ("dpo", "dpo2x", "pre_dpo")
 LABELS = {"dpo": "DPO", "dpo2x": "DPO, 2x steps", "pre_dpo": "Pre-DPO"}
@@ -42,18 +40,12 @@ def arm_of(overrides, cfg):
 load = functools.partial(load_arms, arm_of=arm_of, known=ARMS)
 
 
-def late_mean(key):
-    """run -> the mean of its training rows' `key` over the last 25% of its own steps."""
-    def value(run):
-        rows = run["rl"]
-        return float(np.mean([r[key] for r in rows[len(rows) - len(rows) // 4:]]))
-    return value
-
-
 def table(runs):
     arms = [a for a in ARMS if a in runs]
-    rows = [("pair weight (grad_weight), last 25% of each run's steps", late_mean("grad_weight"),
-             3), ("train pair accuracy, last 25% of each run's steps", late_mean("accuracy"), 3)]
+    rows = [("pair weight (grad_weight), last 25% of each run's steps",
+             lambda run: late_mean(run, "grad_weight"), 3),
+            ("train pair accuracy, last 25% of each run's steps",
+             lambda run: late_mean(run, "accuracy"), 3)]
     rows += heldout_rows(KEYS, ["initial", "final"])
     text, data = comparison_table(runs, arms, LABELS, rows, "dpo",
                                   "Held-out after SFT (initial) and after the preference phase "

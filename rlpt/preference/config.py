@@ -139,8 +139,6 @@ def validate(c) -> ml_collections.ConfigDict:
     if reference not in ("sft", "init"):
         _fail("pref.reference", f"{reference!r}; expected 'sft' (the SFT model) or 'init' (the "
               "model before SFT: a deliberately wrong reference)")
-    if reference == "init" and c.mode == "policy" and c.algo.name == "pre_dpo":
-        _fail("pref.reference", "'init' with pre_dpo: Pre-DPO's reference is its guide")
     validate_nonfinite(c)
     lora.validate_config(c)
     if c.sampling.temperature <= 0:

@@ -17,7 +17,8 @@ Phases, each checkpointed under workdir/ckpt/<phase>:
   rm     reward_model mode: the reward model of `rm.kind`
   pref   policy mode: the preference step, from the SFT model (pre_dpo: ref := guide; with
          `pref.reference="init"` the reference is the model before SFT, a deliberately wrong
-         one for robustness experiments)
+         one for robustness experiments; refused, after the hook ran, for an algorithm whose
+         `models` hook supplies its own reference)
 Evaluation rows (phase "<phase>_eval"): policy -> greedy accuracy / pass@k on the task
 (rlpt.evaluation.rollout.evaluate) and held-out pair metrics (`pair_acc`: implicit-reward
 margin > 0 against the run's reference; `policy_pair_acc`: the policy's own sequence log-prob of
@@ -33,6 +34,7 @@ import jax.numpy as jnp
 from tqdm import tqdm
 
 from rlpt import distributed, sharding
+from rlpt.errors import UserError
 from rlpt.io.checkpoints import Checkpointer
 from rlpt.io.metrics_log import MetricsLog, WandbLogger
 from rlpt.io.workdir import write_json_atomic
@@ -191,6 +193,9 @@ def train_policy(cfg, model_cfg, sft_params, task, ctx, eval_batch, src):
             else src.make_batch(EVAL_SEED + 2, 0, cfg.pref.eval_pairs))
     models_hook = hook_of(preference_algorithm(cfg.algo.name), "models")
     models = models_hook(cfg, Trainer(cfg, model_cfg, sft_params, task, ctx, batch_fn))
+    if "reference" in models and "init_params" in ctx:
+        raise UserError(f"config pref.reference: 'init' with algo.name={cfg.algo.name!r}, whose "
+                        "own `models` hook supplies the reference (Pre-DPO: its guide)")
     ref, rm = models.get("reference", ctx.get("init_params", sft_params)), models.get(
         "reward_model")
     step = policy_step(cfg, model_cfg, task, model_cfg if rm is not None else None)
