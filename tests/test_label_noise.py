@@ -58,6 +58,8 @@ def test_bad_flip_rates_are_refused_naming_the_key(key, value):
         validate(c)
 
 
+@pytest.mark.slow   # ~30 s; the faked sweeps of tests/test_experiment_analyses.py run the same
+# sweep machinery (validation, grouping, the table) on preference configs in the default suite
 def test_a_preference_sweep_runs_each_point_in_the_preference_trainer(tmp_path):
     """configs/pre_dpo_vs_dpo.py (quick, 1 seed, 20% of pairs flipped): each point runs alone
     (the group's reason names the preference trainer), the table reads the preference
