@@ -28,7 +28,7 @@ from rlpt.algorithms.base import check_files
 from rlpt.build import build_model, build_rl, build_sft, build_task, host_reward_fn
 from rlpt.config import base_config, validate, validate_vocab
 from rlpt.evaluation.rollout import evaluate
-from rlpt.evaluation.validation import validation_prompts, validation_set, validation_summary
+from rlpt.evaluation.validation import eval_splits, validation_summary
 from rlpt.io.checkpoints import Checkpointer
 from rlpt.io.metrics_log import MetricsLog, WandbLogger
 from rlpt.io.workdir import write_json_atomic
@@ -70,9 +70,7 @@ def run_rl(cfg, model_cfg, params, task, mesh, workdir, runs: Runs, eval_batch):
         st_sh = jax.tree_util.tree_map(lambda x: x.sharding, state) if K == 1 else None
         step_fn = make_fused_step(spec, st_sh, iters_per_call=K)
     log = runs.logs[0]
-    n_val = validation_prompts(cfg)
-    splits = [("eval", eval_batch)] + (
-        [("validation", validation_set(task, n_val, eval_batch))] if n_val else [])
+    splits = eval_splits(cfg, task, eval_batch)
 
     def run_eval(step, state, which):
         params = model_params(state.params, state.frozen)

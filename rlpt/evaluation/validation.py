@@ -17,17 +17,12 @@ rlpt.tasks.synthetic.)
 it keep their config.json.
 """
 import inspect
-from typing import Dict
+from typing import Dict, List, Tuple
 
 import numpy as np
 
 VALIDATION_SEED_OFFSET = 1
 DRAW_FACTOR = 4   # rows drawn per validation prompt wanted, before held-out duplicates drop
-
-
-def validation_prompts(cfg) -> int:
-    """`eval.validation_prompts` (0 when the key is absent)."""
-    return int(cfg.eval.get("validation_prompts", 0))
 
 
 def validation_set(task, n: int, held_out: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
@@ -51,6 +46,14 @@ def validation_set(task, n: int, held_out: Dict[str, np.ndarray]) -> Dict[str, n
                          "ask for fewer")
     idx = np.asarray(keep[:n])
     return {k: np.asarray(v)[idx] for k, v in drawn.items()}
+
+
+def eval_splits(cfg, task, eval_batch) -> List[Tuple[str, Dict[str, np.ndarray]]]:
+    """The evaluation's `(phase, batch)` pairs of a run: ("eval", the held-out batch), then
+    ("validation", validation_set(...)) when `eval.validation_prompts` > 0."""
+    n = int(cfg.eval.get("validation_prompts", 0))   # 0 when the key is absent
+    return [("eval", eval_batch)] + (
+        [("validation", validation_set(task, n, eval_batch))] if n else [])
 
 
 def validation_summary(rows) -> Dict[str, Dict]:

@@ -35,7 +35,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from rlpt.build import build_model, build_rl, build_sft, build_task
 from rlpt.config import validate_vocab
 from rlpt.evaluation.rollout import eval_metrics, eval_rewards_fn, eval_rng
-from rlpt.evaluation.validation import validation_prompts, validation_set, validation_summary
+from rlpt.evaluation.validation import eval_splits, validation_summary
 from rlpt.io.checkpoints import Checkpointer
 from rlpt.io.metrics_log import MetricsLog
 from rlpt.io.workdir import write_config, write_json_atomic
@@ -141,9 +141,7 @@ def _rl(pts, task, model_cfg, params, gdir, runs, sh):
     state = resume(state, ckpt, runs, ("rl", "eval", "validation"))
     evaluate_runs = make_group_eval(model_cfg, task, cfg)
     eval_batch = task.eval_set(cfg.eval.n_prompts)
-    n_val = validation_prompts(cfg)
-    splits = [("eval", eval_batch)] + (
-        [("validation", validation_set(task, n_val, eval_batch))] if n_val else [])
+    splits = eval_splits(cfg, task, eval_batch)
     seeds = [p.seed for p in pts]
 
     def run_eval(step, state, which):
