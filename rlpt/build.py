@@ -280,7 +280,9 @@ def build_sft(cfg, model_cfg, params, task, mesh=None):
     state = new_state(params, optimizer, cfg.seed, frozen)
     if mesh is not None:
         state = place_state(state, optimizer, mesh)
-    with_env = rollout_kind(cfg) == "tool" or hasattr(task, "environment")
+    # demonstrations holding tool or environment tokens (input, not targets), whichever rollout
+    # RL plays: arms with and without the tool share their warm-up
+    with_env = hasattr(task, "calculator_environment") or hasattr(task, "environment")
     loss_mask = "solution_loss_mask" if with_env else "solution_mask"
     return (sft_step(model_cfg, optimizer, loss_mask), state,
             {"optim": optim_hparams(cfg.sft.optim)},

@@ -96,20 +96,23 @@ def run_rl(cfg, model_cfg, params, task, mesh, workdir, runs: Runs, eval_batch):
     return state, time.time() - t0
 
 
-def run(cfg, workdir: str, allow_config_change: bool = False) -> Dict:
+def run(cfg, workdir: str, allow_config_change: bool = False, sft_cache=None) -> Dict:
     """Runs (or resumes) the configured experiment in `workdir`; returns the summary. A second
     live run on the same workdir is refused (a lock file); resuming with a config that differs
     from the workdir's config.json is refused with the changed keys unless
     `allow_config_change` (the old config is then kept as config.<time>.json). A preference or
-    reward-model algorithm runs in its own trainer (rlpt.preference.train.run)."""
+    reward-model algorithm runs in its own trainer (rlpt.preference.train.run). `sft_cache`: a
+    sweep point's rlpt.sweep.sft_cache.PointCache (its warm-up shared with the sweep's other
+    points)."""
     if registry.get("algorithm", cfg.algo.name).kind != "policy_gradient":
         from rlpt.preference.train import run as run_preference
         return run_preference(cfg, workdir, allow_config_change)
-    return run_in_workdir(cfg, workdir, validate, _run_locked, allow_config_change,
+    return run_in_workdir(cfg, workdir, validate,
+                          lambda c, w: _run_locked(c, w, sft_cache), allow_config_change,
                           lambda c: base_config(c.algo.name))
 
 
-def _run_locked(cfg, workdir: str) -> Dict:
+def _run_locked(cfg, workdir: str, sft_cache=None) -> Dict:
     check_files(cfg)
     task = build_task(cfg)
     if cfg.reward.kind == "judge":
@@ -129,8 +132,14 @@ def _run_locked(cfg, workdir: str) -> Dict:
               f"{cfg.algo.name}, devices {jax.device_count()} ({jax.devices()[0].platform}) in "
               f"{jax.process_count()} process(es), workdir {workdir}")
     t0 = time.time()
-    if cfg.sft.steps:
+    cached = sft_cache.load(params, log) if cfg.sft.steps and sft_cache else None
+    if cached is not None:
+        params = cached
+        print(f"rlpt: SFT params of sweep point {sft_cache.source} reused", flush=True)
+    elif cfg.sft.steps:
         params = run_sft(cfg, model_cfg, params, task, mesh, workdir, runs)
+        if sft_cache:
+            sft_cache.save(params)
     sft_time = time.time() - t0
     state, rl_time = run_rl(cfg, model_cfg, params, task, mesh, workdir, runs, eval_batch)
     wb.finish()

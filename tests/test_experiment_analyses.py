@@ -157,7 +157,7 @@ def _fake_run_group(group, sweep_dir, bar, devices=None, sft_from=()):
     return summaries
 
 
-def _fake_run_alone(p, sweep_dir):
+def _fake_run_alone(p, sweep_dir, sft_from=()):
     """rlpt.preference.train.run's files for a preference point (policy or reward-model mode),
     synthetic numbers: SFT rows, evaluation rows every eval.every steps and summary.json."""
     cfg, wd = p.cfg, point_dir(sweep_dir, p)

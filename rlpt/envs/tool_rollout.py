@@ -230,7 +230,8 @@ def _tool_eval_fns(model_cfg, reward_fn, max_new, n_samples, temperature, stop_t
 def evaluate_tool(model_cfg: ModelConfig, params, task, cfg, eval_batch) -> Dict[str, float]:
     """The trainer's evaluation with the tool rollout: greedy accuracy, unbiased pass@k over
     `eval.n_samples` samples at `eval.temperature`, and the call rates (share of samples with
-    at least one answered call), sampled (`call_rate`) and greedy (`greedy_call_rate`)."""
+    at least one answered call), sampled (`call_rate`) and greedy (`greedy_call_rate`); with a
+    batch's `difficulty` labels, each of them per label too (`greedy_acc_d3`, `call_rate_d1`, ...)."""
     from rlpt.evaluation.metrics import mean_pass_at_k
     e, s = cfg.eval, cfg.sampling
     greedy, multi = _tool_eval_fns(model_cfg, task.reward, s.max_new_tokens, e.n_samples,
@@ -245,4 +246,12 @@ def evaluate_tool(model_cfg: ModelConfig, params, task, cfg, eval_batch) -> Dict
         res[f"pass@{k}"] = mean_pass_at_k(correct, k)
     res["call_rate"] = float(np.mean(m["called"]))
     res["greedy_call_rate"] = float(np.mean(g["called"]))
+    if "difficulty" in eval_batch:   # a mix of difficulties: all of it per difficulty label
+        from rlpt.evaluation.metrics import by_difficulty
+        d = np.asarray(eval_batch["difficulty"])
+        res.update(by_difficulty(g["correct"], correct, d, max(e.ks)))
+        called = np.asarray(m["called"]).reshape(-1, e.n_samples)
+        for v in sorted(set(d.tolist())):
+            res[f"call_rate_d{v}"] = float(np.mean(called[d == v]))
+            res[f"greedy_call_rate_d{v}"] = float(np.mean(np.asarray(g["called"])[d == v]))
     return res

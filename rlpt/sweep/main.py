@@ -36,6 +36,7 @@ from rlpt.config import config_file, override
 from rlpt.io.cli import user_errors
 from rlpt.io.workdir import (ConfigChangedError, WorkdirLock, check_config_change,
                               listed_changes, write_json_atomic)
+from rlpt.sweep import sft_cache
 from rlpt.sweep.points import SweepError, group_points, points_to_configs, run_steps
 from rlpt.sweep.report import write_results
 from rlpt.sweep.run import group_dir, point_dir, run_group
@@ -96,11 +97,13 @@ def _claim(workdir: str, base, points) -> None:
     write_json_atomic(os.path.join(workdir, "config.json"), json.loads(text))
 
 
-def _run_alone(p, sweep_dir: str) -> None:
+def _run_alone(p, sweep_dir: str, sft_from=()) -> None:
+    """A point outside any vmapped program: rlpt.train.run, its SFT warm-up shared through the
+    sweep's cache (rlpt.sweep.sft_cache.PointCache)."""
     from rlpt.train import run
     cfg = p.cfg.copy_and_resolve_references()
     cfg.wandb.mode = "disabled"
-    run(cfg, point_dir(sweep_dir, p))
+    run(cfg, point_dir(sweep_dir, p), sft_cache=sft_cache.PointCache(sweep_dir, p, sft_from))
 
 
 def run_sweep(base, points, workdir: str, devices=None, progress: bool = True,
@@ -141,7 +144,7 @@ def run_sweep(base, points, workdir: str, devices=None, progress: bool = True,
                 bar.write(f"sweep: group g{g.index:03d}: {len(g.points)} points one after "
                           f"another, not vmapped: {g.reason}")
                 for p in g.points:
-                    _run_alone(p, workdir)
+                    _run_alone(p, workdir, sft_from)
                     bar.update(run_steps(p.cfg))
             write_json_atomic(done, {"points": [p.name for p in g.points],
                                      "seconds_last_session": round(time.time() - t0, 1)})

@@ -73,7 +73,9 @@ def settings_of(points, summaries: Dict[str, Dict]) -> List[Dict]:
 
 
 def table(settings: List[Dict], points, summaries) -> str:
-    keys = list(settings[0]["metrics"]["after_rl"])
+    """Settings, then points, by every metric some setting has, in order of first appearance
+    ("-" where a setting lacks one: e.g. the tool rollout's call rates beside a plain arm)."""
+    keys = list(dict.fromkeys(k for s in settings for k in s["metrics"]["after_rl"]))
     after = ("after RL" if all("after_rl" in sm for sm in summaries.values())
              else "after training")
     lines = [f"Mean over seeds [{INTERVAL}, clipped to the metric's range]; each cell: after "
@@ -82,18 +84,18 @@ def table(settings: List[Dict], points, summaries) -> str:
              "|---|---:|" + "---|" * len(keys)]
     for s in settings:
         m = s["metrics"]
-        n = m["after_rl"][keys[0]]["n"] if keys and m["after_rl"] else 0
-        cells = [f"{_fmt(m['after_sft'][k], k)} -> {_fmt(m['after_rl'][k], k)}" for k in keys
-                 if k in m["after_rl"]]
+        n = next(iter(m["after_rl"].values()))["n"] if m["after_rl"] else 0
+        cells = [f"{_fmt(m['after_sft'][k], k)} -> {_fmt(m['after_rl'][k], k)}"
+                 if k in m["after_rl"] else "-" for k in keys]
         lines.append(f"| {s['label']} | {n} | " + " | ".join(cells) + " |")
     lines += ["", f"Per point (after SFT -> {after}):", "",
               "| point | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
     for p in points:
         sm = summaries[p.name]
         note = " (stopped: non-finite)" if "stopped" in sm else ""
+        sft, rl = stage(sm, "after_sft"), stage(sm, "after_rl")
         lines.append(f"| {p.name}{note} | " + " | ".join(
-            f"{stage(sm, 'after_sft')[k]:.3f} -> {stage(sm, 'after_rl')[k]:.3f}" for k in keys)
-            + " |")
+            f"{sft[k]:.3f} -> {rl[k]:.3f}" if k in rl else "-" for k in keys) + " |")
     return "\n".join(lines)
 
 

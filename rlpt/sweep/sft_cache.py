@@ -5,6 +5,8 @@ every arm. The first group that trains one writes the params to
 `<sweep_dir>/sft_cache/<key>.npz` (with `<key>.json`: the point that trained it and what the key
 covers); a later group whose points all find their key there starts RL from those params and
 copies the source point's SFT rows into its own metrics.jsonl, instead of training again.
+A point that cannot be vmapped (the tool rollout, a host reward) trains alone in rlpt.train with a
+`PointCache`: it reads and writes the same cache, so its arms share warm-ups as a vmapped group's do.
 A follow-up sweep may read other sweeps' caches too (`python -m rlpt.sweep --sft_from=DIR`): its
 runs then start RL from exactly the SFT models of that sweep's runs, so their results pair
 seed by seed with that sweep's arms.
@@ -104,3 +106,25 @@ def copy_sft_rows(source: tuple, log: MetricsLog) -> None:
     src_dir, point = source
     src = MetricsLog(os.path.join(src_dir, "points", point, "metrics.jsonl"))
     log.write([r for r in src.read() if r["phase"] == "sft"])
+
+
+class PointCache:
+    """One sweep point's view of the caches, for a point that trains alone (rlpt.train.run):
+    `load(template, log)` -> its warm-up's params when one of `[sweep_dir, *sft_from]` has them
+    (the source's SFT rows copied into `log`), else None; `save(params)` after it trained one."""
+
+    def __init__(self, sweep_dir: str, point, sft_from: Sequence[str] = ()):
+        self.sweep_dir, self.point, self.dirs = sweep_dir, point, [sweep_dir, *sft_from]
+        self.source: Optional[str] = None   # the point whose warm-up was reused
+
+    def load(self, template, log: MetricsLog):
+        reused = load(self.dirs, [self.point], [template])
+        if reused is None:
+            return None
+        (params,), (source,) = reused
+        copy_sft_rows(source, log)
+        self.source = source_name(self.sweep_dir, source)
+        return params
+
+    def save(self, params) -> None:
+        save(self.sweep_dir, [self.point], [jax.device_get(params)], ())

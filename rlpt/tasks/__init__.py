@@ -24,10 +24,13 @@ def sft_batch(task, seed: int, step: int, n: int):
 def sft_source(name: str, kwargs: dict):
     """The task config `(name, kwargs)` whose data the task `name`'s SFT warm-up reads, when its
     class says it is another task's (`sft_source(kwargs)`: the one_shot task warms up on its
-    base task); None when the warm-up reads the task itself (rlpt.sweep.sft_cache keys on it)."""
+    base task; tool_multiplication names itself without its reward weights); None when the
+    warm-up reads the task itself (rlpt.sweep.sft_cache keys on it)."""
     from rlpt import registry
     own = getattr(registry.get("task", name), "sft_source", None)
     if own is None:
         return None
     base, base_kwargs = own(kwargs)
+    if base == name and base_kwargs == kwargs:   # the task itself (e.g. its reward weights cut)
+        return None
     return sft_source(base, base_kwargs) or (base, base_kwargs)

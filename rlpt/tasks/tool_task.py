@@ -21,9 +21,17 @@ Reward (`tool_answer_reward`, on device), over `(tokens, source)` where `source`
 * `format_ok`: terminated and the final answer is one or more digits;
 * `tool_success`: answered calls whose result is a value (not `<?>`) / answered calls (0 with no
   call), read from the tool tokens;
-* `reward = answer_reward * correct + format_reward * format_ok + tool_reward * tool_success`.
+* `reward = answer_reward * correct + format_reward * format_ok + tool_reward * tool_success
+  - call_cost * num_calls`.
   ARTIST's reward is answer 2 + format + tool-success fraction; the default here is correctness
-  only (answer_reward=1, the other two 0), so any rise in the call rate is learned from outcome.
+  only (answer_reward=1, the other three 0), so any rise in the call rate is learned from outcome.
+  `call_cost` > 0 charges each answered call: calling then pays only where the tool raises the
+  chance of a correct answer by more than the charge.
+
+A mix of difficulties (`easy_fraction` > 0): that share of the prompts has both operands of 1 to
+`easy_max_digits` digits (products a tiny model can learn by heart), and every batch gains
+`difficulty [B] int32`, the digit count of the longer operand, so evaluations report accuracy
+and call rates per difficulty (when to call: issue 27's claim 12).
 """
 from typing import Dict, Sequence
 
@@ -38,7 +46,8 @@ from rlpt.tasks.synthetic_reward import EOS_ID, is_digit
 
 @register("reward", "tool_answer")
 def tool_answer_reward(completion, source, target, target_len, answer_reward: float = 1.0,
-                       format_reward: float = 0.0, tool_reward: float = 0.0):
+                       format_reward: float = 0.0, tool_reward: float = 0.0,
+                       call_cost: float = 0.0):
     """-> (rewards [N], aux {correct, format_ok, num_calls, tool_success}); see the module doc."""
     tok = jnp.asarray(completion, jnp.int32)
     src = jnp.asarray(source, jnp.int32)
@@ -64,7 +73,8 @@ def tool_answer_reward(completion, source, target, target_len, answer_reward: fl
     calls = (tool & ~prev_tool).sum(-1)
     errors = (tool & (tok == ERROR_MARK)).sum(-1)
     success = jnp.where(calls > 0, (calls - errors) / jnp.maximum(calls, 1), 0.0)
-    reward = (answer_reward * correct + format_reward * format_ok + tool_reward * success)
+    reward = (answer_reward * correct + format_reward * format_ok + tool_reward * success
+              - call_cost * calls)
     aux = {"correct": correct, "format_ok": format_ok, "num_calls": calls,
            "tool_success": success}
     return reward.astype(jnp.float32), aux
@@ -104,6 +114,9 @@ def tool_answer_reference(tokens: Sequence[int], source: Sequence[int], answer: 
             "tool_success": sum(ok) / len(ok) if ok else 0.0}
 
 
+REWARD_KWARGS = ("answer_reward", "format_reward", "tool_reward", "call_cost")
+
+
 @register("task", "tool_multiplication")
 class ToolMultiplicationTask(SyntheticTask):
     """`123*45=` -> `5535`, with SFT demos that call the calculator for `call_fraction` of the
@@ -114,31 +127,50 @@ class ToolMultiplicationTask(SyntheticTask):
 
     def __init__(self, min_digits_a: int = 3, max_digits_a: int = 3, min_digits_b: int = 2,
                  max_digits_b: int = 2, call_fraction: float = 0.5, answer_reward: float = 1.0,
-                 format_reward: float = 0.0, tool_reward: float = 0.0):
+                 format_reward: float = 0.0, tool_reward: float = 0.0, call_cost: float = 0.0,
+                 easy_fraction: float = 0.0, easy_max_digits: int = 1):
         check_digits(min_digits_a, max_digits_a, "tool_multiplication operand a")
         check_digits(min_digits_b, max_digits_b, "tool_multiplication operand b")
-        if not 0.0 <= call_fraction <= 1.0:
-            raise ValueError(f"tool_multiplication: call_fraction={call_fraction} not in [0, 1]")
+        for name, v in (("call_fraction", call_fraction), ("easy_fraction", easy_fraction)):
+            if not 0.0 <= v <= 1.0:
+                raise ValueError(f"tool_multiplication: {name}={v} not in [0, 1]")
+        if easy_fraction and not 1 <= easy_max_digits < max(min_digits_a, min_digits_b):
+            raise ValueError(f"tool_multiplication: easy_max_digits={easy_max_digits} must be "
+                             f">= 1 and below the hard operands' longest minimum "
+                             f"({max(min_digits_a, min_digits_b)}), so the difficulties differ")
         self.digits_a, self.digits_b = (min_digits_a, max_digits_a), (min_digits_b, max_digits_b)
         self.call_fraction = call_fraction
+        self.easy_fraction, self.easy_digits = easy_fraction, (1, easy_max_digits)
         self.weights = dict(answer_reward=answer_reward, format_reward=format_reward,
-                            tool_reward=tool_reward)
+                            tool_reward=tool_reward, call_cost=call_cost)
         expr = max_digits_a + 1 + max_digits_b
         ans = max_digits_a + max_digits_b
         # solution: `[expr]` `<ans>` ans eos
         super().__init__(prompt_len=1 + expr + 1, target_width=ans,
                          solution_len=(expr + 2) + (ans + 2) + ans + 1, target_pad=0)
 
+    @staticmethod
+    def sft_source(kwargs):
+        """The warm-up's data without the reward weights (rlpt.tasks.sft_source): arms that
+        differ only in how RL scores a completion share their SFT models in a sweep."""
+        return "tool_multiplication", {k: v for k, v in kwargs.items() if k not in REWARD_KWARGS}
+
     def _sample(self, rng):
-        a, b = sample_int(rng, *self.digits_a), sample_int(rng, *self.digits_b)
+        easy = self.easy_fraction > 0 and rng.random() < self.easy_fraction
+        a = sample_int(rng, *(self.easy_digits if easy else self.digits_a))
+        b = sample_int(rng, *(self.easy_digits if easy else self.digits_b))
         answer = str(a * b)
         call = rng.random() < self.call_fraction
         solution = f"[{a}*{b}]<{answer}>{answer}" if call else answer
         return f"{a}*{b}=", self.tokenizer.encode(answer), len(answer), solution
 
     def make_batch(self, seed: int, step: int, batch_size: int) -> Dict[str, np.ndarray]:
-        """The synthetic batch contract plus `solution_loss_mask` (0 on the demo's `<...>`)."""
+        """The synthetic batch contract plus `solution_loss_mask` (0 on the demo's `<...>`), and
+        with a mix of difficulties `difficulty` (the longer operand's digit count)."""
         out = super().make_batch(seed, step, batch_size)
+        if self.easy_fraction > 0:
+            out["difficulty"] = np.array([max(len(x) for x in t.rstrip("=").split("*"))
+                                          for t in self.decode_prompt(out["prompt"])], np.int32)
         sol = out["solution"]
         opened = np.cumsum(sol == RESULT_OPEN, axis=1) > 0
         closed = np.cumsum(sol == RESULT_CLOSE, axis=1) - (sol == RESULT_CLOSE) > 0
@@ -168,7 +200,7 @@ class ToolMultiplicationTask(SyntheticTask):
             answer = self.tokenizer.decode(target[i][: int(target_len[i])])
             r = tool_answer_reference(tokens[i], source[i], answer, self.tokenizer)
             out[i] = (w["answer_reward"] * r["correct"] + w["format_reward"] * r["format_ok"]
-                      + w["tool_reward"] * r["tool_success"])
+                      + w["tool_reward"] * r["tool_success"] - w["call_cost"] * r["num_calls"])
         return out
 
     def _check(self, text, terminated, example):
