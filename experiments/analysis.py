@@ -176,9 +176,10 @@ def summary_value(run: Dict, which: str, key: str) -> float:
 
 def merge_runs(parts) -> Dict[str, Dict[int, Dict]]:
     """One {arm: {seed: run}} from several sweeps' (a follow-up sweep started from another's SFT
-    models with `--sft_from`): an (arm, seed) in two of them is an error. Warns when the arms of
-    a seed were evaluated differently after SFT: then they did not share their SFT model and a
-    paired difference between them is not paired."""
+    models with `--sft_from`): an (arm, seed) in two of them is an error. Warns when arms of a
+    seed with the same warm-up and evaluation (_evaluated_warm_up) were evaluated differently
+    after SFT: then they did not share their SFT model and a paired difference between them is
+    not paired."""
     runs: Dict[str, Dict[int, Dict]] = {}
     for part in parts:
         for arm, by_seed in part.items():
@@ -191,12 +192,31 @@ def merge_runs(parts) -> Dict[str, Dict[int, Dict]]:
         # reference is its guide) differ between arms that share their SFT model
         own = lambda rows: [{k: v for k, v in r.items() if k not in REFERENCE_KEYS}
                             for r in rows[:1]]
-        after_sft = {arm: json.dumps(own(runs[arm][seed]["eval"]), sort_keys=True)
-                     for arm in runs if seed in runs[arm] and runs[arm][seed]["eval"]}
-        if len(set(after_sft.values())) > 1:
-            warnings.warn(f"seed {seed}: the arms' evaluations after SFT differ "
-                          f"({sorted(after_sft)}): they do not share their SFT model")
+        after_sft: Dict[str, Dict[str, str]] = {}
+        for arm in runs:
+            if seed in runs[arm] and runs[arm][seed]["eval"]:
+                run = runs[arm][seed]
+                after_sft.setdefault(_evaluated_warm_up(run), {})[arm] = json.dumps(
+                    own(run["eval"]), sort_keys=True)
+        for same in after_sft.values():
+            if len(set(same.values())) > 1:
+                warnings.warn(f"seed {seed}: the arms' evaluations after SFT differ "
+                              f"({sorted(same)}): they do not share their SFT model")
     return runs
+
+
+def _evaluated_warm_up(run: Dict) -> str:
+    """What a run's evaluation after SFT depends on besides the seed: its warm-up
+    (rlpt.sweep.sft_cache.sft_key: model, SFT data and settings) and how it is evaluated (the
+    rollout section). Arms that differ here (another problem size, the calculator present or
+    not) need not agree after SFT; arms that agree here must."""
+    import ml_collections
+    from rlpt.sweep.sft_cache import sft_key
+    cfg = run.get("cfg")
+    if not cfg:
+        return ""
+    return sft_key(ml_collections.ConfigDict(cfg)) + json.dumps(cfg.get("rollout"),
+                                                                sort_keys=True)
 
 
 def default_out(sweep_dirs) -> str:

@@ -150,6 +150,8 @@ def _run_locked(cfg, workdir: str, sft_cache=None) -> Dict:
                "sft_steps": cfg.sft.steps, "sft_seconds": round(sft_time, 1),
                "rl_seconds_this_session": round(rl_time, 1)}
     summary.update(validation_summary(rows))
+    if cached is not None:
+        summary["sft_reused_from"] = sft_cache.source
     if distributed.is_main():
         write_json_atomic(os.path.join(workdir, "summary.json"), summary)
         from rlpt.report import write_report

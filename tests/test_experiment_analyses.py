@@ -21,6 +21,7 @@ import json
 import os
 import runpy
 import sys
+import types
 import zlib
 
 import numpy as np
@@ -65,9 +66,12 @@ CASES = [  # (experiment, configs/<file>.py, its sweeps' arguments as in the REA
     ("drpo_robustness", "drpo_robustness", ["case=clean", "case=noisy", "case=wrong_ref"], [],
      "results"),
     ("rm_overoptimization", "rm_overoptimization", [""], [], "results"),
+    ("tool_when_to_call", "tool_when_to_call", [""], [], "results"),
+    ("artist_tool", "artist_tool", [""], [], "results"),
 ]
 SMALL_OF = {"pre_dpo_vs_dpo": "seeds=3,steps=20", "label_noise": "seeds=3",   # no rl_steps
-            "drpo_robustness": "seeds=3", "rm_overoptimization": "seeds=3,steps=20"}
+            "drpo_robustness": "seeds=3", "rm_overoptimization": "seeds=3,steps=20",
+            "tool_when_to_call": "seeds=3,steps=20", "artist_tool": "seeds=3"}
 ALGO_RL_KEYS = {  # RL-row keys an algorithm logs besides the common ones (rlpt/algorithms/)
     "ppo": ("value_mean", "vf_loss", "vf_clip_frac", "dual_clip_frac"),
     "kdrl": ("kd_beta", "kd_k2", "kd_frac"),
@@ -107,6 +111,9 @@ def _eval_row(cfg, step, effect, seed):
         row[f"greedy_acc_d{d}"] = gd
         for k in sorted({1, kmax}):
             row[f"pass@{k}_d{d}"] = 1.0 - (1.0 - 0.9 * gd) ** k
+    if cfg.rollout.get("kind") == "tool":   # rlpt.envs.tool_rollout.evaluate_tool's call rates
+        for d in [""] + [f"_d{d}" for d in _difficulties(cfg)]:
+            row[f"call_rate{d}"] = row[f"greedy_call_rate{d}"] = 0.5 + 0.4 * frac
     if cfg.eval.get("self_correction"):
         row.update(sc_wrong_to_right=0.02 + 0.1 * effect * frac, sc_right_to_wrong=0.9 - frac / 2,
                    sc_acc_after=0.05 + 0.2 * frac)
@@ -125,6 +132,8 @@ def _rl_row(cfg, step, effect, rng):
         # the scratchpad reward logs 0 when the step has no correct (wrong) response
         row[f"reward_response_len_{which}"] = length + extra if has else 0.0
         row[f"reward_excess_len_{which}"] = rng.normal(extra, 1.0) if has else 0.0
+    if cfg.rollout.get("kind") == "tool":   # rlpt.envs.tool_rollout.tool_metrics
+        row.update(call_rate=0.5 + acc / 2, calls_per_sample=0.5 + acc / 2)
     for i, key in enumerate(ALGO_RL_KEYS.get(cfg.algo.name, ())):
         row[key] = float(rng.random()) if i % 2 else 0.1 * (1 + effect)
     return row
@@ -159,7 +168,11 @@ def _fake_run_group(group, sweep_dir, bar, devices=None, sft_from=()):
 
 def _fake_run_alone(p, sweep_dir, sft_from=()):
     """rlpt.preference.train.run's files for a preference point (policy or reward-model mode),
-    synthetic numbers: SFT rows, evaluation rows every eval.every steps and summary.json."""
+    synthetic numbers: SFT rows, evaluation rows every eval.every steps and summary.json; a
+    policy-gradient point alone (the tool rollout) as `_fake_run_group` writes it."""
+    if "mode" not in p.cfg:
+        _fake_run_group(types.SimpleNamespace(points=[p], index=0), sweep_dir, None)
+        return
     cfg, wd = p.cfg, point_dir(sweep_dir, p)
     os.makedirs(wd, exist_ok=True)
     write_config(wd, cfg)

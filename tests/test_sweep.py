@@ -327,3 +327,24 @@ def test_a_seeds_sft_warm_up_is_trained_once_per_sweep(tmp_path):
                           capture_output=True, text=True, check=True).stdout.splitlines()
     assert show[0].startswith("rl.batch_size=2,seed=1: group g001 run 1, RL checkpoint step 2")
     assert len(show) == 4 and all(" -> " in line for line in show[1:])
+
+
+@pytest.mark.slow   # two nano runs alone, ~25 s; test_a_seeds_sft... covers vmapped groups
+def test_points_that_train_alone_share_a_seeds_warm_up(tmp_path):
+    """Points outside a vmapped program (here a host reward) read and write the same SFT cache
+    (rlpt.sweep.sft_cache.PointCache): the second arm starts RL from the first arm's SFT
+    params, with its SFT rows, and evaluates identically after SFT."""
+    base = small_config(sft_steps=3, rl_steps=2, dense=False)
+    base.reward.kind = "host"
+    wd = tmp_path / "sw"
+    run_sweep(base, product(axis("config.rl.batch_size", [4, 2]), seeds(1)), str(wd),
+              progress=False)
+    first, later = "rl.batch_size=4,seed=0", "rl.batch_size=2,seed=0"
+    summary = lambda name: json.load(open(wd / "points" / name / "summary.json"))
+    rows = lambda name, phase: [r for r in _rows(wd / "points" / name / "metrics.jsonl")
+                                if r["phase"] == phase]
+    assert "sft_reused_from" not in summary(first)
+    assert summary(later)["sft_reused_from"] == first
+    assert len(rows(first, "sft")) == 3 and rows(later, "sft") == rows(first, "sft")
+    assert rows(later, "eval")[0] == rows(first, "eval")[0]
+    assert os.listdir(wd / "points" / later / "ckpt") == ["rl"]   # no SFT of its own

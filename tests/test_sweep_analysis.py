@@ -3,10 +3,12 @@ intervals, smoothing (the numbers checked by hand)."""
 import json
 import math
 import os
+import warnings
 
 import numpy as np
 import pytest
 
+from configs import tool_calc
 from experiments.analysis import (analysis_main, arms_table, comparison_table, early_late,
                                   eval_value, fmt_ci, heldout_rows, last_rl_step, load_arms,
                                   load_runs, paired, merge_runs, pass_ks, rl_value,
@@ -77,6 +79,20 @@ def test_a_follow_up_sweeps_arms_merge_with_the_first_sweeps(tmp_path):
     runs_c["gtpo"][0]["eval"][0]["pass@1"] = 0.9
     with pytest.warns(UserWarning, match="seed 0: .* do not share their SFT model"):
         merge_runs([load_runs(first), runs_c])
+    # arms evaluated another way by design (the calculator in the rollout or not) or warmed up
+    # on other data are not compared; the same warm-up evaluated the same way is
+    tool = tool_calc.get_config("size=nano").to_dict()
+    plain = dict(tool, rollout={"kind": "plain"})
+    other_size = dict(tool, task=dict(tool["task"], kwargs=dict(tool["task"]["kwargs"],
+                                                                 max_digits_a=2)))
+    for cfg_c, warns in ((plain, False), (other_size, False), (tool, True)):
+        runs_a, runs_c = load_runs(first), load_runs(other)
+        runs_a["grpo"][0]["cfg"], runs_c["gtpo"][0]["cfg"] = tool, cfg_c
+        runs_c["gtpo"][0]["eval"][0]["pass@1"] = 0.9
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            merge_runs([runs_a, runs_c])
+        assert bool(seen) == warns, cfg_c["rollout"]
     # through the command line: two sweep directories
     out = tmp_path / "out"
     out.mkdir()

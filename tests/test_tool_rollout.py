@@ -223,9 +223,14 @@ def test_device_reward_matches_host_reference(model_rollout):
     source = np.concatenate([src, np.pad(sol_src, ((0, 0), (0, 3)))])
     target = np.concatenate([rep(batch["target"]), batch["target"]])
     tlen = np.concatenate([rep(batch["target_len"]), batch["target_len"]])
-    task = ToolMultiplicationTask(answer_reward=2.0, format_reward=1.0, tool_reward=1.0)
+    task = ToolMultiplicationTask(answer_reward=2.0, format_reward=1.0, tool_reward=1.0,
+                                  call_cost=0.25)
     r, aux = jax.device_get(jax.jit(task.reward)(tokens, source, target, tlen))
     np.testing.assert_allclose(task.host_reward(tokens, source, target, tlen), r, atol=1e-6)
+    free = ToolMultiplicationTask(answer_reward=2.0, format_reward=1.0, tool_reward=1.0)
+    r_free, _ = jax.device_get(jax.jit(free.reward)(tokens, source, target, tlen))
+    assert aux["num_calls"].max() >= 1   # the charge: 0.25 per answered call
+    np.testing.assert_allclose(r, r_free - 0.25 * aux["num_calls"], atol=1e-6)
     for i in range(len(tokens)):
         ref = tool_answer_reference(tokens[i], source[i],
                                     TOK.decode(target[i][:tlen[i]]), TOK)
