@@ -25,6 +25,7 @@ from rlpt import registry
 from rlpt.algorithms.base import chain_of, split_algo_config
 from rlpt.config import hparams
 from rlpt.envs.tool_rollout import ToolConfig, rollout_kind
+from rlpt.rewards.proxy import configured_proxy, proxy_and_task_reward
 from rlpt.errors import UserError
 from rlpt.loop import place_state
 from rlpt.models import get_model_config, has_own_tokenizer, init_params, lora
@@ -221,9 +222,9 @@ def build_rl(cfg, model_cfg, params, task, mesh=None, reward=None, per_prompt_me
         models["reward_model"], frozen["reward_model"], model_reward = learned_reward_model(
             cfg, task)
         make_batch = lambda *a: prompt_with_target(task.make_batch(*a))
-    if reward is None:   # a frozen model's score, or the task's own reward
+    if reward is None:   # a frozen model's score, the task's own reward, or a proxy's
         reward = model_reward if kind in ("judge", "reward_model") else task_reward(
-            task, kind, cfg.nonfinite.reward_value, mesh)
+            task, kind, cfg.nonfinite.reward_value, mesh, configured_proxy(cfg))
     static_algo, _ = split_algo_config(cfg.algo)
     chain = chain_of(static_algo, algorithm)
     model_cfg = with_lora(cfg, model_cfg)
@@ -258,13 +259,15 @@ def build_rl(cfg, model_cfg, params, task, mesh=None, reward=None, per_prompt_me
     return spec, state, hparams(cfg), lambda step: make_batch(cfg.seed + 1, step, n_prompts)
 
 
-def task_reward(task, kind: str, on_error: float = 0.0, mesh=None):
+def task_reward(task, kind: str, on_error: float = 0.0, mesh=None, proxy=None):
     """The step's reward `fn(frozen, tokens, mask, target, target_len)` of a task: its on-device
-    reward (`device`), or its host reward through `jax.pure_callback` (`host`; `split` calls
+    reward (`device`; a `proxy` reward in its place, the task's logged beside it:
+    rlpt.rewards.proxy), or its host reward through `jax.pure_callback` (`host`; `split` calls
     the host reward between two programs and never this one); a host row that raises scores
     `on_error`; with a `mesh`, each process scores the rows its devices hold."""
     if kind == "device":
-        return lambda frozen, *a: task.reward(*a)
+        fn = task.reward if proxy is None else proxy_and_task_reward(proxy, task.reward)
+        return lambda frozen, *a: fn(*a)
     host = host_reward_callback(host_reward_fn(task), on_error, mesh)
     return lambda frozen, *a: host(*a)
 

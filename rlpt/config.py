@@ -193,6 +193,24 @@ def _fail(key, msg):
     raise UserError(f"config {key}: {msg}")
 
 
+def _validate_proxy(c):
+    """`reward.proxy`: a registered reward trained on in place of the task's (device rewards
+    only), its `reward.proxy_kwargs` among the function's keyword arguments."""
+    import inspect
+    from rlpt import registry
+    if c.reward.kind != "device":
+        _fail("reward.proxy", f"needs reward.kind='device', got {c.reward.kind!r}")
+    try:
+        fn = registry.get("reward", c.reward.proxy)
+    except KeyError as e:
+        _fail("reward.proxy", str(e).strip('"'))
+    params = inspect.signature(fn).parameters
+    for k in dict(c.reward.get("proxy_kwargs", {}) or {}):
+        if k not in list(params)[4:]:
+            _fail(f"reward.proxy_kwargs.{k}", f"not a keyword of reward {c.reward.proxy!r} "
+                  f"(it takes {list(params)[4:]})")
+
+
 def _validate_step_fields(c):
     """The chain's config: shaping names, every feature piece's validate (which also resolves the
     term flags kl_term / entropy_term / sft_term), the algorithm's own."""
@@ -312,6 +330,8 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     if c.reward.kind == "judge":
         from rlpt.rewards.judge import validate_judge_config
         validate_judge_config(c)
+    if c.reward.get("proxy", ""):   # rlpt.rewards.proxy
+        _validate_proxy(c)
     from rlpt.envs.tool_rollout import validate_rollout_config
     validate_rollout_config(c)
     if c.wandb.mode not in ("offline", "online", "disabled"):
