@@ -18,12 +18,13 @@ Both take the RL/preference learning-rate axis `lrs` ('/'-separated; one workdir
 `--only` as experiments/README.md describes), so each arm is compared at its best rate.
 
 Arguments (after ':'): what (dpo | grpo), seed, seeds (get_sweep), syncs, steps, batch, lrs,
-quick.
+val_prompts (validation prompts evaluated beside the held-out ones, for choosing the rate:
+experiments/lr_grid.py), quick.
 """
 from rlpt.config import parse_arg
 
 ARGS = dict(what="dpo", seed=0, seeds=5, syncs="1/10/none", steps=200, batch=32, lrs="",
-            quick=0)
+            val_prompts=0, quick=0)
 
 
 def _sync(text: str):
@@ -48,6 +49,7 @@ def get_config(arg: str = ""):
         c.rl.batch_size = a["batch"]
     else:
         raise ValueError(f"online_dpo_vs_grpo: what={a['what']!r}; expected 'dpo' or 'grpo'")
+    c.eval.validation_prompts = a["val_prompts"]   # rlpt.evaluation.validation
     c.wandb.mode = "disabled"
     return c
 

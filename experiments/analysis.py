@@ -16,7 +16,7 @@ from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 
-from rlpt.sweep.report import INTERVAL, t_interval
+from rlpt.sweep.report import INTERVAL, STAGE_ALIASES, t_interval
 
 ARM_PATTERN = r"algo\.name=([A-Za-z0-9_]+)"
 # a run's training rows ("rl") and evaluation rows ("eval"): an RL run's, or those of the main
@@ -169,8 +169,11 @@ def axis_label(key: str) -> str:
 
 
 def summary_value(run: Dict, which: str, key: str) -> float:
-    """run["summary"][which][key] ("after_sft" | "after_rl"), nan for an unfinished point."""
+    """run["summary"][which][key] ("after_sft" | "after_rl"; a preference run's "initial" |
+    "final" for them), nan for an unfinished point."""
     s: Optional[Dict] = run.get("summary")
+    if s and which not in s and which in STAGE_ALIASES:
+        which = STAGE_ALIASES[which]
     return float(s[which][key]) if s and key in s.get(which, {}) else float("nan")
 
 

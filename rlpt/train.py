@@ -55,6 +55,23 @@ def run_sft(cfg, model_cfg, params, task, mesh, workdir, runs: Runs):
     return trained_params(state, model_cfg.lora_scale)
 
 
+def warm_up(cfg, model_cfg, params, task, mesh, workdir, runs: Runs, sft_cache=None):
+    """The SFT phase of a run, or its cached result: -> params. With a sweep point's
+    `sft_cache` (rlpt.sweep.sft_cache.PointCache) a warm-up the sweep trained before is reused
+    (its SFT rows copied into this run's log), and one trained here is saved for the others."""
+    if not cfg.sft.steps:
+        return params
+    cached = sft_cache.load(params, runs.logs[0]) if sft_cache else None
+    if cached is not None:
+        if distributed.is_main():
+            print(f"rlpt: SFT params of sweep point {sft_cache.source} reused", flush=True)
+        return cached
+    params = run_sft(cfg, model_cfg, params, task, mesh, workdir, runs)
+    if sft_cache:
+        sft_cache.save(params)
+    return params
+
+
 def run_rl(cfg, model_cfg, params, task, mesh, workdir, runs: Runs, eval_batch):
     """The RL phase of one run (rlpt.build.build_rl in rlpt.loop.run_phase, evaluating every
     eval.every steps): -> (state, seconds)."""
@@ -106,7 +123,7 @@ def run(cfg, workdir: str, allow_config_change: bool = False, sft_cache=None) ->
     points)."""
     if registry.get("algorithm", cfg.algo.name).kind != "policy_gradient":
         from rlpt.preference.train import run as run_preference
-        return run_preference(cfg, workdir, allow_config_change)
+        return run_preference(cfg, workdir, allow_config_change, sft_cache)
     return run_in_workdir(cfg, workdir, validate,
                           lambda c, w: _run_locked(c, w, sft_cache), allow_config_change,
                           lambda c: base_config(c.algo.name))
@@ -132,14 +149,7 @@ def _run_locked(cfg, workdir: str, sft_cache=None) -> Dict:
               f"{cfg.algo.name}, devices {jax.device_count()} ({jax.devices()[0].platform}) in "
               f"{jax.process_count()} process(es), workdir {workdir}")
     t0 = time.time()
-    cached = sft_cache.load(params, log) if cfg.sft.steps and sft_cache else None
-    if cached is not None:
-        params = cached
-        print(f"rlpt: SFT params of sweep point {sft_cache.source} reused", flush=True)
-    elif cfg.sft.steps:
-        params = run_sft(cfg, model_cfg, params, task, mesh, workdir, runs)
-        if sft_cache:
-            sft_cache.save(params)
+    params = warm_up(cfg, model_cfg, params, task, mesh, workdir, runs, sft_cache)
     sft_time = time.time() - t0
     state, rl_time = run_rl(cfg, model_cfg, params, task, mesh, workdir, runs, eval_batch)
     wb.finish()
@@ -150,7 +160,7 @@ def _run_locked(cfg, workdir: str, sft_cache=None) -> Dict:
                "sft_steps": cfg.sft.steps, "sft_seconds": round(sft_time, 1),
                "rl_seconds_this_session": round(rl_time, 1)}
     summary.update(validation_summary(rows))
-    if cached is not None:
+    if sft_cache and sft_cache.source:
         summary["sft_reused_from"] = sft_cache.source
     if distributed.is_main():
         write_json_atomic(os.path.join(workdir, "summary.json"), summary)

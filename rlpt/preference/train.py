@@ -10,7 +10,7 @@ algorithm; `python -m rlpt.preference.train` is the same entry point under its o
     python -m rlpt.preference.train --config=configs/rm_arith.py:kind=bt --workdir=runs/rm_bt
 
 Phases, each checkpointed under workdir/ckpt/<phase>:
-  sft    supervised warm-up on the task's solutions (rlpt.train.run_sft, the RL trainer's own)
+  sft    supervised warm-up on the task's solutions (rlpt.train.warm_up, the RL trainer's own)
   ...    what the algorithm's `models(cfg, trainer)` hook runs first (`Trainer`): pre_dpo's
          "guide" (DPO or SimPO from the SFT model, arXiv 2504.15843), drpo's "rm" (g =
          "reward_model")
@@ -23,7 +23,9 @@ Evaluation rows (phase "<phase>_eval"): policy -> greedy accuracy / pass@k on th
 (rlpt.evaluation.rollout.evaluate) and held-out pair metrics (`pair_acc`: implicit-reward
 margin > 0 against the run's reference; `policy_pair_acc`: the policy's own sequence log-prob of
 the chosen response above the rejected one's, comparable across references); reward model ->
-held-out pairwise accuracy `rm_acc` (ties count 0).
+held-out pairwise accuracy `rm_acc` (ties count 0). With `eval.validation_prompts` > 0 a policy
+run also evaluates the validation prompts (rows of phase "validation", summary
+`validation_after_sft` / `validation_after_rl`: its first and last; rlpt.evaluation.validation).
 """
 import os
 import time
@@ -49,36 +51,44 @@ from rlpt.tasks.label_noise import flip_group_scores, flip_pairs
 from rlpt.tasks.synthetic_pairs import JsonlPairs, SyntheticPairs
 from rlpt.build import build_model, build_task, lora_params
 from rlpt.evaluation.rollout import evaluate
+from rlpt.evaluation.validation import eval_splits, validation_summary
 from rlpt.models import lora
 from rlpt.models.transformer import compute_dtype
 from rlpt.state import model_params, trained_params
-from rlpt.train import run_sft
+from rlpt.train import warm_up
 
 EVAL_SEED = 10_000
 
 
-def train_phase(name, step_obj, state, batch_fn, steps, hp, cfg, ctx, eval_fn=None):
+def train_phase(name, step_obj, state, batch_fn, steps, hp, cfg, ctx, eval_fn=None,
+                val_fn=None):
     """Runs (or resumes) `steps` updates of `step_obj(state, batch, hp)` from the fresh `state`
     in rlpt.loop.run_phase (rows of phase `name`); returns the final state.
 
     `batch_fn(step)` is deterministic, so a resumed phase reproduces the uninterrupted one.
     `eval_fn(params) -> dict` runs at step 0, every eval.every and at the end (rows of phase
-    `<name>_eval`) on the model's parameters (with LoRA the adapters attached to the base).
+    `<name>_eval`) on the model's parameters (with LoRA the adapters attached to the base);
+    `val_fn(params) -> dict`, when given, beside it on the validation prompts (rows of phase
+    `validation`: rlpt.evaluation.validation).
     """
     mesh, runs = ctx["mesh"], ctx["runs"]
     state = place_state(state, step_obj.optimizer, mesh)
     ckpt = Checkpointer(ctx["workdir"], name)
-    state = resume(state, ckpt, runs, (name, f"{name}_eval"))
+    state = resume(state, ckpt, runs, (name, f"{name}_eval")
+                   + (("validation",) if val_fn is not None else ()))
     step_fn = jit_step(step_obj, state, batch_fn(0), mesh)
 
     def on_eval(step, state, which):
-        row = dict(phase=f"{name}_eval", step=step,
-                   **eval_fn(model_params(state.params, state.frozen)))
-        runs.logs[0].write([row])
-        runs.wb.log(row["phase"], [row])
-        if distributed.is_main():
-            tqdm.write(f"eval @ {name} step {step}: " + " ".join(
-                f"{k}={v:.3f}" for k, v in row.items() if k not in ("phase", "step")))
+        params = model_params(state.params, state.frozen)
+        rows = [dict(phase=f"{name}_eval", step=step, **eval_fn(params))]
+        if val_fn is not None:
+            rows.append(dict(phase="validation", step=step, **val_fn(params)))
+        runs.logs[0].write(rows)   # one write: a step has all its rows or none
+        for row in rows:
+            runs.wb.log(row["phase"], [row])
+            if distributed.is_main():
+                tqdm.write(f"{row['phase']} @ {name} step {step}: " + " ".join(
+                    f"{k}={v:.3f}" for k, v in row.items() if k not in ("phase", "step")))
 
     batch_of = lambda step: sharding.shard_batch(batch_fn(step), mesh)
     state = run_phase(name, state, lambda s, b: step_fn(s, b, hp), batch_of, steps, 1, cfg, ckpt,
@@ -215,22 +225,26 @@ def train_policy(cfg, model_cfg, sft_params, task, ctx, eval_batch, src):
         return dict(res, pair_acc=float(m["accuracy"]), pair_loss=float(m["loss"]),
                     policy_pair_acc=float(jnp.mean(lw > ll)))
 
+    splits = dict(eval_splits(cfg, task, eval_batch)) if eval_batch is not None else {}
+    val_fn = (lambda params: evaluate(model_cfg, params, task, cfg, splits["validation"])
+              ) if "validation" in splits else None
     state = train_phase("pref", step, state, batch_fn, cfg.pref.steps, hparams(cfg), cfg, ctx,
-                        eval_fn)
+                        eval_fn, val_fn)
     return trained_params(state, model_cfg.lora_scale)
 
 
 # ------------------------------------------------------------------------------- run
 
-def run(cfg, workdir: str, allow_config_change: bool = False) -> Dict:
+def run(cfg, workdir: str, allow_config_change: bool = False, sft_cache=None) -> Dict:
     """Runs (or resumes) the configured experiment in `workdir`; returns the summary. As
     rlpt.train.run: a lock against a second live run, a changed config refused unless
-    `allow_config_change`."""
-    return run_in_workdir(cfg, workdir, validate, _run_locked, allow_config_change,
+    `allow_config_change`, a sweep point's warm-up shared through `sft_cache`."""
+    return run_in_workdir(cfg, workdir, validate,
+                          lambda c, w: _run_locked(c, w, sft_cache), allow_config_change,
                           default_config)
 
 
-def _run_locked(cfg, workdir: str) -> Dict:
+def _run_locked(cfg, workdir: str, sft_cache=None) -> Dict:
     task = build_task(cfg)
     model_cfg, params = build_model(cfg)
     # the pairs are read and tokenized before anything trains: a bad row fails now, naming
@@ -250,8 +264,7 @@ def _run_locked(cfg, workdir: str) -> Dict:
     t0 = time.time()
     if cfg.mode == "policy" and cfg.pref.get("reference", "sft") == "init":
         ctx["init_params"] = jax.tree_util.tree_map(jnp.array, params)   # a copy: SFT donates
-    if cfg.sft.steps:
-        params = run_sft(cfg, model_cfg, params, task, mesh, workdir, runs)
+    params = warm_up(cfg, model_cfg, params, task, mesh, workdir, runs, sft_cache)
     params = jax.tree_util.tree_map(jnp.array, params)
     t_sft = time.time() - t0
     if cfg.mode == "reward_model":
@@ -265,12 +278,16 @@ def _run_locked(cfg, workdir: str) -> Dict:
         main = "pref"
     wb.finish()
     distributed.barrier("rows written")
-    evals = [r for r in log.read() if r["phase"] == f"{main}_eval"]
+    rows = log.read()
+    evals = [r for r in rows if r["phase"] == f"{main}_eval"]
     strip = lambda r: {k: v for k, v in r.items() if k != "phase"}
     summary = {"mode": cfg.mode, "algo": what, "initial": strip(evals[0]),
                "final": strip(evals[-1]), "sft_steps": cfg.sft.steps,
                "sft_seconds": round(t_sft, 1),
                "seconds_this_session": round(time.time() - t0, 1)}
+    summary.update(validation_summary(rows))   # validation_after_sft / _after_rl: first, last
+    if sft_cache and sft_cache.source:
+        summary["sft_reused_from"] = sft_cache.source
     if distributed.is_main():
         write_json_atomic(os.path.join(workdir, "summary.json"), summary)
         table = results_table(evals, main)

@@ -211,6 +211,35 @@ def test_cli_jsonl_dpo_outputs_and_exact_resume(tmp_path):
         [r for r in rows(resumed) if r["phase"] == "pref"]
 
 
+@pytest.mark.slow   # two nano preference runs in a sweep, ~30 s
+def test_preference_points_log_validation_and_share_their_warm_up(tmp_path):
+    """With eval.validation_prompts a policy run evaluates them beside the held-out prompts at
+    every evaluation (rows of phase "validation", summary validation_after_sft / _after_rl), and
+    preference points of a sweep, each trained alone, share a seed's SFT warm-up through the
+    sweep's cache (rlpt.sweep.sft_cache.PointCache)."""
+    from rlpt.sweep.main import run_sweep
+    from rlpt.sweep.points import axis, product, seeds
+    base = load_config("dpo_arith", "algo=dpo,size=nano,quick=1")
+    base.eval.validation_prompts = 8
+    base.wandb.mode = "disabled"
+    wd = tmp_path / "sw"
+    run_sweep(base, product(axis("config.algo.beta", [0.1, 0.3]), seeds(1)), str(wd),
+              progress=False)
+    first, later = "algo.beta=0.1,seed=0", "algo.beta=0.3,seed=0"
+    rows = lambda name: [json.loads(x) for x in open(wd / "points" / name / "metrics.jsonl")]
+    summary = lambda name: json.load(open(wd / "points" / name / "summary.json"))
+    for name in (first, later):
+        ev = [r["step"] for r in rows(name) if r["phase"] == "pref_eval"]
+        val = [r for r in rows(name) if r["phase"] == "validation"]
+        assert [r["step"] for r in val] == ev and len(ev) >= 2
+        assert {"greedy_acc", "pass@1"} <= set(val[-1])
+        assert summary(name)["validation_after_rl"] == val[-1]
+    sft = lambda name: [r for r in rows(name) if r["phase"] == "sft"]
+    assert "sft_reused_from" not in summary(first) and summary(later)["sft_reused_from"] == first
+    assert sft(later) == sft(first) and len(sft(first)) == base.sft.steps
+    assert summary(later)["initial"]["greedy_acc"] == summary(first)["initial"]["greedy_acc"]
+
+
 @pytest.mark.slow   # the default suite's time (README, Tests); -m slow runs it
 def test_preference_entry_point_on_the_command_line(tmp_path):
     """`run(cfg, workdir, allow_config_change)` has rlpt.train.run's signature (rlpt.train hands
