@@ -457,3 +457,51 @@ def late_mean(run: Dict, key: str) -> float:
     no row has it)."""
     rows = run["rl"][len(run["rl"]) - len(run["rl"]) // 4:]
     return float(np.mean([r.get(key, np.nan) for r in rows])) if rows else float("nan")
+
+
+def best_eval(run: Dict, key: str = "greedy_acc") -> float:
+    """The run's best held-out `key` over its evaluations during RL (step > 0)."""
+    return max(r[key] for r in run["eval"] if r["step"] > 0)
+
+
+def proxy_truth_table(runs: Dict, arms, rl_metrics, extra_rows=()) -> Tuple[str, Dict]:
+    """The table of an experiment that optimises a proxy and watches the truth (a learned reward
+    model, an exploitable verifier): `rl_metrics` (key, label, digits) over the early and late
+    windows of the RL rows, then held-out greedy accuracy after SFT, at its best during RL, after
+    RL and after RL - best, held-out pass@1 after RL, then `extra_rows`; per arm, and per seed
+    against the first arm. `data` also holds "steps"."""
+    steps = last_rl_step(runs, arms)
+    rows = rl_window_rows(steps, rl_metrics) + [
+        ("held-out greedy accuracy after SFT",
+         lambda run: summary_value(run, "after_sft", "greedy_acc"), 3),
+        ("held-out greedy accuracy, best evaluation during RL", best_eval, 3),
+        ("held-out greedy accuracy after RL",
+         lambda run: summary_value(run, "after_rl", "greedy_acc"), 3),
+        ("held-out greedy accuracy: after RL - best", lambda run: summary_value(
+            run, "after_rl", "greedy_acc") - best_eval(run), 3),
+        ("held-out pass@1 after RL", lambda run: summary_value(run, "after_rl", "pass@1"), 3),
+        *extra_rows]
+    text, data = comparison_table(runs, arms, {a: a for a in arms}, rows, arms[0],
+                                  f"RL steps {steps}; early = the first 10%, late = the last "
+                                  "25%; ")
+    data["steps"] = steps
+    return text, data
+
+
+def plot_proxy_truth(runs: Dict, arms, data: Dict, rl_metrics, title: str, path: str) -> None:
+    """A panel per RL-row metric of `rl_metrics` (seed curves per arm), then the held-out greedy
+    accuracy's mean curve per arm (the true task)."""
+    colors = {a: f"C{i}" for i, a in enumerate(arms)}
+    fig, axes = seed_curves_figure(runs, arms, data["seeds"],
+                                   [(k, name) for k, name, _ in rl_metrics], {a: a for a in arms},
+                                   colors, 1)
+    ax = axes[-1]
+    for a in arms:
+        ev = [sorted(runs[a][s]["eval"], key=lambda r: r["step"]) for s in data["seeds"]]
+        x = [r["step"] for r in ev[0]]
+        ax.plot(x, np.mean([[r["greedy_acc"] for r in e] for e in ev], axis=0), marker="o",
+                color=colors[a], label=f"{a} (mean of {len(ev)})")
+    ax.set(title="held-out greedy accuracy (true task)", xlabel="RL step",
+           ylabel="accuracy (fraction)")
+    ax.legend()
+    save_figure(fig, title, path)

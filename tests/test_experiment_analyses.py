@@ -69,10 +69,12 @@ CASES = [  # (experiment, configs/<file>.py, its sweeps' arguments as in the REA
     ("tool_when_to_call", "tool_when_to_call", [""], [], "results"),
     ("artist_tool", "artist_tool", [""], [], "results"),
     ("reward_hacking", "reward_hacking", [""], [], "results"),
+    ("rluf_reward", "rluf_reward", [""], [], "results"),
 ]
 SMALL_OF = {"pre_dpo_vs_dpo": "seeds=3,steps=20", "label_noise": "seeds=3",   # no rl_steps
             "drpo_robustness": "seeds=3", "rm_overoptimization": "seeds=3,steps=20",
-            "tool_when_to_call": "seeds=3,steps=20", "artist_tool": "seeds=3"}
+            "tool_when_to_call": "seeds=3,steps=20", "artist_tool": "seeds=3",
+            "rluf_reward": "seeds=3,steps=20"}
 ALGO_RL_KEYS = {  # RL-row keys an algorithm logs besides the common ones (rlpt/algorithms/)
     "ppo": ("value_mean", "vf_loss", "vf_clip_frac", "dual_clip_frac"),
     "kdrl": ("kd_beta", "kd_k2", "kd_frac"),

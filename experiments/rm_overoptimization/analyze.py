@@ -17,13 +17,10 @@ import functools
 import os
 import sys
 
-import numpy as np
-
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from experiments.analysis import (  # noqa: E402
-    analysis_main, comparison_table, last_rl_step, load_arms, rl_window_rows, save_figure,
-    seed_curves_figure, summary_value)
+    analysis_main, load_arms, plot_proxy_truth, proxy_truth_table)
 
 RL_METRICS = [("reward_rm_score", "reward-model score of samples (proxy)", 3),
               ("accuracy", "true train accuracy (task reward)", 3),
@@ -41,47 +38,14 @@ def arms_of(runs):
     return sorted(runs, key=lambda a: float(a.split("=")[1]))
 
 
-def best_eval(run, key="greedy_acc"):
-    return max(r[key] for r in run["eval"] if r["step"] > 0)
-
-
 def table(runs):
-    arms = arms_of(runs)
-    steps = last_rl_step(runs, arms)
-    rows = rl_window_rows(steps, RL_METRICS) + [
-        ("held-out greedy accuracy after SFT",
-         lambda run: summary_value(run, "after_sft", "greedy_acc"), 3),
-        ("held-out greedy accuracy, best evaluation during RL", best_eval, 3),
-        ("held-out greedy accuracy after RL",
-         lambda run: summary_value(run, "after_rl", "greedy_acc"), 3),
-        ("held-out greedy accuracy: after RL - best", lambda run: summary_value(
-            run, "after_rl", "greedy_acc") - best_eval(run), 3),
-        ("held-out pass@1 after RL", lambda run: summary_value(run, "after_rl", "pass@1"), 3)]
-    labels = {a: a for a in arms}
-    text, data = comparison_table(runs, arms, labels, rows, arms[0],
-                                  f"RL steps {steps}; early = the first 10%, late = the last "
-                                  "25%; ")
-    data["steps"] = steps
-    return text, data
+    return proxy_truth_table(runs, arms_of(runs), RL_METRICS)
 
 
 def plot(runs, data, path):
-    arms = arms_of(runs)
-    colors = {a: f"C{i}" for i, a in enumerate(arms)}
-    fig, axes = seed_curves_figure(runs, arms, data["seeds"],
-                                   [(k, name) for k, name, _ in RL_METRICS], {a: a for a in arms},
-                                   colors, 1)
-    ax = axes[-1]
-    for a in arms:
-        ev = [sorted(runs[a][s]["eval"], key=lambda r: r["step"]) for s in data["seeds"]]
-        x = [r["step"] for r in ev[0]]
-        ax.plot(x, np.mean([[r["greedy_acc"] for r in e] for e in ev], axis=0), marker="o",
-                color=colors[a], label=f"{a} (mean of {len(ev)})")
-    ax.set(title="held-out greedy accuracy (true task)", xlabel="RL step",
-           ylabel="accuracy (fraction)")
-    ax.legend()
-    save_figure(fig, "GRPO against a learned reward model: proxy score, true accuracy and KL "
-                "(thin: seeds, smoothed over 5 steps)", path)
+    plot_proxy_truth(runs, arms_of(runs), data, RL_METRICS,
+                     "GRPO against a learned reward model: proxy score, true accuracy and KL "
+                     "(thin: seeds, smoothed over 5 steps)", path)
 
 
 if __name__ == "__main__":
