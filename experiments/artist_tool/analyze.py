@@ -6,7 +6,9 @@ configs/artist_tool.py:
 An arm is a problem size and whether RL plays the calculator (`3x2 tool`, `3x2 no tool`); the
 arms of a seed and size start from the same SFT model. Per size, against `no tool`: from the RL
 rows, train accuracy and response length (early: the first 10% of RL steps, late: the last 25%);
-held-out greedy accuracy after SFT, and greedy accuracy, pass@1 and pass@4 after RL. The
+held-out greedy accuracy after SFT, greedy accuracy, pass@1 and pass@4 after RL, and the greedy
+accuracy RL added (after RL - after SFT: the arms start apart, since the calculator also answers
+at evaluation). The
 evaluation plays each arm's own rollout (with or without the calculator). Writes `results.md`
 (one table per size: mean and 95% Student-t interval over seeds per arm, and of the per-seed
 difference tool - no tool), `results.json` and `results.png` (held-out curves).
@@ -19,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 
 from experiments.analysis import (  # noqa: E402
     analysis_main, comparison_table, heldout_rows, last_rl_step, load_arms, plot_eval_curves,
-    rl_window_rows)
+    rl_window_rows, summary_value)
 
 RL_METRICS = [("accuracy", "train accuracy (sampled)", 3),
               ("response_len", "response length (model tokens)", 1)]
@@ -34,6 +36,13 @@ def arm_of(overrides, cfg):
 load = functools.partial(load_arms, arm_of=arm_of)
 
 
+def rl_gain(run):
+    """What RL added to the arm's own starting point: the tool arm starts higher because the
+    calculator answers at evaluation too, so the final gap is not all RL's doing."""
+    return (summary_value(run, "after_rl", "greedy_acc")
+            - summary_value(run, "after_sft", "greedy_acc"))
+
+
 def sizes_of(runs):
     return sorted({a.split()[0] for a in runs}, reverse=True)
 
@@ -44,7 +53,8 @@ def table(runs):
         arms = [a for a in (f"{size} no tool", f"{size} tool") if a in runs]
         steps = last_rl_step(runs, arms)
         rows = (rl_window_rows(steps, RL_METRICS) + heldout_rows(["greedy_acc"], ["after_sft"])
-                + heldout_rows(["greedy_acc", "pass@1", "pass@4"], ["after_rl"]))
+                + heldout_rows(["greedy_acc", "pass@1", "pass@4"], ["after_rl"])
+                + [("held-out greedy_acc gained in RL (after RL - after SFT)", rl_gain, 3)])
         text, d = comparison_table(
             {a: runs[a] for a in arms}, arms, {a: a for a in arms}, rows, arms[0],
             f"{size[0]}-digit x {size[2]}-digit products; RL steps {steps}; early = the first "
