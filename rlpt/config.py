@@ -161,7 +161,9 @@ def base_config(algo: str = "grpo") -> ml_collections.ConfigDict:
     # eval.self_correction=True adds the greedy second-attempt rates sc_* after the prompt of
     # MGRPO's layer 2, built with algo.layer2_instruction_ids; rlpt.evaluation.rollout.evaluate;
     # eval.validation_prompts=n evaluates n validation prompts too, rows with phase "validation",
-    # for choosing hyperparameters apart from the held-out prompts: rlpt.evaluation.validation)
+    # for choosing hyperparameters apart from the held-out prompts: rlpt.evaluation.validation;
+    # eval.calibration=True adds the greedy answers' calibration, ece / confidence /
+    # confidence_auc: rlpt.evaluation.metrics.calibration)
     c.eval = ml_collections.ConfigDict(dict(
         every=50, n_prompts=256, n_samples=8, ks=(1, 4, 8), temperature=1.0))
     # LoRA (rlpt.models.lora): rank > 0 trains low-rank adapters of the named projections

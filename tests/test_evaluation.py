@@ -39,3 +39,61 @@ def test_majority_and_maj_at_k():
     brute = np.mean([majority([answers[i] for i in s]) == "7" for s in combinations(range(5), 3)])
     assert maj_at_k(answers, "7", 3) == pytest.approx(brute)
     assert maj_at_k(answers, "7", 5) == 1.0
+
+
+def test_calibration_against_hand_counts():
+    """ece over 10 bins, mean confidence and the right-above-wrong probability, by hand."""
+    from rlpt.evaluation.metrics import calibration
+    conf = np.array([0.95, 0.95, 0.15, 0.15, 0.55, 0.55])
+    right = np.array([1, 0, 0, 0, 1, 1])
+    got = calibration(conf, right)
+    # bins: [0.9,1) acc 0.5 conf 0.95 share 1/3; [0.1,0.2) acc 0 conf 0.15 share 1/3;
+    # [0.5,0.6) acc 1 conf 0.55 share 1/3
+    assert got["ece"] == pytest.approx((0.45 + 0.15 + 0.45) / 3)
+    assert got["confidence"] == pytest.approx(np.mean(conf))
+    # right {0.95, 0.55, 0.55} vs wrong {0.95, 0.15, 0.15}: 0.5 + 1 + 1, 0 + 1 + 1, twice
+    assert got["confidence_auc"] == pytest.approx((2.5 + 2 + 2) / 9)
+    assert calibration(np.ones(4), np.ones(4)) == {"ece": 0.0, "confidence": 1.0,
+                                                    "confidence_auc": 0.5}
+    # confidence that ranks wrong answers first (as RLSF's pairs found) scores below 0.5
+    assert calibration(np.array([0.9, 0.8, 0.2, 0.1]), np.array([0, 0, 1, 1]))[
+        "confidence_auc"] == 0.0
+
+
+def test_the_evaluation_reports_calibration_when_asked():
+    """eval.calibration: the greedy answers' confidence is the mean p(top-1) of their tokens
+    (eos excluded), recomputed here by teacher forcing the greedy answers."""
+    import jax
+    import jax.numpy as jnp
+    from configs import grpo_arith
+    from rlpt.build import build_model, build_task
+    from rlpt.config import validate
+    from rlpt.evaluation.rollout import eval_rewards_fn, eval_rng, evaluate
+    from rlpt.models.transformer import forward
+    from rlpt.sampling import SamplingConfig, sample
+    c = grpo_arith.get_config("size=nano,quick=1")
+    c.eval.n_prompts, c.eval.n_samples, c.eval.ks = 16, 2, (1, 2)
+    c.eval.calibration = True
+    c = validate(c)
+    task = build_task(c)
+    model_cfg, params = build_model(c)
+    batch = task.eval_set(16)
+    out = evaluate(model_cfg, params, task, c, batch)
+    assert {"ece", "confidence", "confidence_auc"} <= set(out)
+    conf = np.asarray(eval_rewards_fn(model_cfg, task.reward, c)(
+        params, eval_rng(c.seed), batch)["confidence"])
+    first = sample(model_cfg, params, batch["prompt"], batch["prompt_mask"], eval_rng(c.seed),
+                   SamplingConfig(max_new_tokens=c.sampling.max_new_tokens, greedy=True,
+                                  stop_tokens=tuple(c.sampling.stop_tokens)))
+    tokens = jnp.concatenate([batch["prompt"], first.tokens], axis=1)
+    valid = jnp.concatenate([batch["prompt_mask"] > 0, first.mask > 0], axis=1)
+    logits = forward(model_cfg, params, tokens, valid)
+    P = batch["prompt"].shape[1]
+    p = jax.nn.softmax(logits[:, P - 1:-1].astype(jnp.float32), -1)
+    p_top1 = np.asarray(jnp.max(p, -1))
+    for i in range(16):
+        keep = np.asarray(first.mask[i] > 0) & ~np.isin(np.asarray(first.tokens[i]),
+                                                         c.sampling.stop_tokens)
+        want = p_top1[i][keep].mean() if keep.any() else 0.0
+        assert conf[i] == pytest.approx(want, abs=1e-4), i
+    assert out["confidence"] == pytest.approx(conf.mean(), abs=1e-6)

@@ -76,6 +76,27 @@ def by_difficulty(greedy_correct_B: np.ndarray, correct_BN: np.ndarray, difficul
     return out
 
 
+def calibration(confidence_B: np.ndarray, correct_B: np.ndarray, bins: int = 10) -> dict:
+    """How well answers' confidences in [0, 1] track their correctness: `ece`, the expected
+    calibration error over `bins` equal-width bins (sum over bins of |accuracy - mean
+    confidence| x the bin's share of answers; Guo et al., arXiv 1706.04599), `confidence` (the
+    mean), and `confidence_auc`, the probability that a right answer is more confident than a
+    wrong one (ties count half; 0.5 when all are right or all wrong): below 0.5, confidence-
+    ranked pairs put wrong answers first, as RLSF's pairs would (arXiv 2507.21931)."""
+    c = np.clip(np.asarray(confidence_B, np.float64), 0.0, 1.0)
+    y = np.asarray(correct_B) > 0.5
+    idx = np.minimum((c * bins).astype(int), bins - 1)
+    ece = sum(abs(y[idx == b].mean() - c[idx == b].mean()) * np.mean(idx == b)
+              for b in range(bins) if np.any(idx == b))
+    right, wrong = c[y], c[~y]
+    if len(right) and len(wrong):
+        auc = float(np.mean((right[:, None] > wrong[None, :])
+                            + 0.5 * (right[:, None] == wrong[None, :])))
+    else:
+        auc = 0.5
+    return {"ece": float(ece), "confidence": float(c.mean()), "confidence_auc": auc}
+
+
 def self_correction_rates(first_correct_B: np.ndarray, second_correct_B: np.ndarray) -> dict:
     """Self-correction of a first attempt by a second one on the same B problems (MGRPO's layer 2
     at evaluation; the attempts come from rlpt.pieces.self_correction.self_correction_rewards),

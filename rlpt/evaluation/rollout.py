@@ -2,14 +2,17 @@
 (`evaluate`, below) and a sweep's R runs in one program (rlpt.sweep.run.make_group_eval,
 `jax.vmap` of the same function):
 
-- `eval_rewards_fn(model_cfg, reward, cfg)` -> the pure device part `fn(params, rng, batch)`:
-  the greedy answer's reward [B], the rewards of eval.n_samples samples at eval.temperature
-  [B * n] and, with `eval.self_correction`, the reward of a greedy second attempt after the
-  greedy answer and `algo.layer2_instruction_ids` [B] (rlpt.pieces.self_correction; the
-  prompt of MGRPO's layer 2). Both decodings use `rng`.
+- `eval_rewards_fn(model_cfg, reward, cfg)` -> the pure device part `fn(params, rng, batch)`, a
+  dict: `greedy`, the greedy answer's reward [B]; `samples`, the rewards of eval.n_samples
+  samples at eval.temperature [B * n]; with `eval.self_correction`, `second`, the reward of a
+  greedy second attempt after the greedy answer and `algo.layer2_instruction_ids` [B]
+  (rlpt.pieces.self_correction; the prompt of MGRPO's layer 2); with `eval.calibration`,
+  `confidence`, the greedy answer's confidence [B] (the mean probability of its tokens, eos
+  excluded: RLSF's p(top-1), arXiv 2507.21931). Both decodings use `rng`.
 - `eval_metrics(rewards, batch, cfg)` -> the numbers on the host: greedy_acc, unbiased pass@k
-  for eval.ks (rlpt.evaluation.metrics), per difficulty label when the batch has them, and the
-  self-correction rates `sc_*`.
+  for eval.ks (rlpt.evaluation.metrics), per difficulty label when the batch has them, the
+  self-correction rates `sc_*`, and the calibration of the greedy answers (`ece`,
+  `confidence`, `confidence_auc`: rlpt.evaluation.metrics.calibration).
 
 A run's rng is `PRNGKey(seed + 777)` (`eval_rng`) in both callers, so a run in a sweep is
 evaluated on the same samples as the same run alone.
@@ -24,7 +27,8 @@ import numpy as np
 from rlpt import distributed
 from rlpt.envs.multiturn import task_runner
 from rlpt.envs.tool_rollout import evaluate_tool, rollout_kind
-from rlpt.evaluation.metrics import by_difficulty, mean_pass_at_k, self_correction_rates
+from rlpt.evaluation.metrics import (by_difficulty, calibration, mean_pass_at_k,
+                                     self_correction_rates)
 from rlpt.pieces.self_correction import self_correction_rewards
 from rlpt.sampling import SamplingConfig, sample
 
@@ -40,13 +44,15 @@ class EvalSettings(NamedTuple):
     stop_tokens: tuple
     pad_id: int
     instruction_ids: tuple   # algo.layer2_instruction_ids: the second attempt's prompt
+    calibration: bool = False
 
 
 def eval_settings(cfg) -> EvalSettings:
     e, s = cfg.eval, cfg.sampling
     return EvalSettings(e.n_samples, e.temperature, bool(e.get("self_correction", False)),
                         s.max_new_tokens, tuple(s.stop_tokens), s.pad_id,
-                        tuple(int(i) for i in cfg.algo.get("layer2_instruction_ids", ())))
+                        tuple(int(i) for i in cfg.algo.get("layer2_instruction_ids", ())),
+                        bool(e.get("calibration", False)))
 
 
 def eval_rng(seed: int):
@@ -54,8 +60,9 @@ def eval_rng(seed: int):
 
 
 def eval_rewards_fn(model_cfg, reward, cfg):
-    """`fn(params, rng, batch) -> (r_greedy [B], r_samples [B*n])` (+ `r_second [B]` with
-    eval.self_correction); `reward(tokens, mask, target, target_len) -> (r, aux)`. Pure."""
+    """`fn(params, rng, batch) -> {greedy [B], samples [B*n], second [B] (eval.self_correction),
+    confidence [B] (eval.calibration)}` (module doc); `reward(tokens, mask, target, target_len)
+    -> (r, aux)`. Pure."""
     return _rewards_fn(model_cfg, reward, eval_settings(cfg))
 
 
@@ -82,27 +89,35 @@ def _rewards_fn(model_cfg, reward, st: EvalSettings):
         r_g, _ = reward(first.tokens, first.mask, b["target"], b["target_len"])
         out = sample(model_cfg, params, b["prompt"], b["prompt_mask"], rng, multi)
         r_s, _ = reward(out.tokens, out.mask, rep(b["target"]), rep(b["target_len"]))
-        if not st.self_correction:
-            return r_g, r_s
-        sc_batch = {k: b[k] for k in SC_BATCH_KEYS}
-        r_2 = self_correction_rewards(model_cfg, params, sc_batch, reward, st.instruction_ids,
-                                      second, rng, first=first)[1]
-        return r_g, r_s, r_2
+        res = {"greedy": r_g, "samples": r_s}
+        if st.self_correction:
+            sc_batch = {k: b[k] for k in SC_BATCH_KEYS}
+            res["second"] = self_correction_rewards(model_cfg, params, sc_batch, reward,
+                                                    st.instruction_ids, second, rng,
+                                                    first=first)[1]
+        if st.calibration:   # p(top-1) of the greedy tokens, at temperature 1 (rlpt.sampling)
+            answer = (first.mask > 0) & ~jnp.isin(first.tokens, jnp.asarray(st.stop_tokens))
+            n = answer.sum(-1)
+            res["confidence"] = jnp.where(
+                n > 0, (jnp.exp(first.logprobs) * answer).sum(-1) / jnp.maximum(n, 1), 0.0)
+        return res
     return fn
 
 
 def eval_metrics(rewards, batch, cfg) -> dict:
     """The numbers (module doc) from one run's host copies of `fn`'s rewards."""
     e = cfg.eval
-    r_g, r_s, *r_2 = (np.asarray(r) for r in rewards)
+    r_g, r_s = np.asarray(rewards["greedy"]), np.asarray(rewards["samples"])
     correct = r_s.reshape(-1, e.n_samples) > 0.5
     res = {"greedy_acc": float(np.mean(r_g > 0.5))}
     for k in e.ks:
         res[f"pass@{k}"] = mean_pass_at_k(correct, k)
     if "difficulty" in batch:  # tasks with difficulty labels (rlpt.tasks.scratchpad)
         res.update(by_difficulty(r_g, correct, batch["difficulty"], max(e.ks)))
-    if r_2:
-        res.update(self_correction_rates(r_g, r_2[0]))
+    if "second" in rewards:
+        res.update(self_correction_rates(r_g, np.asarray(rewards["second"])))
+    if "confidence" in rewards:
+        res.update(calibration(np.asarray(rewards["confidence"]), r_g > 0.5))
     return res
 
 
@@ -118,7 +133,7 @@ def evaluate(model_cfg, params, task, cfg, eval_batch) -> dict:
         return evaluate_env(model_cfg, params, task, cfg, eval_batch)
     fn = jitted_eval_rewards(model_cfg, task.reward, eval_settings(cfg))
     rewards = fn(params, eval_rng(cfg.seed), eval_batch)
-    return eval_metrics([distributed.fetch(r) for r in rewards], eval_batch, cfg)
+    return eval_metrics({k: distributed.fetch(r) for k, r in rewards.items()}, eval_batch, cfg)
 
 
 def evaluate_env(model_cfg, params, task, cfg, eval_batch) -> dict:

@@ -81,7 +81,7 @@ def make_group_eval(model_cfg, task, cfg):
     def evaluate_runs(params, seeds, eval_batch) -> List[Dict[str, float]]:
         rngs = jnp.stack([eval_rng(s) for s in seeds])
         rewards = jax.device_get(fn(params, rngs, eval_batch))
-        return [eval_metrics([r[i] for r in rewards], eval_batch, cfg)
+        return [eval_metrics({k: r[i] for k, r in rewards.items()}, eval_batch, cfg)
                 for i in range(len(seeds))]
     return evaluate_runs
 
