@@ -69,12 +69,12 @@ CASES = [  # (experiment, configs/<file>.py, its sweeps' arguments as in the REA
     ("tool_when_to_call", "tool_when_to_call", [""], [], "results"),
     ("artist_tool", "artist_tool", [""], [], "results"),
     ("reward_hacking", "reward_hacking", [""], [], "results"),
-    ("rluf_reward", "rluf_reward", [""], [], "results"),
+    ("feedback_rewards", "feedback_rewards", [""], [], "results"),
 ]
 SMALL_OF = {"pre_dpo_vs_dpo": "seeds=3,steps=20", "label_noise": "seeds=3",   # no rl_steps
             "drpo_robustness": "seeds=3", "rm_overoptimization": "seeds=3,steps=20",
             "tool_when_to_call": "seeds=3,steps=20", "artist_tool": "seeds=3",
-            "rluf_reward": "seeds=3,steps=20"}
+            "feedback_rewards": "seeds=3,steps=20"}
 ALGO_RL_KEYS = {  # RL-row keys an algorithm logs besides the common ones (rlpt/algorithms/)
     "ppo": ("value_mean", "vf_loss", "vf_clip_frac", "dual_clip_frac"),
     "kdrl": ("kd_beta", "kd_k2", "kd_frac"),
@@ -117,6 +117,9 @@ def _eval_row(cfg, step, effect, seed):
     if cfg.rollout.get("kind") == "tool":   # rlpt.envs.tool_rollout.evaluate_tool's call rates
         for d in [""] + [f"_d{d}" for d in _difficulties(cfg)]:
             row[f"call_rate{d}"] = row[f"greedy_call_rate{d}"] = 0.5 + 0.4 * frac
+    if cfg.eval.get("calibration"):   # rlpt.evaluation.metrics.calibration
+        row.update(ece=0.2 - 0.1 * frac, confidence=0.6 + 0.2 * frac,
+                   confidence_auc=0.4 + 0.2 * frac)
     if cfg.eval.get("self_correction"):
         row.update(sc_wrong_to_right=0.02 + 0.1 * effect * frac, sc_right_to_wrong=0.9 - frac / 2,
                    sc_acc_after=0.05 + 0.2 * frac)
