@@ -68,7 +68,7 @@ def test_the_evaluation_reports_calibration_when_asked():
     from configs import grpo_arith
     from rlpt.build import build_model, build_task
     from rlpt.config import validate
-    from rlpt.evaluation.rollout import eval_rewards_fn, eval_rng, evaluate
+    from rlpt.evaluation.rollout import eval_metrics, eval_rng, eval_settings, jitted_eval_rewards
     from rlpt.models.transformer import forward
     from rlpt.sampling import SamplingConfig, sample
     c = grpo_arith.get_config("size=nano,quick=1")
@@ -78,19 +78,21 @@ def test_the_evaluation_reports_calibration_when_asked():
     task = build_task(c)
     model_cfg, params = build_model(c)
     batch = task.eval_set(16)
-    out = evaluate(model_cfg, params, task, c, batch)
+    rewards = jax.device_get(jitted_eval_rewards(model_cfg, task.reward, eval_settings(c))(
+        params, eval_rng(c.seed), batch))
+    out = eval_metrics(rewards, batch, c)
     assert {"ece", "confidence", "confidence_auc"} <= set(out)
-    conf = np.asarray(eval_rewards_fn(model_cfg, task.reward, c)(
-        params, eval_rng(c.seed), batch)["confidence"])
-    first = sample(model_cfg, params, batch["prompt"], batch["prompt_mask"], eval_rng(c.seed),
-                   SamplingConfig(max_new_tokens=c.sampling.max_new_tokens, greedy=True,
-                                  stop_tokens=tuple(c.sampling.stop_tokens)))
+    conf = np.asarray(rewards["confidence"])
+    scfg = SamplingConfig(max_new_tokens=c.sampling.max_new_tokens, greedy=True,
+                          stop_tokens=tuple(c.sampling.stop_tokens))
+    first = jax.jit(lambda p, b, r: sample(model_cfg, p, b["prompt"], b["prompt_mask"], r,
+                                           scfg))(params, batch, eval_rng(c.seed))
     tokens = jnp.concatenate([batch["prompt"], first.tokens], axis=1)
     valid = jnp.concatenate([batch["prompt_mask"] > 0, first.mask > 0], axis=1)
     logits = forward(model_cfg, params, tokens, valid)
     P = batch["prompt"].shape[1]
-    p = jax.nn.softmax(logits[:, P - 1:-1].astype(jnp.float32), -1)
-    p_top1 = np.asarray(jnp.max(p, -1))
+    p_top1 = np.asarray(jnp.max(jax.nn.softmax(logits[:, P - 1:-1].astype(jnp.float32), -1),
+                                -1))
     for i in range(16):
         keep = np.asarray(first.mask[i] > 0) & ~np.isin(np.asarray(first.tokens[i]),
                                                          c.sampling.stop_tokens)
