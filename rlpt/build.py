@@ -265,9 +265,11 @@ def task_reward(task, kind: str, on_error: float = 0.0, mesh=None, proxy=None):
     rlpt.rewards.proxy), or its host reward through `jax.pure_callback` (`host`; `split` calls
     the host reward between two programs and never this one); a host row that raises scores
     `on_error`; with a `mesh`, each process scores the rows its devices hold."""
-    if kind == "device":
-        fn = task.reward if proxy is None else proxy_and_task_reward(proxy, task.reward)
+    if kind == "device" and proxy is not None:
+        fn = proxy_and_task_reward(proxy, task.reward)
         return lambda frozen, *a: fn(*a)
+    if kind == "device":   # looked up when called: an environment task scores in its rollout
+        return lambda frozen, *a: task.reward(*a)
     host = host_reward_callback(host_reward_fn(task), on_error, mesh)
     return lambda frozen, *a: host(*a)
 
