@@ -21,6 +21,7 @@ Arguments (after ':'): seed, seeds (get_sweep: 0 .. seeds-1), arm (tool | no_too
 """
 from configs import tool_calc
 from rlpt.config import parse_arg
+from rlpt.sweep.points import apply_overrides
 
 ARGS = dict(seed=0, seeds=5, arm="tool", size="3x2", sizes="3x2/2x1", quick=0)
 ARMS = {"tool": {"config.rollout.kind": "tool"}, "no_tool": {"config.rollout.kind": "plain"}}
@@ -40,11 +41,7 @@ def size_overrides(size: str) -> dict:
 def get_config(arg: str = ""):
     a = parse_arg(arg, **ARGS)
     c = tool_calc.get_config(f"size=tiny,seed={a['seed']},quick={a['quick']}")
-    for key, value in {**ARMS[a["arm"]], **size_overrides(a["size"])}.items():
-        node = c
-        for part in key.split(".")[1:-1]:
-            node = node[part]
-        node[key.split(".")[-1]] = value
+    apply_overrides(c, {**ARMS[a["arm"]], **size_overrides(a["size"])})
     return c
 
 

@@ -38,6 +38,7 @@ experiments/lr_grid.py).
 """
 from configs.recipes import SCRATCHPAD_ARGS, lr_axis, scratchpad_run
 from rlpt.config import base_config, parse_arg
+from rlpt.sweep.points import apply_overrides
 
 ARGS = dict(SCRATCHPAD_ARGS, arm="grpo", seeds=3, epochs=1, minibatches=2, lr=1.5e-4,
             arms="grpo/clip_higher/token_mean/overlong/dapo")
@@ -67,9 +68,7 @@ def get_config(arg: str = ""):
     c.rl.ppo_epochs, c.rl.minibatches = a["epochs"], a["minibatches"]
     c.algo.update(dict(dynamic_sampling=False, dynamic_sampling_atol=0.0, reward_correct=1.0,
                        reward_wrong=-1.0, overlong_max=a["max_new"], overlong_cache=8))
-    for key, value in arms()[a["arm"]].items():
-        node, leaf = key.split(".")[1:-1], key.split(".")[-1]
-        c[node[0]][leaf] = value
+    apply_overrides(c, arms()[a["arm"]])
     return c
 
 

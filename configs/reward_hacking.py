@@ -18,6 +18,7 @@ Arguments (after ':'): arm, seed, seeds (get_sweep), rl_steps, max_new, penalty,
 """
 from configs.recipes import arithmetic_run
 from rlpt.config import base_config, parse_arg
+from rlpt.sweep.points import apply_overrides
 
 ARGS = dict(arm="exact", seed=0, seeds=5, size="tiny", quick=0, rl_steps=200, max_new=12,
             penalty=0.5)
@@ -43,11 +44,7 @@ def get_config(arg: str = ""):
     c.algo.beta = 0.0
     c.eval.n_prompts, c.eval.n_samples, c.eval.ks = 256, 4, (1, 4)
     c.reward.proxy, c.reward.proxy_kwargs = "", {"extra_char_penalty": 0.0}
-    for key, value in arms(a)[a["arm"]].items():
-        node = c
-        for part in key.split(".")[1:-1]:
-            node = node[part]
-        node[key.split(".")[-1]] = value
+    apply_overrides(c, arms(a)[a["arm"]])
     return c
 
 

@@ -160,6 +160,14 @@ def _set(cfg, key: str, value, where: str) -> None:
                          f"the config holds {type(old).__name__} {old!r}): {e}") from None
 
 
+def apply_overrides(cfg, overrides: Dict[str, Any], where: str = "config") -> None:
+    """Sets each `{"config.a.b": value}` of `overrides` in `cfg` (in place), with the checks of
+    a sweep point (an unknown key, a section, a wrong type: SweepError naming `where`): a
+    config file's `get_config` can build an arm from the same dict its `get_sweep` lists."""
+    for key, value in overrides.items():
+        _set(cfg, key, value, where)
+
+
 def run_steps(cfg) -> int:
     """A point's steps for the progress bar: SFT plus RL, or plus its preference or
     reward-model phase for a preference config."""
@@ -189,8 +197,7 @@ def points_to_configs(base: ml_collections.ConfigDict, points) -> List[Point]:
         if not isinstance(overrides, dict):
             raise SweepError(f"{where}: a point must be a dict of {{'config.key': value}}")
         cfg = ml_collections.ConfigDict(base.to_dict())
-        for key, value in overrides.items():
-            _set(cfg, key, value, where)
+        apply_overrides(cfg, overrides, where)
         try:
             cfg = validate_any(cfg)
         except ValueError as e:
