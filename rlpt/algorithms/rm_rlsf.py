@@ -95,7 +95,10 @@ def confidence_pairs(conf, threshold=0.9, sample_mask=None):
 
 def confidence_labelled_pairs(spec, state, batch, data, c, key):
     """Policy samples, their confidences and the pairs they make (no task labels; the task
-    reward is only logged: `label_agree`)."""
+    reward is only logged, to see whether confidence carries it: `label_agree` / `label_disagree`,
+    the shares of the pairs whose confident answer is right and the other wrong / the reverse,
+    the rest tying; `confidence_auc_within`, the share of a prompt's (right, wrong) sample pairs,
+    any confidence, where the right one is more confident, ties half; 0.5 = no signal)."""
     out, r = spec.policy_samples(state, batch, key)
     b, n = r.shape
     p = batch["prompt"].shape[1]
@@ -114,11 +117,23 @@ def confidence_labelled_pairs(spec, state, batch, data, c, key):
     responses = jnp.stack([gather(group(out.tokens), a), gather(group(out.tokens), bb)], 2)
     masks = jnp.stack([gather(group(out.mask.astype(jnp.int32)), a),
                        gather(group(out.mask.astype(jnp.int32)), bb)], 2)
-    ra, rb = jnp.take_along_axis(r, a, 1), jnp.take_along_axis(r, bb, 1)
-    v = pair_valid.astype(jnp.float32)
-    metrics = dict(confidence=conf.mean(), pair_frac=v.mean(), sample_reward=r.mean(),
-                   label_agree=jnp.sum((ra > rb) * v) / jnp.maximum(v.sum(), 1.0))
+    metrics = confidence_pair_metrics(conf, r, a, bb, pair_valid)
     return dict(data, pair_responses=responses, pair_masks=masks, pair_valid=pair_valid), metrics
+
+
+def confidence_pair_metrics(conf, r, a, b, pair_valid):
+    """How the confidences `conf [B, N]` of N answers per prompt relate to their task rewards
+    `r [B, N]` (> 0.5 = right), for the pairs `(a, b, pair_valid)` of confidence_pairs (see
+    confidence_labelled_pairs)."""
+    ra, rb = jnp.take_along_axis(r, a, 1), jnp.take_along_axis(r, b, 1)
+    v = pair_valid.astype(jnp.float32)
+    right_wrong = (r[:, :, None] > 0.5) & (r[:, None, :] <= 0.5)   # [B, i, j]: i right, j wrong
+    above = (conf[:, :, None] > conf[:, None, :]) + 0.5 * (conf[:, :, None] == conf[:, None, :])
+    return dict(confidence=conf.mean(), pair_frac=v.mean(), sample_reward=r.mean(),
+                label_agree=jnp.sum((ra > rb) * v) / jnp.maximum(v.sum(), 1.0),
+                label_disagree=jnp.sum((ra < rb) * v) / jnp.maximum(v.sum(), 1.0),
+                confidence_auc_within=jnp.sum(above * right_wrong)
+                / jnp.maximum(right_wrong.sum(), 1))
 
 
 def pair_groups(spec, params, data, c):

@@ -170,6 +170,22 @@ def test_confidence_pairs_against_brute_force():
     assert not any(v and {int(x), int(y)} == {0, 3} for x, y, v in zip(a[0], b[0], valid[0]))
 
 
+def test_confidence_pair_metrics_against_counts():
+    """label_agree / label_disagree over the valid pairs, and the within-prompt AUC of
+    confidence for correctness over every (right, wrong) sample pair, counted by hand."""
+    conf = np.array([[0.95, 0.5, 0.9, 0.95], [0.2, 0.3, 0.1, 0.85]], np.float32)
+    r = np.array([[0.0, 1.0, 1.0, 1.0], [1.0, 0.0, 0.0, 0.0]], np.float32)
+    a, b, valid = rm_rlsf.confidence_pairs(jnp.asarray(conf), 0.9)
+    m = {k: float(v) for k, v in rm_rlsf.confidence_pair_metrics(
+        jnp.asarray(conf), jnp.asarray(r), a, b, valid).items()}
+    # valid pairs (conf_a >= 0.9 and conf_a > conf_b): row 0: 0>1, 0>2, 2>1, 3>1, 3>2 (0 and 3
+    # tie); row 1: none (0.85 < 0.9). Right over wrong: none; wrong over right: 0>1, 0>2
+    assert m["label_agree"] == 0.0 and m["label_disagree"] == pytest.approx(2 / 5)
+    # (right, wrong) pairs: row 0: (1,0) 0.5<0.95, (2,0) 0.9<0.95, (3,0) tie; row 1: (0,1),
+    # (0,2) above, (0,3) below -> (0 + 0 + 0.5 + 1 + 1 + 0) / 6
+    assert m["confidence_auc_within"] == pytest.approx(2.5 / 6)
+
+
 # --- online DPO pairs --------------------------------------------------------------------------
 
 
