@@ -181,9 +181,9 @@ def test_confidence_pair_metrics_against_counts():
     # valid pairs (conf_a >= 0.9 and conf_a > conf_b): row 0: 0>1, 0>2, 2>1, 3>1, 3>2 (0 and 3
     # tie); row 1: none (0.85 < 0.9). Right over wrong: none; wrong over right: 0>1, 0>2
     assert m["label_agree"] == 0.0 and m["label_disagree"] == pytest.approx(2 / 5)
-    # (right, wrong) pairs: row 0: (1,0) 0.5<0.95, (2,0) 0.9<0.95, (3,0) tie; row 1: (0,1),
-    # (0,2) above, (0,3) below -> (0 + 0 + 0.5 + 1 + 1 + 0) / 6
-    assert m["confidence_auc_within"] == pytest.approx(2.5 / 6)
+    # (right, wrong) pairs: row 0: (1,0) 0.5<0.95, (2,0) 0.9<0.95, (3,0) tie; row 1: (0,1)
+    # 0.2<0.3, (0,2) 0.2>0.1, (0,3) 0.2<0.85 -> (0 + 0 + 0.5 + 0 + 1 + 0) / 6
+    assert m["confidence_auc_within"] == pytest.approx(1.5 / 6)
 
 
 # --- online DPO pairs --------------------------------------------------------------------------
