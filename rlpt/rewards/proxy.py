@@ -22,7 +22,7 @@ import jax.numpy as jnp
 
 from rlpt import registry
 from rlpt.registry import register
-from rlpt.tasks.synthetic_reward import EOS_ID, PAD_ID, _valid_prefix
+from rlpt.tasks.synthetic_reward import EOS_ID, PAD_ID, valid_prefix
 
 
 @register("reward", "contains_answer")
@@ -33,7 +33,7 @@ def contains_answer_reward(completion, completion_mask, target, target_len,
     target = jnp.asarray(target, jnp.int32)
     target_len = jnp.asarray(target_len, jnp.int32)
     T, A = tok.shape[-1], target.shape[-1]
-    valid = _valid_prefix(completion_mask)
+    valid = valid_prefix(completion_mask)
     is_eos = (tok == EOS_ID) & valid
     terminated = is_eos.any(-1)
     text_len = jnp.where(terminated, jnp.argmax(is_eos, axis=-1), 0)

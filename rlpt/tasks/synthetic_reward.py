@@ -52,7 +52,7 @@ MAX_LITERAL_DIGITS = 9  # keeps every literal < 10**9 < 2**31
 Aux = Dict[str, jax.Array]
 
 
-def _valid_prefix(completion_mask: jax.Array) -> jax.Array:
+def valid_prefix(completion_mask: jax.Array) -> jax.Array:
     """[N,T] bool: the leading run of non-zero mask entries."""
     return jnp.cumprod((completion_mask != 0).astype(jnp.int32), axis=-1).astype(bool)
 
@@ -75,7 +75,7 @@ def exact_answer_reward(completion, completion_mask, target, target_len) -> Tupl
     t, a = completion.shape[-1], target.shape[-1]
     width = max(t, a + 1)  # static; padding columns are masked out, so they are never read
     comp = jnp.pad(completion, ((0, 0), (0, width - t)), constant_values=PAD_ID)
-    valid = jnp.pad(_valid_prefix(completion_mask), ((0, 0), (0, width - t)))
+    valid = jnp.pad(valid_prefix(completion_mask), ((0, 0), (0, width - t)))
 
     is_eos = (comp == EOS_ID) & valid
     terminated = is_eos.any(-1)
@@ -168,7 +168,7 @@ def countdown_reward(completion, completion_mask, target, target_len) -> Tuple[j
         "numbers_ok": true, "used": jnp.zeros((n, k), bool), "lit": zeros, "lit_len": zeros,
         "lead0": false, "term": zeros, "term_op": zeros, "sign": zeros + 1, "total": zeros,
     }
-    xs = (completion.T, _valid_prefix(completion_mask).T)
+    xs = (completion.T, valid_prefix(completion_mask).T)
     final, _ = lax.scan(lambda c, x: _countdown_step(numbers, c, x), init, xs)
     format_ok = final["terminated"] & final["syntax_ok"]
     numbers_ok = final["numbers_ok"]
