@@ -70,6 +70,7 @@ CASES = [  # (experiment, configs/<file>.py, its sweeps' arguments as in the REA
     ("artist_tool", "artist_tool", [""], [], "results"),
     ("reward_hacking", "reward_hacking", [""], [], "results"),
     ("feedback_rewards", "feedback_rewards", [""], [], "results"),
+    ("domain_transfer", "domain_transfer", [""], [], "results"),
 ]
 SMALL_OF = {"pre_dpo_vs_dpo": "seeds=3,steps=20", "label_noise": "seeds=3",   # no rl_steps
             "drpo_robustness": "seeds=3", "rm_overoptimization": "seeds=3,steps=20",

@@ -52,7 +52,7 @@ class SyntheticTask:
         self.tokenizer = CharTokenizer()
         self.prompt_len, self.target_width = prompt_len, target_width
         self.solution_len = solution_len
-        self._target_pad = target_pad
+        self.target_pad = target_pad   # what fills `target` past target_len
 
     # -- subclass hooks -----------------------------------------------------------------------
     def _sample(self, rng: np.random.Generator) -> Example:
@@ -70,7 +70,7 @@ class SyntheticTask:
         out = {
             "prompt": np.full((b, p), tok.pad_id, np.int32),
             "prompt_mask": np.zeros((b, p), np.int32),
-            "target": np.full((b, a), self._target_pad, np.int32),
+            "target": np.full((b, a), self.target_pad, np.int32),
             "target_len": np.zeros((b,), np.int32),
             "solution": np.full((b, s), tok.pad_id, np.int32),
             "solution_mask": np.zeros((b, s), np.int32),
