@@ -206,11 +206,11 @@ def _validate_proxy(c):
         fn = registry.get("reward", c.reward.proxy)
     except KeyError as e:
         _fail("reward.proxy", str(e).strip('"'))
-    params = inspect.signature(fn).parameters
+    keywords = list(inspect.signature(fn).parameters)[4:]   # after tokens, mask, target, len
     for k in dict(c.reward.get("proxy_kwargs", {}) or {}):
-        if k not in list(params)[4:]:
+        if k not in keywords:
             _fail(f"reward.proxy_kwargs.{k}", f"not a keyword of reward {c.reward.proxy!r} "
-                  f"(it takes {list(params)[4:]})")
+                  f"(it takes {keywords})")
 
 
 def _validate_step_fields(c):

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 from rlpt.models.config import ModelConfig
 from rlpt.models.transformer import forward, init_params
 from rlpt.rewards.prompt_target import prompt_from_target, split_prompt_target
+from rlpt.rewards.proxy import truth_aux
 
 
 def init_reward_model(model_cfg: ModelConfig, rng: jax.Array, backbone=None) -> Dict:
@@ -101,8 +102,6 @@ def reward_model_and_task_reward(model_cfg: ModelConfig, task_reward, prompt_wid
                                                   pad_id)
         r = score(model_cfg, frozen[role], prompt, pmask, tokens, (mask > 0).astype(jnp.int32))
         true, _ = task_reward(tokens, mask, gold, target_len)
-        true = jnp.asarray(true, jnp.float32)
-        return r.astype(jnp.float32), {"rm_score": r, "true_reward": true,
-                                       "correct": (true > 0.5).astype(jnp.float32)}
+        return r.astype(jnp.float32), {"rm_score": r, **truth_aux(true)}
 
     return reward

@@ -57,15 +57,21 @@ def contains_answer_reference(text: str, terminated: bool, answer: str,
     return float(answer in text) - extra_char_penalty * max(len(text) - len(answer), 0)
 
 
+def truth_aux(true) -> dict:
+    """The aux entries of the task's reward logged beside an optimised proxy (this module's, or
+    a learned reward model's: rlpt.preference.reward_model): `true_reward` and `correct` (true
+    reward > 0.5, so the step's logged `accuracy` is the task's)."""
+    true = jnp.asarray(true, jnp.float32)
+    return {"true_reward": true, "correct": (true > 0.5).astype(jnp.float32)}
+
+
 def proxy_and_task_reward(proxy, task_reward):
     """`reward(tokens, mask, target, target_len) -> (proxy rewards, aux)` (module doc)."""
     def reward(tokens, mask, target, target_len):
         r, aux = proxy(tokens, mask, target, target_len)
         true, _ = task_reward(tokens, mask, target, target_len)
-        true = jnp.asarray(true, jnp.float32)
-        out = {f"proxy_{k}": v for k, v in aux.items()}
-        out.update(true_reward=true, correct=(true > 0.5).astype(jnp.float32))
-        return jnp.asarray(r, jnp.float32), out
+        return jnp.asarray(r, jnp.float32), {**{f"proxy_{k}": v for k, v in aux.items()},
+                                             **truth_aux(true)}
     return reward
 
 
