@@ -71,11 +71,12 @@ CASES = [  # (experiment, configs/<file>.py, its sweeps' arguments as in the REA
     ("reward_hacking", "reward_hacking", [""], [], "results"),
     ("feedback_rewards", "feedback_rewards", [""], [], "results"),
     ("domain_transfer", "domain_transfer", [""], [], "results"),
+    ("online_dpo_vs_grpo", "online_dpo_vs_grpo", ["what=dpo", "what=grpo"], [], "results"),
 ]
 SMALL_OF = {"pre_dpo_vs_dpo": "seeds=3,steps=20", "label_noise": "seeds=3",   # no rl_steps
             "drpo_robustness": "seeds=3", "rm_overoptimization": "seeds=3,steps=20",
             "tool_when_to_call": "seeds=3,steps=20", "artist_tool": "seeds=3",
-            "feedback_rewards": "seeds=3,steps=20"}
+            "feedback_rewards": "seeds=3,steps=20", "online_dpo_vs_grpo": "seeds=3,steps=20"}
 ALGO_RL_KEYS = {  # RL-row keys an algorithm logs besides the common ones (rlpt/algorithms/)
     "ppo": ("value_mean", "vf_loss", "vf_clip_frac", "dual_clip_frac"),
     "kdrl": ("kd_beta", "kd_k2", "kd_frac"),
