@@ -8,8 +8,8 @@ three tool pairs held out of every training and SFT batch.
 Every arm of a seed starts from one SFT model: the `tiny` model from scratch, `sft` x 64
 demonstrations (single calls and seen pairs), lr 1e-3. `sft=300` was chosen by a pilot (seed 0)
 so that RL starts from a partly right model: held-out greedy after 150 / 300 / 600 SFT steps
-0.104 / 0.581 / 0.935 (experiments/toolrl_function_call/README.md). Then `rl_steps` steps of 16 prompts, lr
-5e-4, beta 0:
+0.104 / 0.581 / 0.935 (experiments/toolrl_function_call/README.md). Then `rl_steps` steps of
+16 prompts at learning rate `lr` (5e-4, the tiny recipes' RL rate; 1.5e-4 in a follow-up), beta 0:
 - `fine`: GRPO, 8 samples per prompt, `reward.proxy = "toolrl_fine_grained"` (R in [-3, 4]);
 - `binary`: GRPO, 8 samples per prompt, the task's exact call match (R in {0, 1});
 - `sft`: the NLL of the gold calls of the same prompts (rlpt/algorithms/sft.py), same steps and
@@ -17,14 +17,14 @@ so that RL starts from a partly right model: held-out greedy after 150 / 300 / 6
 Held-out: 384 prompts, a third each of single calls, seen pairs and held-out pairs (`_d0`, `_d1`,
 `_d2`), greedy and 8 samples at temperature 1, exact match, after SFT and every rl_steps // 4.
 
-Arguments (after ':'): arm (fine | binary | sft), seed, seeds (get_sweep), rl_steps, sft,
+Arguments (after ':'): arm (fine | binary | sft), seed, seeds (get_sweep), rl_steps, sft, lr,
 quick.
 """
 from configs.recipes import comparison_config
 from rlpt.config import parse_arg
 from rlpt.sweep.points import apply_overrides
 
-ARGS = dict(arm="fine", seed=0, seeds=5, rl_steps=200, sft=300, quick=0)
+ARGS = dict(arm="fine", seed=0, seeds=5, rl_steps=200, sft=300, lr=5e-4, quick=0)
 ALGOS = ("grpo", "sft")
 
 
@@ -51,7 +51,7 @@ def get_config(arg: str = ""):
     c.sampling.temperature = 1.0
     c.algo.beta = 0.0
     c.rl.steps, c.rl.batch_size = a["rl_steps"], 16
-    c.optim.lr = 5e-4
+    c.optim.lr = a["lr"]
     c.sft.steps, c.sft.batch_size, c.sft.optim.lr = a["sft"], 64, 1e-3
     c.eval.n_prompts, c.eval.n_samples, c.eval.ks = 384, 8, (1, 8)
     c.eval.every = max(a["rl_steps"] // 4, 1)

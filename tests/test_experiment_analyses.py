@@ -72,6 +72,7 @@ CASES = [  # (experiment, configs/<file>.py, its sweeps' arguments as in the REA
     ("feedback_rewards", "feedback_rewards", [""], [], "results"),
     ("domain_transfer", "domain_transfer", [""], [], "results"),
     ("online_dpo_vs_grpo", "online_dpo_vs_grpo", ["what=dpo", "what=grpo"], [], "results"),
+    ("toolrl_function_call", "toolrl_function_call", [""], [], "results"),
 ]
 SMALL_OF = {"pre_dpo_vs_dpo": "seeds=3,steps=20", "label_noise": "seeds=3",   # no rl_steps
             "drpo_robustness": "seeds=3", "rm_overoptimization": "seeds=3,steps=20",
