@@ -1,7 +1,8 @@
 """Robust RLHF under label noise from the sweeps of configs/label_noise.py:
 
     python experiments/label_noise/analyze.py runs/label_noise_policy [--out DIR]
-    python experiments/label_noise/analyze.py runs/label_noise_rm --stem results_rm [--out DIR]
+    python experiments/label_noise/analyze.py runs/label_noise_rm [runs/label_noise_rm_hinge] \
+        --stem results_rm [--out DIR]
 
 An arm is an algorithm at a flip rate (`dpo@0.2`). Per flip rate, per seed (every arm of a seed
 starts from the same SFT model), after training, on clean held-out data:
@@ -10,8 +11,9 @@ starts from the same SFT model), after training, on clean held-out data:
   accuracy (`policy_pair_acc`: log pi(chosen) > log pi(rejected) on held-out pairs), the
   implicit reward's (`pair_acc`, against the SFT reference), greedy accuracy and pass@1 on
   held-out addition problems; the differences rDPO - DPO and cDPO - DPO;
-* reward-model sweep (Bradley-Terry, VRPO): held-out pairwise accuracy `rm_acc` (and on pairs of
-  equal length, `rm_acc_same_len`); the difference VRPO - BT.
+* reward-model sweeps (Bradley-Terry, VRPO; a follow-up sweep of VRPO with the bounded hinge,
+  `rm.loss_type=hinge`): held-out pairwise accuracy `rm_acc` (and on pairs of equal length,
+  `rm_acc_same_len`); the differences VRPO - BT.
 
 Writes `<stem>.md` (mean and 95% Student-t interval over seeds; the differences paired by seed),
 `<stem>.json` and `<stem>.png` (each metric against the flip rate, one line per algorithm).
@@ -26,14 +28,15 @@ from experiments.analysis import (  # noqa: E402
     analysis_main, comparison_table, fill_band, heldout_rows, load_arms, save_figure)
 
 POLICY = {"dpo": "DPO", "rdpo": "rDPO", "cdpo": "cDPO"}
-RM = {"bt": "Bradley-Terry", "vrpo": "VRPO"}
+RM = {"bt": "Bradley-Terry", "vrpo": "VRPO", "vrpo_hinge": "VRPO, bounded hinge"}
 POLICY_KEYS = ("policy_pair_acc", "pair_acc", "greedy_acc", "pass@1")
 RM_KEYS = ("rm_acc", "rm_acc_same_len")
 
 
 def arm_of(overrides, cfg):
-    if cfg["mode"] == "reward_model":
-        return f"{cfg['rm']['kind']}@{cfg['rm'].get('flip_rate', 0.0):g}"
+    if cfg["mode"] == "reward_model":   # VRPO with the bounded hinge is an arm of its own
+        hinge = "_hinge" if cfg["rm"].get("loss_type") == "hinge" else ""
+        return f"{cfg['rm']['kind']}{hinge}@{cfg['rm'].get('flip_rate', 0.0):g}"
     return f"{cfg['algo']['name']}@{cfg['pref'].get('flip_rate', 0.0):g}"
 
 
