@@ -22,6 +22,7 @@ from rlpt.errors import UserError
 from rlpt.io.checkpoints import Checkpointer
 from rlpt.logprobs import completion_logprobs
 from rlpt.models import forward, get_model_config, init_params, lora
+from rlpt.registry import register
 from rlpt.state import model_params, trained_params
 from rlpt.step import make_fused_step
 
@@ -179,10 +180,21 @@ def test_bfloat16_base_is_held_in_the_compute_dtype():
 
 # ----------------------------------------------------------------- end to end (rlpt.train)
 
+@register("reward", "test_first_token_even")
+def first_token_even(completion, completion_mask, target, target_len):
+    """A dense reward for the tests below: 1 when a completion's first token id is even. An
+    untrained nano model scores 0 on every sample of the task reward (GRPO then has no signal and
+    the adapters stay at zero, depending on the random stream); the samples of a group differ
+    in their first token, so this one gives GRPO a signal on any stream."""
+    return (jnp.asarray(completion)[:, 0] % 2 == 0).astype(jnp.float32), {}
+
+
 def run_cfg():
     """GRPO with the KL term and LoRA through rlpt.train: 2 LoRA SFT steps (merged into the RL
-    base), 4 RL steps, checkpoints and evaluations every 2."""
+    base), 4 RL steps on a dense reward (`first_token_even`), checkpoints and evaluations every
+    2."""
     cfg = nano_cfg(rank=4)
+    cfg.reward.proxy = "test_first_token_even"
     cfg.sft.steps, cfg.rl.steps = 2, 4
     cfg.log_every = cfg.ckpt_every = cfg.eval.every = 2
     cfg.eval.n_samples, cfg.eval.ks = 2, (1, 2)

@@ -9,6 +9,9 @@ and `<task>_reward.py` (its on-device reward, registered):
     gsm8k.py       gsm8k (gsm8k_data.py: reader, TFDS)      rlpt.rewards.math_answer (host)
     word_arith.py  word_arith (chat-template word problems) rlpt.rewards.math_answer (host)
     one_shot.py    one example of a base task               the base task's reward
+    transfer.py    several tasks, RL on one                 the components' shared reward
+    function_call.py  requests -> typed tool calls          function_call_reward.py (exact;
+                                                            ToolRL's fine-grained, a proxy)
 
 Reward machinery any task can use (host callback, judge, math verifier) is in rlpt/rewards/.
 """
