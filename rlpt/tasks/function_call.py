@@ -13,7 +13,7 @@ kind (`greedy_acc_d2`: held-out combinations). The rewards (rlpt/tasks/function_
 the exact call match (the task's), and ToolRL's fine-grained format + correctness reward
 (`reward.proxy = "toolrl_fine_grained"`).
 """
-from typing import Dict, List
+from typing import Dict
 
 import numpy as np
 
@@ -88,38 +88,18 @@ class FunctionCallTask(SyntheticTask):
         solution = "|".join(f"{n}(" + ",".join(f"{k}={v}" for k, v in a) + ")" for n, a in calls)
         return ";".join(requests) + "?", fc.gold_row(calls), len(calls), solution
 
-    def _batch(self, rng, kinds: List[int]) -> Dict[str, np.ndarray]:
-        tok, b = self.tokenizer, len(kinds)
-        out = {"prompt": np.full((b, self.prompt_len), tok.pad_id, np.int32),
-               "prompt_mask": np.zeros((b, self.prompt_len), np.int32),
-               "target": np.full((b, self.target_width), -1, np.int32),
-               "target_len": np.zeros((b,), np.int32),
-               "solution": np.full((b, self.solution_len), tok.pad_id, np.int32),
-               "solution_mask": np.zeros((b, self.solution_len), np.int32)}
-        for i, kind in enumerate(kinds):
-            prompt, target, n_calls, solution = self._example(rng, kind)
-            ids, sol = tok.encode(prompt, bos=True), tok.encode(solution, eos=True)
-            out["prompt"][i, self.prompt_len - len(ids):] = ids
-            out["prompt_mask"][i, self.prompt_len - len(ids):] = 1
-            out["target"][i] = target
-            out["target_len"][i] = n_calls
-            out["solution"][i, :len(sol)] = sol
-            out["solution_mask"][i, :len(sol)] = 1
-        return out
-
     def make_batch(self, seed: int, step: int, batch_size: int) -> Dict[str, np.ndarray]:
         """Training (and SFT) rows: single calls and seen pairs only."""
         rng = np.random.default_rng([seed, step])
         kinds = [0 if rng.random() < self.single_frac else 1 for _ in range(batch_size)]
-        return self._batch(rng, kinds)
+        return self._fill([self._example(rng, k) for k in kinds])
 
     def eval_set(self, n: int, seed: int = EVAL_SEED) -> Dict[str, np.ndarray]:
         """n held-out rows, the three kinds in turn (0, 1, 2, 0, ...), `difficulty` = kind."""
-        if seed < EVAL_SEED:
-            raise ValueError(f"eval seeds must be >= {EVAL_SEED} "
-                             f"(training uses seeds < {EVAL_SEED})")
+        self.check_eval_seed(seed)
         kinds = [i % 3 for i in range(n)]
-        out = self._batch(np.random.default_rng([seed, 0]), kinds)
+        rng = np.random.default_rng([seed, 0])
+        out = self._fill([self._example(rng, k) for k in kinds])
         out["difficulty"] = np.asarray(kinds, np.int32)
         return out
 

@@ -65,8 +65,12 @@ class SyntheticTask:
     def make_batch(self, seed: int, step: int, batch_size: int) -> Dict[str, np.ndarray]:
         """A training batch, deterministic in (seed, step); see the module doc for the contract."""
         rng = np.random.default_rng([seed, step])
+        return self._fill([self._sample(rng) for _ in range(batch_size)])
+
+    def _fill(self, examples: List[Example]) -> Dict[str, np.ndarray]:
+        """The batch arrays of `examples` (the module doc's contract)."""
         tok = self.tokenizer
-        b, p, a, s = batch_size, self.prompt_len, self.target_width, self.solution_len
+        b, p, a, s = len(examples), self.prompt_len, self.target_width, self.solution_len
         out = {
             "prompt": np.full((b, p), tok.pad_id, np.int32),
             "prompt_mask": np.zeros((b, p), np.int32),
@@ -75,8 +79,7 @@ class SyntheticTask:
             "solution": np.full((b, s), tok.pad_id, np.int32),
             "solution_mask": np.zeros((b, s), np.int32),
         }
-        for i in range(b):
-            prompt, target, target_len, solution = self._sample(rng)
+        for i, (prompt, target, target_len, solution) in enumerate(examples):
             ids = tok.encode(prompt, bos=True)
             sol = tok.encode(solution, eos=True)
             assert len(ids) <= p and len(target) <= a and len(sol) <= s, (prompt, target, solution)
@@ -88,11 +91,16 @@ class SyntheticTask:
             out["solution_mask"][i, :len(sol)] = 1
         return out
 
-    def eval_set(self, n: int, seed: int = EVAL_SEED) -> Dict[str, np.ndarray]:
-        """A fixed held-out batch of n examples; seed must be >= EVAL_SEED (training's are not)."""
+    @staticmethod
+    def check_eval_seed(seed: int) -> None:
+        """Held-out streams use seeds >= EVAL_SEED; training's are below (module doc)."""
         if seed < EVAL_SEED:
             raise ValueError(f"eval seeds must be >= {EVAL_SEED} "
                              f"(training uses seeds < {EVAL_SEED})")
+
+    def eval_set(self, n: int, seed: int = EVAL_SEED) -> Dict[str, np.ndarray]:
+        """A fixed held-out batch of n examples; seed must be >= EVAL_SEED (training's are not)."""
+        self.check_eval_seed(seed)
         return self.make_batch(seed, 0, n)
 
     # -- rewards ------------------------------------------------------------------------------
