@@ -14,6 +14,9 @@ point, in name order; gzip without a timestamp, so the same runs give the same b
                                                         # ("script": "lr_grid": lr_grid.py)
      "table": "main"}                                   # table.md: that sweep's report
 
+`"table"` may also be a list of archive names: the first sweep's report is `table.md` and
+`curves.png`, each other's `table_<name>.md` and `curves_<name>.png` (kimi_length's four sweeps).
+
     python -m experiments.archive yue_passk       # archive the sweeps named there
     python scripts/regenerate_experiments.py --out DIR
 
@@ -90,14 +93,21 @@ def extract_archive(path: str, sweep_dir: str) -> Dict:
     return sweep
 
 
-def sweep_report(sweep_dir: str, sweep: Dict, out: str, title: str) -> None:
-    """table.md and curves.png (titled `title`) of an extracted sweep, as
+def _tuples(overrides: Dict) -> Dict:
+    """sweep.json's overrides with JSON's lists read back as the tuples the sweep's points held
+    (a config's sequences, e.g. `algo.shaping=("kimi_length_penalty",)`), so the report labels
+    its rows as it did when it ran."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
+
+
+def sweep_report(sweep_dir: str, sweep: Dict, out: str, title: str, suffix: str = "") -> None:
+    """table<suffix>.md and curves<suffix>.png (titled `title`) of an extracted sweep, as
     rlpt.sweep.report.write_results wrote them when it ran (its points from sweep.json)."""
     from rlpt.io.metrics_log import MetricsLog
     from rlpt.sweep import report
     from rlpt.sweep.points import PREFIX
-    points = [SimpleNamespace(name=p["name"], overrides=p["overrides"],
-                              setting={k: v for k, v in p["overrides"].items()
+    points = [SimpleNamespace(name=p["name"], overrides=_tuples(p["overrides"]),
+                              setting={k: v for k, v in _tuples(p["overrides"]).items()
                                        if k != PREFIX + "seed"})
               for p in sweep["points"]]
     summaries = {p.name: _read_json(os.path.join(sweep_dir, "points", p.name, "summary.json"))
@@ -105,9 +115,9 @@ def sweep_report(sweep_dir: str, sweep: Dict, out: str, title: str) -> None:
     rows = {p.name: MetricsLog(os.path.join(sweep_dir, "points", p.name, "metrics.jsonl")).read()
             for p in points}
     settings = report.settings_of(points, summaries)
-    with open(os.path.join(out, "table.md"), "w") as f:
+    with open(os.path.join(out, f"table{suffix}.md"), "w") as f:
         f.write(report.table(settings, points, summaries) + "\n")
-    report.plot(settings, rows, os.path.join(out, "curves.png"), title)
+    report.plot(settings, rows, os.path.join(out, f"curves{suffix}.png"), title)
 
 
 def manifest(name: str, experiments: str = EXPERIMENTS) -> Dict:
@@ -155,10 +165,11 @@ def regenerate(name: str, out: str, experiments: str = EXPERIMENTS) -> Dict:
             proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
             if proc.returncode:
                 raise RuntimeError(f"{name}: {' '.join(cmd[1:])} failed:\n{proc.stderr[-2000:]}")
-        if m.get("table"):
-            t = m["table"]
+        tables = m.get("table") or []
+        for i, t in enumerate([tables] if isinstance(tables, str) else tables):
             sweep_report(dirs[t], sweeps[t], out,
-                         "sweep " + os.path.basename(os.path.normpath(m["sweeps"][t])))
+                         "sweep " + os.path.basename(os.path.normpath(m["sweeps"][t])),
+                         "" if i == 0 else f"_{t}")
     files = {}
     for f in sorted(os.listdir(out)):
         if f.endswith(".md"):

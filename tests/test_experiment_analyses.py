@@ -292,7 +292,7 @@ def test_analysis_writes_its_outputs(name, config, args, argv, stem, make_sweep,
 def test_without_out_the_outputs_go_under_the_sweep(make_sweep, monkeypatch, tmp_path):
     """The default output directory is <first sweep>/analysis/, created; nothing is written
     beside the script (a copy here: the experiment's directory holds committed results)."""
-    sweep = make_sweep("yue_passk", "")
+    sweep, second = make_sweep("yue_passk", ""), make_sweep("yue_passk", "seeds=2")
     script_dir = tmp_path / "experiments" / "yue_passk"
     script_dir.mkdir(parents=True)
     with open(os.path.join(EXPERIMENTS_DIR, "yue_passk", "analyze.py")) as f:
@@ -326,13 +326,14 @@ def regenerate_main(argv):
 
 
 def test_an_archived_sweep_regenerates_its_tables_identically(make_sweep, tmp_path, capsys):
-    """A sweep archived, then deleted: scripts/regenerate_experiments.py rebuilds the analysis
-    table and the sweep table byte for byte from the archive; a committed table that no longer
+    """Two sweeps archived, then deleted: scripts/regenerate_experiments.py rebuilds the
+    analysis table and both sweep tables (`"table": [first, second]`: table.md and
+    table_<second>.md) byte for byte from the archives; a committed table that no longer
     matches is reported; the archive's bytes depend only on the runs."""
     import shutil
     import subprocess
     from experiments.archive import archive_experiment
-    sweep = make_sweep("yue_passk", "")
+    sweep, second = make_sweep("yue_passk", ""), make_sweep("yue_passk", "seeds=2")
     exp = tmp_path / "experiments" / "yue_passk"
     exp.mkdir(parents=True)
     shutil.copy(os.path.join(EXPERIMENTS_DIR, "yue_passk", "analyze.py"), exp)
@@ -340,25 +341,30 @@ def test_an_archived_sweep_regenerates_its_tables_identically(make_sweep, tmp_pa
     subprocess.run([sys.executable, str(exp / "analyze.py"), sweep, "--out", str(exp)],
                    check=True, cwd=REPO, capture_output=True, env=dict(os.environ, PYTHONPATH=REPO))
     shutil.copy(os.path.join(sweep, "table.md"), exp)
+    shutil.copy(os.path.join(second, "table.md"), exp / "table_two.md")
+    assert (exp / "table.md").read_text() != (exp / "table_two.md").read_text()
     (exp / "regenerate.json").write_text(json.dumps(
-        {"sweeps": {"main": sweep}, "analyses": [{"sweeps": ["main"], "argv": []}],
-         "table": "main"}))
-    [path] = archive_experiment("yue_passk", str(exp.parent))
-    first = open(path, "rb").read()
-    assert archive_experiment("yue_passk", str(exp.parent)) == [path]
-    assert open(path, "rb").read() == first
+        {"sweeps": {"main": sweep, "two": second},
+         "analyses": [{"sweeps": ["main"], "argv": []}], "table": ["main", "two"]}))
+    paths = archive_experiment("yue_passk", str(exp.parent))
+    first = [open(p, "rb").read() for p in paths]
+    assert archive_experiment("yue_passk", str(exp.parent)) == paths
+    assert [open(p, "rb").read() for p in paths] == first
     shutil.rmtree(sweep)
+    shutil.rmtree(second)
 
     args = ["--experiments", str(exp.parent)]
     assert regenerate_main(["--out", str(tmp_path / "a")] + args) == (1, 1)
     out = capsys.readouterr().out
-    assert "yue_passk: identical (passk.md identical, table.md identical)" in out
+    assert ("yue_passk: identical (passk.md identical, table.md identical, table_two.md "
+            "identical)") in out
     assert out.rstrip().endswith("1 of 1 experiments regenerate identically")
     assert (tmp_path / "a" / "yue_passk" / "passk.png").exists()
 
     (exp / "table.md").write_text((exp / "table.md").read_text().replace("0.", "1.", 1))
     assert regenerate_main(["--out", str(tmp_path / "b")] + args) == (0, 1)
-    assert "yue_passk: differs (passk.md identical, table.md differs)" in capsys.readouterr().out
+    assert ("yue_passk: differs (passk.md identical, table.md differs, table_two.md identical)"
+            in capsys.readouterr().out)
 
 
 def test_a_single_run_archives_as_one_point(tmp_path):

@@ -17,7 +17,8 @@ shorter than the worked one), the truncated fraction and the train accuracy, ove
 window (the first 10% of RL steps) and a late one (the last 25%); held-out greedy accuracy and
 pass@k after SFT and after RL. Writes `results.md` (mean and 95% Student-t interval over seeds
 per arm and of the per-seed difference length reward - GRPO: both arms of a seed start from the
-same SFT model), `results.json` and `results.png`.
+same SFT model), then per seed the collapse steps (collapse_table), `results.json` and
+`results.png`.
 """
 import functools
 import os
@@ -27,12 +28,13 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from experiments.analysis import (  # noqa: E402
-    SEED_CURVES_TITLE, analysis_main, arms_table, length_rows, load_arms, rl_window_rows,
-    save_figure, seed_curves_figure)
+    SEED_CURVES_TITLE, analysis_main, arms_table, common_seeds, length_rows, load_arms,
+    rl_value, rl_window_rows, save_figure, seed_curves_figure)
 
 NAMES = {"grpo": "GRPO", "kimi_k15": "Kimi k1.5 loss"}
 COLORS = {"none": "tab:blue", "kimi_length_penalty": "tab:red"}
 WARM = "kimi_length_penalty_from"
+COLLAPSED_LEN = 2.0   # a step whose mean response length is below this has collapsed
 
 
 def arm_of(overrides, cfg):
@@ -58,9 +60,41 @@ def labels(runs):
         f" from RL step {a[len(WARM):]}" if a.startswith(WARM) else "") for a in arms_of(runs)}
 
 
+def first_step(run, key: str, below: float):
+    """The first RL step whose logged `key` is below `below`; None if no step's is."""
+    return next((r["step"] for r in run["rl"] if rl_value(r, key) < below), None)
+
+
+def collapse_table(runs):
+    """Per arm and seed: the first RL step whose mean response length is below COLLAPSED_LEN
+    tokens, the first whose every response is the empty one (mean length 1: eos only), and the
+    first whose train accuracy (sampled) is 0 ("-": none). -> (text, data)."""
+    arms, lab = arms_of(runs), labels(runs)
+    seeds = common_seeds(runs, arms)
+    keys = [("response_len", COLLAPSED_LEN, f"length < {COLLAPSED_LEN:g}"),
+            ("response_len", 1.0 + 1e-6, "all responses empty"),
+            ("accuracy", 1e-9, "train accuracy 0")]
+    lines = ["", f"Collapse per seed: the first RL step with mean response length below "
+             f"{COLLAPSED_LEN:g} tokens, the first with every response empty (eos only, "
+             "length 1), and the first with train accuracy 0 (\"-\": none).", "",
+             "| arm | first step | " + " | ".join(f"seed {s}" for s in seeds) + " |",
+             "|---|---|" + "---|" * len(seeds)]
+    data = {}
+    for a in arms:
+        for key, below, name in keys:
+            steps = [first_step(runs[a][s], key, below) for s in seeds]
+            data.setdefault(a, {})[name] = dict(zip(map(str, seeds), steps))
+            lines.append(f"| {lab[a]} | {name} | " + " | ".join(
+                "-" if x is None else str(x) for x in steps) + " |")
+    return "\n".join(lines) + "\n", data
+
+
 def table(runs):
-    return arms_table(runs, arms_of(runs), labels(runs), "none", lambda steps: rl_window_rows(
-        steps, [("response_len", "response length (tokens)", 1)]) + length_rows(steps))
+    text, data = arms_table(runs, arms_of(runs), labels(runs), "none", lambda steps: (
+        rl_window_rows(steps, [("response_len", "response length (tokens)", 1)])
+        + length_rows(steps)))
+    collapse_text, data["collapse"] = collapse_table(runs)
+    return text + collapse_text, data
 
 
 def plot(runs, data, path):
