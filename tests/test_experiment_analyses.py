@@ -304,6 +304,27 @@ def test_without_out_the_outputs_go_under_the_sweep(make_sweep, monkeypatch, tmp
         "passk.json", "passk.md", "passk.png"]
 
 
+def test_kimi_collapse_steps_are_the_first_steps_past_each_threshold():
+    """experiments/kimi_length/analyze.py's collapse table: per seed the first RL step with mean
+    length below 2, with every response empty (length 1) and with train accuracy 0."""
+    kimi = runpy.run_path(os.path.join(EXPERIMENTS_DIR, "kimi_length", "analyze.py"))
+    cfg = {"algo": {"name": "grpo"}}
+
+    def run(lengths, accs):
+        return {"cfg": cfg, "rl": [{"step": i + 1, "response_len": n, "accuracy": a}
+                                   for i, (n, a) in enumerate(zip(lengths, accs))]}
+    runs = {"none": {0: run([9, 9, 9, 9, 9], [.5] * 5), 1: run([9] * 5, [.5] * 5)},
+            "kimi_length_penalty": {0: run([9, 3, 1.5, 1.0, 1.0], [.5, .2, 0, 0, 0]),
+                                    1: run([9, 1.9, 2.5, 1.2, 1.0], [.5, .5, .1, .1, 0])}}
+    text, data = kimi["collapse_table"](runs)
+    assert data["kimi_length_penalty"] == {"length < 2": {"0": 3, "1": 2},
+                                           "all responses empty": {"0": 4, "1": 5},
+                                           "train accuracy 0": {"0": 3, "1": 5}}
+    assert data["none"]["length < 2"] == {"0": None, "1": None}
+    assert "| GRPO + length reward | all responses empty | 4 | 5 |" in text
+    assert "| GRPO | length < 2 | - | - |" in text
+
+
 def test_a_band_near_the_end_of_the_range_stays_inside_it():
     """Three seeds near 1 (or 0): the t-interval leaves [0, 1]; the drawn band does not."""
     high, low = t_interval([0.97, 1.0, 0.99]), t_interval([0.0, 0.04, 0.01])
