@@ -106,10 +106,10 @@ def sweep_report(sweep_dir: str, sweep: Dict, out: str, title: str, suffix: str 
     from rlpt.io.metrics_log import MetricsLog
     from rlpt.sweep import report
     from rlpt.sweep.points import PREFIX
-    points = [SimpleNamespace(name=p["name"], overrides=_tuples(p["overrides"]),
-                              setting={k: v for k, v in _tuples(p["overrides"]).items()
-                                       if k != PREFIX + "seed"})
-              for p in sweep["points"]]
+    overrides = {p["name"]: _tuples(p["overrides"]) for p in sweep["points"]}
+    points = [SimpleNamespace(name=name, overrides=o,
+                              setting={k: v for k, v in o.items() if k != PREFIX + "seed"})
+              for name, o in overrides.items()]
     summaries = {p.name: _read_json(os.path.join(sweep_dir, "points", p.name, "summary.json"))
                  for p in points}
     rows = {p.name: MetricsLog(os.path.join(sweep_dir, "points", p.name, "metrics.jsonl")).read()
