@@ -409,30 +409,15 @@ def test_a_single_run_archives_as_one_point(tmp_path):
         write_archive(str(tmp_path / "x" / "points"), str(tmp_path / "y.jsonl.gz"))
 
 
-def _archived_experiments():
-    """experiments/<name>/ with an analyze.py and a regenerate.json."""
+def test_every_committed_archive_regenerates_identically(tmp_path, capsys):
+    """The repository's own archives: every experiment that has one regenerates identically;
+    the others are counted as not regenerating."""
     from experiments.archive import manifest
-    names = sorted(os.path.basename(os.path.dirname(p))
-                   for p in glob.glob(os.path.join(EXPERIMENTS_DIR, "*", "analyze.py")))
-    return [n for n in names if manifest(n) is not None]
-
-
-@pytest.mark.parametrize("name", _archived_experiments())
-def test_every_committed_archive_regenerates_identically(name, tmp_path, capsys):
-    """The repository's own archives, one experiment per test (so the workers share them):
-    each regenerates identically."""
-    assert regenerate_main(["--out", str(tmp_path), "--only", name]) == (1, 1), (
-        capsys.readouterr().out)
-
-
-def test_an_experiment_without_an_archive_counts_as_not_regenerating(tmp_path, capsys):
-    """An experiment with an analyze.py and no regenerate.json is reported as such and counted
-    in M, not in N."""
-    (tmp_path / "experiments" / "unarchived").mkdir(parents=True)
-    (tmp_path / "experiments" / "unarchived" / "analyze.py").write_text("")
-    argv = ["--out", str(tmp_path / "out"), "--experiments", str(tmp_path / "experiments")]
-    assert regenerate_main(argv) == (0, 1)
-    assert "unarchived: no archive" in capsys.readouterr().out
+    names = {os.path.basename(os.path.dirname(p))
+             for p in glob.glob(os.path.join(EXPERIMENTS_DIR, "*", "analyze.py"))}
+    archived = {n for n in names if manifest(n) is not None}
+    same, total = regenerate_main(["--out", str(tmp_path)])
+    assert total == len(names) and same == len(archived), capsys.readouterr().out
 
 
 def test_gtpo_one_group_demonstration_is_the_committed_output():
