@@ -292,7 +292,7 @@ def test_analysis_writes_its_outputs(name, config, args, argv, stem, make_sweep,
 def test_without_out_the_outputs_go_under_the_sweep(make_sweep, monkeypatch, tmp_path):
     """The default output directory is <first sweep>/analysis/, created; nothing is written
     beside the script (a copy here: the experiment's directory holds committed results)."""
-    sweep, second = make_sweep("yue_passk", ""), make_sweep("yue_passk", "seeds=2")
+    sweep = make_sweep("yue_passk", "")
     script_dir = tmp_path / "experiments" / "yue_passk"
     script_dir.mkdir(parents=True)
     with open(os.path.join(EXPERIMENTS_DIR, "yue_passk", "analyze.py")) as f:
