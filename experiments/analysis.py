@@ -231,10 +231,10 @@ def default_out(sweep_dirs) -> str:
 def analysis_main(script_file: str, stem: str, analyze: Callable, plot: Callable,
                   load: Callable = load_runs, argv=None) -> None:
     """The command line of an experiment's analyze.py (`script_file`): `analyze.py SWEEP_DIR
-    [MORE_DIRS] [--out DIR] [--stem NAME]` (DIR defaults to default_out: SWEEP_DIR/analysis/,
+    [MORE_DIRS] [--out DIR] [--stem NAME] [--no_plots]` (DIR defaults to default_out: SWEEP_DIR/analysis/,
     created; NAME to `stem`). Prints `analyze(runs)`'s text, runs = `load(SWEEP_DIR)` merged with
     the follow-up sweeps' (merge_runs), and writes it to `<NAME>.md`, its data to `<NAME>.json`
-    and `plot(runs, data, <NAME>.png)`."""
+    and `plot(runs, data, <NAME>.png)` (not with --no_plots)."""
     experiment = os.path.basename(os.path.dirname(os.path.abspath(script_file)))
     ap = argparse.ArgumentParser(description=f"{experiment}: writes {stem}.md, {stem}.json and "
                                  f"{stem}.png")
@@ -244,6 +244,7 @@ def analysis_main(script_file: str, stem: str, analyze: Callable, plot: Callable
                     "<first sweep_dir>/analysis. The experiment's own directory holds the "
                     "committed results: name it only to replace them")
     ap.add_argument("--stem", default=stem, help="the output files' name")
+    ap.add_argument("--no_plots", action="store_true", help="the table and its data only")
     a = ap.parse_args(argv)
     stem, out = a.stem, a.out or default_out(a.sweep_dirs)
     runs = merge_runs([load(d) for d in a.sweep_dirs])
@@ -254,6 +255,9 @@ def analysis_main(script_file: str, stem: str, analyze: Callable, plot: Callable
         f.write(text)
     with open(os.path.join(out, f"{stem}.json"), "w") as f:
         json.dump(data, f, indent=1)
+    if a.no_plots:
+        print(f"wrote {out}/{stem}.md, {stem}.json")
+        return
     plot(runs, data, os.path.join(out, f"{stem}.png"))
     print(f"wrote {out}/{stem}.md, {stem}.json, {stem}.png")
 

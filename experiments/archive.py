@@ -18,7 +18,7 @@ point, in name order; gzip without a timestamp, so the same runs give the same b
 `curves.png`, each other's `table_<name>.md` and `curves_<name>.png` (kimi_length's four sweeps).
 
     python -m experiments.archive yue_passk       # archive the sweeps named there
-    python scripts/regenerate_experiments.py --out DIR
+    python scripts/regenerate_experiments.py --out DIR [--tables_only]
 
 `regenerate(name, out)` extracts the archives into point directories of the layout
 `python -m rlpt.sweep` writes, runs each analysis into `out` (`--out`), rewrites `table.md` and
@@ -27,10 +27,12 @@ with the committed one byte for byte (plots are regenerated, not compared: PNG b
 the matplotlib build).
 """
 import argparse
+import contextlib
 import gzip
+import io
 import json
 import os
-import subprocess
+import runpy
 import sys
 import tempfile
 from types import SimpleNamespace
@@ -100,9 +102,11 @@ def _tuples(overrides: Dict) -> Dict:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
 
 
-def sweep_report(sweep_dir: str, sweep: Dict, out: str, title: str, suffix: str = "") -> None:
-    """table<suffix>.md and curves<suffix>.png (titled `title`) of an extracted sweep, as
-    rlpt.sweep.report.write_results wrote them when it ran (its points from sweep.json)."""
+def sweep_report(sweep_dir: str, sweep: Dict, out: str, title: str, suffix: str = "",
+                 plots: bool = True) -> None:
+    """table<suffix>.md and curves<suffix>.png (titled `title`; not without `plots`) of an
+    extracted sweep, as rlpt.sweep.report.write_results wrote them when it ran (its points from
+    sweep.json)."""
     from rlpt.io.metrics_log import MetricsLog
     from rlpt.sweep import report
     from rlpt.sweep.points import PREFIX
@@ -117,7 +121,8 @@ def sweep_report(sweep_dir: str, sweep: Dict, out: str, title: str, suffix: str 
     settings = report.settings_of(points, summaries)
     with open(os.path.join(out, f"table{suffix}.md"), "w") as f:
         f.write(report.table(settings, points, summaries) + "\n")
-    report.plot(settings, rows, os.path.join(out, f"curves{suffix}.png"), title)
+    if plots:
+        report.plot(settings, rows, os.path.join(out, f"curves{suffix}.png"), title)
 
 
 def manifest(name: str, experiments: str = EXPERIMENTS) -> Dict:
@@ -140,9 +145,27 @@ def archive_experiment(name: str, experiments: str = EXPERIMENTS) -> List[str]:
     return out
 
 
-def regenerate(name: str, out: str, experiments: str = EXPERIMENTS) -> Dict:
-    """Regenerates `name`'s tables and plots into `out` (module doc); -> {"status": "identical" |
-    "differs" | "no archive", "files": {file: "identical" | "differs" | "missing"}}."""
+def run_analysis(script: str, argv: List[str]) -> None:
+    """`python SCRIPT ARGV...`, run in this process (the imports, jax's among them, are paid once
+    for all experiments), its printed table swallowed; a failure names the command."""
+    saved = sys.argv
+    sys.argv = [script, *argv]
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            runpy.run_path(script, run_name="__main__")
+    except (Exception, SystemExit) as e:
+        if not (isinstance(e, SystemExit) and not e.code):
+            raise RuntimeError(f"{' '.join(sys.argv)} failed: {e!r}") from e
+    finally:
+        sys.argv = saved
+        if "matplotlib.pyplot" in sys.modules:
+            sys.modules["matplotlib.pyplot"].close("all")
+
+
+def regenerate(name: str, out: str, experiments: str = EXPERIMENTS, plots: bool = True) -> Dict:
+    """Regenerates `name`'s tables and plots (tables only without `plots`) into `out` (module
+    doc); -> {"status": "identical" | "differs" | "no archive", "files": {file: "identical" |
+    "differs" | "missing"}}."""
     m = manifest(name, experiments)
     if m is None or not all(os.path.exists(os.path.join(experiments, name, "runs",
                                                         f"{s}.jsonl.gz")) for s in m["sweeps"]):
@@ -158,18 +181,13 @@ def regenerate(name: str, out: str, experiments: str = EXPERIMENTS) -> Dict:
             script = os.path.join(experiments, name, "analyze.py")
             if a.get("script") == "lr_grid":   # experiments/lr_grid.py (its own command line)
                 script = os.path.join(EXPERIMENTS, "lr_grid.py")
-            cmd = [sys.executable, script,
-                   *[dirs[s] for s in a["sweeps"]], *a.get("argv", []), "--out", out]
-            env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-                [REPO] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
-            proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
-            if proc.returncode:
-                raise RuntimeError(f"{name}: {' '.join(cmd[1:])} failed:\n{proc.stderr[-2000:]}")
+            run_analysis(script, [*[dirs[s] for s in a["sweeps"]], *a.get("argv", []),
+                                  "--out", out, *([] if plots else ["--no_plots"])])
         tables = m.get("table") or []
         for i, t in enumerate([tables] if isinstance(tables, str) else tables):
             sweep_report(dirs[t], sweeps[t], out,
                          "sweep " + os.path.basename(os.path.normpath(m["sweeps"][t])),
-                         "" if i == 0 else f"_{t}")
+                         "" if i == 0 else f"_{t}", plots)
     files = {}
     for f in sorted(os.listdir(out)):
         if f.endswith(".md"):

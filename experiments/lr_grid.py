@@ -152,8 +152,9 @@ def plot_grid(data: Dict, labels: Dict[str, str], metric: str, path: str, title:
 
 def main(argv=None) -> None:
     """`python -m experiments.lr_grid SWEEP_DIR... --experiment NAME --baseline ARM --matched LR
-    [--select KEY] [--metrics K1,K2] [--out DIR] [--stem NAME]`: the report of the grid made by
-    the sweeps (one per rate, or one for all) into DIR/NAME.md, .json and .png. The arms are
+    [--select KEY] [--metrics K1,K2] [--out DIR] [--stem NAME] [--no_plots]`: the report of the
+    grid made by the sweeps (one per rate, or one for all) into DIR/NAME.md, .json and .png (no
+    .png with --no_plots). The arms are
     named by experiments/NAME/analyze.py's `grid_arm(overrides, cfg)` when it has one, else by
     the algorithm's name, and labelled by its LABELS."""
     ap = argparse.ArgumentParser(description=main.__doc__.split("\n")[0])
@@ -165,6 +166,7 @@ def main(argv=None) -> None:
     ap.add_argument("--metrics", default="greedy_acc,pass@1")
     ap.add_argument("--out", required=True)
     ap.add_argument("--stem", default="lr_grid")
+    ap.add_argument("--no_plots", action="store_true", help="tables and data only")
     a = ap.parse_args(argv)
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), a.experiment, "analyze.py")
     mod = runpy.run_path(script) if os.path.exists(script) else {}
@@ -178,8 +180,9 @@ def main(argv=None) -> None:
         f.write(text)
     with open(os.path.join(a.out, f"{a.stem}.json"), "w") as f:
         json.dump(data, f, indent=1)
-    plot_grid(data, labels, a.metrics.split(",")[-1], os.path.join(a.out, f"{a.stem}.png"),
-              f"{a.experiment}: every arm at every rate of the grid")
+    if not a.no_plots:
+        plot_grid(data, labels, a.metrics.split(",")[-1], os.path.join(a.out, f"{a.stem}.png"),
+                  f"{a.experiment}: every arm at every rate of the grid")
 
 
 if __name__ == "__main__":

@@ -9,9 +9,8 @@ from typing import Dict, List
 
 import numpy as np
 
-from rlpt.distributed import is_main
 from rlpt.errors import DiskFullError, is_disk_full
-from rlpt.io.workdir import write_text_atomic
+from rlpt.io.workdir import is_main, write_text_atomic
 
 
 class MetricsLog:

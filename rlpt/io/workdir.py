@@ -17,8 +17,14 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from rlpt.distributed import is_main
 from rlpt.errors import DiskFullError, UserError, is_disk_full
+
+
+def is_main() -> bool:
+    """rlpt.distributed.is_main, imported when first asked: reading a run's files (the
+    experiments' analyses) needs no jax."""
+    from rlpt.distributed import is_main as main
+    return main()
 
 
 def write_text_atomic(path: str, text: str) -> None:
