@@ -163,7 +163,10 @@ def base_config(algo: str = "grpo") -> ml_collections.ConfigDict:
     # eval.validation_prompts=n evaluates n validation prompts too, rows with phase "validation",
     # for choosing hyperparameters apart from the held-out prompts: rlpt.evaluation.validation;
     # eval.calibration=True adds the greedy answers' calibration, ece / confidence /
-    # confidence_auc: rlpt.evaluation.metrics.calibration)
+    # confidence_auc: rlpt.evaluation.metrics.calibration; eval.seed=s evaluates every run with
+    # the rng of seed s instead of its own, so runs of different seeds are scored on the same
+    # draws; eval.sample_chunk=c draws the n_samples per prompt c at a time, bounding the
+    # sampler's memory for pass@256: rlpt.evaluation.rollout)
     c.eval = ml_collections.ConfigDict(dict(
         every=50, n_prompts=256, n_samples=8, ks=(1, 4, 8), temperature=1.0))
     # LoRA (rlpt.models.lora): rank > 0 trains low-rank adapters of the named projections
@@ -323,6 +326,19 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         _fail("eval.ks", f"{tuple(c.eval.ks)} must lie in [1, eval.n_samples={c.eval.n_samples}]")
     if c.eval.get("self_correction", False):
         validate_self_correction(c)
+    chunk = c.eval.get("sample_chunk", 0)
+    if not isinstance(chunk, int) or isinstance(chunk, bool) or chunk < 0 or \
+            (chunk and c.eval.n_samples % chunk):
+        _fail("eval.sample_chunk", f"{chunk!r} must be 0 (all samples at once) or an integer "
+              f"that divides eval.n_samples={c.eval.n_samples}")
+    if chunk and (c.get("rollout", {}).get("kind", "plain") != "plain" or c.task.name == "env"):
+        _fail("eval.sample_chunk", "the tool rollout's and a Python environment's evaluations "
+              "draw all samples at once: leave it 0")
+    eval_seed = c.eval.get("seed", None)
+    if eval_seed is not None and (not isinstance(eval_seed, int) or isinstance(eval_seed, bool)
+                                  or eval_seed < 0):
+        _fail("eval.seed", f"{eval_seed!r} must be an integer >= 0, or absent (each run's own "
+              "seed)")
     if c.reward.kind not in ("device", "host", "split", "judge", "reward_model"):
         _fail("reward.kind", f"{c.reward.kind!r}; expected 'device', 'host', 'split', 'judge' or "
               "'reward_model'")

@@ -72,9 +72,11 @@ def warm_up(cfg, model_cfg, params, task, mesh, workdir, runs: Runs, sft_cache=N
     return params
 
 
-def run_rl(cfg, model_cfg, params, task, mesh, workdir, runs: Runs, eval_batch):
+def run_rl(cfg, model_cfg, params, task, mesh, workdir, runs: Runs, eval_batch,
+           eval_cache=None):
     """The RL phase of one run (rlpt.build.build_rl in rlpt.loop.run_phase, evaluating every
-    eval.every steps): -> (state, seconds)."""
+    eval.every steps): -> (state, seconds). `eval_cache` (rlpt.sweep.eval_cache.EvalCache): the
+    evaluation before the first step, shared with the sweep's other points."""
     spec, state, hp, make_batch = build_rl(cfg, model_cfg, params, task, mesh)
     ckpt = Checkpointer(workdir, "rl")
     state = resume(state, ckpt, runs, ("rl", "eval", "validation"))
@@ -90,9 +92,17 @@ def run_rl(cfg, model_cfg, params, task, mesh, workdir, runs: Runs, eval_batch):
     splits = eval_splits(cfg, task, eval_batch)
 
     def run_eval(step, state, which):
-        params = model_params(state.params, state.frozen)
-        rows = [dict(phase=phase, step=step, **evaluate(model_cfg, params, task, cfg, batch))
-                for phase, batch in splits]
+        shared = eval_cache is not None and step == 0
+        rows = eval_cache.load() if shared else None
+        if rows is None:
+            params = model_params(state.params, state.frozen)
+            rows = [dict(phase=phase, step=step, **evaluate(model_cfg, params, task, cfg, batch))
+                    for phase, batch in splits]
+            if shared:
+                eval_cache.save(rows)
+        elif distributed.is_main():
+            print(f"rlpt: the evaluation before RL of sweep point {eval_cache.source} reused",
+                  flush=True)
         log.write(rows)   # one write: a step has both rows or neither (run_phase's resume)
         for row in rows:
             runs.wb.log(row["phase"], [row])
@@ -113,23 +123,26 @@ def run_rl(cfg, model_cfg, params, task, mesh, workdir, runs: Runs, eval_batch):
     return state, time.time() - t0
 
 
-def run(cfg, workdir: str, allow_config_change: bool = False, sft_cache=None) -> Dict:
+def run(cfg, workdir: str, allow_config_change: bool = False, sft_cache=None,
+        eval_cache=None) -> Dict:
     """Runs (or resumes) the configured experiment in `workdir`; returns the summary. A second
     live run on the same workdir is refused (a lock file); resuming with a config that differs
     from the workdir's config.json is refused with the changed keys unless
     `allow_config_change` (the old config is then kept as config.<time>.json). A preference or
     reward-model algorithm runs in its own trainer (rlpt.preference.train.run). `sft_cache`: a
     sweep point's rlpt.sweep.sft_cache.PointCache (its warm-up shared with the sweep's other
-    points)."""
+    points); `eval_cache` its rlpt.sweep.eval_cache.EvalCache (the evaluation before RL, shared
+    likewise)."""
     if registry.get("algorithm", cfg.algo.name).kind != "policy_gradient":
         from rlpt.preference.train import run as run_preference
         return run_preference(cfg, workdir, allow_config_change, sft_cache)
     return run_in_workdir(cfg, workdir, validate,
-                          lambda c, w: _run_locked(c, w, sft_cache), allow_config_change,
+                          lambda c, w: _run_locked(c, w, sft_cache, eval_cache),
+                          allow_config_change,
                           lambda c: base_config(c.algo.name))
 
 
-def _run_locked(cfg, workdir: str, sft_cache=None) -> Dict:
+def _run_locked(cfg, workdir: str, sft_cache=None, eval_cache=None) -> Dict:
     check_files(cfg)
     task = build_task(cfg)
     if cfg.reward.kind == "judge":
@@ -151,7 +164,8 @@ def _run_locked(cfg, workdir: str, sft_cache=None) -> Dict:
     t0 = time.time()
     params = warm_up(cfg, model_cfg, params, task, mesh, workdir, runs, sft_cache)
     sft_time = time.time() - t0
-    state, rl_time = run_rl(cfg, model_cfg, params, task, mesh, workdir, runs, eval_batch)
+    state, rl_time = run_rl(cfg, model_cfg, params, task, mesh, workdir, runs, eval_batch,
+                            eval_cache)
     wb.finish()
     distributed.barrier("rows written")
     rows = log.read()
@@ -162,6 +176,8 @@ def _run_locked(cfg, workdir: str, sft_cache=None) -> Dict:
     summary.update(validation_summary(rows))
     if sft_cache and sft_cache.source:
         summary["sft_reused_from"] = sft_cache.source
+    if eval_cache and eval_cache.source:
+        summary["eval_before_reused_from"] = eval_cache.source
     if distributed.is_main():
         write_json_atomic(os.path.join(workdir, "summary.json"), summary)
         from rlpt.report import write_report

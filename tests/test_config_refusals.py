@@ -34,6 +34,10 @@ def cfg_with(base=None, **overrides):
       "rl__steps": 1002}, "rl.iters_per_call"),
     ({"eval__n_prompts": 0}, "eval.n_prompts"),
     ({"eval__n_samples": 0, "eval__ks": ()}, "eval.n_samples"),
+    ({"eval__n_samples": 8, "eval__sample_chunk": 3}, "eval.sample_chunk"),   # not a divisor
+    ({"eval__sample_chunk": -1}, "eval.sample_chunk"),
+    ({"eval__seed": -2}, "eval.seed"),
+    ({"eval__seed": 1.5}, "eval.seed"),
     ({"algo__name": "dpo"}, "algo.name"),
     ({"sampling__top_k": -1}, "sampling.top_k"),
     ({"optim__lr": math.nan}, "optim.lr"),

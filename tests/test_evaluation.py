@@ -99,3 +99,45 @@ def test_the_evaluation_reports_calibration_when_asked():
         want = p_top1[i][keep].mean() if keep.any() else 0.0
         assert conf[i] == pytest.approx(want, abs=1e-4), i
     assert out["confidence"] == pytest.approx(conf.mean(), abs=1e-6)
+
+
+def test_chunked_samples_are_the_chunks_drawn_one_by_one_and_eval_seed_is_shared():
+    """eval.sample_chunk=c: the n samples per prompt are n/c draws of c, chunk i from
+    fold_in(rng, i), laid out prompt-major as unchunked ones; c = n is the unchunked program.
+    eval.seed: runs of other seeds evaluate on the same draws (eval_seed)."""
+    import jax
+    from configs import grpo_arith
+    from rlpt.build import build_model, build_task
+    from rlpt.config import validate
+    from rlpt.evaluation.rollout import eval_rng, eval_seed, eval_settings, jitted_eval_rewards
+    c = grpo_arith.get_config("size=nano,quick=1")
+    c.eval.n_prompts, c.eval.n_samples, c.eval.ks = 8, 4, (1, 4)
+    c = validate(c)
+    task = build_task(c)
+    model_cfg, params = build_model(c)
+    batch = task.eval_set(8)
+
+    def token_sum(tokens, mask, target, target_len):   # a "reward" that tells draws apart
+        return (tokens * mask).sum(-1).astype(np.float32), {}
+
+    def rewards(cfg, rng):
+        return jax.device_get(jitted_eval_rewards(model_cfg, token_sum, eval_settings(cfg))(
+            params, rng, batch))
+    rng = eval_rng(eval_seed(c))
+    whole = rewards(c, rng)
+    assert len(np.unique(whole["samples"])) > 8   # draws that differ
+    c.eval.sample_chunk = 4
+    assert np.array_equal(rewards(validate(c), rng)["samples"], whole["samples"])
+    c.eval.sample_chunk = 2
+    chunked = rewards(validate(c), rng)
+    c.eval.sample_chunk, c.eval.n_samples, c.eval.ks = 0, 2, (1, 2)
+    parts = [rewards(validate(c), jax.random.fold_in(rng, i))["samples"].reshape(8, 2)
+             for i in range(2)]
+    assert np.array_equal(chunked["samples"], np.concatenate(parts, axis=1).reshape(-1))
+    assert np.array_equal(chunked["greedy"], whole["greedy"])
+    assert not np.array_equal(chunked["samples"], whole["samples"])   # other draws
+    # eval.seed: the evaluation's rng no longer follows the run's seed
+    assert eval_seed(c) == c.seed
+    c.eval.seed = 5
+    c.seed = 3
+    assert eval_seed(validate(c)) == 5

@@ -283,6 +283,52 @@ def test_the_sft_cache_key_follows_the_data_the_warm_up_reads():
     assert len({keys["base"], keys["other"], keys["seed1"]}) == 3
 
 
+def test_the_evaluation_before_rl_is_shared_where_it_reads_the_same(tmp_path):
+    """rlpt.sweep.eval_cache: arms that differ after step 0 (algorithm, RL, optimizer) share a
+    key; another seed shares it only when neither the params (a checkpoint without SFT) nor the
+    evaluation's rng (eval.seed) depend on the seed; a one_shot arm is evaluated as its base
+    task; other evaluation settings are another key. load/save name the source."""
+    from types import SimpleNamespace
+    from rlpt.sweep.eval_cache import EvalCache, eval_key
+    base = small_config(dense=False)
+
+    def key(seed=0, checkpoint="", sft_steps=0, eval_seed=None, **fields):
+        c = base.copy_and_resolve_references()
+        c.seed, c.model.checkpoint, c.sft.steps = seed, checkpoint, sft_steps
+        if eval_seed is not None:
+            c.eval.seed = eval_seed
+        for k, v in fields.items():
+            *path, leaf = k.split("__")
+            node = c
+            for part in path:
+                node = node[part]
+            node[leaf] = v
+        return eval_key(c)
+    ck = "model.gguf"
+    assert key() == key(optim__lr=1e-2, rl__steps=7, algo__name="dr_grpo")
+    assert key() != key(seed=1)                                   # from-scratch params
+    assert key(checkpoint=ck) != key(checkpoint=ck, seed=1)       # each run's own eval rng
+    assert key(checkpoint=ck, eval_seed=0) == key(checkpoint=ck, seed=1, eval_seed=0)
+    assert key(checkpoint=ck, sft_steps=3, eval_seed=0) != key(checkpoint=ck, sft_steps=3,
+                                                               seed=1, eval_seed=0)
+    assert key() != key(eval__n_samples=16) and key() != key(
+        sampling__max_new_tokens=base.sampling.max_new_tokens + 1)
+    assert key(checkpoint=ck, eval_seed=0) != key(checkpoint=ck, eval_seed=1)
+    one_shot = dict(name="one_shot", kwargs=dict(base=base.task.name,
+                                                 base_kwargs=base.task.kwargs.to_dict(), index=3))
+    assert key() == key(task=base.task.__class__(one_shot))
+    point = lambda name: SimpleNamespace(name=name, cfg=base)
+    first = EvalCache(str(tmp_path / "sw"), point("a"))
+    assert first.load() is None and first.source is None
+    first.save([{"phase": "eval", "step": 0, "greedy_acc": 0.25}])
+    later = EvalCache(str(tmp_path / "sw"), point("b"))
+    assert later.load() == [{"phase": "eval", "step": 0, "greedy_acc": 0.25}]
+    assert later.source == "a"
+    elsewhere = EvalCache(str(tmp_path / "other"), point("c"), [str(tmp_path / "sw")])
+    assert elsewhere.load() is not None
+    assert elsewhere.source == os.path.join(str(tmp_path / "sw"), "points", "a")
+
+
 @pytest.mark.slow   # the default suite's time (README, Tests); -m slow runs it
 def test_a_seeds_sft_warm_up_is_trained_once_per_sweep(tmp_path):
     """Arms that differ only in RL settings reuse each seed's SFT params from the first group
@@ -347,4 +393,6 @@ def test_points_that_train_alone_share_a_seeds_warm_up(tmp_path):
     assert summary(later)["sft_reused_from"] == first
     assert len(rows(first, "sft")) == 3 and rows(later, "sft") == rows(first, "sft")
     assert rows(later, "eval")[0] == rows(first, "eval")[0]
+    assert summary(later)["eval_before_reused_from"] == first   # rlpt.sweep.eval_cache
+    assert "eval_before_reused_from" not in summary(first)
     assert os.listdir(wd / "points" / later / "ckpt") == ["rl"]   # no SFT of its own

@@ -73,7 +73,7 @@ def test_the_tool_evaluation_reports_each_difficulty(monkeypatch):
         wrong = h & (np.arange(16 * n) % 2 == 1)
         return lambda params, b, rng: {"correct": ~wrong, "called": h}
     monkeypatch.setattr(tool_rollout, "_tool_eval_fns", lambda *a: (outcomes(1), outcomes(2)))
-    res = evaluate_tool(get_model_config("nano"), None, task, cfg, batch)
+    res = evaluate_tool(get_model_config("nano"), None, task, cfg, batch, None)
     assert res["call_rate_d1"] == res["greedy_call_rate_d1"] == 0.0
     assert res["call_rate_d3"] == res["greedy_call_rate_d3"] == 1.0
     assert res["call_rate"] == pytest.approx(hard.mean())

@@ -227,17 +227,18 @@ def _tool_eval_fns(model_cfg, reward_fn, max_new, n_samples, temperature, stop_t
             make_tool_eval_rows(model_cfg, reward_fn, multi, tcfg))
 
 
-def evaluate_tool(model_cfg: ModelConfig, params, task, cfg, eval_batch) -> Dict[str, float]:
+def evaluate_tool(model_cfg: ModelConfig, params, task, cfg, eval_batch,
+                  rng) -> Dict[str, float]:
     """The trainer's evaluation with the tool rollout: greedy accuracy, unbiased pass@k over
     `eval.n_samples` samples at `eval.temperature`, and the call rates (share of samples with
     at least one answered call), sampled (`call_rate`) and greedy (`greedy_call_rate`); with a
-    batch's `difficulty` labels, each of them per label too (`greedy_acc_d3`, `call_rate_d1`, ...)."""
+    batch's `difficulty` labels, each of them per label too (`greedy_acc_d3`, `call_rate_d1`, ...).
+    `rng`: the run's evaluation rng (rlpt.evaluation.rollout.eval_rng), for both decodings."""
     from rlpt.evaluation.metrics import mean_pass_at_k
     e, s = cfg.eval, cfg.sampling
     greedy, multi = _tool_eval_fns(model_cfg, task.reward, s.max_new_tokens, e.n_samples,
                                    e.temperature, tuple(s.stop_tokens),
                                    ToolConfig.from_config(cfg.get("tool")))
-    rng = jax.random.PRNGKey(cfg.seed + 777)
     g = jax.device_get(greedy(params, eval_batch, rng))
     m = jax.device_get(multi(params, eval_batch, rng))
     correct = np.asarray(m["correct"]).reshape(-1, e.n_samples)

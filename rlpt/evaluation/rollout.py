@@ -14,8 +14,12 @@
   self-correction rates `sc_*`, and the calibration of the greedy answers (`ece`,
   `confidence`, `confidence_auc`: rlpt.evaluation.metrics.calibration).
 
-A run's rng is `PRNGKey(seed + 777)` (`eval_rng`) in both callers, so a run in a sweep is
-evaluated on the same samples as the same run alone.
+A run's rng is `PRNGKey(seed + 777)` (`eval_rng(eval_seed(cfg))`) in both callers, so a run in
+a sweep is evaluated on the same samples as the same run alone; `seed` is the run's own unless
+`eval.seed` names one for every run (common random numbers: the runs of a sweep's seeds are
+scored on the same draws, and a pretrained base model's evaluation is the same in all of them).
+With `eval.sample_chunk=c` the n samples per prompt are drawn c at a time (chunk i with
+`fold_in(rng, i)`; different draws from c = n, the same distribution), so pass@256 fits in memory.
 """
 import functools
 from typing import NamedTuple
@@ -45,6 +49,7 @@ class EvalSettings(NamedTuple):
     pad_id: int
     instruction_ids: tuple   # algo.layer2_instruction_ids: the second attempt's prompt
     calibration: bool = False
+    sample_chunk: int = 0    # draw the n_samples this many at a time (0: all at once)
 
 
 def eval_settings(cfg) -> EvalSettings:
@@ -52,7 +57,13 @@ def eval_settings(cfg) -> EvalSettings:
     return EvalSettings(e.n_samples, e.temperature, bool(e.get("self_correction", False)),
                         s.max_new_tokens, tuple(s.stop_tokens), s.pad_id,
                         tuple(int(i) for i in cfg.algo.get("layer2_instruction_ids", ())),
-                        bool(e.get("calibration", False)))
+                        bool(e.get("calibration", False)), int(e.get("sample_chunk", 0)))
+
+
+def eval_seed(cfg) -> int:
+    """The seed of a run's evaluation rng: `eval.seed` when set, else the run's seed."""
+    s = cfg.eval.get("seed", None)
+    return int(cfg.seed if s is None else s)
 
 
 def eval_rng(seed: int):
@@ -76,7 +87,8 @@ def jitted_eval_rewards(model_cfg, reward, settings: EvalSettings):
 def _rewards_fn(model_cfg, reward, st: EvalSettings):
     greedy = SamplingConfig(max_new_tokens=st.max_new_tokens, greedy=True,
                             stop_tokens=st.stop_tokens)
-    multi = SamplingConfig(max_new_tokens=st.max_new_tokens, num_samples=st.n_samples,
+    chunk = st.sample_chunk or st.n_samples
+    multi = SamplingConfig(max_new_tokens=st.max_new_tokens, num_samples=chunk,
                            temperature=st.temperature, stop_tokens=st.stop_tokens)
     # the second attempt: greedy_acc's decoding, with sampling.pad_id, which the layer-2
     # prompt's padding uses
@@ -87,8 +99,20 @@ def _rewards_fn(model_cfg, reward, st: EvalSettings):
         rep = lambda x: jnp.repeat(x, st.n_samples, axis=0)
         first = sample(model_cfg, params, b["prompt"], b["prompt_mask"], rng, greedy)
         r_g, _ = reward(first.tokens, first.mask, b["target"], b["target_len"])
-        out = sample(model_cfg, params, b["prompt"], b["prompt_mask"], rng, multi)
-        r_s, _ = reward(out.tokens, out.mask, rep(b["target"]), rep(b["target_len"]))
+        if chunk == st.n_samples:
+            out = sample(model_cfg, params, b["prompt"], b["prompt_mask"], rng, multi)
+            r_s, _ = reward(out.tokens, out.mask, rep(b["target"]), rep(b["target_len"]))
+        else:   # chunk i: `chunk` samples per prompt from fold_in(rng, i); [m, B*chunk]
+            rep_c = lambda x: jnp.repeat(x, chunk, axis=0)
+
+            def draw(i):
+                out = sample(model_cfg, params, b["prompt"], b["prompt_mask"],
+                             jax.random.fold_in(rng, i), multi)
+                return reward(out.tokens, out.mask, rep_c(b["target"]),
+                              rep_c(b["target_len"]))[0]
+            m = st.n_samples // chunk
+            r_s = jax.lax.map(draw, jnp.arange(m))
+            r_s = r_s.reshape(m, -1, chunk).transpose(1, 0, 2).reshape(-1)  # prompt-major
         res = {"greedy": r_g, "samples": r_s}
         if st.self_correction:
             sc_batch = {k: b[k] for k in SC_BATCH_KEYS}
@@ -128,11 +152,11 @@ def evaluate(model_cfg, params, task, cfg, eval_batch) -> dict:
     call rates instead (rlpt.envs.tool_rollout.evaluate_tool); a Python environment's held-out
     episodes with its rubric (`evaluate_env`)."""
     if rollout_kind(cfg) == "tool":
-        return evaluate_tool(model_cfg, params, task, cfg, eval_batch)
+        return evaluate_tool(model_cfg, params, task, cfg, eval_batch, eval_rng(eval_seed(cfg)))
     if hasattr(task, "environment"):   # a Python environment (rlpt.tasks.env_task)
         return evaluate_env(model_cfg, params, task, cfg, eval_batch)
     fn = jitted_eval_rewards(model_cfg, task.reward, eval_settings(cfg))
-    rewards = fn(params, eval_rng(cfg.seed), eval_batch)
+    rewards = fn(params, eval_rng(eval_seed(cfg)), eval_batch)
     return eval_metrics({k: distributed.fetch(r) for k, r in rewards.items()}, eval_batch, cfg)
 
 
@@ -140,7 +164,7 @@ def evaluate_env(model_cfg, params, task, cfg, eval_batch) -> dict:
     """Held-out episodes: greedy (`greedy_acc` = share of episodes with reward > 0.5,
     `greedy_reward` the mean reward, `greedy_turns`) and eval.n_samples sampled episodes per
     prompt at eval.temperature (unbiased pass@k over reward > 0.5)."""
-    e, rng = cfg.eval, eval_rng(cfg.seed)
+    e, rng = cfg.eval, eval_rng(eval_seed(cfg))
     res = {}
     greedy = task_runner(task, model_cfg,
                          SamplingConfig.from_config(cfg.sampling, num_samples=1, greedy=True))

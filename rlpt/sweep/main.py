@@ -37,6 +37,7 @@ from rlpt.io.cli import user_errors
 from rlpt.io.workdir import (ConfigChangedError, WorkdirLock, check_config_change,
                               listed_changes, write_json_atomic)
 from rlpt.sweep import sft_cache
+from rlpt.sweep.eval_cache import EvalCache
 from rlpt.sweep.points import SweepError, group_points, points_to_configs, run_steps
 from rlpt.sweep.report import write_results
 from rlpt.sweep.run import group_dir, point_dir, run_group
@@ -98,12 +99,14 @@ def _claim(workdir: str, base, points) -> None:
 
 
 def _run_alone(p, sweep_dir: str, sft_from=()) -> None:
-    """A point outside any vmapped program: rlpt.train.run, its SFT warm-up shared through the
-    sweep's cache (rlpt.sweep.sft_cache.PointCache)."""
+    """A point outside any vmapped program: rlpt.train.run, its SFT warm-up and its evaluation
+    before RL shared through the sweep's caches (rlpt.sweep.sft_cache.PointCache,
+    rlpt.sweep.eval_cache.EvalCache)."""
     from rlpt.train import run
     cfg = p.cfg.copy_and_resolve_references()
     cfg.wandb.mode = "disabled"
-    run(cfg, point_dir(sweep_dir, p), sft_cache=sft_cache.PointCache(sweep_dir, p, sft_from))
+    run(cfg, point_dir(sweep_dir, p), sft_cache=sft_cache.PointCache(sweep_dir, p, sft_from),
+        eval_cache=EvalCache(sweep_dir, p, sft_from))
 
 
 def run_sweep(base, points, workdir: str, devices=None, progress: bool = True,

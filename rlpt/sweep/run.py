@@ -34,7 +34,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from rlpt.build import build_model, build_rl, build_sft, build_task
 from rlpt.config import validate_vocab
-from rlpt.evaluation.rollout import eval_metrics, eval_rewards_fn, eval_rng
+from rlpt.evaluation.rollout import eval_metrics, eval_rewards_fn, eval_rng, eval_seed
 from rlpt.evaluation.validation import eval_splits, validation_summary
 from rlpt.io.checkpoints import Checkpointer
 from rlpt.io.metrics_log import MetricsLog
@@ -75,7 +75,7 @@ def vmapped(fn, sh, donate=True):
 def make_group_eval(model_cfg, task, cfg):
     """`fn(params [R, ...], seeds, eval_batch) -> [dict per run]`: rlpt.evaluation.rollout.evaluate
     for R runs in one program (`jax.vmap` of rlpt.evaluation.rollout.eval_rewards_fn, each run's rng
-    `eval_rng(seed)`)."""
+    `eval_rng(seed)`, seed = eval_seed of its config)."""
     fn = jax.jit(jax.vmap(eval_rewards_fn(model_cfg, task.reward, cfg), in_axes=(0, 0, None)))
 
     def evaluate_runs(params, seeds, eval_batch) -> List[Dict[str, float]]:
@@ -142,7 +142,7 @@ def _rl(pts, task, model_cfg, params, gdir, runs, sh):
     evaluate_runs = make_group_eval(model_cfg, task, cfg)
     eval_batch = task.eval_set(cfg.eval.n_prompts)
     splits = eval_splits(cfg, task, eval_batch)
-    seeds = [p.seed for p in pts]
+    seeds = [eval_seed(p.cfg) for p in pts]
 
     def run_eval(step, state, which):
         params = model_params(state.params, state.frozen)

@@ -43,6 +43,8 @@ class OneShotTask:
         """The task the warm-up reads (rlpt.tasks.sft_source): the base task."""
         return kwargs.get("base", "addition"), dict(kwargs.get("base_kwargs") or {})
 
+    eval_source = sft_source   # its evaluation is the base task's too (rlpt.sweep.eval_cache)
+
     def sft_batch(self, seed: int, step: int, batch_size: int):
         """The SFT warm-up's batch: the base task's (not the single example)."""
         return sft_batch(self.base, seed, step, batch_size)
