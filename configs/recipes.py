@@ -7,6 +7,7 @@ the defaults, parsing and validation):
     scratchpad_run     the scratchpad-addition recipe of the experiments' configs
     comparison_config  the base config of a sweep comparing algorithms (one arm per algorithm)
     lora_run           LoRA adapters in place of the full fine-tune (the LoRA learning-rate rule)
+    powers_of_two      the ks of a pass@k curve: 1, 2, 4, ..., n
 
 A config file imports them as `from configs.recipes import ...` (configs/ is a package; run from
 the repository root, as every command in the README is).
@@ -112,3 +113,12 @@ def lora_run(c, rank: int):
     if rank:
         c.lora.rank, c.lora.alpha = rank, 2.0 * rank
         c.optim.lr = 10 * c.optim.lr
+
+
+def powers_of_two(n: int):
+    """(1, 2, 4, ..., n) for a power of two n; otherwise the powers below n, then n."""
+    ks, k = [], 1
+    while k < n:
+        ks.append(k)
+        k *= 2
+    return tuple(ks + [n])

@@ -23,19 +23,10 @@ Memory: the sweep evaluates all seeds of a group in one program, n_prompts x n_s
 per seed at once. One seed at 128 prompts x 256 samples peaked at 5.9 GB resident (measured),
 so 5 seeds use 48 prompts (about 10 GB expected) on this shared 23 GB machine.
 """
-from configs.recipes import SCRATCHPAD_ARGS, lr_axis, scratchpad_run
+from configs.recipes import SCRATCHPAD_ARGS, lr_axis, powers_of_two, scratchpad_run
 from rlpt.config import base_config, parse_arg
 
 ARGS = dict(SCRATCHPAD_ARGS, seeds=5, n_prompts=48, n_samples=256)
-
-
-def powers_of_two(n: int):
-    """(1, 2, 4, ..., n) for a power of two n; otherwise the powers below n, then n."""
-    ks, k = [], 1
-    while k < n:
-        ks.append(k)
-        k *= 2
-    return tuple(ks + [n])
 
 
 def get_config(arg: str = ""):
