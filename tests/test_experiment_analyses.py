@@ -60,6 +60,7 @@ CASES = [  # (experiment, configs/<file>.py, its sweeps' arguments as in the REA
     ("unlikely_passk", "unlikely_passk", ["", "epoch_list=2,lr=1.5e-4"],
      ["--stem", "results_lr"], "results_lr"),
     ("yue_passk", "yue_passk", [""], [], "passk"),
+    ("smollm2_passk", "smollm2_passk", [""], [], "passk"),
     ("pre_dpo_vs_dpo", "pre_dpo_vs_dpo", [""], [], "results"),
     ("label_noise", "label_noise", ["what=policy"], [], "results"),
     ("label_noise", "label_noise", ["what=rm"], ["--stem", "results_rm"], "results_rm"),
@@ -77,7 +78,8 @@ CASES = [  # (experiment, configs/<file>.py, its sweeps' arguments as in the REA
 SMALL_OF = {"pre_dpo_vs_dpo": "seeds=3,steps=20", "label_noise": "seeds=3",   # no rl_steps
             "drpo_robustness": "seeds=3", "rm_overoptimization": "seeds=3,steps=20",
             "tool_when_to_call": "seeds=3,steps=20", "artist_tool": "seeds=3",
-            "feedback_rewards": "seeds=3,steps=20", "online_dpo_vs_grpo": "seeds=3,steps=20"}
+            "feedback_rewards": "seeds=3,steps=20", "online_dpo_vs_grpo": "seeds=3,steps=20",
+            "smollm2_passk": "seeds=3,steps=20"}
 ALGO_RL_KEYS = {  # RL-row keys an algorithm logs besides the common ones (rlpt/algorithms/)
     "ppo": ("value_mean", "vf_loss", "vf_clip_frac", "dual_clip_frac"),
     "kdrl": ("kd_beta", "kd_k2", "kd_frac"),

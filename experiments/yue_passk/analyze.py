@@ -44,7 +44,14 @@ def crossing(sft, rl, ks):
     return None
 
 
-def analyze(runs):
+BEFORE = ("after SFT", "SFT")   # the starting policy's name, long and short
+TITLE = "Scratchpad addition (1-3 digits), tiny model, GRPO: pass@k before / after RL"
+
+
+def analyze(runs, before=BEFORE):
+    """The tables (module doc); `before`: how the policy at RL step 0 is named (smollm2_passk's
+    analysis: the base model)."""
+    long, short = before
     runs = by_seed(runs)
     seeds = sorted(runs)
     steps = sorted(set.intersection(*[set(runs[s]) for s in seeds]))
@@ -52,9 +59,9 @@ def analyze(runs):
     ks = pass_ks(runs[seeds[0]][first])
     kmax = ks[-1]
     data = {"seeds": seeds, "eval_steps": steps, "ks": ks, "interval": INTERVAL}
-    lines = [f"Seeds {seeds}; held-out evaluation at RL steps {steps} (step {first} = after SFT); "
-             f"{INTERVAL}; diff = after RL (step {last}) - after SFT, paired by seed.", "",
-             "| k | after SFT | after RL | diff (RL - SFT) | seeds with RL > SFT |",
+    lines = [f"Seeds {seeds}; held-out evaluation at RL steps {steps} (step {first} = {long}); "
+             f"{INTERVAL}; diff = after RL (step {last}) - {long}, paired by seed.", "",
+             f"| k | {long} | after RL | diff (RL - {short}) | seeds with RL > {short} |",
              "|---:|---|---|---|---:|"]
     per_k = {}
     for k in ks:
@@ -83,7 +90,7 @@ def analyze(runs):
                           [per_k[k]["rl"]["mean"] for k in ks], ks)
     data["crossing_per_seed"] = {str(s): c for s, c in cross.items()}
     data["crossing_of_means"] = mean_cross
-    lines += ["", "Crossing point (the smallest k of the grid at which pass@k after SFT >= pass@k "
+    lines += ["", f"Crossing point (the smallest k of the grid at which pass@k {long} >= pass@k "
               "after RL; 'none' = RL ahead at every k):", "",
               "| seed | " + " | ".join(str(s) for s in seeds) + " | mean curves |",
               "|---|" + "---:|" * (len(seeds) + 1),
@@ -103,9 +110,9 @@ def analyze(runs):
     diffs = sorted({int(m.group(1)) for k in runs[seeds[0]][first]
                     for m in [re.fullmatch(r"greedy_acc_d(\d+)", k)] if m})
     if diffs:
-        lines += ["", "Per difficulty (the longer operand's digits): after SFT -> after RL, and "
-                  "the paired diff RL - SFT:", "",
-                  "| digits | metric | after SFT | after RL | diff (RL - SFT) |",
+        lines += ["", f"Per difficulty (the longer operand's digits): {long} -> after RL, and "
+                  f"the paired diff RL - {short}:", "",
+                  f"| digits | metric | {long} | after RL | diff (RL - {short}) |",
                   "|---:|---|---|---|---|"]
         data["by_difficulty"] = {}
         for dd in diffs:
@@ -120,7 +127,7 @@ def analyze(runs):
     return "\n".join(lines) + "\n", data
 
 
-def plot(runs, data, path):
+def plot(runs, data, path, before=BEFORE, title=TITLE):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -131,7 +138,7 @@ def plot(runs, data, path):
     colors = plt.cm.viridis(np.linspace(0.0, 0.85, len(steps)))
     for st, col in zip(steps, colors):
         cis = [t_interval([runs[s][st][f"pass@{k}"] for s in seeds]) for k in ks]
-        label = "after SFT" if st == steps[0] else (
+        label = before[0] if st == steps[0] else (
             "after RL" if st == steps[-1] else f"RL step {st}")
         col = "tab:blue" if st == steps[0] else ("tab:red" if st == steps[-1] else col)
         axes[0].plot(x, [c["mean"] for c in cis], "o-", color=col, lw=2,
@@ -152,13 +159,12 @@ def plot(runs, data, path):
     axes[1].axhline(0, color="tab:blue", lw=1)
     axes[1].set_xticks(x, [str(k) for k in ks])
     axes[1].set_xlabel("k (samples per prompt, log2 scale)")
-    axes[1].set_ylabel("pass@k difference (RL - SFT)")
-    axes[1].set_title(f"pass@k after RL - after SFT, paired by seed\n({BAND}, clipped to "
+    axes[1].set_ylabel(f"pass@k difference (RL - {before[1]})")
+    axes[1].set_title(f"pass@k after RL - {before[0]}, paired by seed\n({BAND}, clipped to "
                       "[-1, 1])")
     axes[1].legend()
     axes[1].grid(alpha=0.3)
-    save_figure(fig, "Scratchpad addition (1-3 digits), tiny model, GRPO: pass@k before / after "
-                "RL", path)
+    save_figure(fig, title, path)
 
 
 if __name__ == "__main__":
