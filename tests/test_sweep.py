@@ -292,31 +292,30 @@ def test_the_evaluation_before_rl_is_shared_where_it_reads_the_same(tmp_path):
     from rlpt.sweep.eval_cache import EvalCache, eval_key
     base = small_config(dense=False)
 
-    def key(seed=0, checkpoint="", sft_steps=0, eval_seed=None, **fields):
+    def key(seed=0, checkpoint="", sft_steps=0, eval_seed=None, change=lambda c: None):
         c = base.copy_and_resolve_references()
         c.seed, c.model.checkpoint, c.sft.steps = seed, checkpoint, sft_steps
         if eval_seed is not None:
             c.eval.seed = eval_seed
-        for k, v in fields.items():
-            *path, leaf = k.split("__")
-            node = c
-            for part in path:
-                node = node[part]
-            node[leaf] = v
+        change(c)
         return eval_key(c)
+
+    def after_step_0(c):
+        c.optim.lr, c.rl.steps, c.algo.name = 1e-2, 7, "dr_grpo"
     ck = "model.gguf"
-    assert key() == key(optim__lr=1e-2, rl__steps=7, algo__name="dr_grpo")
+    assert key() == key(change=after_step_0)
     assert key() != key(seed=1)                                   # from-scratch params
     assert key(checkpoint=ck) != key(checkpoint=ck, seed=1)       # each run's own eval rng
     assert key(checkpoint=ck, eval_seed=0) == key(checkpoint=ck, seed=1, eval_seed=0)
     assert key(checkpoint=ck, sft_steps=3, eval_seed=0) != key(checkpoint=ck, sft_steps=3,
                                                                seed=1, eval_seed=0)
-    assert key() != key(eval__n_samples=16) and key() != key(
-        sampling__max_new_tokens=base.sampling.max_new_tokens + 1)
+    assert key() != key(change=lambda c: c.eval.update(n_samples=16))
+    assert key() != key(change=lambda c: c.sampling.update(
+        max_new_tokens=base.sampling.max_new_tokens + 1))
     assert key(checkpoint=ck, eval_seed=0) != key(checkpoint=ck, eval_seed=1)
     one_shot = dict(name="one_shot", kwargs=dict(base=base.task.name,
                                                  base_kwargs=base.task.kwargs.to_dict(), index=3))
-    assert key() == key(task=base.task.__class__(one_shot))
+    assert key() == key(change=lambda c: c.task.update(one_shot))
     point = lambda name: SimpleNamespace(name=name, cfg=base)
     first = EvalCache(str(tmp_path / "sw"), point("a"))
     assert first.load() is None and first.source is None
