@@ -247,6 +247,30 @@ def test_word_arith_reward_reads_the_decoded_completion(word_task, tok):
     np.testing.assert_array_equal(np.asarray(r), [1, 0, 1])
 
 
+def test_two_word_arith_kinds_compose_as_a_transfer_task(tok):
+    """rlpt.tasks.transfer over word problems (trained) and plain sums (evaluated too): RL's
+    batches are the word problems', the held-out set labels each kind, one host verifier scores
+    both kinds' gold answers, and a validation split (another seed) is refused."""
+    from rlpt import registry
+    word = dict(name="word_arith", kwargs=dict(tokenizer_path=GGUF, kind="add"))
+    plain = dict(name="word_arith", kwargs=dict(tokenizer_path=GGUF, kind="plain_add"))
+    t = registry.get("task", "transfer")(components=[word, plain], train=0)
+    text = lambda b: [tok.decode(row[m > 0], stop_at_eos=False)
+                      for row, m in zip(b["prompt"], b["prompt_mask"])]
+    assert all("How many" in q for q in text(t.make_batch(0, 0, 4)))
+    ev = t.eval_set(6)
+    assert ev["difficulty"].tolist() == [0, 0, 0, 1, 1, 1]
+    prompts = text(ev)
+    assert ["What is" in q for q in prompts] == [False] * 3 + [True] * 3
+    r = t.host_reward(ev["solution"], ev["solution_mask"], ev["target"], ev["target_len"])
+    np.testing.assert_array_equal(r, np.ones(6))
+    r = t.host_reward(ev["solution"][::-1], ev["solution_mask"][::-1], ev["target"],
+                      ev["target_len"])
+    assert r.sum() < 6   # another row's answer is not this row's
+    with pytest.raises(ValueError, match="no validation split"):
+        t.eval_set(6, seed=7)
+
+
 def test_smollm2_rlvr_quick_config_builds(quick_cfg, word_task, rlpt_model, tok):
     """configs/smollm2_rlvr.py:quick=1 validates and builds through rlpt.build (nothing is
     compiled): the checkpoint's eos ends completions, the task reads the checkpoint's tokenizer

@@ -15,9 +15,11 @@ does RL on one task help or hurt the others? UIUC, arXiv 2507.00432; issue 27, c
 
 Every batch is padded to the components' widest prompt (on the left), target and solution (on the
 right). The components must share one reward function (e.g. addition and multiplication: the
-exact answer), which scores every row. `sft_source` leaves `train` out, so arms that train RL on
+exact answer; two word_arith kinds with one tokenizer: the host math verifier), which scores
+every row. `sft_source` leaves `train` out, so arms that train RL on
 different components share their SFT models in a sweep (rlpt.sweep.sft_cache).
 """
+import inspect
 from typing import Dict, List
 
 import numpy as np
@@ -25,6 +27,15 @@ import numpy as np
 from rlpt import registry
 from rlpt.tasks import sft_batch
 from rlpt.tasks.synthetic import EVAL_SEED
+
+def _reward_of(part):
+    """What scores a component's rows: its registered reward function, or for a task that
+    checks decoded text (word_arith) its class's host verifier with its tokenizer's vocabulary."""
+    name = getattr(part, "reward_name", None)
+    if name is not None:
+        return registry.get("reward", name)
+    return (type(part).host_reward, getattr(part.tokenizer, "vocab_size", None))
+
 
 BATCH_KEYS = ("prompt", "prompt_mask", "target", "target_len", "solution", "solution_mask")
 
@@ -43,7 +54,7 @@ class TransferTask:
         if not 0 <= train < len(self.parts):
             raise ValueError(f"transfer: train={train} is not the index of a component "
                              f"(0..{len(self.parts) - 1}: {self.labels})")
-        rewards = {registry.get("reward", p.reward_name) for p in self.parts}
+        rewards = {_reward_of(p) for p in self.parts}
         if len(rewards) > 1:
             raise ValueError(f"transfer: the components {self.labels} score with different "
                              "reward functions; one batch needs one")
@@ -95,8 +106,17 @@ class TransferTask:
         return {k: v for k, v in b.items() if k != "difficulty"}
 
     def eval_set(self, n: int, seed: int = EVAL_SEED) -> Dict[str, np.ndarray]:
-        """n held-out rows over the components, labelled by component (module doc)."""
-        return self._mix(seed, 0, n, lambda p, m: p.eval_set(m, seed))
+        """n held-out rows over the components, labelled by component (module doc); a
+        component whose held-out set has no seed (word_arith: its first n questions) gives those
+        for the default seed, and refuses another (the validation split's)."""
+        def rows(p, m):
+            if "seed" in inspect.signature(p.eval_set).parameters:
+                return p.eval_set(m, seed)
+            if seed != EVAL_SEED:
+                raise ValueError(f"transfer: component {p.name} has one held-out set (no "
+                                 "seeded evaluation stream): no validation split from it")
+            return p.eval_set(m)
+        return self._mix(seed, 0, n, rows)
 
     def reward(self, *args):
         return self.parts[0].reward(*args)

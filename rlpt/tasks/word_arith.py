@@ -78,6 +78,7 @@ class WordArithTask(DecodedAnswerReward):
         self._ids = {q: self.prompt_ids(q) for q, _ in self.rows + self.heldout}
         self.prompt_len = -(-max(map(len, self._ids.values())) // 16) * 16
         self.solution_len = self.target_width + 1
+        self.target_pad = tok.pad_id   # what pads `target` (rlpt.tasks.transfer pads with it)
         self.reward = host_reward_callback(self.host_reward)
 
     def prompt_ids(self, question: str):
