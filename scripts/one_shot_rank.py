@@ -6,7 +6,9 @@
 The config's SFT warm-up runs first (on the base task), then the config's RL algorithm trains
 with the whole pool as every step's batch, recording each example's accuracy over its G samples
 per step (history [pool_size, steps]); examples are ranked by the variance of that history
-(rlpt.algorithms.one_shot_rlvr.rank_examples_by_accuracy_variance), largest first. Put the top index into
+(rlpt.algorithms.one_shot_rlvr.rank_examples_by_accuracy_variance), largest first. A config with
+the reward on the host (`reward.kind="split"`, a pretrained model's verifier) trains with the
+split step. Put the top index into
 `task.kwargs.index` of the one_shot config.
 """
 import argparse
@@ -21,9 +23,9 @@ import jax  # noqa: E402
 
 from rlpt.algorithms.one_shot_rlvr import (accuracy_history,  # noqa: E402
                                            rank_examples_by_accuracy_variance)
-from rlpt.build import build_model, build_rl, build_sft, build_task  # noqa: E402
+from rlpt.build import build_model, build_rl, build_sft, build_task, host_reward_fn  # noqa
 from rlpt.config import load_config, validate  # noqa: E402
-from rlpt.step import make_fused_step  # noqa: E402
+from rlpt.step import make_fused_step, make_split_step  # noqa: E402
 
 
 def main(argv=None):
@@ -37,8 +39,33 @@ def main(argv=None):
     cfg = load_config(a.config)
     if cfg.task.name != "one_shot":
         raise SystemExit(f"--config must use task one_shot (got {cfg.task.name!r})")
-    cfg.task.kwargs.pool_size = a.pool_size
-    cfg.rl.batch_size = a.pool_size
+    hist, order, task, pool = rank(cfg, a.pool_size, a.steps)
+    print(f"{'rank':>4} {'index':>5} {'var':>7} {'mean acc':>8}  prompt")
+    for r, i in enumerate(order[:a.top]):
+        print(f"{r:>4} {i:>5} {hist[i].var():7.4f} {hist[i].mean():8.3f}  "
+              f"{prompt_text(task, pool, i)}")
+    if a.out:
+        os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+        np.savez(a.out, history=hist, order=order)
+    return hist, order
+
+
+def prompt_text(task, pool, i: int) -> str:
+    """Pool row i's prompt as text: the task's decode_prompt, else its tokenizer's decoding of
+    the real (masked) tokens (a pretrained model's chat-template prompt)."""
+    if hasattr(task, "decode_prompt"):
+        return task.decode_prompt(pool["prompt"][i])
+    return task.tokenizer.decode(pool["prompt"][i][pool["prompt_mask"][i] > 0],
+                                 stop_at_eos=False).replace("\n", " | ")
+
+
+def rank(cfg, pool_size: int, steps: int):
+    """The warm-up, then `steps` RL steps on the whole pool (the fused step, or with a host
+    reward `reward.kind="split"` the split one) -> (history [pool, steps], order, task, pool)."""
+    cfg = cfg.copy_and_resolve_references()
+    cfg.task.kwargs.pool_size = pool_size
+    cfg.task.kwargs.index = 0   # any example of the pool: the whole pool is every step's batch
+    cfg.rl.batch_size = pool_size
     cfg = validate(cfg)
     task = build_task(cfg)
     model_cfg, params = build_model(cfg)
@@ -49,17 +76,11 @@ def main(argv=None):
             st, _ = sft_step(st, make_batch(s), sft_hp)
         params = st.params
     spec, state, hp, _ = build_rl(cfg, model_cfg, params, task, per_prompt_metrics=True)
+    step = (make_split_step(spec, host_reward_fn(task)) if cfg.reward.kind == "split"
+            else make_fused_step(spec))
     pool = task.pool()
-    _, hist = accuracy_history(make_fused_step(spec), state, pool, hp, a.steps)
-    order = rank_examples_by_accuracy_variance(hist)
-    print(f"{'rank':>4} {'index':>5} {'var':>7} {'mean acc':>8}  prompt")
-    for rank, i in enumerate(order[:a.top]):
-        print(f"{rank:>4} {i:>5} {hist[i].var():7.4f} {hist[i].mean():8.3f}  "
-              f"{task.decode_prompt(pool['prompt'][i])}")
-    if a.out:
-        os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
-        np.savez(a.out, history=hist, order=order)
-    return hist, order
+    _, hist = accuracy_history(step, state, pool, hp, steps)
+    return hist, rank_examples_by_accuracy_variance(hist), task, pool
 
 
 if __name__ == "__main__":

@@ -23,3 +23,24 @@ def test_one_shot_rlvr_value_and_ranking():
     hist = np.array([[1, 1, 1, 1], [0, 1, 0, 1], [0, 0, 1, 1], [0.5, 0.5, np.nan, 0.5]])
     # variances (ddof=0): 0, 0.25, 0.25, 0 -> [1, 2, 0, 3]
     np.testing.assert_array_equal(rank_examples_by_accuracy_variance(hist), [1, 2, 0, 3])
+
+
+def test_the_ranking_script_trains_with_the_host_reward_as_with_the_device_one():
+    """scripts/one_shot_rank.rank: with `reward.kind="split"` (a pretrained model's verifier on
+    the host) the pool trains with the split step; on a synthetic task, whose host reward is the
+    device reward in Python, both give the same accuracy history and order."""
+    import os
+    import runpy
+    from conftest import REPO_ROOT
+    from rlpt.config import load_config
+    rank = runpy.run_path(os.path.join(REPO_ROOT, "scripts", "one_shot_rank.py"))["rank"]
+    cfg = load_config(os.path.join(REPO_ROOT, "configs", "one_shot_rlvr.py")
+                      + ":arm=one_shot,quick=1,size=nano")
+    got = {}
+    for kind in ("device", "split"):
+        cfg.reward.kind = kind
+        hist, order, _, pool = rank(cfg, 4, 2)
+        got[kind] = (hist, order)
+    assert got["device"][0].shape == (4, 2)
+    np.testing.assert_array_equal(got["split"][0], got["device"][0])
+    np.testing.assert_array_equal(got["split"][1], got["device"][1])
