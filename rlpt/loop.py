@@ -209,9 +209,10 @@ def run_phase(phase, state, step_fn, batch_of, total, iters, cfg, ckpt, runs: Ru
     """Steps `start .. total` of a phase for `runs` (`iters` = K steps per call, batches stacked
     [K, ...] when K > 1; metrics [K] or [R, K]), logging every `log_every`, checkpointing every
     `ckpt_every` (the rows up to a checkpoint are written before it), and, with `on_eval(step,
-    state, which)`, evaluating every `eval.every` steps and at the start of the phase for the
-    runs `which` whose log has no evaluation at that step yet (step 0, after SFT, or a kill
-    between a checkpoint and its evaluation; evaluation rows have phase `eval_phase`). Rows pass
+    state, which)`, evaluating every `eval.every` steps and after the last, and at the start of
+    the phase for the runs `which` whose log has no evaluation at that step yet (step 0, after
+    SFT, or a kill between a checkpoint and its evaluation: the last step's too, whatever
+    `eval.every`; evaluation rows have phase `eval_phase`). Rows pass
     a NonFiniteMonitor per run
     (`cfg.nonfinite`); when every run has stopped, the loop ends (the caller reads
     `runs.stopped`). Returns the state."""
@@ -221,7 +222,7 @@ def run_phase(phase, state, step_fn, batch_of, total, iters, cfg, ckpt, runs: Ru
                          "steps per call")
     bar = runs.bar if runs.bar is not None else _progress(total, start, phase)
     monitors = [NonFiniteMonitor(phase, cfg.get("nonfinite")) for _ in range(runs.R)]
-    if on_eval is not None and start % cfg.eval.every == 0:
+    if on_eval is not None and (start % cfg.eval.every == 0 or start == total):
         need = [i for i, log in enumerate(runs.logs)
                 if start not in {r["step"] for r in log.read() if r["phase"] == eval_phase}]
         if need:

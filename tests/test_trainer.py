@@ -79,3 +79,31 @@ def test_outputs_and_exact_resume_after_sigkill(tmp_path):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))  # bitwise
     rows = lambda w: [json.loads(l) for l in open(os.path.join(w, "metrics.jsonl"))]
     assert rows(ref) == rows(run)
+
+
+def test_a_resume_at_the_last_step_evaluates_it_when_the_kill_came_before_its_evaluation(
+        tmp_path):
+    """rlpt.loop.run_phase restarted from the last step's checkpoint with no evaluation of that
+    step in the log (killed between the checkpoint and the evaluation) evaluates it, even when
+    eval.every does not divide the step (evaluations only before and after: eval.every huge);
+    with the evaluation in the log it does not evaluate again."""
+    import types
+    import ml_collections
+    from rlpt.io.metrics_log import MetricsLog
+    from rlpt.loop import Runs, run_phase
+    cfg = ml_collections.ConfigDict(dict(log_every=1, ckpt_every=10, eval=dict(every=10 ** 9),
+                                         nonfinite=dict(stop_after=5, reward_value=0.0,
+                                                        on_reward="replace")))
+    log = MetricsLog(str(tmp_path / "metrics.jsonl"))
+    log.write([{"phase": "eval", "step": 0, "greedy_acc": 0.1},
+               {"phase": "rl", "step": 40, "loss": 0.5}])
+    state = types.SimpleNamespace(step=np.asarray(40))
+    calls = []
+
+    def on_eval(step, st, which):
+        calls.append((step, which))
+        log.write([{"phase": "eval", "step": step, "greedy_acc": 0.9}])
+    never = lambda *a: pytest.fail("no step is left to run")
+    for _ in range(2):
+        run_phase("rl", state, never, never, 40, 1, cfg, None, Runs([log]), on_eval=on_eval)
+    assert calls == [(40, [0])]
