@@ -28,6 +28,7 @@ from rlpt import registry
 from rlpt.tasks import sft_batch
 from rlpt.tasks.synthetic import EVAL_SEED
 
+
 def _reward_of(part):
     """What scores a component's rows: its registered reward function, or for a task that
     checks decoded text (word_arith) its class's host verifier with its tokenizer's vocabulary."""
