@@ -231,8 +231,8 @@ def default_out(sweep_dirs) -> str:
 def analysis_main(script_file: str, stem: str, analyze: Callable, plot: Callable,
                   load: Callable = load_runs, argv=None) -> None:
     """The command line of an experiment's analyze.py (`script_file`): `analyze.py SWEEP_DIR
-    [MORE_DIRS] [--out DIR] [--stem NAME] [--no_plots]` (DIR defaults to default_out: SWEEP_DIR/analysis/,
-    created; NAME to `stem`). Prints `analyze(runs)`'s text, runs = `load(SWEEP_DIR)` merged with
+    [MORE_DIRS] [--out DIR] [--stem NAME] [--no_plots]` (DIR defaults to default_out:
+    SWEEP_DIR/analysis/, created; NAME to `stem`). Prints `analyze(runs)`'s text, runs = `load(SWEEP_DIR)` merged with
     the follow-up sweeps' (merge_runs), and writes it to `<NAME>.md`, its data to `<NAME>.json`
     and `plot(runs, data, <NAME>.png)` (not with --no_plots)."""
     experiment = os.path.basename(os.path.dirname(os.path.abspath(script_file)))

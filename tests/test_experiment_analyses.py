@@ -415,7 +415,7 @@ def test_a_single_run_archives_as_one_point(tmp_path):
 def test_every_committed_archive_regenerates_identically(tmp_path, capsys):
     """The repository's own archives: every experiment that has one regenerates identically;
     the others are counted as not regenerating. Tables only: the plots are never compared, and
-    test_an_archived_sweep_regenerates_its_tables_identically draws them."""
+    test_an_archived_sweep_regenerates_its_tables_identically draws an analysis's plot."""
     from experiments.archive import manifest
     names = {os.path.basename(os.path.dirname(p))
              for p in glob.glob(os.path.join(EXPERIMENTS_DIR, "*", "analyze.py"))}

@@ -27,6 +27,7 @@ from typing import List, Optional, Sequence
 from rlpt import registry
 from rlpt.evaluation.rollout import eval_seed, eval_settings
 from rlpt.io.workdir import write_json_atomic
+from rlpt.sweep.sft_cache import source_name
 
 AFTER_STEP_0 = ("algo", "rl", "optim", "log_every", "ckpt_every", "wandb", "nonfinite", "mesh",
                 "distributed", "seed")
@@ -67,8 +68,7 @@ class EvalCache:
             if os.path.exists(path):
                 with open(path) as f:
                     got = json.load(f)
-                self.source = got["point"] if d == self.dirs[0] else \
-                    os.path.join(d, "points", got["point"])
+                self.source = source_name(self.dirs[0], (d, got["point"]))
                 return got["rows"]
         return None
 
