@@ -268,17 +268,34 @@ def completion_inputs(prompt_BP, prompt_mask_BP, out: SampleOutput, num_samples:
     return tokens, valid
 
 
+def transition_ids(env_mask_NT) -> jax.Array:
+    """[N, T] int32: the number of environment blocks (runs of 1 in `env_mask`: tool results,
+    environment replies) that start at or before each column. A policy token's value is the index
+    of its transition, the LLM call it belongs to (0 before the first block)."""
+    env = env_mask_NT > 0
+    starts = env & ~jnp.pad(env, ((0, 0), (1, 0)))[:, :-1]
+    return jnp.cumsum(starts.astype(jnp.int32), axis=-1)
+
+
+def one_transition(out) -> jax.Array:
+    """Every column in transition 0: a single-call rollout."""
+    return jnp.zeros(out.mask.shape, jnp.int32)
+
+
 class Rollout(NamedTuple):
     """How the step gets completions: a value passed to the step, not a subclass.
 
     `sample(model_cfg, params, batch, rng, scfg) -> out` (a SampleOutput or an extension of it);
     `teacher_inputs(batch, out, G) -> (tokens [N, P+T], valid)` the teacher-forcing rows;
-    `reward_inputs(out) -> (tokens, mask)` what the task reward reads; `metrics(out) -> dict`.
+    `reward_inputs(out) -> (tokens, mask)` what the task reward reads; `metrics(out) -> dict`;
+    `transitions(out) -> [N, T] int32` the LLM call each completion column belongs to
+    (`transition_ids` of the environment blocks; 0 everywhere for a single-call rollout).
     """
     sample: callable
     teacher_inputs: callable
     reward_inputs: callable
     metrics: callable
+    transitions: callable = one_transition
 
 
 def _plain_sample(model_cfg, params, batch, rng, scfg):

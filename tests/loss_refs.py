@@ -63,12 +63,13 @@ def sft_part(seed, M=3, T2=4):
 
 def every_loss_batch(seed=19):
     """A batch every registered loss builds from (tests/algorithms/test_registry.py): policy
-    rows, values and returns (PPO), a keep mask, a step, an SFT part and MGRPO's layer-2 rows,
-    as jax arrays (float32 floats)."""
+    rows, values and returns (PPO), a keep mask, a step, an SFT part, MGRPO's layer-2 rows and
+    LightningRL's transition of each token, as jax arrays (float32 floats)."""
     b = make_batch(seed, N=8, T=4, spread=0.5)
     rng = np.random.default_rng(seed)
     b.update(values=rng.normal(size=(8, 4)), old_values=rng.normal(size=(8, 4)),
-             returns=rng.normal(size=(8, 4)), keep=np.ones(8), step=np.array(3))
+             returns=rng.normal(size=(8, 4)), keep=np.ones(8), step=np.array(3),
+             transitions=np.cumsum(rng.random((8, 4)) < 0.3, axis=1).astype(np.int32))
     b.update(sft_part(seed))
     b.update({f"layer2_{k}": v for k, v in make_batch(seed + 1, N=8, T=3).items()})
     return {k: jnp.asarray(v, jnp.float32) if np.asarray(v).dtype.kind == "f" else jnp.asarray(v)

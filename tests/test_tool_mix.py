@@ -1,5 +1,6 @@
 """The tool task's mix of difficulties (`easy_fraction`): difficulty labels, the evaluation per
-label, and the SFT cache key that ignores the reward weights (rlpt.tasks.tool_task)."""
+label, and the SFT cache key that ignores the reward weights; and its two-call variant
+(`addend_digits`) (rlpt.tasks.tool_task)."""
 import numpy as np
 import pytest
 
@@ -8,7 +9,7 @@ from rlpt.config import validate
 from rlpt.envs.tool_rollout import evaluate_tool
 from rlpt.models import get_model_config
 from rlpt.sweep.sft_cache import sft_key
-from rlpt.tasks.tool_task import ToolMultiplicationTask
+from rlpt.tasks.tool_task import ToolMultiplicationTask, tool_answer_reference
 
 
 def _operands(task, batch):
@@ -81,3 +82,25 @@ def test_the_tool_evaluation_reports_each_difficulty(monkeypatch):
     assert res["pass@1_d3"] == 0.5 and res["pass@2_d3"] == 1.0   # one of each hard pair right
     greedy_hard = ~(np.arange(16) % 2 == 1)[hard]   # greedy: one sample per prompt
     assert res["greedy_acc_d3"] == pytest.approx(greedy_hard.mean())
+
+
+def test_two_call_demonstrations_score_and_mask_both_results():
+    """`addend_digits`: `a*b+c=` with demos `[a*b]<p>[p+c]<s>s`; a demo played back as model and
+    tool tokens earns the reward, and the SFT loss skips both tool results."""
+    task = ToolMultiplicationTask(addend_digits=3, call_fraction=1.0)
+    b = task.make_batch(0, 0, 8)
+    for i in range(8):
+        prompt = task.tokenizer.decode(b["prompt"][i][b["prompt_mask"][i] > 0])
+        a, rest = prompt.rstrip("=").split("*")
+        x, c = (int(v) for v in rest.split("+"))
+        want = str(int(a) * x + c)
+        sol = b["solution"][i][b["solution_mask"][i] > 0]
+        text = task.tokenizer.decode(sol)
+        assert text == f"[{a}*{x}]<{int(a) * x}>[{int(a) * x}+{c}]<{want}>{want}", text
+        loss_mask = b["solution_loss_mask"][i][b["solution_mask"][i] > 0]
+        source = np.where(loss_mask > 0, 1, 2)                 # results are the tool's tokens
+        assert (source == 2).sum() == len(str(int(a) * x)) + len(want) + 4
+        ref = tool_answer_reference(sol, source, want, task.tokenizer)
+        assert ref["correct"] == 1.0 and ref["num_calls"] == 2.0, (text, ref)
+    with pytest.raises(ValueError, match="addend_digits=4"):
+        ToolMultiplicationTask(addend_digits=4)

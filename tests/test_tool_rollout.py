@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from configs import tool_calc
-from rlpt.config import optim_config, validate
+from rlpt.config import base_config, optim_config, validate
 from rlpt.envs.calculator import reference_eval, reference_render
 from rlpt.envs.tool_rollout import (ToolConfig, ToolSampleOutput, completion_source,
                                     tool_completion_inputs, tool_sample)
@@ -307,6 +307,28 @@ def test_tool_rl_step_two_steps(sft_params, monkeypatch):
     changed = [not np.array_equal(a, b) for a, b in zip(jax.tree_util.tree_leaves(sft_params),
                                                         jax.tree_util.tree_leaves(state.params))]
     assert any(changed)
+
+
+def test_lightning_rl_splits_tool_episodes_at_the_results(sft_params, model_rollout,
+                                                           monkeypatch):
+    """LightningRL on the tool rollout: a policy token's transition is the number of tool
+    results before it, and the step counts the non-empty transitions of each episode."""
+    cfg = _tool_cfg()
+    cfg.algo = base_config("lightning_rl").algo
+    cfg.algo.beta = 0.0
+    cfg = validate(cfg)
+    batch, out = model_rollout
+    spec, state, hp, _ = _build(cfg, sft_params, TASK, monkeypatch)
+    seg = np.asarray(spec.rollout.transitions(out))
+    tool, mask = np.asarray(out.tool_mask), np.asarray(out.mask)
+    starts = tool * (1 - np.pad(tool, ((0, 0), (1, 0)))[:, :-1])
+    np.testing.assert_array_equal(seg, np.cumsum(starts, axis=1))
+    per_row = [len({int(j) for j in seg[i][mask[i] > 0]}) for i in range(len(seg))]
+    assert max(per_row) >= 2   # some episodes made a call and wrote after its result
+    rewards = jnp.asarray(np.random.default_rng(0).random(64), jnp.float32)
+    _, m = jax.jit(functools.partial(update_phase, spec))(state, batch, out, rewards, hp)
+    np.testing.assert_allclose(float(m["transitions_per_episode"]), np.mean(per_row), rtol=1e-6)
+    assert float(m["transitions_merged"]) == 0.0 and np.isfinite(float(m["loss"]))
 
 
 # ------------------------------------------------------------------ one game, two protocols

@@ -209,13 +209,14 @@ def policy_loss_batch(spec, params, mb, c, logp=None, entropy=None) -> dict:
     """The policy-gradient loss inputs of minibatch rows `mb`: current log-probs (each prompt
     computed once per group, unless `logp` is given), old log-probs, mask, advantages, rewards,
     and the optional ref/teacher log-probs, keep mask, the sampler's log-probs `sampler_logp`
-    and entropy (when a piece needs it)."""
+    and entropy (when a piece needs it), and each token's transition `transitions` when an
+    algorithm put it in the rows (rlpt.algorithms.lightning_rl)."""
     if logp is None:
         logp, entropy = policy_outputs(spec, params, mb["tokens"], mb["valid"],
                                        mb["mask"].shape[1])
     lb = dict(logp=logp, mask=mb["mask"], advantages=mb["advantages"], rewards=mb["rewards"],
               old_logp=mb["old_logp"] if spec.multi_update else jax.lax.stop_gradient(logp))
-    for k in ("ref_logp", "teacher_logp", "keep", "sampler_logp"):
+    for k in ("ref_logp", "teacher_logp", "keep", "sampler_logp", "transitions"):
         if k in mb:
             lb[k] = mb[k]
     if spec.needs("entropy"):

@@ -39,7 +39,7 @@ from rlpt.envs.environment import Chat, Environment
 from rlpt.envs.tool_rollout import tool_completion_inputs
 from rlpt.envs.turns import TurnPrograms, turn_programs
 from rlpt.errors import UserError
-from rlpt.sampling import Rollout
+from rlpt.sampling import Rollout, transition_ids
 
 
 class EnvSampleOutput(NamedTuple):
@@ -72,7 +72,8 @@ ENV_ROLLOUT = Rollout(sample=_no_device_sample, teacher_inputs=env_teacher_input
                       reward_inputs=lambda out: (out.tokens, out.valid + out.env_mask),
                       metrics=lambda out: {
                           "env_token_frac": out.env_mask.sum() / jnp.maximum(out.valid.sum(), 1),
-                          "turns": out.turns.astype(jnp.float32).mean()})
+                          "turns": out.turns.astype(jnp.float32).mean()},
+                      transitions=lambda out: transition_ids(out.env_mask))
 
 
 def bucket_width(n: int, buckets: Sequence[int]) -> int:

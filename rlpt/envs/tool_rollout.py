@@ -43,7 +43,7 @@ import numpy as np
 from rlpt.envs.calculator import CALL_CLOSE, CALL_OPEN, RESULT_WIDTH, calculator
 from rlpt.errors import UserError
 from rlpt.models.config import ModelConfig
-from rlpt.sampling import Environment, Rollout, SamplingConfig, decode
+from rlpt.sampling import Environment, Rollout, SamplingConfig, decode, transition_ids
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,7 +169,8 @@ def tool_rollout(tcfg: ToolConfig) -> Rollout:
         teacher_inputs=lambda batch, out, G: tool_completion_inputs(
             batch["prompt"], batch["prompt_mask"], out, G),
         reward_inputs=lambda out: (out.tokens, completion_source(out)),
-        metrics=tool_metrics)
+        metrics=tool_metrics,
+        transitions=lambda out: transition_ids(out.tool_mask))
 
 
 # ------------------------------------------------------------------ trainer integration

@@ -28,6 +28,13 @@ Reward (`tool_answer_reward`, on device), over `(tokens, source)` where `source`
   `call_cost` > 0 charges each answered call: calling then pays only where the tool raises the
   chance of a correct answer by more than the charge.
 
+Two calls (`addend_digits` = d > 0): the prompt is `a*b+c=` with c of d digits, the target
+a*b+c, and a demonstration that calls makes two calls, the second on the first's result:
+
+    `[123*45]<5535>[5535+678]<6213>6213<eos>`
+
+(the two-call task of issue 27's claim 11, Agent Lightning: an episode of three LLM calls).
+
 A mix of difficulties (`easy_fraction` > 0): that share of the prompts has both operands of 1 to
 `easy_max_digits` digits (products a tiny model can learn by heart), and every batch gains
 `difficulty [B] int32`, the digit count of the longer operand, so evaluations report accuracy
@@ -128,9 +135,17 @@ class ToolMultiplicationTask(SyntheticTask):
     def __init__(self, min_digits_a: int = 3, max_digits_a: int = 3, min_digits_b: int = 2,
                  max_digits_b: int = 2, call_fraction: float = 0.5, answer_reward: float = 1.0,
                  format_reward: float = 0.0, tool_reward: float = 0.0, call_cost: float = 0.0,
-                 easy_fraction: float = 0.0, easy_max_digits: int = 1):
+                 easy_fraction: float = 0.0, easy_max_digits: int = 1, addend_digits: int = 0):
         check_digits(min_digits_a, max_digits_a, "tool_multiplication operand a")
         check_digits(min_digits_b, max_digits_b, "tool_multiplication operand b")
+        if addend_digits and not 1 <= addend_digits <= max(max_digits_a, max_digits_b):
+            raise ValueError(f"tool_multiplication: addend_digits={addend_digits} must be 0 (no "
+                             f"addend) or 1..{max(max_digits_a, max_digits_b)} (the longer "
+                             f"operand's digits, so a*b+c has no more digits than a*b can)")
+        if addend_digits and easy_fraction:
+            raise ValueError("tool_multiplication: addend_digits and easy_fraction together are "
+                             "not supported (the difficulty labels read `a*b=` prompts)")
+        self.addend_digits = addend_digits
         for name, v in (("call_fraction", call_fraction), ("easy_fraction", easy_fraction)):
             if not 0.0 <= v <= 1.0:
                 raise ValueError(f"tool_multiplication: {name}={v} not in [0, 1]")
@@ -143,11 +158,14 @@ class ToolMultiplicationTask(SyntheticTask):
         self.easy_fraction, self.easy_digits = easy_fraction, (1, easy_max_digits)
         self.weights = dict(answer_reward=answer_reward, format_reward=format_reward,
                             tool_reward=tool_reward, call_cost=call_cost)
-        expr = max_digits_a + 1 + max_digits_b
+        product = max_digits_a + 1 + max_digits_b
         ans = max_digits_a + max_digits_b
-        # solution: `[expr]` `<ans>` ans eos
-        super().__init__(prompt_len=1 + expr + 1, target_width=ans,
-                         solution_len=(expr + 2) + (ans + 2) + ans + 1, target_pad=0)
+        add = (1 + addend_digits) if addend_digits else 0          # `+c`
+        # solution: `[a*b]` `<p>` (`[p+c]` `<ans>`) ans eos
+        second = (ans + add + 2) + (ans + 2) if addend_digits else 0
+        super().__init__(prompt_len=1 + product + add + 1, target_width=ans,
+                         solution_len=(product + 2) + (ans + 2) + second + ans + 1,
+                         target_pad=0)
 
     @staticmethod
     def sft_source(kwargs):
@@ -159,22 +177,29 @@ class ToolMultiplicationTask(SyntheticTask):
         easy = self.easy_fraction > 0 and rng.random() < self.easy_fraction
         a = sample_int(rng, *(self.easy_digits if easy else self.digits_a))
         b = sample_int(rng, *(self.easy_digits if easy else self.digits_b))
-        answer = str(a * b)
         call = rng.random() < self.call_fraction
+        if self.addend_digits:
+            c = sample_int(rng, self.addend_digits, self.addend_digits)
+            answer = str(a * b + c)
+            solution = (f"[{a}*{b}]<{a * b}>[{a * b}+{c}]<{answer}>{answer}" if call
+                        else answer)
+            return f"{a}*{b}+{c}=", self.tokenizer.encode(answer), len(answer), solution
+        answer = str(a * b)
         solution = f"[{a}*{b}]<{answer}>{answer}" if call else answer
         return f"{a}*{b}=", self.tokenizer.encode(answer), len(answer), solution
 
     def make_batch(self, seed: int, step: int, batch_size: int) -> Dict[str, np.ndarray]:
-        """The synthetic batch contract plus `solution_loss_mask` (0 on the demo's `<...>`), and
+        """The synthetic batch contract plus `solution_loss_mask` (0 on the demo's `<...>`s), and
         with a mix of difficulties `difficulty` (the longer operand's digit count)."""
         out = super().make_batch(seed, step, batch_size)
         if self.easy_fraction > 0:
             out["difficulty"] = np.array([max(len(x) for x in t.rstrip("=").split("*"))
                                           for t in self.decode_prompt(out["prompt"])], np.int32)
         sol = out["solution"]
-        opened = np.cumsum(sol == RESULT_OPEN, axis=1) > 0
-        closed = np.cumsum(sol == RESULT_CLOSE, axis=1) - (sol == RESULT_CLOSE) > 0
-        out["solution_loss_mask"] = (out["solution_mask"] * ~(opened & ~closed)).astype(np.int32)
+        opened = np.cumsum(sol == RESULT_OPEN, axis=1)
+        closed_before = np.cumsum(sol == RESULT_CLOSE, axis=1) - (sol == RESULT_CLOSE)
+        in_result = opened > closed_before              # inside a `<...>`, both marks included
+        out["solution_loss_mask"] = (out["solution_mask"] * ~in_result).astype(np.int32)
         return out
 
     def calculator_environment(self, tcfg, batch: Dict[str, np.ndarray] = None):
