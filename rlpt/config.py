@@ -166,7 +166,9 @@ def base_config(algo: str = "grpo") -> ml_collections.ConfigDict:
     # confidence_auc: rlpt.evaluation.metrics.calibration; eval.seed=s evaluates every run with
     # the rng of seed s instead of its own, so runs of different seeds are scored on the same
     # draws; eval.sample_chunk=c draws the n_samples per prompt c at a time, bounding the
-    # sampler's memory for pass@256: rlpt.evaluation.rollout)
+    # sampler's memory for pass@256; eval.greedy_aux=("leading_zero",) reports the mean of
+    # those entries of the task reward's aux over the greedy answers, greedy_<key>:
+    # rlpt.evaluation.rollout)
     c.eval = ml_collections.ConfigDict(dict(
         every=50, n_prompts=256, n_samples=8, ks=(1, 4, 8), temperature=1.0))
     # LoRA (rlpt.models.lora): rank > 0 trains low-rank adapters of the named projections
@@ -334,6 +336,15 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     if chunk and (c.get("rollout", {}).get("kind", "plain") != "plain" or c.task.name == "env"):
         _fail("eval.sample_chunk", "the tool rollout's and a Python environment's evaluations "
               "draw all samples at once: leave it 0")
+    greedy_aux = c.eval.get("greedy_aux", ())
+    if not isinstance(greedy_aux, (tuple, list)) or not all(isinstance(k, str)
+                                                            for k in greedy_aux):
+        _fail("eval.greedy_aux", f"{greedy_aux!r} must be a tuple of names of the task "
+              "reward's aux entries, e.g. ('leading_zero',)")
+    if greedy_aux and (c.get("rollout", {}).get("kind", "plain") != "plain"
+                       or c.task.name == "env"):
+        _fail("eval.greedy_aux", "only the plain rollout's evaluation reports the reward's aux: "
+              "leave it empty")
     eval_seed = c.eval.get("seed", None)
     if eval_seed is not None and (not isinstance(eval_seed, int) or isinstance(eval_seed, bool)
                                   or eval_seed < 0):

@@ -31,8 +31,9 @@ from rlpt.rewards.prompt_target import prompt_as_target  # noqa: E402
 from rlpt.tasks.synthetic import AdditionTask, EVAL_SEED  # noqa: E402
 
 
-def held_out_ranking(model_cfg, params, task, ids, n=512):
-    """(verdict accuracy at 0.5, share of prompts with score(gold) > score(wrong))."""
+def held_out_ranking(model_cfg, params, task, ids, n=512, pad=0):
+    """(verdict accuracy at 0.5, share of prompts with score(gold) > score(wrong), mean scores);
+    `pad` > 0: both answers written zero-padded to `pad` digits."""
     tok = task.tokenizer
     raw = task.make_batch(EVAL_SEED, 0, n)
     b = prompt_as_target(raw)
@@ -43,8 +44,11 @@ def held_out_ranking(model_cfg, params, task, ids, n=512):
     reward = jax.jit(judge_reward(model_cfg, ids, stop_tokens=(tok.eos_id,)))
     judge = lambda *a: reward({"judge": params}, *a)
     width = task.target_width + 2
-    s_gold = np.asarray(judge(*answer_completions(tok, gold, width), b["target"], b["target_len"])[0])
-    s_wrong = np.asarray(judge(*answer_completions(tok, wrong, width), b["target"], b["target_len"])[0])
+    form = lambda xs: [str(x).zfill(pad) for x in xs]
+    s_gold = np.asarray(judge(*answer_completions(tok, form(gold), width), b["target"],
+                              b["target_len"])[0])
+    s_wrong = np.asarray(judge(*answer_completions(tok, form(wrong), width), b["target"],
+                               b["target_len"])[0])
     acc = (np.mean(s_gold > 0.5) + np.mean(s_wrong <= 0.5)) / 2
     return float(acc), float(np.mean(s_gold > s_wrong)), float(s_gold.mean()), float(s_wrong.mean())
 
@@ -61,23 +65,32 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--negatives", default=",".join(NEGATIVES),
                     help="kinds of wrong answers to train on: near,far,empty")
+    ap.add_argument("--padded_fraction", type=float, default=0.0,
+                    help="share of training answers written zero-padded (`046`), right ones "
+                         "labelled right: the judge learns that equivalence")
     args = ap.parse_args(argv)
     task = AdditionTask(args.min_digits, args.max_digits)
+    pads = [0] + ([task.target_width] if args.padded_fraction else [])
     ids = judge_ids(judge_config(), task.tokenizer)
     model_cfg = get_model_config(args.preset)
     params = init_params(model_cfg, jax.random.PRNGKey(args.seed))
     print(f"judge {args.preset} ({model_cfg.num_params():,} params) on addition "
-          f"{args.min_digits}..{args.max_digits} digits, negatives {args.negatives}; held-out "
-          "near misses (gold vs gold +- 1..10) before training: "
-          "acc %.3f ranked %.3f (gold %.3f, wrong %.3f)" % held_out_ranking(
-              model_cfg, params, task, ids))
+          f"{args.min_digits}..{args.max_digits} digits, negatives {args.negatives}, padded "
+          f"answers {args.padded_fraction}")
+
+    def report(when, params):
+        for pad in pads:
+            print(f"{when}, held-out near misses (gold vs gold +- 1..10)"
+                  f"{' zero-padded' if pad else ''}: acc %.3f ranked %.3f (gold %.3f, wrong %.3f)"
+                  % held_out_ranking(model_cfg, params, task, ids, pad=pad))
+    report("before training", params)
     t0 = time.time()
     params, _ = train_verifier(model_cfg, params, task, ids, args.steps, args.batch_size,
                                args.lr, seed=args.seed, log_every=max(args.steps // 10, 1),
-                               negatives=tuple(args.negatives.split(",")))
-    print(f"trained {args.steps} steps in {time.time() - t0:.1f}s; held-out: "
-          "acc %.3f ranked %.3f (gold %.3f, wrong %.3f)" % held_out_ranking(
-              model_cfg, params, task, ids))
+                               negatives=tuple(args.negatives.split(",")),
+                               padded_fraction=args.padded_fraction)
+    print(f"trained {args.steps} steps in {time.time() - t0:.1f}s")
+    report("after training", params)
     save_hf_checkpoint(args.out, model_cfg, jax.device_get(params))
     print(f"wrote {args.out}")
 

@@ -90,6 +90,24 @@ def test_prompt_layout_is_exact():
                                ref[:, 0] / ref.sum(1), rtol=1e-4)
 
 
+def test_padded_verifier_examples_label_the_padded_gold_right():
+    """`padded_fraction`: answers zero-padded to the answer width, a padded gold labelled yes,
+    a padded wrong answer no."""
+    task = AdditionTask(min_digits=1, max_digits=2)
+    ex = verifier_examples(task, 3, 0, 256, IDS, padded_fraction=0.5)
+    b = task.make_batch(3, 0, 256)
+    padded = 0
+    for i in range(256):
+        row = ex["tokens"][i][ex["valid"][i]]
+        text = TOK.decode(row)                          # `12+34=046?`
+        answer = text.split("=")[1].rstrip("?")
+        gold = int(TOK.decode(b["target"][i][: b["target_len"][i]]))
+        assert ex["correct"][i] == (answer != "" and int(answer) == gold), text
+        assert ex["label"][i] == IDS.verdict[0 if ex["correct"][i] else 1]
+        padded += len(answer) == 3 and answer[0] == "0"
+    assert 60 < padded < 140 and ex["correct"].sum() > 100
+
+
 @pytest.mark.slow   # the default suite's time (README, Tests); -m slow runs it
 def test_trained_judge_ranks_correct_above_incorrect(judge_params):
     b, gold, wrong = _answer_pairs(128)

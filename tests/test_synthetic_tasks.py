@@ -172,6 +172,39 @@ def test_exact_answer_rejects_wrong_completions():
     assert float(r[0]) == 0.0 and not bool(aux["format_ok"][0])
 
 
+def test_numeric_answer_accepts_leading_zeros_and_matches_its_reference():
+    """`answer_check="numeric"`: `0579` and `00579` score for 579, everything exact_answer
+    rejects for another reason still scores 0; the host reference agrees on every case."""
+    task = st.AdditionTask(answer_check="numeric")
+    cases = {"579$": 1, "0579$": 1, "00579$": 1, "579$12": 1, "0578$": 0, "5790$": 0,
+             "057$": 0, "0$": 0, "00$": 0, "$": 0, "0579": 0, "0 579$": 0, "+579$": 0,
+             "05~79$": 0}
+    zero = dict({t: 0 for t in cases}, **{"0$": 1, "00$": 1, "000$": 1})
+    for answer, target_len, want in (("579", 3, cases), ("0", 1, zero)):
+        target = np.array(encode(answer) + [0] * (4 - len(answer)), np.int32)
+        texts = list(want)
+        r, aux = reward_of(task, texts, target, target_len)
+        for t, got, lead in zip(texts, r, aux["leading_zero"]):
+            text, terminated = rw.completion_text(encode(t))
+            assert got == want[t] == rw.numeric_answer_reference(text, terminated, answer)[0], (
+                answer, t)
+            assert lead == (terminated and len(text) > 1 and text[0] == "0"
+                            and text.isdigit()), t
+    # the exact check and the padded demonstrations: half of the demos zero-padded, each worked
+    # solution right under the numeric check, the padded ones wrong under the exact one
+    b = st.AdditionTask(1, 2, padded_fraction=0.5, answer_check="numeric").make_batch(0, 0, 64)
+    sol, m = b["solution"], b["solution_mask"]
+    numeric, aux = st.AdditionTask(answer_check="numeric", max_digits=2).reward(
+        sol, m, b["target"], b["target_len"])
+    exact, _ = st.AdditionTask(max_digits=2).reward(sol, m, b["target"], b["target_len"])
+    padded = np.asarray(aux["leading_zero"])
+    assert np.all(np.asarray(numeric) == 1) and 16 < padded.sum() < 48
+    np.testing.assert_array_equal(np.asarray(exact), 1 - padded)
+    assert {len(TOK.decode(sol[i][m[i] > 0])) for i in np.flatnonzero(padded)} == {3}
+    with pytest.raises(ValueError, match="answer_check='loose'"):
+        st.AdditionTask(answer_check="loose")
+
+
 def countdown_case(texts, numbers, goal):
     task = make_task("countdown_div")
     target = np.array([goal] + numbers + [-1, -1], np.int32)  # the reward ignores the padding

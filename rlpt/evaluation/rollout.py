@@ -8,11 +8,14 @@
   greedy second attempt after the greedy answer and `algo.layer2_instruction_ids` [B]
   (rlpt.pieces.self_correction; the prompt of MGRPO's layer 2); with `eval.calibration`,
   `confidence`, the greedy answer's confidence [B] (the mean probability of its tokens, eos
-  excluded: RLSF's p(top-1), arXiv 2507.21931). Both decodings use `rng`.
+  excluded: RLSF's p(top-1), arXiv 2507.21931); for each key k of `eval.greedy_aux`, `aux_k`,
+  the reward's aux entry k on the greedy answers [B]. Both decodings use `rng`.
 - `eval_metrics(rewards, batch, cfg)` -> the numbers on the host: greedy_acc, unbiased pass@k
   for eval.ks (rlpt.evaluation.metrics), per difficulty label when the batch has them, the
   self-correction rates `sc_*`, and the calibration of the greedy answers (`ece`,
-  `confidence`, `confidence_auc`: rlpt.evaluation.metrics.calibration).
+  `confidence`, `confidence_auc`: rlpt.evaluation.metrics.calibration), and `greedy_<k>`, the
+  mean of each `eval.greedy_aux` entry over the greedy answers (e.g. `leading_zero`: the share
+  written in a task's second surface form).
 
 A run's rng is `PRNGKey(seed + 777)` (`eval_rng(eval_seed(cfg))`) in both callers, so a run in
 a sweep is evaluated on the same samples as the same run alone; `seed` is the run's own unless
@@ -31,6 +34,7 @@ import numpy as np
 from rlpt import distributed
 from rlpt.envs.multiturn import task_runner
 from rlpt.envs.tool_rollout import evaluate_tool, rollout_kind
+from rlpt.errors import UserError
 from rlpt.evaluation.metrics import (by_difficulty, calibration, mean_pass_at_k,
                                      self_correction_rates)
 from rlpt.pieces.self_correction import self_correction_rewards
@@ -50,6 +54,7 @@ class EvalSettings(NamedTuple):
     instruction_ids: tuple   # algo.layer2_instruction_ids: the second attempt's prompt
     calibration: bool = False
     sample_chunk: int = 0    # draw the n_samples this many at a time (0: all at once)
+    greedy_aux: tuple = ()   # aux keys of the reward reported over the greedy answers
 
 
 def eval_settings(cfg) -> EvalSettings:
@@ -57,7 +62,8 @@ def eval_settings(cfg) -> EvalSettings:
     return EvalSettings(e.n_samples, e.temperature, bool(e.get("self_correction", False)),
                         s.max_new_tokens, tuple(s.stop_tokens), s.pad_id,
                         tuple(int(i) for i in cfg.algo.get("layer2_instruction_ids", ())),
-                        bool(e.get("calibration", False)), int(e.get("sample_chunk", 0)))
+                        bool(e.get("calibration", False)), int(e.get("sample_chunk", 0)),
+                        tuple(e.get("greedy_aux", ())))
 
 
 def eval_seed(cfg) -> int:
@@ -98,7 +104,7 @@ def _rewards_fn(model_cfg, reward, st: EvalSettings):
     def fn(params, rng, b):
         rep = lambda x: jnp.repeat(x, st.n_samples, axis=0)
         first = sample(model_cfg, params, b["prompt"], b["prompt_mask"], rng, greedy)
-        r_g, _ = reward(first.tokens, first.mask, b["target"], b["target_len"])
+        r_g, aux_g = reward(first.tokens, first.mask, b["target"], b["target_len"])
         if chunk == st.n_samples:
             out = sample(model_cfg, params, b["prompt"], b["prompt_mask"], rng, multi)
             r_s, _ = reward(out.tokens, out.mask, rep(b["target"]), rep(b["target_len"]))
@@ -114,6 +120,11 @@ def _rewards_fn(model_cfg, reward, st: EvalSettings):
             r_s = jax.lax.map(draw, jnp.arange(m))
             r_s = r_s.reshape(m, -1, chunk).transpose(1, 0, 2).reshape(-1)  # prompt-major
         res = {"greedy": r_g, "samples": r_s}
+        for k in st.greedy_aux:
+            if k not in aux_g:
+                raise UserError(f"config eval.greedy_aux: the task reward has no aux entry "
+                                f"{k!r}; it has {sorted(aux_g)}")
+            res[f"aux_{k}"] = jnp.asarray(aux_g[k], jnp.float32)
         if st.self_correction:
             sc_batch = {k: b[k] for k in SC_BATCH_KEYS}
             res["second"] = self_correction_rewards(model_cfg, params, sc_batch, reward,
@@ -142,6 +153,8 @@ def eval_metrics(rewards, batch, cfg) -> dict:
         res.update(self_correction_rates(r_g, np.asarray(rewards["second"])))
     if "confidence" in rewards:
         res.update(calibration(np.asarray(rewards["confidence"]), r_g > 0.5))
+    for k in e.get("greedy_aux", ()):
+        res[f"greedy_{k}"] = float(np.mean(np.asarray(rewards[f"aux_{k}"])))
     return res
 
 

@@ -35,12 +35,16 @@ def _wrong_answer(rng, gold: int, kind: str, max_value: int):
 
 def verifier_examples(task, seed: int, step: int, batch_size: int, ids: JudgeIds,
                       wrong_fraction: float = 0.5,
-                      negatives: Sequence[str] = NEGATIVES) -> Dict[str, np.ndarray]:
+                      negatives: Sequence[str] = NEGATIVES,
+                      padded_fraction: float = 0.0) -> Dict[str, np.ndarray]:
     """Judge rows for task prompts with the gold answer or a wrong one, labelled with the verdict
     token. Wrong answers are drawn uniformly from the `negatives` kinds: `near` (gold +- 1..10),
     `far` (uniform over [0, 10**answer_width - 1]), `empty` (no digits). A judge that never saw
     a kind of wrong answer can rate it highly, and RL finds it (docs/tasks.md: trained on near
     misses only, the judge rated empty answers ~0.9 and the policy learned to answer nothing).
+    `padded_fraction` of the answers (right or wrong, not empty) are written zero-padded to the
+    task's answer width (`046`), the second surface form of `AdditionTask(padded_fraction=)`; a
+    padded gold answer is labelled correct, so the judge learns the equivalence.
 
     Returns numpy `tokens [B, L]`, `valid [B, L]`, `label [B]` (the yes / no token id) and
     `correct [B]`; deterministic in (seed, step). The task must be `addition` or
@@ -62,7 +66,9 @@ def verifier_examples(task, seed: int, step: int, batch_size: int, ids: JudgeIds
             kind = negatives[int(rng.integers(len(negatives)))] if len(negatives) > 1 \
                 else negatives[0]
             ans = _wrong_answer(rng, gold, kind, 10 ** task.target_width - 1)
-        correct[i] = ans == str(gold)
+        if padded_fraction and ans and rng.random() < padded_fraction:
+            ans = ans.zfill(task.target_width)
+        correct[i] = bool(ans) and int(ans) == gold
         digits = tok.encode(ans)
         resp[i, :len(digits)] = digits
         keep[i, :len(digits)] = True
@@ -109,14 +115,15 @@ def _train_step(model_cfg: ModelConfig, lr: float):
 
 def train_verifier(model_cfg: ModelConfig, params, task, ids: JudgeIds, steps: int,
                    batch_size: int = 64, lr: float = 1e-3, seed: int = 0, log_every: int = 0,
-                   negatives: Sequence[str] = NEGATIVES):
+                   negatives: Sequence[str] = NEGATIVES, padded_fraction: float = 0.0):
     """`steps` AdamW updates of the verdict loss on `verifier_examples`; returns
     (params, losses [steps])."""
     opt, step = _train_step(model_cfg, float(lr))
     opt_state = opt.init(params)
     losses = []
     for s in range(steps):
-        b = verifier_examples(task, seed, s, batch_size, ids, negatives=negatives)
+        b = verifier_examples(task, seed, s, batch_size, ids, negatives=negatives,
+                              padded_fraction=padded_fraction)
         params, opt_state, loss = step(params, opt_state,
                                        {k: b[k] for k in ("tokens", "valid", "label")})
         losses.append(float(loss))

@@ -3,7 +3,8 @@
 Tasks (registered as `get("task", name)(**knobs)`; rewards in `rlpt.tasks.synthetic_reward`):
 
 * `addition`       prompt `<bos>123+456=`  answer `579`. Knobs: `min_digits`, `max_digits`
-                   (each operand independently gets a digit count in that range).
+                   (each operand independently gets a digit count in that range),
+                   `padded_fraction` (demos that write `0579`), `answer_check` (exact | numeric).
 * `multiplication` prompt `<bos>12*34=`    answer `408`. Knobs: `min_digits_a`, `max_digits_a`,
                    `min_digits_b`, `max_digits_b`.
 * `countdown`      prompt `<bos>3,5,7>22:`  completion e.g. `3*5+7`: an expression over `+ - *`
@@ -173,18 +174,47 @@ class _ArithmeticTask(SyntheticTask):
         return rw.exact_answer_reference(text, terminated, answer)[0]
 
 
+ANSWER_CHECKS = {"exact": "exact_answer", "numeric": "numeric_answer"}
+
+
 @register("task", "addition")
 class AdditionTask(_ArithmeticTask):
-    """`123+456=` -> `579`; each operand has min_digits..max_digits digits."""
+    """`123+456=` -> `579`; each operand has min_digits..max_digits digits.
+
+    Two surface forms (General-Reasoner's setting, arXiv 2505.14652): `padded_fraction` of the
+    SFT demonstrations write the answer zero-padded to the answer width (`0579` for
+    max_digits 3); `answer_check` is the task's own verifier, `exact` (the digits, no leading
+    zeros: rlpt.tasks.synthetic_reward.exact_answer) or `numeric` (leading zeros allowed:
+    numeric_answer, which accepts both forms)."""
 
     name, symbol = "addition", "+"
 
-    def __init__(self, min_digits: int = 1, max_digits: int = 3):
+    def __init__(self, min_digits: int = 1, max_digits: int = 3, padded_fraction: float = 0.0,
+                 answer_check: str = "exact"):
         check_digits(min_digits, max_digits, "addition")
+        if not 0.0 <= padded_fraction <= 1.0:
+            raise ValueError(f"addition: padded_fraction={padded_fraction} not in [0, 1]")
+        if answer_check not in ANSWER_CHECKS:
+            raise ValueError(f"addition: answer_check={answer_check!r}; known: "
+                             f"{list(ANSWER_CHECKS)}")
+        self.padded_fraction, self.answer_check = padded_fraction, answer_check
+        self.reward_name = ANSWER_CHECKS[answer_check]
         super().__init__((min_digits, max_digits), (min_digits, max_digits), max_digits + 1)
 
     def _apply(self, a, b):
         return a + b
+
+    def _sample(self, rng):
+        prompt, target, n, answer = super()._sample(rng)
+        if self.padded_fraction and rng.random() < self.padded_fraction:
+            answer = answer.zfill(self.target_width)
+        return prompt, target, n, answer
+
+    def _check(self, text, terminated, example):
+        answer = self.tokenizer.decode(example["target"][: int(example["target_len"])])
+        ref = (rw.numeric_answer_reference if self.answer_check == "numeric"
+               else rw.exact_answer_reference)
+        return ref(text, terminated, answer)[0]
 
 
 @register("task", "multiplication")

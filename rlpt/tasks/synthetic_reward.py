@@ -16,6 +16,8 @@ always scores 0, so the policy must learn to stop.
   answer's digit tokens right-padded, `target_len` their count. Reward 1.0 iff the text is
   exactly those digits (no leading zeros, spaces or extra tokens) and is terminated.
   aux: `format_ok` = terminated and the text is one or more digits.
+* `numeric_answer`: as `exact_answer`, but leading zeros are allowed (`046` scores for 46);
+  aux: `format_ok`, `leading_zero`.
 * `countdown`: `target[:, 0]` is the goal value, `target[:, 1:1 + target_len]` the given
   numbers (the rest is ignored). The text must be `num (op num)*` with op in `+ - * /`, no
   spaces or parentheses, each literal without leading zeros and at most 9 digits. It is
@@ -89,6 +91,34 @@ def exact_answer_reward(completion, completion_mask, target, target_len) -> Tupl
     digits_match = jnp.all((comp == tgt) | ~in_answer, axis=-1)
     correct = terminated & (eos_pos == target_len) & digits_match
     return correct.astype(jnp.float32), {"format_ok": format_ok}
+
+
+@register("reward", "numeric_answer")
+def numeric_answer_reward(completion, completion_mask, target, target_len
+                          ) -> Tuple[jax.Array, Aux]:
+    """1.0 iff the completion is digits then eos and their value is the target's: `exact_answer`
+    that also accepts leading zeros (`046` for 46), the equivalence a strict rule misses.
+    aux: `format_ok` (as exact_answer) and `leading_zero` (format_ok, two or more digits, the
+    first a zero)."""
+    completion = jnp.asarray(completion, jnp.int32)
+    target = jnp.asarray(target, jnp.int32)
+    target_len = jnp.asarray(target_len, jnp.int32)
+    t, a = completion.shape[-1], target.shape[-1]
+    width = max(t, a + 1)
+    comp = jnp.pad(completion, ((0, 0), (0, width - t)), constant_values=PAD_ID)
+    valid = jnp.pad(valid_prefix(completion_mask), ((0, 0), (0, width - t)))
+    is_eos = (comp == EOS_ID) & valid
+    terminated = is_eos.any(-1)
+    eos_pos = jnp.where(terminated, jnp.argmax(is_eos, axis=-1), width)
+    pos = jnp.arange(width)[None, :]
+    before_eos = pos < eos_pos[:, None]
+    format_ok = terminated & (eos_pos >= 1) & jnp.all(is_digit(comp) | ~before_eos, axis=-1)
+    lead = (eos_pos - target_len)[:, None]             # leading zeros the text may carry
+    tgt = jnp.take_along_axis(target, jnp.clip(pos - lead, 0, a - 1), axis=-1)
+    ok = jnp.where(pos < lead, comp == DIGIT0_ID, comp == tgt) | ~before_eos
+    correct = format_ok & (lead[:, 0] >= 0) & jnp.all(ok, axis=-1)
+    leading_zero = format_ok & (eos_pos >= 2) & (comp[:, 0] == DIGIT0_ID)
+    return correct.astype(jnp.float32), {"format_ok": format_ok, "leading_zero": leading_zero}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -203,6 +233,14 @@ def exact_answer_reference(text: str, terminated: bool, answer: str) -> Tuple[fl
     """-> (reward, format_ok) for addition/multiplication (see module doc)."""
     format_ok = terminated and len(text) >= 1 and all(ch in "0123456789" for ch in text)
     return float(terminated and text == answer), format_ok
+
+
+def numeric_answer_reference(text: str, terminated: bool, answer: str) -> Tuple[float, bool]:
+    """-> (reward, format_ok) of `numeric_answer`: digits whose leading zeros stripped are the
+    answer's."""
+    format_ok = terminated and len(text) >= 1 and all(ch in "0123456789" for ch in text)
+    return float(format_ok and (text.lstrip("0") or "0") == (answer.lstrip("0") or "0")
+                 and len(text) >= len(answer)), format_ok
 
 
 def parse_countdown(text: str) -> Optional[Tuple[list, list]]:
