@@ -60,25 +60,35 @@ def test_calibration_against_hand_counts():
         "confidence_auc"] == 0.0
 
 
-def test_the_evaluation_reports_calibration_when_asked():
+def test_the_evaluation_reports_calibration_and_greedy_aux_when_asked():
     """eval.calibration: the greedy answers' confidence is the mean p(top-1) of their tokens
-    (eos excluded), recomputed here by teacher forcing the greedy answers."""
+    (eos excluded), recomputed here by teacher forcing the greedy answers. eval.greedy_aux:
+    `greedy_<k>` is the mean of the reward's aux entry k over the greedy answers (a reward whose
+    aux counts odd token ids, recomputed from the greedy decode); a key the reward does not give
+    is an error naming the field. One compiled evaluation for both."""
     import jax
     import jax.numpy as jnp
     from configs import grpo_arith
     from rlpt.build import build_model, build_task
     from rlpt.config import validate
-    from rlpt.evaluation.rollout import eval_metrics, eval_rng, eval_settings, jitted_eval_rewards
+    from rlpt.errors import UserError
+    from rlpt.evaluation.rollout import (eval_metrics, eval_rewards_fn, eval_rng, eval_settings,
+                                         jitted_eval_rewards)
     from rlpt.models.transformer import forward
     from rlpt.sampling import SamplingConfig, sample
     c = grpo_arith.get_config("size=nano,quick=1")
     c.eval.n_prompts, c.eval.n_samples, c.eval.ks = 16, 2, (1, 2)
     c.eval.calibration = True
+    c.eval.greedy_aux = ("n_odd",)
     c = validate(c)
     task = build_task(c)
     model_cfg, params = build_model(c)
     batch = task.eval_set(16)
-    rewards = jax.device_get(jitted_eval_rewards(model_cfg, task.reward, eval_settings(c))(
+
+    def reward(tokens, mask, target, target_len):
+        r, _ = task.reward(tokens, mask, target, target_len)
+        return r, {"n_odd": (tokens % 2 * mask).sum(-1)}
+    rewards = jax.device_get(jitted_eval_rewards(model_cfg, reward, eval_settings(c))(
         params, eval_rng(c.seed), batch))
     out = eval_metrics(rewards, batch, c)
     assert {"ece", "confidence", "confidence_auc"} <= set(out)
@@ -99,6 +109,17 @@ def test_the_evaluation_reports_calibration_when_asked():
         want = p_top1[i][keep].mean() if keep.any() else 0.0
         assert conf[i] == pytest.approx(want, abs=1e-4), i
     assert out["confidence"] == pytest.approx(conf.mean(), abs=1e-6)
+    n_odd = (np.asarray(first.tokens) % 2 * np.asarray(first.mask)).sum(-1)
+    assert len(set(n_odd.tolist())) > 1   # the mean is over answers that differ
+    assert out["greedy_n_odd"] == pytest.approx(n_odd.mean())
+    c.eval.greedy_aux = ("nope",)
+    with pytest.raises(UserError, match="eval.greedy_aux: the task reward has no aux entry "
+                                        "'nope'; it has \\['n_odd'\\]"):
+        jax.eval_shape(eval_rewards_fn(model_cfg, reward, c), params, eval_rng(c.seed), batch)
+    c = grpo_arith.get_config("size=nano,quick=1")
+    c.eval.greedy_aux = "leading_zero"   # a string, not a tuple of names
+    with pytest.raises(UserError, match="eval.greedy_aux"):
+        validate(c)
 
 
 def test_chunked_samples_are_the_chunks_drawn_one_by_one_and_eval_seed_is_shared():
@@ -142,42 +163,3 @@ def test_chunked_samples_are_the_chunks_drawn_one_by_one_and_eval_seed_is_shared
     c.seed = 3
     assert eval_seed(validate(c)) == 5
 
-
-def test_greedy_aux_reports_the_reward_aux_over_the_greedy_answers():
-    """eval.greedy_aux: `greedy_<k>` is the mean of the reward's aux entry k over the greedy
-    answers (here a reward whose aux counts odd token ids, recomputed from the greedy decode);
-    a key the reward does not give is an error naming the field."""
-    import jax
-    from configs import grpo_arith
-    from rlpt.build import build_model, build_task
-    from rlpt.config import validate
-    from rlpt.errors import UserError
-    from rlpt.evaluation.rollout import eval_metrics, eval_rng, eval_settings, jitted_eval_rewards
-    from rlpt.sampling import SamplingConfig, sample
-
-    def reward(tokens, mask, target, target_len):
-        return (mask.sum(-1) > 2).astype("float32"), {"n_odd": (tokens % 2 * mask).sum(-1)}
-
-    c = grpo_arith.get_config("size=nano,quick=1")
-    c.eval.n_prompts, c.eval.n_samples, c.eval.ks = 16, 2, (1, 2)
-    c.eval.greedy_aux = ("n_odd",)
-    c = validate(c)
-    model_cfg, params = build_model(c)
-    batch = build_task(c).eval_set(16)
-    rewards = jax.device_get(jitted_eval_rewards(model_cfg, reward, eval_settings(c))(
-        params, eval_rng(c.seed), batch))
-    scfg = SamplingConfig(max_new_tokens=c.sampling.max_new_tokens, greedy=True,
-                          stop_tokens=tuple(c.sampling.stop_tokens))
-    first = sample(model_cfg, params, batch["prompt"], batch["prompt_mask"], eval_rng(c.seed),
-                   scfg)
-    n_odd = (np.asarray(first.tokens) % 2 * np.asarray(first.mask)).sum(-1)
-    assert len(set(n_odd.tolist())) > 1   # the mean is over answers that differ
-    assert eval_metrics(rewards, batch, c)["greedy_n_odd"] == pytest.approx(n_odd.mean())
-    c.eval.greedy_aux = ("nope",)
-    with pytest.raises(UserError, match="eval.greedy_aux: the task reward has no aux entry "
-                                        "'nope'; it has \\['n_odd'\\]"):
-        jitted_eval_rewards(model_cfg, reward, eval_settings(c))(params, eval_rng(c.seed), batch)
-    c = grpo_arith.get_config("size=nano,quick=1")
-    c.eval.greedy_aux = "leading_zero"   # a string, not a tuple of names
-    with pytest.raises(UserError, match="eval.greedy_aux"):
-        validate(c)
