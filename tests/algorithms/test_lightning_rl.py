@@ -95,3 +95,12 @@ def test_validate_names_the_field():
         validate(config(2))
     with pytest.raises(UserError, match="algo.max_transitions: 0"):
         validate(config(0))
+
+
+def test_under_token_mean_the_split_changes_nothing():
+    b = _split_batch(6)
+    c = dict(beta=0.04, loss_agg="token_mean")
+    split, _ = get("loss", "lightning_rl")(to_jax(b), cfg(max_transitions=3, **c))
+    whole, _ = get("loss", "grpo")(to_jax({k: v for k, v in b.items() if k != "transitions"}),
+                                   cfg(**c))
+    np.testing.assert_allclose(float(split), float(whole), rtol=1e-6)
