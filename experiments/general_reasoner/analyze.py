@@ -4,8 +4,9 @@
 
 Three arms from one SFT model per seed, differing only in the verifier RL optimises: `rule`
 (exact digits: a zero-padded right answer scores 0), `judge` (a tiny trained generative
-verifier) and `oracle` (numeric equivalence, the truth). Held-out (256 prompts, scored by the
-truth): greedy accuracy and the share of greedy answers in the padded form after SFT; after RL
+verifier) and `oracle` (numeric equivalence, the truth). From the RL rows (early: the first 10%
+of RL steps, late: the last 25%): the optimised reward and the logged train accuracy. Held-out
+(256 prompts, scored by the truth): greedy accuracy and the share of greedy answers in the padded form after SFT; after RL
 greedy accuracy, pass@1, pass@4 and the padded share. Writes `results.md` (mean and 95%
 Student-t interval over seeds per arm, and of the per-seed differences judge - rule and
 oracle - rule), `results.json` and `results.png` (held-out curves).
@@ -17,10 +18,15 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from experiments.analysis import (  # noqa: E402
-    analysis_main, comparison_table, heldout_rows, load_arms, plot_eval_curves)
+    analysis_main, comparison_table, heldout_rows, last_rl_step, load_arms, plot_eval_curves,
+    rl_window_rows)
 
 ARMS = ("rule", "judge", "oracle")
 LABELS = {"rule": "rule verifier", "judge": "model verifier", "oracle": "oracle (truth)"}
+# RL rows: the reward RL optimised, and the samples' accuracy as logged (the truth for `rule`,
+# which logs it beside its proxy, and `oracle`; the judge's verdict > 0.5 for `judge`)
+RL_METRICS = [("reward_mean", "optimised reward (sampled)", 3),
+              ("accuracy", "train accuracy (rule, oracle: truth; model verifier: judge > 0.5)", 3)]
 
 
 def arm_of(overrides, cfg):
@@ -34,15 +40,18 @@ load = functools.partial(load_arms, arm_of=arm_of, known=ARMS)
 
 def table(runs):
     arms = [a for a in ARMS if a in runs]
-    rows = (heldout_rows(["greedy_acc", "greedy_leading_zero"], ["after_sft"])
+    steps = last_rl_step(runs, arms)
+    rows = (rl_window_rows(steps, RL_METRICS)
+            + heldout_rows(["greedy_acc", "greedy_leading_zero"], ["after_sft"])
             + heldout_rows(["greedy_acc", "pass@1", "pass@4", "greedy_leading_zero"],
                            ["after_rl"]))
     text, data = comparison_table(
         runs, arms, LABELS, rows, "rule",
-        "1-digit addition, half of the SFT answers zero-padded (`07`); held-out scores are "
+        f"1-digit addition, half of the SFT answers zero-padded (`07`); RL steps {steps}; early = "
+        "the first 10%, late = the last 25%; held-out scores are "
         "the truth (numeric equivalence); greedy_leading_zero = share of greedy answers in the "
         "padded form; ")
-    return text + "\n", data
+    return text + "\n", dict(data, steps=steps)
 
 
 def plot(runs, data, path):
