@@ -74,12 +74,15 @@ CASES = [  # (experiment, configs/<file>.py, its sweeps' arguments as in the REA
     ("domain_transfer", "domain_transfer", [""], [], "results"),
     ("online_dpo_vs_grpo", "online_dpo_vs_grpo", ["what=dpo", "what=grpo"], [], "results"),
     ("toolrl_function_call", "toolrl_function_call", [""], [], "results"),
+    ("agent_lightning", "agent_lightning", [""], [], "results"),
+    ("general_reasoner", "general_reasoner", [""], [], "results"),
 ]
 SMALL_OF = {"pre_dpo_vs_dpo": "seeds=3,steps=20", "label_noise": "seeds=3",   # no rl_steps
             "drpo_robustness": "seeds=3", "rm_overoptimization": "seeds=3,steps=20",
             "tool_when_to_call": "seeds=3,steps=20", "artist_tool": "seeds=3",
             "feedback_rewards": "seeds=3,steps=20", "online_dpo_vs_grpo": "seeds=3,steps=20",
-            "smollm2_passk": "seeds=3,steps=20"}
+            "smollm2_passk": "seeds=3,steps=20", "agent_lightning": "seeds=3,steps=20",
+            "general_reasoner": "seeds=3"}
 ALGO_RL_KEYS = {  # RL-row keys an algorithm logs besides the common ones (rlpt/algorithms/)
     "ppo": ("value_mean", "vf_loss", "vf_clip_frac", "dual_clip_frac"),
     "kdrl": ("kd_beta", "kd_k2", "kd_frac"),
@@ -125,6 +128,8 @@ def _eval_row(cfg, step, effect, seed):
     if cfg.eval.get("calibration"):   # rlpt.evaluation.metrics.calibration
         row.update(ece=0.2 - 0.1 * frac, confidence=0.6 + 0.2 * frac,
                    confidence_auc=0.4 + 0.2 * frac)
+    for k in cfg.eval.get("greedy_aux", ()):   # the reward's aux over the greedy answers
+        row[f"greedy_{k}"] = 0.4 * (1.0 - frac)
     if cfg.eval.get("self_correction"):
         row.update(sc_wrong_to_right=0.02 + 0.1 * effect * frac, sc_right_to_wrong=0.9 - frac / 2,
                    sc_acc_after=0.05 + 0.2 * frac)
