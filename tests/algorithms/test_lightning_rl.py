@@ -104,3 +104,20 @@ def test_under_token_mean_the_split_changes_nothing():
     whole, _ = get("loss", "grpo")(to_jax({k: v for k, v in b.items() if k != "transitions"}),
                                    cfg(**c))
     np.testing.assert_allclose(float(split), float(whole), rtol=1e-6)
+
+
+def test_every_rollout_numbers_its_calls():
+    """The plain rollout is one call; the Python environments' rollout (rlpt.envs.multiturn)
+    numbers its policy turns by the environment replies before them, as the calculator's does by
+    its tool results (tests/test_tool_rollout.py checks that one on real rollouts)."""
+    from rlpt.envs.multiturn import ENV_ROLLOUT, EnvSampleOutput
+    from rlpt.sampling import PLAIN_ROLLOUT
+    env = jnp.asarray([[0, 0, 1, 1, 1, 0, 0, 1, 0], [0] * 9], jnp.float32)
+    mask = (1 - env) * jnp.asarray([[1] * 9, [1] * 4 + [0] * 5], jnp.float32)
+    z = jnp.zeros_like(env)
+    out = EnvSampleOutput(tokens=z.astype(jnp.int32), logprobs=z, entropies=z, mask=mask,
+                          lengths=mask.sum(-1), stopped=jnp.ones(2, bool), valid=mask + env,
+                          env_mask=env, turns=jnp.asarray([3, 1]))
+    np.testing.assert_array_equal(np.asarray(ENV_ROLLOUT.transitions(out)),
+                                  [[0, 0, 1, 1, 1, 1, 1, 2, 2], [0] * 9])
+    np.testing.assert_array_equal(np.asarray(PLAIN_ROLLOUT.transitions(out)), np.zeros((2, 9)))
