@@ -2,9 +2,10 @@
 example against RL on the full set, same steps, held-out accuracy on the trained task and on a
 second one.
 
-    # the example: the paper's historical-variance rule on a short pilot over a pool of 16
+    # the example: the paper's historical-variance rule on a short pilot over a pool of 16,
+    # 4 questions a step (the whole pool in one step ran out of memory: a 29.6 GB allocation)
     python scripts/one_shot_rank.py --config=configs/smollm2_one_shot.py --pool_size=16 \
-        --steps=10 --out=runs/smollm2_one_shot_rank.npz
+        --prompts_per_step=4 --steps=10 --out=runs/smollm2_one_shot_rank.npz
     python -m rlpt.sweep --config=configs/smollm2_one_shot.py:index=<its index> \
         --workdir=runs/smollm2_one_shot
 

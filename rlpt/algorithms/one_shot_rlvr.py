@@ -33,14 +33,23 @@ def rank_examples_by_accuracy_variance(history):
 
 
 
-def accuracy_history(step_fn, state, pool_batch, hp, steps: int):
-    """Runs `steps` fused RL steps `step_fn(state, batch, hp)` (built from a StepSpec with
-    `per_prompt_metrics=True`) with the whole pool as the batch; returns `(state, history
-    [E, steps])`, the per-example accuracy (share of its G samples with reward > 0.5) per step."""
+def accuracy_history(step_fn, state, pool_batch, hp, steps: int, prompts_per_step: int = 0):
+    """Runs `steps` epochs over the pool with the RL step `step_fn(state, batch, hp)` (built from
+    a StepSpec with `per_prompt_metrics=True`); returns `(state, history [E, steps])`, each
+    example's accuracy (share of its G samples with reward > 0.5) per epoch. An epoch is one
+    step on the whole pool, or with `prompts_per_step` = c (dividing the pool size E) E / c steps
+    on consecutive slices of c examples, for a pool whose rollout does not fit in memory."""
+    E = len(pool_batch["prompt"])
+    c = prompts_per_step or E
+    if E % c:
+        raise ValueError(f"prompts_per_step={c} must divide the pool size {E}")
     cols = []
     for _ in range(steps):
-        state, m = step_fn(state, pool_batch, hp)
-        cols.append(np.asarray(m["accuracy_per_prompt"]))
+        accs = []
+        for i in range(0, E, c):
+            state, m = step_fn(state, {k: v[i:i + c] for k, v in pool_batch.items()}, hp)
+            accs.append(np.asarray(m["accuracy_per_prompt"]))
+        cols.append(np.concatenate(accs))
     return state, np.stack(cols, axis=1)
 
 

@@ -44,3 +44,23 @@ def test_the_ranking_script_trains_with_the_host_reward_as_with_the_device_one()
     assert got["device"][0].shape == (4, 2)
     np.testing.assert_array_equal(got["split"][0], got["device"][0])
     np.testing.assert_array_equal(got["split"][1], got["device"][1])
+
+
+def test_accuracy_history_over_slices_of_the_pool():
+    """`prompts_per_step` = c: an epoch is E / c steps on consecutive slices of c examples, the
+    history one column per epoch in pool order; c must divide the pool size."""
+    from rlpt.algorithms.one_shot_rlvr import accuracy_history
+    pool = {"prompt": np.arange(6)[:, None] * np.ones((6, 3)), "target": np.arange(6)}
+    seen = []
+
+    def step(state, batch, hp):   # accuracy = example id / 10 + the step count / 100
+        seen.append(batch["target"].tolist())
+        return state + 1, {"accuracy_per_prompt": batch["target"] / 10 + state / 100}
+    state, hist = accuracy_history(step, 0, pool, None, 2, prompts_per_step=2)
+    assert seen == [[0, 1], [2, 3], [4, 5]] * 2 and state == 6
+    np.testing.assert_allclose(hist[:, 0], [0.0, 0.1, 0.21, 0.31, 0.42, 0.52])
+    np.testing.assert_allclose(hist[:, 1], hist[:, 0] + 0.03)
+    _, whole = accuracy_history(step, 0, pool, None, 2)
+    assert whole.shape == (6, 2) and seen[-1] == list(range(6))
+    with pytest.raises(ValueError, match="prompts_per_step=4 must divide the pool size 6"):
+        accuracy_history(step, 0, pool, None, 1, prompts_per_step=4)
