@@ -70,11 +70,12 @@ def extras(spec, state, batch, out, data, raw_N, c, key):
     more than S."""
     S = int(c.max_transitions)
     seg_NT = spec.rollout.transitions(out)
+    capped_NT = jnp.minimum(seg_NT, S - 1).astype(jnp.int32)
     mask_NT = out.mask > 0
     n_N = jnp.max(jnp.where(mask_NT, seg_NT + 1, 0), axis=-1)
-    in_NS = jnp.any(mask_NT[:, None, :] & (jnp.minimum(seg_NT, S - 1)[:, None, :]
-                                            == jnp.arange(S)[None, :, None]), axis=-1)
-    data = dict(data, transitions=jnp.minimum(seg_NT, S - 1).astype(jnp.int32))
+    in_NS = jnp.any(mask_NT[:, None, :]
+                    & (capped_NT[:, None, :] == jnp.arange(S)[None, :, None]), axis=-1)
+    data = dict(data, transitions=capped_NT)
     metrics = {"transitions_per_episode": in_NS.sum(-1).astype(jnp.float32).mean(),
                "transitions_merged": (n_N > S).astype(jnp.float32).mean()}
     return data, {}, metrics
