@@ -34,6 +34,7 @@ from rlpt.models.transformer import compute_dtype
 from rlpt.optim import make_optimizer, optim_hparams
 from rlpt.rewards.host_callback import host_reward_callback
 from rlpt.rewards.judge import build_judge, judge_batch
+from rlpt.rewards.mixed import routed_reward, with_route
 from rlpt.rewards.prompt_target import prompt_with_target
 from rlpt.sampling import PLAIN_ROLLOUT, SamplingConfig
 from rlpt.state import new_state
@@ -222,6 +223,11 @@ def build_rl(cfg, model_cfg, params, task, mesh=None, reward=None, per_prompt_me
         models["reward_model"], frozen["reward_model"], model_reward = learned_reward_model(
             cfg, task)
         make_batch = lambda *a: prompt_with_target(task.make_batch(*a))
+        component = cfg.reward.get("rm_component", -1)
+        if component >= 0:   # the RM scores one component's rows, the rule the rest
+            model_reward = routed_reward(model_reward)
+            make_batch = lambda *a: with_route(prompt_with_target(task.make_batch(*a)),
+                                               component)
     if reward is None:   # a frozen model's score, the task's own reward, or a proxy's
         reward = model_reward if kind in ("judge", "reward_model") else task_reward(
             task, kind, cfg.nonfinite.reward_value, mesh, configured_proxy(cfg))

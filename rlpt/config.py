@@ -177,7 +177,9 @@ def base_config(algo: str = "grpo") -> ml_collections.ConfigDict:
     c.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1, tensor=1))
     # "device" | "host" | "split" | "judge" (a frozen LM as the reward: cfg.reward.judge, see
     # rlpt.rewards.judge.judge_config) | "reward_model" (a trained reward model, the workdir of
-    # its rlpt.preference.train run in the optional key reward.rm_workdir: rlpt.build)
+    # its rlpt.preference.train run in the optional key reward.rm_workdir: rlpt.build; with the
+    # optional reward.rm_component >= 0 it scores that transfer component's rows, the task's
+    # rule the others: rlpt.rewards.mixed)
     c.reward = ml_collections.ConfigDict(dict(kind="device"))
     c.log_every = 10
     c.ckpt_every = 50
@@ -356,6 +358,16 @@ def validate(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     if c.reward.kind == "reward_model" and not c.reward.get("rm_workdir", ""):
         _fail("reward.rm_workdir", "reward.kind='reward_model' needs the workdir of a trained "
               "reward model (an rlpt.preference.train run in mode reward_model)")
+    rm_component = c.reward.get("rm_component", -1)   # rlpt.rewards.mixed
+    if not isinstance(rm_component, int) or isinstance(rm_component, bool) or rm_component < -1:
+        _fail("reward.rm_component", f"{rm_component!r}; expected a component index >= 0 (its "
+              "rows scored by the reward model, the others by the task's rule) or -1 (every row)")
+    if rm_component >= 0 and c.reward.kind != "reward_model":
+        _fail("reward.rm_component", f"{rm_component} needs reward.kind='reward_model', got "
+              f"{c.reward.kind!r}")
+    if rm_component >= 0 and c.task.name != "transfer":
+        _fail("reward.rm_component", f"{rm_component} needs the transfer task, whose rows carry "
+              f"their component (got task.name={c.task.name!r})")
     if c.reward.kind == "judge":
         from rlpt.rewards.judge import validate_judge_config
         validate_judge_config(c)

@@ -40,15 +40,25 @@ def corrupt(text: str, rng: np.random.Generator, alphabet: str, max_len: int) ->
     return "".join(out)
 
 
+def alphabet_of(task) -> str:
+    """The characters a corruption draws from: the task's, or for a transfer task
+    (rlpt.tasks.transfer) those of the components its batches hold (`train`, or all with -1)."""
+    names = [task.name]
+    if task.name == "transfer":
+        names = [p.name for p in (task.parts if task.train == -1 else [task.parts[task.train]])]
+    missing = [n for n in names if n not in ALPHABETS]
+    if missing:
+        raise ValueError(f"no corruption alphabet for task {missing[0]!r}; "
+                         f"known: {sorted(ALPHABETS)}")
+    return "".join(dict.fromkeys("".join(ALPHABETS[n] for n in names)))
+
+
 class SyntheticPairs:
     """Pairs and groups from a registered synthetic task (see module docstring)."""
 
     def __init__(self, task):
-        if task.name not in ALPHABETS:
-            raise ValueError(f"no corruption alphabet for task {task.name!r}; "
-                             f"known: {sorted(ALPHABETS)}")
         self.task, self.tok = task, task.tokenizer
-        self.alphabet = ALPHABETS[task.name]
+        self.alphabet = alphabet_of(task)
         self.response_len = task.solution_len + 1  # a corruption may insert one character
         self.prompt_len = task.prompt_len
 

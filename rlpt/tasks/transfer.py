@@ -6,7 +6,8 @@ does RL on one task help or hurt the others? UIUC, arXiv 2507.00432; issue 27, c
                                      dict(name="multiplication", kwargs=dict(max_digits_a=2))],
                          train=0)
 
-- `make_batch` (RL): component `train`'s batch;
+- `make_batch` (RL): component `train`'s batch, or with `train=-1` every component's in equal
+  shares (multi-task RL: rlpt.rewards.mixed scores one component with a reward model);
 - `sft_batch` (the warm-up): every component in equal shares, so the SFT model has some skill
   on each (it stands for the pretrained model);
 - `eval_set(n, seed)`: n // k held-out rows of each of the k components (the first takes the
@@ -52,9 +53,9 @@ class TransferTask:
         self.parts = [registry.get("task", c["name"])(**dict(c.get("kwargs") or {}))
                       for c in components]
         self.labels = [c["name"] for c in components]
-        if not 0 <= train < len(self.parts):
+        if not -1 <= train < len(self.parts):
             raise ValueError(f"transfer: train={train} is not the index of a component "
-                             f"(0..{len(self.parts) - 1}: {self.labels})")
+                             f"(0..{len(self.parts) - 1}: {self.labels}) or -1 (all of them)")
         rewards = {_reward_of(p) for p in self.parts}
         if len(rewards) > 1:
             raise ValueError(f"transfer: the components {self.labels} score with different "
@@ -97,9 +98,14 @@ class TransferTask:
         return out
 
     def make_batch(self, seed: int, step: int, batch_size: int) -> Dict[str, np.ndarray]:
-        """RL's batch: component `train`'s."""
+        """RL's batch: component `train`'s, or with `train` -1 every component in equal shares;
+        each row's component in `difficulty` (a mixed reward routes by it: rlpt.rewards.mixed)."""
+        if self.train == -1:
+            return self._mix(seed, step, batch_size, lambda p, m: p.make_batch(seed, step, m))
         part = self.parts[self.train]
-        return self._fit(part, part.make_batch(seed, step, batch_size))
+        out = self._fit(part, part.make_batch(seed, step, batch_size))
+        out["difficulty"] = np.full(batch_size, self.train, np.int32)
+        return out
 
     def sft_batch(self, seed: int, step: int, batch_size: int) -> Dict[str, np.ndarray]:
         """The warm-up's batch: every component in equal shares (module doc)."""
