@@ -76,6 +76,7 @@ CASES = [  # (experiment, configs/<file>.py, its sweeps' arguments as in the REA
     ("toolrl_function_call", "toolrl_function_call", [""], [], "results"),
     ("agent_lightning", "agent_lightning", [""], [], "results"),
     ("general_reasoner", "general_reasoner", [""], [], "results"),
+    ("mixed_reward", "mixed_reward", [""], [], "results"),
 ]
 SMALL_OF = {"pre_dpo_vs_dpo": "seeds=3,steps=20", "label_noise": "seeds=3",   # no rl_steps
             "drpo_robustness": "seeds=3", "rm_overoptimization": "seeds=3,steps=20",
@@ -148,6 +149,9 @@ def _rl_row(cfg, step, effect, rng):
         # the scratchpad reward logs 0 when the step has no correct (wrong) response
         row[f"reward_response_len_{which}"] = length + extra if has else 0.0
         row[f"reward_excess_len_{which}"] = rng.normal(extra, 1.0) if has else 0.0
+    if cfg.reward.kind == "reward_model":   # rlpt.preference.reward_model's aux
+        row.update(reward_rm_score=rng.normal(acc, 0.1), reward_true_reward=acc,
+                   reward_correct=acc)
     if cfg.rollout.get("kind") == "tool":   # rlpt.envs.tool_rollout.tool_metrics
         row.update(call_rate=0.5 + acc / 2, calls_per_sample=0.5 + acc / 2)
     for i, key in enumerate(ALGO_RL_KEYS.get(cfg.algo.name, ())):

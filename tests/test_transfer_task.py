@@ -28,6 +28,19 @@ def test_rl_trains_on_one_component_padded_to_the_common_widths():
     assert np.all(np.asarray(r) == 1.0)   # the padded gold solutions still score 1
 
 
+def test_rl_batches_carry_their_component_and_train_minus_one_mixes_them():
+    """train=k: every row labelled k; train=-1: the components in equal shares, each row
+    labelled by its component (what a mixed reward routes by: rlpt.rewards.mixed)."""
+    assert _task(train=1).make_batch(0, 0, 6)["difficulty"].tolist() == [1] * 6
+    t = _task(train=-1)
+    b = t.make_batch(0, 2, 7)
+    assert b["difficulty"].tolist() == [0] * 4 + [1] * 3
+    assert all(("+" in p) == (d == 0) for p, d in zip(t.decode_prompt(b["prompt"]),
+                                                       b["difficulty"]))
+    r, _ = t.reward(b["solution"], b["solution_mask"], b["target"], b["target_len"])
+    assert np.all(np.asarray(r) == 1.0)
+
+
 def test_the_warm_up_mixes_and_the_evaluation_labels_every_component():
     t = _task(train=0)
     sft = t.sft_batch(0, 0, 9)
@@ -56,6 +69,7 @@ def test_arms_training_different_components_share_the_sft_key():
 @pytest.mark.parametrize("kwargs,needle", [
     (dict(components=[ADD]), "at least two"),
     (dict(components=[ADD, MUL], train=2), "train=2"),
+    (dict(components=[ADD, MUL], train=-2), "train=-2"),
     (dict(components=[ADD, dict(name="countdown", kwargs={})]), "different reward"),
 ])
 def test_bad_transfer_configs_are_refused(kwargs, needle):
