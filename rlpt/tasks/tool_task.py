@@ -47,6 +47,7 @@ import numpy as np
 
 from rlpt.envs.calculator import ERROR_MARK, RESULT_CLOSE, RESULT_OPEN
 from rlpt.registry import register
+from rlpt.sampling import transition_ids
 from rlpt.tasks.synthetic import SyntheticTask, check_digits, sample_int
 from rlpt.tasks.synthetic_reward import EOS_ID, is_digit
 
@@ -76,8 +77,7 @@ def tool_answer_reward(completion, source, target, target_len, answer_reward: fl
     match = jnp.all((got == target) | (jnp.arange(A)[None, :] >= target_len[:, None]), axis=-1)
     correct = terminated & (ans_len == target_len) & match
 
-    prev_tool = jnp.pad(tool, ((0, 0), (1, 0)))[:, :-1]
-    calls = (tool & ~prev_tool).sum(-1)
+    calls = transition_ids(tool)[:, -1]   # tool-result blocks = calls answered
     errors = (tool & (tok == ERROR_MARK)).sum(-1)
     success = jnp.where(calls > 0, (calls - errors) / jnp.maximum(calls, 1), 0.0)
     reward = (answer_reward * correct + format_reward * format_ok + tool_reward * success
