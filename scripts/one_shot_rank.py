@@ -17,6 +17,7 @@ split step. Put the top index into
 import argparse
 import os
 import sys
+import time
 
 import numpy as np
 
@@ -86,7 +87,13 @@ def rank(cfg, pool_size: int, steps: int, prompts_per_step: int = 0):
     step = (make_split_step(spec, host_reward_fn(task)) if cfg.reward.kind == "split"
             else make_fused_step(spec))
     pool = task.pool()
-    _, hist = accuracy_history(step, state, pool, hp, steps, prompts_per_step)
+    start = time.time()
+
+    def progress(epoch, accs):
+        print(f"epoch {epoch + 1}/{steps}: pool accuracy {accs.mean():.3f} "
+              f"({time.time() - start:.0f} s)", flush=True)
+
+    _, hist = accuracy_history(step, state, pool, hp, steps, prompts_per_step, progress)
     return hist, rank_examples_by_accuracy_variance(hist), task, pool
 
 

@@ -33,12 +33,14 @@ def rank_examples_by_accuracy_variance(history):
 
 
 
-def accuracy_history(step_fn, state, pool_batch, hp, steps: int, prompts_per_step: int = 0):
+def accuracy_history(step_fn, state, pool_batch, hp, steps: int, prompts_per_step: int = 0,
+                     on_epoch=None):
     """Runs `steps` epochs over the pool with the RL step `step_fn(state, batch, hp)` (built from
     a StepSpec with `per_prompt_metrics=True`); returns `(state, history [E, steps])`, each
     example's accuracy (share of its G samples with reward > 0.5) per epoch. An epoch is one
     step on the whole pool, or with `prompts_per_step` = c (dividing the pool size E) E / c steps
-    on consecutive slices of c examples, for a pool whose rollout does not fit in memory."""
+    on consecutive slices of c examples, for a pool whose rollout does not fit in memory.
+    `on_epoch(epoch, accuracies [E])`, when given, is called after each epoch (progress)."""
     E = len(pool_batch["prompt"])
     c = prompts_per_step or E
     if E % c:
@@ -50,6 +52,8 @@ def accuracy_history(step_fn, state, pool_batch, hp, steps: int, prompts_per_ste
             state, m = step_fn(state, {k: v[i:i + c] for k, v in pool_batch.items()}, hp)
             accs.append(np.asarray(m["accuracy_per_prompt"]))
         cols.append(np.concatenate(accs))
+        if on_epoch is not None:
+            on_epoch(len(cols) - 1, cols[-1])
     return state, np.stack(cols, axis=1)
 
 

@@ -56,8 +56,12 @@ def test_accuracy_history_over_slices_of_the_pool():
     def step(state, batch, hp):   # accuracy = example id / 10 + the step count / 100
         seen.append(batch["target"].tolist())
         return state + 1, {"accuracy_per_prompt": batch["target"] / 10 + state / 100}
-    state, hist = accuracy_history(step, 0, pool, None, 2, prompts_per_step=2)
+    epochs = []
+    state, hist = accuracy_history(step, 0, pool, None, 2, prompts_per_step=2,
+                                   on_epoch=lambda e, accs: epochs.append((e, accs.tolist())))
     assert seen == [[0, 1], [2, 3], [4, 5]] * 2 and state == 6
+    assert [e for e, _ in epochs] == [0, 1]   # the progress callback: each epoch's column
+    np.testing.assert_allclose(epochs[1][1], hist[:, 1])
     np.testing.assert_allclose(hist[:, 0], [0.0, 0.1, 0.21, 0.31, 0.42, 0.52])
     np.testing.assert_allclose(hist[:, 1], hist[:, 0] + 0.03)
     _, whole = accuracy_history(step, 0, pool, None, 2)
