@@ -220,10 +220,13 @@ def build_rl(cfg, model_cfg, params, task, mesh=None, reward=None, per_prompt_me
         models["judge"], frozen["judge"], model_reward = build_judge(cfg, task)
         make_batch = lambda *a: judge_batch(task.make_batch(*a))
     if kind == "reward_model":  # the RM reads [prompt | gold target] from target
+        component, n_parts = cfg.reward.get("rm_component", -1), len(getattr(task, "parts", ()))
+        if component >= n_parts:
+            raise UserError(f"config reward.rm_component: {component} is not a component of "
+                            f"the task (it has {n_parts})")
         models["reward_model"], frozen["reward_model"], model_reward = learned_reward_model(
             cfg, task)
         make_batch = lambda *a: prompt_with_target(task.make_batch(*a))
-        component = cfg.reward.get("rm_component", -1)
         if component >= 0:   # the RM scores one component's rows, the rule the rest
             model_reward = routed_reward(model_reward)
             make_batch = lambda *a: with_route(prompt_with_target(task.make_batch(*a)),

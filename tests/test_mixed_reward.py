@@ -77,3 +77,15 @@ def test_bad_rm_component_configs_are_refused(change, needle):
         c.reward = ml_collections.ConfigDict({**c.reward.to_dict(), **change})
     with pytest.raises(UserError, match=f"config reward.rm_component: {needle}"):
         validate(c)
+
+
+def test_a_component_the_task_does_not_have_is_refused_when_built(tmp_path):
+    from configs import mixed_reward
+    from rlpt.build import build_model, build_rl, build_task
+    c = mixed_reward.get_config(f"quick=1,rm={tmp_path / 'none'}")   # refused before it is read
+    c.reward.rm_component = 2
+    c = validate(c)
+    model_cfg, params = build_model(c)
+    with pytest.raises(UserError, match="config reward.rm_component: 2 is not a component of "
+                                        r"the task \(it has 2\)"):
+        build_rl(c, model_cfg, params, build_task(c))
