@@ -117,3 +117,19 @@ def test_an_archived_grid_regenerates_its_report(tmp_path):
     archive_experiment("dr_grpo_length", str(exp.parent))
     got = regenerate("dr_grpo_length", str(tmp_path / "out"), str(exp.parent))
     assert got == {"status": "identical", "files": {"lr_grid.md": "identical"}}
+
+
+def test_dapo_grid_points_are_named_by_their_arm_with_or_without_a_rate():
+    """experiments/dapo_ablation/analyze.py's grid_arm (its arms differ in algo keys, not the
+    algorithm's name): a point of any rate of the grid maps to the arm its overrides set."""
+    import runpy
+    from configs import dapo_ablation
+    from rlpt.sweep.points import point_name
+    grid_arm = runpy.run_path(os.path.join(os.path.dirname(os.path.dirname(__file__)),
+                                           "experiments", "dapo_ablation", "analyze.py"))["grid_arm"]
+    for p in dapo_ablation.get_sweep("lrs=7.5e-5/1.5e-4,seeds=1"):
+        name = point_name(p).rsplit(",seed=", 1)[0]
+        arm = grid_arm(name)
+        assert point_name(dapo_ablation.arms()[arm]) in name
+    assert {grid_arm(point_name(o)) for o in dapo_ablation.arms().values()} == set(
+        dapo_ablation.arms())

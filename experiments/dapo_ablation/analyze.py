@@ -20,6 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 from experiments.analysis import (  # noqa: E402
     SEED_CURVES_TITLE, analysis_main, arms_table, load_runs, plot_pass_at_k, rl_window_rows,
     save_figure, seed_curves_figure)
+from experiments.lr_grid import LR  # noqa: E402
 from rlpt.config import config_file  # noqa: E402
 from rlpt.sweep.points import point_name  # noqa: E402
 
@@ -36,11 +37,17 @@ RL_METRICS = [("accuracy", "train accuracy (sampled)", 3),
               ("zero_adv_group_frac", "groups with all-equal rewards", 3)]
 
 
-def load(sweep_dir):
-    """Runs by arm name: a point's name without its seed is point_name of the arm's overrides."""
+def grid_arm(overrides, cfg=None):
+    """The arm of a point's name without its seed and learning rate: point_name of the arm's
+    overrides (also experiments/lr_grid.py's arm naming for this experiment's grid)."""
     by_prefix = {point_name(o): name for name, o in CONFIG.arms().items()}
+    return by_prefix[LR.sub("", overrides).strip(",")]
+
+
+def load(sweep_dir):
+    """Runs by arm name (grid_arm); a sweep of one rate of the grid reads as the others."""
     runs = load_runs(sweep_dir, arm_pattern=r"^(.*),seed=\d+$")
-    return {by_prefix[prefix]: by_seed for prefix, by_seed in runs.items()}
+    return {grid_arm(prefix): by_seed for prefix, by_seed in runs.items()}
 
 
 def table(runs):
