@@ -6,8 +6,8 @@ second one.
     # 4 questions a step (the whole pool in one step ran out of memory: a 29.6 GB allocation)
     python scripts/one_shot_rank.py --config=configs/smollm2_one_shot.py --pool_size=16 \
         --prompts_per_step=4 --steps=10 --out=runs/smollm2_one_shot_rank.npz
-    python -m rlpt.sweep --config=configs/smollm2_one_shot.py:index=<its index> \
-        --workdir=runs/smollm2_one_shot
+    # the ranking's top example (index 3, experiments/smollm2_one_shot/rank.txt) is the default
+    python -m rlpt.sweep --config=configs/smollm2_one_shot.py --workdir=runs/smollm2_one_shot
 
 Task: the `one_shot` task (rlpt.tasks.one_shot) over a `transfer` task (rlpt.tasks.transfer)
 of two word_arith kinds: word problems with addends 2-29 (`add`, component 0, the one RL trains
@@ -21,13 +21,14 @@ entropy bonus of 1e-3, a token-mean loss, temperature 0.6), lr 5e-6 (configs/smo
 (eval.seed 0), so the base model is evaluated once per sweep (rlpt.sweep.eval_cache).
 
 Arguments (after ':'): seed, seeds (get_sweep), steps, index (the 1-shot example; get_sweep's
-1-shot arm), arm ('full' or 'one_shot': get_config's), pool_size, n_prompts, quick.
+1-shot arm; default 3, the pilot's choice), arm ('full' or 'one_shot': get_config's),
+pool_size, n_prompts, quick.
 """
 from configs.smollm2_passk import get_config as smollm2_passk_config
 from rlpt.config import base_config, parse_arg
 from rlpt.sweep.points import axis, product, seeds
 
-ARGS = dict(seed=0, seeds=3, steps=40, index=0, arm="one_shot", pool_size=16, n_prompts=64,
+ARGS = dict(seed=0, seeds=3, steps=40, index=3, arm="one_shot", pool_size=16, n_prompts=64,
             quick=0)
 
 
