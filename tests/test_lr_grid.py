@@ -119,17 +119,26 @@ def test_an_archived_grid_regenerates_its_report(tmp_path):
     assert got == {"status": "identical", "files": {"lr_grid.md": "identical"}}
 
 
-def test_dapo_grid_points_are_named_by_their_arm_with_or_without_a_rate():
-    """experiments/dapo_ablation/analyze.py's grid_arm (its arms differ in algo keys, not the
-    algorithm's name): a point of any rate of the grid maps to the arm its overrides set."""
+
+@pytest.mark.parametrize("experiment,config", [("dapo_ablation", "dapo_ablation"),
+                                               ("kdrl", "kdrl_vs_grpo"),
+                                               ("unlikely_passk", "unlikely_passk")])
+def test_grid_points_of_every_rate_are_named_by_their_arm(experiment, config):
+    """experiments/<name>/analyze.py's grid_arm, for the entries whose arms share an algorithm
+    name: the points of one arm get one name at every rate of the grid, different arms
+    different names (what experiments/lr_grid.py groups by)."""
+    import importlib
     import runpy
-    from configs import dapo_ablation
-    from rlpt.sweep.points import point_name
+    from rlpt.sweep.points import points_to_configs
+    mod = importlib.import_module(f"configs.{config}")
     grid_arm = runpy.run_path(os.path.join(os.path.dirname(os.path.dirname(__file__)),
-                                           "experiments", "dapo_ablation", "analyze.py"))["grid_arm"]
-    for p in dapo_ablation.get_sweep("lrs=7.5e-5/1.5e-4,seeds=1"):
-        name = point_name(p).rsplit(",seed=", 1)[0]
-        arm = grid_arm(name)
-        assert point_name(dapo_ablation.arms()[arm]) in name
-    assert {grid_arm(point_name(o)) for o in dapo_ablation.arms().values()} == set(
-        dapo_ablation.arms())
+                                           "experiments", experiment, "analyze.py"))["grid_arm"]
+    points = points_to_configs(mod.get_config("quick=1"),
+                               mod.get_sweep("lrs=7.5e-5/1.5e-4,seeds=1,quick=1"))
+    names = {}
+    for p in points:
+        base = p.name.rsplit(",seed=", 1)[0]
+        without_lr = base.split(",optim.lr=")[0]
+        names.setdefault(without_lr, set()).add(grid_arm(base, p.cfg.to_dict()))
+    assert all(len(v) == 1 for v in names.values())            # one name per arm, any rate
+    assert len({next(iter(v)) for v in names.values()}) == len(names)   # distinct arms

@@ -47,6 +47,7 @@ def arm_of(overrides, cfg):
 
 
 load = functools.partial(load_arms, arm_of=arm_of, known=ARMS)
+grid_arm = arm_of   # experiments/lr_grid.py's arm of a point of any rate of the grid
 
 
 RL_METRICS = [("accuracy", "train accuracy (sampled)", 3),

@@ -40,13 +40,18 @@ COLORS = {"none/1": "tab:blue", "none/2": "tab:cyan", "unlikeliness/1": "tab:red
           "none/2" + HALF: "tab:purple", "unlikeliness/2" + HALF: "tab:brown"}
 
 
-def arm_of(overrides, cfg):
-    """`<shaping>/<epochs>` (point names `algo.shaping=X,rl.ppo_epochs=E`), `@lr<lr>` added when
-    the sweep's RL learning rate is not the recipe's."""
+def grid_arm(overrides, cfg=None):
+    """`<shaping>/<epochs>` of a point name `algo.shaping=X,rl.ppo_epochs=E[,...]` (also
+    experiments/lr_grid.py's arm of a point of any rate of the grid)."""
     shaping, epochs = re.search(r"algo\.shaping=([A-Za-z0-9_]+),rl\.ppo_epochs=(\d+)",
                                 overrides).groups()
+    return f"{shaping}/{epochs}"
+
+
+def arm_of(overrides, cfg):
+    """grid_arm, `@lr<lr>` added when the sweep's RL learning rate is not the recipe's."""
     lr = cfg["optim"]["lr"]
-    return f"{shaping}/{epochs}" + ("" if lr == RECIPE_LR else f"@lr{lr:.1e}")
+    return grid_arm(overrides) + ("" if lr == RECIPE_LR else f"@lr{lr:.1e}")
 
 
 load = functools.partial(load_arms, arm_of=arm_of, known=ARMS)
