@@ -106,6 +106,9 @@ def grid_report(grid: Dict, baseline: str, select: str, metrics: Sequence[str],
             lines.append("| " + " | ".join([labels[a], mark(f"{lr:g}")] + [
                 fmt_ci(cis[k]) for k in ["validation", *metrics]]) + " |")
     others = [a for a in arms if a != baseline]
+    if not others:   # one arm (e.g. RL against its own SFT model): the best rate is the result
+        lines += ["", f"One arm: no differences between arms; its best rate is {best[baseline]:g}."]
+        return "\n".join(lines) + "\n", data
     head = ["held-out metric"] + [
         f"{labels[a]} - {labels[baseline]}, {which}" for a in others
         for which in (f"both at {matched_lr:g}", "each at its best")]

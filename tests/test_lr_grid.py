@@ -142,3 +142,10 @@ def test_grid_points_of_every_rate_are_named_by_their_arm(experiment, config):
         names.setdefault(without_lr, set()).add(grid_arm(base, p.cfg.to_dict()))
     assert all(len(v) == 1 for v in names.values())            # one name per arm, any rate
     assert len({next(iter(v)) for v in names.values()}) == len(names)   # distinct arms
+
+
+def test_a_grid_of_one_arm_reports_its_rates_and_no_differences(tmp_path):
+    grid = _grid(str(tmp_path), {k: v for k, v in VALUES.items() if k[0] == "grpo"})
+    text, data = grid_report(grid, "grpo", "pass@1", ["pass@1"], 1e-4, {"grpo": "GRPO"})
+    assert data["best"] == {"grpo": 3e-4} and data["diffs"] == {}
+    assert text.rstrip().endswith("One arm: no differences between arms; its best rate is 0.0003.")
