@@ -77,13 +77,14 @@ CASES = [  # (experiment, configs/<file>.py, its sweeps' arguments as in the REA
     ("agent_lightning", "agent_lightning", [""], [], "results"),
     ("general_reasoner", "general_reasoner", [""], [], "results"),
     ("mixed_reward", "mixed_reward", [""], [], "results"),
+    ("smollm2_one_shot", "smollm2_one_shot", [""], [], "results"),
 ]
 SMALL_OF = {"pre_dpo_vs_dpo": "seeds=3,steps=20", "label_noise": "seeds=3",   # no rl_steps
             "drpo_robustness": "seeds=3", "rm_overoptimization": "seeds=3,steps=20",
             "tool_when_to_call": "seeds=3,steps=20", "artist_tool": "seeds=3",
             "feedback_rewards": "seeds=3,steps=20", "online_dpo_vs_grpo": "seeds=3,steps=20",
             "smollm2_passk": "seeds=3,steps=20", "agent_lightning": "seeds=3,steps=20",
-            "general_reasoner": "seeds=3"}
+            "general_reasoner": "seeds=3", "smollm2_one_shot": "seeds=3,steps=20"}
 ALGO_RL_KEYS = {  # RL-row keys an algorithm logs besides the common ones (rlpt/algorithms/)
     "ppo": ("value_mean", "vf_loss", "vf_clip_frac", "dual_clip_frac"),
     "kdrl": ("kd_beta", "kd_k2", "kd_frac"),
