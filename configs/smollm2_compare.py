@@ -5,9 +5,9 @@ the pretrained model can show, and then the experiment.
     # pilot: GRPO alone at three learning rates, one seed outside the experiment's
     python -m rlpt.sweep --config=configs/smollm2_compare.py:arms=grpo,lrs=1e-5/5e-5/2e-4,seeds=1,seed_start=10,steps=20 \
         --workdir=runs/smollm2_compare_pilot
-    # GSPO / GMPO: every arm at the rate where GRPO degrades, 3 seeds
-    python -m rlpt.sweep --config=configs/smollm2_compare.py:arms=grpo/gspo/gmpo,lrs=<rate> \
-        --workdir=runs/smollm2_compare
+    # GSPO / GMPO: every arm at the rate where GRPO degraded in the pilot (5e-5, the default,
+    # experiments/smollm2_compare/README.md), 20 steps, 3 seeds
+    python -m rlpt.sweep --config=configs/smollm2_compare.py --workdir=runs/smollm2_compare
 
 The run is configs/smollm2_passk.py's (word problems with addends 2-29, 4 questions x 8 samples a
 step, temperature 1, beta 0, the verifier on the host), made off-policy: each batch of samples
@@ -29,8 +29,8 @@ from configs.smollm2_passk import get_config as smollm2_passk_config
 from rlpt.config import parse_arg
 from rlpt.sweep.points import first_then, union_algo
 
-ARGS = dict(algo="grpo", seed=0, seeds=3, seed_start=0, arms="grpo/gspo/gmpo", lrs="5e-6",
-            steps=40, epochs=4, minibatches=4, max_new=64, n_prompts=64, lora=0, quick=0)
+ARGS = dict(algo="grpo", seed=0, seeds=3, seed_start=0, arms="grpo/gspo/gmpo", lrs="5e-5",
+            steps=20, epochs=4, minibatches=4, max_new=64, n_prompts=64, lora=0, quick=0)
 ALGOS = ("grpo", "gspo", "gmpo", "dr_grpo")
 
 

@@ -51,7 +51,9 @@ def _read_json(path):
 def write_archive(sweep_dir: str, path: str) -> int:
     """Archives `sweep_dir` (a finished `rlpt.sweep` workdir, or a finished `rlpt.train`
     workdir: then one point named after it and the sweep line `{"single_run": true}`) into
-    `path`; -> points archived."""
+    `path`; -> points archived. A sweep stopped before its end (no `sweep.json`, every point
+    archived finished) gets the sweep line `{"stopped": true}`: its analyses regenerate, it has
+    no sweep table."""
     points_dir = os.path.join(sweep_dir, "points")
     names = sorted(os.listdir(points_dir)) if os.path.isdir(points_dir) else []
     single = not names and os.path.exists(os.path.join(sweep_dir, "summary.json"))
@@ -61,8 +63,15 @@ def write_archive(sweep_dir: str, path: str) -> int:
     if single:
         names = [os.path.basename(os.path.normpath(sweep_dir))]
         lines = [{"sweep": {"single_run": True}}]
-    else:
+    elif os.path.exists(os.path.join(sweep_dir, "sweep.json")):
         lines = [{"sweep": _read_json(os.path.join(sweep_dir, "sweep.json"))}]
+    else:
+        unfinished = [n for n in names
+                      if not os.path.exists(os.path.join(points_dir, n, "summary.json"))]
+        if unfinished:
+            raise FileNotFoundError(f"{sweep_dir}: no sweep.json and unfinished points "
+                                    f"{unfinished} (a running or killed sweep?)")
+        lines = [{"sweep": {"stopped": True}}]
     for name in names:
         d = sweep_dir if single else os.path.join(points_dir, name)
         with open(os.path.join(d, "metrics.jsonl")) as f:

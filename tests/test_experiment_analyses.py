@@ -78,13 +78,17 @@ CASES = [  # (experiment, configs/<file>.py, its sweeps' arguments as in the REA
     ("general_reasoner", "general_reasoner", [""], [], "results"),
     ("mixed_reward", "mixed_reward", [""], [], "results"),
     ("smollm2_one_shot", "smollm2_one_shot", [""], [], "results"),
+    ("smollm2_compare", "smollm2_compare", [""], [], "compare"),
+    ("smollm2_compare", "smollm2_compare", ["arms=grpo,lrs=1e-5/5e-5,seeds=2,seed_start=10"],
+     ["--stem", "pilot"], "pilot"),
 ]
 SMALL_OF = {"pre_dpo_vs_dpo": "seeds=3,steps=20", "label_noise": "seeds=3",   # no rl_steps
             "drpo_robustness": "seeds=3", "rm_overoptimization": "seeds=3,steps=20",
             "tool_when_to_call": "seeds=3,steps=20", "artist_tool": "seeds=3",
             "feedback_rewards": "seeds=3,steps=20", "online_dpo_vs_grpo": "seeds=3,steps=20",
             "smollm2_passk": "seeds=3,steps=20", "agent_lightning": "seeds=3,steps=20",
-            "general_reasoner": "seeds=3", "smollm2_one_shot": "seeds=3,steps=20"}
+            "general_reasoner": "seeds=3", "smollm2_one_shot": "seeds=3,steps=20",
+            "smollm2_compare": "seeds=3,steps=20"}
 ALGO_RL_KEYS = {  # RL-row keys an algorithm logs besides the common ones (rlpt/algorithms/)
     "ppo": ("value_mean", "vf_loss", "vf_clip_frac", "dual_clip_frac"),
     "kdrl": ("kd_beta", "kd_k2", "kd_frac"),
@@ -420,6 +424,24 @@ def test_a_single_run_archives_as_one_point(tmp_path):
     assert [json.loads(x) for x in (got / "metrics.jsonl").read_text().splitlines()] == rows
     with pytest.raises(FileNotFoundError, match="no points/\\* and no summary.json"):
         write_archive(str(tmp_path / "x" / "points"), str(tmp_path / "y.jsonl.gz"))
+
+
+def test_a_stopped_sweep_archives_its_finished_points(tmp_path):
+    """A sweep stopped between points (no sweep.json, e.g. the SmolLM2 compare pilot) archives
+    with the sweep line {"stopped": true} when every point in it finished; an unfinished point
+    (no summary.json) is refused."""
+    from experiments.archive import extract_archive, write_archive
+    for name in ("lr=1,seed=0", "lr=2,seed=0"):
+        d = tmp_path / "sweep" / "points" / name
+        d.mkdir(parents=True)
+        (d / "config.json").write_text(json.dumps({"seed": 0}))
+        (d / "summary.json").write_text(json.dumps({"after_rl": {"greedy_acc": 0.5}}))
+        (d / "metrics.jsonl").write_text(json.dumps({"phase": "eval", "step": 0}) + "\n")
+    assert write_archive(str(tmp_path / "sweep"), str(tmp_path / "a.jsonl.gz")) == 2
+    assert extract_archive(str(tmp_path / "a.jsonl.gz"), str(tmp_path / "x")) == {"stopped": True}
+    (tmp_path / "sweep" / "points" / "lr=2,seed=0" / "summary.json").unlink()
+    with pytest.raises(FileNotFoundError, match=r"no sweep.json and unfinished points \['lr=2"):
+        write_archive(str(tmp_path / "sweep"), str(tmp_path / "b.jsonl.gz"))
 
 
 def test_every_committed_archive_regenerates_identically(tmp_path, capsys):
