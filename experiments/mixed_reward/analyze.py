@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 
 from experiments.analysis import (  # noqa: E402
     analysis_main, comparison_table, heldout_rows, last_rl_step, load_arms, plot_eval_curves,
-    rl_window_rows)
+    rl_window_rows, summary_value)
 
 ARMS = ("mixed", "verifiable", "preference", "mixed_rule")
 LABELS = {"mixed": "mixed (rule + RM)", "verifiable": "addition only (rule)",
@@ -64,7 +64,7 @@ def table(runs):
     steps = last_rl_step(runs, arms)
     rows = (rl_window_rows(steps, RL_METRICS)
             + heldout_rows(["greedy_acc_d0", "greedy_acc_d1", "pass@1_d0", "pass@1_d1"])
-            + [(MEAN, lambda run: run["summary"]["after_rl"]["greedy_acc"], 3)])
+            + [(MEAN, lambda run: summary_value(run, "after_rl", "greedy_acc"), 3)])
     text, data = comparison_table(
         runs, arms, LABELS, rows, "mixed",
         f"d0 = addition (the verifiable task), d1 = multiplication (the reward model's task); "

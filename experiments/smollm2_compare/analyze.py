@@ -12,14 +12,14 @@ and one rate, the per-seed differences arm - GRPO and the verdict of the rule in
 `<stem>.json` and `<stem>.png` (train accuracy and entropy per step, each seed).
 """
 import os
-import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from experiments.analysis import (  # noqa: E402
-    SEED_CURVES_TITLE, analysis_main, comparison_table, heldout_rows, last_rl_step, load_runs,
+    SEED_CURVES_TITLE, analysis_main, comparison_table, heldout_rows, last_rl_step,
     rl_window_rows, save_figure, seed_curves_figure, summary_value)
+from experiments.lr_grid import load_grid  # noqa: E402
 
 ORDER = ("grpo", "gspo", "gmpo", "dr_grpo")
 NAMES = {"grpo": "GRPO", "gspo": "GSPO", "gmpo": "GMPO", "dr_grpo": "Dr. GRPO"}
@@ -31,13 +31,9 @@ CHANGE = "held-out greedy_acc, after RL - base"
 
 
 def load(sweep_dir):
-    """Runs by `<algo>@<lr>` (the point's algo.name and optim.lr)."""
-    runs = {}
-    for setting, by_seed in load_runs(sweep_dir, arm_pattern=r"^(.*),seed=\d+$").items():
-        algo = re.search(r"algo\.name=([a-z_]+)", setting).group(1)
-        lr = float(re.search(r"optim\.lr=([0-9.e-]+)", setting).group(1))
-        runs[f"{algo}@{lr:g}"] = by_seed
-    return runs
+    """Runs by `<algo>@<lr>` (experiments/lr_grid.load_grid's algorithm and rate)."""
+    return {f"{algo}@{lr:g}": by_seed for algo, by_lr in load_grid(sweep_dir).items()
+            for lr, by_seed in by_lr.items()}
 
 
 def arms_of(runs):
