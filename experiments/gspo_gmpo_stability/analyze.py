@@ -16,14 +16,14 @@ seeds; paired per-seed differences to GRPO at the same learning rate) and `<stem
 (held-out greedy accuracy relative to after SFT, per seed).
 """
 import os
-import re
 import sys
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from experiments.analysis import analysis_main, fmt_ci, load_runs, save_figure  # noqa: E402
+from experiments.analysis import analysis_main, fmt_ci, save_figure  # noqa: E402
+from experiments.lr_grid import load_grid  # noqa: E402
 from rlpt.sweep.report import INTERVAL, t_interval  # noqa: E402
 
 ORDER = ("grpo", "gspo", "gmpo")
@@ -31,14 +31,14 @@ NAMES = {"grpo": "GRPO", "gspo": "GSPO", "gmpo": "GMPO"}
 
 
 def load(sweep_dir):
-    """{(arm, lr): {seed: run}}, eval rows by step."""
+    """{(arm, lr): {seed: run}} (experiments/lr_grid.load_grid's algorithm and rate), eval rows
+    by step."""
     runs = {}
-    for setting, by_seed in load_runs(sweep_dir, arm_pattern=r"^(.*),seed=\d+$").items():
-        arm = re.search(r"algo\.name=([a-z_]+)", setting).group(1)
-        lr = float(re.search(r"optim\.lr=([0-9.e-]+)", setting).group(1))
-        for run in by_seed.values():
-            run["eval"] = sorted(run["eval"], key=lambda r: r["step"])
-        runs[(arm, lr)] = by_seed
+    for arm, by_lr in load_grid(sweep_dir).items():
+        for lr, by_seed in by_lr.items():
+            for run in by_seed.values():
+                run["eval"] = sorted(run["eval"], key=lambda r: r["step"])
+            runs[(arm, lr)] = by_seed
     return runs
 
 
