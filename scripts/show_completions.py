@@ -5,7 +5,8 @@ RL checkpoint (a look at what a run learned, e.g. experiments/one_shot_rlvr/READ
 
 Reads <sweep>/sweep.json (which group, and which run of it, the point is) and the point's
 resolved config (points/<name>/config.json: model, task, sampling), restores
-the group's stacked params (groups/g<i>/ckpt/rl/<newest step>) and prints `prompt -> completion
+the group's stacked params (groups/g<i>/ckpt/rl/<newest step>; a group whose points ran one after
+another: the point's own, points/<name>/ckpt/rl/<newest step>) and prints `prompt -> completion
 (answer)` for the first `--n` held-out prompts.
 """
 import argparse
@@ -24,6 +25,17 @@ from rlpt.sampling import SamplingConfig, sample  # noqa: E402
 from rlpt.build import build_model, build_task  # noqa: E402
 
 
+def prompt_text(task, batch, i, tail=100):
+    """The task's own rendering of prompt i, else its decoded tokens, end-of-turn tokens included
+    (a chat-templated prompt: the last `tail` characters, where the question is)."""
+    if hasattr(task, "decode_prompt"):
+        return task.decode_prompt(batch["prompt"][i])
+    text = task.tokenizer.decode([int(t) for t, m in zip(batch["prompt"][i],
+                                                         batch["prompt_mask"][i]) if m],
+                                stop_at_eos=False)
+    return repr(text[-tail:])
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("sweep_dir")
@@ -37,12 +49,15 @@ def main(argv=None):
     run = group["points"].index(a.point)
     cfg = ml_collections.ConfigDict(json.load(open(os.path.join(a.sweep_dir, "points", a.point,
                                                                 "config.json"))))
-    ckpt = os.path.join(os.path.abspath(a.sweep_dir), "groups", f"g{group['index']:03d}", "ckpt",
-                        "rl")
+    vmapped = group.get("vmapped", True)   # a group run one point after another saves per point
+    ckpt = os.path.join(os.path.abspath(a.sweep_dir),
+                        *(("groups", f"g{group['index']:03d}") if vmapped else ("points", a.point)),
+                        "ckpt", "rl")
     step = max(int(d) for d in os.listdir(ckpt) if d.isdigit())
     tree = ocp.PyTreeCheckpointer().restore(os.path.join(ckpt, str(step), "default"))
     model_cfg, init = build_model(cfg)
-    leaves = [np.asarray(x)[run] for x in jax.tree_util.tree_leaves(tree["params"])]
+    leaves = [np.asarray(x)[run] if vmapped else np.asarray(x)
+              for x in jax.tree_util.tree_leaves(tree["params"])]
     params = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(init), leaves)
     task = build_task(cfg)
     b = task.eval_set(cfg.eval.n_prompts)
@@ -54,7 +69,7 @@ def main(argv=None):
     for i in range(min(a.n, len(b["prompt"]))):
         text = task.tokenizer.decode([int(t) for t, m in zip(out.tokens[i], out.mask[i]) if m])
         answer = task.tokenizer.decode(b["target"][i][:int(b["target_len"][i])])
-        print(f"{task.decode_prompt(b['prompt'][i])} -> {text}   ({answer})")
+        print(f"{prompt_text(task, b, i)} -> {text}   ({answer})")
 
 
 if __name__ == "__main__":

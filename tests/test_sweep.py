@@ -395,3 +395,10 @@ def test_points_that_train_alone_share_a_seeds_warm_up(tmp_path):
     assert summary(later)["eval_before_reused_from"] == first   # rlpt.sweep.eval_cache
     assert "eval_before_reused_from" not in summary(first)
     assert os.listdir(wd / "points" / later / "ckpt") == ["rl"]   # no SFT of its own
+    # scripts/show_completions.py reads a point that trained alone from its own RL checkpoint
+    show = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "scripts",
+                                                        "show_completions.py"),
+                           str(wd), later, "--n", "2"],
+                          capture_output=True, text=True, check=True).stdout.splitlines()
+    assert show[0].startswith(f"{later}: group g001 run 0, RL checkpoint step 2")
+    assert len(show) == 3 and all(" -> " in line for line in show[1:])
