@@ -6,7 +6,7 @@ RL checkpoint (a look at what a run learned, e.g. experiments/one_shot_rlvr/READ
 Reads <sweep>/sweep.json (which group, and which run of it, the point is) and the point's
 resolved config (points/<name>/config.json: model, task, sampling), restores
 the group's stacked params (groups/g<i>/ckpt/rl/<newest step>; a group whose points ran one after
-another: the point's own, points/<name>/ckpt/rl/<newest step>) and prints `prompt -> completion
+another: the point's own, rlpt.io.checkpoints.restore_params of points/<name>) and prints `prompt -> completion
 (answer)` for the first `--n` held-out prompts.
 """
 import argparse
@@ -23,6 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from rlpt.sampling import SamplingConfig, sample  # noqa: E402
 from rlpt.build import build_model, build_task  # noqa: E402
+from rlpt.io.checkpoints import checkpoint_steps, restore_params  # noqa: E402
 
 
 def prompt_text(task, batch, i, tail=100):
@@ -49,16 +50,17 @@ def main(argv=None):
     run = group["points"].index(a.point)
     cfg = ml_collections.ConfigDict(json.load(open(os.path.join(a.sweep_dir, "points", a.point,
                                                                 "config.json"))))
-    vmapped = group.get("vmapped", True)   # a group run one point after another saves per point
-    ckpt = os.path.join(os.path.abspath(a.sweep_dir),
-                        *(("groups", f"g{group['index']:03d}") if vmapped else ("points", a.point)),
-                        "ckpt", "rl")
-    step = max(int(d) for d in os.listdir(ckpt) if d.isdigit())
-    tree = ocp.PyTreeCheckpointer().restore(os.path.join(ckpt, str(step), "default"))
     model_cfg, init = build_model(cfg)
-    leaves = [np.asarray(x)[run] if vmapped else np.asarray(x)
-              for x in jax.tree_util.tree_leaves(tree["params"])]
-    params = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(init), leaves)
+    if group.get("vmapped", True):   # the group's stacked params: this point's run of them
+        ckpt = os.path.join(os.path.abspath(a.sweep_dir), "groups", f"g{group['index']:03d}",
+                            "ckpt", "rl")
+        step = checkpoint_steps(ckpt)[0]
+        tree = ocp.PyTreeCheckpointer().restore(os.path.join(ckpt, str(step), "default"))
+        leaves = [np.asarray(x)[run] for x in jax.tree_util.tree_leaves(tree["params"])]
+        params = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(init), leaves)
+    else:   # a point run alone checkpoints in its own directory, as a single run
+        _, step, params = restore_params(os.path.join(a.sweep_dir, "points", a.point),
+                                         model_cfg, "rl")
     task = build_task(cfg)
     b = task.eval_set(cfg.eval.n_prompts)
     scfg = SamplingConfig(max_new_tokens=cfg.sampling.max_new_tokens, greedy=True,
